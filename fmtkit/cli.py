@@ -1,0 +1,114 @@
+"""The ``fmtkit`` command line: a thin shell over the library.
+
+Commands are imported only when run, so ``fmtkit --help`` stays fast and never
+imports torch, transformers or datasets. Each command lives in its own module
+under :mod:`fmtkit.commands`; the training stack adds ``train`` and ``export``
+through the ``fmtkit.commands`` entry point group (see ``trainer_plugin``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from importlib.metadata import entry_points
+
+import click
+
+from fmtkit import __version__
+from fmtkit.errors import EXIT_USAGE, FmtkitError
+
+# name -> (module:attribute, one-line help). One line per command.
+BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "validate": ("fmtkit.commands.validate:validate", "Check a dataset folder or data file for problems."),
+    "rules": ("fmtkit.commands.rules:rules", "List every rule with its code and severity."),
+    "explain": ("fmtkit.commands.rules:explain", "Show the documentation of one rule."),
+    "convert": ("fmtkit.commands.convert:convert", "Convert a dataset to another form, reporting any loss."),
+    "stats": ("fmtkit.commands.stats:stats", "Counts, lengths and duplicates of a dataset."),
+    "render": ("fmtkit.commands.render:render", "Show a sample as the model sees it, with trained tokens highlighted."),
+    "download": ("fmtkit.commands.download:download", "Download a model from a hub or mirror (resumable)."),
+    "chat": ("fmtkit.commands.chat:chat", "Chat with a model (or a trained adapter) in the terminal."),
+    "infer": ("fmtkit.commands.infer:infer", "Generate answers for the prompts of a dataset."),
+}
+PLUGIN_GROUP = "fmtkit.commands"
+PLUGIN_HELP = {"train": "Fine-tune a model with TRL on validated data.", "export": "Merge a LoRA adapter into its base model."}
+TRAIN_HINT = (
+    "the training stack is not installed. Install it with:\n"
+    "  pip install torch==2.13.0 && pip install 'fmtkit[train]'"
+)
+
+
+def _load(target: str) -> click.Command:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a command's module only when that command runs."""
+
+    def _targets(self) -> dict[str, str]:
+        targets = {name: t for name, (t, _) in BUILTIN_COMMANDS.items()}
+        for ep in entry_points(group=PLUGIN_GROUP):
+            targets.setdefault(ep.name, ep.value)
+        return targets
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self._targets()) | set(PLUGIN_HELP))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = self._targets().get(name)
+        if target is None:
+            return _missing_plugin(name) if name in PLUGIN_HELP else None
+        try:
+            return _load(target)
+        except ModuleNotFoundError as exc:
+            if name in PLUGIN_HELP or exc.name in {"torch", "transformers", "trl", "peft", "datasets", "accelerate"}:
+                return _missing_plugin(name)
+            raise
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help text without importing any command module.
+        helps = {name: h for name, (_, h) in BUILTIN_COMMANDS.items()} | PLUGIN_HELP
+        rows = [(name, helps.get(name, "")) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def _missing_plugin(name: str) -> click.Command:
+    @click.command(name, help=PLUGIN_HELP.get(name), context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args: tuple[str, ...]) -> None:
+        raise FmtkitError(f"fmtkit {name}: {TRAIN_HINT}", exit_code=EXIT_USAGE)
+
+    return missing
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fmtkit")
+def cli() -> None:
+    """fmtkit: check, convert and train on LLM fine-tuning datasets.
+
+    \b
+    Exit codes: 0 no error found, 1 errors found, 2 usage error or unreadable input.
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the CLI and turns fmtkit errors into a message and exit code."""
+    try:
+        cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+    except FmtkitError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)

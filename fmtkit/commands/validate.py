@@ -1,0 +1,90 @@
+"""``fmtkit validate``: the click shell over :func:`fmtkit.validate.validate`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from fmtkit.detect import FORMS
+from fmtkit.rules.stage import STAGES
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--entry", "entries", multiple=True, help="Only these dataset names (repeat, or comma-separated).")
+@click.option("--form", type=click.Choice(FORMS), help="Force the form of a bare data file instead of detecting it.")
+@click.option("--stage", type=click.Choice(STAGES), help="Also check what this LLaMA-Factory stage would reject.")
+@click.option("--output", "-o", "output", type=click.Choice(["human", "json", "github"]), default="human", show_default=True)
+@click.option("--quiet", "-q", is_flag=True, help="Only errors; no summary.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=1, show_default=True, help="Worker processes for large JSON Lines files.")
+@click.option("--staged", is_flag=True, help="PATHS are changed files (pre-commit): check each dataset folder once; skip files no entry reads.")
+def validate(paths, entries, form, stage, output, quiet, jobs, staged):
+    """Check a dataset folder (with dataset_info.json) or data files.
+
+    \b
+    Examples:
+      fmtkit validate dataset/
+      fmtkit validate dataset/ --entry alpaca_demo --stage sft
+      fmtkit validate data.jsonl --form sharegpt --output json
+
+    Exit codes: 0 no error-level finding, 1 errors found, 2 usage error or unreadable input.
+    """
+    from fmtkit.report import render
+    from fmtkit.validate import validate as run
+
+    names = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
+    worst = 0
+    for path in (_group_staged(paths) if staged else dict.fromkeys(paths)):
+        report = run(path, entries=names, form=form, stage=stage, jobs=jobs, progress=_progress_hook(output))
+        render(report, output, quiet=quiet)
+        worst = max(worst, report.exit_code)
+    sys.exit(worst)
+
+
+def _group_staged(paths: tuple[str, ...]) -> list[str]:
+    """Changed files -> what to validate: the dataset folder of a changed dataset_info.json,
+    else each changed data file that an entry of its folder's dataset_info.json reads.
+
+    >>> _group_staged(("README.md",))
+    []
+    """
+    from pathlib import Path
+
+    from fmtkit.dataset_info import INFO_FILE
+    from fmtkit.validate import _owning_entry
+
+    folders = {str(Path(p).parent) for p in paths if Path(p).name == INFO_FILE}
+    out = sorted(folders)
+    for p in dict.fromkeys(paths):
+        path = Path(p)
+        info = path.parent / INFO_FILE
+        if path.name == INFO_FILE or str(path.parent) in folders:
+            continue
+        # data files sit beside dataset_info.json, or one level down in a folder entry
+        for candidate in (info, path.parent.parent / INFO_FILE):
+            if candidate.is_file() and _owning_entry(candidate, path) is not None:
+                out.append(p)
+                break
+    return out
+
+
+def _progress_hook(output: str):
+    if output != "human" or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    status = console.status("")
+    state = {"started": False}
+
+    def hook(file: str, n: int) -> None:
+        if not state["started"]:
+            status.start()
+            state["started"] = True
+        status.update(f"{file}: {n:,} records checked")
+
+    import atexit
+
+    atexit.register(lambda: status.stop() if state["started"] else None)
+    return hook

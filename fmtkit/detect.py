@@ -1,0 +1,67 @@
+"""Detecting the form of a data file from its first records.
+
+>>> detect_form([{"conversations": [{"from": "human", "value": "Hi"}]}])
+'sharegpt'
+>>> detect_form([{"prompt": "Hi", "chosen": "a", "rejected": "b"}])
+'trl-preference'
+>>> detect_form([{"x": 1}]) is None
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# Every form name fmtkit knows. LLaMA-Factory forms first, then TRL's, then vendors'.
+FORMS = (
+    "alpaca", "alpaca-pretrain", "alpaca-preference", "alpaca-kto",
+    "sharegpt", "sharegpt-preference", "sharegpt-kto", "openai",
+    "trl-text", "trl-messages", "trl-prompt-only", "trl-prompt-completion",
+    "trl-preference", "trl-preference-implicit", "trl-unpaired",
+    "vendor-preference",
+)  # fmt: skip
+
+
+def detect_record(record: Any) -> str | None:
+    """The form one record looks like, or None."""
+    if not isinstance(record, dict):
+        return None
+    keys = record.keys()
+    if "preferred_output" in keys or "non_preferred_output" in keys:
+        return "vendor-preference"
+    if "conversations" in keys:
+        if "chosen" in keys or "rejected" in keys:
+            return "sharegpt-preference"
+        return "sharegpt-kto" if "kto_tag" in keys else "sharegpt"
+    if "instruction" in keys:
+        if "chosen" in keys or "rejected" in keys:
+            return "alpaca-preference"
+        return "alpaca-kto" if "kto_tag" in keys else "alpaca"
+    if "messages" in keys:
+        msgs = record["messages"]
+        first = msgs[0] if isinstance(msgs, list) and msgs else None
+        if isinstance(first, dict) and "from" in first:
+            return "sharegpt"  # ShareGPT turns under a `messages` column
+        return "openai"
+    if "label" in keys and "completion" in keys:
+        return "trl-unpaired"
+    if "chosen" in keys and "rejected" in keys:
+        return "trl-preference" if "prompt" in keys else "trl-preference-implicit"
+    if "prompt" in keys:
+        return "trl-prompt-completion" if "completion" in keys else "trl-prompt-only"
+    if "text" in keys:
+        return "alpaca-pretrain"
+    return None
+
+
+def detect_form(records: Iterable[Any], sample: int = 20) -> str | None:
+    """The most common form among the first ``sample`` records, or None."""
+    counts: dict[str, int] = {}
+    for i, record in enumerate(records):
+        if i >= sample:
+            break
+        form = detect_record(record)
+        if form:
+            counts[form] = counts.get(form, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else None

@@ -1,0 +1,26 @@
+"""Errors that end a command with a clear message and a documented exit code.
+
+Exit codes (the same for every command):
+
+- 0: success, no error-level finding
+- 1: error-level findings (validate), or a run that failed on its data
+- 2: usage error, or an input that cannot be read at all
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+
+class FmtkitError(Exception):
+    """An error to show the user as one clear message (no traceback).
+
+    >>> str(FmtkitError("no such folder: data/"))
+    'no such folder: data/'
+    """
+
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -1,0 +1,37 @@
+"""Findings: what a rule says about one place in a dataset.
+
+The JSON form of a finding is a public interface (``fmtkit validate --output json``):
+``code``, ``severity`` (``error``, ``warning`` or ``info``), ``file`` (relative to
+the folder validated), ``line`` (1-based or null), ``record`` (0-based or null),
+``entry`` (dataset name or null), ``message`` and ``fix``.
+
+>>> Finding("FMT401", "error", "role 'bot' is not a configured tag", "use 'gpt'", file="a.json", line=3).to_dict()["line"]
+3
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
+
+
+@dataclass(slots=True)
+class Finding:
+    code: str
+    severity: str
+    message: str
+    fix: str
+    file: str | None = None
+    line: int | None = None
+    record: int | None = None
+    entry: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.file or "", self.line or 0, self.record if self.record is not None else -1, self.code)

@@ -1,0 +1,81 @@
+"""Loading data files as LLaMA-Factory does, keeping every record's location.
+
+Each reader yields :class:`Record` tuples ``(index, line, value)``: the 0-based
+record index, the 1-based line where the record starts (None for columnar
+files) and the decoded value. Problems that stop a record from being read
+(invalid JSON, bad UTF-8, ...) go to the ``problem`` callback with a rule code;
+the reader then goes on with the next record where it can.
+
+>>> import tempfile, pathlib
+>>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+>>> _ = p.write_text('{"a": 1}\\n\\n{"a": 2}\\n')
+>>> [(r.index, r.line, r.value) for r in iter_records(p)]
+[(0, 1, {'a': 1}), (1, 3, {'a': 2})]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from fmtkit.dataset_info import DATA_EXTENSIONS
+
+
+class Record(NamedTuple):
+    index: int
+    line: int | None
+    value: Any
+
+
+class LoadProblem(NamedTuple):
+    """A problem met while reading: ``code`` names the rule (see ``fmtkit rules``)."""
+
+    code: str
+    message: str
+    line: int | None = None
+    record: int | None = None
+
+
+ProblemSink = Callable[[LoadProblem], None]
+
+
+def _ignore(_: LoadProblem) -> None:
+    return None
+
+
+def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[Record]:
+    """Yield the records of one data file, choosing the reader by extension.
+
+    ``.json`` holding a top-level array is read incrementally; any other
+    ``.json`` and every ``.jsonl`` is read as JSON Lines, as ``datasets`` does.
+    """
+    path = Path(path)
+    kind = DATA_EXTENSIONS.get(path.suffix.lower())
+    if kind == "json":
+        from fmtkit.loading.json_file import iter_json
+
+        return iter_json(path, problem)
+    if kind == "csv":
+        from fmtkit.loading.csv_file import iter_csv
+
+        return iter_csv(path, problem)
+    if kind in ("parquet", "arrow"):
+        from fmtkit.loading.columnar import iter_columnar
+
+        return iter_columnar(path, kind, problem)
+    if kind == "text":
+        from fmtkit.loading.text_file import iter_text
+
+        return iter_text(path, problem)
+    raise ValueError(f"unsupported data file extension: {path.suffix!r}")
+
+
+def data_files(path: Path) -> list[Path]:
+    """The files LLaMA-Factory reads for a ``file_name``: the file itself, or a folder's direct children.
+
+    Hidden files are included and folders are not entered, as in LLaMA-Factory.
+    """
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file())
+    return [path]

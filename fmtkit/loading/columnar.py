@@ -1,0 +1,42 @@
+"""Parquet and Arrow files through pyarrow (an optional extra), batch by batch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from fmtkit.errors import FmtkitError
+from fmtkit.loading import LoadProblem, ProblemSink, Record
+
+
+def _batches(path: Path, kind: str):
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError:
+        raise FmtkitError(f"{path}: reading .{kind} files needs pyarrow: pip install 'fmtkit[arrow]'") from None
+    if kind == "parquet":
+        yield from pq.ParquetFile(path).iter_batches(batch_size=1024)
+        return
+    # `datasets` writes Arrow IPC streams; plain Arrow files are accepted too.
+    try:
+        reader = pa.ipc.open_stream(path)
+    except pa.ArrowInvalid:
+        reader = pa.ipc.open_file(path)
+        for i in range(reader.num_record_batches):
+            yield reader.get_batch(i)
+        return
+    yield from reader
+
+
+def iter_columnar(path: Path, kind: str, problem: ProblemSink) -> Iterator[Record]:
+    index = 0
+    try:
+        for batch in _batches(path, kind):
+            for row in batch.to_pylist():
+                yield Record(index, None, row)
+                index += 1
+    except FmtkitError:
+        raise
+    except Exception as exc:  # pyarrow raises many types for corrupt files
+        problem(LoadProblem("FMT201", f"cannot read the {kind} file: {exc}", None, index))

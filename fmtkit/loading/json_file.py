@@ -1,0 +1,182 @@
+"""JSON and JSON Lines files, streamed with their line numbers.
+
+JSON Lines are read line by line (constant memory). A top-level JSON array is
+read incrementally: chunks are decoded one element at a time with the C JSON
+scanner, so memory stays near the size of one record, not of the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from fmtkit.loading import LoadProblem, ProblemSink, Record
+
+BOM = b"\xef\xbb\xbf"
+CHUNK = 1 << 20
+_decoder = json.JSONDecoder()
+_WS = " \t\r\n"
+
+
+def _first_byte(path: Path) -> tuple[bytes, bool]:
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    has_bom = head.startswith(BOM)
+    if has_bom:
+        head = head[3:]
+    return head.lstrip()[:1], has_bom
+
+
+def iter_json(path: Path, problem: ProblemSink) -> Iterator[Record]:
+    """Records of a ``.json`` / ``.jsonl`` file: an array is streamed element by element."""
+    first, has_bom = _first_byte(path)
+    if has_bom:
+        problem(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", line=1))
+    if first == b"[":
+        return _iter_array(path, problem, has_bom)
+    return _iter_lines(path, problem, has_bom)
+
+
+def _utf8_error(exc: UnicodeDecodeError, line: int, index: int) -> LoadProblem:
+    return LoadProblem("FMT203", f"invalid UTF-8 (byte 0x{exc.object[exc.start]:02x} at byte {exc.start} of the line)", line, index)
+
+
+def _iter_lines(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Record]:
+    loads = orjson.loads
+    index = 0
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if lineno == 1 and has_bom:
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            try:
+                value = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                problem(_json_problem(raw, exc, lineno, index))
+                index += 1
+                continue
+            yield Record(index, lineno, value)
+            index += 1
+
+
+def _json_problem(raw: bytes, exc: orjson.JSONDecodeError, lineno: int, index: int) -> LoadProblem:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as uexc:
+        return _utf8_error(uexc, lineno, index)
+    if b"\x00" in raw:
+        return LoadProblem("FMT201", "not JSON: the line holds binary data (NUL bytes)", lineno, index)
+    col = getattr(exc, "colno", None)
+    msg = str(exc.msg if hasattr(exc, "msg") else exc)
+    where = f" at column {col}" if col else ""
+    return LoadProblem("FMT201", f"invalid JSON{where}: {msg}", lineno, index)
+
+
+def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Record]:
+    """Decode a top-level array one element at a time.
+
+    The buffer holds at most the current element plus one chunk; ``line``
+    counts newlines consumed so far so each element knows where it starts.
+    """
+    with path.open("rb") as fh:
+        if has_bom:
+            fh.read(3)
+        reader = _TextChunks(fh)
+        buf = reader.read()
+        pos = buf.index("[") + 1
+        line = 1 + buf.count("\n", 0, pos)
+        index = 0
+        expect_value = True
+        while True:
+            # skip white space and one comma between elements
+            while True:
+                while pos < len(buf) and buf[pos] in _WS:
+                    if buf[pos] == "\n":
+                        line += 1
+                    pos += 1
+                if pos < len(buf):
+                    break
+                more = reader.read()
+                if more is None:
+                    problem(LoadProblem("FMT201", "invalid JSON: the file ends inside the top-level array (truncated?)", line, index))
+                    return
+                buf, pos = buf[pos:] + more, 0
+            ch = buf[pos]
+            if ch == "]":
+                return
+            if ch == ",":
+                if expect_value:
+                    problem(LoadProblem("FMT201", "invalid JSON: unexpected ','", line, index))
+                    return
+                expect_value = True
+                pos += 1
+                continue
+            if not expect_value:
+                problem(LoadProblem("FMT201", "invalid JSON: expected ',' or ']' between array elements", line, index))
+                return
+            while True:
+                try:
+                    value, end = _decoder.raw_decode(buf, pos)
+                    break
+                except json.JSONDecodeError as exc:
+                    more = reader.read(len(buf))  # grow geometrically: huge records stay linear
+                    if more is None:
+                        err_line = line + buf.count("\n", pos, exc.pos)
+                        problem(LoadProblem("FMT201", f"invalid JSON at column {exc.colno}: {exc.msg}", err_line, index))
+                        return
+                    buf, pos = buf[pos:] + more, 0
+                except RecursionError:
+                    problem(LoadProblem("FMT201", "invalid JSON: nested too deeply", line, index))
+                    return
+            if reader.error is not None:
+                problem(reader.error._replace(line=line, record=index))
+                return
+            yield Record(index, line, value)
+            line += buf.count("\n", pos, end)
+            pos = end
+            index += 1
+            expect_value = False
+            if pos > CHUNK:  # drop what has been consumed
+                buf, pos = buf[pos:], 0
+
+
+class _TextChunks:
+    """Reads UTF-8 text in chunks without splitting a character; records a decoding error once."""
+
+    def __init__(self, fh):
+        self.fh = fh
+        self.pending = b""
+        self.error: LoadProblem | None = None
+        self.done = False
+
+    def read(self, size: int = CHUNK) -> str | None:
+        if self.done:
+            return None
+        data = self.fh.read(max(size, CHUNK))
+        if not data:
+            self.done = True
+            if self.pending:
+                return self._decode(self.pending, final=True)
+            return None
+        data, self.pending = self.pending + data, b""
+        cut = len(data)
+        # keep an incomplete trailing UTF-8 sequence for the next chunk
+        for back in range(1, 4):
+            if cut - back >= 0 and (data[cut - back] & 0xC0) == 0xC0:
+                need = 2 if data[cut - back] < 0xE0 else 3 if data[cut - back] < 0xF0 else 4
+                if back < need:
+                    cut -= back
+                break
+        data, self.pending = data[:cut], data[cut:]
+        return self._decode(data, final=False)
+
+    def _decode(self, data: bytes, final: bool) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.error = LoadProblem("FMT203", f"invalid UTF-8 (byte 0x{data[exc.start]:02x})")
+            return data.decode("utf-8", errors="replace")

@@ -1,0 +1,138 @@
+"""FMT3xx: Alpaca records (instruction / input / output / system / history), and the record schemas."""
+
+from __future__ import annotations
+
+from fmtkit.rules import ERROR, WARNING, declare, rule
+from fmtkit.rules.view import EntryView
+
+
+def _alpaca(view: EntryView) -> bool:
+    return view.entry.formatting == "alpaca"
+
+
+declare(
+    "FMT300", "record-schema", ERROR, "make the record match its form's schema in schemas/", "record",
+    """A record does not match the JSON Schema of its form (a wrong type or a missing key
+    that no more specific rule reported).
+
+    Only the columns the entry maps are checked (LLaMA-Factory ignores the
+    rest). Files of TRL's forms, given alone, are checked by their schema.
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"prompt": "Hi", "completion": "Hello"}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"prompt": "Hi", "completion": 3}
+    """,
+)  # fmt: skip
+
+
+@rule("FMT301", "missing-column", ERROR, "add the column to the record, or map it in the entry's `columns`", applies=_alpaca)
+def missing_column(rec: dict, view: EntryView):
+    """A record lacks the column the entry maps its instruction (`prompt`) to.
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instuction": "Hi", "output": "Hello"}
+    """
+    col = view.entry.prompt
+    if col is not None and rec.get(col) is None and not (view.entry.query and rec.get(view.entry.query)):
+        return f"no {col!r} (the entry's prompt column)"
+    return None
+
+
+_STR_COLUMNS = ("prompt", "query", "response", "system")
+
+
+@rule("FMT302", "not-a-string", ERROR, "make the value a string", applies=_alpaca)
+def not_a_string(rec: dict, view: EntryView):
+    """An Alpaca text column (instruction, input, output, system) holds a non-string.
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Add 1 and 2", "output": "3"}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Add 1 and 2", "output": 3}
+    """
+    e = view.entry
+    out = None
+    for key in _STR_COLUMNS:
+        col = getattr(e, key)
+        if col is not None:
+            value = rec.get(col)
+            if value is not None and type(value) is not str:
+                out = out or []
+                out.append(f"{col!r} is {type(value).__name__}, not a string")
+    return out
+
+
+@rule("FMT303", "empty-text", WARNING, "fill in the text, or drop the record", applies=_alpaca)
+def empty_text(rec: dict, view: EntryView):
+    """The instruction (with input) or the answer is empty or only white space.
+
+    LLaMA-Factory keeps such records and trains on an empty prompt or answer.
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "  "}
+    """
+    e = view.entry
+    out = None
+    if e.prompt is not None and not e.ranking:
+        p = rec.get(e.prompt)
+        q = rec.get(e.query) if e.query else None
+        if (type(p) is str or p is None) and (type(q) is str or q is None) and not (p or "").strip() and not (q or "").strip():
+            out = ["the prompt (instruction and input) is empty"]
+    if e.response is not None and not e.ranking:
+        r = rec.get(e.response)
+        if type(r) is str and not r.strip():
+            out = (out or []) + ["the answer is empty"]
+    return out
+
+
+@rule("FMT304", "bad-history", ERROR, "make history a list of [user, assistant] string pairs, oldest first", applies=lambda v: _alpaca(v) and v.entry.history is not None)
+def bad_history(rec: dict, view: EntryView):
+    """`history` is not a list of ``[user, assistant]`` string pairs.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}
+        # demo.jsonl
+        {"instruction": "And 2+2?", "output": "4", "history": [["1+1?", "2"]]}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}
+        # demo.jsonl
+        {"instruction": "And 2+2?", "output": "4", "history": ["1+1?", "2"]}
+    """
+    h = rec.get(view.entry.history)
+    if h is None:
+        return None
+    if type(h) is not list:
+        return f"history is {type(h).__name__}, not a list of pairs"
+    for i, pair in enumerate(h):
+        if type(pair) is not list or len(pair) != 2 or not all(type(x) is str for x in pair):
+            return f"history[{i}] is not a [user, assistant] pair of strings"
+    return None

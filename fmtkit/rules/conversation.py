@@ -1,0 +1,305 @@
+"""FMT4xx: conversations (ShareGPT and OpenAI message lists), as LLaMA-Factory's converter reads them.
+
+LLaMA-Factory drops a row with only a log line when a role is out of place or
+the turn count is wrong; these rules report each such row with its reason.
+"""
+
+from __future__ import annotations
+
+from fmtkit.rules import ERROR, INFO, WARNING, rule
+from fmtkit.rules.view import EntryView
+
+
+def _conv(view: EntryView) -> bool:
+    return view.entry.is_conversation and view.entry.messages is not None
+
+
+def _messages(rec: dict, view: EntryView):
+    msgs = rec.get(view.entry.messages)
+    return msgs if type(msgs) is list else None
+
+
+def _body(msgs: list, view: EntryView) -> list:
+    """The messages after a leading system message (which LLaMA-Factory takes out first)."""
+    e = view.entry
+    if msgs and e.system_tag is not None and type(msgs[0]) is dict and msgs[0].get(e.role_tag) == e.system_tag:
+        return msgs[1:]
+    return msgs
+
+
+@rule("FMT401", "messages-not-list", ERROR, "make the messages column a non-empty list of message objects", applies=_conv)
+def messages_not_list(rec: dict, view: EntryView):
+    """The messages column is missing, not a list, empty, or holds a non-object.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": []}
+    """
+    col = view.entry.messages
+    msgs = rec.get(col)
+    if msgs is None:
+        return f"no {col!r} column in this record"
+    if type(msgs) is not list:
+        return f"{col!r} is {type(msgs).__name__}, not a list of messages"
+    if not msgs:
+        return f"{col!r} is empty"
+    e = view.entry
+    for i, m in enumerate(msgs):
+        if type(m) is not dict:
+            return f"message {i} is {type(m).__name__}, not an object"
+        if e.role_tag not in m or e.content_tag not in m and not ("tool_calls" in m and e.role_tag == "role"):
+            missing = e.role_tag if e.role_tag not in m else e.content_tag
+            return f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
+    return None
+
+
+@rule("FMT402", "unknown-role", ERROR, "use one of the entry's tags as the role, or add the tag to `tags`", applies=_conv)
+def unknown_role(rec: dict, view: EntryView):
+    """A message's role is not one of the entry's tags.
+
+    The message names the tags the entry configures. A partial `tags` block
+    leaves the other tags unset: an entry giving only role/content/user/assistant
+    tags has no system tag, so a leading system message becomes invalid.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+        # demo.jsonl
+        {"conversations": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    role_tag, known = view.entry.role_tag, view.known_roles
+    for i, m in enumerate(msgs):
+        if type(m) is dict:
+            role = m.get(role_tag)
+            if role not in known and role is not None:
+                return f"message {i} has role {role!r}, which is not one of the entry's tags ({view.describe_tags()})"
+    return None
+
+
+@rule("FMT403", "role-order", ERROR, "alternate user (or observation) and assistant (or function_call) turns", applies=_conv)
+def role_order(rec: dict, view: EntryView):
+    """A role stands where LLaMA-Factory does not accept it.
+
+    After an optional leading system message, even positions (0, 2, ...) must
+    be user or observation turns and odd positions assistant or function_call
+    turns; a system message anywhere else is also out of place.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "human", "value": "Hello?"}, {"from": "gpt", "value": "Hello"}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    body = _body(msgs, view)
+    offset = len(msgs) - len(body)
+    role_tag, even, odd, known = view.entry.role_tag, view.even_roles, view.odd_roles, view.known_roles
+    for i, m in enumerate(body):
+        if type(m) is not dict:
+            return None
+        role = m.get(role_tag)
+        if role not in known:
+            return None  # FMT402 reports it
+        if role not in (odd if i & 1 else even):
+            where = "assistant/function_call" if i & 1 else "user/observation"
+            if role == view.entry.system_tag:
+                return f"message {i + offset} is a system message; only the first message may be one"
+            return f"message {i + offset} has role {role!r} where a {where} turn must stand"
+    return None
+
+
+@rule("FMT404", "turn-count", ERROR, "end SFT/KTO conversations with the answer, preference prompts with the user turn", applies=_conv)
+def turn_count(rec: dict, view: EntryView):
+    """The number of turns does not fit the entry.
+
+    Without ``ranking`` a conversation needs an even number of turns (it ends
+    with the assistant's answer or a function call); with ``ranking`` an odd
+    number (it ends with the user turn; the answers are ``chosen`` and
+    ``rejected``). A leading system message is not counted.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}, {"from": "human", "value": "Bye"}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    n = len(_body(msgs, view))
+    if view.entry.ranking is True:
+        if n % 2 == 0:
+            return f"{n} turns after the system message; a preference prompt needs an odd number (ending with the user)"
+    elif n % 2 == 1:
+        return f"{n} turns after the system message; the conversation must end with the assistant (an even number)"
+    elif n == 0:
+        return "no turn besides the system message"
+    return None
+
+
+@rule("FMT405", "content-not-string", ERROR, "make each message's content a string", applies=_conv)
+def content_not_string(rec: dict, view: EntryView):
+    """A message's content is not a string (a list of typed parts, a number, null).
+
+    LLaMA-Factory's templates need plain strings; OpenAI's list-of-parts
+    content must be flattened first (``fmtkit convert`` does).
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": [{"type": "text", "text": "Hi"}]}, {"from": "gpt", "value": "Hello"}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    tag = view.entry.content_tag
+    for i, m in enumerate(msgs):
+        if type(m) is dict:
+            c = m.get(tag)
+            if type(c) is not str and not (c is None and "tool_calls" in m) and tag in m:
+                return f"message {i}: {tag!r} is {type(c).__name__}, not a string"
+    return None
+
+
+@rule("FMT406", "empty-content", WARNING, "fill in the message, or drop the record", applies=_conv)
+def empty_content(rec: dict, view: EntryView):
+    """A message's content is empty or only white space: the model trains on nothing there.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": ""}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    tag = view.entry.content_tag
+    for i, m in enumerate(msgs):
+        if type(m) is dict:
+            c = m.get(tag)
+            if type(c) is str and not c.strip() and "tool_calls" not in m:
+                return f"message {i} is empty"
+    return None
+
+
+_OPENAI_KEYS = frozenset(("tool_calls", "tool_call_id", "name", "weight", "reasoning_content", "thinking", "loss", "function_call"))
+
+
+@rule("FMT407", "unknown-message-key", WARNING, "rename the key to the entry's role/content tag, or remove it", applies=_conv)
+def unknown_message_key(rec: dict, view: EntryView):
+    """A message has a key besides its role and content tags: often a misspelled tag.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi", "valeu": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    e = view.entry
+    for i, m in enumerate(msgs):
+        if type(m) is dict and len(m) > 2:
+            extra = [k for k in m if k != e.role_tag and k != e.content_tag and k not in _OPENAI_KEYS]
+            if extra:
+                return f"message {i} has unknown key(s) {', '.join(map(repr, extra))}"
+    return None
+
+
+@rule("FMT408", "system-overridden", INFO, "keep the system prompt in one place", applies=lambda v: _conv(v) and v.entry.system is not None and v.entry.system_tag is not None)
+def system_overridden(rec: dict, view: EntryView):
+    """A record has both a system column and a leading system message; the message wins.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "system": "Be brief."}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}
+        # demo.jsonl
+        {"conversations": [{"from": "system", "value": "Be kind."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "system": "Be brief."}
+    """
+    msgs = _messages(rec, view)
+    if msgs and rec.get(view.entry.system) and len(_body(msgs, view)) != len(msgs):
+        return "the leading system message overrides the system column"
+    return None
+
+
+@rule("FMT409", "bad-weight", ERROR, "set weight to 0 or 1", applies=_conv)
+def bad_weight(rec: dict, view: EntryView):
+    """A message's `weight` (OpenAI's per-message training switch) is not the integer 0 or 1.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 1}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0.5}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    for i, m in enumerate(msgs):
+        if type(m) is dict and "weight" in m and (type(m["weight"]) is not int or m["weight"] not in (0, 1)):
+            return f"message {i} has weight {m['weight']!r}"
+    return None

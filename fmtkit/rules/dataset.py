@@ -1,0 +1,218 @@
+"""FMT8xx: whole files: columns across rows, duplicates, and files where no sample survives.
+
+These rules need every record of a file, so they keep a little state per file
+(:class:`FileTally`), which also merges across the worker processes of
+``--jobs``.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+import orjson
+
+from fmtkit.rules import ERROR, INFO, WARNING, declare
+
+declare(
+    "FMT801", "column-absent", ERROR, "add the column to the data, or fix the entry's `columns` mapping", "dataset",
+    """A column the entry maps is absent from every record of a file.
+
+    LLaMA-Factory looks the column up in every row and crashes with a
+    ``KeyError`` (or, for optional columns, silently uses nothing).
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "system"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "system": "Be brief."}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "sys"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "system": "Be brief."}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT802", "type-drift", ERROR, "give the column one JSON type in every row", "dataset",
+    """A column's JSON type changes between rows (object vs array, string vs list, ...).
+
+    Arrow needs one type per column; `datasets` fails with "changed from object
+    to array in row 0" and no hint of which row. null is compatible with any type.
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Bye", "output": "Goodbye"}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "meta": {"id": 1}}
+        {"instruction": "Bye", "output": "Goodbye", "meta": [1]}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT803", "duplicate", WARNING, "remove the duplicate record", "dataset",
+    """A record is an exact duplicate of an earlier one in the same file.
+
+    Compared on the decoded record (white space and formatting do not matter).
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Bye", "output": "Goodbye"}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi",  "output": "Hello"}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT804", "no-valid-sample", ERROR, "fix the errors above: LLaMA-Factory would drop every record", "dataset",
+    """Every record of an entry has an error: LLaMA-Factory would stop with
+    "Cannot find valid samples" (this finding says why, record by record, above it).
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "gpt", "value": "Hello"}, {"from": "human", "value": "Hi"}]}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT805", "keys-differ", INFO, "give every record the same keys (use null for absent values)", "dataset",
+    """Records of one file have different key sets; missing keys become null in Arrow.
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Bye", "output": "Goodbye"}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Bye", "input": "now", "output": "Goodbye"}
+    """,
+)  # fmt: skip
+
+
+def _jtype(v) -> str:
+    t = type(v)
+    if t is str:
+        return "string"
+    if t is dict:
+        return "object"
+    if t is list:
+        return "array"
+    if t is bool:
+        return "boolean"
+    if t is int or t is float:
+        return "number"
+    return "null"
+
+
+@dataclass(slots=True)
+class FileTally:
+    """Per-file state for the FMT8xx rules and FMT504 (KTO balance).
+
+    Indices and lines are local to the shard that filled it; :meth:`shifted`
+    moves them when shards are joined.
+    """
+
+    mapped: tuple[str, ...] = ()
+    kto_col: str | None = None
+    records: int = 0
+    lines: int = 0
+    errored: int = 0
+    seen: set = field(default_factory=set)  # mapped columns present somewhere
+    types: dict = field(default_factory=dict)  # column -> (json type, record, line)
+    drift: dict = field(default_factory=dict)  # column -> (type a, record a, type b, record b, line b)
+    keysets: dict = field(default_factory=dict)  # frozenset -> (record, line), first two kept
+    kto: list = field(default_factory=lambda: [0, 0])
+    hashes: array = field(default_factory=lambda: array("q"))
+    hash_lines: array = field(default_factory=lambda: array("q"))
+
+    def add(self, index: int, line: int | None, rec: dict) -> None:
+        types = self.types
+        for k, v in rec.items():
+            if v is None:
+                continue
+            seen = types.get(k)
+            if seen is None:
+                types[k] = (_jtype(v), index, line)
+            elif k not in self.drift:
+                t = _jtype(v)
+                if t != seen[0]:
+                    self.drift[k] = (seen[0], seen[1], t, index, line)
+        if len(self.keysets) < 2:
+            ks = frozenset(rec)
+            if ks not in self.keysets:
+                self.keysets[ks] = (index, line)
+        if self.kto_col is not None:
+            label = rec.get(self.kto_col)
+            if type(label) is bool:
+                self.kto[label] += 1
+        self.hashes.append(hash(orjson.dumps(rec)))
+        self.hash_lines.append(line or 0)
+
+    def finish_columns(self) -> None:
+        self.seen = {c for c in self.mapped if c in self.types}
+
+    def join(self, later: FileTally) -> None:
+        """Append a later shard's tally (its indices already shifted)."""
+        for k, v in later.types.items():
+            seen = self.types.get(k)
+            if seen is None:
+                self.types[k] = v
+            elif k not in self.drift and v[0] != seen[0]:
+                self.drift[k] = (seen[0], seen[1], v[0], v[1], v[2])
+        for k, v in later.drift.items():
+            self.drift.setdefault(k, v)
+        for ks, where in later.keysets.items():
+            if len(self.keysets) < 2 and ks not in self.keysets:
+                self.keysets[ks] = where
+        self.kto[0] += later.kto[0]
+        self.kto[1] += later.kto[1]
+        self.hashes.extend(later.hashes)
+        self.hash_lines.extend(later.hash_lines)
+        self.errored += later.errored  # records and lines are summed by the caller
+
+    def shifted(self, records: int, lines: int) -> FileTally:
+        def move(idx, ln):
+            return idx + records, (ln + lines if ln else ln)
+
+        self.types = {k: (t, *move(i, ln)) for k, (t, i, ln) in self.types.items()}
+        self.drift = {k: (a, ia + records, b, *move(ib, lb)) for k, (a, ia, b, ib, lb) in self.drift.items()}
+        self.keysets = {ks: move(i, ln) for ks, (i, ln) in self.keysets.items()}
+        if lines:
+            self.hash_lines = array("q", (ln + lines if ln else 0 for ln in self.hash_lines))
+        return self
+
+    def duplicates(self, limit: int = 1000):
+        """(record, line, first record) for each exact duplicate, the first ``limit`` of them."""
+        first: dict[int, int] = {}
+        found = 0
+        for i, h in enumerate(self.hashes):
+            j = first.setdefault(h, i)
+            if j != i:
+                yield i, self.hash_lines[i] or None, j
+                found += 1
+                if found >= limit:
+                    return

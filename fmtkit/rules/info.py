@@ -1,0 +1,416 @@
+"""FMT1xx: ``dataset_info.json`` and its entries.
+
+These run before any data file is read: the file as a whole (``info`` scope)
+and each entry as LLaMA-Factory resolves it (``entry`` scope).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterator
+
+from fmtkit.dataset_info import (
+    COLUMN_DEFAULTS, DATA_EXTENSIONS, ENTRY_KEYS, FORMATTINGS, LEGACY_KEYS, SOURCE_KEYS, TAG_DEFAULTS, DatasetEntry,
+)  # fmt: skip
+from fmtkit.rules import ERROR, INFO, WARNING, declare, rule
+
+declare(
+    "FMT100", "info-schema", ERROR, "make the entry match schemas/dataset_info.schema.json", "info",
+    """`dataset_info.json` does not match its JSON Schema (a value of the wrong type).
+
+    Checked against ``schemas/dataset_info.schema.json``; more specific rules
+    (unknown keys, missing source) report their own codes first.
+
+    Passes::
+
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # demo.jsonl
+        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+
+    Fails::
+
+        # entry: {"ranking": "yes"}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT101", "info-invalid-json", ERROR, "fix the JSON syntax (no trailing commas, double quotes only)", "info",
+    """`dataset_info.json` is not valid JSON.
+
+    LLaMA-Factory fails to start on it. Trailing commas and single quotes are
+    the usual causes; the finding gives the line and column.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl",},}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT102", "info-not-object", ERROR, "make dataset_info.json an object of name -> entry object", "info",
+    """`dataset_info.json` (or one of its entries) is not a JSON object.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        [{"file_name": "demo.jsonl"}]
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """,
+)  # fmt: skip
+
+
+def _suggest(word: str, choices) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+@rule("FMT103", "unknown-key", ERROR, "rename or remove the key: LLaMA-Factory silently ignores it", scope="entry")
+def unknown_key(entry: DatasetEntry) -> Iterator[str]:
+    """An entry, its `columns` or its `tags` has a key LLaMA-Factory does not know.
+
+    LLaMA-Factory ignores unknown keys without a word, so ``"format": "sharegpt"``
+    quietly means alpaca, and a misspelled column keeps its default.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"format": "sharegpt"}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    for key in entry.raw:
+        if key not in ENTRY_KEYS and key not in LEGACY_KEYS:
+            yield f"unknown key {key!r}{_suggest(key, ENTRY_KEYS)}"
+    for block, known in (("columns", COLUMN_DEFAULTS), ("tags", TAG_DEFAULTS)):
+        value = entry.raw.get(block)
+        if isinstance(value, dict):
+            for key in value:
+                if key not in known:
+                    yield f"unknown key {key!r} in `{block}`{_suggest(key, known)}"
+
+
+@rule("FMT104", "no-source", ERROR, 'add "file_name" (a local file or folder) or a hub key', scope="entry")
+def no_source(entry: DatasetEntry) -> Iterator[str]:
+    """An entry names no data source.
+
+    Every entry needs one of ``file_name``, ``hf_hub_url``, ``ms_hub_url``,
+    ``om_hub_url``, ``script_url`` or ``cloud_file_name``; without one
+    LLaMA-Factory dies with a bare ``KeyError: 'file_name'``.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"formatting": "alpaca"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    if entry.source_key is None:
+        near = [k for k in entry.raw if _suggest(k, SOURCE_KEYS)]
+        hint = f"; {near[0]!r}{_suggest(near[0], SOURCE_KEYS)}" if near else ""
+        yield f"the entry names no source (file_name, hf_hub_url, ...){hint}"
+
+
+@rule("FMT105", "bad-formatting", ERROR, "use formatting alpaca, sharegpt or openai", scope="entry")
+def bad_formatting(entry: DatasetEntry) -> Iterator[str]:
+    """`formatting` is not one of alpaca, sharegpt or openai (fatal in LLaMA-Factory).
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "chatml"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+    """
+    if entry.formatting not in FORMATTINGS:
+        yield f"formatting {entry.formatting!r} is not one of {', '.join(FORMATTINGS)}{_suggest(str(entry.formatting), FORMATTINGS)}"
+
+
+@rule("FMT106", "messages-column-unset", ERROR, 'add "messages": "<column>" to `columns`', scope="entry")
+def messages_unset(entry: DatasetEntry) -> Iterator[str]:
+    """A sharegpt/openai entry's `columns` leaves out `messages`.
+
+    `columns` is all-or-nothing: once present, every column it leaves out is
+    unset rather than its default. A conversation entry without ``messages``
+    crashes LLaMA-Factory with ``KeyError``.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "system": "Be nice."}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"system": "system"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "system": "Be nice."}
+    """
+    if entry.is_conversation and entry.messages is None:
+        yield "`columns` is given but leaves out `messages`, so it is unset (not 'conversations')"
+
+
+@rule("FMT107", "alpaca-prompt-unset", ERROR, 'add "prompt": "<column>" to `columns`', scope="entry")
+def prompt_unset(entry: DatasetEntry) -> Iterator[str]:
+    """An alpaca entry's `columns` leaves out `prompt`, so no record has an instruction.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "question", "response": "answer"}}
+        # demo.jsonl
+        {"question": "Hi", "answer": "Hello"}
+
+    Fails::
+
+        # entry: {"columns": {"response": "answer"}}
+        # demo.jsonl
+        {"instruction": "Hi", "answer": "Hello"}
+    """
+    if entry.formatting == "alpaca" and entry.columns_given and entry.prompt is None and entry.query is None:
+        yield "`columns` is given but leaves out `prompt`, so it is unset (not 'instruction')"
+
+
+@rule("FMT108", "tags-ignored", WARNING, "remove `tags`, or set formatting to sharegpt", scope="entry")
+def tags_ignored(entry: DatasetEntry) -> Iterator[str]:
+    """`tags` on an alpaca entry: LLaMA-Factory ignores it.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+
+    Fails::
+
+        # entry: {"tags": {"role_tag": "role"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    if "tags" in entry.raw and not entry.is_conversation:
+        yield "`tags` is ignored for formatting 'alpaca' (tags apply to sharegpt and openai entries)"
+
+
+@rule("FMT109", "legacy-key", INFO, "remove the key", scope="entry")
+def legacy_key(entry: DatasetEntry) -> Iterator[str]:
+    """A legacy key (``file_sha1``) that LLaMA-Factory no longer reads.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl", "file_sha1": "abc"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    for key in LEGACY_KEYS:
+        if key in entry.raw:
+            yield f"{key!r} is a legacy key that LLaMA-Factory ignores"
+
+
+@rule("FMT110", "kto-and-ranking", ERROR, "use either ranking (pairs) or kto_tag (labels), not both", scope="entry")
+def kto_and_ranking(entry: DatasetEntry) -> Iterator[str]:
+    """An entry sets both `ranking` and a `kto_tag` column: the data is one or the other.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "label": true}
+        {"instruction": "Hi", "output": "Go away", "label": false}
+
+    Fails::
+
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "chosen": "Hello", "rejected": "Go away", "label": true}
+    """
+    if entry.ranking is True and entry.kto_tag is not None:
+        yield "both ranking and columns.kto_tag are set"
+
+
+@rule("FMT111", "ranking-columns-unset", ERROR, 'add "chosen" and "rejected" to `columns`', scope="entry")
+def ranking_columns(entry: DatasetEntry) -> Iterator[str]:
+    """A preference entry (`ranking: true`) does not map `chosen` and `rejected` columns.
+
+    They have no default, so LLaMA-Factory finds no pair in any record.
+
+    Passes::
+
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # demo.jsonl
+        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+
+    Fails::
+
+        # entry: {"ranking": true}
+        # demo.jsonl
+        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+    """
+    if entry.ranking is True:
+        missing = [c for c in ("chosen", "rejected") if getattr(entry, c) is None]
+        if missing:
+            yield f"ranking is true but `columns` does not map {' and '.join(missing)}"
+
+
+@rule("FMT112", "file-missing", ERROR, "fix file_name (relative to the dataset folder) or add the file", scope="entry")
+def file_missing(entry: DatasetEntry) -> Iterator[str]:
+    """`file_name` points to no file or folder.
+
+    Paths are relative to the dataset folder (LLaMA-Factory's ``dataset_dir``),
+    not to where the command runs. Globs are not expanded.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"file_name": "data/demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    path = entry.data_path()
+    if path is not None and not path.exists():
+        glob = " (globs are not expanded)" if any(c in str(entry.source) for c in "*?[") else ""
+        yield f"file_name {entry.source!r} does not exist in the dataset folder{glob}"
+
+
+@rule("FMT113", "bad-extension", ERROR, "use .json, .jsonl, .csv, .parquet, .arrow or .txt", scope="entry")
+def bad_extension(entry: DatasetEntry) -> Iterator[str]:
+    """A data file has an extension LLaMA-Factory cannot load, or a folder mixes extensions.
+
+    A folder's direct children (hidden files too, no recursion) must all share
+    one supported extension.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.yaml"}}
+        # demo.yaml
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    from fmtkit.loading import data_files
+
+    path = entry.data_path()
+    if path is None or not path.exists():
+        return
+    files = data_files(path)
+    if path.is_dir() and not files:
+        yield f"folder {entry.source!r} holds no files"
+        return
+    exts = sorted({p.suffix.lower() for p in files})
+    bad = [e or "(none)" for e in exts if e not in DATA_EXTENSIONS]
+    if bad:
+        yield f"unsupported extension {', '.join(bad)} in {entry.source!r}"
+    elif len({DATA_EXTENSIONS[e] for e in exts}) > 1 or (len(exts) > 1 and path.is_dir()):
+        yield f"folder {entry.source!r} mixes extensions {', '.join(exts)}; LLaMA-Factory needs one"
+
+
+@rule("FMT114", "hub-entry", INFO, "nothing to fix: hub entries are checked when downloaded", scope="entry")
+def hub_entry(entry: DatasetEntry) -> Iterator[str]:
+    """An entry reads from a hub, a script or cloud storage: not checked locally.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}, "remote": {"hf_hub_url": "org/data"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    if entry.source_key is not None and not entry.is_local:
+        yield f"{entry.source_key} {entry.source!r} is not checked locally"
+
+
+declare(
+    "FMT115", "undefined-dataset", ERROR, "use an entry name from dataset_info.json", "info",
+    """A dataset name asked for (``--entry``, ``dataset:`` in a config) is not in `dataset_info.json`.
+
+    LLaMA-Factory stops with "Undefined dataset". Users often give the file
+    name instead of the entry name, or run from the wrong folder; the message
+    suggests the closest entry and says which entry reads a file of that name.
+
+    Passes::
+
+        # entry-arg: demo
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # entry-arg: demo.jsonl
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """,
+)  # fmt: skip
+
+
+def undefined_message(name: str, entries: dict) -> str:
+    """The FMT115 message, with a did-you-mean and the entry that reads a file of that name."""
+    by_file = [k for k, v in entries.items() if isinstance(v, dict) and v.get("file_name") in (name, name.rstrip("/"))]
+    if by_file:
+        return f"undefined dataset {name!r}: that is a file name; the entry reading it is {by_file[0]!r}"
+    return f"undefined dataset {name!r}{_suggest(name, entries)}"

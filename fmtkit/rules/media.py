@@ -1,0 +1,204 @@
+"""FMT6xx: multimodal records: media lists, placeholders and media files.
+
+Each ``<image>`` / ``<video>`` / ``<audio>`` placeholder, counted over all the
+text of a record, needs exactly one entry in the matching media list, in order.
+Relative paths resolve against the dataset folder (LLaMA-Factory's
+``media_dir`` default), not the data file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fmtkit.rules import ERROR, WARNING, rule
+from fmtkit.rules.view import EntryView
+from fmtkit.sample import PLACEHOLDERS
+
+_KINDS = tuple(PLACEHOLDERS.items())
+
+
+def _texts(rec: dict, view: EntryView):
+    e = view.entry
+    if e.is_conversation:
+        msgs = rec.get(e.messages) if e.messages else None
+        if type(msgs) is list:
+            for m in msgs:
+                if type(m) is dict:
+                    c = m.get(e.content_tag)
+                    if type(c) is str:
+                        yield c
+        for side in (e.chosen, e.rejected):
+            v = rec.get(side) if side else None
+            if type(v) is dict and type(v.get(e.content_tag)) is str:
+                yield v[e.content_tag]
+    else:
+        for key in ("prompt", "query", "response", "chosen", "rejected"):
+            col = getattr(e, key)
+            if col is not None and type(rec.get(col)) is str:
+                yield rec[col]
+        h = rec.get(e.history) if e.history else None
+        if type(h) is list:
+            for pair in h:
+                if type(pair) is list:
+                    yield from (x for x in pair if type(x) is str)
+
+
+def _media_list(rec: dict, view: EntryView, kind: str):
+    col = getattr(view.entry, kind)
+    if col is None:
+        return None
+    v = rec.get(col)
+    if v is None:
+        return []
+    return [v] if type(v) is str else v
+
+
+@rule("FMT601", "media-not-list", WARNING, 'write the media column as a list: ["a.png"]', scope="record")
+def media_not_list(rec: dict, view: EntryView):
+    """A media column (images, videos, audios) holds a bare string instead of a list.
+
+    Some loaders count the string's characters as media; write a list.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["cat.png"]}
+        # cat.png
+        PNG
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>What is this?", "output": "A cat.", "images": "cat.png"}
+        # cat.png
+        PNG
+    """
+    out = None
+    for kind in PLACEHOLDERS:
+        col = getattr(view.entry, kind)
+        if col is not None and type(rec.get(col)) is str:
+            out = (out or []) + [f"{col!r} is a string, not a list"]
+    return out
+
+
+@rule("FMT602", "placeholder-count", ERROR, "make the number of <image>/<video>/<audio> tags equal the number of media")
+def placeholder_count(rec: dict, view: EntryView):
+    """The number of placeholders differs from the number of media files.
+
+    Counted over all messages (or instruction, input, output and history) of
+    the record. LLaMA-Factory fails at training time on a mismatch. A record
+    with placeholders on an entry that maps no media column counts as zero media.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image><image>Compare them.", "output": "Same cat.", "images": ["a.png", "b.png"]}
+        # a.png
+        PNG
+        # b.png
+        PNG
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>Compare them.", "output": "Same cat.", "images": ["a.png", "b.png"]}
+        # a.png
+        PNG
+        # b.png
+        PNG
+    """
+    texts = None
+    out = None
+    for kind, tag in _KINDS:
+        media = _media_list(rec, view, kind)
+        if media is None and texts is not None and not any(tag in t for t in texts):
+            continue
+        if texts is None:
+            texts = list(_texts(rec, view))
+        n_tags = sum(t.count(tag) for t in texts)
+        n_media = len(media) if type(media) is list else 0
+        if n_tags != n_media and (media is not None or n_tags):
+            col = getattr(view.entry, kind)
+            where = f"{col!r} lists {n_media}" if col else f"the entry maps no {kind} column"
+            out = (out or []) + [f"{n_tags} {tag} placeholder(s) but {where}"]
+    return out
+
+
+def _paths(rec: dict, view: EntryView):
+    for kind in PLACEHOLDERS:
+        media = _media_list(rec, view, kind)
+        if media:
+            for p in media:
+                if type(p) is str:
+                    yield p
+
+
+def _is_url(p: str) -> bool:
+    return "://" in p[:12] or p.startswith("data:")
+
+
+@rule("FMT603", "media-missing", ERROR, "add the file, or fix the path (relative to the dataset folder)", applies=lambda v: any(getattr(v.entry, k) for k in PLACEHOLDERS))
+def media_missing(rec: dict, view: EntryView):
+    """A media file does not exist.
+
+    Relative paths resolve against the dataset folder (``media_dir``), not the
+    data file's folder. LLaMA-Factory only warns, then fails at training time.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["cat.png"]}
+        # cat.png
+        PNG
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["dog.png"]}
+    """
+    out = None
+    cache = view.media_exists
+    for p in _paths(rec, view):
+        if _is_url(p):
+            continue
+        ok = cache.get(p)
+        if ok is None:
+            ok = cache[p] = os.path.isfile(os.path.join(view.root, p))
+        if not ok:
+            out = (out or []) + [f"media file {p!r} not found under the dataset folder"]
+    return out
+
+
+@rule("FMT604", "media-outside", WARNING, "keep media inside the dataset folder and use relative paths", applies=lambda v: any(getattr(v.entry, k) for k in PLACEHOLDERS))
+def media_outside(rec: dict, view: EntryView):
+    """A media path is absolute or escapes the dataset folder (``../``).
+
+    Such datasets break when moved or shared.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["cat.png"]}
+        # cat.png
+        PNG
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # demo.jsonl
+        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["../cat.png"]}
+    """
+    out = None
+    for p in _paths(rec, view):
+        if _is_url(p):
+            continue
+        if os.path.isabs(p) or os.path.normpath(p).startswith(".."):
+            out = (out or []) + [f"media path {p!r} points outside the dataset folder"]
+    return out

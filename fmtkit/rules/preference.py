@@ -1,0 +1,131 @@
+"""FMT5xx: preference pairs (``ranking: true``) and KTO labels (``kto_tag``)."""
+
+from __future__ import annotations
+
+from fmtkit.rules import ERROR, WARNING, declare, rule
+from fmtkit.rules.view import EntryView
+
+
+def _ranking(view: EntryView) -> bool:
+    return view.entry.ranking is True and view.entry.chosen is not None and view.entry.rejected is not None
+
+
+def _kto(view: EntryView) -> bool:
+    return view.entry.kto_tag is not None
+
+
+@rule("FMT501", "bad-pair", ERROR, "give chosen and rejected as strings (alpaca) or single assistant messages (sharegpt)", applies=_ranking)
+def bad_pair(rec: dict, view: EntryView):
+    """A preference record's `chosen` or `rejected` is missing or malformed.
+
+    Alpaca pairs are two strings; ShareGPT pairs are two single message objects
+    whose role is the assistant (or function_call) tag. LLaMA-Factory drops
+    anything else.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "ranking": true, "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}], "chosen": {"from": "gpt", "value": "Hello!"}, "rejected": {"from": "gpt", "value": "Go away."}}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "ranking": true, "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}], "chosen": "Hello!", "rejected": {"from": "gpt", "value": "Go away."}}
+    """
+    e = view.entry
+    out = []
+    for side in ("chosen", "rejected"):
+        col = getattr(e, side)
+        v = rec.get(col)
+        if v is None:
+            out.append(f"no {col!r} ({side}) in this record")
+        elif e.is_conversation:
+            if type(v) is not dict:
+                out.append(f"{side} {col!r} is {type(v).__name__}, not a single message object")
+            elif v.get(e.role_tag) not in view.odd_roles:
+                out.append(f"{side} has role {v.get(e.role_tag)!r}; it must be {' or '.join(map(repr, sorted(view.odd_roles)))}")
+            elif type(v.get(e.content_tag)) is not str:
+                out.append(f"{side} has no string {e.content_tag!r}")
+        elif type(v) is not str:
+            out.append(f"{side} {col!r} is {type(v).__name__}, not a string")
+    return out or None
+
+
+def _side_text(v, view: EntryView):
+    if type(v) is dict:
+        return v.get(view.entry.content_tag)
+    return v
+
+
+@rule("FMT502", "identical-pair", WARNING, "make chosen and rejected differ, or drop the pair", applies=_ranking)
+def identical_pair(rec: dict, view: EntryView):
+    """`chosen` and `rejected` are the same: the pair teaches nothing.
+
+    Passes::
+
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # demo.jsonl
+        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+
+    Fails::
+
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # demo.jsonl
+        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Hello!"}
+    """
+    e = view.entry
+    c, r = _side_text(rec.get(e.chosen), view), _side_text(rec.get(e.rejected), view)
+    if type(c) is str and c == r:
+        return "chosen and rejected are identical"
+    return None
+
+
+@rule("FMT503", "kto-tag-not-bool", ERROR, "use JSON true / false (not strings or numbers)", applies=_kto)
+def kto_tag_not_bool(rec: dict, view: EntryView):
+    """A KTO label is not a JSON boolean.
+
+    LLaMA-Factory only treats ``true`` / ``false`` as labels; the string
+    ``"true"`` or the number ``1`` silently turns the row into a broken sample.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "label": true}
+        {"instruction": "Hi", "output": "Go away", "label": false}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "label": "true"}
+        {"instruction": "Hi", "output": "Go away", "label": false}
+    """
+    col = view.entry.kto_tag
+    v = rec.get(col)
+    if type(v) is not bool:
+        return f"{col!r} is {v!r} ({type(v).__name__}), not true or false"
+    return None
+
+
+declare(
+    "FMT504", "kto-one-sided", WARNING, "include both desirable (true) and undesirable (false) examples", "dataset",
+    """Every KTO label in an entry is the same: KTO needs both kinds to learn.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "label": true}
+        {"instruction": "Hi", "output": "Go away", "label": false}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "label": true}
+        {"instruction": "Hey", "output": "Hey there", "label": true}
+    """,
+)  # fmt: skip

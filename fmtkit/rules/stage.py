@@ -1,0 +1,115 @@
+"""FMT9xx: fitness for a training stage (``fmtkit validate --stage pt|sft|rm|dpo|kto|ppo``).
+
+What LLaMA-Factory's stage would reject, said before training starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.rules import ERROR, WARNING, rule
+from fmtkit.rules.view import EntryView
+
+STAGES = ("pt", "sft", "rm", "dpo", "kto", "ppo")
+
+
+@rule("FMT901", "stage-ranking", ERROR, "use ranking: true entries for rm/dpo and ranking: false for the other stages", scope="stage")
+def stage_ranking(entry: DatasetEntry, stage: str) -> Iterator[str]:
+    """The entry's `ranking` does not fit the stage.
+
+    rm and dpo (and ORPO / SimPO, which are dpo with another loss) need
+    preference pairs; pt, sft, kto and ppo refuse them ("The dataset is not
+    applicable in the current training stage").
+
+    Passes::
+
+        # stage: sft
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # stage: dpo
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    wants = stage in ("rm", "dpo")
+    if bool(entry.ranking is True) != wants:
+        have = "preference pairs (ranking: true)" if entry.ranking is True else "no preference pairs"
+        yield f"stage {stage} needs {'preference pairs' if wants else 'data without ranking'}, but the entry has {have}"
+
+
+@rule("FMT902", "stage-kto-labels", ERROR, "map a boolean kto_tag column in the entry's `columns`", scope="stage")
+def stage_kto(entry: DatasetEntry, stage: str) -> Iterator[str]:
+    """Stage kto needs a `kto_tag` column (boolean labels); without one every row is dropped.
+
+    Passes::
+
+        # stage: kto
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello", "label": true}
+        {"instruction": "Hi", "output": "Go away", "label": false}
+
+    Fails::
+
+        # stage: kto
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    if stage == "kto" and entry.kto_tag is None:
+        yield "stage kto needs a kto_tag column; this entry maps none"
+
+
+@rule("FMT903", "stage-pt-form", WARNING, "use an alpaca entry with columns {\"prompt\": \"text\"} (or a .txt file) for pt", scope="stage")
+def stage_pt(entry: DatasetEntry, stage: str) -> Iterator[str]:
+    """Stage pt reads only the first message (or instruction) of each record.
+
+    Conversations and instruction pairs lose everything but their first turn.
+
+    Passes::
+
+        # stage: pt
+        # entry: {"columns": {"prompt": "text"}}
+        # demo.jsonl
+        {"text": "A long document."}
+
+    Fails::
+
+        # stage: pt
+        # entry: {"formatting": "sharegpt"}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]}
+    """
+    if stage == "pt" and not entry.is_pretrain:
+        yield "stage pt keeps only the first message / instruction of each record"
+
+
+def _needs_answer(view: EntryView) -> bool:
+    return view.stage in ("sft", "kto") and view.entry.formatting == "alpaca" and view.entry.ranking is not True
+
+
+@rule("FMT904", "stage-no-answer", ERROR, "give every record an answer (the entry's response column)", applies=_needs_answer)
+def stage_no_answer(rec: dict, view: EntryView):
+    """Under stage sft (or kto) an Alpaca record has no answer, so LLaMA-Factory drops it.
+
+    Passes::
+
+        # stage: sft
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # stage: sft
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "there"}
+    """
+    col = view.entry.response
+    if col is None:
+        return "the entry maps no response column, so no record has an answer"
+    if type(rec.get(col)) is not str:
+        return f"no {col!r} (answer) in this record"
+    return None

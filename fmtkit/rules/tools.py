@@ -1,0 +1,163 @@
+"""FMT7xx: tool schemas and function calls (ShareGPT's tools / function_call, OpenAI's tool_calls)."""
+
+from __future__ import annotations
+
+import orjson
+
+from fmtkit.rules import ERROR, rule
+from fmtkit.rules.view import EntryView
+
+
+def _loads(text):
+    try:
+        return orjson.loads(text), None
+    except orjson.JSONDecodeError as exc:
+        return None, str(exc)
+
+
+@rule("FMT701", "bad-tools", ERROR, "make tools a JSON list of function schemas (objects with a name)", applies=lambda v: v.entry.tools is not None)
+def bad_tools(rec: dict, view: EntryView):
+    """The tools column is not a JSON list of function schemas.
+
+    ShareGPT keeps tools as a JSON *string*; a list of objects is accepted too.
+    Each schema needs a ``name`` (directly or under ``function``).
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Weather in Paris?"}, {"from": "gpt", "value": "Sunny."}], "tools": "[{\\"name\\": \\"get_weather\\", \\"parameters\\": {\\"type\\": \\"object\\"}}]"}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Weather in Paris?"}, {"from": "gpt", "value": "Sunny."}], "tools": "[{name: get_weather}]"}
+    """
+    v = rec.get(view.entry.tools)
+    if v is None or v == "":
+        return None
+    if type(v) is str:
+        v, err = _loads(v)
+        if err:
+            return f"tools is not valid JSON: {err}"
+    if type(v) is dict:
+        v = [v]
+    if type(v) is not list:
+        return f"tools is {type(v).__name__}, not a list of function schemas"
+    for i, t in enumerate(v):
+        fn = t.get("function", t) if type(t) is dict else None
+        if type(fn) is not dict or type(fn.get("name")) is not str:
+            return f"tool {i} has no name"
+    return None
+
+
+def _check_call(call) -> str | None:
+    if type(call) is not dict:
+        return "is not an object"
+    if type(call.get("name")) is not str:
+        return "has no string 'name'"
+    if "arguments" not in call:
+        return "has no 'arguments'"
+    args = call["arguments"]
+    if type(args) is str:
+        args, err = _loads(args)
+        if err:
+            return f"has arguments that are not valid JSON ({err})"
+    if type(args) is not dict:
+        return "has arguments that are not a JSON object"
+    return None
+
+
+@rule("FMT702", "bad-function-call", ERROR, 'write the call as JSON: {"name": ..., "arguments": {...}} (or a list of such)', applies=lambda v: v.entry.is_conversation and v.entry.function_tag is not None)
+def bad_function_call(rec: dict, view: EntryView):
+    """A function_call message's content is not JSON with `name` and `arguments`.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "function_call", "value": "{\\"name\\": \\"get_weather\\", \\"arguments\\": {\\"city\\": \\"Paris\\"}}"}, {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}], "tools": "[{\\"name\\": \\"get_weather\\"}]"}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "Weather?"}, {"from": "function_call", "value": "get_weather(Paris)"}, {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}], "tools": "[{\\"name\\": \\"get_weather\\"}]"}
+    """
+    e = view.entry
+    msgs = rec.get(e.messages) if e.messages else None
+    if type(msgs) is not list:
+        return None
+    out = None
+    sides = [rec.get(e.chosen), rec.get(e.rejected)] if e.ranking is True and e.chosen and e.rejected else []
+    for i, m in enumerate(msgs + sides):
+        if type(m) is dict and m.get(e.role_tag) == e.function_tag and type(m.get(e.content_tag)) is str:
+            value, err = _loads(m[e.content_tag])
+            problem = f"is not valid JSON ({err})" if err else None
+            if problem is None:
+                calls = value if type(value) is list else [value]
+                problem = next((p for p in map(_check_call, calls) if p), None) if calls else "is an empty list"
+            if problem:
+                out = (out or []) + [f"function call in message {i} {problem}"]
+    return out
+
+
+@rule("FMT703", "bad-tool-calls", ERROR, 'give each tool call {"type": "function", "function": {"name": ..., "arguments": "<JSON>"}}', applies=lambda v: v.entry.formatting == "openai" and v.entry.messages is not None)
+def bad_tool_calls(rec: dict, view: EntryView):
+    """An OpenAI `tool_calls` list is malformed (no function name, arguments not JSON).
+
+    Passes::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+
+    Fails::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{city: Paris}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+    """
+    msgs = rec.get(view.entry.messages)
+    if type(msgs) is not list:
+        return None
+    for i, m in enumerate(msgs):
+        if type(m) is dict and "tool_calls" in m:
+            calls = m["tool_calls"]
+            if type(calls) is not list:
+                return f"message {i}: tool_calls is not a list"
+            for j, call in enumerate(calls):
+                fn = call.get("function") if type(call) is dict else None
+                problem = _check_call(fn) if fn is not None else "has no 'function'"
+                if problem:
+                    return f"message {i}: tool call {j} {problem}"
+    return None
+
+
+@rule("FMT704", "tool-calls-ignored", ERROR, 'set "formatting": "openai" so LLaMA-Factory reads tool_calls', applies=lambda v: v.entry.formatting == "sharegpt" and v.entry.messages is not None)
+def tool_calls_ignored(rec: dict, view: EntryView):
+    """A message carries OpenAI `tool_calls` but the entry's formatting is sharegpt.
+
+    LLaMA-Factory's sharegpt reader only reads the content tag, so the call is
+    lost and the model trains on an empty assistant turn. Its openai reader
+    understands ``tool_calls``.
+
+    Passes::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+    """
+    msgs = rec.get(view.entry.messages)
+    if type(msgs) is list:
+        for i, m in enumerate(msgs):
+            if type(m) is dict and m.get("tool_calls"):
+                return f"message {i} has tool_calls, which formatting 'sharegpt' ignores"
+    return None

@@ -1,0 +1,95 @@
+"""The JSON Schemas in ``schemas/``: where they live and which one checks which form.
+
+The schema files ship inside the installed package (``fmtkit/schemas``); in a
+source checkout they are read from the repository's ``schemas/`` folder.
+
+>>> schema_for_form("sharegpt")
+'sharegpt-sft.schema.json'
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+FORM_SCHEMAS = {
+    "alpaca": "alpaca-sft.schema.json",
+    "alpaca-pretrain": "alpaca-pretrain.schema.json",
+    "alpaca-preference": "alpaca-preference.schema.json",
+    "alpaca-kto": "alpaca-kto.schema.json",
+    "sharegpt": "sharegpt-sft.schema.json",
+    "sharegpt-preference": "sharegpt-preference.schema.json",
+    "sharegpt-kto": "sharegpt-kto.schema.json",
+    "openai": "openai-messages.schema.json",
+    "openai-preference": "sharegpt-preference.schema.json",
+    "openai-kto": "sharegpt-kto.schema.json",
+    "trl-text": "trl-language-modeling.schema.json",
+    "trl-messages": "trl-language-modeling.schema.json",
+    "trl-prompt-only": "trl-prompt-only.schema.json",
+    "trl-prompt-completion": "trl-prompt-completion.schema.json",
+    "trl-preference": "trl-preference.schema.json",
+    "trl-preference-implicit": "trl-preference.schema.json",
+    "trl-unpaired": "trl-unpaired-preference.schema.json",
+    "vendor-preference": "vendor-preference.schema.json",
+}
+INFO_SCHEMA = "dataset_info.schema.json"
+
+
+def schema_dir() -> Path:
+    """The folder holding the schema files (installed package first, then the source tree)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "schemas", here.parent / "schemas"):
+        if (candidate / INFO_SCHEMA).is_file():
+            return candidate
+    return here.parent / "schemas"
+
+
+def schema_for_form(form: str) -> str | None:
+    return FORM_SCHEMAS.get(form)
+
+
+@functools.cache
+def load_schema(name: str) -> dict[str, Any] | None:
+    path = schema_dir() / name
+    if not path.is_file():
+        return None
+    return orjson.loads(path.read_bytes())
+
+
+def _registry():
+    """Every schema by ``$id``, so cross-file ``$ref`` resolve offline."""
+    out = {}
+    for path in schema_dir().glob("*.schema.json"):
+        doc = orjson.loads(path.read_bytes())
+        if "$id" in doc:
+            out[doc["$id"]] = doc
+    return out
+
+
+@functools.cache
+def fast_validator(name: str):
+    """A compiled ``jsonschema_rs`` validator for one schema file (None when the file is absent)."""
+    schema = load_schema(name)
+    if schema is None:
+        return None
+    import jsonschema_rs
+
+    resources = list(_registry().items())
+    registry = jsonschema_rs.Registry(resources) if resources else None
+    return jsonschema_rs.validator_for(schema, registry=registry, offline=True)
+
+
+@functools.cache
+def reference_validator(name: str):
+    """The pure-Python ``jsonschema`` validator: the reference, used for small documents."""
+    schema = load_schema(name)
+    if schema is None:
+        return None
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    registry = Registry().with_resources((uri, Resource.from_contents(doc)) for uri, doc in _registry().items())
+    return Draft202012Validator(schema, registry=registry)

@@ -1,0 +1,369 @@
+"""``fmtkit validate``: load -> check (schema, then rules) -> collect, as a library.
+
+>>> import fmtkit
+>>> report = fmtkit.validate("dataset/")          # doctest: +SKIP
+>>> report.has_errors, report.summary["records"]  # doctest: +SKIP
+(False, 118)
+
+The pipeline: the ``dataset_info.json`` is checked against its schema and the
+entry rules (FMT1xx); each local entry's files are read record by record
+(FMT2xx), every record goes through the record rules that apply to its entry
+and then the form's JSON Schema as a catch-all (FMT300), and whole-file rules
+(FMT8xx) and stage rules (FMT9xx) close the file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fmtkit import rules as rule_registry
+from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+from fmtkit.detect import FORMS, detect_form
+from fmtkit.errors import EXIT_USAGE, FmtkitError
+from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
+from fmtkit.loading import LoadProblem, data_files, iter_records
+from fmtkit.rules.dataset import FileTally
+from fmtkit.rules.info import undefined_message
+from fmtkit.rules.stage import STAGES
+from fmtkit.rules.view import EntryView
+from fmtkit.schemas import INFO_SCHEMA, fast_validator, reference_validator, schema_for_form
+
+ProgressHook = Callable[[str, int], None]
+REQUIRED_COLUMNS = ("prompt", "response", "messages", "chosen", "rejected", "kto_tag")
+
+
+@dataclass
+class FileResult:
+    """What was checked in one data file."""
+
+    file: str
+    entry: str | None
+    form: str
+    records: int = 0
+
+
+@dataclass
+class Report:
+    """The result of a validation: findings plus what was checked."""
+
+    root: str
+    findings: list[Finding] = field(default_factory=list)
+    files: list[FileResult] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
+    detected: dict[str, str] = field(default_factory=dict)
+    stage: str | None = None
+
+    @property
+    def has_errors(self) -> bool:
+        return any(f.severity == ERROR for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.has_errors else 0
+
+    def error_records(self) -> dict[tuple[str | None, str | None], set[int]]:
+        """(entry, file) -> indices of records with an error-level finding (for convert and train)."""
+        out: dict[tuple[str | None, str | None], set[int]] = {}
+        for f in self.findings:
+            if f.severity == ERROR and f.record is not None:
+                out.setdefault((f.entry, f.file), set()).add(f.record)
+        return out
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        by_rule: dict[str, int] = {}
+        by_sev = dict.fromkeys(SEVERITIES, 0)
+        for f in self.findings:
+            by_rule[f.code] = by_rule.get(f.code, 0) + 1
+            by_sev[f.severity] += 1
+        return {
+            "root": self.root,
+            "entries": len(self.entries),
+            "files": len(self.files),
+            "records": sum(f.records for f in self.files),
+            "errors": by_sev[ERROR],
+            "warnings": by_sev["warning"],
+            "infos": by_sev["info"],
+            "by_rule": dict(sorted(by_rule.items())),
+            "not_checked": self.not_checked,
+            "detected_forms": self.detected,
+            "stage": self.stage,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "findings": [f.to_dict() for f in sorted(self.findings, key=lambda f: f.sort_key)],
+            "files": [vars(f) for f in self.files],
+            "summary": self.summary,
+        }
+
+
+def validate(
+    path: str | os.PathLike,
+    entries: Iterable[str] | None = None,
+    form: str | None = None,
+    stage: str | None = None,
+    jobs: int = 1,
+    progress: ProgressHook | None = None,
+) -> Report:
+    """Validate a dataset folder, a ``dataset_info.json``, or a single data file.
+
+    - ``entries``: only these dataset names (an unknown name is an FMT115 finding).
+    - ``form``: force the form of a bare data file (see :data:`fmtkit.detect.FORMS`).
+    - ``stage``: also check fitness for a LLaMA-Factory stage (pt, sft, rm, dpo, kto, ppo).
+    - ``jobs``: worker processes for large JSON Lines files.
+
+    Raises :class:`FmtkitError` (exit code 2) only when the path cannot be read at all.
+    """
+    path = Path(path)
+    if stage is not None and stage not in STAGES:
+        raise FmtkitError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
+    if form is not None and form not in FORMS:
+        raise FmtkitError(f"unknown form {form!r}; use one of {', '.join(FORMS)}")
+    if not path.exists():
+        raise FmtkitError(f"no such file or folder: {path}")
+    rule_registry.load_all()
+    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress)
+    if path.is_dir() or path.name == INFO_FILE:
+        root = path if path.is_dir() else path.parent
+        report = Report(root=str(root), stage=stage)
+        checker.report = report
+        if (root / INFO_FILE).is_file():
+            checker.check_folder(root, list(entries) if entries is not None else None)
+        else:
+            files = [p for p in data_files(root) if p.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")]
+            if not files:
+                raise FmtkitError(f"{root}: no {INFO_FILE} and no data file here (is this the dataset folder?)")
+            for p in files:
+                checker.check_bare_file(p, root, form)
+    else:
+        root = path.parent
+        report = Report(root=str(root), stage=stage)
+        checker.report = report
+        info = root / INFO_FILE
+        if not info.is_file() and (path.parent.parent / INFO_FILE).is_file():
+            info = path.parent.parent / INFO_FILE  # a file inside a folder entry
+        owner = _owning_entry(info, path) if info.is_file() and form is None else None
+        if owner is not None:
+            report.root = str(info.parent)
+            checker.check_folder(info.parent, [owner], only_file=path)
+        else:
+            checker.check_bare_file(path, root, form)
+    report.findings.sort(key=lambda f: (f.sort_key, SEVERITY_RANK[f.severity]))
+    return report
+
+
+def _read_info(info: Path) -> tuple[Any, LoadProblem | None]:
+    try:
+        data = info.read_bytes()
+    except OSError as exc:
+        raise FmtkitError(f"cannot read {info}: {exc.strerror}") from None
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return orjson.loads(data), None
+    except orjson.JSONDecodeError as exc:
+        return None, LoadProblem("FMT101", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", exc.lineno)
+
+
+def _owning_entry(info: Path, file: Path) -> str | None:
+    """The entry of ``dataset_info.json`` that reads ``file`` (directly or through its folder)."""
+    doc, problem = _read_info(info)
+    if problem or not isinstance(doc, dict):
+        return None
+    target = file.resolve()
+    for name, raw in doc.items():
+        if isinstance(raw, dict) and isinstance(raw.get("file_name"), str):
+            src = (info.parent / raw["file_name"]).resolve()
+            if src == target or (src.is_dir() and target.parent == src):
+                return name
+    return None
+
+
+class _Checker:
+    """Runs the checks and fills one :class:`Report`."""
+
+    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None):
+        self.stage = stage
+        self.jobs = jobs
+        self.progress = progress
+        self.report: Report
+
+    def add(self, code: str, message: str, *, file=None, line=None, record=None, entry=None, fix=None) -> None:
+        rule = rule_registry.RULES[code]
+        self.report.findings.append(Finding(code, rule.severity, message, fix or rule.fix, file, line, record, entry))
+
+    # -- dataset_info.json -------------------------------------------------
+    def check_folder(self, root: Path, wanted: list[str] | None, only_file: Path | None = None) -> None:
+        info_path = root / INFO_FILE
+        doc, problem = _read_info(info_path)
+        if problem is not None:
+            self.add(problem.code, problem.message, file=INFO_FILE, line=problem.line)
+            return
+        if not isinstance(doc, dict):
+            self.add("FMT102", f"dataset_info.json holds a {type(doc).__name__}, not an object", file=INFO_FILE)
+            return
+        names = [n for n in doc if n != "$schema"]  # "$schema" lets editors find the schema
+        if wanted is not None:
+            for name in wanted:
+                if name not in doc:
+                    self.add("FMT115", undefined_message(name, doc), file=INFO_FILE)
+            names = [n for n in wanted if n in doc]
+        lines = _key_lines(info_path, names)
+        for name in names:
+            raw = doc[name]
+            line = lines.get(name)
+            if not isinstance(raw, dict):
+                self.add("FMT102", f"entry {name!r} is a {type(raw).__name__}, not an object", file=INFO_FILE, line=line, entry=name)
+                continue
+            entry = DatasetEntry.from_dict(name, raw, root)
+            self.report.entries.append(name)
+            if not self.check_entry(entry, line) and entry.is_local:
+                self.check_entry_files(entry, root, only_file)
+
+    def check_entry(self, entry: DatasetEntry, line: int | None) -> bool:
+        """Entry and stage rules; True when an error stops the entry's files from being read."""
+        before = len(self.report.findings)
+        for rule in rule_registry.RULES.values():
+            if rule.scope == "entry" or (rule.scope == "stage" and self.stage):
+                args = (entry,) if rule.scope == "entry" else (entry, self.stage)
+                for message in rule.check(*args) or ():
+                    self.add(rule.code, message, file=INFO_FILE, line=line, entry=entry.name)
+        validator = reference_validator(INFO_SCHEMA)
+        mine = self.report.findings[before:]
+        if validator is not None and not any(f.severity == ERROR for f in mine):
+            for err in sorted(validator.iter_errors({entry.name: entry.raw}), key=lambda e: list(e.path))[:3]:
+                where = "/".join(str(p) for p in list(err.path)[1:]) or "(entry)"
+                self.add("FMT100", f"{where}: {err.message}", file=INFO_FILE, line=line, entry=entry.name)
+        if not entry.is_local:
+            self.report.not_checked.append(entry.name)
+        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113"}
+        return any(f.code in blocking for f in self.report.findings[before:])
+
+    # -- data files --------------------------------------------------------
+    def check_entry_files(self, entry: DatasetEntry, root: Path, only_file: Path | None) -> None:
+        view = EntryView.of(entry, root=root, stage=self.stage)
+        total = errored = 0
+        for path in data_files(entry.data_path()):
+            if only_file is not None and path.resolve() != only_file.resolve():
+                continue
+            tally = self.check_file(path, root, view, entry.form)
+            total += tally.records
+            errored += tally.errored
+            if entry.kto_tag is not None:
+                self._kto_balance(tally, entry, _rel(path, root))
+        if total and errored == total:
+            self.add("FMT804", f"all {total} records of entry {entry.name!r} have errors", file=INFO_FILE, entry=entry.name)
+
+    def _kto_balance(self, tally: FileTally, entry: DatasetEntry, rel: str) -> None:
+        false, true = tally.kto
+        if (true or false) and not (true and false):
+            side = "desirable (true)" if true else "undesirable (false)"
+            self.add("FMT504", f"all {true + false} labels are {side}", file=rel, entry=entry.name)
+
+    def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
+        rel = _rel(path, root)
+        if form is None:
+            try:
+                form = detect_form(r.value for r in iter_records(path))
+            except (OSError, ValueError):
+                form = None
+            if form is None:
+                tally = self.check_file(path, root, None, "unknown")
+                if tally.records:
+                    self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
+                return
+            self.report.detected[rel] = form
+        from fmtkit.dataset_info import FORM_ENTRIES
+
+        view = None
+        if form in FORM_ENTRIES:
+            entry = DatasetEntry.for_form(form, root, file_name=rel)
+            view = EntryView.of(entry, root=root, stage=self.stage)
+        tally = self.check_file(path, root, view, form)
+        if view is not None and view.entry.kto_tag is not None:
+            self._kto_balance(tally, view.entry, rel)
+
+    def check_file(self, path: Path, root: Path, view: EntryView | None, form: str) -> FileTally:
+        rel = _rel(path, root)
+        name = view.entry.name if view is not None and not view.entry.name.startswith("<") else None
+        result = FileResult(rel, name, form)
+        self.report.files.append(result)
+        try:
+            if not os.access(path, os.R_OK) or not path.is_file():
+                raise PermissionError
+            size = path.stat().st_size
+        except OSError:
+            self.add("FMT206", f"cannot read {rel}", file=rel, entry=name)
+            return FileTally()
+        if size == 0:
+            self.add("FMT205", "the file is empty", file=rel, entry=name)
+            return FileTally()
+        from fmtkit.check import check_path
+
+        findings, tally = check_path(path, rel, view, form, self.jobs, self.progress)
+        for f in findings:
+            f.entry = name
+        self.report.findings.extend(findings)
+        result.records = tally.records
+        if tally.records == 0 and not findings:
+            self.add("FMT205", "the file holds no record", file=rel, entry=name)
+        self._file_rules(tally, rel, name, view)
+        return tally
+
+    def _file_rules(self, tally: FileTally, rel: str, name: str | None, view: EntryView | None) -> None:
+        if tally.records:
+            if view is not None:
+                e = view.entry
+                for key, col in e.used_columns().items():
+                    # a required column, or one the user mapped by name, that no record has
+                    if col not in tally.types and (key in REQUIRED_COLUMNS or e.columns_given):
+                        self.add("FMT801", f"column {col!r} ({key}) is in no record", file=rel, entry=name)
+            for col, (a, ia, b, ib, lb) in tally.drift.items():
+                self.add("FMT802", f"column {col!r} is {a} in record {ia} but {b} here", file=rel, line=lb, record=ib, entry=name)
+            if len(tally.keysets) > 1:
+                (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
+                diff = sorted(set(k1) ^ set(k2))
+                self.add("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", file=rel, line=l2, record=i2, entry=name)
+            for index, line, first in tally.duplicates():
+                self.add("FMT803", f"duplicate of record {first}", file=rel, line=line, record=index, entry=name)
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _key_lines(info: Path, names: list[str]) -> dict[str, int]:
+    """1-based line of each top-level entry name in dataset_info.json (best effort, for locations)."""
+    out: dict[str, int] = {}
+    wanted = {orjson.dumps(n).decode(): n for n in names}
+    depth = 0
+    try:
+        text = info.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError):
+        return out
+    for lineno, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if depth == 1:
+            for quoted, name in wanted.items():
+                if stripped.startswith(quoted) and name not in out:
+                    out[name] = lineno
+        depth += line.count("{") - line.count("}")
+    return out
+
+
+def exit_code_for(report: Report) -> int:
+    return report.exit_code
+
+
+__all__ = ["validate", "Report", "FileResult", "Finding", "EXIT_USAGE"]
