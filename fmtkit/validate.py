@@ -35,7 +35,7 @@ from fmtkit.rules.view import EntryView
 from fmtkit.schemas import INFO_SCHEMA, fast_validator, reference_validator, schema_for_form
 
 ProgressHook = Callable[[str, int], None]
-REQUIRED_COLUMNS = ("prompt", "response", "messages", "chosen", "rejected", "kto_tag")
+OPTIONAL_COLUMNS = ("query", "history", "system", "tools", "images", "videos", "audios")
 
 
 @dataclass
@@ -322,10 +322,11 @@ class _Checker:
         if tally.records:
             if view is not None:
                 e = view.entry
+                synthetic = e.name.startswith("<")  # a bare file: only the columns its form needs
                 for key, col in e.used_columns().items():
-                    # a required column, or one the user mapped by name, that no record has
-                    if col not in tally.types and (key in REQUIRED_COLUMNS or e.columns_given):
-                        self.add("FMT801", f"column {col!r} ({key}) is in no record", file=rel, entry=name)
+                    if col not in tally.types and _indexed_by_reader(e, key) and not (synthetic and key in OPTIONAL_COLUMNS):
+                        how = "" if e.columns_given else "; it is mapped by default, so give `columns` without it or add it (\"\" is fine)"
+                        self.add("FMT801", f"column {col!r} ({key}) is in no record: LLaMA-Factory fails with KeyError: {col!r}{how}", file=rel, entry=name)
             for col, (a, ia, b, ib, lb) in tally.drift.items():
                 self.add("FMT802", f"column {col!r} is {a} in record {ia} but {b} here", file=rel, line=lb, record=ib, entry=name)
             if len(tally.keysets) > 1:
@@ -334,6 +335,17 @@ class _Checker:
                 self.add("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", file=rel, line=l2, record=i2, entry=name)
             for index, line, first in tally.duplicates():
                 self.add("FMT803", f"duplicate of record {first}", file=rel, line=line, record=index, entry=name)
+
+
+def _indexed_by_reader(entry: DatasetEntry, key: str) -> bool:
+    """Whether LLaMA-Factory's reader looks column ``key`` up in every row (a KeyError when absent).
+
+    Its openai reader uses ``.get`` for system and tools; the response column of a
+    preference entry is only read for rows that are not pairs.
+    """
+    if entry.formatting == "openai" and key in ("system", "tools"):
+        return False
+    return not (key == "response" and entry.ranking is True)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -38,12 +38,12 @@ def missing_column(rec: dict, view: EntryView):
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
         {"instuction": "Hi", "output": "Hello"}
     """
     col = view.entry.prompt
@@ -62,12 +62,12 @@ def not_a_string(rec: dict, view: EntryView):
     Passes::
 
         # demo.jsonl
-        {"instruction": "Add 1 and 2", "output": "3"}
+        {"instruction": "Add 1 and 2", "input": "", "output": "3"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Add 1 and 2", "output": 3}
+        {"instruction": "Add 1 and 2", "input": "", "output": 3}
     """
     e = view.entry
     out = None
@@ -90,12 +90,12 @@ def empty_text(rec: dict, view: EntryView):
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "  "}
+        {"instruction": "Hi", "input": "", "output": "  "}
     """
     e = view.entry
     out = None
@@ -119,13 +119,13 @@ def bad_history(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}
         # demo.jsonl
-        {"instruction": "And 2+2?", "output": "4", "history": [["1+1?", "2"]]}
+        {"instruction": "And 2+2?", "input": "", "output": "4", "history": [["1+1?", "2"]]}
 
     Fails::
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}
         # demo.jsonl
-        {"instruction": "And 2+2?", "output": "4", "history": ["1+1?", "2"]}
+        {"instruction": "And 2+2?", "input": "", "output": "4", "history": ["1+1?", "2"]}
     """
     h = rec.get(view.entry.history)
     if h is None:

@@ -27,6 +27,27 @@ def _body(msgs: list, view: EntryView) -> list:
     return msgs
 
 
+def _turn_roles(body: list, view: EntryView) -> list:
+    """The role of each turn as LLaMA-Factory aligns them.
+
+    Its openai reader turns an assistant message with ``tool_calls`` into a
+    function call and merges consecutive tool results into one observation turn.
+    """
+    e = view.entry
+    rt = e.role_tag
+    roles = [m.get(rt) if type(m) is dict else None for m in body]
+    if e.formatting != "openai":
+        return roles
+    out: list = []
+    for m, role in zip(body, roles, strict=True):
+        if role == e.assistant_tag and type(m) is dict and m.get("tool_calls"):
+            role = e.function_tag
+        if role == e.observation_tag and out and out[-1] == role:
+            continue
+        out.append(role)
+    return out
+
+
 @rule("FMT401", "messages-not-list", ERROR, "make the messages column a non-empty list of message objects", applies=_conv)
 def messages_not_list(rec: dict, view: EntryView):
     """The messages column is missing, not a list, empty, or holds a non-object.
@@ -55,7 +76,7 @@ def messages_not_list(rec: dict, view: EntryView):
     for i, m in enumerate(msgs):
         if type(m) is not dict:
             return f"message {i} is {type(m).__name__}, not an object"
-        if e.role_tag not in m or e.content_tag not in m and not ("tool_calls" in m and e.role_tag == "role"):
+        if e.role_tag not in m or e.content_tag not in m:  # both readers index m[content_tag]
             missing = e.role_tag if e.role_tag not in m else e.content_tag
             return f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
     return None
@@ -117,19 +138,22 @@ def role_order(rec: dict, view: EntryView):
     if not msgs:
         return None
     body = _body(msgs, view)
+    if any(type(m) is not dict for m in body):
+        return None
     offset = len(msgs) - len(body)
-    role_tag, even, odd, known = view.entry.role_tag, view.even_roles, view.odd_roles, view.known_roles
-    for i, m in enumerate(body):
-        if type(m) is not dict:
-            return None
-        role = m.get(role_tag)
+    even, odd, known = view.even_roles, view.odd_roles, view.known_roles
+    for i, role in enumerate(_turn_roles(body, view)):
         if role not in known:
             return None  # FMT402 reports it
         if role not in (odd if i & 1 else even):
             where = "assistant/function_call" if i & 1 else "user/observation"
+            if view.entry.formatting == "openai":  # tool results were merged: count turns, not messages
+                at = f"turn {i} (after the system message, consecutive tool results counted as one)"
+            else:
+                at = f"message {i + offset}"
             if role == view.entry.system_tag:
-                return f"message {i + offset} is a system message; only the first message may be one"
-            return f"message {i + offset} has role {role!r} where a {where} turn must stand"
+                return f"{at} is a system message; only the first message may be one"
+            return f"{at} has role {role!r} where a {where} turn must stand"
     return None
 
 
@@ -157,7 +181,7 @@ def turn_count(rec: dict, view: EntryView):
     msgs = _messages(rec, view)
     if not msgs:
         return None
-    n = len(_body(msgs, view))
+    n = len(_turn_roles(_body(msgs, view), view))
     if view.entry.ranking is True:
         if n % 2 == 0:
             return f"{n} turns after the system message; a preference prompt needs an odd number (ending with the user)"

@@ -8,6 +8,7 @@ These rules need every record of a file, so they keep a little state per file
 from __future__ import annotations
 
 from array import array
+from itertools import count
 from dataclasses import dataclass, field
 
 import orjson
@@ -18,20 +19,22 @@ declare(
     "FMT801", "column-absent", ERROR, "add the column to the data, or fix the entry's `columns` mapping", "dataset",
     """A column the entry maps is absent from every record of a file.
 
-    LLaMA-Factory looks the column up in every row and crashes with a
-    ``KeyError`` (or, for optional columns, silently uses nothing).
+    LLaMA-Factory looks every mapped column up in every row, so a column that no
+    row has crashes it with a ``KeyError``. Defaults count: an alpaca entry
+    without `columns` maps ``input``, so its file needs an ``input`` key in at
+    least one row (empty strings are fine).
 
     Passes::
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "system"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "system": "Be brief."}
+        {"instruction": "Hi", "input": "", "output": "Hello", "system": "Be brief."}
 
     Fails::
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "sys"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "system": "Be brief."}
+        {"instruction": "Hi", "input": "", "output": "Hello", "system": "Be brief."}
     """,
 )  # fmt: skip
 
@@ -45,14 +48,14 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
-        {"instruction": "Bye", "output": "Goodbye"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+        {"instruction": "Bye", "input": "", "output": "Goodbye"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "meta": {"id": 1}}
-        {"instruction": "Bye", "output": "Goodbye", "meta": [1]}
+        {"instruction": "Hi", "input": "", "output": "Hello", "meta": {"id": 1}}
+        {"instruction": "Bye", "input": "", "output": "Goodbye", "meta": [1]}
     """,
 )  # fmt: skip
 
@@ -65,14 +68,14 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
-        {"instruction": "Bye", "output": "Goodbye"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+        {"instruction": "Bye", "input": "", "output": "Goodbye"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
-        {"instruction": "Hi",  "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+        {"instruction": "Hi", "input": "",  "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -84,7 +87,7 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
@@ -101,14 +104,14 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
-        {"instruction": "Bye", "output": "Goodbye"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+        {"instruction": "Bye", "input": "", "output": "Goodbye"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
-        {"instruction": "Bye", "input": "now", "output": "Goodbye"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+        {"instruction": "Bye", "input": "", "output": "Goodbye", "system": "Be brief."}
     """,
 )  # fmt: skip
 
@@ -126,6 +129,20 @@ def _jtype(v) -> str:
     if t is int or t is float:
         return "number"
     return "null"
+
+
+_UNIQUE = count()
+
+
+def _digest(rec: dict, _dumps=orjson.dumps) -> int:
+    """The 8-byte hash FMT803 compares (the file keeps one per record, not the records)."""
+    try:
+        return hash(_dumps(rec))
+    except TypeError:  # orjson.JSONEncodeError: nesting deeper than 255, integers over 64 bits, lone surrogates
+        try:
+            return hash(repr(rec))
+        except RecursionError:
+            return hash(("unique", next(_UNIQUE)))  # too deep to compare cheaply: never a duplicate
 
 
 @dataclass(slots=True)
@@ -169,7 +186,7 @@ class FileTally:
             label = rec.get(self.kto_col)
             if type(label) is bool:
                 self.kto[label] += 1
-        self.hashes.append(hash(orjson.dumps(rec)))
+        self.hashes.append(_digest(rec))
         self.hash_lines.append(line or 0)
 
     def finish_columns(self) -> None:

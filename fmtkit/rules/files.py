@@ -14,12 +14,12 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"
+        {"instruction": "Hi", "input": "", "output": "Hello"
     """,
 )  # fmt: skip
 
@@ -30,7 +30,7 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
@@ -46,12 +46,12 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "你好", "output": "Hello"}
+        {"instruction": "你好", "input": "", "output": "Hello"}
 
     Fails::
 
         # demo.jsonl (latin-1)
-        {"instruction": "caf\xe9", "output": "Hello"}
+        {"instruction": "caf\xe9", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -62,12 +62,12 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # demo.jsonl (bom)
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -78,7 +78,7 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
@@ -93,12 +93,12 @@ declare(
     Passes::
 
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # demo.jsonl (unreadable)
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -109,7 +109,7 @@ declare(
     Passes::
 
         # demo.jsonl (alone)
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 

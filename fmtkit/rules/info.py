@@ -25,13 +25,13 @@ declare(
 
         # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
-        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+        {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
 
     Fails::
 
         # entry: {"ranking": "yes"}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -47,14 +47,14 @@ declare(
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl",},}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -67,14 +67,14 @@ declare(
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         [{"file_name": "demo.jsonl"}]
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 
@@ -101,7 +101,7 @@ def unknown_key(entry: DatasetEntry) -> Iterator[str]:
 
         # entry: {"format": "sharegpt"}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     for key in entry.raw:
         if key not in ENTRY_KEYS and key not in LEGACY_KEYS:
@@ -127,14 +127,14 @@ def no_source(entry: DatasetEntry) -> Iterator[str]:
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         {"demo": {"formatting": "alpaca"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     if entry.source_key is None:
         near = [k for k in entry.raw if _suggest(k, SOURCE_KEYS)]
@@ -200,7 +200,7 @@ def prompt_unset(entry: DatasetEntry) -> Iterator[str]:
 
         # entry: {"columns": {"response": "answer"}}
         # demo.jsonl
-        {"instruction": "Hi", "answer": "Hello"}
+        {"instruction": "Hi", "input": "", "answer": "Hello"}
     """
     if entry.formatting == "alpaca" and entry.columns_given and entry.prompt is None and entry.query is None:
         yield "`columns` is given but leaves out `prompt`, so it is unset (not 'instruction')"
@@ -220,7 +220,7 @@ def tags_ignored(entry: DatasetEntry) -> Iterator[str]:
 
         # entry: {"tags": {"role_tag": "role"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     if "tags" in entry.raw and not entry.is_conversation:
         yield "`tags` is ignored for formatting 'alpaca' (tags apply to sharegpt and openai entries)"
@@ -235,14 +235,14 @@ def legacy_key(entry: DatasetEntry) -> Iterator[str]:
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl", "file_sha1": "abc"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     for key in LEGACY_KEYS:
         if key in entry.raw:
@@ -257,14 +257,14 @@ def kto_and_ranking(entry: DatasetEntry) -> Iterator[str]:
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "label": true}
-        {"instruction": "Hi", "output": "Go away", "label": false}
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
         # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "chosen": "Hello", "rejected": "Go away", "label": true}
+        {"instruction": "Hi", "input": "", "chosen": "Hello", "rejected": "Go away", "label": true}
     """
     if entry.ranking is True and entry.kto_tag is not None:
         yield "both ranking and columns.kto_tag are set"
@@ -280,13 +280,13 @@ def ranking_columns(entry: DatasetEntry) -> Iterator[str]:
 
         # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
-        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+        {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
 
     Fails::
 
         # entry: {"ranking": true}
         # demo.jsonl
-        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+        {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
     """
     if entry.ranking is True:
         missing = [c for c in ("chosen", "rejected") if getattr(entry, c) is None]
@@ -306,14 +306,14 @@ def file_missing(entry: DatasetEntry) -> Iterator[str]:
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         {"demo": {"file_name": "data/demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     path = entry.data_path()
     if path is not None and not path.exists():
@@ -333,14 +333,14 @@ def bad_extension(entry: DatasetEntry) -> Iterator[str]:
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         {"demo": {"file_name": "demo.yaml"}}
         # demo.yaml
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     from fmtkit.loading import data_files
 
@@ -368,14 +368,14 @@ def hub_entry(entry: DatasetEntry) -> Iterator[str]:
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}, "remote": {"hf_hub_url": "org/data"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     if entry.source_key is not None and not entry.is_local:
         yield f"{entry.source_key} {entry.source!r} is not checked locally"
@@ -395,7 +395,7 @@ declare(
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
@@ -403,7 +403,7 @@ declare(
         # dataset_info.json
         {"demo": {"file_name": "demo.jsonl"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """,
 )  # fmt: skip
 

@@ -63,7 +63,7 @@ def media_not_list(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["cat.png"]}
+        {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["cat.png"]}
         # cat.png
         PNG
 
@@ -71,7 +71,7 @@ def media_not_list(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>What is this?", "output": "A cat.", "images": "cat.png"}
+        {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": "cat.png"}
         # cat.png
         PNG
     """
@@ -95,7 +95,7 @@ def placeholder_count(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image><image>Compare them.", "output": "Same cat.", "images": ["a.png", "b.png"]}
+        {"instruction": "<image><image>Compare them.", "input": "", "output": "Same cat.", "images": ["a.png", "b.png"]}
         # a.png
         PNG
         # b.png
@@ -105,7 +105,7 @@ def placeholder_count(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>Compare them.", "output": "Same cat.", "images": ["a.png", "b.png"]}
+        {"instruction": "<image>Compare them.", "input": "", "output": "Same cat.", "images": ["a.png", "b.png"]}
         # a.png
         PNG
         # b.png
@@ -152,7 +152,7 @@ def media_missing(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["cat.png"]}
+        {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["cat.png"]}
         # cat.png
         PNG
 
@@ -160,7 +160,7 @@ def media_missing(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["dog.png"]}
+        {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["dog.png"]}
     """
     out = None
     cache = view.media_exists
@@ -185,7 +185,7 @@ def media_outside(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["cat.png"]}
+        {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["cat.png"]}
         # cat.png
         PNG
 
@@ -193,7 +193,7 @@ def media_outside(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
         # demo.jsonl
-        {"instruction": "<image>What is this?", "output": "A cat.", "images": ["../cat.png"]}
+        {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["../cat.png"]}
     """
     out = None
     for p in _paths(rec, view):

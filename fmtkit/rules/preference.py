@@ -67,13 +67,13 @@ def identical_pair(rec: dict, view: EntryView):
 
         # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
-        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Go away."}
+        {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
 
     Fails::
 
         # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
-        {"instruction": "Hi", "chosen": "Hello!", "rejected": "Hello!"}
+        {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Hello!"}
     """
     e = view.entry
     c, r = _side_text(rec.get(e.chosen), view), _side_text(rec.get(e.rejected), view)
@@ -93,15 +93,15 @@ def kto_tag_not_bool(rec: dict, view: EntryView):
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "label": true}
-        {"instruction": "Hi", "output": "Go away", "label": false}
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "label": "true"}
-        {"instruction": "Hi", "output": "Go away", "label": false}
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": "true"}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
     """
     col = view.entry.kto_tag
     v = rec.get(col)
@@ -118,14 +118,14 @@ declare(
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "label": true}
-        {"instruction": "Hi", "output": "Go away", "label": false}
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
         # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "label": true}
-        {"instruction": "Hey", "output": "Hey there", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
+        {"instruction": "Hey", "input": "", "output": "Hey there", "label": true}
     """,
 )  # fmt: skip

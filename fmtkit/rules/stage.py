@@ -26,13 +26,13 @@ def stage_ranking(entry: DatasetEntry, stage: str) -> Iterator[str]:
 
         # stage: sft
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # stage: dpo
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     wants = stage in ("rm", "dpo")
     if bool(entry.ranking is True) != wants:
@@ -49,14 +49,14 @@ def stage_kto(entry: DatasetEntry, stage: str) -> Iterator[str]:
         # stage: kto
         # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello", "label": true}
-        {"instruction": "Hi", "output": "Go away", "label": false}
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
         # stage: kto
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
     """
     if stage == "kto" and entry.kto_tag is None:
         yield "stage kto needs a kto_tag column; this entry maps none"
@@ -98,13 +98,13 @@ def stage_no_answer(rec: dict, view: EntryView):
 
         # stage: sft
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
 
     Fails::
 
         # stage: sft
         # demo.jsonl
-        {"instruction": "Hi", "output": "Hello"}
+        {"instruction": "Hi", "input": "", "output": "Hello"}
         {"instruction": "Hi", "input": "there"}
     """
     col = view.entry.response
