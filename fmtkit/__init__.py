@@ -16,10 +16,10 @@ __version__ = "0.1.0"
 __all__ = ["validate", "convert", "read", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fmtkit.convert import convert, read
-    from fmtkit.validate import validate
+    from fmtkit.conversion import convert, read
+    from fmtkit.validation import validate
 
-_LAZY = {"validate": "fmtkit.validate", "convert": "fmtkit.convert", "read": "fmtkit.convert"}
+_LAZY = {"validate": "fmtkit.validation", "convert": "fmtkit.conversion", "read": "fmtkit.conversion"}
 
 
 def __getattr__(name: str) -> Any:

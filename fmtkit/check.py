@@ -9,6 +9,7 @@ each worker returns its findings and a :class:`FileTally` that joins in order.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -22,6 +23,7 @@ from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.rules.dataset import FileTally
 from fmtkit.rules.view import EntryView
+from fmtkit.sample import PLACEHOLDERS
 from fmtkit.schemas import fast_validator, schema_for_form
 
 SHARD_MIN_BYTES = 8 << 20  # below this, one process is faster than starting workers
@@ -43,9 +45,11 @@ class _SchemaView:
         self.validator = None
         self.keys: list[tuple[str, str]] = []
         self.retag = None
+        self.identity: frozenset[str] | None = None
+        self.name: str | None = None
         base = form.split("-")[0]
         if view is None:
-            name = schema_for_form(form)
+            name = self.name = schema_for_form(form)
             self.validator = fast_validator(name) if name else None
             return
         e = view.entry
@@ -61,8 +65,13 @@ class _SchemaView:
                 if e.is_conversation and (e.role_tag != "from" or e.content_tag != "value" or any(getattr(e, t) != v for t, v in _DEFAULT_TAGS.items())):
                     self.retag = (e.role_tag, e.content_tag, {getattr(e, t): v for t, v in _DEFAULT_TAGS.items() if getattr(e, t) is not None})
             self.keys = [(k, getattr(e, attr)) for k, attr in table.items() if getattr(e, attr, None) is not None]
+        self.name = name
         self.validator = fast_validator(name) if name else None
         self.message_keys = {"conversations", "chosen", "rejected"}
+        # columns under their default names and no retagging: a record holding only those
+        # keys, none of them null, is its own projection (saves a dict per record)
+        if self.retag is None and self.keys and all(k == col for k, col in self.keys):
+            self.identity = frozenset(k for k, _ in self.keys)
 
     def project(self, rec: dict):
         if not self.keys:
@@ -90,6 +99,109 @@ class _SchemaView:
         return out
 
 
+# Record rules whose every finding the fast path below rules out for a record it calls clean.
+FAST_COVERED = frozenset(
+    ("FMT401", "FMT402", "FMT403", "FMT404", "FMT405", "FMT406", "FMT407", "FMT408", "FMT409",
+     "FMT601", "FMT602", "FMT701", "FMT702", "FMT703", "FMT704")
+)  # fmt: skip
+# Schemas a clean record is known to pass (with the per-record conditions in _CleanConversation.clean).
+_OPENAI_ROLES = frozenset(("system", "user", "assistant", "tool"))
+FAST_SCHEMAS = ("sharegpt-sft.schema.json", "openai-messages.schema.json")
+NOT_CLEAN, CLEAN, CLEAN_AND_VALID = 0, 1, 2
+
+
+class _CleanConversation:
+    """One pass over a conversation that proves the common, clean record clean.
+
+    The conversation rules (FMT4xx), the media rules (FMT6xx) and the tool rules
+    (FMT7xx) each walk the messages; for a record that :meth:`clean` accepts,
+    every rule of :data:`FAST_COVERED` returns None, so only the other rules
+    run, and for the plain SFT schemas of :data:`FAST_SCHEMAS` the schema check
+    is implied too. Any record it does not accept goes through every rule and
+    the schema as before, so what is reported never depends on it
+    (tests/test_properties.py checks this against the rules and schemas on
+    random records). It accepts only: a non-empty list of objects holding
+    exactly the role and content tags, non-blank string contents without media
+    placeholders, an optional leading system message (when no system column also
+    has a value), then user/observation and assistant turns alternating, an even
+    number of them, no function call, and no tools value.
+    """
+
+    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema")
+
+    @classmethod
+    def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanConversation | None:
+        if view is None or not codes & FAST_COVERED:
+            return None
+        e = view.entry
+        if not (e.is_conversation and e.messages is not None) or e.ranking is True:
+            return None
+        if e.role_tag == e.content_tag or any(getattr(e, k) is not None for k in PLACEHOLDERS):
+            return None
+        even = frozenset(view.even_roles) - {e.function_tag, e.system_tag}
+        odd = frozenset(view.odd_roles) - {e.function_tag, e.system_tag}
+        if not even or not odd or even & odd or not all(type(r) is str for r in even | odd):
+            return None
+        self = cls()
+        self.mcol, self.rt, self.ct = e.messages, e.role_tag, e.content_tag
+        self.system_tag, self.sys_col, self.tools_col = e.system_tag, e.system, e.tools
+        self.even, self.odd = even, odd
+        self.tags = tuple(PLACEHOLDERS.values())
+        # which schema a clean record passes without running it: 0 none, 1 sharegpt SFT, 2 OpenAI messages
+        self.schema = 0
+        if schema_name == FAST_SCHEMAS[0] and not e.is_kto:
+            self.schema = 1
+        elif schema_name == FAST_SCHEMAS[1] and not e.is_kto and (even | odd | {e.system_tag}) - {None} <= _OPENAI_ROLES:
+            self.schema = 2
+        return self
+
+    def clean(self, rec: dict) -> int:
+        """NOT_CLEAN, CLEAN (no finding of FAST_COVERED), or CLEAN_AND_VALID (the schema passes too)."""
+        msgs = rec.get(self.mcol)
+        if type(msgs) is not list or not msgs:
+            return NOT_CLEAN
+        rt, ct, tags = self.rt, self.ct, self.tags
+        start = 0
+        first = msgs[0]
+        if type(first) is dict and self.system_tag is not None and first.get(rt) == self.system_tag:
+            if self.sys_col is not None and rec.get(self.sys_col):
+                return NOT_CLEAN  # FMT408
+            c = first.get(ct)
+            if len(first) != 2 or type(c) is not str or not c or c.isspace() or ("<" in c and any(t in c for t in tags)):
+                return NOT_CLEAN
+            start = 1
+        if (len(msgs) - start) & 1 or len(msgs) == start:
+            return NOT_CLEAN  # FMT404
+        tools = rec.get(self.tools_col) if self.tools_col is not None else None
+        if tools is not None and tools != "":
+            return NOT_CLEAN  # FMT701 has to parse it
+        even, odd = self.even, self.odd
+        it = iter(msgs)
+        if start:
+            next(it)
+        try:
+            for u in it:
+                a = next(it)  # an even number of turns is left
+                if type(u) is not dict or type(a) is not dict or len(u) != 2 or len(a) != 2:
+                    return NOT_CLEAN
+                if u[rt] not in even or a[rt] not in odd:  # KeyError / TypeError (a list as role): not clean
+                    return NOT_CLEAN
+                cu, ca = u[ct], a[ct]
+                if type(cu) is not str or type(ca) is not str or not cu or not ca or cu.isspace() or ca.isspace():
+                    return NOT_CLEAN
+                if ("<" in cu or "<" in ca) and any(t in cu or t in ca for t in tags):
+                    return NOT_CLEAN
+        except (KeyError, TypeError):
+            return NOT_CLEAN
+        if self.schema == 1:  # sharegpt-sft: system and tools are strings when present
+            if self.sys_col is None or type(rec.get(self.sys_col)) in (str, type(None)):
+                return CLEAN_AND_VALID
+        elif self.schema == 2:  # openai-messages: tools is a list when present
+            if tools is None:
+                return CLEAN_AND_VALID
+        return CLEAN
+
+
 def _record_rules(view: EntryView | None) -> list:
     if view is None:
         return []
@@ -104,9 +216,13 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
     """Run the record rules and the schema over ``records``, appending findings to ``problems``."""
     checks = _record_rules(view)
     schema = _SchemaView(view, form)
-    validator, project = schema.validator, schema.project
+    validator, project, identity = schema.validator, schema.project, schema.identity
+    fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
+    clean = fast.clean if fast is not None else None
+    rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
     e = view.entry if view is not None else None
     tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None)
+    add = tally.add
     append = problems.append
     n = 0
     for index, line, rec in records:
@@ -116,23 +232,30 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
             tally.errored += 1
             continue
         errored = False
-        for code, severity, fix, check in checks:
+        state = clean(rec) if clean is not None else NOT_CLEAN
+        for code, severity, fix, check in rest if state else checks:
             out = check(rec, view)
             if out:
                 if severity == ERROR:
                     errored = True
                 for message in (out,) if type(out) is str else out:
                     append(Finding(code, severity, message, fix, rel, line, index))
-        if validator is not None and not errored:
-            obj = project(rec)
-            if not validator.is_valid(obj):
-                err = next(iter(validator.iter_errors(obj)))
-                where = "/".join(str(p) for p in err.instance_path) or "(record)"
-                append(Finding("FMT300", ERROR, f"{where}: {err.message}", rule_registry.RULES["FMT300"].fix, rel, line, index))
+        if validator is not None and not errored and state != CLEAN_AND_VALID:
+            obj = rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
+            try:
+                if validator.is_valid(obj):
+                    message = None
+                else:
+                    err = next(iter(validator.iter_errors(obj)))
+                    message = f"{'/'.join(str(p) for p in err.instance_path) or '(record)'}: {err.message}"
+            except (ValueError, OverflowError) as exc:  # a lone surrogate (UnicodeEncodeError) or a value the schema engine cannot take
+                message = f"(record): cannot be checked against the schema: {exc}"
+            if message is not None:
+                append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index))
                 errored = True
         if errored:
             tally.errored += 1
-        tally.add(index, line, rec)
+        add(index, line, rec)
         if progress is not None and n % PROGRESS_EVERY == 0:
             progress(rel, n)
     tally.records = n
@@ -219,17 +342,20 @@ def _check_shard(args):
     counts = [0, 0]
     tally = check_records(_iter_range(path, start, end, problems, rel, counts), rel, view, form, problems)
     tally.errored += sum(1 for f in problems if f.code in ("FMT201", "FMT203"))
-    tally.records, tally.lines = counts
-    return problems, tally
+    # tally.records counts decoded records (as one process does); indices also count unreadable lines
+    tally.lines = counts[1]
+    return problems, tally, counts[0]
 
 
 def _check_sharded(path: Path, rel: str, view: EntryView | None, form: str, jobs: int, size: int):
     bounds = _shard_bounds(path, jobs, size)
     problems: list[Finding] = []
     total: FileTally | None = None
-    records = lines = 0
-    with ProcessPoolExecutor(max_workers=min(jobs, len(bounds), os.cpu_count() or 1)) as pool:
-        for found, tally in pool.map(_check_shard, [(path, a, b, rel, view, form) for a, b in bounds]):
+    records = lines = decoded = 0
+    # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (fork)
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    with ProcessPoolExecutor(max_workers=min(jobs, len(bounds), os.cpu_count() or 1), mp_context=ctx) as pool:
+        for found, tally, indices in pool.map(_check_shard, [(path, a, b, rel, view, form) for a, b in bounds]):
             for f in found:
                 if f.record is not None:
                     f.record += records
@@ -242,8 +368,9 @@ def _check_sharded(path: Path, rel: str, view: EntryView | None, form: str, jobs
                 total = tally
             else:
                 total.join(tally)
-            records += n
+            records += indices
             lines += ln
+            decoded += n
     assert total is not None
-    total.records, total.lines = records, lines
+    total.records, total.lines = decoded, lines
     return problems, total

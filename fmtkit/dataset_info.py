@@ -16,6 +16,8 @@ LLaMA-Factory will read it.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -125,13 +127,37 @@ class DatasetEntry:
         return entry
 
     @classmethod
-    def for_form(cls, form: str, base_dir: Path | str = ".", file_name: str | None = None) -> DatasetEntry:
-        """The entry a bare data file of a detected form stands for (see :data:`FORM_ENTRIES`).
+    def for_file(cls, form: str, head: Iterable[Any] = (), base_dir: Path | str = ".", file_name: str | None = None) -> DatasetEntry:
+        """The entry a bare data file of ``form`` stands for, as a user would register it.
 
-        >>> DatasetEntry.for_form("openai").role_tag
+        :data:`FORM_ENTRIES` gives the form's entry; the optional columns that the
+        file's first records (``head``) carry are mapped too (an Alpaca file's
+        ``system`` / ``history`` / ``tools``, any file's media lists), and a
+        ShareGPT file may keep its turns under ``messages``. ``validate`` and
+        ``convert`` both read bare files through this one entry.
+
+        >>> DatasetEntry.for_file("openai").role_tag
         'role'
+        >>> DatasetEntry.for_file("alpaca", [{"instruction": "a", "output": "b", "system": "s"}]).system
+        'system'
         """
-        raw = dict(FORM_ENTRIES[form])
+        raw = copy.deepcopy(FORM_ENTRIES[form])
+        seen: set[str] = set()
+        for record in head:
+            if isinstance(record, dict):
+                seen.update(record)
+        optional = ["images", "videos", "audios"]
+        if form.startswith("alpaca") and form != "alpaca-pretrain":
+            optional = ["system", "history", "tools", *optional]
+        add = [k for k in optional if k in seen]
+        columns = raw.get("columns")
+        if form.startswith("sharegpt") and "conversations" not in seen and "messages" in seen:
+            columns["messages"] = "messages"
+        if add:
+            if columns is None:
+                columns = raw["columns"] = {"prompt": "instruction", "query": "input", "response": "output"}
+            for key in add:
+                columns.setdefault(key, key)
         if file_name is not None:
             raw["file_name"] = file_name
         return cls.from_dict(f"<{form}>", raw, base_dir)

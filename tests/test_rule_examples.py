@@ -6,7 +6,7 @@ import pytest
 
 from fmtkit.rules import load_all
 from fmtkit.rules.examples import parse_examples
-from fmtkit.validate import validate
+from fmtkit.validation import validate
 
 RULES = load_all()
 CASES = [(code, i, ex) for code, rule in RULES.items() for i, ex in enumerate(parse_examples(rule.doc))]

@@ -1,4 +1,4 @@
-"""``fmtkit validate``: the click shell over :func:`fmtkit.validate.validate`."""
+"""``fmtkit validate``: the click shell over :func:`fmtkit.validation.validate`."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def validate(paths, entries, form, stage, output, quiet, jobs, staged):
     Exit codes: 0 no error-level finding, 1 errors found, 2 usage error or unreadable input.
     """
     from fmtkit.report import render
-    from fmtkit.validate import validate as run
+    from fmtkit.validation import validate as run
 
     names = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
     worst = 0
@@ -52,7 +52,7 @@ def _group_staged(paths: tuple[str, ...]) -> list[str]:
     from pathlib import Path
 
     from fmtkit.dataset_info import INFO_FILE
-    from fmtkit.validate import _owning_entry
+    from fmtkit.validation import _owning_entry
 
     folders = {str(Path(p).parent) for p in paths if Path(p).name == INFO_FILE}
     out = sorted(folders)

@@ -15,6 +15,7 @@ the reader then goes on with the next record where it can.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -52,6 +53,9 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
     """
     path = Path(path)
     kind = DATA_EXTENSIONS.get(path.suffix.lower())
+    if path.exists() and not path.is_file():
+        # a folder, FIFO or device: opening a FIFO would block until a writer comes
+        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path)) if path.is_dir() else OSError(errno.EINVAL, "not a regular file", str(path))
     if kind == "json":
         from fmtkit.loading.json_file import iter_json
 
@@ -71,11 +75,13 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
     raise ValueError(f"unsupported data file extension: {path.suffix!r}")
 
 
-def data_files(path: Path) -> list[Path]:
+def data_files(path: Path | None) -> list[Path]:
     """The files LLaMA-Factory reads for a ``file_name``: the file itself, or a folder's direct children.
 
     Hidden files are included and folders are not entered, as in LLaMA-Factory.
     """
+    if path is None:  # an entry without a usable file_name (reported by the entry rules)
+        return []
     if path.is_dir():
         return sorted(p for p in path.iterdir() if p.is_file())
     return [path]

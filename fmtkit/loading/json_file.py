@@ -46,12 +46,13 @@ def _utf8_error(exc: UnicodeDecodeError, line: int, index: int) -> LoadProblem:
 
 def _iter_lines(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Record]:
     loads = orjson.loads
+    make = tuple.__new__  # Record(...) without the Python-level __new__: this is the hot loop
     index = 0
     with path.open("rb") as fh:
+        if has_bom:
+            fh.read(3)
         for lineno, raw in enumerate(fh, 1):
-            if lineno == 1 and has_bom:
-                raw = raw[3:]
-            if not raw.strip():
+            if raw.isspace():  # a line is never empty; white space only is skipped
                 continue
             try:
                 value = loads(raw)
@@ -59,7 +60,7 @@ def _iter_lines(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
                 problem(_json_problem(raw, exc, lineno, index))
                 index += 1
                 continue
-            yield Record(index, lineno, value)
+            yield make(Record, (index, lineno, value))
             index += 1
 
 
@@ -107,6 +108,7 @@ def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
                 buf, pos = buf[pos:] + more, 0
             ch = buf[pos]
             if ch == "]":
+                _after_array(reader, buf, pos + 1, line, index, problem)
                 return
             if ch == ",":
                 if expect_value:
@@ -135,6 +137,14 @@ def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
             if reader.error is not None:
                 problem(reader.error._replace(line=line, record=index))
                 return
+            if (buf.find("\\ud", pos, end) >= 0 or buf.find("\\uD", pos, end) >= 0) and _lone_surrogate(value):
+                # the stdlib decoder accepts "\ud800" alone; orjson (JSON Lines) and Arrow reject it
+                problem(LoadProblem("FMT201", "invalid JSON: a lone UTF-16 surrogate escape (\\ud800-\\udfff) is not a character", line, index))
+                line += buf.count("\n", pos, end)
+                pos = end
+                index += 1
+                expect_value = False
+                continue
             yield Record(index, line, value)
             line += buf.count("\n", pos, end)
             pos = end
@@ -142,6 +152,32 @@ def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
             expect_value = False
             if pos > CHUNK:  # drop what has been consumed
                 buf, pos = buf[pos:], 0
+
+
+def _lone_surrogate(value) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
+def _after_array(reader: _TextChunks, buf: str, pos: int, line: int, index: int, problem: ProblemSink) -> None:
+    """Only white space may follow the top-level array (``datasets`` fails on anything else)."""
+    while True:
+        rest = buf[pos:]
+        stripped = rest.lstrip(_WS)
+        if stripped:
+            line += rest.count("\n", 0, len(rest) - len(stripped))
+            problem(LoadProblem("FMT201", "invalid JSON: extra data after the top-level array", line, index))
+            return
+        line += rest.count("\n")
+        more = reader.read()
+        if more is None:
+            return
+        buf, pos = more, 0
 
 
 class _TextChunks:

@@ -1,4 +1,4 @@
-"""Reporters: they only render a :class:`fmtkit.validate.Report` (human, json, github).
+"""Reporters: they only render a :class:`fmtkit.validation.Report` (human, json, github).
 
 >>> sorted(REPORTERS)
 ['github', 'human', 'json']

@@ -109,7 +109,7 @@ def unknown_role(rec: dict, view: EntryView):
     for i, m in enumerate(msgs):
         if type(m) is dict:
             role = m.get(role_tag)
-            if role not in known and role is not None:
+            if role is not None and (type(role) is not str or role not in known):  # a list or object is no role either
                 return f"message {i} has role {role!r}, which is not one of the entry's tags ({view.describe_tags()})"
     return None
 
@@ -143,7 +143,7 @@ def role_order(rec: dict, view: EntryView):
     offset = len(msgs) - len(body)
     even, odd, known = view.even_roles, view.odd_roles, view.known_roles
     for i, role in enumerate(_turn_roles(body, view)):
-        if role not in known:
+        if type(role) is not str or role not in known:
             return None  # FMT402 reports it
         if role not in (odd if i & 1 else even):
             where = "assistant/function_call" if i & 1 else "user/observation"

@@ -44,7 +44,7 @@ def bad_pair(rec: dict, view: EntryView):
         elif e.is_conversation:
             if type(v) is not dict:
                 out.append(f"{side} {col!r} is {type(v).__name__}, not a single message object")
-            elif v.get(e.role_tag) not in view.odd_roles:
+            elif type(v.get(e.role_tag)) is not str or v[e.role_tag] not in view.odd_roles:
                 out.append(f"{side} has role {v.get(e.role_tag)!r}; it must be {' or '.join(map(repr, sorted(view.odd_roles)))}")
             elif type(v.get(e.content_tag)) is not str:
                 out.append(f"{side} has no string {e.content_tag!r}")

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
@@ -271,21 +271,16 @@ class _Checker:
     def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
         rel = _rel(path, root)
         if form is None:
-            try:
-                form = detect_form(r.value for r in iter_records(path))
-            except (OSError, ValueError):
-                form = None
+            form = detect_form(_head(path))
             if form is None:
                 tally = self.check_file(path, root, None, "unknown")
                 if tally.records:
                     self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
                 return
             self.report.detected[rel] = form
-        from fmtkit.dataset_info import FORM_ENTRIES
-
         view = None
         if form in FORM_ENTRIES:
-            entry = DatasetEntry.for_form(form, root, file_name=rel)
+            entry = DatasetEntry.for_file(form, _head(path), root, file_name=rel)
             view = EntryView.of(entry, root=root, stage=self.stage)
         tally = self.check_file(path, root, view, form)
         if view is not None and view.entry.kto_tag is not None:
@@ -346,6 +341,19 @@ def _indexed_by_reader(entry: DatasetEntry, key: str) -> bool:
     if entry.formatting == "openai" and key in ("system", "tools"):
         return False
     return not (key == "response" and entry.ranking is True)
+
+
+def _head(path: Path, n: int = 20) -> list[Any]:
+    """The first ``n`` records of a file (for detecting its form and columns)."""
+    out: list[Any] = []
+    try:
+        for record in iter_records(path):
+            out.append(record.value)
+            if len(out) >= n:
+                break
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def _rel(path: Path, root: Path) -> str:

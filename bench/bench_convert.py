@@ -1,0 +1,159 @@
+"""Benchmark: ``fmtkit convert`` against ``datasets`` ``.map`` on the same files, in the same run.
+
+Generates seeded data (ShareGPT: 2-8 turns of 20-400 characters of mixed ASCII
+and CJK text, 10% with a system prompt; Alpaca: instruction, input 50% of the
+time, output) and prints records/s for:
+
+- fmtkit convert ShareGPT -> OpenAI and Alpaca -> ShareGPT, 1 and 2 jobs
+  (with the input check of ``fmtkit validate``, as users run it, and without);
+- ``datasets`` ``load_dataset("json")`` + ``.map`` (1 process) doing the same
+  conversion, the LLaMA-Factory way; the ratio uses the ``.map`` time alone.
+
+    python bench/bench_convert.py                      # 200k records
+    python bench/bench_convert.py --records 1000000    # the full run
+
+Needs ``datasets`` (the train extra). Data is written under bench/data/ and
+reused when present with the same size and seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ASCII = "the quick brown fox jumps over a lazy dog while data flows through tokens and models learn "
+CJK = "数据格式转换模型训练对话助手用户系统工具调用问题回答中文文本示例测试"
+
+
+def _text(rng: random.Random) -> str:
+    n = rng.randint(20, 400)
+    out = []
+    while sum(map(len, out)) < n:
+        if rng.random() < 0.3:
+            k = rng.randint(2, 12)
+            out.append("".join(rng.choice(CJK) for _ in range(k)))
+        else:
+            start = rng.randrange(len(ASCII) - 20)
+            out.append(ASCII[start : start + rng.randint(5, 20)])
+    return "".join(out)[:n]
+
+
+def make_sharegpt(path: Path, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    with path.open("w", encoding="utf-8") as fh:
+        for _ in range(n):
+            turns = rng.randint(1, 4) * 2
+            conv = [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)} for i in range(turns)]
+            rec = {"conversations": conv}
+            if rng.random() < 0.1:
+                rec["system"] = _text(rng)
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def make_alpaca(path: Path, n: int, seed: int) -> None:
+    rng = random.Random(seed + 1)
+    with path.open("w", encoding="utf-8") as fh:
+        for _ in range(n):
+            rec = {"instruction": _text(rng), "input": _text(rng) if rng.random() < 0.5 else "", "output": _text(rng)}
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def ensure_data(kind: str, n: int, seed: int) -> Path:
+    folder = HERE / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{kind}_{n}_{seed}.jsonl"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        (make_sharegpt if kind == "sharegpt" else make_alpaca)(tmp, n, seed)
+        tmp.replace(path)
+    return path
+
+
+def bench_fmtkit(src: Path, to: str, jobs: int, check: bool, out_dir: Path) -> float:
+    from fmtkit.conversion import convert
+
+    out = out_dir / f"out_{to}_{jobs}.jsonl"
+    t0 = time.perf_counter()
+    report = convert(src, to, out, jobs=jobs, check=check)
+    dt = time.perf_counter() - t0
+    assert report.skipped == 0 and report.written == report.records_read, report.to_dict()
+    out.unlink()
+    return dt
+
+
+def sharegpt_to_openai(example):
+    roles = {"human": "user", "gpt": "assistant", "observation": "tool", "function_call": "assistant", "system": "system"}
+    messages = []
+    if example.get("system"):
+        messages.append({"role": "system", "content": example["system"]})
+    for m in example["conversations"]:
+        messages.append({"role": roles[m["from"]], "content": m["value"]})
+    return {"messages": messages}
+
+
+def alpaca_to_sharegpt(example):
+    query = "\n".join(x for x in (example["instruction"], example["input"]) if x)
+    return {"conversations": [{"from": "human", "value": query}, {"from": "gpt", "value": example["output"]}]}
+
+
+def bench_datasets(src: Path, kind: str, cache: Path) -> tuple[float, float]:
+    """(load seconds, map seconds) for datasets load_dataset('json') and a 1-process .map."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    shutil.rmtree(cache, ignore_errors=True)
+    t0 = time.perf_counter()
+    ds = datasets.load_dataset("json", data_files=str(src), split="train", cache_dir=str(cache))
+    t1 = time.perf_counter()
+    fn = sharegpt_to_openai if kind == "sharegpt" else alpaca_to_sharegpt
+    ds.map(fn, remove_columns=ds.column_names, num_proc=None, load_from_cache_file=False)
+    t2 = time.perf_counter()
+    shutil.rmtree(cache, ignore_errors=True)
+    return t1 - t0, t2 - t1
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (the median is printed)")
+    ap.add_argument("--no-datasets", action="store_true", help="skip the datasets baseline")
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE.parent))
+    n = args.records
+    print(f"records: {n}, seed: {args.seed}, cores: {os.cpu_count()}")
+    results = {}
+    with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+        out_dir = Path(tmp)
+        for kind, to, label in (("sharegpt", "openai", "ShareGPT -> OpenAI"), ("alpaca", "sharegpt", "Alpaca -> ShareGPT")):
+            src = ensure_data(kind, n, args.seed)
+            size_mb = src.stat().st_size / 1e6
+            print(f"\n{label}  ({src.name}, {size_mb:.0f} MB)")
+            rows = {}
+            for jobs in (1, 2):
+                for check in (False, True):
+                    dt = statistics.median(bench_fmtkit(src, to, jobs, check, out_dir) for _ in range(args.repeat))
+                    rows[(jobs, check)] = n / dt
+                    print(f"  fmtkit convert, {jobs} job{'s' if jobs > 1 else ' '}{', input checked' if check else ', --no-check   '}: {n / dt:>10,.0f} records/s  ({dt:.2f} s)")
+            if not args.no_datasets:
+                load, mapped = bench_datasets(src, kind, out_dir / "hf_cache")
+                print(f"  datasets load_dataset('json')           : {n / load:>10,.0f} records/s  ({load:.2f} s)")
+                print(f"  datasets .map, 1 proc                   : {n / mapped:>10,.0f} records/s  ({mapped:.2f} s)")
+                base = n / mapped
+                for (jobs, check), rate in rows.items():
+                    print(f"  ratio fmtkit ({jobs} job{'s' if jobs > 1 else ''}{', checked' if check else ''}) / datasets .map: {rate / base:.1f}x")
+                results[label] = {"map": base, **{f"{j}job{'_checked' if c else ''}": r for (j, c), r in rows.items()}}
+    print("\n" + json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

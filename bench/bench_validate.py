@@ -1,0 +1,311 @@
+"""Benchmark: ``fmtkit validate`` against the parse floor, plain ``jsonschema`` and ``datasets``, side by side.
+
+Generates seeded ShareGPT JSON Lines (2-8 turns of 20-400 characters of mixed
+ASCII and CJK text, 10% with a system field) under bench/data/, then measures
+in the same run (see docs in bench/README.md and /work/shared/guide/PERFORMANCE.md):
+
+  (a) floor: read lines + ``orjson.loads`` (1 process)
+  (b) ``fmtkit.validation.validate(file, form="sharegpt")`` (1 process), with its peak RSS
+  (c) the same with ``jobs=2``
+  (d) plain ``jsonschema`` Draft 2020-12 ``iter_errors`` loop, on a subset
+  (e) ``datasets`` ``load_dataset("json")`` + ``.map`` ShareGPT -> OpenAI (1 process), on a subset
+  and the peak RSS of (b) on a file twice as big (it must not grow), and ``fmtkit --help`` imports.
+
+    python bench/bench_validate.py                       # 200k records (~330 MB)
+    python bench/bench_validate.py --records 1000000     # the full run (~1.6 GB)
+
+(b) and (c) run in a fresh child process each (the time is taken inside the
+child around ``validate()``; peak RSS is the child's ``ru_maxrss``, workers
+included for (c)). Times are the median of ``--repeat`` runs. Targets:
+(b) >= 0.5x (a); (c) >= 1.8x (b); (b) >= 15x (d); (b) >= 5x (e); RSS(b) < 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+ASCII = "the quick brown fox jumps over a lazy dog while data flows through tokens and models learn "
+CJK = "数据格式转换模型训练对话助手用户系统工具调用问题回答中文文本示例测试验证规则记录"
+MB = 1 << 20
+
+
+# -- data ---------------------------------------------------------------------------
+
+
+def _text(rng: random.Random) -> str:
+    n = rng.randint(20, 400)
+    out, size = [], 0
+    while size < n:
+        if rng.random() < 0.3:
+            piece = "".join(rng.choice(CJK) for _ in range(rng.randint(2, 12)))
+        else:
+            start = rng.randrange(len(ASCII) - 20)
+            piece = ASCII[start : start + rng.randint(5, 20)]
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)[:n]
+
+
+def make_sharegpt(path: Path, n: int, seed: int) -> None:
+    import orjson
+
+    rng = random.Random(seed)
+    with path.open("wb") as fh:
+        for _ in range(n):
+            turns = rng.randint(1, 4) * 2
+            rec = {"conversations": [{"from": "human" if i % 2 == 0 else "gpt", "value": _text(rng)} for i in range(turns)]}
+            if rng.random() < 0.1:
+                rec["system"] = _text(rng)
+            fh.write(orjson.dumps(rec) + b"\n")
+
+
+def ensure_data(n: int, seed: int) -> Path:
+    folder = HERE / "data"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"validate_sharegpt_{n}_s{seed}.jsonl"
+    if not path.exists():
+        t = time.perf_counter()
+        tmp = path.with_suffix(".tmp")
+        make_sharegpt(tmp, n, seed)
+        tmp.replace(path)
+        print(f"  generated {path.relative_to(REPO)} ({path.stat().st_size / MB:.0f} MB) in {time.perf_counter() - t:.1f} s", flush=True)
+    return path
+
+
+def head_file(src: Path, n: int) -> Path:
+    """The first ``n`` records of ``src`` as their own file (for the slow baselines)."""
+    dst = src.with_name(f"{src.stem}_head{n}.jsonl")
+    if not dst.exists():
+        tmp = dst.with_suffix(".tmp")
+        with src.open("rb") as fi, tmp.open("wb") as fo:
+            for i, line in enumerate(fi):
+                if i >= n:
+                    break
+                fo.write(line)
+        tmp.replace(dst)
+    return dst
+
+
+def count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(1 for _ in fh)
+
+
+# -- measurements -----------------------------------------------------------------------
+
+
+def floor(path: Path) -> float:
+    import orjson
+
+    loads = orjson.loads
+    t = time.perf_counter()
+    with path.open("rb") as fh:
+        for line in fh:
+            loads(line)
+    return time.perf_counter() - t
+
+
+CHILD = r"""
+import json, os, resource, sys, time
+import fmtkit
+fmtkit.validate  # import the library before the clock starts
+t, t0 = time.perf_counter(), os.times()
+report = fmtkit.validate(sys.argv[1], form="sharegpt", jobs=int(sys.argv[2]))
+dt, t1 = time.perf_counter() - t, os.times()
+cpu = sum(t1[:4]) - sum(t0[:4])  # this process and its workers, user + system
+self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:  # ru_maxrss keeps the parent's peak across fork+exec on Linux; VmHWM is this program's own
+    self_rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+except (OSError, StopIteration):
+    pass
+kids_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+s = report.summary
+print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "rss_kb": self_rss, "children_rss_kb": kids_rss, "records": s["records"],
+                  "errors": s["errors"], "by_rule": s["by_rule"]}))
+"""
+
+
+def fmtkit_child(path: Path, jobs: int) -> dict:
+    r = subprocess.run([sys.executable, "-c", CHILD, str(path), str(jobs)], capture_output=True, text=True, cwd=REPO, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"fmtkit validate child failed:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def plain_jsonschema(path: Path) -> float:
+    import orjson
+
+    from fmtkit.schemas import reference_validator, schema_for_form
+
+    validator = reference_validator(schema_for_form("sharegpt"))  # a plain Draft202012Validator (+ $ref registry)
+    assert type(validator).__name__ == "Draft202012Validator"
+    loads = orjson.loads
+    bad = 0
+    t = time.perf_counter()
+    with path.open("rb") as fh:
+        for line in fh:
+            for _ in validator.iter_errors(loads(line)):
+                bad += 1
+                break
+    dt = time.perf_counter() - t
+    assert bad == 0, f"the plain jsonschema loop found {bad} invalid records in generated data"
+    return dt
+
+
+def datasets_map(path: Path) -> tuple[float, float]:
+    """(load seconds, map seconds) for load_dataset("json") + .map ShareGPT -> OpenAI messages, 1 process."""
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    import datasets
+
+    datasets.disable_progress_bars()
+    roles = {"human": "user", "gpt": "assistant", "system": "system", "observation": "tool", "function_call": "assistant"}
+
+    def to_openai(ex):
+        msgs = [{"role": "system", "content": ex["system"]}] if ex.get("system") else []
+        msgs += [{"role": roles[m["from"]], "content": m["value"]} for m in ex["conversations"]]
+        return {"messages": msgs}
+
+    with tempfile.TemporaryDirectory(prefix="fmtkit-bench-hf-") as cache:
+        t = time.perf_counter()
+        ds = datasets.load_dataset("json", data_files=str(path), split="train", cache_dir=cache)
+        t_load = time.perf_counter() - t
+        t = time.perf_counter()
+        ds.map(to_openai, remove_columns=ds.column_names, num_proc=None, load_from_cache_file=False)
+        t_map = time.perf_counter() - t
+    return t_load, t_map
+
+
+def help_check() -> dict:
+    code = (
+        "import sys, time\n"
+        "t = time.perf_counter()\n"
+        "from fmtkit.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'datasets'})\n"
+        "print('\\nRESULT', time.perf_counter() - t, ','.join(heavy), file=sys.stderr)\n"
+    )
+    t = time.perf_counter()
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=False)
+    wall = time.perf_counter() - t
+    _, seconds, heavy = [ln for ln in r.stderr.splitlines() if ln.startswith("RESULT")][-1].split(" ")
+    return {"process_wall_s": wall, "in_process_s": float(seconds), "heavy_modules": [m for m in heavy.split(",") if m]}
+
+
+# -- main ---------------------------------------------------------------------------------
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of (a), (b), (c); the median counts")
+    ap.add_argument("--schema-records", type=int, default=None, help="subset for (d); default records/10")
+    ap.add_argument("--datasets-records", type=int, default=None, help="subset for (e); default records/4")
+    ap.add_argument("--rss-scale", type=int, default=2, help="also measure the peak RSS of (b) on a file this many times bigger (0: skip)")
+    ap.add_argument("--skip-datasets", action="store_true")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args()
+
+    n = args.records
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"fmtkit validate benchmark: {n:,} ShareGPT records, seed {args.seed}, {os.cpu_count()} CPUs (load {load:.1f}), median of {args.repeat}", flush=True)
+    path = ensure_data(n, args.seed)
+    size_mb = path.stat().st_size / MB
+    rows: dict[str, dict] = {}
+
+    def row(key: str, what: str, records: int, seconds: float, **extra) -> None:
+        rows[key] = {"what": what, "records": records, "seconds": seconds, "rps": records / seconds, **extra}
+        print(f"  {key}: {what}: {records / seconds:,.0f} records/s ({seconds:.2f} s for {records:,})", flush=True)
+
+    floor(path)  # warm the page cache
+    row("a", "read lines + orjson.loads (floor)", n, statistics.median(floor(path) for _ in range(args.repeat)))
+
+    runs_b, runs_c = [], []
+    for _ in range(args.repeat):  # interleaved, so that load from elsewhere hits both alike
+        runs_b.append(fmtkit_child(path, 1))
+        runs_c.append(fmtkit_child(path, 2))
+    b = sorted(runs_b, key=lambda r: r["seconds"])[len(runs_b) // 2]
+    c = sorted(runs_c, key=lambda r: r["seconds"])[len(runs_c) // 2]
+    assert b["records"] == n, b
+    assert c["records"] == n and c["by_rule"] == b["by_rule"], (c, b)
+    row("b", "fmtkit validate, 1 process", n, b["seconds"], rss_mb=max(r["rss_kb"] for r in runs_b) / 1024, findings=b["by_rule"], cpu_s=b["cpu_seconds"])
+    row("c", "fmtkit validate --jobs 2", n, c["seconds"], rss_mb=c["rss_kb"] / 1024, workers_rss_mb=c["children_rss_kb"] / 1024, cpu_s=c["cpu_seconds"])
+
+    k = args.schema_records or max(1000, n // 10)
+    sub = head_file(path, k)
+    row("d", "jsonschema Draft202012 iter_errors loop", k, plain_jsonschema(sub))
+
+    if not args.skip_datasets:
+        k = args.datasets_records or max(1000, n // 4)
+        sub = head_file(path, k)
+        try:
+            t_load, t_map = datasets_map(sub)
+        except ModuleNotFoundError:
+            print("  e: datasets is not installed (pip install 'fmtkit[train]'); skipped")
+        else:
+            row("e", "datasets load_dataset + .map ShareGPT->OpenAI, 1 proc", k, t_load + t_map, load_s=t_load, map_s=t_map)
+
+    if args.rss_scale > 1:
+        big = ensure_data(n * args.rss_scale, args.seed + 1)
+        r = fmtkit_child(big, 1)
+        rows["rss_big"] = {"what": f"fmtkit validate, 1 process, {n * args.rss_scale:,} records", "records": r["records"],
+                           "seconds": r["seconds"], "rps": r["records"] / r["seconds"], "rss_mb": r["rss_kb"] / 1024}  # fmt: skip
+        print(f"  peak RSS of (b) on {n * args.rss_scale:,} records: {r['rss_kb'] / 1024:.0f} MB ({r['records'] / r['seconds']:,.0f} records/s)")
+
+    h = help_check()
+    rows["help"] = h
+
+    # -- the table -----------------------------------------------------------------------
+    a_rps, b_rps = rows["a"]["rps"], rows["b"]["rps"]
+    print()
+    print(f"| what ({n:,} ShareGPT records, {size_mb:.0f} MB) | records/s | vs (b) | CPU s | peak RSS |")
+    print("|---|---:|---:|---:|---:|")
+    for key in ("a", "b", "c", "d", "e"):
+        if key in rows:
+            r = rows[key]
+            rss = f"{r['rss_mb']:.0f} MB" if "rss_mb" in r else "-"
+            if key == "c":
+                rss += f" (+ workers {r['workers_rss_mb']:.0f} MB)"
+            cpu = f"{r['cpu_s']:.2f}" if "cpu_s" in r else "-"
+            print(f"| ({key}) {r['what']} | {r['rps']:,.0f} | {r['rps'] / b_rps:.2f}x | {cpu} | {rss} |")
+    if "rss_big" in rows:
+        r = rows["rss_big"]
+        print(f"| (b) on {r['records']:,} records | {r['rps']:,.0f} | {r['rps'] / b_rps:.2f}x | - | {r['rss_mb']:.0f} MB |")
+    print()
+    checks = [
+        ("(b) >= 0.5x floor (a)", b_rps / a_rps, 0.5),
+        ("(c) >= 1.8x (b)", rows["c"]["rps"] / b_rps, 1.8),
+        ("(b) >= 15x jsonschema (d)", b_rps / rows["d"]["rps"], 15),
+    ]
+    if "e" in rows:
+        checks.append(("(b) >= 5x datasets (e)", b_rps / rows["e"]["rps"], 5))
+    print("| target | measured | |")
+    print("|---|---:|---|")
+    for name, got, want in checks:
+        print(f"| {name} | {got:.2f}x | {'ok' if got >= want else 'MISSED'} |")
+    rss_all = [rows["b"]["rss_mb"]] + ([rows["rss_big"]["rss_mb"]] if "rss_big" in rows else [])
+    print(f"| peak RSS (b) < 200 MB | {max(rss_all):.0f} MB | {'ok' if max(rss_all) < 200 else 'MISSED'} |")
+    print(f"| (c) CPU used vs (b) (parallel overhead; 1.0 is ideal) | {rows['c']['cpu_s'] / rows['b']['cpu_s']:.2f}x | |")
+    heavy = h["heavy_modules"]
+    print(f"| fmtkit --help: no torch/transformers/datasets | {h['process_wall_s']:.2f} s, heavy: {heavy or 'none'} | {'ok' if not heavy else 'MISSED'} |")
+    print(f"\nduplicate hashes: 16 bytes per record (array('q') hash + line) = {16 * n / MB:.1f} MB for {n:,} records (O(n) by design)")
+    print(f"findings of (b): {rows['b']['findings']}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"records": n, "size_mb": size_mb, "cpus": os.cpu_count(), "rows": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,220 @@
+"""LoRA SFT throughput through ``fmtkit train``'s own path, on a GPU (bf16) or, with ``--tiny``, the CPU.
+
+It writes a synthetic ShareGPT dataset folder, builds the run's config, and
+calls :func:`trainer_plugin.run.train` (validation gate, fmtkit.read, TRL's
+SFTTrainer with assistant-only loss), timing every optimizer step. It prints
+tokens per second (non-padding tokens, over the steps after ``--warmup``),
+step time, peak GPU memory and the first and last loss.
+
+    # a real model folder (no hub access is needed or tried)
+    python bench/gpu_lora_sft.py --model models/Qwen3-0.6B --template qwen3 --steps 40
+    # no model at hand: a Qwen3-0.6B-shaped model with random weights
+    python bench/gpu_lora_sft.py --random qwen3-0.6b --steps 40
+    # smoke check of the same path on the CPU with the tests' tiny model
+    python bench/gpu_lora_sft.py --tiny
+
+Exit code 0 when every logged loss is finite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Shapes of public Qwen3 checkpoints, for --random (weights are random: throughput only).
+RANDOM_SHAPES = {
+    "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+    "qwen3-1.7b": dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+}
+QWEN_VOCAB = 151936
+WORDS = (
+    "model data token train loss batch answer question paris france tiger grass weather city layer "
+    "learning rate adapter merge export template system user assistant tool value gradient step"
+).split()
+
+
+def _tiny_model_module():
+    spec = importlib.util.spec_from_file_location("tiny_model", ROOT / "tests" / "tiny_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_random_model(shape: str, directory: Path) -> Path:
+    """A Qwen3 model of a public checkpoint's shape with random weights, and the tiny test tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, Qwen3Config
+
+    tokenizer = _tiny_model_module().build_tokenizer()
+    config = Qwen3Config(
+        vocab_size=QWEN_VOCAB,
+        max_position_embeddings=32768,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **RANDOM_SHAPES[shape],
+    )
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.bfloat16)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def write_dataset(directory: Path, records: int, words_per_turn: int, seed: int) -> None:
+    """A ShareGPT dataset folder of synthetic two-turn conversations of about ``words_per_turn`` words a turn."""
+    rng = random.Random(seed)
+
+    def text() -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(rng.randint(words_per_turn // 2, words_per_turn)))
+
+    with open(directory / "synthetic.jsonl", "w", encoding="utf-8") as f:
+        for _ in range(records):
+            turns = [{"from": "human", "value": text()}, {"from": "gpt", "value": text()}] * 2
+            f.write(json.dumps({"conversations": turns}) + "\n")
+    info = {"synthetic": {"file_name": "synthetic.jsonl", "formatting": "sharegpt"}}
+    (directory / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+
+
+def step_timer():
+    """A TrainerCallback recording (wall time, tokens seen) at the end of every optimizer step."""
+    from transformers import TrainerCallback
+
+    class StepTimer(TrainerCallback):
+        def __init__(self):
+            self.marks: list[tuple[float, int]] = []
+
+        def _sync(self):
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self._sync()
+            self.marks = [(time.perf_counter(), 0)]
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self._sync()
+            self.marks.append((time.perf_counter(), int(state.num_input_tokens_seen or 0)))
+
+    return StepTimer()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help="local model folder")
+    source.add_argument("--random", choices=sorted(RANDOM_SHAPES), help="random weights of this shape (throughput only)")
+    source.add_argument("--tiny", action="store_true", help="CPU smoke check with the tests' tiny model")
+    parser.add_argument("--template", default="chatml", help="chat template name (default chatml)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 40; 4 with --tiny)")
+    parser.add_argument("--warmup", type=int, default=None, help="steps left out of the throughput (default 5; 1 with --tiny)")
+    parser.add_argument("--batch-size", type=int, default=None, help="per-device batch (default 8; 2 with --tiny)")
+    parser.add_argument("--seq-len", type=int, default=None, help="cutoff_len (default 1024; 128 with --tiny)")
+    parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--checkpointing", action="store_true", help="keep activation checkpointing on (slower, less memory)")
+    parser.add_argument("--output", default=str(ROOT / "bench" / "out" / "gpu_lora_sft"), help="output_dir of the run")
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+
+    tiny = args.tiny
+    steps = args.steps or (4 if tiny else 40)
+    warmup = args.warmup if args.warmup is not None else (1 if tiny else 5)
+    batch = args.batch_size or (2 if tiny else 8)
+    seq_len = args.seq_len or (128 if tiny else 1024)
+    if warmup >= steps:
+        parser.error("--warmup must be smaller than --steps")
+    if tiny:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(name, "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+    import torch
+
+    from trainer_plugin.config import load_config
+    from trainer_plugin.run import train
+
+    work = Path(tempfile.mkdtemp(prefix="fmtkit-bench-"))
+    if tiny:
+        torch.set_num_threads(1)
+        model_path = _tiny_model_module().build_tiny_model(work / "model")
+    elif args.random:
+        model_path = build_random_model(args.random, work / "model")
+    else:
+        model_path = Path(args.model)
+    data_dir = work / "data"
+    data_dir.mkdir()
+    # ~1.3 tokens per word with a real tokenizer; enough records for every step, no repeats.
+    write_dataset(data_dir, records=steps * batch, words_per_turn=max(8, seq_len // 6), seed=0)
+
+    config, notes = load_config(
+        {
+            "model_name_or_path": str(model_path),
+            "stage": "sft",
+            "finetuning_type": "lora",
+            "lora_rank": args.lora_rank,
+            "lora_target": "all",
+            "dataset": "synthetic",
+            "dataset_dir": str(data_dir),
+            "template": args.template,
+            "cutoff_len": seq_len,
+            "output_dir": args.output,
+            "per_device_train_batch_size": batch,
+            "max_steps": steps,
+            "learning_rate": 1e-4,
+            "lr_scheduler_type": "constant",
+            "logging_steps": max(1, steps // 10),
+            "save_strategy": "no",
+            "bf16": True,
+            "disable_gradient_checkpointing": not args.checkpointing,
+        }
+    )
+    timer = step_timer()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        summary = train(config, notes, callbacks=[timer])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    (t0, tok0), (t1, tok1) = timer.marks[warmup], timer.marks[-1]
+    results = {
+        "device": summary.device,
+        "model": str(args.model or args.random or "tiny"),
+        "steps": summary.global_step,
+        "measured_steps": len(timer.marks) - 1 - warmup,
+        "batch_size": batch,
+        "seq_len": seq_len,
+        "lora_rank": args.lora_rank,
+        "tokens_per_second": round((tok1 - tok0) / (t1 - t0), 1) if t1 > t0 else 0.0,
+        "seconds_per_step": round((t1 - t0) / max(1, len(timer.marks) - 1 - warmup), 4),
+        "tokens_per_step": round((tok1 - tok0) / max(1, len(timer.marks) - 1 - warmup), 1),
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
+        "first_loss": summary.losses[0]["loss"] if summary.losses else None,
+        "last_loss": summary.losses[-1]["loss"] if summary.losses else None,
+        "train_loss": summary.train_loss,
+    }
+    print(json.dumps(results, indent=2))
+    print(f"LoRA SFT: {results['tokens_per_second']:,.0f} tokens/s on {summary.device} ({results['seconds_per_step']} s/step)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
+    finite = summary.losses_finite and summary.train_loss is not None and math.isfinite(summary.train_loss)
+    return 0 if finite else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

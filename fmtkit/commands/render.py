@@ -1,0 +1,69 @@
+"""``fmtkit render``: the click shell over :func:`fmtkit.stats.render_sample` and :func:`fmtkit.stats.mask_problems`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("render")
+@click.argument("source", type=click.Path(path_type=str))
+@click.option("--tokenizer", "tokenizer_path", required=True, help="The tokenizer (a model folder) whose chat template renders the sample.")
+@click.option("--entry", help="The dataset name (needed when the folder has several).")
+@click.option("--index", type=click.IntRange(0), default=0, show_default=True, help="Which record (0-based).")
+@click.option("--template", help="Chat template: chatml, chatml-stock or a Jinja file (default: the tokenizer's).")
+@click.option("--rejected", is_flag=True, help="Show the rejected answer of a preference pair instead of the chosen one.")
+def render(source, tokenizer_path, entry, index, template, rejected):
+    """Show one sample of SOURCE as training sees it after the chat template.
+
+    Tokens that count in the loss are highlighted (alternating shades mark
+    token boundaries); the rest is dimmed. Without colours (a pipe, NO_COLOR)
+    the trained text is bracketed: ⟦trained⟧. Warns when the template masks every
+    token or leaves the end-of-turn token out of the loss.
+
+    \b
+    Examples:
+      fmtkit render dataset/ --entry sharegpt_demo --tokenizer models/qwen
+      fmtkit render data.jsonl --tokenizer models/qwen --index 3 --template chatml
+    """
+    from rich.console import Console
+    from rich.text import Text
+
+    from fmtkit.errors import FmtkitError
+    from fmtkit.stats.render import mask_problems, render_sample
+    from fmtkit.stats.source import entry_names, read_entry
+    from fmtkit.stats.tokenizer import load_tokenizer
+
+    names = entry_names(source, [entry] if entry else None)
+    if len(names) > 1:
+        raise FmtkitError(f"{source} has {len(names)} entries: pick one with --entry ({', '.join(map(str, names))})")
+    if not names:
+        raise FmtkitError(f"{source}: no local entry to render")
+    samples, _ = read_entry(source, names[0])
+    if index >= len(samples):
+        raise FmtkitError(f"--index {index}: the entry has {len(samples)} samples")
+    tokenizer = load_tokenizer(tokenizer_path, template)
+    sample = samples[index]
+    view = render_sample(tokenizer, sample, "rejected" if rejected else "chosen")
+
+    console = Console(highlight=False)
+    body = Text()
+    # Without colours (a pipe, NO_COLOR), trained runs are bracketed instead: ⟦trained⟧.
+    plain = console.color_system is None
+    for i, token in enumerate(view.tokens):
+        prev = view.tokens[i - 1].trained if i else False
+        if plain and token.trained != prev:
+            body.append("⟦" if token.trained else "⟧")
+        if token.trained:
+            body.append(token.text, style="bold black on green" if i % 2 else "bold black on bright_green")
+        else:
+            body.append(token.text, style="dim" if i % 2 else "dim italic")
+    if plain and view.tokens and view.tokens[-1].trained:
+        body.append("⟧")
+    label = f"{names[0] or source} #{index} ({view.kind}" + (f", {view.answer} answer" if view.answer else "") + ")"
+    console.rule(label, align="left")
+    console.print(body, end="" if view.text.endswith("\n") else "\n")
+    console.rule()
+    n = len(view.tokens)
+    console.print(f"{n:,} tokens, {view.trained:,} in the loss ({100 * view.trained / n if n else 0:.1f}%), {n - view.trained:,} masked")
+    for problem in mask_problems(tokenizer, sample):
+        console.print(Text(f"warning: {problem}", style="bold yellow"), soft_wrap=True)

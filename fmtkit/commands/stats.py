@@ -1,0 +1,73 @@
+"""``fmtkit stats``: the click shell over :func:`fmtkit.stats.summarize`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("stats")
+@click.argument("source", type=click.Path(path_type=str))
+@click.option("--entry", "entries", multiple=True, help="Only these dataset names (repeat, or comma-separated).")
+@click.option("--tokenizer", "tokenizer_path", help="Count tokens with this tokenizer (a model folder): imports transformers.")
+@click.option("--template", help="Chat template: chatml, chatml-stock or a Jinja file (default: the tokenizer's).")
+@click.option("--cutoff-len", type=click.IntRange(1), help="Report samples longer than this many tokens and what they lose.")
+@click.option("--output", "-o", type=click.Choice(["human", "json"]), default="human", show_default=True)
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this PNG (needs matplotlib).")
+@click.option("--jobs", "-j", type=click.IntRange(1), help="Processes for tokenizing (default: every core).")
+def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, jobs):
+    """Counts, lengths, duplicates and script mix of each entry of SOURCE.
+
+    SOURCE is a dataset folder (with dataset_info.json) or a data file. Without
+    --tokenizer, lengths are characters and nothing heavy is imported.
+
+    \b
+    Examples:
+      fmtkit stats dataset/
+      fmtkit stats dataset/ --entry alpaca_demo --tokenizer models/qwen --cutoff-len 1024
+      fmtkit stats data.jsonl --output json --plot lengths.png
+    """
+    from fmtkit.errors import FmtkitError
+    from fmtkit.stats.source import entry_names, read_entry
+    from fmtkit.stats.summary import summarize
+
+    if (template or cutoff_len) and not tokenizer_path:
+        raise FmtkitError("--template and --cutoff-len count tokens: pass --tokenizer too")
+    tokenizer = None
+    if tokenizer_path:
+        from fmtkit.stats.tokenizer import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_path, template)
+    wanted = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
+    results = {}
+    for name in entry_names(source, wanted):
+        samples, skipped = read_entry(source, name)
+        summary = summarize(samples, tokenizer, cutoff_len, jobs=jobs, keep_lengths=bool(plot))
+        summary["skipped"] = {"records": len(skipped), "first": skipped[:3]}
+        results[name or source] = summary
+    if plot:
+        from fmtkit.stats.report import plot_lengths
+
+        plot_lengths(plot, results, cutoff_len)
+    for s in results.values():  # per-sample lengths were only for the plot
+        for key in ("characters", "tokens"):
+            if s[key] is not None:
+                s[key].pop("lengths", None)
+    if output == "json":
+        import orjson
+
+        doc = {"source": source, "tokenizer": tokenizer_path, "template": template, "cutoff_len": cutoff_len, "entries": results}
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+        return
+    from rich.console import Console
+
+    from fmtkit.stats.duplicates import METHOD
+    from fmtkit.stats.report import overview_table, print_entry
+
+    console = Console(highlight=False)
+    for name, s in results.items():
+        print_entry(console, name, s)
+    if len(results) > 1:
+        console.print(overview_table(results))
+    console.print(f"[dim]duplicates: exact = {METHOD['exact']}; near = {METHOD['near']}[/]")
+    if plot:
+        console.print(f"histograms written to {plot}")

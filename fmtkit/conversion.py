@@ -1,0 +1,1024 @@
+"""Reading any dataset into Samples, and converting it to another form.
+
+``read`` yields the canonical :class:`~fmtkit.sample.Sample` of every record of
+a data file (form detected, or forced) or of one entry of a dataset folder::
+
+    import fmtkit
+    for sample in fmtkit.read("dataset/", entry="alpaca_demo"):
+        print(sample.kind, sample.system, [t.role for t in sample.turns])
+
+``convert`` reads, then writes each sample in the target form, skipping (and
+reporting) every record the target cannot express, and writes the output
+atomically::
+
+    report = fmtkit.convert("data/chat.jsonl", to="openai", output="data/chat.openai.jsonl")
+    print(report.written, report.skipped)
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import json
+from collections.abc import Callable, Iterator
+from array import array
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
+from fmtkit.detect import FORMS as FORM_NAMES
+from fmtkit.detect import detect_form
+from fmtkit.errors import EXIT_FINDINGS, FmtkitError
+from fmtkit.forms import FORMS, ReadError, Reader, reader_for
+from fmtkit.loading import LoadProblem, data_files, iter_records
+from fmtkit.sample import Sample
+
+# Load problems that leave the record readable (a byte order mark).
+WARNING_PROBLEMS = frozenset({"FMT204"})
+
+__all__ = ["read", "convert", "Source", "resolve", "ConvertReport"]
+
+
+@dataclass(slots=True)
+class Source:
+    """What to read: the data files of one entry (or one bare file), its entry, form and reader.
+
+    ``base_dir`` is where relative media paths resolve (LLaMA-Factory's dataset dir).
+    """
+
+    files: list[Path]
+    entry: DatasetEntry | None
+    form: str
+    reader: Reader
+    base_dir: Path
+    info_dir: Path | None = None  # the dataset folder, when read through dataset_info.json
+
+    @property
+    def name(self) -> str:
+        if self.entry is not None and not self.entry.name.startswith("<"):
+            return self.entry.name
+        return self.files[0].stem if self.files else "data"
+
+
+def _load_info(folder: Path) -> dict[str, Any]:
+    path = folder / INFO_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FmtkitError(f"{folder}: no {INFO_FILE} here; pass a data file, or a folder with {INFO_FILE}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FmtkitError(f"{path}: not valid JSON ({exc}); run `fmtkit validate {folder}` for details") from None
+    if not isinstance(info, dict):
+        raise FmtkitError(f"{path}: must be a JSON object of dataset entries")
+    return info
+
+
+def _pick_entry(folder: Path, info: dict[str, Any], name: str | None) -> DatasetEntry:
+    if name is None:
+        local = [k for k, v in info.items() if isinstance(v, dict) and "file_name" in v]
+        if len(local) != 1:
+            names = ", ".join(local) or "none"
+            raise FmtkitError(f"{folder / INFO_FILE}: choose an entry with --entry NAME (local entries: {names})")
+        name = local[0]
+    if name not in info:
+        close = difflib.get_close_matches(name, list(info), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; entries: {', '.join(info) or 'none'}"
+        raise FmtkitError(f"Undefined dataset {name!r} in {folder / INFO_FILE}{hint}")
+    raw = info[name]
+    if not isinstance(raw, dict):
+        raise FmtkitError(f"entry {name!r} in {folder / INFO_FILE} is not an object")
+    entry = DatasetEntry.from_dict(name, raw, folder)
+    if not entry.is_local:
+        raise FmtkitError(f"entry {name!r} is not a local file ({entry.source_key}); fmtkit convert reads local files only")
+    return entry
+
+
+def resolve(source: str | Path, entry: str | None = None, form: str | None = None) -> Source:
+    """Find the files, entry, form and reader for ``read`` and ``convert``.
+
+    ``source`` is a data file (form detected, or ``form``), a dataset folder with
+    ``dataset_info.json`` (``entry`` names the entry; optional when it has one
+    local entry), or a data file with ``entry`` naming its entry in the
+    ``dataset_info.json`` beside it.
+    """
+    path = Path(source)
+    if form is not None and form not in FORMS:
+        raise FmtkitError(f"unknown form {form!r}; forms: {', '.join(FORM_NAMES)}")
+    if not path.exists():
+        raise FmtkitError(f"{path}: no such file or folder")
+    if path.is_file() and path.name == INFO_FILE:
+        path = path.parent
+    if path.is_dir() or entry is not None:
+        folder = path if path.is_dir() else path.parent
+        dentry = _pick_entry(folder, _load_info(folder), entry)
+        target = dentry.data_path()
+        if target is None or not target.exists():
+            raise FmtkitError(f"entry {dentry.name!r}: file_name {dentry.source!r} not found in {folder}")
+        files = data_files(target)
+        if not files:
+            raise FmtkitError(f"entry {dentry.name!r}: folder {target} holds no data files")
+        name = form or dentry.form
+        return Source(files, dentry, name, reader_for(dentry, form), folder, folder)
+    head: list[Any] = []
+    if form is None:
+        for rec in iter_records(path):
+            head.append(rec.value)
+            if len(head) >= 20:
+                break
+        form = detect_form(head)
+        if form is None:
+            raise FmtkitError(f"{path}: cannot tell the form of this file; pass --from FORM ({', '.join(FORM_NAMES)})")
+    elif form in FORM_ENTRIES:
+        for rec in iter_records(path):
+            head.append(rec.value)
+            if len(head) >= 20:
+                break
+    dentry = DatasetEntry.for_file(form, head, path.parent, path.name) if form in FORM_ENTRIES else None
+    reader = FORMS[form].read
+    return Source([path], dentry, form, reader, path.parent)
+
+
+def iter_samples(
+    src: Source,
+    on_problem: Callable[[int, LoadProblem], None] | None = None,
+) -> Iterator[tuple[int, int, int | None, Any, Sample | ReadError]]:
+    """(file number, record index, line, record, Sample or the ReadError) for every record of a source."""
+    reader, entry = src.reader, src.entry
+    for fno, path in enumerate(src.files):
+        sink = (lambda p, _f=fno: on_problem(_f, p)) if on_problem else (lambda p: None)
+        for index, line, value in iter_records(path, sink):
+            try:
+                yield fno, index, line, value, reader(value, entry)
+            except ReadError as exc:
+                yield fno, index, line, value, exc
+
+
+def read(
+    source: str | Path,
+    entry: str | None = None,
+    form: str | None = None,
+    *,
+    errors: str = "raise",
+    on_skip: Callable[[Path, int, int | None, str, str], None] | None = None,
+) -> Iterator[Sample]:
+    """The Samples of a data file or of one entry of a dataset folder, streamed.
+
+    ``errors="raise"`` (default) stops at the first record that cannot be read
+    with a :class:`~fmtkit.errors.FmtkitError` naming file, line and reason;
+    ``errors="skip"`` skips it and calls ``on_skip(file, index, line, code, message)``.
+    Media paths are as written: relative ones resolve against the dataset folder.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+    >>> _ = p.write_text('{"instruction": "Hi", "output": "Hello"}\\n')
+    >>> [(t.role, t.content) for s in read(p) for t in s.turns]
+    [('user', 'Hi'), ('assistant', 'Hello')]
+    """
+    if errors not in ("raise", "skip"):
+        raise ValueError("errors must be 'raise' or 'skip'")
+    src = resolve(source, entry, form)
+
+    def skip(fno: int, index: int, line: int | None, code: str, message: str) -> None:
+        where = f"{src.files[fno]}:{line}" if line else str(src.files[fno])
+        if errors == "raise":
+            raise FmtkitError(f"{where}: record {index}: {message} [{code}]", exit_code=EXIT_FINDINGS)
+        if on_skip is not None:
+            on_skip(src.files[fno], index, line, code, message)
+
+    def problem(fno: int, p: LoadProblem) -> None:
+        if p.code in WARNING_PROBLEMS:
+            return
+        skip(fno, p.record if p.record is not None else -1, p.line, p.code, p.message)
+
+    for fno, index, line, _value, result in iter_samples(src, problem):
+        if isinstance(result, ReadError):
+            skip(fno, index, line, result.code, result.message)
+        else:
+            yield result
+
+
+# ---- converting ------------------------------------------------------------
+
+OUTPUT_TYPES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
+SHOW_LIMIT = 50
+EXAMPLES_PER_CODE = 3
+HEAD_RECORDS = 1000  # records converted up front to fix the output's columns
+MIN_SHARD_BYTES = 4 << 20
+
+
+@dataclass(slots=True)
+class Options:
+    """What to do with each sample: the picklable part of a conversion, shared with worker processes."""
+
+    to: str
+    strict: bool = False
+    pairs_to_kto: bool = False
+    extract_prompt: bool = False
+    conversational: bool = True
+    rebase: tuple[str, str] | None = None  # (from dir, to dir) for relative media paths
+    show: int = 0
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts from converting some records (one shard, or all); shards add up in order."""
+
+    read: int = 0
+    written: int = 0
+    lines: int = 0  # lines consumed (JSONL byte ranges), to place later shards' line numbers
+    indices: int = 0  # record indices consumed (JSONL byte ranges), to place later shards' records
+    skipped: int = 0
+    skipped_by: dict[str, int] = field(default_factory=dict)  # "unreadable:CODE", "not-expressible:CODE"
+    lost: dict[str, int] = field(default_factory=dict)  # loss code -> records that have it
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    shown: list[dict[str, Any]] = field(default_factory=list)
+    new_keys: list[str] = field(default_factory=list)  # keys outside the fixed columns (the output needs filling)
+    rows: array = field(default_factory=lambda: array("q"))  # the record key of each row written
+    first_index: int = 0  # set when shards are merged: the file's record index of this shard's first record
+
+    def example(self, code: str, fno: int, index: int, line: int | None, message: str) -> None:
+        bucket = self.examples.setdefault(code, [])
+        if len(bucket) < EXAMPLES_PER_CODE:
+            bucket.append({"file": fno, "record": index, "line": line, "message": message})
+
+    def skip(self, reason: str, fno: int, index: int, line: int | None, message: str) -> None:
+        self.skipped += 1
+        self.skipped_by[reason] = self.skipped_by.get(reason, 0) + 1
+        self.example(reason, fno, index, line, message)
+
+
+def _key(fno: int, index: int) -> int:
+    return (fno << 40) | index
+
+
+def _rebase(sample: Sample, rebase: tuple[str, str]) -> None:
+    import os.path
+
+    src, dst = rebase
+    for kind in ("images", "videos", "audios"):
+        paths = getattr(sample, kind)
+        if paths:
+            setattr(sample, kind, [
+                p if (os.path.isabs(p) or "://" in p) else os.path.relpath(os.path.join(src, p), dst) for p in paths
+            ])  # fmt: skip
+
+
+class _Converter:
+    """Turns located records into output rows, counting everything; the hot loop of ``convert``."""
+
+    def __init__(self, src: Source, opts: Options, template: dict[str, Any] | None):
+        import orjson
+
+        from fmtkit.forms import is_droppable
+
+        self.reader, self.entry = src.reader, src.entry
+        form = FORMS[opts.to]
+        write = form.write
+        if opts.to.startswith("trl-") and opts.to != "trl-text" and not opts.conversational:
+            from functools import partial
+
+            write = partial(write, conversational=False)
+        self.write = write
+        self.opts = opts
+        self.template = template
+        self.droppable = {code for code in _loss_codes() if is_droppable(code)}
+        self.dumps = orjson.dumps
+        self.dump_opt = orjson.OPT_APPEND_NEWLINE
+        self.tally = Tally()
+        self.seen_keys: dict[str, None] = {}
+        self.transform = opts.rebase is not None or opts.extract_prompt or opts.pairs_to_kto
+        # the form's fast lane to the target, when it applies (same rows as the general path)
+        self.direct = None
+        source = FORMS.get(src.form)
+        if (
+            source is not None and src.entry is not None and source.read is src.reader
+            and not self.transform and opts.to in source.direct and not (opts.to.startswith("trl-") and not opts.conversational)
+        ):  # fmt: skip
+            self.direct = source.direct[opts.to](src.entry)
+
+    def run(self, records: Iterator[tuple[int, int, int | None, Any]], out) -> Tally:
+        """Convert ``(file number, index, line, record)`` items; ``out`` is a binary file or None (dry run)."""
+        t = self.tally
+        template, dumps, nl = self.template, self.dumps, self.dump_opt
+        tlen = len(template) if template is not None else -1
+        rows_append = t.rows.append
+        show = self.opts.show
+        direct, general = self.direct, self._general
+        for fno, index, line, value in records:
+            t.read += 1
+            row = direct(value) if direct is not None else None
+            rows = (row,) if row is not None else general(fno, index, line, value)
+            for row in rows:
+                if template is not None:
+                    row = {**template, **row}
+                    if len(row) != tlen:
+                        for k in row:
+                            if k not in template and k not in self.seen_keys:
+                                self.seen_keys[k] = None
+                                t.new_keys.append(k)
+                else:  # the first records, read to fix the output's columns
+                    self.seen_keys.update(dict.fromkeys(row))
+                if out is not None:
+                    out.write(dumps(row, option=nl))
+                rows_append((fno << 40) | index)
+                t.written += 1
+                if len(t.shown) < show:
+                    t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": row, "reason": None})
+        return t
+
+    def _general(self, fno: int, index: int, line: int | None, value: Any) -> list[dict[str, Any]]:
+        """Read, transform and write one record: its output rows, or none (skipped, and counted)."""
+        t, opts = self.tally, self.opts
+        try:
+            sample = self.reader(value, self.entry)
+        except ReadError as exc:
+            t.skip("unreadable:" + exc.code, fno, index, line, exc.message)
+            if len(t.shown) < opts.show:
+                t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": None, "reason": f"unreadable: {exc.message}"})
+            return []
+        samples = self._transform(sample) if self.transform else (sample,)
+        rows = []
+        lost = t.lost
+        for sample in samples:
+            row, losses = self.write(sample)
+            if losses:
+                blocking = None
+                codes = set()
+                for loss in losses:
+                    if loss.code in codes:
+                        continue
+                    codes.add(loss.code)
+                    lost[loss.code] = lost.get(loss.code, 0) + 1
+                    t.example("lost:" + loss.code, fno, index, line, loss.message)
+                    if blocking is None and (opts.strict or loss.code not in self.droppable):
+                        blocking = loss
+                if blocking is not None:
+                    t.skip("not-expressible:" + blocking.code, fno, index, line, blocking.message)
+                    if len(t.shown) < opts.show:
+                        t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": None, "reason": f"skipped: {blocking.message}"})
+                    continue
+            rows.append(row)
+        return rows
+
+    def _transform(self, sample: Sample) -> list[Sample]:
+        opts = self.opts
+        if opts.rebase is not None:
+            _rebase(sample, opts.rebase)
+        if opts.extract_prompt:
+            from fmtkit.forms.trl import extract_prompt
+
+            sample = extract_prompt(sample)
+        if opts.pairs_to_kto:
+            from fmtkit.forms.trl import pairs_to_kto
+
+            return pairs_to_kto(sample)
+        return [sample]
+
+
+def _loss_codes() -> list[str]:
+    from fmtkit.forms import LOSS_CODES
+
+    return list(LOSS_CODES)
+
+
+# ---- reading records, whole files or byte ranges -----------------------------
+
+
+def _is_jsonl(path: Path) -> bool:
+    if path.suffix.lower() not in (".json", ".jsonl"):
+        return False
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
+
+
+def _iter_range(path: Path, fno: int, start: int, end: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
+    """Records of the JSON Lines that start in ``[start, end)``; index and line are local to the range.
+
+    As the loader does: blank lines are skipped, an invalid line still takes a record index.
+    """
+    import orjson
+
+    loads = orjson.loads
+    index = 0
+    lineno = 0
+    with path.open("rb") as fh:
+        pos = start
+        if start > 0:
+            fh.seek(start - 1)
+            pos = start - 1 + len(fh.readline())
+        for raw in fh:
+            if pos >= end:
+                break
+            pos += len(raw)
+            lineno += 1
+            if start == 0 and lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if raw.isspace() or not raw:
+                continue
+            try:
+                value = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                tally.read += 1
+                tally.skip("unreadable:FMT201", fno, index, lineno, f"invalid JSON: {exc}")
+                index += 1
+                continue
+            yield fno, index, lineno, value
+            index += 1
+    tally.lines = lineno
+    tally.indices = index
+
+
+def _iter_file(path: Path, fno: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
+    def problem(p: LoadProblem) -> None:
+        if p.code in WARNING_PROBLEMS:
+            return
+        tally.read += 1
+        tally.skip("unreadable:" + p.code, fno, p.record if p.record is not None else -1, p.line, p.message)
+
+    for index, line, value in iter_records(path, problem):
+        yield fno, index, line, value
+
+
+@dataclass(slots=True)
+class _Shard:
+    fno: int
+    start: int
+    end: int  # -1: the whole file, through the loader
+
+
+def _shards(src: Source, jobs: int) -> list[_Shard]:
+    shards = []
+    for fno, path in enumerate(src.files):
+        size = path.stat().st_size
+        if jobs > 1 and _is_jsonl(path) and size >= 2 * MIN_SHARD_BYTES:
+            n = max(1, min(jobs, size // MIN_SHARD_BYTES))
+            cuts = [size * k // n for k in range(n + 1)]
+            shards.extend(_Shard(fno, cuts[k], cuts[k + 1]) for k in range(n))
+        elif _is_jsonl(path):
+            shards.append(_Shard(fno, 0, size))
+        else:
+            shards.append(_Shard(fno, 0, -1))
+    return shards
+
+
+def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shard: _Shard, part: Path | None) -> Tally:
+    conv = _Converter(src, opts, template)
+    tally = conv.tally
+    path = src.files[shard.fno]
+    records = _iter_file(path, shard.fno, tally) if shard.end < 0 else _iter_range(path, shard.fno, shard.start, shard.end, tally)
+    if part is None:
+        conv.run(records, None)
+    else:
+        with part.open("wb", buffering=1 << 20) as out:
+            conv.run(records, out)
+    return tally
+
+
+# Worker processes get the conversion through these globals (set before fork, or by the initializer).
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(src: Source, opts: Options, template: dict[str, Any] | None) -> None:
+    _WORKER.update(src=src, opts=opts, template=template)
+
+
+def _worker_run(args: tuple[_Shard, str | None]) -> Tally:
+    shard, part = args
+    opts = _WORKER["opts"]
+    if shard.start > 0:  # only the first shard shows records
+        opts = replace(opts, show=0)
+    return _run_shard(_WORKER["src"], opts, _WORKER["template"], shard, Path(part) if part else None)
+
+
+# ---- the input check (the rules of `fmtkit validate`) ------------------------
+
+
+def _severity(finding: Any) -> str:
+    sev = getattr(finding, "severity", "")
+    return str(getattr(sev, "value", sev)).lower()
+
+
+def input_errors(src: Source) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]] | None:
+    """Error-level findings of ``fmtkit validate`` on the input: by record key, and those of no record.
+
+    None when the validator is not installed. This is the one place that calls
+    it: records it flags are skipped and reported, never converted.
+    """
+    try:
+        from fmtkit.validation import validate
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("fmtkit"):
+            return None
+        raise
+    if src.info_dir is not None and src.entry is not None:
+        report = validate(src.info_dir, entries=[src.entry.name])
+    else:  # a bare file: validate reads it through the same DatasetEntry.for_file
+        report = validate(src.files[0], form=src.form)
+    by_file = {}
+    for fno, path in enumerate(src.files):
+        by_file[str(path.resolve())] = fno
+    by_record: dict[int, dict[str, Any]] = {}
+    general: list[dict[str, Any]] = []
+    for f in report.findings:
+        if _severity(f) != "error":
+            continue
+        item = {"code": getattr(f, "code", "?"), "message": getattr(f, "message", str(f)), "line": getattr(f, "line", None),
+                "record": getattr(f, "record", None), "file": str(getattr(f, "file", "") or ""), "fix": getattr(f, "fix", None)}  # fmt: skip
+        fno = None
+        if item["file"]:
+            p = Path(item["file"])
+            if not p.is_absolute():
+                p = (src.info_dir or src.base_dir) / p
+            fno = by_file.get(str(p.resolve()))
+            if fno is None and len(src.files) == 1 and Path(item["file"]).name == src.files[0].name:
+                fno = 0
+        if fno is None or item["record"] is None:
+            general.append(item)
+        else:
+            by_record.setdefault(_key(fno, item["record"]), item)
+    return by_record, general
+
+
+def _check_in_background(src: Source, size: int):
+    """Run :func:`input_errors` beside the conversion for big inputs (it is a full pass of its own)."""
+    if size < 8 << 20:
+        result = input_errors(src)
+        return lambda: result
+    import concurrent.futures
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx)
+    future = pool.submit(input_errors, src)
+
+    def result():
+        try:
+            return future.result()
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    return result
+
+
+# ---- the report -------------------------------------------------------------
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion did: counts, what was skipped or dropped and why, and a few records to show.
+
+    ``skipped_by`` keys are ``reason:code``: ``unreadable`` (the record cannot be
+    read), ``invalid`` (``fmtkit validate`` found an error in it) and
+    ``not-expressible`` (the target form cannot hold part of it). ``lost`` counts,
+    per loss code, the records that have it (skipped, or written without it when
+    the loss only drops metadata: see ``dropped``).
+    """
+
+    source: str
+    entry: str | None
+    source_form: str
+    target_form: str
+    output: str | None
+    records_read: int = 0
+    written: int = 0
+    skipped: int = 0
+    skipped_by: dict[str, int] | None = None
+    lost: dict[str, int] | None = None
+    dropped: dict[str, int] | None = None
+    examples: dict[str, list[dict[str, Any]]] | None = None
+    findings: list[dict[str, Any]] | None = None
+    shown: list[dict[str, Any]] | None = None
+    registered: dict[str, Any] | None = None
+    notes: list[str] | None = None
+    checked: bool = False
+    dry_run: bool = False
+    strict: bool = False
+    jobs: int = 1
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        """1 when records were skipped for errors in the input, or (``strict``) anything was lost; else 0."""
+        invalid = any(not k.startswith("not-expressible:") for k in self.skipped_by or {})
+        if invalid or (self.strict and (self.lost or self.skipped)):
+            return EXIT_FINDINGS
+        return 0
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["exit_code"] = self.exit_code
+        return data
+
+    def loss_lines(self) -> list[str]:
+        """One sentence per loss: "12 records have tool calls, which alpaca cannot express: skipped"."""
+        from fmtkit.forms import describe_loss, is_droppable
+
+        out = []
+        for code, n in sorted((self.lost or {}).items(), key=lambda kv: -kv[1]):
+            what = describe_loss(code)
+            if self.strict:
+                action = "error (--strict)"
+            else:
+                action = "dropped, record written" if is_droppable(code) else "skipped"
+            out.append(f"{n} record{'s' if n != 1 else ''} {'has' if n == 1 else 'have'} {what}, which {self.target_form} cannot express: {action}")
+        return out
+
+
+# ---- writing the output ----------------------------------------------------
+
+
+def _template(src: Source, opts: Options) -> dict[str, Any]:
+    """The output's columns, in the form's order, with their "absent" values: those the first records use."""
+    import itertools
+
+    from fmtkit.forms import REQUIRED
+
+    conv = _Converter(src, replace(opts, show=0, strict=False), None)
+    conv.run(itertools.islice(_iter_file(src.files[0], 0, conv.tally), HEAD_RECORDS), None)
+    keys = conv.seen_keys
+    columns = FORMS[opts.to].columns
+    template = {k: (None if d is REQUIRED else d) for k, d in columns.items() if k in keys or d is REQUIRED}
+    for k in keys:
+        if k not in template:
+            template[k] = None
+    return template
+
+
+def _write_parquet(lines: Callable[[], Iterator[bytes]], dest: Path) -> None:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ModuleNotFoundError:
+        raise FmtkitError("writing .parquet needs pyarrow: pip install 'fmtkit[arrow]'") from None
+    import orjson
+
+    def batches():
+        rows = []
+        for raw in lines():
+            rows.append(orjson.loads(raw))
+            if len(rows) >= 20000:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
+
+    schema = None
+    try:
+        for rows in batches():  # pass 1: one schema for every batch
+            s = pa.Table.from_pylist(rows).schema
+            schema = s if schema is None else pa.unify_schemas([schema, s], promote_options="permissive")
+        if schema is None:
+            pq.write_table(pa.table({}), dest)
+            return
+        with pq.ParquetWriter(dest, schema) as writer:
+            for rows in batches():
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise FmtkitError(f"cannot write parquet: a column changes type between records ({exc}); write .jsonl instead") from None
+
+
+def _concatenate(parts: list[Path]) -> None:
+    """Append the other parts to the first, in order (in the kernel where it can)."""
+    import os
+    import shutil
+
+    if len(parts) < 2:
+        return
+    with parts[0].open("ab") as out:
+        for part in parts[1:]:
+            with part.open("rb") as src:
+                size = os.fstat(src.fileno()).st_size
+                done = 0
+                try:
+                    while done < size:
+                        n = os.copy_file_range(src.fileno(), out.fileno(), size - done)
+                        if n == 0:
+                            break
+                        done += n
+                except (AttributeError, OSError):  # no copy_file_range here: copy through Python
+                    pass
+                if done < size:
+                    src.seek(done)
+                    out.seek(0, os.SEEK_END)
+                    shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _assemble(parts: list[Path], dest: Path, kind: str, fill: dict[str, Any] | None, drop: set[int]) -> None:
+    """Join the parts into ``dest`` in the output type, filling missing columns and leaving out dropped rows."""
+    import orjson
+
+    def lines() -> Iterator[bytes]:
+        row = 0
+        for part in parts:
+            with part.open("rb") as fh:
+                for raw in fh:
+                    if row in drop:
+                        row += 1
+                        continue
+                    row += 1
+                    if fill is not None:
+                        raw = orjson.dumps({**fill, **orjson.loads(raw)}) + b"\n"
+                    yield raw
+
+    if kind == "parquet":
+        _write_parquet(lines, dest)
+        return
+    with dest.open("wb", buffering=1 << 20) as out:
+        if kind == "jsonl":
+            for raw in lines():
+                out.write(raw)
+            return
+        out.write(b"[")
+        first = True
+        for raw in lines():
+            out.write(b"\n" if first else b",\n")
+            out.write(raw.rstrip(b"\n"))
+            first = False
+        out.write(b"\n]\n")
+
+
+# ---- registering the output in dataset_info.json ----------------------------
+
+
+def registration(form: str, output: Path, info_dir: Path, columns: list[str]) -> dict[str, Any]:
+    """The ``dataset_info.json`` entry that makes LLaMA-Factory load a converted file as it is."""
+    import os.path
+
+    f = FORMS[form]
+    if not f.roles:
+        lf = ", ".join(n for n, x in FORMS.items() if x.roles)
+        raise FmtkitError(f"LLaMA-Factory cannot load the {form} form, so --register cannot register it (forms it loads: {lf})")
+    rel = os.path.relpath(output.resolve(), info_dir.resolve())
+    raw: dict[str, Any] = {"file_name": str(output.resolve()) if rel.startswith("..") else rel}
+    entry = copy.deepcopy(f.entry or {})
+    tags = entry.pop("tags", None)
+    raw.update(entry)
+    raw["columns"] = {role: col for role, col in f.roles.items() if col in columns}
+    if tags:
+        raw["tags"] = tags
+    return raw
+
+
+def _add_entry(info_dir: Path, name: str, raw: dict[str, Any]) -> None:
+    """Append one entry to ``dataset_info.json``, leaving the text of every other entry as it was; atomic."""
+    import os
+    import tempfile
+
+    path = info_dir / INFO_FILE
+    entry_text = json.dumps({name: raw}, indent=2, ensure_ascii=False)[1:-1].strip("\n")
+    if path.exists():
+        text = path.read_text(encoding="utf-8")
+        info = json.loads(text)
+        if name in info:
+            raise FmtkitError(f"{path}: an entry named {name!r} exists already; choose another with --name")
+        body = text.rstrip()
+        if not body.endswith("}"):
+            raise FmtkitError(f"{path}: does not end with '}}'")
+        head = body[:-1].rstrip()
+        new = f"{head}{',' if info else ''}\n{entry_text}\n}}\n"
+        if json.loads(new) != {**info, name: raw}:  # the text edit must mean exactly "one more entry"
+            new = json.dumps({**info, name: raw}, indent=2, ensure_ascii=False) + "\n"
+    else:
+        new = json.dumps({name: raw}, indent=2, ensure_ascii=False) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=f".{INFO_FILE}.", suffix=".tmp", dir=info_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- convert ----------------------------------------------------------------
+
+
+def _default_output(src: Source, to: str) -> Path:
+    if src.info_dir is not None:
+        return src.info_dir / f"{src.name}_{to}.jsonl"
+    first = src.files[0]
+    return first.with_name(f"{first.stem}.{to}.jsonl")
+
+
+def _check_output(src: Source, output: Path) -> str:
+    kind = OUTPUT_TYPES.get(output.suffix.lower())
+    if kind is None:
+        raise FmtkitError(f"{output}: the output type comes from its extension: {', '.join(OUTPUT_TYPES)}")
+    out = output.resolve()
+    for f in src.files:
+        if f.resolve() == out:
+            raise FmtkitError(f"{output}: that is the input; write the output to another file")
+    data = src.entry.data_path() if src.entry is not None else None
+    if data is not None and data.is_dir() and data.resolve() in out.parents:
+        raise FmtkitError(f"{output}: inside the input folder {data}, it would become part of the dataset")
+    return kind
+
+
+def convert(
+    source: str | Path,
+    to: str,
+    output: str | Path | None = None,
+    entry: str | None = None,
+    *,
+    form: str | None = None,
+    register: bool = False,
+    name: str | None = None,
+    pairs_to_kto: bool = False,
+    extract_prompt: bool = False,
+    strict: bool = False,
+    dry_run: bool = False,
+    jobs: int = 1,
+    show: int = 0,
+    conversational: bool = True,
+    check: bool = True,
+) -> ConvertReport:
+    """Convert a data file (or one entry of a dataset folder) to the form ``to``.
+
+    Every record is read into a Sample and written in the target form; a record
+    the target cannot express is skipped and reported (``strict``: any loss is
+    an error and nothing is written), never half-converted. Records that
+    ``fmtkit validate`` finds errors in are skipped too (``check=False`` skips
+    that check). The output type comes from its extension (``.jsonl``,
+    ``.json``, ``.parquet``); it is written to a temporary file beside it and
+    renamed into place, so an interrupted run leaves nothing behind.
+    ``register`` adds an entry for the output to the dataset folder's
+    ``dataset_info.json`` (named ``name``, default ``<entry>_<form>``).
+    ``jobs`` splits JSON Lines input by byte ranges over that many processes.
+    ``conversational=False`` writes TRL's standard (string) style.
+    """
+    import os
+    import time
+
+    started = time.perf_counter()
+    if to not in FORMS:
+        raise FmtkitError(f"unknown form {to!r}; forms: {', '.join(FORM_NAMES)}")
+    if jobs < 1:
+        raise FmtkitError("--jobs must be at least 1")
+    src = resolve(source, entry, form)
+    out_path = Path(output) if output is not None else _default_output(src, to)
+    kind = _check_output(src, out_path)
+    info_dir = src.info_dir or out_path.parent
+    reg_name = name or f"{src.name}_{to}"
+    if register:
+        registration(to, out_path, info_dir, [])  # fails early for forms LLaMA-Factory cannot load
+        info_path = info_dir / INFO_FILE
+        if info_path.exists() and reg_name in _load_info(info_dir):
+            raise FmtkitError(f"{info_path}: an entry named {reg_name!r} exists already; choose another with --name")
+    report = ConvertReport(
+        source=str(source), entry=src.entry.name if src.entry is not None and src.info_dir else None,
+        source_form=src.form, target_form=to, output=None if dry_run else str(out_path),
+        skipped_by={}, lost={}, dropped={}, examples={}, findings=[], shown=[], notes=[],
+        dry_run=dry_run, strict=strict, jobs=jobs,
+    )  # fmt: skip
+    media_to = info_dir if register else out_path.parent
+    rebase = None
+    e = src.entry
+    may_have_media = e is None or any(c is not None for c in (e.images, e.videos, e.audios))
+    if may_have_media and src.base_dir.resolve() != media_to.resolve():
+        rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
+    opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, min(show, SHOW_LIMIT))
+
+    size = sum(f.stat().st_size for f in src.files)
+    gate = _check_in_background(src, size) if check else (lambda: None)
+    template = _template(src, opts)
+    shards = _shards(src, jobs)
+    out_dir = out_path.parent
+    if not dry_run:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f".{out_path.name}.{os.getpid()}"
+    parts = [] if dry_run else [out_dir / f"{stem}.{k}.part" for k in range(len(shards))]
+    tmp = out_dir / f"{stem}.tmp"
+    try:
+        tallies = _run_all(src, opts, template, shards, parts, jobs)
+        _merge(report, src, shards, tallies)
+        fill = None
+        new_keys = [k for t in tallies for k in (t.new_keys or [])]
+        if new_keys:
+            fill = dict(template)
+            for k in new_keys:
+                fill.setdefault(k, None)
+        drop = _apply_check(report, gate(), tallies, shards)
+        if strict and (report.lost or report.skipped):
+            report.notes.append("nothing written: --strict and something would be lost or skipped")
+            report.output = None
+        elif not dry_run:
+            if kind == "jsonl" and fill is None and not drop:
+                _concatenate(parts)
+                os.replace(parts[0], out_path)
+            else:
+                _assemble(parts, tmp, kind, fill, drop)
+                os.replace(tmp, out_path)
+            if register and report.written == 0:
+                report.notes.append("nothing written, so nothing registered")
+            elif register:
+                columns = list(fill or template)
+                raw = registration(to, out_path, info_dir, columns)
+                _add_entry(info_dir, reg_name, raw)
+                report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw}
+        elif register:
+            raw = registration(to, out_path, info_dir, list(fill or template))
+            report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw, "dry_run": True}
+    finally:
+        for p in [*parts, tmp]:
+            p.unlink(missing_ok=True)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _run_all(src: Source, opts: Options, template: dict[str, Any], shards: list[_Shard], parts: list[Path], jobs: int) -> list[Tally]:
+    if jobs == 1 or len(shards) == 1:
+        out = []
+        for k, shard in enumerate(shards):
+            shard_opts = opts if k == 0 else replace(opts, show=max(0, opts.show - sum(len(t.shown) for t in out)))
+            out.append(_run_shard(src, shard_opts, template, shard, parts[k] if parts else None))
+        return out
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else multiprocessing.get_context()
+    with ctx.Pool(min(jobs, len(shards)), _worker_init, (src, opts, template)) as pool:
+        args = [(s, str(parts[k]) if parts else None) for k, s in enumerate(shards)]
+        return list(pool.imap(_worker_run, args))
+
+
+def _merge(report: ConvertReport, src: Source, shards: list[_Shard], tallies: list[Tally]) -> None:
+    """Add the shards' tallies up, placing each shard's records and lines after those of earlier shards."""
+    from fmtkit.forms import is_droppable
+
+    index_off: dict[int, int] = {}
+    line_off: dict[int, int] = {}
+    for shard, t in zip(shards, tallies, strict=True):
+        i0, l0 = index_off.get(shard.fno, 0), line_off.get(shard.fno, 0)
+        if shard.end >= 0:
+            index_off[shard.fno] = i0 + t.indices
+            line_off[shard.fno] = l0 + t.lines
+        t.first_index = i0
+        report.records_read += t.read
+        report.written += t.written
+        report.skipped += t.skipped
+        for k, v in t.skipped_by.items():
+            report.skipped_by[k] = report.skipped_by.get(k, 0) + v
+        for k, v in t.lost.items():
+            report.lost[k] = report.lost.get(k, 0) + v
+            if is_droppable(k) and not report.strict:
+                report.dropped[k] = report.dropped.get(k, 0) + v
+        for code, items in t.examples.items():
+            bucket = report.examples.setdefault(code, [])
+            for item in items:
+                if len(bucket) < EXAMPLES_PER_CODE:
+                    bucket.append(_place(item, src, i0, l0))
+        for item in t.shown:
+            if len(report.shown) < SHOW_LIMIT:
+                report.shown.append(_place(item, src, i0, l0))
+
+
+def _place(item: dict[str, Any], src: Source, i0: int, l0: int) -> dict[str, Any]:
+    item = dict(item)
+    item["file"] = str(src.files[item["file"]])
+    if item.get("record") is not None and item["record"] >= 0:
+        item["record"] += i0
+    if item.get("line") is not None:
+        item["line"] += l0
+    return item
+
+
+def _apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shards: list[_Shard]) -> set[int]:
+    """Rows to leave out because ``fmtkit validate`` found errors in their records; counts them as skipped."""
+    if result is None:
+        report.notes.append(
+            "input not checked with the rules of `fmtkit validate`: it is not installed, or this bare file maps"
+            " columns its plain form does not (system, history, tools, media): register it in a dataset_info.json to check it"
+        )
+        return set()
+    report.checked = True
+    by_record, general = result
+    report.findings.extend(general)
+    if not by_record:
+        return set()
+    drop: set[int] = set()
+    records: set[int] = set()
+    row = 0
+    for shard, t in zip(shards, tallies, strict=True):
+        off = t.first_index
+        for key in t.rows:
+            finding = by_record.get(key + off)
+            if finding is not None:
+                drop.add(row)
+                if key + off in records:  # the second row of a record split by --pairs-to-kto
+                    row += 1
+                    continue
+                records.add(key + off)
+                reason = f"invalid:{finding['code']}"
+                report.skipped_by[reason] = report.skipped_by.get(reason, 0) + 1
+                bucket = report.examples.setdefault(reason, [])
+                if len(bucket) < EXAMPLES_PER_CODE:
+                    bucket.append(finding)
+                if len(report.findings) < 1000:
+                    report.findings.append(finding)
+            row += 1
+    report.written -= len(drop)
+    report.skipped += len(records)
+    return drop

@@ -1,0 +1,144 @@
+"""Readers and writers of every form, around the one :class:`~fmtkit.sample.Sample` model.
+
+A *reader* turns one record (a dict) of its form into a Sample, honouring the
+entry's column and tag names; it raises :class:`ReadError` for a record it
+cannot read. A *writer* turns a Sample into a record of its form and returns
+``(record, losses)``: each :class:`Loss` names, with a stable code, something
+of the sample the form cannot express. ``convert`` is read, then write.
+
+Adding a form is one reader, one writer and one line in :data:`FORMS` below.
+
+>>> from fmtkit.dataset_info import DatasetEntry
+>>> entry = DatasetEntry.for_file("alpaca")
+>>> sample = FORMS["alpaca"].read({"instruction": "Hi", "output": "Hello"}, entry)
+>>> FORMS["sharegpt"].write(sample)
+({'conversations': [{'from': 'human', 'value': 'Hi'}, {'from': 'gpt', 'value': 'Hello'}]}, [])
+>>> FORMS["trl-text"].write(sample)[1]
+[Loss(code='kind', message='trl-text holds pretraining text, not sft samples')]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.sample import Sample
+
+
+class Loss(NamedTuple):
+    """Something a writer could not express: a stable ``code`` and a one-line ``message``."""
+
+    code: str
+    message: str
+
+
+class ReadError(ValueError):
+    """A record its reader cannot turn into a Sample (the record is skipped, never guessed at)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# Loss codes: code -> (what is lost, in words; whether converting drops it or skips the record).
+# "drop" losses are metadata no trainer reads (the record is written without it);
+# every other loss would change what is trained, so the record is skipped.
+LOSS_CODES: dict[str, tuple[str, str]] = {
+    "kind": ("a kind of sample (sft, preference, kto, pretrain, prompt-only) the form does not hold", "skip"),
+    "system": ("a system prompt", "skip"),
+    "tools": ("tool definitions", "skip"),
+    "tool-calls": ("assistant tool calls", "skip"),
+    "tool-results": ("tool results", "skip"),
+    "tool-call-text": ("text beside tool calls in one assistant turn", "skip"),
+    "multi-turn": ("more than one exchange", "skip"),
+    "role-order": ("a turn order the form cannot express", "skip"),
+    "media": ("images, videos or audios", "skip"),
+    "weight": ("per-message training weights", "skip"),
+    "implicit-prompt": ("preference pairs without a separate prompt (try --extract-prompt)", "skip"),
+    "prompt-boundary": ("where the prompt ends inside chosen and rejected (recoverable with --extract-prompt)", "drop"),
+    "tool-call-ids": ("tool call ids", "drop"),
+    "extra-fields": ("fields that no part of the model holds", "drop"),
+}
+
+
+def is_droppable(code: str) -> bool:
+    """Whether a loss only drops metadata (the record is still written)."""
+    return LOSS_CODES.get(code, ("", "skip"))[1] == "drop"
+
+
+# Keys of ``Sample.extra`` starting with this prefix are hints about how the
+# source spelled the sample (e.g. Alpaca's instruction/input split): they change
+# nothing in meaning, writers of the same form use them and others ignore them.
+HINT_PREFIX = "fmtkit:"
+
+Reader = Callable[[dict[str, Any], DatasetEntry], Sample]
+Writer = Callable[..., tuple[dict[str, Any], list[Loss]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    """One form: its reader, its writer and the columns its writer emits.
+
+    ``columns`` maps each column the writer may emit to the value that stands
+    for "absent" (``REQUIRED`` for columns every record has); converted files
+    give every record the same keys, as Arrow loading needs. ``roles`` maps a
+    LLaMA-Factory column role to its column name for ``dataset_info.json``
+    (empty for forms LLaMA-Factory cannot load).
+
+    ``direct`` is an optional fast lane, measured to matter for the busiest
+    conversions: target form -> ``factory(entry)`` giving a function that turns a
+    record straight into the target's row, exactly as ``write(read(record))``
+    would, or returns None for any record it does not handle (which then takes
+    the general path). The factory returns None for entries it does not handle.
+    Tests check the lanes against the general path.
+    """
+
+    name: str
+    read: Reader
+    write: Writer
+    columns: dict[str, Any]
+    roles: dict[str, str] = field(default_factory=dict)
+    entry: dict[str, Any] | None = None  # the entry keys besides columns (formatting, ranking, tags)
+    direct: dict[str, Callable[[DatasetEntry], Callable[[Any], dict[str, Any] | None] | None]] = field(default_factory=dict)
+
+
+REQUIRED = object()
+
+
+def _forms() -> dict[str, Form]:
+    from fmtkit.forms import alpaca, openai, sharegpt, trl, vendor
+
+    forms = [
+        alpaca.FORM, alpaca.PRETRAIN_FORM, alpaca.PREFERENCE_FORM, alpaca.KTO_FORM,
+        sharegpt.FORM, sharegpt.PREFERENCE_FORM, sharegpt.KTO_FORM,
+        openai.FORM,
+        trl.TEXT_FORM, trl.MESSAGES_FORM, trl.PROMPT_ONLY_FORM, trl.PROMPT_COMPLETION_FORM,
+        trl.PREFERENCE_FORM, trl.PREFERENCE_IMPLICIT_FORM, trl.UNPAIRED_FORM,
+        vendor.PREFERENCE_FORM,
+    ]  # fmt: skip
+    return {f.name: f for f in forms}
+
+
+FORMS: dict[str, Form] = _forms()
+
+
+def reader_for(entry: DatasetEntry, form: str | None = None) -> Reader:
+    """The reader for records of an entry (or of a forced ``form``).
+
+    LLaMA-Factory entries are read by their family: every conversation entry by
+    the ShareGPT reader (which honours any tags, OpenAI's included), except
+    plain OpenAI-tagged SFT entries, read by the OpenAI reader (any turn order).
+    """
+    if form is not None:
+        return FORMS[form].read
+    name = entry.form
+    if name in FORMS:
+        return FORMS[name].read
+    return FORMS["sharegpt" if entry.is_conversation else "alpaca"].read
+
+
+def describe_loss(code: str) -> str:
+    return LOSS_CODES.get(code, (code, "skip"))[0]

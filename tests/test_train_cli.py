@@ -1,0 +1,390 @@
+"""``fmtkit train`` / ``fmtkit export`` end to end: one real (tiny) run per stage, on the CPU.
+
+Each run goes through the command line in this process (``fmtkit.cli.main``):
+config file + overrides -> validation gate -> fmtkit.read -> TRL -> outputs.
+Datasets are small folders written per session; the model is ``tiny_model``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.train
+pytest.importorskip("trl")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHAREGPT_TOOLS = json.dumps([{"name": "get_weather", "description": "Weather of a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}])
+
+
+def _write(path: Path, records: list[dict], jsonl: bool = True) -> None:
+    if jsonl:
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    else:
+        path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset folder with one entry per kind of data (and one broken entry)."""
+    root = tmp_path_factory.mktemp("data")
+    n = 8
+    _write(root / "alpaca_sft.json", [{"instruction": f"What is {i} plus {i}?", "input": "", "output": f"It is {2 * i}.", "system": "Be brief."} for i in range(n)], jsonl=False)
+    sharegpt = [
+        {"conversations": [{"from": "human", "value": f"Hello number {i}"}, {"from": "gpt", "value": "Hello! How can I help?"}, {"from": "human", "value": "Thanks."}, {"from": "gpt", "value": "You are welcome."}]}
+        for i in range(n - 2)
+    ]
+    sharegpt += [
+        {
+            "conversations": [
+                {"from": "human", "value": "Weather in Paris?"},
+                {"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": "Paris"}})},
+                {"from": "observation", "value": "sunny, 20C"},
+                {"from": "gpt", "value": "Sunny and 20C in Paris."},
+            ],
+            "tools": SHAREGPT_TOOLS,
+        }
+    ] * 2
+    _write(root / "sharegpt_sft.jsonl", sharegpt)
+    _write(root / "pref.json", [{"instruction": f"Do tigers eat grass? ({i})", "chosen": "No, tigers are carnivores.", "rejected": "Yes."} for i in range(n)], jsonl=False)
+    _write(root / "kto.jsonl", [{"instruction": f"Say hello {i}.", "output": "Hello!" if i % 2 else "Go away.", "kto_tag": bool(i % 2)} for i in range(n)])
+    _write(root / "pretrain.jsonl", [{"text": f"Paris is the capital of France. Fact number {i}."} for i in range(n)])
+    _write(root / "broken.jsonl", [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Hello"}]}])
+    info = {
+        "alpaca_sft": {"file_name": "alpaca_sft.json", "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}},
+        "sharegpt_sft": {"file_name": "sharegpt_sft.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}},
+        "pref": {"file_name": "pref.json", "ranking": True, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}},
+        "kto": {"file_name": "kto.jsonl", "columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}},
+        "pretrain": {"file_name": "pretrain.jsonl", "columns": {"prompt": "text"}},
+        "broken": {"file_name": "broken.jsonl", "formatting": "sharegpt"},
+        "alpaca_sft_sub": {"file_name": "alpaca_sft.json", "num_samples": 3},
+    }
+    (root / "dataset_info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
+    return root
+
+
+def write_config(path: Path, **keys) -> Path:
+    path.write_text(yaml.safe_dump(keys, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def fmtkit(capsys, *args: str) -> tuple[int, str]:
+    """Run the fmtkit command line in-process; return (exit code, stdout + stderr)."""
+    from fmtkit.cli import main
+
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+@pytest.fixture
+def config(tmp_path, tiny_model, data_dir):
+    """A small config writer: ``config(stage="dpo", dataset="pref", ...) -> (path, output_dir)``."""
+
+    def make(**keys):
+        out = tmp_path / "out"
+        base = {
+            "model_name_or_path": str(tiny_model),
+            "dataset_dir": str(data_dir),
+            "output_dir": str(out),
+            "template": "qwen3",
+            "cutoff_len": 256,
+            "max_steps": 2,
+            "per_device_train_batch_size": 2,
+            "learning_rate": 1e-3,
+            "logging_steps": 1,
+        }
+        return write_config(tmp_path / "train.yaml", **{**base, **keys}), out
+
+    return make
+
+
+def summary_of(out: Path) -> dict:
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["global_step"] >= 1
+    assert summary["losses"] and all(math.isfinite(item["loss"]) for item in summary["losses"])
+    assert math.isfinite(summary["train_loss"])
+    return summary
+
+
+def assert_adapter_saved(out: Path) -> None:
+    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja", "train_config.yaml"):
+        assert (out / name).is_file(), name
+
+
+# --- one run per stage ----------------------------------------------------------------------
+
+
+def test_sft_lora_on_mixed_datasets(capsys, config, tiny_model):
+    path, out = config(stage="sft", dataset="alpaca_sft,sharegpt_sft", max_samples=6, val_size=2)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    assert "no GPU found: training on the CPU" in log
+    assert "step 2/2  loss" in log  # live progress
+    assert "data: 10 training samples, 2 evaluation samples (alpaca_sft: 6, sharegpt_sft: 6)" in log
+    summary = summary_of(out)
+    assert summary["train_samples"] == 10 and summary["eval_samples"] == 2 and math.isfinite(summary["eval_loss"])
+    assert summary["train_tokens"] > 0 and summary["device"] == "cpu"
+    assert_adapter_saved(out)
+    # the resolved config is loadable again, and names the template that is saved with the tokenizer
+    assert yaml.safe_load((out / "train_config.yaml").read_text())["template"] == "qwen3"
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoTokenizer
+
+    model = AutoPeftModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert "<think>" in tokenizer.apply_chat_template([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], tokenize=False)
+    assert model.peft_config["default"].base_model_name_or_path == str(tiny_model)
+
+
+def test_sft_with_packing(capsys, config):
+    path, out = config(stage="sft", dataset="alpaca_sft,sharegpt_sft", packing=True)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    summary_of(out)
+
+
+def test_sft_full_weights_reload(capsys, config):
+    path, out = config(stage="sft", dataset="alpaca_sft", finetuning_type="full", template="chatml")
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    summary_of(out)
+    from transformers import AutoModelForCausalLM
+
+    assert not (out / "adapter_config.json").exists()
+    model = AutoModelForCausalLM.from_pretrained(out)
+    assert sum(p.numel() for p in model.parameters()) > 100_000
+
+
+def test_pt_packs_text(capsys, config):
+    path, out = config(stage="pt", dataset="pretrain", cutoff_len=32, template=None)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    assert summary_of(out)["stage"] == "pt"
+    assert_adapter_saved(out)
+
+
+@pytest.mark.parametrize(("pref_loss", "overrides"), [("sigmoid", []), ("ipo", ["pref_ftx=0.5"]), ("orpo", []), ("simpo", ["pref_ftx=0.1"])])
+def test_dpo_orpo_simpo(capsys, config, pref_loss, overrides):
+    path, out = config(stage="dpo", dataset="pref", pref_loss=pref_loss)
+    code, log = fmtkit(capsys, "train", path, *overrides)
+    assert code == 0, log
+    summary = summary_of(out)
+    assert summary["stage"] == {"sigmoid": "dpo", "ipo": "dpo"}.get(pref_loss, pref_loss)
+    assert summary["train_tokens"] > 0
+    assert_adapter_saved(out)
+
+
+def test_kto_with_a_batch_of_one(capsys, config):
+    path, out = config(stage="kto", dataset="kto", per_device_train_batch_size=1, gradient_accumulation_steps=2)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    assert "KTO needs per_device_train_batch_size >= 2" in log
+    summary_of(out)
+    assert yaml.safe_load((out / "train_config.yaml").read_text())["per_device_train_batch_size"] == 2
+
+
+def test_rm_trains_a_sequence_classifier_adapter(capsys, config):
+    path, out = config(stage="rm", dataset="pref")
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    summary_of(out)
+    assert json.loads((out / "adapter_config.json").read_text())["task_type"] == "SEQ_CLS"
+    import torch
+    from peft import AutoPeftModelForSequenceClassification
+
+    model = AutoPeftModelForSequenceClassification.from_pretrained(out, num_labels=1)
+    with torch.no_grad():
+        assert model(input_ids=torch.tensor([[5, 6, 7]])).logits.shape == (1, 1)
+
+
+# --- assistant-only loss --------------------------------------------------------------------
+
+
+def _collated_labels(tiny_model, tmp_path, rows, **keys):
+    """Build the SFT trainer as a run would, and collate its first training example."""
+    from trainer_plugin.config import load_config
+    from trainer_plugin.data import to_dataset
+    from trainer_plugin.run import load_tokenizer
+    from trainer_plugin.stages import StageContext, get_stage
+
+    cfg, _ = load_config({"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3", **keys})
+    stage = get_stage("sft")
+    tokenizer = load_tokenizer(cfg, stage, echo=lambda _: None)
+    ctx = StageContext(cfg, tokenizer, to_dataset(rows), None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False)
+    trainer = stage.build(ctx)
+    batch = trainer.data_collator([trainer.train_dataset[0]])
+    return tokenizer, batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+
+
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")
+def test_assistant_only_loss_trains_only_assistant_tokens(tiny_model, tmp_path):
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.data import sft_row
+
+    sample = Sample(system="Be brief.", turns=[Turn("user", "Hi there"), Turn("assistant", "Hello"), Turn("user", "Bye"), Turn("assistant", "Goodbye")])
+    tokenizer, ids, labels = _collated_labels(tiny_model, tmp_path, [sft_row(sample)])
+    trained = tokenizer.decode([label for label in labels if label != -100])
+    assert trained == "<think>\n\n</think>\n\nHello<|im_end|><think>\n\n</think>\n\nGoodbye<|im_end|>"
+    for i, label in enumerate(labels):
+        assert label in (-100, ids[i])  # labels are the inputs themselves, or masked
+    assert "Hi there" not in trained and "Be brief" not in trained and "Bye<" not in trained
+
+    _, ids, labels = _collated_labels(tiny_model, tmp_path, [sft_row(sample)], train_on_prompt=True)
+    assert labels == ids  # train_on_prompt: every token is trained
+
+
+def test_a_template_without_generation_markers_is_refused_before_training(capsys, config, tiny_model, tmp_path):
+    plain = tmp_path / "plain.jinja"
+    plain.write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}", encoding="utf-8")
+    path, out = config(stage="sft", dataset="alpaca_sft", template=str(plain))
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 2 and "no {% generation %} markers" in log and "train_on_prompt: true" in log
+    code, log = fmtkit(capsys, "train", path, "train_on_prompt=true")
+    assert code == 0, log
+
+
+# --- the gate and the config errors ---------------------------------------------------------
+
+
+def test_invalid_data_stops_the_run_before_any_model_loads(capsys, config, tmp_path):
+    # A model path that does not exist: had the run got as far as loading it, it would fail differently.
+    path, out = config(stage="sft", dataset="alpaca_sft,broken", model_name_or_path=str(tmp_path / "no-model"))
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 1, log
+    assert "broken.jsonl" in log and "bot" in log
+    assert "no model was loaded" in log and "loading" not in log
+    assert not out.exists()
+
+
+def test_data_of_the_wrong_kind_for_the_stage_is_refused(capsys, config, tmp_path):
+    path, _ = config(stage="sft", dataset="pref", model_name_or_path=str(tmp_path / "no-model"))
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 1 and "ranking" in log, log
+
+
+def test_unknown_key_fails_with_a_suggestion(capsys, config):
+    path, _ = config(stage="sft", dataset="alpaca_sft", lora_rnak=4)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 2 and "unknown config key 'lora_rnak' (did you mean lora_rank" in log
+    path, _ = config(stage="sft", dataset="alpaca_sft")
+    code, log = fmtkit(capsys, "train", path, "nmu_train_epochs=1")
+    assert code == 2 and "did you mean num_train_epochs" in log
+
+
+def test_dry_run_checks_data_without_loading_the_model(capsys, config, tmp_path):
+    path, out = config(stage="kto", dataset="kto", model_name_or_path=str(tmp_path / "no-model"))
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 0, log
+    assert "dry run" in log and "data: 8 training samples" in log and not out.exists()
+
+
+def test_num_samples_of_an_entry_subsamples_it(capsys, config, tmp_path):
+    path, _ = config(stage="sft", dataset="alpaca_sft_sub,alpaca_sft", max_samples=5, model_name_or_path=str(tmp_path / "no-model"))
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 0 and "(alpaca_sft_sub: 3, alpaca_sft: 5)" in log, log
+
+
+def test_llamafactory_keys_are_named_once_and_ignored(capsys, config):
+    path, out = config(stage="sft", dataset="alpaca_sft", do_train=True, plot_loss=True, preprocessing_num_workers=16, report_to="none", ddp_timeout=180000000)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    assert log.count("ignoring LLaMA-Factory keys") == 1 and "plot_loss" in log
+
+
+# --- resume and export ----------------------------------------------------------------------
+
+
+def test_resume_from_checkpoint(capsys, config):
+    path, out = config(stage="sft", dataset="alpaca_sft", save_steps=1)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    assert (out / "checkpoint-2").is_dir()
+    code, log = fmtkit(capsys, "train", path, "max_steps=3", "resume_from_checkpoint=true")
+    assert code == 0, log
+    summary = summary_of(out)
+    assert summary["global_step"] == 3 and summary["resumed_from"] == "True"
+    assert [item["step"] for item in summary["losses"]] == [3]  # steps 1-2 came from the checkpoint
+
+
+def test_export_merges_the_adapter(capsys, config, tmp_path):
+    import torch
+    from peft import AutoPeftModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path, out = config(stage="sft", dataset="sharegpt_sft", lora_target="q_proj,v_proj")
+    assert fmtkit(capsys, "train", path)[0] == 0
+    merged = tmp_path / "merged"
+    code, log = fmtkit(capsys, "export", "--adapter", out, "-o", merged)
+    assert code == 0, log
+    assert (merged / "model.safetensors").is_file() and not (merged / "adapter_config.json").exists()
+
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    tokenizer = AutoTokenizer.from_pretrained(merged)
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hello"}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        generated = model.generate(**prompt, max_new_tokens=6, min_new_tokens=6, do_sample=False)
+        assert generated.shape[1] == prompt["input_ids"].shape[1] + 6
+        # merged weights compute what base + adapter computed
+        adapted = AutoPeftModelForCausalLM.from_pretrained(out)
+        assert torch.allclose(model(**prompt).logits, adapted(**prompt).logits, atol=1e-4)
+
+
+def test_export_refuses_a_folder_without_an_adapter(capsys, tmp_path, tiny_model):
+    code, log = fmtkit(capsys, "export", "--adapter", tiny_model, "-o", tmp_path / "x")
+    assert code == 2 and "no LoRA adapter" in log
+
+
+# --- the repository's own demo datasets -----------------------------------------------------
+
+
+@pytest.mark.skipif(not (ROOT / "dataset" / "dataset_info.json").is_file(), reason="no dataset/ folder")
+def test_demo_datasets_train(capsys, config):
+    path, out = config(stage="sft", dataset_dir=str(ROOT / "dataset"), dataset="alpaca_demo,sharegpt_demo,openai_demo", max_steps=1)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    summary_of(out)
+
+
+# --- the command line itself -----------------------------------------------------------------
+
+
+def test_train_help_does_not_import_the_training_stack():
+    code = (
+        "import sys; from fmtkit.cli import main\n"
+        "try:\n    main(['train', '--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'transformers', 'trl', 'datasets', 'peft') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "KEY=VALUE" in result.stdout and "--dry-run" in result.stdout
+
+
+def test_trainer_plugin_runs_as_a_module_for_launchers():
+    result = subprocess.run([sys.executable, "-m", "trainer_plugin", "train", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert "CONFIG_FILE" in result.stdout
+
+
+def test_gpu_benchmark_smoke_check_on_the_cpu(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_lora_sft", ROOT / "bench" / "gpu_lora_sft.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--tiny", "--steps", "3", "--output", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")]) == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert results["tokens_per_second"] > 0 and results["measured_steps"] == 2

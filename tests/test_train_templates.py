@@ -1,0 +1,73 @@
+"""fmtkit's chat templates: each renders, marks exactly the assistant's answers, and prompts as it trains."""
+
+from __future__ import annotations
+
+import pytest
+
+from fmtkit.errors import FmtkitError
+from trainer_plugin.templates import TEMPLATES, chat_template
+
+pytest.importorskip("transformers")
+
+CONVERSATION = [
+    {"role": "system", "content": "Be brief."},
+    {"role": "user", "content": "Weather in Paris?"},
+    {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+    {"role": "tool", "content": "sunny"},
+    {"role": "assistant", "content": "Sunny."},
+    {"role": "user", "content": "Thanks"},
+    {"role": "assistant", "content": "You are welcome."},
+]
+TOOLS = [{"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_only_the_answers_and_their_stop_are_trained(tokenizer, name):
+    template = chat_template(name)
+    out = tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=template, return_dict=True, return_assistant_tokens_mask=True)
+    trained = tokenizer.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    stop = TEMPLATES[name].assistant_suffix or tokenizer.eos_token
+    for answer in ("get_weather", "Sunny.", "You are welcome."):
+        assert answer in trained
+    for prompt in ("Be brief", "Weather in Paris", "sunny", "Thanks"):
+        assert prompt not in trained
+    assert trained.count(stop) == 3 and trained.rstrip().endswith(stop)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_the_generation_prompt_is_how_answers_start_in_training(tokenizer, name):
+    template = chat_template(name)
+    full = tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=template, tokenize=False)
+    prompt = tokenizer.apply_chat_template(CONVERSATION[:-1], tools=TOOLS, chat_template=template, tokenize=False, add_generation_prompt=True)
+    assert full.startswith(prompt)
+    assert full[len(prompt) :].lstrip().startswith(("You are welcome.", "<think>"))
+
+
+def test_tools_and_system_appear_in_the_prompt(tokenizer):
+    text = tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=chat_template("qwen3"), tokenize=False)
+    assert text.startswith("<|im_start|>system\nBe brief.\n\n# Tools")
+    assert '{"type": "function", "function": {"name": "get_weather"' in text
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>' in text
+    assert "<|im_start|>user\n<tool_response>\nsunny\n</tool_response><|im_end|>" in text
+
+
+def test_qwen_has_a_default_system_and_qwen3_thinks_empty(tokenizer):
+    chat = [{"role": "user", "content": "Hi"}]
+    assert "You are Qwen" in tokenizer.apply_chat_template(chat, chat_template=chat_template("qwen"), tokenize=False)
+    nothink = tokenizer.apply_chat_template(chat, chat_template=chat_template("qwen3"), tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    assert nothink.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
+
+
+def test_unknown_names_and_jinja_files(tmp_path):
+    with pytest.raises(FmtkitError, match="did you mean llama3"):
+        chat_template("llama")
+    custom = tmp_path / "mine.jinja"
+    custom.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}", encoding="utf-8")
+    assert chat_template(str(custom)).startswith("{% for m")

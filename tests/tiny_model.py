@@ -1,0 +1,137 @@
+"""A tiny Qwen3-style causal LM built offline in well under a second, for tests.
+
+No test may reach a hub, so the tests build their own model: a byte-level BPE
+tokenizer trained on a few KB of text with Qwen's own pre-tokenization pipeline
+(so that the reloaded ``Qwen2Tokenizer`` tokenizes exactly as the one trained
+here), a ChatML chat template whose assistant turns are wrapped in
+``{% generation %}`` markers (needed for assistant-only loss), and a
+``Qwen3Config`` with hidden size 64 and tied embeddings (~110k parameters).
+
+>>> path = build_tiny_model(tmp_path / "tiny")          # doctest: +SKIP
+>>> AutoModelForCausalLM.from_pretrained(path)          # doctest: +SKIP
+
+Random weights generate junk: test the number of new tokens, never the text.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+PAD, BOS_CHAT, EOS = "<|endoftext|>", "<|im_start|>", "<|im_end|>"
+SPECIAL_TOKENS = [PAD, BOS_CHAT, EOS]
+
+# ChatML, as Qwen models ship it, with the assistant's answer and its <|im_end|>
+# inside the generation block so that the stop token is trained too.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- generation %}"
+    "{{- message['content'] }}"
+    "{%- if message.get('tool_calls') %}"
+    "{%- for call in message['tool_calls'] %}"
+    "{{- '<tool_call>' + call['function']['name'] + ' ' }}"
+    "{%- if call['function']['arguments'] is string %}{{- call['function']['arguments'] }}"
+    "{%- else %}{{- call['function']['arguments'] | tojson }}{%- endif %}"
+    "{{- '</tool_call>' }}"
+    "{%- endfor %}"
+    "{%- endif %}"
+    "{{- '<|im_end|>' }}"
+    "{%- endgeneration %}"
+    "{{- '\\n' }}"
+    "{%- else %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
+)
+
+_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Hello! How are you today? I am fine, thank you.",
+    "Paris is the capital of France. Berlin is the capital of Germany.",
+    "def add(a, b):\n    return a + b\n",
+    "Translate to French: good morning -> bonjour.",
+    "Tigers are carnivores; they do not eat grass.",
+    "1 + 1 = 2, 2 * 3 = 6, 10 / 4 = 2.5",
+    "You are a helpful assistant. Answer briefly and clearly.",
+    '{"name": "get_weather", "arguments": {"city": "Paris"}}',
+    "user assistant system tool instruction input output",
+    "你好，很高兴见到你！今天天气很好。",
+]
+
+
+def build_tokenizer():
+    """Train the tiny byte-level BPE tokenizer and wrap it for transformers."""
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
+
+    tok = Tokenizer(models.BPE())
+    # Qwen's pipeline exactly: reloading as Qwen2Tokenizer rebuilds it from its own defaults.
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated", invert=False),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=600,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_CORPUS * 3, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=PAD,
+        eos_token=EOS,
+        unk_token=None,
+        chat_template=CHAT_TEMPLATE,
+        model_max_length=2048,
+    )
+
+
+def build_tiny_model(directory: str | Path) -> Path:
+    """Build the tiny model and tokenizer and save both to ``directory``; return it.
+
+    The folder loads with ``AutoModelForCausalLM`` / ``AutoTokenizer`` (and
+    ``AutoModelForSequenceClassification`` for reward models) like any hub
+    checkpoint, fully offline.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, GenerationConfig, Qwen3Config
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = build_tokenizer()
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+    )
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    # Name the class a real Qwen checkpoint names, so reloading goes through Qwen2Tokenizer as it would there.
+    config_file = directory / "tokenizer_config.json"
+    tokenizer_config = json.loads(config_file.read_text(encoding="utf-8"))
+    tokenizer_config["tokenizer_class"] = "Qwen2Tokenizer"
+    config_file.write_text(json.dumps(tokenizer_config, indent=2), encoding="utf-8")
+    return directory

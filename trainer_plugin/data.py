@@ -1,0 +1,225 @@
+"""From fmtkit's canonical samples to the rows TRL's trainers take.
+
+Small pure functions map one :class:`~fmtkit.sample.Sample` to one row of a
+TRL dataset type (FORMATS.md section 6): conversational ``messages`` for SFT,
+``text`` for pretraining, explicit-prompt preference rows for DPO / ORPO /
+SimPO / reward modelling, unpaired rows for KTO. Messages carry ``role`` and
+``content``, the system prompt first, and tool calls OpenAI's way; tools go in
+a ``tools`` column as a JSON string (one Arrow type whatever the schemas).
+Columns TRL does not know are never produced, so the extra fields of a record
+are dropped here.
+
+>>> from fmtkit.sample import Sample, Turn
+>>> sft_row(Sample(system="Be brief.", turns=[Turn("user", "Hi"), Turn("assistant", "Hello")]))
+{'messages': [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]}
+>>> pt_row(Sample(text="Once upon a time"))
+{'text': 'Once upon a time'}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fmtkit.errors import EXIT_FINDINGS, FmtkitError
+from fmtkit.sample import Sample, ToolCall, Turn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+
+Row = dict[str, Any]
+
+
+class SampleKindError(FmtkitError):
+    """A sample of the wrong kind for the stage (the validator should have said so first)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, exit_code=EXIT_FINDINGS)
+
+
+def tool_call_dict(call: ToolCall) -> dict[str, Any]:
+    """One tool call, OpenAI's way (arguments as a JSON string).
+
+    >>> tool_call_dict(ToolCall("get_weather", {"city": "Paris"}, id="c1"))
+    {'type': 'function', 'function': {'name': 'get_weather', 'arguments': '{"city": "Paris"}'}, 'id': 'c1'}
+    """
+    arguments = call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments, ensure_ascii=False)
+    out: dict[str, Any] = {"type": "function", "function": {"name": call.name, "arguments": arguments}}
+    if call.id is not None:
+        out["id"] = call.id
+    return out
+
+
+def message(turn: Turn) -> dict[str, Any]:
+    """One turn as a chat message: role and content, plus tool calls / tool_call_id when present.
+
+    >>> message(Turn("assistant", tool_calls=[ToolCall("f", {})]))
+    {'role': 'assistant', 'content': '', 'tool_calls': [{'type': 'function', 'function': {'name': 'f', 'arguments': '{}'}}]}
+    >>> message(Turn("tool", "20C", tool_call_id="c1"))
+    {'role': 'tool', 'content': '20C', 'tool_call_id': 'c1'}
+    """
+    out: dict[str, Any] = {"role": turn.role, "content": turn.content or ""}
+    if turn.tool_calls:
+        out["tool_calls"] = [tool_call_dict(call) for call in turn.tool_calls]
+    if turn.tool_call_id is not None:
+        out["tool_call_id"] = turn.tool_call_id
+    return out
+
+
+def prompt_messages(sample: Sample, default_system: str | None = None) -> list[dict[str, Any]]:
+    """The system prompt (if any) then every turn before the answer.
+
+    >>> prompt_messages(Sample(turns=[Turn("user", "Hi")]), default_system="Be kind.")
+    [{'role': 'system', 'content': 'Be kind.'}, {'role': 'user', 'content': 'Hi'}]
+    """
+    system = sample.system or default_system or ""
+    head = [{"role": "system", "content": system}] if system else []
+    return head + [message(turn) for turn in sample.prompt_turns]
+
+
+def _with_tools(row: Row, sample: Sample) -> Row:
+    if sample.tools:
+        row["tools"] = sample.tools if isinstance(sample.tools, str) else json.dumps(sample.tools, ensure_ascii=False)
+    return row
+
+
+def _expect(sample: Sample, kinds: tuple[str, ...], stage: str) -> None:
+    if sample.kind not in kinds:
+        raise SampleKindError(f"a {sample.kind} sample cannot train stage {stage} (it needs {' or '.join(kinds)} data)")
+    if sample.images or sample.videos or sample.audios:
+        raise SampleKindError("samples with images, videos or audios cannot be trained by fmtkit train (text models only)")
+
+
+def sft_row(sample: Sample, default_system: str | None = None) -> Row:
+    """An SFT sample as conversational language modelling.
+
+    >>> from fmtkit.sample import Sample, Turn
+    >>> sft_row(Sample(turns=[Turn("user", "2+2?"), Turn("assistant", "4")], tools=[{"name": "calc"}]))
+    {'messages': [{'role': 'user', 'content': '2+2?'}, {'role': 'assistant', 'content': '4'}], 'tools': '[{"name": "calc"}]'}
+    """
+    _expect(sample, ("sft",), "sft")
+    messages = prompt_messages(sample, default_system) + [message(sample.turns[-1])]
+    return _with_tools({"messages": messages}, sample)
+
+
+def pt_row(sample: Sample, default_system: str | None = None) -> Row:
+    """A pretraining sample as language modelling on ``text``."""
+    _expect(sample, ("pretrain",), "pt")
+    return {"text": sample.text}
+
+
+def preference_row(sample: Sample, default_system: str | None = None) -> Row:
+    """A preference pair as explicit-prompt conversational preference.
+
+    >>> s = Sample(turns=[Turn("user", "Do tigers eat grass?")], chosen=Turn("assistant", "No."), rejected=Turn("assistant", "Yes."))
+    >>> preference_row(s)
+    {'prompt': [{'role': 'user', 'content': 'Do tigers eat grass?'}], 'chosen': [{'role': 'assistant', 'content': 'No.'}], 'rejected': [{'role': 'assistant', 'content': 'Yes.'}]}
+    """
+    _expect(sample, ("preference",), "dpo/rm")
+    if sample.chosen is None or sample.rejected is None:
+        raise SampleKindError("a preference sample needs both chosen and rejected answers")
+    row = {
+        "prompt": prompt_messages(sample, default_system),
+        "chosen": [message(sample.chosen)],
+        "rejected": [message(sample.rejected)],
+    }
+    return _with_tools(row, sample)
+
+
+def kto_row(sample: Sample, default_system: str | None = None) -> Row:
+    """A labelled answer as an unpaired preference row.
+
+    >>> kto_row(Sample(turns=[Turn("user", "Hi"), Turn("assistant", "Go away.")], label=False))
+    {'prompt': [{'role': 'user', 'content': 'Hi'}], 'completion': [{'role': 'assistant', 'content': 'Go away.'}], 'label': False}
+    """
+    _expect(sample, ("kto",), "kto")
+    row = {
+        "prompt": prompt_messages(sample, default_system),
+        "completion": [message(sample.turns[-1])],
+        "label": bool(sample.label),
+    }
+    return _with_tools(row, sample)
+
+
+RowFunction = Callable[[Sample, "str | None"], Row]
+
+
+def load_samples(dataset_dir: str | Path, entry_name: str) -> Iterator[Sample]:
+    """The samples of one ``dataset_info.json`` entry, read by fmtkit's conversion engine."""
+    import fmtkit
+
+    return fmtkit.read(Path(dataset_dir), entry=entry_name)
+
+
+def entry_num_samples(dataset_dir: str | Path, entry_name: str) -> int | None:
+    """The ``num_samples`` of an entry of ``dataset_info.json`` (None when unset or unreadable)."""
+    from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+
+    try:
+        raw = json.loads((Path(dataset_dir) / INFO_FILE).read_text(encoding="utf-8"))[entry_name]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    value = DatasetEntry.from_dict(entry_name, raw, dataset_dir).num_samples if isinstance(raw, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def subsample(samples: list[Sample], num_samples: int, seed: int) -> list[Sample]:
+    """LLaMA-Factory's ``num_samples``: a random subset, drawn with replacement past the data's size.
+
+    >>> data = [Sample(text=str(i)) for i in range(3)]
+    >>> len(subsample(data, 2, seed=0)), len(subsample(data, 5, seed=0))
+    (2, 5)
+    """
+    import random
+
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(samples)), min(num_samples, len(samples)))
+    picked += [rng.randrange(len(samples)) for _ in range(num_samples - len(picked))] if samples else []
+    return [samples[i] for i in picked]
+
+
+def take(samples: Iterable[Sample], max_samples: int | None) -> list[Sample]:
+    """The first ``max_samples`` samples (all when None), as LLaMA-Factory truncates each dataset.
+
+    >>> len(take(iter([Sample(text="a")] * 5), 2))
+    2
+    """
+    out: list[Sample] = []
+    for sample in samples:
+        if max_samples is not None and len(out) >= max_samples:
+            break
+        out.append(sample)
+    return out
+
+
+def rows_for(samples: Iterable[Sample], to_row: RowFunction, entry: str, default_system: str | None = None) -> list[Row]:
+    """Map samples to rows, naming the entry and record of any sample that does not fit."""
+    rows = []
+    for index, sample in enumerate(samples):
+        try:
+            rows.append(to_row(sample, default_system))
+        except SampleKindError as exc:
+            raise SampleKindError(f"dataset {entry}, record {index}: {exc}") from None
+    return rows
+
+
+def to_dataset(rows: list[Row]) -> Dataset:
+    """Rows as a ``datasets.Dataset``; an empty list is an error, not an empty run."""
+    from datasets import Dataset
+
+    if not rows:
+        raise FmtkitError("no training samples: the datasets are empty", exit_code=EXIT_FINDINGS)
+    return Dataset.from_list(rows)
+
+
+def split_eval(dataset: Dataset, val_size: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """Split off an evaluation set as LLaMA-Factory does: a fraction (< 1) or a count (> 1), shuffled by ``seed``."""
+    if not val_size:
+        return dataset, None
+    size: float | int = int(val_size) if val_size > 1 else val_size
+    if isinstance(size, int) and size >= len(dataset):
+        raise FmtkitError(f"val_size {size} leaves no training data ({len(dataset)} samples)")
+    parts = dataset.train_test_split(test_size=size, seed=seed)
+    return parts["train"], parts["test"]

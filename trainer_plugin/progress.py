@@ -1,0 +1,88 @@
+"""Live progress of a run and the summary written beside its outputs.
+
+:class:`ProgressPrinter` is a transformers ``TrainerCallback`` that prints one
+line per logging step (step, loss, learning rate, epoch) on the main process
+and keeps every logged loss; :class:`TrainSummary` is what ends up in
+``train_summary.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+@dataclass
+class TrainSummary:
+    """The outcome of a run (``train_summary.json``): steps, losses, tokens and time."""
+
+    stage: str
+    model: str
+    finetuning_type: str
+    device: str
+    global_step: int = 0
+    max_steps: int = 0
+    epochs: float = 0.0
+    train_loss: float | None = None
+    losses: list[dict[str, float]] = field(default_factory=list)  # {"step", "loss"} per logging step
+    eval_loss: float | None = None
+    eval_losses: list[dict[str, float]] = field(default_factory=list)
+    train_samples: int = 0
+    eval_samples: int = 0
+    train_tokens: int = 0
+    tokens_counted: str = "trainer"  # "trainer": counted per batch; "dataset": per-epoch dataset tokens x epochs
+    train_runtime_s: float = 0.0
+    tokens_per_second: float = 0.0
+    trainable_params: int = 0
+    total_params: int = 0
+    resumed_from: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, allow_nan=True)
+
+    @property
+    def losses_finite(self) -> bool:
+        return all(math.isfinite(item["loss"]) for item in self.losses)
+
+
+class ProgressPrinter(TrainerCallback):
+    """Prints ``step 3/10  loss 1.2345  lr 4.00e-05  epoch 0.30`` at each logging step."""
+
+    def __init__(self, echo: Callable[[str], None]):
+        self.echo = echo
+        self.losses: list[dict[str, float]] = []
+        self.eval_losses: list[dict[str, float]] = []
+
+    def on_train_begin(self, args, state, control, **kwargs: Any):
+        if state.is_world_process_zero:
+            self.echo(
+                f"training {state.max_steps} steps: batch {args.per_device_train_batch_size} x "
+                f"{args.gradient_accumulation_steps} accumulation x {args.world_size} device(s)"
+            )
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs: Any):
+        logs = logs or {}
+        step = state.global_step
+        if "loss" in logs:
+            loss = float(logs["loss"])
+            self.losses.append({"step": step, "loss": loss})
+            if state.is_world_process_zero:
+                lr = logs.get("learning_rate")
+                parts = [f"step {step}/{state.max_steps}", f"loss {loss:.4f}"]
+                if lr is not None:
+                    parts.append(f"lr {float(lr):.2e}")
+                if state.epoch is not None:
+                    parts.append(f"epoch {state.epoch:.2f}")
+                if not math.isfinite(loss):
+                    parts.append("(not finite!)")
+                self.echo("  ".join(parts))
+        if "eval_loss" in logs:
+            loss = float(logs["eval_loss"])
+            self.eval_losses.append({"step": step, "loss": loss})
+            if state.is_world_process_zero:
+                self.echo(f"step {step}/{state.max_steps}  eval_loss {loss:.4f}")

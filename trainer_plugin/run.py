@@ -1,0 +1,284 @@
+"""One training run, start to finish: gate, data, device, tokenizer, trainer, outputs.
+
+:func:`train` is what ``fmtkit train`` calls; each step is its own function so
+that a Python user (or a test) can run part of it, e.g.
+:func:`train_on_datasets` with rows made in memory.
+
+Outputs in ``output_dir``: the adapter (or the full model), the tokenizer with
+its chat template, checkpoints, ``train_config.yaml`` (the resolved config,
+loadable again) and ``train_summary.json`` (:class:`~trainer_plugin.progress.TrainSummary`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fmtkit.errors import EXIT_FINDINGS, FmtkitError
+from trainer_plugin.config import TrainConfig
+from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset
+from trainer_plugin.gate import check_datasets, is_main_process
+from trainer_plugin.stages import Stage, StageContext, get_stage
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+
+    from trainer_plugin.progress import TrainSummary
+
+Echo = Callable[[str], None]
+CONFIG_FILE = "train_config.yaml"
+SUMMARY_FILE = "train_summary.json"
+_OFFLINE_HINT = "a local folder, or a hub id already in the local cache"
+
+
+def default_echo(text: str) -> None:
+    if is_main_process():
+        import click
+
+        click.echo(text)
+
+
+@dataclass
+class PreparedData:
+    """The run's datasets in TRL form, and how many samples each entry gave."""
+
+    train: Dataset
+    eval: Dataset | None
+    counts: dict[str, int]
+
+
+def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -> PreparedData:
+    """Read each entry (``num_samples`` of dataset_info.json, then at most ``max_samples`` each),
+    map to TRL rows, concatenate, split off eval data."""
+    train_rows: list[dict[str, Any]] = []
+    eval_rows: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for names, rows in ((config.dataset_names, train_rows), (config.eval_dataset_names, eval_rows)):
+        for name in names:
+            num_samples = entry_num_samples(config.dataset_dir, name)
+            if num_samples is None:
+                samples = take(load_samples(config.dataset_dir, name), config.max_samples)
+            else:  # as LLaMA-Factory: the entry's random subsample first, then max_samples
+                samples = subsample(list(load_samples(config.dataset_dir, name)), num_samples, config.seed)
+                samples = take(samples, config.max_samples)
+            counts[name] = len(samples)
+            rows.extend(rows_for(samples, stage.to_row, name, config.default_system))
+    train = to_dataset(train_rows)
+    evaluation = to_dataset(eval_rows) if eval_rows else None
+    if config.val_size:
+        train, split = split_eval(train, config.val_size, config.seed)
+        evaluation = split if evaluation is None else _concat(evaluation, split)
+    echo(
+        f"data: {len(train)} training samples"
+        + (f", {len(evaluation)} evaluation samples" if evaluation is not None else "")
+        + f" ({', '.join(f'{name}: {n}' for name, n in counts.items())})"
+    )
+    return PreparedData(train, evaluation, counts)
+
+
+def _concat(a: Dataset, b: Dataset) -> Dataset:
+    from datasets import concatenate_datasets
+
+    return concatenate_datasets([a, b])
+
+
+@dataclass
+class Device:
+    """Where the run trains, and the precision and checkpointing that follow."""
+
+    name: str
+    use_cpu: bool
+    bf16: bool
+    fp16: bool
+    activation_checkpointing: bool
+
+
+def detect_device(config: TrainConfig, echo: Echo = default_echo) -> Device:
+    """The accelerator if there is one, else the CPU (saying so, with bf16/fp16 turned off)."""
+    import torch
+
+    accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    if accelerator is None:
+        off = [name for name in ("bf16", "fp16") if getattr(config, name)]
+        echo("no GPU found: training on the CPU" + (f" ({' and '.join(off)} turned off)" if off else ""))
+        return Device("cpu", use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False)
+    name = accelerator.type
+    if accelerator.type == "cuda":
+        name = f"cuda ({torch.cuda.get_device_name(0)} x {torch.cuda.device_count()})"
+    echo(f"training on {name}")
+    return Device(
+        name,
+        use_cpu=False,
+        bf16=config.bf16,
+        fp16=config.fp16,
+        activation_checkpointing=not config.disable_gradient_checkpointing,
+    )
+
+
+def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo):
+    """The base model's tokenizer, with the config's chat template and a pad token.
+
+    Checks, before any model loads, that conversational stages have a chat
+    template and that assistant-only SFT has one TRL can mask with.
+    """
+    from transformers import AutoTokenizer
+
+    from trainer_plugin.templates import chat_template
+
+    path = config.model_name_or_path
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise FmtkitError(f"cannot load the tokenizer of {path!r} ({_OFFLINE_HINT}): {exc}") from exc
+    if config.template:
+        tokenizer.chat_template = chat_template(config.template)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not stage.conversational:
+        return tokenizer
+    if not tokenizer.chat_template:
+        raise FmtkitError(f"the tokenizer of {path} has no chat template: set `template:` (e.g. chatml, qwen3, llama3)")
+    if stage.name == "sft" and not config.train_on_prompt:
+        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+        if not has_generation_markers(tokenizer.chat_template):
+            try:
+                get_training_chat_template(tokenizer)
+            except ValueError:
+                raise FmtkitError(
+                    f"the chat template of {path} has no {{% generation %}} markers, which training on the "
+                    "assistant's tokens only needs: set `template:` to one of fmtkit's (chatml, qwen, qwen3, "
+                    "qwen3_nothink, llama3, default, empty) or `train_on_prompt: true`"
+                ) from None
+            echo("the model's chat template has no generation markers: TRL uses its training version of it")
+    return tokenizer
+
+
+def train(
+    config: TrainConfig,
+    notes: list[str] | tuple[str, ...] = (),
+    echo: Echo = default_echo,
+    dry_run: bool = False,
+    callbacks: list[Any] | None = None,
+) -> TrainSummary | None:
+    """Run ``fmtkit train``: validate, read, then train and save (nothing past the data when ``dry_run``).
+
+    ``callbacks``: extra transformers ``TrainerCallback`` objects (e.g. a benchmark's timer).
+    """
+    for note in notes:
+        echo(f"note: {note}")
+    stage = get_stage(config.trainer_stage)
+    entries = config.dataset_names + config.eval_dataset_names
+    check_datasets(config.dataset_dir, entries, stage.data_stage, echo)
+    data = prepare_data(config, stage, echo)
+    if dry_run:
+        echo(f"dry run: stage {stage.name} on {config.model_name_or_path} stops here, before loading the model")
+        return None
+    return train_on_datasets(config, data.train, data.eval, echo, callbacks)
+
+
+def train_on_datasets(
+    config: TrainConfig,
+    train_dataset: Dataset,
+    eval_dataset: Dataset | None = None,
+    echo: Echo = default_echo,
+    callbacks: list[Any] | None = None,
+) -> TrainSummary:
+    """Train ``config``'s stage on datasets already in TRL form, then save outputs and the summary."""
+    from transformers.trainer_callback import PrinterCallback
+
+    from trainer_plugin.progress import ProgressPrinter, TrainSummary
+
+    # transformers 5.24 warns about its own deprecated alias, once per model load: not the user's concern.
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    stage = get_stage(config.trainer_stage)
+    device = detect_device(config, echo)
+    tokenizer = load_tokenizer(config, stage, echo)
+    progress = ProgressPrinter(echo)
+    ctx = StageContext(
+        config=config,
+        tokenizer=tokenizer,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        use_cpu=device.use_cpu,
+        bf16=device.bf16,
+        fp16=device.fp16,
+        activation_checkpointing=device.activation_checkpointing,
+        callbacks=[progress, *(callbacks or [])],
+    )
+    echo(f"loading {config.model_name_or_path} for {stage.description} ({config.finetuning_type})")
+    try:
+        trainer = stage.build(ctx)
+    except OSError as exc:
+        raise FmtkitError(f"cannot load the model {config.model_name_or_path!r} ({_OFFLINE_HINT}): {exc}") from exc
+    trainer.remove_callback(PrinterCallback)
+    trainable, total = _parameter_counts(trainer.model)
+    echo(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")
+
+    resume: str | bool | None = config.resume_from_checkpoint
+    if resume == "true":
+        resume = True
+    try:
+        result = trainer.train(resume_from_checkpoint=resume)
+    except ValueError as exc:
+        if resume and "checkpoint" in str(exc).lower():
+            raise FmtkitError(f"cannot resume: {exc}") from exc
+        raise
+    if eval_dataset is not None and config.eval_strategy == "no":
+        trainer.evaluate()  # the end-of-run evaluation; ProgressPrinter records eval_loss
+
+    output_dir = Path(config.output_dir)
+    trainer.save_model(str(output_dir))
+    state = trainer.state
+    summary = TrainSummary(
+        stage=stage.name,
+        model=config.model_name_or_path,
+        finetuning_type=config.finetuning_type,
+        device=device.name,
+        global_step=state.global_step,
+        max_steps=state.max_steps,
+        epochs=float(state.epoch or 0.0),
+        train_loss=result.training_loss,
+        losses=progress.losses,
+        eval_loss=progress.eval_losses[-1]["loss"] if progress.eval_losses else None,
+        eval_losses=progress.eval_losses,
+        train_samples=len(train_dataset),
+        eval_samples=len(eval_dataset) if eval_dataset is not None else 0,
+        train_runtime_s=float(result.metrics.get("train_runtime", 0.0)),
+        trainable_params=trainable,
+        total_params=total,
+        resumed_from=str(resume) if resume else None,
+    )
+    summary.train_tokens, summary.tokens_counted = _tokens_seen(trainer, stage, summary.epochs)
+    if summary.train_runtime_s > 0:
+        summary.tokens_per_second = round(summary.train_tokens / summary.train_runtime_s, 1)
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(output_dir)
+        (output_dir / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
+        (output_dir / SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
+    if not summary.losses_finite or (summary.train_loss is not None and not math.isfinite(summary.train_loss)):
+        raise FmtkitError(f"the loss is not finite (see {output_dir / SUMMARY_FILE})", exit_code=EXIT_FINDINGS)
+    echo(
+        f"done: {summary.global_step} steps in {summary.train_runtime_s:.1f}s, train loss {summary.train_loss:.4f}, "
+        f"{summary.train_tokens:,} tokens ({summary.tokens_per_second:,.0f}/s); saved to {output_dir}"
+    )
+    return summary
+
+
+def _parameter_counts(model: Any) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def _tokens_seen(trainer: Any, stage: Stage, epochs: float) -> tuple[int, str]:
+    """Tokens trained on: counted by the trainer, or (ORPO/SimPO) the dataset's tokens times the epochs done."""
+    if not stage.token_columns:
+        return int(trainer.state.num_input_tokens_seen or 0), "trainer"
+    dataset = trainer.train_dataset
+    per_epoch = sum(sum(len(ids) for ids in dataset[column]) for column in stage.token_columns if column in dataset.column_names)
+    return int(per_epoch * epochs), "dataset"

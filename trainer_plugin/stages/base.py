@@ -1,0 +1,115 @@
+"""The core every stage shares: what a stage is, and the arguments all trainers get.
+
+A stage module (``sft.py``, ``dpo.py``, ...) defines one :class:`Stage`: the
+function that maps a sample to its TRL row, the stage name the validator
+checks the data for, and ``build``, which makes the TRL trainer from a
+:class:`StageContext`. ``build`` adds only what is particular to the stage;
+everything else comes from :meth:`StageContext.training_args` and
+:meth:`StageContext.lora`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from trainer_plugin.config import TrainConfig
+from trainer_plugin.data import RowFunction
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+    from transformers import PreTrainedTokenizerBase, Trainer
+
+
+@dataclass
+class StageContext:
+    """What a stage's ``build`` gets: the config, tokenizer, data and the device decisions."""
+
+    config: TrainConfig
+    tokenizer: PreTrainedTokenizerBase
+    train_dataset: Dataset
+    eval_dataset: Dataset | None
+    use_cpu: bool
+    bf16: bool
+    fp16: bool
+    activation_checkpointing: bool
+    callbacks: list[Any] = field(default_factory=list)
+
+    def training_args(self, count_tokens: bool = True) -> dict[str, Any]:
+        """Keyword arguments common to every TRL ``*Config`` (all are TrainingArguments subclasses)."""
+        c = self.config
+        has_eval = self.eval_dataset is not None
+        warmup: float | int = c.warmup_steps if c.warmup_steps > 0 else c.warmup_ratio
+        return dict(
+            output_dir=c.output_dir,
+            learning_rate=c.learning_rate,
+            num_train_epochs=c.num_train_epochs,
+            max_steps=c.max_steps,
+            per_device_train_batch_size=c.per_device_train_batch_size,
+            per_device_eval_batch_size=c.per_device_eval_batch_size,
+            gradient_accumulation_steps=c.gradient_accumulation_steps,
+            lr_scheduler_type=c.lr_scheduler_type,
+            warmup_steps=warmup,
+            weight_decay=c.weight_decay,
+            max_grad_norm=c.max_grad_norm,
+            optim=c.optim,
+            bf16=self.bf16,
+            fp16=self.fp16,
+            use_cpu=self.use_cpu,
+            activation_checkpointing=self.activation_checkpointing,
+            logging_steps=c.logging_steps,
+            save_strategy=c.save_strategy,
+            save_steps=c.save_steps,
+            save_total_limit=c.save_total_limit,
+            eval_strategy=c.eval_strategy if has_eval else "no",
+            eval_steps=c.eval_steps,
+            seed=c.seed,
+            deepspeed=c.deepspeed,
+            max_length=c.cutoff_len,
+            model_init_kwargs={"dtype": self.model_dtype},
+            report_to="none",
+            disable_tqdm=True,  # trainer_plugin.progress prints one line per logging step instead
+            dataloader_pin_memory=not self.use_cpu,
+            include_num_input_tokens_seen="non_padding" if count_tokens else "no",
+        )
+
+    @property
+    def model_dtype(self) -> str:
+        # As LLaMA-Factory: a LoRA base model is loaded in the compute dtype; fully trained weights stay float32.
+        if self.config.finetuning_type == "lora" and (self.bf16 or self.fp16):
+            return "bfloat16" if self.bf16 else "float16"
+        return "float32"
+
+    def lora(self, task_type: str = "CAUSAL_LM") -> Any:
+        """The peft ``LoraConfig`` of the run, or None for full fine-tuning."""
+        c = self.config
+        if c.finetuning_type != "lora":
+            return None
+        from peft import LoraConfig
+
+        targets = [t.strip() for t in c.lora_target.split(",") if t.strip()]
+        extra = [t.strip() for t in (c.additional_target or "").split(",") if t.strip()]
+        return LoraConfig(
+            r=c.lora_rank,
+            lora_alpha=c.resolved_lora_alpha,
+            lora_dropout=c.lora_dropout,
+            target_modules="all-linear" if targets in ([], ["all"]) else targets,
+            modules_to_save=extra or None,
+            use_rslora=c.use_rslora,
+            use_dora=c.use_dora,
+            task_type=task_type,
+        )
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: how samples become rows, and how its trainer is built."""
+
+    name: str
+    data_stage: str  # the LLaMA-Factory stage the data is validated for (pt, sft, rm, dpo, kto)
+    to_row: RowFunction
+    build: Callable[[StageContext], Trainer]
+    conversational: bool = True  # rows are chat messages: the tokenizer needs a chat template
+    token_columns: tuple[str, ...] = ()  # when TRL cannot count tokens seen: count these columns instead
+    description: str = ""

@@ -1,0 +1,40 @@
+"""Direct preference optimisation: TRL's ``DPOTrainer`` on explicit-prompt preference rows.
+
+``pref_loss`` picks the loss (sigmoid = DPO, hinge, ipo), ``pref_beta`` its
+beta, ``pref_ftx`` adds an SFT loss on the chosen answer with that weight.
+With LoRA the reference model is the base model with the adapter switched off;
+with full fine-tuning TRL loads a frozen copy.
+"""
+
+from __future__ import annotations
+
+from trainer_plugin.data import preference_row
+from trainer_plugin.stages.base import Stage, StageContext
+
+
+def build(ctx: StageContext):
+    from trl import DPOConfig, DPOTrainer
+
+    c = ctx.config
+    losses, weights = [c.pref_loss], None
+    if c.pref_ftx > 0:
+        losses, weights = [c.pref_loss, "sft"], [1.0, c.pref_ftx]
+    args = DPOConfig(
+        **ctx.training_args(),
+        beta=c.pref_beta,
+        loss_type=losses,
+        loss_weights=weights,
+        label_smoothing=c.dpo_label_smoothing,
+    )
+    return DPOTrainer(
+        model=c.model_name_or_path,
+        args=args,
+        train_dataset=ctx.train_dataset,
+        eval_dataset=ctx.eval_dataset,
+        processing_class=ctx.tokenizer,
+        peft_config=ctx.lora("CAUSAL_LM"),
+        callbacks=ctx.callbacks,
+    )
+
+
+STAGE = Stage(name="dpo", data_stage="dpo", to_row=preference_row, build=build, description="DPO")

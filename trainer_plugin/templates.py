@@ -1,0 +1,194 @@
+"""Chat templates by LLaMA-Factory name, written as Jinja with ``{% generation %}`` markers.
+
+``template: qwen3`` in a training config replaces the tokenizer's own chat
+template with the one named here. Every template wraps each assistant answer,
+its end-of-turn token included, in ``{% generation %}...{% endgeneration %}``,
+so TRL can train on the assistant's tokens only (and the model learns to stop).
+The tokenizer saved with the adapter keeps the template, so chat and inference
+format prompts exactly as training did.
+
+A template is a :class:`ChatFormat`: a few strings, turned into Jinja by
+:meth:`ChatFormat.jinja`. A new template is one more entry in :data:`TEMPLATES`.
+
+>>> "{%- generation %}" in chat_template("qwen3")
+True
+>>> sorted(TEMPLATES)[:3]
+['chatml', 'default', 'empty']
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmtkit.errors import FmtkitError
+
+# Qwen's tool prompt (Qwen2.5 / Qwen3 format): tools listed in the system turn,
+# calls as JSON inside <tool_call>, results as <tool_response> inside a user turn.
+_QWEN_TOOLS_HEADER = (
+    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
+)
+_QWEN_TOOLS_FOOTER = (
+    "\n</tools>\n\nFor each function call, return a json object with function name and arguments "
+    "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
+    '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """The strings around each kind of turn; ``{content}`` marks where the text goes.
+
+    ``tool_style`` says how tools, tool calls and tool results are written:
+    ``qwen`` (``<tool_call>`` JSON, results in ``<tool_response>`` inside a user
+    turn) or ``json`` (tools as JSON in the system turn, calls as JSON, results
+    as a turn of role ``tool_role``).
+    """
+
+    system: str
+    user: str
+    assistant_prefix: str
+    assistant_suffix: str  # the end-of-turn (stop) text, trained with the answer; "" = the EOS token
+    separator: str = ""  # after each assistant turn, outside the trained part
+    default_system: str = ""
+    prefix: str = ""  # once, at the very start (e.g. a BOS token)
+    tool: str = ""  # one tool result; empty for the qwen style
+    tool_style: str = "qwen"
+    empty_think: bool = False  # Qwen3: answers without <think> get an empty think block
+    stop_token: str | None = None
+
+    def jinja(self) -> str:
+        """The Jinja chat template (transformers' dialect, with generation markers)."""
+
+        def lit(text: str) -> str:
+            return json.dumps(text, ensure_ascii=False)
+
+        def wrap(fmt: str, expr: str) -> str:
+            before, _, after = fmt.partition("{content}")
+            return " + ".join(part for part in (lit(before) if before else "", expr, lit(after) if after else "") if part)
+
+        j: list[str] = [
+            "{%- set ns = namespace(system=" + lit(self.default_system) + ", messages=messages) %}",
+            "{%- if messages and messages[0]['role'] == 'system' %}"
+            "{%- set ns.system = messages[0]['content'] %}{%- set ns.messages = messages[1:] %}{%- endif %}",
+        ]
+        if self.tool_style == "qwen":
+            j.append(
+                "{%- if tools %}{%- set ns.system = (ns.system + '\\n\\n' if ns.system else '') + "
+                + lit(_QWEN_TOOLS_HEADER)
+                + " %}{%- for tool in tools %}"
+                # LLaMA-Factory's bare function schemas get OpenAI's {"type": "function", ...} wrapper.
+                "{%- if tool['type'] is not defined %}{%- set tool = {'type': 'function', 'function': tool} %}{%- endif %}"
+                "{%- set ns.system = ns.system + '\\n' + (tool | tojson) %}"
+                "{%- endfor %}{%- set ns.system = ns.system + " + lit(_QWEN_TOOLS_FOOTER) + " %}{%- endif %}"
+            )
+        else:
+            j.append(
+                "{%- if tools %}{%- set ns.system = (ns.system + '\\n\\n' if ns.system else '') + "
+                "'You can call these functions; answer with a JSON object {\"name\": ..., \"arguments\": ...}:\\n' "
+                "+ (tools | tojson) %}{%- endif %}"
+            )
+        if self.prefix:
+            j.append("{{- " + lit(self.prefix) + " }}")
+        j.append("{%- if ns.system %}{{- " + wrap(self.system, "ns.system") + " }}{%- endif %}")
+        j.append("{%- for message in ns.messages %}")
+        j.append("{%- if message['role'] == 'user' %}{{- " + wrap(self.user, "message['content']") + " }}")
+        j.append("{%- elif message['role'] == 'assistant' %}{{- " + lit(self.assistant_prefix) + " }}{%- generation %}")
+        if self.empty_think:
+            j.append("{%- if '<think>' not in message['content'] %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}")
+        j.append("{{- message['content'] }}")
+        call = (
+            "'<tool_call>\\n{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + args + '}\\n</tool_call>'"
+            if self.tool_style == "qwen"
+            else "'{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + args + '}'"
+        )
+        j.append(
+            "{%- if message.get('tool_calls') %}{%- for call in message['tool_calls'] %}"
+            "{%- if call['function']['arguments'] is string %}{%- set args = call['function']['arguments'] %}"
+            "{%- else %}{%- set args = call['function']['arguments'] | tojson %}{%- endif %}"
+            "{%- if not loop.first or message['content'] %}{{- '\\n' }}{%- endif %}"
+            "{{- " + call + " }}{%- endfor %}{%- endif %}"
+        )
+        stop = lit(self.assistant_suffix) if self.assistant_suffix else "eos_token"
+        j.append("{{- " + stop + " }}{%- endgeneration %}")
+        if self.separator:
+            j.append("{{- " + lit(self.separator) + " }}")
+        if self.tool_style == "qwen":
+            j.append(
+                "{%- elif message['role'] == 'tool' %}"
+                "{%- if loop.first or ns.messages[loop.index0 - 1]['role'] != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
+                "{{- '\\n<tool_response>\\n' + message['content'] + '\\n</tool_response>' }}"
+                "{%- if loop.last or ns.messages[loop.index0 + 1]['role'] != 'tool' %}{{- '<|im_end|>\\n' }}{%- endif %}"
+            )
+        else:
+            j.append("{%- elif message['role'] == 'tool' %}{{- " + wrap(self.tool, "message['content']") + " }}")
+        j.append("{%- endif %}{%- endfor %}")
+        gen = "{%- if add_generation_prompt %}{{- " + lit(self.assistant_prefix) + " }}"
+        if self.empty_think:  # Qwen3's switch: enable_thinking=False pre-fills an empty think block
+            gen += "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+        j.append(gen + "{%- endif %}")
+        return "".join(j)
+
+
+_CHATML = dict(
+    system="<|im_start|>system\n{content}<|im_end|>\n",
+    user="<|im_start|>user\n{content}<|im_end|>\n",
+    assistant_prefix="<|im_start|>assistant\n",
+    assistant_suffix="<|im_end|>",
+    separator="\n",
+    stop_token="<|im_end|>",
+)
+
+TEMPLATES: dict[str, ChatFormat] = {
+    "chatml": ChatFormat(**_CHATML),
+    "qwen": ChatFormat(**_CHATML, default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),
+    "qwen3": ChatFormat(**_CHATML, empty_think=True),
+    "qwen3_nothink": ChatFormat(**_CHATML),
+    "llama3": ChatFormat(
+        prefix="<|begin_of_text|>",
+        system="<|start_header_id|>system<|end_header_id|>\n\n{content}<|eot_id|>",
+        user="<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|>",
+        assistant_prefix="<|start_header_id|>assistant<|end_header_id|>\n\n",
+        assistant_suffix="<|eot_id|>",
+        tool="<|start_header_id|>ipython<|end_header_id|>\n\n{content}<|eot_id|>",
+        tool_style="json",
+        stop_token="<|eot_id|>",
+    ),
+    # LLaMA-Factory's "default": plain "Human:/Assistant:" lines, answers end with the tokenizer's EOS.
+    "default": ChatFormat(
+        system="System: {content}\n",
+        user="Human: {content}\n",
+        assistant_prefix="Assistant: ",
+        assistant_suffix="",
+        separator="\n",
+        tool="Observation: {content}\n",
+        tool_style="json",
+    ),
+    # No markup at all: the turns' texts, each answer followed by the EOS token.
+    "empty": ChatFormat(system="{content}", user="{content}", assistant_prefix="", assistant_suffix="", tool="{content}", tool_style="json"),
+}
+
+
+def chat_template(name: str) -> str:
+    """The Jinja text of a template, by LLaMA-Factory name or path to a ``.jinja`` file.
+
+    >>> chat_template("chatml").count("endgeneration")
+    1
+    >>> chat_template("qwen2")
+    Traceback (most recent call last):
+    ...
+    fmtkit.errors.FmtkitError: unknown template 'qwen2' (did you mean qwen, qwen3?); known: chatml, default, empty, llama3, qwen, qwen3, qwen3_nothink, or a path to a .jinja file
+    """
+    if name in TEMPLATES:
+        return TEMPLATES[name].jinja()
+    path = Path(name)
+    if path.suffix in (".jinja", ".j2") and path.is_file():
+        return path.read_text(encoding="utf-8")
+    close = difflib.get_close_matches(name, TEMPLATES, n=2, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    raise FmtkitError(
+        f"unknown template {name!r}{hint}; known: {', '.join(sorted(TEMPLATES))}, or a path to a .jinja file"
+    )
