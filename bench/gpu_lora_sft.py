@@ -35,9 +35,33 @@ sys.path.insert(0, str(ROOT))
 
 # Shapes of public Qwen3 checkpoints, for --random (weights are random: throughput only).
 RANDOM_SHAPES = {
-    "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
-    "qwen3-1.7b": dict(hidden_size=2048, intermediate_size=6144, num_hidden_layers=28, num_attention_heads=16, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
-    "qwen3-4b": dict(hidden_size=2560, intermediate_size=9728, num_hidden_layers=36, num_attention_heads=32, num_key_value_heads=8, head_dim=128, tie_word_embeddings=True),
+    "qwen3-0.6b": dict(
+        hidden_size=1024,
+        intermediate_size=3072,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        tie_word_embeddings=True,
+    ),
+    "qwen3-1.7b": dict(
+        hidden_size=2048,
+        intermediate_size=6144,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=8,
+        head_dim=128,
+        tie_word_embeddings=True,
+    ),
+    "qwen3-4b": dict(
+        hidden_size=2560,
+        intermediate_size=9728,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        tie_word_embeddings=True,
+    ),
 }
 QWEN_VOCAB = 151936
 WORDS = (
@@ -117,15 +141,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="local model folder")
-    source.add_argument("--random", choices=sorted(RANDOM_SHAPES), help="random weights of this shape (throughput only)")
+    source.add_argument(
+        "--random", choices=sorted(RANDOM_SHAPES), help="random weights of this shape (throughput only)"
+    )
     source.add_argument("--tiny", action="store_true", help="CPU smoke check with the tests' tiny model")
     parser.add_argument("--template", default="chatml", help="chat template name (default chatml)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps (default 40; 4 with --tiny)")
-    parser.add_argument("--warmup", type=int, default=None, help="steps left out of the throughput (default 5; 1 with --tiny)")
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="steps left out of the throughput (default 5; 1 with --tiny)"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="per-device batch (default 8; 2 with --tiny)")
     parser.add_argument("--seq-len", type=int, default=None, help="cutoff_len (default 1024; 128 with --tiny)")
     parser.add_argument("--lora-rank", type=int, default=16)
-    parser.add_argument("--checkpointing", action="store_true", help="keep activation checkpointing on (slower, less memory)")
+    parser.add_argument(
+        "--checkpointing", action="store_true", help="keep activation checkpointing on (slower, less memory)"
+    )
     parser.add_argument("--output", default=str(ROOT / "bench" / "out" / "gpu_lora_sft"), help="output_dir of the run")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -203,13 +233,17 @@ def main(argv: list[str] | None = None) -> int:
         "tokens_per_second": round((tok1 - tok0) / (t1 - t0), 1) if t1 > t0 else 0.0,
         "seconds_per_step": round((t1 - t0) / max(1, len(timer.marks) - 1 - warmup), 4),
         "tokens_per_step": round((tok1 - tok0) / max(1, len(timer.marks) - 1 - warmup), 1),
-        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if torch.cuda.is_available() else None,
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if torch.cuda.is_available()
+        else None,
         "first_loss": summary.losses[0]["loss"] if summary.losses else None,
         "last_loss": summary.losses[-1]["loss"] if summary.losses else None,
         "train_loss": summary.train_loss,
     }
     print(json.dumps(results, indent=2))
-    print(f"LoRA SFT: {results['tokens_per_second']:,.0f} tokens/s on {summary.device} ({results['seconds_per_step']} s/step)")
+    print(
+        f"LoRA SFT: {results['tokens_per_second']:,.0f} tokens/s on {summary.device} ({results['seconds_per_step']} s/step)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
     finite = summary.losses_finite and summary.train_loss is not None and math.isfinite(summary.train_loss)

@@ -307,20 +307,23 @@ def _shard_bounds(path: Path, parts: int, size: int) -> list[tuple[int, int]]:
 def _iter_range(path: Path, start: int, end: int, problems: list[Finding], rel: str, counts: list[int]) -> Iterator[Record]:
     sink = _sink(problems, rel)
     loads = orjson.loads
+    make = tuple.__new__  # Record(...) without the Python-level __new__
     index = 0
     lineno = 0
     with path.open("rb") as fh:
         fh.seek(start)
         pos = start
+        if start == 0 and fh.read(3) != b"\xef\xbb\xbf":
+            fh.seek(0)
+        elif start == 0:
+            sink(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", 1))
+            pos = 3
         for raw in fh:
             if pos >= end:
                 break
             pos += len(raw)
             lineno += 1
-            if start == 0 and lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                sink(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", 1))
-                raw = raw[3:]
-            if not raw.strip():
+            if raw.isspace():  # a line is never empty; white space only is skipped
                 continue
             try:
                 value = loads(raw)
@@ -330,7 +333,7 @@ def _iter_range(path: Path, start: int, end: int, problems: list[Finding], rel: 
                 sink(_json_problem(raw, exc, lineno, index))
                 index += 1
                 continue
-            yield Record(index, lineno, value)
+            yield make(Record, (index, lineno, value))
             index += 1
     counts[:] = [index, lineno]
 

@@ -289,6 +289,14 @@ def test_preference_pair_with_a_list_role(tmp_path, capsys):
     assert "FMT501" in codes(data)
 
 
+@pytest.mark.xfail(raises=TypeError, strict=True, reason="rules/media.py _paths iterates a media value that is not a list (lead to fix)")
+@pytest.mark.parametrize("value", [b"1.0", b"true"])
+def test_media_column_holding_a_number(tmp_path, capsys, value):
+    body = b'{"instruction": "Hi", "input": "", "output": "Hello", "audios": ' + value + b"}\n"
+    code, data = validate_json(capsys, write(tmp_path, "d.jsonl", body), "--form", "alpaca")
+    assert code == 1
+
+
 # -- dataset_info.json ---------------------------------------------------------
 
 

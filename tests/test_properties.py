@@ -58,8 +58,13 @@ records = json_values | st.dictionaries(st.sampled_from(KEYS), json_values, max_
 
 
 def _no_unhashable_pair_role(recs) -> bool:
-    for r in recs if type(recs) is list else [recs]:
+    flat = [x for r in recs for x in (r if type(r) is list else [r])]  # a .jsonl whose first line is an array is read as one
+    for r in flat:
         if type(r) is dict:
+            # FMT603 (rules/media.py `_paths`) iterates a truthy non-list media value and raises TypeError:
+            # see test_media_column_holding_a_number (xfail) in test_bad_input.py; skip those until it is fixed.
+            if any(r.get(k) and type(r.get(k)) not in (list, str) for k in ("images", "videos", "audios")):
+                return False
             for side in ("chosen", "rejected"):
                 v = r.get(side)
                 if type(v) is dict and any(type(v.get(k)) in (list, dict) for k in ("from", "role")):

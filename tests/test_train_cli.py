@@ -21,7 +21,15 @@ pytest.importorskip("trl")
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SHAREGPT_TOOLS = json.dumps([{"name": "get_weather", "description": "Weather of a city", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}])
+SHAREGPT_TOOLS = json.dumps(
+    [
+        {
+            "name": "get_weather",
+            "description": "Weather of a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        }
+    ]
+)
 
 
 def _write(path: Path, records: list[dict], jsonl: bool = True) -> None:
@@ -36,9 +44,23 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A dataset folder with one entry per kind of data (and one broken entry)."""
     root = tmp_path_factory.mktemp("data")
     n = 8
-    _write(root / "alpaca_sft.json", [{"instruction": f"What is {i} plus {i}?", "input": "", "output": f"It is {2 * i}.", "system": "Be brief."} for i in range(n)], jsonl=False)
+    _write(
+        root / "alpaca_sft.json",
+        [
+            {"instruction": f"What is {i} plus {i}?", "input": "", "output": f"It is {2 * i}.", "system": "Be brief."}
+            for i in range(n)
+        ],
+        jsonl=False,
+    )
     sharegpt = [
-        {"conversations": [{"from": "human", "value": f"Hello number {i}"}, {"from": "gpt", "value": "Hello! How can I help?"}, {"from": "human", "value": "Thanks."}, {"from": "gpt", "value": "You are welcome."}]}
+        {
+            "conversations": [
+                {"from": "human", "value": f"Hello number {i}"},
+                {"from": "gpt", "value": "Hello! How can I help?"},
+                {"from": "human", "value": "Thanks."},
+                {"from": "gpt", "value": "You are welcome."},
+            ]
+        }
         for i in range(n - 2)
     ]
     sharegpt += [
@@ -53,15 +75,45 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         }
     ] * 2
     _write(root / "sharegpt_sft.jsonl", sharegpt)
-    _write(root / "pref.json", [{"instruction": f"Do tigers eat grass? ({i})", "chosen": "No, tigers are carnivores.", "rejected": "Yes."} for i in range(n)], jsonl=False)
-    _write(root / "kto.jsonl", [{"instruction": f"Say hello {i}.", "output": "Hello!" if i % 2 else "Go away.", "kto_tag": bool(i % 2)} for i in range(n)])
+    _write(
+        root / "pref.json",
+        [
+            {"instruction": f"Do tigers eat grass? ({i})", "chosen": "No, tigers are carnivores.", "rejected": "Yes."}
+            for i in range(n)
+        ],
+        jsonl=False,
+    )
+    _write(
+        root / "kto.jsonl",
+        [
+            {"instruction": f"Say hello {i}.", "output": "Hello!" if i % 2 else "Go away.", "kto_tag": bool(i % 2)}
+            for i in range(n)
+        ],
+    )
     _write(root / "pretrain.jsonl", [{"text": f"Paris is the capital of France. Fact number {i}."} for i in range(n)])
-    _write(root / "broken.jsonl", [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Hello"}]}])
+    _write(
+        root / "broken.jsonl",
+        [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Hello"}]}],
+    )
     info = {
-        "alpaca_sft": {"file_name": "alpaca_sft.json", "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}},
-        "sharegpt_sft": {"file_name": "sharegpt_sft.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}},
-        "pref": {"file_name": "pref.json", "ranking": True, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}},
-        "kto": {"file_name": "kto.jsonl", "columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}},
+        "alpaca_sft": {
+            "file_name": "alpaca_sft.json",
+            "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"},
+        },
+        "sharegpt_sft": {
+            "file_name": "sharegpt_sft.jsonl",
+            "formatting": "sharegpt",
+            "columns": {"messages": "conversations", "tools": "tools"},
+        },
+        "pref": {
+            "file_name": "pref.json",
+            "ranking": True,
+            "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"},
+        },
+        "kto": {
+            "file_name": "kto.jsonl",
+            "columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"},
+        },
         "pretrain": {"file_name": "pretrain.jsonl", "columns": {"prompt": "text"}},
         "broken": {"file_name": "broken.jsonl", "formatting": "sharegpt"},
         "alpaca_sft_sub": {"file_name": "alpaca_sft.json", "num_samples": 3},
@@ -120,7 +172,13 @@ def summary_of(out: Path) -> dict:
 
 
 def assert_adapter_saved(out: Path) -> None:
-    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "chat_template.jinja", "train_config.yaml"):
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "train_config.yaml",
+    ):
         assert (out / name).is_file(), name
 
 
@@ -145,7 +203,9 @@ def test_sft_lora_on_mixed_datasets(capsys, config, tiny_model):
 
     model = AutoPeftModelForCausalLM.from_pretrained(out)
     tokenizer = AutoTokenizer.from_pretrained(out)
-    assert "<think>" in tokenizer.apply_chat_template([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], tokenize=False)
+    assert "<think>" in tokenizer.apply_chat_template(
+        [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], tokenize=False
+    )
     assert model.peft_config["default"].base_model_name_or_path == str(tiny_model)
 
 
@@ -176,7 +236,9 @@ def test_pt_packs_text(capsys, config):
     assert_adapter_saved(out)
 
 
-@pytest.mark.parametrize(("pref_loss", "overrides"), [("sigmoid", []), ("ipo", ["pref_ftx=0.5"]), ("orpo", []), ("simpo", ["pref_ftx=0.1"])])
+@pytest.mark.parametrize(
+    ("pref_loss", "overrides"), [("sigmoid", []), ("ipo", ["pref_ftx=0.5"]), ("orpo", []), ("simpo", ["pref_ftx=0.1"])]
+)
 def test_dpo_orpo_simpo(capsys, config, pref_loss, overrides):
     path, out = config(stage="dpo", dataset="pref", pref_loss=pref_loss)
     code, log = fmtkit(capsys, "train", path, *overrides)
@@ -220,10 +282,20 @@ def _collated_labels(tiny_model, tmp_path, rows, **keys):
     from trainer_plugin.run import load_tokenizer
     from trainer_plugin.stages import StageContext, get_stage
 
-    cfg, _ = load_config({"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3", **keys})
+    cfg, _ = load_config(
+        {
+            "model_name_or_path": str(tiny_model),
+            "dataset": "x",
+            "output_dir": str(tmp_path / "o"),
+            "template": "qwen3",
+            **keys,
+        }
+    )
     stage = get_stage("sft")
     tokenizer = load_tokenizer(cfg, stage, echo=lambda _: None)
-    ctx = StageContext(cfg, tokenizer, to_dataset(rows), None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False)
+    ctx = StageContext(
+        cfg, tokenizer, to_dataset(rows), None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False
+    )
     trainer = stage.build(ctx)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     return tokenizer, batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
@@ -234,7 +306,10 @@ def test_assistant_only_loss_trains_only_assistant_tokens(tiny_model, tmp_path):
     from fmtkit.sample import Sample, Turn
     from trainer_plugin.data import sft_row
 
-    sample = Sample(system="Be brief.", turns=[Turn("user", "Hi there"), Turn("assistant", "Hello"), Turn("user", "Bye"), Turn("assistant", "Goodbye")])
+    sample = Sample(
+        system="Be brief.",
+        turns=[Turn("user", "Hi there"), Turn("assistant", "Hello"), Turn("user", "Bye"), Turn("assistant", "Goodbye")],
+    )
     tokenizer, ids, labels = _collated_labels(tiny_model, tmp_path, [sft_row(sample)])
     trained = tokenizer.decode([label for label in labels if label != -100])
     assert trained == "<think>\n\n</think>\n\nHello<|im_end|><think>\n\n</think>\n\nGoodbye<|im_end|>"
@@ -292,13 +367,23 @@ def test_dry_run_checks_data_without_loading_the_model(capsys, config, tmp_path)
 
 
 def test_num_samples_of_an_entry_subsamples_it(capsys, config, tmp_path):
-    path, _ = config(stage="sft", dataset="alpaca_sft_sub,alpaca_sft", max_samples=5, model_name_or_path=str(tmp_path / "no-model"))
+    path, _ = config(
+        stage="sft", dataset="alpaca_sft_sub,alpaca_sft", max_samples=5, model_name_or_path=str(tmp_path / "no-model")
+    )
     code, log = fmtkit(capsys, "train", path, "--dry-run")
     assert code == 0 and "(alpaca_sft_sub: 3, alpaca_sft: 5)" in log, log
 
 
 def test_llamafactory_keys_are_named_once_and_ignored(capsys, config):
-    path, out = config(stage="sft", dataset="alpaca_sft", do_train=True, plot_loss=True, preprocessing_num_workers=16, report_to="none", ddp_timeout=180000000)
+    path, out = config(
+        stage="sft",
+        dataset="alpaca_sft",
+        do_train=True,
+        plot_loss=True,
+        preprocessing_num_workers=16,
+        report_to="none",
+        ddp_timeout=180000000,
+    )
     code, log = fmtkit(capsys, "train", path)
     assert code == 0, log
     assert log.count("ignoring LLaMA-Factory keys") == 1 and "plot_loss" in log
@@ -317,6 +402,8 @@ def test_resume_from_checkpoint(capsys, config):
     summary = summary_of(out)
     assert summary["global_step"] == 3 and summary["resumed_from"] == "True"
     assert [item["step"] for item in summary["losses"]] == [3]  # steps 1-2 came from the checkpoint
+    # tokens: all seen since step 0; tokens/s: this session's only
+    assert summary["tokens_per_second"] < summary["train_tokens"] / summary["train_runtime_s"]
 
 
 def test_export_merges_the_adapter(capsys, config, tmp_path):
@@ -333,7 +420,9 @@ def test_export_merges_the_adapter(capsys, config, tmp_path):
 
     model = AutoModelForCausalLM.from_pretrained(merged)
     tokenizer = AutoTokenizer.from_pretrained(merged)
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": "Hello"}], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Hello"}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     with torch.no_grad():
         generated = model.generate(**prompt, max_new_tokens=6, min_new_tokens=6, do_sample=False)
         assert generated.shape[1] == prompt["input_ids"].shape[1] + 6
@@ -352,7 +441,9 @@ def test_export_refuses_a_folder_without_an_adapter(capsys, tmp_path, tiny_model
 
 @pytest.mark.skipif(not (ROOT / "dataset" / "dataset_info.json").is_file(), reason="no dataset/ folder")
 def test_demo_datasets_train(capsys, config):
-    path, out = config(stage="sft", dataset_dir=str(ROOT / "dataset"), dataset="alpaca_demo,sharegpt_demo,openai_demo", max_steps=1)
+    path, out = config(
+        stage="sft", dataset_dir=str(ROOT / "dataset"), dataset="alpaca_demo,sharegpt_demo,openai_demo", max_steps=1
+    )
     code, log = fmtkit(capsys, "train", path)
     assert code == 0, log
     summary_of(out)
@@ -374,7 +465,13 @@ def test_train_help_does_not_import_the_training_stack():
 
 
 def test_trainer_plugin_runs_as_a_module_for_launchers():
-    result = subprocess.run([sys.executable, "-m", "trainer_plugin", "train", "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "trainer_plugin", "train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert "CONFIG_FILE" in result.stdout
 
@@ -385,6 +482,9 @@ def test_gpu_benchmark_smoke_check_on_the_cpu(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location("gpu_lora_sft", ROOT / "bench" / "gpu_lora_sft.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--tiny", "--steps", "3", "--output", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")]) == 0
+    assert (
+        bench.main(["--tiny", "--steps", "3", "--output", str(tmp_path / "out"), "--json", str(tmp_path / "r.json")])
+        == 0
+    )
     results = json.loads((tmp_path / "r.json").read_text())
     assert results["tokens_per_second"] > 0 and results["measured_steps"] == 2

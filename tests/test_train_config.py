@@ -160,8 +160,19 @@ def test_required_keys():
 
 def test_defaults_follow_llamafactory():
     config, _ = load_config(BASE)
-    assert (config.stage, config.finetuning_type, config.lora_rank, config.resolved_lora_alpha) == ("sft", "lora", 8, 16)
-    assert (config.dataset_dir, config.cutoff_len, config.pref_beta, config.pref_loss, config.seed) == ("data", 2048, 0.1, "sigmoid", 42)
+    assert (config.stage, config.finetuning_type, config.lora_rank, config.resolved_lora_alpha) == (
+        "sft",
+        "lora",
+        8,
+        16,
+    )
+    assert (config.dataset_dir, config.cutoff_len, config.pref_beta, config.pref_loss, config.seed) == (
+        "data",
+        2048,
+        0.1,
+        "sigmoid",
+        42,
+    )
     assert config.use_packing is False
     assert load_config({**BASE, "stage": "pt"})[0].use_packing is True
 
@@ -179,7 +190,7 @@ def test_key_groups_do_not_overlap():
 
 def test_docs_describe_every_key_and_stage():
     docs = (ROOT / "docs" / "training.md").read_text(encoding="utf-8")
-    for _, key, _, _ in key_docs():
+    for key in [row[1] for row in key_docs()] + sorted(IGNORED_KEYS) + sorted(UNSUPPORTED_KEYS):
         assert f"`{key}`" in docs, key
     for stage in STAGE_MODULES:
         assert stage in docs
@@ -211,7 +222,11 @@ def test_sft_row_with_tools_system_first_and_openai_tool_calls():
     assert set(row) == {"messages", "tools"}  # extra fields dropped
     assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
     call = row["messages"][2]["tool_calls"][0]
-    assert call == {"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}, "id": "c1"}
+    assert call == {
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+        "id": "c1",
+    }
     assert row["tools"] == '[{"name": "get_weather", "parameters": {"type": "object"}}]'
 
 
@@ -223,13 +238,19 @@ def test_default_system_only_fills_a_missing_system():
 
 
 def test_preference_and_kto_rows():
-    pref = Sample(system="S", turns=[Turn("user", "q")], chosen=Turn("assistant", "good"), rejected=Turn("assistant", "bad"))
+    pref = Sample(
+        system="S", turns=[Turn("user", "q")], chosen=Turn("assistant", "good"), rejected=Turn("assistant", "bad")
+    )
     row = data.preference_row(pref)
     assert row["prompt"] == [{"role": "system", "content": "S"}, {"role": "user", "content": "q"}]
     assert row["chosen"] == [{"role": "assistant", "content": "good"}]
     assert row["rejected"] == [{"role": "assistant", "content": "bad"}]
     kto = Sample(turns=[Turn("user", "q"), Turn("assistant", "a")], label=True)
-    assert data.kto_row(kto) == {"prompt": [{"role": "user", "content": "q"}], "completion": [{"role": "assistant", "content": "a"}], "label": True}
+    assert data.kto_row(kto) == {
+        "prompt": [{"role": "user", "content": "q"}],
+        "completion": [{"role": "assistant", "content": "a"}],
+        "label": True,
+    }
 
 
 def test_a_sample_of_the_wrong_kind_names_entry_and_record():

@@ -12,7 +12,11 @@ pytest.importorskip("transformers")
 CONVERSATION = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "Weather in Paris?"},
-    {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}],
+    },
     {"role": "tool", "content": "sunny"},
     {"role": "assistant", "content": "Sunny."},
     {"role": "user", "content": "Thanks"},
@@ -31,8 +35,10 @@ def tokenizer(tiny_model):
 @pytest.mark.parametrize("name", sorted(TEMPLATES))
 def test_only_the_answers_and_their_stop_are_trained(tokenizer, name):
     template = chat_template(name)
-    out = tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=template, return_dict=True, return_assistant_tokens_mask=True)
-    trained = tokenizer.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"]) if m])
+    out = tokenizer.apply_chat_template(
+        CONVERSATION, tools=TOOLS, chat_template=template, return_dict=True, return_assistant_tokens_mask=True
+    )
+    trained = tokenizer.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if m])
     stop = TEMPLATES[name].assistant_suffix or tokenizer.eos_token
     for answer in ("get_weather", "Sunny.", "You are welcome."):
         assert answer in trained
@@ -45,13 +51,17 @@ def test_only_the_answers_and_their_stop_are_trained(tokenizer, name):
 def test_the_generation_prompt_is_how_answers_start_in_training(tokenizer, name):
     template = chat_template(name)
     full = tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=template, tokenize=False)
-    prompt = tokenizer.apply_chat_template(CONVERSATION[:-1], tools=TOOLS, chat_template=template, tokenize=False, add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        CONVERSATION[:-1], tools=TOOLS, chat_template=template, tokenize=False, add_generation_prompt=True
+    )
     assert full.startswith(prompt)
     assert full[len(prompt) :].lstrip().startswith(("You are welcome.", "<think>"))
 
 
 def test_tools_and_system_appear_in_the_prompt(tokenizer):
-    text = tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=chat_template("qwen3"), tokenize=False)
+    text = tokenizer.apply_chat_template(
+        CONVERSATION, tools=TOOLS, chat_template=chat_template("qwen3"), tokenize=False
+    )
     assert text.startswith("<|im_start|>system\nBe brief.\n\n# Tools")
     assert '{"type": "function", "function": {"name": "get_weather"' in text
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call><|im_end|>' in text
@@ -61,7 +71,9 @@ def test_tools_and_system_appear_in_the_prompt(tokenizer):
 def test_qwen_has_a_default_system_and_qwen3_thinks_empty(tokenizer):
     chat = [{"role": "user", "content": "Hi"}]
     assert "You are Qwen" in tokenizer.apply_chat_template(chat, chat_template=chat_template("qwen"), tokenize=False)
-    nothink = tokenizer.apply_chat_template(chat, chat_template=chat_template("qwen3"), tokenize=False, add_generation_prompt=True, enable_thinking=False)
+    nothink = tokenizer.apply_chat_template(
+        chat, chat_template=chat_template("qwen3"), tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
     assert nothink.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")
 
 

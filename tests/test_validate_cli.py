@@ -362,3 +362,16 @@ def test_console_script_smoke():
     assert json.loads(r.stdout)["summary"]["errors"] == 0
     r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and "validate" in r.stdout
+
+
+def test_jobs_2_on_a_small_file_with_bom_blank_and_broken_lines(tmp_path, monkeypatch):
+    import fmtkit
+    from fmtkit import check
+
+    monkeypatch.setattr(check, "SHARD_MIN_BYTES", 1)  # shard even a small file
+    p = defect_file(tmp_path / "d.jsonl", 60_000)
+    p.write_bytes(b"\xef\xbb\xbf" + p.read_bytes() + b"\n  \n{bad\n")
+    one = fmtkit.validate(p, form="sharegpt").to_dict()
+    two = fmtkit.validate(p, form="sharegpt", jobs=2).to_dict()
+    assert {"FMT204", "FMT201"} <= set(one["summary"]["by_rule"])
+    assert one == two

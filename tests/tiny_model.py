@@ -124,9 +124,7 @@ def build_tiny_model(directory: str | Path) -> Path:
     )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(config)
-    model.generation_config = GenerationConfig(
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
-    )
+    model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     # Name the class a real Qwen checkpoint names, so reloading goes through Qwen2Tokenizer as it would there.

@@ -28,7 +28,7 @@ def train(config_file: Path, overrides: tuple[str, ...], dry_run: bool) -> None:
     Examples:
       fmtkit train qwen3_lora_sft.yaml
       fmtkit train qwen3_lora_sft.yaml max_steps=20 output_dir=out/try
-      accelerate launch -m trainer_plugin train qwen3_lora_sft.yaml
+      accelerate launch -m fmtkit train qwen3_lora_sft.yaml
     """
     from trainer_plugin.config import load_config, read_yaml
     from trainer_plugin.run import train as run_train
@@ -38,10 +38,27 @@ def train(config_file: Path, overrides: tuple[str, ...], dry_run: bool) -> None:
 
 
 @click.command("export", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--adapter", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder of a trained LoRA adapter.")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the merged model.")
+@click.option(
+    "--adapter",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder of a trained LoRA adapter.",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the merged model.",
+)
 @click.option("--base", default=None, help="Base model (default: base_model_name_or_path of adapter_config.json).")
-@click.option("--dtype", type=click.Choice(["auto", "float32", "bfloat16", "float16"]), default="auto", show_default=True, help="Weights' dtype while merging and in the saved model.")
+@click.option(
+    "--dtype",
+    type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
+    default="auto",
+    show_default=True,
+    help="Weights' dtype while merging and in the saved model.",
+)
 def export(adapter: Path, output: Path, base: str | None, dtype: str) -> None:
     """Merge a LoRA adapter into its base model and save model + tokenizer."""
     from trainer_plugin.export import export_adapter

@@ -63,13 +63,17 @@ class TrainConfig:
         "model",
     )
     # method
-    stage: str = _key("sft", "Training stage. ORPO and SimPO are `stage: dpo` with `pref_loss: orpo|simpo`.", "method", STAGES)
+    stage: str = _key(
+        "sft", "Training stage. ORPO and SimPO are `stage: dpo` with `pref_loss: orpo|simpo`.", "method", STAGES
+    )
     finetuning_type: str = _key("lora", "Train a LoRA adapter or all the weights.", "method", FINETUNING_TYPES)
     lora_rank: int = _key(8, "LoRA rank r.", "method")
     lora_alpha: int | None = _key(None, "LoRA alpha; unset means 2 x lora_rank.", "method")
     lora_dropout: float = _key(0.0, "Dropout on the LoRA branch.", "method")
     lora_target: str = _key(
-        "all", "Modules that get LoRA: a comma list of module names (q_proj,v_proj) or `all` (every linear layer).", "method"
+        "all",
+        "Modules that get LoRA: a comma list of module names (q_proj,v_proj) or `all` (every linear layer).",
+        "method",
     )
     additional_target: str | None = _key(
         None, "Comma list of modules trained fully and saved beside the adapter (e.g. embed_tokens,lm_head).", "method"
@@ -77,10 +81,14 @@ class TrainConfig:
     use_rslora: bool = _key(False, "Rank-stabilised LoRA scaling (alpha / sqrt(r)).", "method")
     use_dora: bool = _key(False, "Weight-decomposed LoRA (DoRA).", "method")
     pref_beta: float = _key(0.1, "Beta of the preference losses (DPO, KTO, ORPO's lambda, SimPO).", "method")
-    pref_loss: str = _key("sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES)
+    pref_loss: str = _key(
+        "sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES
+    )
     pref_ftx: float = _key(0.0, "Weight of an added SFT (NLL) loss in DPO and SimPO.", "method")
     simpo_gamma: float = _key(0.5, "Target reward margin of SimPO.", "method")
-    dpo_label_smoothing: float = _key(0.0, "Label smoothing of the DPO sigmoid loss (robust DPO), in [0, 0.5].", "method")
+    dpo_label_smoothing: float = _key(
+        0.0, "Label smoothing of the DPO sigmoid loss (robust DPO), in [0, 0.5].", "method"
+    )
     kto_chosen_weight: float = _key(1.0, "KTO weight of desirable examples.", "method")
     kto_rejected_weight: float = _key(1.0, "KTO weight of undesirable examples.", "method")
     # data
@@ -92,7 +100,9 @@ class TrainConfig:
     val_size: float = _key(
         0.0, "Split off an evaluation set: a fraction (0 < x < 1) or a record count (x > 1). 0: no split.", "data"
     )
-    packing: bool | None = _key(None, "Pack several examples into each sequence; unset means on for pt, off otherwise.", "data")
+    packing: bool | None = _key(
+        None, "Pack several examples into each sequence; unset means on for pt, off otherwise.", "data"
+    )
     train_on_prompt: bool = _key(
         False, "Also train on prompt tokens. Off: SFT trains only on assistant turns (assistant-only loss).", "data"
     )
@@ -117,7 +127,9 @@ class TrainConfig:
         False, "Turn activation (gradient) checkpointing off. It is on on GPUs and always off on the CPU.", "train"
     )
     logging_steps: int = _key(10, "Print (and record) the loss every this many steps.", "train")
-    save_strategy: str = _key("steps", "When to save checkpoints: steps (every save_steps), epoch, or no.", "train", ("steps", "epoch", "no"))
+    save_strategy: str = _key(
+        "steps", "When to save checkpoints: steps (every save_steps), epoch, or no.", "train", ("steps", "epoch", "no")
+    )
     save_steps: int = _key(500, "Save a checkpoint every this many steps.", "train")
     save_total_limit: int | None = _key(None, "Keep at most this many checkpoints.", "train")
     eval_strategy: str = _key(
@@ -131,7 +143,9 @@ class TrainConfig:
         None, "A checkpoint folder to resume from, or `true` for the last checkpoint in output_dir.", "train"
     )
     seed: int = _key(42, "Random seed (data order, LoRA init, split).", "train")
-    deepspeed: str | None = _key(None, "Path to a DeepSpeed JSON config (multi-GPU runs with accelerate launch).", "train")
+    deepspeed: str | None = _key(
+        None, "Path to a DeepSpeed JSON config (multi-GPU runs with accelerate launch).", "train"
+    )
 
     @property
     def resolved_lora_alpha(self) -> int:
@@ -191,17 +205,60 @@ UNSUPPORTED_KEYS: dict[str, str] = {
     **dict.fromkeys(("use_apollo", "apollo_target", "apollo_rank"), "APOLLO"),
     **dict.fromkeys(("use_badam", "badam_mode", "badam_switch_mode"), "BAdam"),
     **dict.fromkeys(("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules"), "freeze tuning"),
-    **dict.fromkeys(("quantization_bit", "quantization_method", "quantization_type", "double_quantization"), "QLoRA (quantized base models)"),
-    **dict.fromkeys(("ppo_epochs", "ppo_buffer_size", "ppo_score_norm", "ppo_target", "ppo_whiten_rewards", "reward_model", "reward_model_type", "reward_model_adapters"), "PPO"),
+    **dict.fromkeys(
+        ("quantization_bit", "quantization_method", "quantization_type", "double_quantization"),
+        "QLoRA (quantized base models)",
+    ),
+    **dict.fromkeys(
+        (
+            "ppo_epochs",
+            "ppo_buffer_size",
+            "ppo_score_norm",
+            "ppo_target",
+            "ppo_whiten_rewards",
+            "reward_model",
+            "reward_model_type",
+            "reward_model_adapters",
+        ),
+        "PPO",
+    ),
     **dict.fromkeys(("ref_model", "ref_model_adapters", "ref_model_quantization_bit"), "a separate reference model"),
     **dict.fromkeys(("pissa_init", "pissa_convert", "pissa_iter"), "PiSSA initialisation"),
     **dict.fromkeys(("loraplus_lr_ratio", "loraplus_lr_embedding"), "LoRA+"),
     **dict.fromkeys(("oft_rank", "oft_block_size", "oft_target"), "OFT"),
     **dict.fromkeys(("use_unsloth", "use_unsloth_gc"), "Unsloth"),
     **dict.fromkeys(("enable_liger_kernel", "use_liger_kernel"), "Liger kernels"),
-    **dict.fromkeys(("adapter_name_or_path", "create_new_adapter", "adapter_folder"), "training on top of an existing adapter"),
+    **dict.fromkeys(
+        ("adapter_name_or_path", "create_new_adapter", "adapter_folder"), "training on top of an existing adapter"
+    ),
     **dict.fromkeys(("mix_strategy", "interleave_probs"), "interleaved dataset mixing"),
-    **dict.fromkeys(("use_llama_pro", "use_adam_mini", "use_muon", "use_mca", "mixture_of_depths", "shift_attn", "rope_scaling", "train_from_scratch", "resize_vocab", "add_tokens", "add_special_tokens", "new_special_tokens_config", "mask_history", "streaming", "pure_bf16", "pref_bco_weight", "ld_alpha", "fsdp", "fsdp_config", "push_to_hub", "torch_compile", "use_kt"), None),
+    **dict.fromkeys(
+        (
+            "use_llama_pro",
+            "use_adam_mini",
+            "use_muon",
+            "use_mca",
+            "mixture_of_depths",
+            "shift_attn",
+            "rope_scaling",
+            "train_from_scratch",
+            "resize_vocab",
+            "add_tokens",
+            "add_special_tokens",
+            "new_special_tokens_config",
+            "mask_history",
+            "streaming",
+            "pure_bf16",
+            "pref_bco_weight",
+            "ld_alpha",
+            "fsdp",
+            "fsdp_config",
+            "push_to_hub",
+            "torch_compile",
+            "use_kt",
+        ),
+        None,
+    ),
 }
 # Values of unsupported keys that mean "off" besides null/false/0/empty (LLaMA-Factory's defaults).
 _OFF_VALUES = {
@@ -273,9 +330,7 @@ def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def load_config(
-    data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()
-) -> tuple[TrainConfig, list[str]]:
+def load_config(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = ()) -> tuple[TrainConfig, list[str]]:
     """Build a :class:`TrainConfig` from a mapping plus ``key=value`` overrides.
 
     Returns the config and the notes to show once (ignored keys, adjustments).
@@ -391,13 +446,23 @@ def _check(config: TrainConfig) -> list[str]:
     missing = [key for key in REQUIRED if not getattr(config, key)]
     if missing:
         raise FmtkitError(f"the config needs {', '.join(missing)}")
-    for key in ("lora_rank", "per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps", "cutoff_len", "logging_steps", "save_steps"):
+    for key in (
+        "lora_rank",
+        "per_device_train_batch_size",
+        "per_device_eval_batch_size",
+        "gradient_accumulation_steps",
+        "cutoff_len",
+        "logging_steps",
+        "save_steps",
+    ):
         if getattr(config, key) < 1:
             raise FmtkitError(f"{key} must be at least 1, got {getattr(config, key)}")
     if config.max_samples is not None and config.max_samples < 1:
         raise FmtkitError(f"max_samples must be at least 1, got {config.max_samples}")
     if config.val_size < 0 or config.val_size == 1 or (config.val_size > 1 and not float(config.val_size).is_integer()):
-        raise FmtkitError(f"val_size must be a fraction (0 < x < 1) or a whole record count (x > 1), got {config.val_size}")
+        raise FmtkitError(
+            f"val_size must be a fraction (0 < x < 1) or a whole record count (x > 1), got {config.val_size}"
+        )
     if config.pref_loss != "sigmoid" and config.stage != "dpo":
         notes.append(f"pref_loss {config.pref_loss} applies to stage dpo only; stage {config.stage} ignores it")
     if config.stage == "kto" and config.per_device_train_batch_size < 2:

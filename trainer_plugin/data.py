@@ -89,7 +89,9 @@ def _expect(sample: Sample, kinds: tuple[str, ...], stage: str) -> None:
     if sample.kind not in kinds:
         raise SampleKindError(f"a {sample.kind} sample cannot train stage {stage} (it needs {' or '.join(kinds)} data)")
     if sample.images or sample.videos or sample.audios:
-        raise SampleKindError("samples with images, videos or audios cannot be trained by fmtkit train (text models only)")
+        raise SampleKindError(
+            "samples with images, videos or audios cannot be trained by fmtkit train (text models only)"
+        )
 
 
 def sft_row(sample: Sample, default_system: str | None = None) -> Row:
@@ -194,7 +196,9 @@ def take(samples: Iterable[Sample], max_samples: int | None) -> list[Sample]:
     return out
 
 
-def rows_for(samples: Iterable[Sample], to_row: RowFunction, entry: str, default_system: str | None = None) -> list[Row]:
+def rows_for(
+    samples: Iterable[Sample], to_row: RowFunction, entry: str, default_system: str | None = None
+) -> list[Row]:
     """Map samples to rows, naming the entry and record of any sample that does not fit."""
     rows = []
     for index, sample in enumerate(samples):

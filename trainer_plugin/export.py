@@ -50,7 +50,9 @@ def export_adapter(
         raise FmtkitError(f"{adapter}/adapter_config.json names no base model: give it with --base")
     if output.resolve() == adapter.resolve():
         raise FmtkitError("the output folder must differ from the adapter folder")
-    auto_class = AutoModelForSequenceClassification if adapter_config.get("task_type") == "SEQ_CLS" else AutoModelForCausalLM
+    auto_class = (
+        AutoModelForSequenceClassification if adapter_config.get("task_type") == "SEQ_CLS" else AutoModelForCausalLM
+    )
     kwargs = {"dtype": dtype if dtype == "auto" else getattr(torch, dtype)}
     if auto_class is AutoModelForSequenceClassification:
         kwargs["num_labels"] = 1

@@ -57,8 +57,10 @@ class ProgressPrinter(TrainerCallback):
         self.echo = echo
         self.losses: list[dict[str, float]] = []
         self.eval_losses: list[dict[str, float]] = []
+        self.tokens_at_start = 0  # tokens a resumed run had seen before this session
 
     def on_train_begin(self, args, state, control, **kwargs: Any):
+        self.tokens_at_start = int(state.num_input_tokens_seen or 0)  # the checkpoint's state is loaded by now
         if state.is_world_process_zero:
             self.echo(
                 f"training {state.max_steps} steps: batch {args.per_device_train_batch_size} x "

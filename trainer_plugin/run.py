@@ -254,8 +254,9 @@ def train_on_datasets(
         resumed_from=str(resume) if resume else None,
     )
     summary.train_tokens, summary.tokens_counted = _tokens_seen(trainer, stage, summary.epochs)
-    if summary.train_runtime_s > 0:
-        summary.tokens_per_second = round(summary.train_tokens / summary.train_runtime_s, 1)
+    if summary.train_runtime_s > 0:  # this session's tokens only, when resumed
+        session_tokens = summary.train_tokens - (progress.tokens_at_start if summary.tokens_counted == "trainer" else 0)
+        summary.tokens_per_second = round(session_tokens / summary.train_runtime_s, 1)
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(output_dir)
         (output_dir / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
@@ -280,5 +281,7 @@ def _tokens_seen(trainer: Any, stage: Stage, epochs: float) -> tuple[int, str]:
     if not stage.token_columns:
         return int(trainer.state.num_input_tokens_seen or 0), "trainer"
     dataset = trainer.train_dataset
-    per_epoch = sum(sum(len(ids) for ids in dataset[column]) for column in stage.token_columns if column in dataset.column_names)
+    per_epoch = sum(
+        sum(len(ids) for ids in dataset[column]) for column in stage.token_columns if column in dataset.column_names
+    )
     return int(per_epoch * epochs), "dataset"

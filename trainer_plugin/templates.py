@@ -68,7 +68,9 @@ class ChatFormat:
 
         def wrap(fmt: str, expr: str) -> str:
             before, _, after = fmt.partition("{content}")
-            return " + ".join(part for part in (lit(before) if before else "", expr, lit(after) if after else "") if part)
+            return " + ".join(
+                part for part in (lit(before) if before else "", expr, lit(after) if after else "") if part
+            )
 
         j: list[str] = [
             "{%- set ns = namespace(system=" + lit(self.default_system) + ", messages=messages) %}",
@@ -88,7 +90,7 @@ class ChatFormat:
         else:
             j.append(
                 "{%- if tools %}{%- set ns.system = (ns.system + '\\n\\n' if ns.system else '') + "
-                "'You can call these functions; answer with a JSON object {\"name\": ..., \"arguments\": ...}:\\n' "
+                '\'You can call these functions; answer with a JSON object {"name": ..., "arguments": ...}:\\n\' '
                 "+ (tools | tojson) %}{%- endif %}"
             )
         if self.prefix:
@@ -144,7 +146,9 @@ _CHATML = dict(
 
 TEMPLATES: dict[str, ChatFormat] = {
     "chatml": ChatFormat(**_CHATML),
-    "qwen": ChatFormat(**_CHATML, default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."),
+    "qwen": ChatFormat(
+        **_CHATML, default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+    ),
     "qwen3": ChatFormat(**_CHATML, empty_think=True),
     "qwen3_nothink": ChatFormat(**_CHATML),
     "llama3": ChatFormat(
@@ -168,7 +172,14 @@ TEMPLATES: dict[str, ChatFormat] = {
         tool_style="json",
     ),
     # No markup at all: the turns' texts, each answer followed by the EOS token.
-    "empty": ChatFormat(system="{content}", user="{content}", assistant_prefix="", assistant_suffix="", tool="{content}", tool_style="json"),
+    "empty": ChatFormat(
+        system="{content}",
+        user="{content}",
+        assistant_prefix="",
+        assistant_suffix="",
+        tool="{content}",
+        tool_style="json",
+    ),
 }
 
 

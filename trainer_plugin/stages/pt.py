@@ -16,4 +16,6 @@ def build(ctx: StageContext):
     return build_sft_trainer(ctx, assistant_only=False, packing=ctx.config.use_packing, packing_strategy="wrapped")
 
 
-STAGE = Stage(name="pt", data_stage="pt", to_row=pt_row, build=build, conversational=False, description="continued pretraining")
+STAGE = Stage(
+    name="pt", data_stage="pt", to_row=pt_row, build=build, conversational=False, description="continued pretraining"
+)
