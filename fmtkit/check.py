@@ -228,7 +228,7 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
     for index, line, rec in records:
         n += 1
         if type(rec) is not dict:
-            append(Finding("FMT202", ERROR, f"the record is {type(rec).__name__ if rec is not None else 'null'}, not an object", rule_registry.RULES["FMT202"].fix, rel, line, index))
+            append(Finding("FMT202", ERROR, f"the record is a JSON {rule_registry.json_type(rec)}, not an object", rule_registry.RULES["FMT202"].fix, rel, line, index))
             tally.errored += 1
             continue
         errored = False

@@ -28,6 +28,7 @@ from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, data_files, iter_records
+from fmtkit.rules import json_type
 from fmtkit.rules.dataset import FileTally
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
@@ -208,7 +209,7 @@ class _Checker:
             self.add(problem.code, problem.message, file=INFO_FILE, line=problem.line)
             return
         if not isinstance(doc, dict):
-            self.add("FMT102", f"dataset_info.json holds a {type(doc).__name__}, not an object", file=INFO_FILE)
+            self.add("FMT102", f"dataset_info.json holds a JSON {json_type(doc)}, not an object", file=INFO_FILE)
             return
         names = [n for n in doc if n != "$schema"]  # "$schema" lets editors find the schema
         if wanted is not None:
@@ -221,7 +222,7 @@ class _Checker:
             raw = doc[name]
             line = lines.get(name)
             if not isinstance(raw, dict):
-                self.add("FMT102", f"entry {name!r} is a {type(raw).__name__}, not an object", file=INFO_FILE, line=line, entry=name)
+                self.add("FMT102", f"entry {name!r} is a JSON {json_type(raw)}, not an object", file=INFO_FILE, line=line, entry=name)
                 continue
             entry = DatasetEntry.from_dict(name, raw, root)
             self.report.entries.append(name)

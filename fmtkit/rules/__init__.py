@@ -51,6 +51,17 @@ class Rule:
 
 RULES: dict[str, Rule] = {}
 
+_JSON_TYPES = {str: "string", dict: "object", list: "array", bool: "boolean", int: "number", float: "number", type(None): "null"}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages.
+
+    >>> json_type(None), json_type([]), json_type(True)
+    ('null', 'array', 'boolean')
+    """
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
 
 def rule(code: str, name: str, severity: str, fix: str, scope: str = "record", applies: Callable[..., bool] | None = None):
     """Register the decorated function as the check of rule ``code``."""

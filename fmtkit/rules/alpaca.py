@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, WARNING, declare, rule
+from fmtkit.rules import ERROR, WARNING, declare, rule, json_type
 from fmtkit.rules.view import EntryView
 
 
@@ -77,7 +77,7 @@ def not_a_string(rec: dict, view: EntryView):
             value = rec.get(col)
             if value is not None and type(value) is not str:
                 out = out or []
-                out.append(f"{col!r} is {type(value).__name__}, not a string")
+                out.append(f"{col!r} is {json_type(value)}, not a string")
     return out
 
 
@@ -131,7 +131,7 @@ def bad_history(rec: dict, view: EntryView):
     if h is None:
         return None
     if type(h) is not list:
-        return f"history is {type(h).__name__}, not a list of pairs"
+        return f"history is {json_type(h)}, not a list of pairs"
     for i, pair in enumerate(h):
         if type(pair) is not list or len(pair) != 2 or not all(type(x) is str for x in pair):
             return f"history[{i}] is not a [user, assistant] pair of strings"

@@ -6,7 +6,7 @@ the turn count is wrong; these rules report each such row with its reason.
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, INFO, WARNING, rule
+from fmtkit.rules import ERROR, INFO, WARNING, rule, json_type
 from fmtkit.rules.view import EntryView
 
 
@@ -69,13 +69,13 @@ def messages_not_list(rec: dict, view: EntryView):
     if msgs is None:
         return f"no {col!r} column in this record"
     if type(msgs) is not list:
-        return f"{col!r} is {type(msgs).__name__}, not a list of messages"
+        return f"{col!r} is {json_type(msgs)}, not a list of messages"
     if not msgs:
         return f"{col!r} is empty"
     e = view.entry
     for i, m in enumerate(msgs):
         if type(m) is not dict:
-            return f"message {i} is {type(m).__name__}, not an object"
+            return f"message {i} is {json_type(m)}, not an object"
         if e.role_tag not in m or e.content_tag not in m:  # both readers index m[content_tag]
             missing = e.role_tag if e.role_tag not in m else e.content_tag
             return f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
@@ -219,7 +219,7 @@ def content_not_string(rec: dict, view: EntryView):
         if type(m) is dict:
             c = m.get(tag)
             if type(c) is not str and not (c is None and "tool_calls" in m) and tag in m:
-                return f"message {i}: {tag!r} is {type(c).__name__}, not a string"
+                return f"message {i}: {tag!r} is {json_type(c)}, not a string"
     return None
 
 

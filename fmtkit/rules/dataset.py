@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from fmtkit.rules import ERROR, INFO, WARNING, declare
+from fmtkit.rules import ERROR, INFO, WARNING, declare, json_type
 
 declare(
     "FMT801", "column-absent", ERROR, "add the column to the data, or fix the entry's `columns` mapping", "dataset",
@@ -117,21 +117,6 @@ declare(
 )  # fmt: skip
 
 
-def _jtype(v) -> str:
-    t = type(v)
-    if t is str:
-        return "string"
-    if t is dict:
-        return "object"
-    if t is list:
-        return "array"
-    if t is bool:
-        return "boolean"
-    if t is int or t is float:
-        return "number"
-    return "null"
-
-
 _UNIQUE = count()
 _dumps = orjson.dumps
 
@@ -194,10 +179,10 @@ class FileTally:
             return
         seen = self.types.get(k)
         if seen is None:
-            self.types[k] = (_jtype(v), index, line)
+            self.types[k] = (json_type(v), index, line)
             self.same[k] = type(v)
         elif k not in self.drift:
-            t = _jtype(v)
+            t = json_type(v)
             if t != seen[0]:
                 self.drift[k] = (seen[0], seen[1], t, index, line)
 

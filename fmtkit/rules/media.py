@@ -131,7 +131,7 @@ def placeholder_count(rec: dict, view: EntryView):
 def _paths(rec: dict, view: EntryView):
     for kind in PLACEHOLDERS:
         media = _media_list(rec, view, kind)
-        if media:
+        if type(media) is list:  # other types are the schema's to report (FMT300)
             for p in media:
                 if type(p) is str:
                     yield p

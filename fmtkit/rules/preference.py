@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, WARNING, declare, rule
+from fmtkit.rules import ERROR, WARNING, declare, rule, json_type
 from fmtkit.rules.view import EntryView
 
 
@@ -43,13 +43,13 @@ def bad_pair(rec: dict, view: EntryView):
             out.append(f"no {col!r} ({side}) in this record")
         elif e.is_conversation:
             if type(v) is not dict:
-                out.append(f"{side} {col!r} is {type(v).__name__}, not a single message object")
+                out.append(f"{side} {col!r} is {json_type(v)}, not a single message object")
             elif type(v.get(e.role_tag)) is not str or v[e.role_tag] not in view.odd_roles:
                 out.append(f"{side} has role {v.get(e.role_tag)!r}; it must be {' or '.join(map(repr, sorted(view.odd_roles)))}")
             elif type(v.get(e.content_tag)) is not str:
                 out.append(f"{side} has no string {e.content_tag!r}")
         elif type(v) is not str:
-            out.append(f"{side} {col!r} is {type(v).__name__}, not a string")
+            out.append(f"{side} {col!r} is {json_type(v)}, not a string")
     return out or None
 
 
@@ -106,7 +106,7 @@ def kto_tag_not_bool(rec: dict, view: EntryView):
     col = view.entry.kto_tag
     v = rec.get(col)
     if type(v) is not bool:
-        return f"{col!r} is {v!r} ({type(v).__name__}), not true or false"
+        return f"{col!r} is {v!r} ({json_type(v)}), not true or false"
     return None
 
 

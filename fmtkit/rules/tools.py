@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from fmtkit.rules import ERROR, rule
+from fmtkit.rules import ERROR, rule, json_type
 from fmtkit.rules.view import EntryView
 
 
@@ -44,7 +44,7 @@ def bad_tools(rec: dict, view: EntryView):
     if type(v) is dict:
         v = [v]
     if type(v) is not list:
-        return f"tools is {type(v).__name__}, not a list of function schemas"
+        return f"tools is {json_type(v)}, not a list of function schemas"
     for i, t in enumerate(v):
         fn = t.get("function", t) if type(t) is dict else None
         if type(fn) is not dict or type(fn.get("name")) is not str:
