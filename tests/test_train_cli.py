@@ -95,7 +95,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         root / "broken.jsonl",
         [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Hello"}]}],
     )
+    # Short samples, one whose answer lies wholly past a small cutoff_len, one whose answer is cut.
+    long_sft = [{"instruction": f"Add {i} and {i}.", "output": f"{2 * i}."} for i in range(4)]
+    long_sft.append({"instruction": "Repeat: " + "apples and pears " * 30, "output": "Done."})
+    long_sft.append({"instruction": "Count.", "output": " ".join(str(i) for i in range(60))})
+    _write(root / "long_sft.jsonl", long_sft)
     info = {
+        "long_sft": {"file_name": "long_sft.jsonl", "columns": {"prompt": "instruction", "response": "output"}},
         "alpaca_sft": {
             "file_name": "alpaca_sft.json",
             "columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"},
@@ -326,9 +332,110 @@ def test_a_template_without_generation_markers_is_refused_before_training(capsys
     plain.write_text("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}", encoding="utf-8")
     path, out = config(stage="sft", dataset="alpaca_sft", template=str(plain))
     code, log = fmtkit(capsys, "train", path)
-    assert code == 2 and "no {% generation %} markers" in log and "train_on_prompt: true" in log
+    # fmtkit's message, before the model loads (TRL would refuse the template later, in its own words)
+    assert code == 1, log
+    assert "every training sample is all-masked" in log and "no {% generation %} markers" in log
+    assert "train_on_prompt: true" in log and "loading" not in log and not out.exists()
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 1 and "all-masked" in log
     code, log = fmtkit(capsys, "train", path, "train_on_prompt=true")
     assert code == 0, log
+    assert json.loads((out / "train_summary.json").read_text())["data_warnings"]["all_masked"] == 0
+
+
+# --- the data check before training ---------------------------------------------------------
+
+
+def _loss_tokens_past(tokenizer, sample: dict, cutoff: int) -> tuple[int, int, int]:
+    """(length, trained tokens, trained tokens past ``cutoff``) of an alpaca record, by the tokenizer itself."""
+    messages = [{"role": "user", "content": sample["instruction"]}, {"role": "assistant", "content": sample["output"]}]
+    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+    mask = out["assistant_masks"]
+    return len(out["input_ids"]), sum(mask), sum(mask[cutoff:])
+
+
+def test_samples_over_cutoff_len_are_warned_about_and_counted(capsys, config, data_dir):
+    from transformers import AutoTokenizer
+
+    from trainer_plugin.templates import chat_template
+
+    cutoff = 48
+    path, out = config(stage="sft", dataset="long_sft", cutoff_len=cutoff, max_steps=1)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    tokenizer = AutoTokenizer.from_pretrained(yaml.safe_load(path.read_text())["model_name_or_path"])
+    tokenizer.chat_template = chat_template("qwen3")
+    records = [json.loads(line) for line in (data_dir / "long_sft.jsonl").read_text().splitlines()]
+    counts = [_loss_tokens_past(tokenizer, r, cutoff) for r in records]
+    over = sum(n > cutoff for n, _, _ in counts)
+    lost = sum(past for _, _, past in counts)
+    all_masked = sum(1 for _, sup, past in counts if sup and past == sup)
+    assert (over, all_masked) == (2, 1) and lost > 0  # the data is as intended
+    warnings = json.loads((out / "train_summary.json").read_text())["data_warnings"]
+    assert warnings["samples_checked"] == warnings["samples_total"] == 6 and not warnings["capped"]
+    assert warnings["cutoff_len"] == cutoff and warnings["over_cutoff_effect"] == "truncated"
+    assert (warnings["over_cutoff"], warnings["supervised_tokens_lost"], warnings["all_masked"]) == (over, lost, 1)
+    assert warnings["template_problems"] == {}
+    # printed before the model loads
+    assert f"warning: 2 of 6 samples (33.3%) exceed cutoff_len {cutoff}: {lost:,} trained tokens are cut off" in log
+    assert "warning: 1 sample is all-masked, training on nothing" in log
+    assert log.index("data check (6 training samples") < log.index("loading ")
+    assert "1 sample is all-masked" in log
+
+
+def test_data_check_is_quiet_on_good_data_and_names_template_problems(capsys, config, tmp_path):
+    path, _ = config(stage="sft", dataset="alpaca_sft")
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 0 and "data check (8 training samples" in log and "warning" not in log, log
+    # markers around the answer but not its end-of-turn token: the model would never learn to stop
+    eot_out = tmp_path / "eot_out.jinja"
+    eot_out.write_text(
+        "{%- for m in messages %}{{- '<|im_start|>' + m['role'] + '\\n' }}"
+        "{%- if m['role'] == 'assistant' %}{% generation %}{{- m['content'] }}{% endgeneration %}"
+        "{%- else %}{{- m['content'] }}{%- endif %}{{- '<|im_end|>\\n' }}{%- endfor %}",
+        encoding="utf-8",
+    )
+    path, _ = config(stage="sft", dataset="alpaca_sft", template=str(eot_out))
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 0 and "warning: alpaca_sft: the end-of-turn token '<|im_end|>'" in log, log
+
+
+def test_every_sample_all_masked_by_cutoff_len_stops_the_run(capsys, config):
+    path, out = config(stage="sft", dataset="alpaca_sft", cutoff_len=8)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 1 and "every training sample is all-masked" in log and "loading" not in log, log
+    code, log = fmtkit(capsys, "train", path, "train_on_prompt=true", "--dry-run")
+    assert code == 0 and "8 of 8 samples (100.0%) exceed cutoff_len 8" in log, log
+    # a reward model drops the pairs longer than cutoff_len: all of them here
+    path, _ = config(stage="rm", dataset="pref", cutoff_len=8)
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 1 and "the reward trainer drops" in log, log
+
+
+def test_rows_made_in_memory_get_the_template_check(config, tiny_model, tmp_path):
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.checks import AllMaskedError
+    from trainer_plugin.config import load_config, read_yaml
+    from trainer_plugin.data import sft_row, to_dataset
+    from trainer_plugin.run import train_on_datasets
+
+    plain = tmp_path / "plain.jinja"
+    plain.write_text("{% for m in messages %}{{ m['content'] }}\n{% endfor %}", encoding="utf-8")
+    path, out = config(stage="sft", dataset="alpaca_sft", template=str(plain))
+    cfg, _ = load_config(read_yaml(path))
+    rows = to_dataset([sft_row(Sample(turns=[Turn("user", "Hi"), Turn("assistant", "Hello")]))])
+    with pytest.raises(AllMaskedError, match="all-masked") as caught:
+        train_on_datasets(cfg, rows, echo=lambda _: None)
+    assert caught.value.exit_code == 1 and not out.exists()
+
+
+def test_the_data_check_is_capped(monkeypatch, capsys, config):
+    import trainer_plugin.checks
+
+    monkeypatch.setattr(trainer_plugin.checks, "CHECK_CAP", 5)
+    path, _ = config(stage="sft", dataset="alpaca_sft,sharegpt_sft")
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 0 and "data check (the first 5 of 16 training samples" in log, log
 
 
 # --- the gate and the config errors ---------------------------------------------------------
@@ -464,9 +571,10 @@ def test_train_help_does_not_import_the_training_stack():
     assert "KEY=VALUE" in result.stdout and "--dry-run" in result.stdout
 
 
-def test_trainer_plugin_runs_as_a_module_for_launchers():
+def test_fmtkit_runs_as_a_module_for_launchers():
+    # `accelerate launch -m fmtkit train cfg.yaml` (trainer_plugin/__main__.py gave way to fmtkit/__main__.py)
     result = subprocess.run(
-        [sys.executable, "-m", "trainer_plugin", "train", "--help"],
+        [sys.executable, "-m", "fmtkit", "train", "--help"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -41,6 +41,9 @@ class TrainSummary:
     trainable_params: int = 0
     total_params: int = 0
     resumed_from: str | None = None
+    # The data check before training (trainer_plugin.checks): samples over cutoff_len, tokens they lose,
+    # all-masked samples, template problems per dataset.
+    data_warnings: dict[str, Any] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, allow_nan=True)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
+from fmtkit.sample import Sample
+from trainer_plugin.checks import assistant_only, capped, check_data
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset
 from trainer_plugin.gate import check_datasets, is_main_process
@@ -36,10 +38,18 @@ _OFFLINE_HINT = "a local folder, or a hub id already in the local cache"
 
 
 def default_echo(text: str) -> None:
+    """Print on the main process; ``warning:`` / ``error:`` lines in colour on a terminal."""
     if is_main_process():
         import click
 
+        for prefix, colour in (("warning:", "yellow"), ("error:", "red")):
+            if text.startswith(prefix):
+                text = click.style(prefix, fg=colour, bold=True) + text[len(prefix) :]
         click.echo(text)
+
+
+class TokenizerLoadError(FmtkitError):
+    """The tokenizer of ``model_name_or_path`` cannot be loaded."""
 
 
 @dataclass
@@ -49,6 +59,10 @@ class PreparedData:
     train: Dataset
     eval: Dataset | None
     counts: dict[str, int]
+    # The first samples of each training dataset (at most checks.CHECK_CAP in all) for the data check,
+    # and how many the training datasets had in all.
+    samples: dict[str, list[Sample]] | None = None
+    total_samples: int = 0
 
 
 def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -> PreparedData:
@@ -57,6 +71,7 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
     train_rows: list[dict[str, Any]] = []
     eval_rows: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
+    train_samples: dict[str, list[Sample]] = {}
     for names, rows in ((config.dataset_names, train_rows), (config.eval_dataset_names, eval_rows)):
         for name in names:
             num_samples = entry_num_samples(config.dataset_dir, name)
@@ -67,6 +82,8 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
                 samples = take(samples, config.max_samples)
             counts[name] = len(samples)
             rows.extend(rows_for(samples, stage.to_row, name, config.default_system))
+            if rows is train_rows:
+                train_samples[name] = samples
     train = to_dataset(train_rows)
     evaluation = to_dataset(eval_rows) if eval_rows else None
     if config.val_size:
@@ -77,7 +94,8 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
         + (f", {len(evaluation)} evaluation samples" if evaluation is not None else "")
         + f" ({', '.join(f'{name}: {n}' for name, n in counts.items())})"
     )
-    return PreparedData(train, evaluation, counts)
+    total = sum(len(samples) for samples in train_samples.values())
+    return PreparedData(train, evaluation, counts, capped(train_samples), total)
 
 
 def _concat(a: Dataset, b: Dataset) -> Dataset:
@@ -123,7 +141,7 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     """The base model's tokenizer, with the config's chat template and a pad token.
 
     Checks, before any model loads, that conversational stages have a chat
-    template and that assistant-only SFT has one TRL can mask with.
+    template; whether assistant-only SFT can mask with it is :func:`loss_template`'s.
     """
     from transformers import AutoTokenizer
 
@@ -133,7 +151,7 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise FmtkitError(f"cannot load the tokenizer of {path!r} ({_OFFLINE_HINT}): {exc}") from exc
+        raise TokenizerLoadError(f"cannot load the tokenizer of {path!r} ({_OFFLINE_HINT}): {exc}") from exc
     if config.template:
         tokenizer.chat_template = chat_template(config.template)
     if tokenizer.pad_token is None:
@@ -142,20 +160,41 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
         return tokenizer
     if not tokenizer.chat_template:
         raise FmtkitError(f"the tokenizer of {path} has no chat template: set `template:` (e.g. chatml, qwen3, llama3)")
-    if stage.name == "sft" and not config.train_on_prompt:
-        from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-
-        if not has_generation_markers(tokenizer.chat_template):
-            try:
-                get_training_chat_template(tokenizer)
-            except ValueError:
-                raise FmtkitError(
-                    f"the chat template of {path} has no {{% generation %}} markers, which training on the "
-                    "assistant's tokens only needs: set `template:` to one of fmtkit's (chatml, qwen, qwen3, "
-                    "qwen3_nothink, llama3, default, empty) or `train_on_prompt: true`"
-                ) from None
-            echo("the model's chat template has no generation markers: TRL uses its training version of it")
     return tokenizer
+
+
+def loss_template(config: TrainConfig, stage: Stage, tokenizer: Any, echo: Echo = default_echo) -> str | None:
+    """The chat template the loss mask comes from: the tokenizer's, or TRL's training version of it.
+
+    None when assistant-only SFT has no way to mask: the template has no
+    ``{% generation %}`` markers and TRL has no training version of it (then
+    every sample would be all-masked; :func:`~trainer_plugin.checks.check_data` stops the run).
+    """
+    if not stage.conversational or not assistant_only(config, stage):
+        return tokenizer.chat_template
+    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+
+    if has_generation_markers(tokenizer.chat_template):
+        return tokenizer.chat_template
+    try:
+        patched = get_training_chat_template(tokenizer)
+    except ValueError:
+        return None
+    echo("the model's chat template has no generation markers: TRL uses its training version of it")
+    return patched or tokenizer.chat_template
+
+
+def check_before_training(
+    config: TrainConfig,
+    stage: Stage,
+    tokenizer: Any,
+    samples: dict[str, list[Sample]] | None,
+    train_samples: int,
+    echo: Echo = default_echo,
+) -> dict[str, Any]:
+    """The data check of a run (see :mod:`trainer_plugin.checks`): its ``data_warnings``, or an error when nothing would train."""
+    template = loss_template(config, stage, tokenizer, echo)
+    return check_data(config, stage, tokenizer, template, samples, train_samples, echo)
 
 
 def train(
@@ -176,9 +215,15 @@ def train(
     check_datasets(config.dataset_dir, entries, stage.data_stage, echo)
     data = prepare_data(config, stage, echo)
     if dry_run:
+        try:
+            tokenizer = load_tokenizer(config, stage, echo)
+        except TokenizerLoadError as exc:
+            echo(f"note: no data check of tokens ({exc})")
+        else:
+            check_before_training(config, stage, tokenizer, data.samples, data.total_samples, echo)
         echo(f"dry run: stage {stage.name} on {config.model_name_or_path} stops here, before loading the model")
         return None
-    return train_on_datasets(config, data.train, data.eval, echo, callbacks)
+    return train_on_datasets(config, data.train, data.eval, echo, callbacks, data)
 
 
 def train_on_datasets(
@@ -187,8 +232,13 @@ def train_on_datasets(
     eval_dataset: Dataset | None = None,
     echo: Echo = default_echo,
     callbacks: list[Any] | None = None,
+    data: PreparedData | None = None,
 ) -> TrainSummary:
-    """Train ``config``'s stage on datasets already in TRL form, then save outputs and the summary."""
+    """Train ``config``'s stage on datasets already in TRL form, then save outputs and the summary.
+
+    ``data``: what :func:`prepare_data` read; its samples are checked before the model loads
+    (without it, only the chat template is).
+    """
     from transformers.trainer_callback import PrinterCallback
 
     from trainer_plugin.progress import ProgressPrinter, TrainSummary
@@ -196,8 +246,12 @@ def train_on_datasets(
     # transformers 5.24 warns about its own deprecated alias, once per model load: not the user's concern.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     stage = get_stage(config.trainer_stage)
-    device = detect_device(config, echo)
     tokenizer = load_tokenizer(config, stage, echo)
+    samples = data.samples if data is not None else None
+    samples_total = data.total_samples if data is not None else len(train_dataset)
+    # Before the device is touched: the check may fork tokenizing processes.
+    data_warnings = check_before_training(config, stage, tokenizer, samples, samples_total, echo)
+    device = detect_device(config, echo)
     progress = ProgressPrinter(echo)
     ctx = StageContext(
         config=config,
@@ -252,6 +306,7 @@ def train_on_datasets(
         trainable_params=trainable,
         total_params=total,
         resumed_from=str(resume) if resume else None,
+        data_warnings=data_warnings,
     )
     summary.train_tokens, summary.tokens_counted = _tokens_seen(trainer, stage, summary.epochs)
     if summary.train_runtime_s > 0:  # this session's tokens only, when resumed

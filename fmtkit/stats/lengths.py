@@ -118,6 +118,11 @@ def length_report(
         "all_supervised_lost": (
             sum(1 for sup, lost in zip(counts.supervised, counts.lost) if sup and lost == sup) if cutoff_len is not None else None
         ),
+        # Samples with answers but no token in the loss (e.g. generation markers that cover nothing).
+        "no_supervised": sum(
+            1 for i, (sample, sup) in enumerate(zip(samples, counts.supervised)) if not sup and i not in counts.errors
+            and sample.kind not in ("prompt", "pretrain")
+        ),
         "render_errors": len(counts.errors),
         "first_render_error": next(iter(counts.errors.items()), None),
     }
