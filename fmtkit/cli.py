@@ -95,7 +95,9 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: runs the CLI and turns fmtkit errors into a message and exit code."""
     try:
-        cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
+        # without standalone mode click returns a command's ctx.exit(code) instead of exiting
+        sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import ALPACA_ONLY, FORM_ENTRIES, INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
@@ -138,6 +138,8 @@ def validate(
         checker.report = report
         if (root / INFO_FILE).is_file():
             checker.check_folder(root, list(entries) if entries is not None else None)
+        elif entries is not None:
+            raise FmtkitError(f"{root}: no {INFO_FILE} here, so there is no entry {', '.join(map(repr, entries))} (is this the dataset folder?)")
         else:
             files = [p for p in data_files(root) if p.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")]
             if not files:
@@ -151,10 +153,10 @@ def validate(
         info = root / INFO_FILE
         if not info.is_file() and (path.parent.parent / INFO_FILE).is_file():
             info = path.parent.parent / INFO_FILE  # a file inside a folder entry
-        owner = _owning_entry(info, path) if info.is_file() and form is None else None
-        if owner is not None:
+        owners = owning_entries(info, path) if info.is_file() and form is None else []
+        if owners:  # checked through every entry that reads it, as LLaMA-Factory would read it
             report.root = str(info.parent)
-            checker.check_folder(info.parent, [owner], only_file=path)
+            checker.check_folder(info.parent, owners, only_file=path)
         else:
             checker.check_bare_file(path, root, form)
     report.findings.sort(key=lambda f: (f.sort_key, SEVERITY_RANK[f.severity]))
@@ -174,18 +176,23 @@ def _read_info(info: Path) -> tuple[Any, LoadProblem | None]:
         return None, LoadProblem("FMT101", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", exc.lineno)
 
 
-def _owning_entry(info: Path, file: Path) -> str | None:
-    """The entry of ``dataset_info.json`` that reads ``file`` (directly or through its folder)."""
+def owning_entries(info: Path, file: Path) -> list[str]:
+    """The entries of ``dataset_info.json`` that read ``file`` (directly or through its folder).
+
+    >>> owning_entries(Path("dataset/dataset_info.json"), Path("dataset/sharegpt_demo.jsonl"))
+    ['sharegpt_demo']
+    """
     doc, problem = _read_info(info)
     if problem or not isinstance(doc, dict):
-        return None
+        return []
     target = file.resolve()
+    out = []
     for name, raw in doc.items():
-        if isinstance(raw, dict) and isinstance(raw.get("file_name"), str):
+        if isinstance(raw, dict) and isinstance(raw.get("file_name"), str) and raw["file_name"]:
             src = (info.parent / raw["file_name"]).resolve()
             if src == target or (src.is_dir() and target.parent == src):
-                return name
-    return None
+                out.append(name)
+    return out
 
 
 class _Checker:
@@ -243,9 +250,9 @@ class _Checker:
             for err in sorted(validator.iter_errors({entry.name: entry.raw}), key=lambda e: list(e.path))[:3]:
                 where = "/".join(str(p) for p in list(err.path)[1:]) or "(entry)"
                 self.add("FMT100", f"{where}: {err.message}", file=INFO_FILE, line=line, entry=entry.name)
-        if not entry.is_local:
+        if entry.source_key is not None and not entry.is_local:
             self.report.not_checked.append(entry.name)
-        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113"}
+        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117"}
         return any(f.code in blocking for f in self.report.findings[before:])
 
     # -- data files --------------------------------------------------------
@@ -319,10 +326,19 @@ class _Checker:
             if view is not None:
                 e = view.entry
                 synthetic = e.name.startswith("<")  # a bare file: only the columns its form needs
-                for key, col in e.used_columns().items():
-                    if col not in tally.types and _indexed_by_reader(e, key) and not (synthetic and key in OPTIONAL_COLUMNS):
-                        how = "" if e.columns_given else "; it is mapped by default, so give `columns` without it or add it (\"\" is fine)"
-                        self.add("FMT801", f"column {col!r} ({key}) is in no record: LLaMA-Factory fails with KeyError: {col!r}{how}", file=rel, entry=name)
+                absent = [k for k, col in e.used_columns().items()
+                          if col not in tally.types and _indexed_by_reader(e, k) and not (synthetic and k in OPTIONAL_COLUMNS)]  # fmt: skip
+                for key in absent:
+                    col = getattr(e, key)
+                    self.add("FMT801", f"column {col!r} ({key}) is in no record: LLaMA-Factory fails with KeyError: {col!r}",
+                             file=rel, entry=name, fix=_absent_column_fix(e, key, tally.types))  # fmt: skip
+                # one absent column explains every record's finding about it: keep the one finding
+                quiet = {c for k in absent for c in _EXPLAINED_BY_ABSENT.get(k, ())}
+                if quiet:
+                    self.report.findings = [f for f in self.report.findings if not (f.file == rel and f.entry == name and f.code in quiet)]
+                for key, role, hint in _unmapped_columns(e, tally.types):
+                    self.add("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", file=rel, entry=name,
+                             fix=f'add "{role}": "{key}" to the entry\'s `columns`' if role not in ("chosen", "rejected") else 'set "ranking": true and map chosen and rejected in `columns`')  # fmt: skip
             for col, (a, ia, b, ib, lb) in tally.drift.items():
                 self.add("FMT802", f"column {col!r} is {a} in record {ia} but {b} here", file=rel, line=lb, record=ib, entry=name)
             if len(tally.keysets) > 1:
@@ -331,6 +347,45 @@ class _Checker:
                 self.add("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", file=rel, line=l2, record=i2, entry=name)
             for index, line, first in tally.duplicates():
                 self.add("FMT803", f"duplicate of record {first}", file=rel, line=line, record=index, entry=name)
+
+
+# data key -> the column role that usually holds it
+_USUAL_COLUMNS = {"instruction": "prompt", "input": "query", "output": "response", "history": "history", "system": "system",
+                  "tools": "tools", "images": "images", "videos": "videos", "audios": "audios", "kto_tag": "kto_tag",
+                  "chosen": "chosen", "rejected": "rejected", "conversations": "messages", "messages": "messages"}  # fmt: skip
+
+
+# record-level findings that an absent column (FMT801) already explains
+_EXPLAINED_BY_ABSENT = {"prompt": ("FMT301", "FMT303"), "response": ("FMT904",), "messages": ("FMT401",)}
+
+
+def _absent_column_fix(entry: DatasetEntry, key: str, types: dict) -> str:
+    """How to fix FMT801 for column role ``key`` of ``entry``."""
+    if key == "prompt" and "text" in types:
+        return 'this is text data: map it with "columns": {"prompt": "text"}'
+    if key in OPTIONAL_COLUMNS and not entry.columns_given:
+        return f'it is mapped by default: give `columns` without {key!r}, or add {getattr(entry, key)!r} to the records ("" is fine)'
+    return f"map {key!r} in `columns` to the column your records use, or add that column to them"
+
+
+def _unmapped_columns(entry: DatasetEntry, types: dict) -> list[tuple[str, str, str]]:
+    """(key, role, why) for data keys that look like a column the entry leaves unset (FMT806)."""
+    used = set(entry.used_columns().values())
+    out = []
+    for key, role in _USUAL_COLUMNS.items():
+        if key not in types or key in used:
+            continue
+        if role in ALPACA_ONLY and entry.is_conversation or role == "messages" and not entry.is_conversation:
+            continue  # another form's column
+        if role in ("chosen", "rejected"):
+            if entry.ranking is not True:
+                out.append((key, role, "the entry has no ranking: true"))
+        elif getattr(entry, role) is None:
+            why = "`columns` leaves it out" if entry.columns_given else f"the entry maps no {role} column"
+            out.append((key, role, why))
+        elif role == "messages":
+            out.append((key, role, f"the entry reads its turns from {entry.messages!r}"))
+    return out
 
 
 def _indexed_by_reader(entry: DatasetEntry, key: str) -> bool:
@@ -381,10 +436,6 @@ def _key_lines(info: Path, names: list[str]) -> dict[str, int]:
                     out[name] = lineno
         depth += line.count("{") - line.count("}")
     return out
-
-
-def exit_code_for(report: Report) -> int:
-    return report.exit_code
 
 
 __all__ = ["validate", "Report", "FileResult", "Finding", "EXIT_USAGE"]

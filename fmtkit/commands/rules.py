@@ -25,8 +25,10 @@ def rules(output):
     table = Table(show_edge=False)
     for col in ("code", "name", "severity", "what it checks"):
         table.add_column(col)
+    from rich.text import Text
+
     for r in registry.values():
-        table.add_row(r.code, r.name, r.severity, r.summary)
+        table.add_row(r.code, r.name, r.severity, Text(r.summary))
     Console().print(table)
 
 

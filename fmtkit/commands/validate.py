@@ -52,7 +52,7 @@ def _group_staged(paths: tuple[str, ...]) -> list[str]:
     from pathlib import Path
 
     from fmtkit.dataset_info import INFO_FILE
-    from fmtkit.validation import _owning_entry
+    from fmtkit.validation import owning_entries
 
     folders = {str(Path(p).parent) for p in paths if Path(p).name == INFO_FILE}
     out = sorted(folders)
@@ -63,7 +63,7 @@ def _group_staged(paths: tuple[str, ...]) -> list[str]:
             continue
         # data files sit beside dataset_info.json, or one level down in a folder entry
         for candidate in (info, path.parent.parent / INFO_FILE):
-            if candidate.is_file() and _owning_entry(candidate, path) is not None:
+            if candidate.is_file() and owning_entries(candidate, path):
                 out.append(p)
                 break
     return out

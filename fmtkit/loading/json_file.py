@@ -108,6 +108,9 @@ def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
                 buf, pos = buf[pos:] + more, 0
             ch = buf[pos]
             if ch == "]":
+                if expect_value and index:  # "[{...},]": Python's json and datasets refuse it
+                    problem(LoadProblem("FMT201", "invalid JSON: a trailing ',' before ']'", line, index))
+                    return
                 _after_array(reader, buf, pos + 1, line, index, problem)
                 return
             if ch == ",":

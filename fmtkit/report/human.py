@@ -13,6 +13,11 @@ from fmtkit.findings import ERROR
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+def _count(n: int, word: str) -> str:
+    """``1 error``, ``2 errors``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def render(report, quiet: bool = False, console: Console | None = None) -> None:
     console = console or Console(highlight=False, soft_wrap=True)
     findings = sorted(report.findings, key=lambda f: f.sort_key)
@@ -34,14 +39,14 @@ def render(report, quiet: bool = False, console: Console | None = None) -> None:
     s = report.summary
     if quiet:
         if s["errors"]:
-            console.print(f"{s['errors']} errors in {s['files']} files")
+            console.print(Text(f"{_count(s['errors'], 'error')} in {report.root}"))
         return
     if findings:
         console.print()
     for rel, form in report.detected.items():
-        console.print(f"[dim]{rel}: detected form[/] [bold]{form}[/]")
+        console.print(Text.assemble((f"{rel}: detected form ", "dim"), (form, "bold")))
     for name in report.not_checked:
-        console.print(f"[dim]entry {name!r}: reads from a hub or script; not checked locally[/]")
+        console.print(Text(f"entry {name!r}: reads from a hub, a script or cloud storage; not checked locally", style="dim"))
     table = Table(title="fmtkit validate", title_justify="left", show_edge=False)
     table.add_column("checked")
     table.add_column("count", justify="right")
@@ -62,7 +67,7 @@ def render(report, quiet: bool = False, console: Console | None = None) -> None:
         rules.add_column("what")
         for code, n in s["by_rule"].items():
             r = RULES[code]
-            rules.add_row(code, Text(r.severity, style=_STYLE[r.severity]), str(n), r.summary)
+            rules.add_row(code, Text(r.severity, style=_STYLE[r.severity]), str(n), Text(r.summary))
         console.print(rules)
     verdict = "[bold red]errors found[/]" if report.has_errors else "[bold green]no errors[/]"
     console.print(verdict)

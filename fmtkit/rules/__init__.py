@@ -46,7 +46,9 @@ class Rule:
 
     @property
     def summary(self) -> str:
-        return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
+        """The docstring's first paragraph, on one line."""
+        first = self.doc.strip().split("\n\n")[0]
+        return " ".join(first.split()) or self.name
 
 
 RULES: dict[str, Rule] = {}

@@ -117,13 +117,13 @@ def bad_history(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}}
         # demo.jsonl
         {"instruction": "And 2+2?", "input": "", "output": "4", "history": [["1+1?", "2"]]}
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}}
         # demo.jsonl
         {"instruction": "And 2+2?", "input": "", "output": "4", "history": ["1+1?", "2"]}
     """

@@ -78,7 +78,13 @@ def messages_not_list(rec: dict, view: EntryView):
             return f"message {i} is {json_type(m)}, not an object"
         if e.role_tag not in m or e.content_tag not in m:  # both readers index m[content_tag]
             missing = e.role_tag if e.role_tag not in m else e.content_tag
-            return f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
+            message = f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
+            for role_key, content_key in (("role", "content"), ("from", "value")):
+                if role_key in m and (role_key, content_key) != (e.role_tag, e.content_tag):
+                    return message + f"; for such messages set the entry's tags role_tag={role_key!r}, content_tag={content_key!r}"
+            if "tool_calls" in m:
+                return message + "; LLaMA-Factory reads it even beside tool_calls: write it as null or \"\""
+            return message
     return None
 
 
@@ -146,14 +152,14 @@ def role_order(rec: dict, view: EntryView):
         if type(role) is not str or role not in known:
             return None  # FMT402 reports it
         if role not in (odd if i & 1 else even):
-            where = "assistant/function_call" if i & 1 else "user/observation"
+            where = "an assistant/function_call" if i & 1 else "a user/observation"
             if view.entry.formatting == "openai":  # tool results were merged: count turns, not messages
                 at = f"turn {i} (after the system message, consecutive tool results counted as one)"
             else:
                 at = f"message {i + offset}"
             if role == view.entry.system_tag:
                 return f"{at} is a system message; only the first message may be one"
-            return f"{at} has role {role!r} where a {where} turn must stand"
+            return f"{at} has role {role!r} where {where} turn must stand"
     return None
 
 
@@ -181,12 +187,14 @@ def turn_count(rec: dict, view: EntryView):
     msgs = _messages(rec, view)
     if not msgs:
         return None
-    n = len(_turn_roles(_body(msgs, view), view))
+    body = _body(msgs, view)
+    n = len(_turn_roles(body, view))
+    counted = f"{n} turn{'' if n == 1 else 's'}" + (" after the system message" if len(body) != len(msgs) else "")
     if view.entry.ranking is True:
         if n % 2 == 0:
-            return f"{n} turns after the system message; a preference prompt needs an odd number (ending with the user)"
+            return f"{counted}; a preference prompt needs an odd number (ending with the user)"
     elif n % 2 == 1:
-        return f"{n} turns after the system message; the conversation must end with the assistant (an even number)"
+        return f"{counted}; the conversation must end with the assistant (an even number)"
     elif n == 0:
         return "no turn besides the system message"
     return None

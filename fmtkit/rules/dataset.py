@@ -27,13 +27,13 @@ declare(
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "system"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "system": "Be brief."}
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "sys"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "sys"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "system": "Be brief."}
     """,
@@ -119,6 +119,30 @@ declare(
 
 _UNIQUE = count()
 _dumps = orjson.dumps
+
+
+declare(
+    "FMT806", "unmapped-column", WARNING, "map the column in the entry's `columns`", "dataset",
+    """The data has a column the entry does not map, so LLaMA-Factory ignores it.
+
+    `columns` is all-or-nothing: giving it without ``query`` drops every
+    ``input``, without ``system`` every system prompt. Preference columns
+    (``chosen`` / ``rejected``) on an entry without ``ranking: true`` are
+    ignored too, and such records then have no answer.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}}
+        # demo.jsonl
+        {"instruction": "Summarise.", "input": "A long text.", "output": "Short.", "system": "Be brief."}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output", "system": "system"}}
+        # demo.jsonl
+        {"instruction": "Summarise.", "input": "A long text.", "output": "Short.", "system": "Be brief."}
+    """,
+)  # fmt: skip
 
 
 def _digest(rec: dict, _dumps=orjson.dumps) -> int:

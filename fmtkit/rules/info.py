@@ -23,7 +23,7 @@ declare(
 
     Passes::
 
-        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
 
@@ -255,14 +255,14 @@ def kto_and_ranking(entry: DatasetEntry) -> Iterator[str]:
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
         {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
-        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected", "kto_tag": "label"}}
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "chosen": "Hello", "rejected": "Go away", "label": true}
     """
@@ -278,7 +278,7 @@ def ranking_columns(entry: DatasetEntry) -> Iterator[str]:
 
     Passes::
 
-        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
 
@@ -379,6 +379,52 @@ def hub_entry(entry: DatasetEntry) -> Iterator[str]:
     """
     if entry.source_key is not None and not entry.is_local:
         yield f"{entry.source_key} {entry.source!r} is not checked locally"
+
+
+@rule("FMT116", "tags-incomplete", ERROR, "give role_tag, content_tag, user_tag and assistant_tag in `tags`", scope="entry")
+def tags_incomplete(entry: DatasetEntry) -> Iterator[str]:
+    """A conversation entry's `tags` leaves out a tag every message needs.
+
+    `tags` is all-or-nothing like `columns`: the tags it does not give are
+    unset, not their defaults. Without a role or content tag no message can be
+    read; without a user or assistant tag no turn can stand anywhere.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    """
+    if entry.is_conversation and entry.tags_given:
+        missing = [t for t in ("role_tag", "content_tag", "user_tag", "assistant_tag") if getattr(entry, t) is None]
+        if missing:
+            yield f"`tags` leaves out {', '.join(missing)}, so they are unset (not their defaults)"
+
+
+@rule("FMT117", "split-local", ERROR, 'remove "split" (local files only have a train split)', scope="entry")
+def split_local(entry: DatasetEntry) -> Iterator[str]:
+    """A local entry asks for a split other than ``train``: a local file only has ``train``.
+
+    Passes::
+
+        # entry: {"split": "train"}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+
+    Fails::
+
+        # entry: {"split": "test"}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+    """
+    if entry.is_local and entry.split != "train":
+        yield f"split {entry.split!r}: LLaMA-Factory loads local files as the train split only"
 
 
 declare(

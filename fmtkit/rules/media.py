@@ -61,7 +61,7 @@ def media_not_list(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["cat.png"]}
         # cat.png
@@ -69,7 +69,7 @@ def media_not_list(rec: dict, view: EntryView):
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": "cat.png"}
         # cat.png
@@ -93,7 +93,7 @@ def placeholder_count(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image><image>Compare them.", "input": "", "output": "Same cat.", "images": ["a.png", "b.png"]}
         # a.png
@@ -103,7 +103,7 @@ def placeholder_count(rec: dict, view: EntryView):
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>Compare them.", "input": "", "output": "Same cat.", "images": ["a.png", "b.png"]}
         # a.png
@@ -150,7 +150,7 @@ def media_missing(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["cat.png"]}
         # cat.png
@@ -158,7 +158,7 @@ def media_missing(rec: dict, view: EntryView):
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["dog.png"]}
     """
@@ -183,7 +183,7 @@ def media_outside(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["cat.png"]}
         # cat.png
@@ -191,7 +191,7 @@ def media_outside(rec: dict, view: EntryView):
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
         # demo.jsonl
         {"instruction": "<image>What is this?", "input": "", "output": "A cat.", "images": ["../cat.png"]}
     """

@@ -65,13 +65,13 @@ def identical_pair(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Go away."}
 
     Fails::
 
-        # entry: {"ranking": true, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}}
+        # entry: {"ranking": true, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "chosen": "Hello!", "rejected": "Hello!"}
     """
@@ -91,14 +91,14 @@ def kto_tag_not_bool(rec: dict, view: EntryView):
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
         {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "label": "true"}
         {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
@@ -116,14 +116,14 @@ declare(
 
     Passes::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
         {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
 
     Fails::
 
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
         {"instruction": "Hey", "input": "", "output": "Hey there", "label": true}

@@ -47,7 +47,7 @@ def stage_kto(entry: DatasetEntry, stage: str) -> Iterator[str]:
     Passes::
 
         # stage: kto
-        # entry: {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
         # demo.jsonl
         {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
         {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
@@ -86,8 +86,31 @@ def stage_pt(entry: DatasetEntry, stage: str) -> Iterator[str]:
         yield "stage pt keeps only the first message / instruction of each record"
 
 
+@rule("FMT905", "stage-no-response-column", ERROR, "map the answer column (response) in `columns`", scope="stage")
+def stage_no_response_column(entry: DatasetEntry, stage: str) -> Iterator[str]:
+    """Under stage sft (or kto) an Alpaca entry maps no response column, so no record has an answer.
+
+    Passes::
+
+        # stage: sft
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+
+    Fails::
+
+        # stage: sft
+        # entry: {"columns": {"prompt": "instruction", "query": "input"}}
+        # demo.jsonl
+        {"instruction": "Hi", "input": ""}
+    """
+    if stage in ("sft", "kto") and entry.formatting == "alpaca" and entry.ranking is not True and entry.response is None:
+        yield f"stage {stage} needs answers, but the entry maps no response column"
+
+
 def _needs_answer(view: EntryView) -> bool:
-    return view.stage in ("sft", "kto") and view.entry.formatting == "alpaca" and view.entry.ranking is not True
+    e = view.entry
+    return view.stage in ("sft", "kto") and e.formatting == "alpaca" and e.ranking is not True and e.response is not None
 
 
 @rule("FMT904", "stage-no-answer", ERROR, "give every record an answer (the entry's response column)", applies=_needs_answer)
@@ -108,8 +131,6 @@ def stage_no_answer(rec: dict, view: EntryView):
         {"instruction": "Hi", "input": "there"}
     """
     col = view.entry.response
-    if col is None:
-        return "the entry maps no response column, so no record has an answer"
     if type(rec.get(col)) is not str:
         return f"no {col!r} (answer) in this record"
     return None

@@ -20,7 +20,8 @@ def bad_tools(rec: dict, view: EntryView):
     """The tools column is not a JSON list of function schemas.
 
     ShareGPT keeps tools as a JSON *string*; a list of objects is accepted too.
-    Each schema needs a ``name`` (directly or under ``function``).
+    A single object is not: LLaMA-Factory would iterate its keys. Each schema
+    needs a ``name`` (directly or under ``function``).
 
     Passes::
 
@@ -41,8 +42,8 @@ def bad_tools(rec: dict, view: EntryView):
         v, err = _loads(v)
         if err:
             return f"tools is not valid JSON: {err}"
-    if type(v) is dict:
-        v = [v]
+    if type(v) is dict:  # LLaMA-Factory's tool formatter iterates the list: an object's keys would be taken as tools
+        return "tools is a single object, not a list of function schemas: wrap it in [ ]"
     if type(v) is not list:
         return f"tools is {json_type(v)}, not a list of function schemas"
     for i, t in enumerate(v):
