@@ -29,7 +29,7 @@ from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, data_files, iter_records
 from fmtkit.rules import json_type
-from fmtkit.rules.dataset import FileTally
+from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
 from fmtkit.rules.view import EntryView
@@ -309,7 +309,7 @@ class _Checker:
         if size == 0:
             self.add("FMT205", "the file is empty", file=rel, entry=name)
             return FileTally()
-        from fmtkit.check import check_path
+        from fmtkit.record_loop import check_path
 
         findings, tally = check_path(path, rel, view, form, self.jobs, self.progress)
         for f in findings:

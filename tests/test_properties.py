@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fmtkit import rules as rule_registry
-from fmtkit.check import check_records
+from fmtkit.record_loop import check_records
 from fmtkit.dataset_info import FORM_ENTRIES, DatasetEntry
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import Record, iter_records
@@ -204,9 +204,9 @@ def test_valid_sharegpt_round_trip_has_no_error(recs, name):
         assert [f for f in report.findings if f.severity == ERROR] == []
 
 
-# -- the record loop's fast path (fmtkit/check.py) never hides a finding ------------------------
+# -- the record loop's fast path (fmtkit/record_loop.py) never hides a finding ------------------------
 
-from fmtkit.check import CLEAN_AND_VALID, FAST_COVERED, _CleanConversation, _record_rules, _SchemaView  # noqa: E402
+from fmtkit.record_loop import CLEAN_AND_VALID, FAST_COVERED, _CleanConversation, _record_rules, _SchemaView  # noqa: E402
 
 _REPO = Path(__file__).resolve().parent.parent
 

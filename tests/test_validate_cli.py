@@ -300,7 +300,7 @@ def defect_file(path: Path, min_bytes: int, seed: int = 7) -> Path:
 
 def test_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
     import fmtkit
-    from fmtkit import check
+    from fmtkit import record_loop as check
 
     p = defect_file(tmp_path / "d.jsonl", 400_000)
     (tmp_path / "dataset_info.json").write_text(json.dumps({
@@ -317,7 +317,7 @@ def test_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
 
 def test_jobs_2_finds_the_same_as_jobs_1(capsys, tmp_path):
     """A file above the sharding threshold, with defects in every shard and duplicates across shards."""
-    from fmtkit.check import SHARD_MIN_BYTES
+    from fmtkit.record_loop import SHARD_MIN_BYTES
 
     p = defect_file(tmp_path / "big.jsonl", int(SHARD_MIN_BYTES * 1.3))
     _, one = run_json(capsys, p, "--form", "sharegpt")
@@ -366,7 +366,7 @@ def test_console_script_smoke():
 
 def test_jobs_2_on_a_small_file_with_bom_blank_and_broken_lines(tmp_path, monkeypatch):
     import fmtkit
-    from fmtkit import check
+    from fmtkit import record_loop as check
 
     monkeypatch.setattr(check, "SHARD_MIN_BYTES", 1)  # shard even a small file
     p = defect_file(tmp_path / "d.jsonl", 60_000)

@@ -21,7 +21,7 @@ from fmtkit import rules as rule_registry
 from fmtkit.dataset_info import DATA_EXTENSIONS
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
-from fmtkit.rules.dataset import FileTally
+from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
 from fmtkit.schemas import fast_validator, schema_for_form
