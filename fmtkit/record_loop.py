@@ -24,7 +24,7 @@ from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
-from fmtkit.schemas import fast_validator, schema_for_form
+from fmtkit.schemas import explain_error, fast_validator, reference_validator, schema_for_form
 
 SHARD_MIN_BYTES = 8 << 20  # below this, one process is faster than starting workers
 PROGRESS_EVERY = 8192
@@ -202,6 +202,22 @@ class _CleanConversation:
         return CLEAN
 
 
+def schema_message(name: str | None, obj, validator) -> str:
+    """The FMT300 message for a record its schema rejects: the most specific error, kept short.
+
+    ``jsonschema_rs`` reports a failed ``oneOf`` as a whole; the reference
+    validator's ``best_match`` names the property that is actually wrong.
+    This runs only for rejected records.
+    """
+    err = next(iter(validator.iter_errors(obj)))
+    where, text = "/".join(str(p) for p in err.instance_path), err.message
+    reference = reference_validator(name) if name else None
+    best = next(iter(reference.iter_errors(obj)), None) if reference is not None else None
+    if best is not None:
+        where, text = explain_error(best)
+    return f"{where or '(record)'}: {text}"
+
+
 def _record_rules(view: EntryView | None) -> list:
     if view is None:
         return []
@@ -246,8 +262,7 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
                 if validator.is_valid(obj):
                     message = None
                 else:
-                    err = next(iter(validator.iter_errors(obj)))
-                    message = f"{'/'.join(str(p) for p in err.instance_path) or '(record)'}: {err.message}"
+                    message = schema_message(schema.name, obj, validator)
             except (ValueError, OverflowError) as exc:  # a lone surrogate (UnicodeEncodeError) or a value the schema engine cannot take
                 message = f"(record): cannot be checked against the schema: {exc}"
             if message is not None:

@@ -93,3 +93,21 @@ def reference_validator(name: str):
 
     registry = Registry().with_resources((uri, Resource.from_contents(doc)) for uri, doc in _registry().items())
     return Draft202012Validator(schema, registry=registry)
+
+
+def explain_error(error, limit: int = 160) -> tuple[str, str]:
+    """(JSON path, message) for a ``jsonschema`` error, as specific and short as it can be.
+
+    A failed ``oneOf`` / ``anyOf`` is explained by the branch the instance came
+    closest to (the one with the fewest errors), so users read "label: 'True' is
+    not of type 'boolean'" rather than "is not valid under any of the given schemas".
+    """
+    while error.validator in ("oneOf", "anyOf") and error.context:
+        branches: dict = {}
+        for sub in error.context:
+            branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+        error = min(branches.values(), key=len)[0]
+    text = error.message
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return "/".join(str(p) for p in error.absolute_path), text

@@ -33,7 +33,7 @@ from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
 from fmtkit.rules.view import EntryView
-from fmtkit.schemas import INFO_SCHEMA, fast_validator, reference_validator, schema_for_form
+from fmtkit.schemas import INFO_SCHEMA, explain_error, reference_validator
 
 ProgressHook = Callable[[str, int], None]
 OPTIONAL_COLUMNS = ("query", "history", "system", "tools", "images", "videos", "audios")
@@ -60,6 +60,34 @@ class Report:
     not_checked: list[str] = field(default_factory=list)
     detected: dict[str, str] = field(default_factory=dict)
     stage: str | None = None
+
+    @classmethod
+    def merge(cls, reports: list[Report]) -> Report:
+        """One report for several validated paths; file paths become relative to their common folder.
+
+        >>> a, b = Report(root="data/a"), Report(root="data/b")
+        >>> b.findings.append(Finding("FMT205", "error", "the file is empty", "add records", file="x.jsonl"))
+        >>> m = Report.merge([a, b])
+        >>> m.root, m.findings[0].file
+        ('data', 'b/x.jsonl')
+        """
+        root = Path(os.path.commonpath([str(Path(r.root).resolve()) for r in reports]))
+
+        def moved(report: Report, file: str | None) -> str | None:
+            return _rel(Path(report.root).resolve() / file, root) if file else file
+
+        out = cls(root=str(Path(os.path.relpath(root))), stage=reports[0].stage)
+        for r in reports:
+            for f in r.findings:
+                f.file = moved(r, f.file)
+                out.findings.append(f)
+            for fr in r.files:
+                fr.file = moved(r, fr.file)
+                out.files.append(fr)
+            out.entries += r.entries
+            out.not_checked += r.not_checked
+            out.detected.update({moved(r, k): v for k, v in r.detected.items()})
+        return out
 
     @property
     def has_errors(self) -> bool:
@@ -137,6 +165,8 @@ def validate(
         report = Report(root=str(root), stage=stage)
         checker.report = report
         if (root / INFO_FILE).is_file():
+            if form is not None:
+                raise FmtkitError(f"--form applies to bare data files; the entries of {root / INFO_FILE} say what form their files are")
             checker.check_folder(root, list(entries) if entries is not None else None)
         elif entries is not None:
             raise FmtkitError(f"{root}: no {INFO_FILE} here, so there is no entry {', '.join(map(repr, entries))} (is this the dataset folder?)")
@@ -248,8 +278,9 @@ class _Checker:
         mine = self.report.findings[before:]
         if validator is not None and not any(f.severity == ERROR for f in mine):
             for err in sorted(validator.iter_errors({entry.name: entry.raw}), key=lambda e: list(e.path))[:3]:
-                where = "/".join(str(p) for p in list(err.path)[1:]) or "(entry)"
-                self.add("FMT100", f"{where}: {err.message}", file=INFO_FILE, line=line, entry=entry.name)
+                where, text = explain_error(err)
+                where = where.partition("/")[2] or "(entry)"
+                self.add("FMT100", f"{where}: {text}", file=INFO_FILE, line=line, entry=entry.name)
         if entry.source_key is not None and not entry.is_local:
             self.report.not_checked.append(entry.name)
         blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117"}
@@ -420,21 +451,40 @@ def _rel(path: Path, root: Path) -> str:
 
 
 def _key_lines(info: Path, names: list[str]) -> dict[str, int]:
-    """1-based line of each top-level entry name in dataset_info.json (best effort, for locations)."""
-    out: dict[str, int] = {}
-    wanted = {orjson.dumps(n).decode(): n for n in names}
-    depth = 0
+    """1-based line of each top-level entry name in dataset_info.json (for finding locations).
+
+    A small scanner over the text: it tracks strings and nesting depth, so it
+    works on pretty-printed and one-line files alike.
+    """
     try:
         text = info.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError):
-        return out
-    for lineno, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if depth == 1:
-            for quoted, name in wanted.items():
-                if stripped.startswith(quoted) and name not in out:
-                    out[name] = lineno
-        depth += line.count("{") - line.count("}")
+        return {}
+    wanted, out = set(names), {}
+    depth, line, i, n = 0, 1, 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch == '"':
+            start_line, j = line, i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            if depth == 1:
+                try:
+                    key = orjson.loads(text[i : j + 1])
+                except orjson.JSONDecodeError:
+                    key = None
+                rest = text[j + 1 : j + 64].lstrip()
+                if key in wanted and key not in out and rest.startswith(":"):
+                    out[key] = start_line
+            line += text.count("\n", i, j)
+            i = j
+        i += 1
     return out
 
 

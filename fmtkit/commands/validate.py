@@ -33,13 +33,16 @@ def validate(paths, entries, form, stage, output, quiet, jobs, staged):
     from fmtkit.report import render
     from fmtkit.validation import validate as run
 
+    from fmtkit.validation import Report
+
     names = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
-    worst = 0
-    for path in (_group_staged(paths) if staged else dict.fromkeys(paths)):
-        report = run(path, entries=names, form=form, stage=stage, jobs=jobs, progress=_progress_hook(output))
-        render(report, output, quiet=quiet)
-        worst = max(worst, report.exit_code)
-    sys.exit(worst)
+    targets = _group_staged(paths) if staged else list(dict.fromkeys(paths))
+    reports = [run(p, entries=names, form=form, stage=stage, jobs=jobs, progress=_progress_hook(output)) for p in targets]
+    if not reports:
+        sys.exit(0)
+    report = reports[0] if len(reports) == 1 else Report.merge(reports)  # one document, whatever the output
+    render(report, output, quiet=quiet)
+    sys.exit(report.exit_code)
 
 
 def _group_staged(paths: tuple[str, ...]) -> list[str]:

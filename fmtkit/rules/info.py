@@ -142,6 +142,34 @@ def no_source(entry: DatasetEntry) -> Iterator[str]:
         yield f"the entry names no source (file_name, hf_hub_url, ...){hint}"
 
 
+@rule("FMT118", "several-sources", ERROR, "keep one source key per entry", scope="entry")
+def several_sources(entry: DatasetEntry) -> Iterator[str]:
+    """An entry names more than one source; LLaMA-Factory silently reads only one.
+
+    Its precedence is hub ids (``hf_hub_url``, ``ms_hub_url``, ``om_hub_url``:
+    mirrors of each other may stand together), then ``script_url``, then
+    ``cloud_file_name``, then ``file_name``.
+
+    Passes::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl"}}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+
+    Fails::
+
+        # dataset_info.json
+        {"demo": {"file_name": "demo.jsonl", "hf_hub_url": "org/demo"}}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello"}
+    """
+    given = [k for k in SOURCE_KEYS if k in entry.raw]
+    kinds = {"hub" if k in ("hf_hub_url", "ms_hub_url", "om_hub_url") else k for k in given}
+    if len(kinds) > 1:
+        yield f"the entry names {', '.join(given)}; LLaMA-Factory reads only {entry.source_key}"
+
+
 @rule("FMT105", "bad-formatting", ERROR, "use formatting alpaca, sharegpt or openai", scope="entry")
 def bad_formatting(entry: DatasetEntry) -> Iterator[str]:
     """`formatting` is not one of alpaca, sharegpt or openai (fatal in LLaMA-Factory).
@@ -352,11 +380,13 @@ def bad_extension(entry: DatasetEntry) -> Iterator[str]:
         yield f"folder {entry.source!r} holds no files"
         return
     exts = sorted({p.suffix.lower() for p in files})
-    bad = [e or "(none)" for e in exts if e not in DATA_EXTENSIONS]
+    bad = [p.name for p in files if p.suffix.lower() not in DATA_EXTENSIONS]
     if bad:
-        yield f"unsupported extension {', '.join(bad)} in {entry.source!r}"
+        yield f"unsupported extension in {entry.source!r}: {', '.join(bad[:3])}" + (" (hidden files count too)" if any(b.startswith(".") for b in bad) else "")
     elif len({DATA_EXTENSIONS[e] for e in exts}) > 1 or (len(exts) > 1 and path.is_dir()):
-        yield f"folder {entry.source!r} mixes extensions {', '.join(exts)}; LLaMA-Factory needs one"
+        rare = min(exts, key=lambda e: sum(p.suffix.lower() == e for p in files))
+        odd = [p.name for p in files if p.suffix.lower() == rare][:3]
+        yield f"folder {entry.source!r} mixes extensions {', '.join(exts)} (e.g. {', '.join(odd)}); LLaMA-Factory needs one"
 
 
 @rule("FMT114", "hub-entry", INFO, "nothing to fix: hub entries are checked when downloaded", scope="entry")
