@@ -20,6 +20,8 @@ SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
 
 @dataclass(slots=True)
 class Finding:
+    """One problem at one place: a rule's code and severity, what is wrong, and how to fix it."""
+
     code: str
     severity: str
     message: str

@@ -1,9 +1,9 @@
 """``fmtkit validate``: load -> check (schema, then rules) -> collect, as a library.
 
 >>> import fmtkit
->>> report = fmtkit.validate("dataset/")          # doctest: +SKIP
->>> report.has_errors, report.summary["records"]  # doctest: +SKIP
-(False, 118)
+>>> report = fmtkit.validate("dataset/")
+>>> report.has_errors
+False
 
 The pipeline: the ``dataset_info.json`` is checked against its schema and the
 entry rules (FMT1xx); each local entry's files are read record by record
@@ -150,6 +150,12 @@ def validate(
     - ``jobs``: worker processes for large JSON Lines files.
 
     Raises :class:`FmtkitError` (exit code 2) only when the path cannot be read at all.
+
+    >>> report = validate("dataset/", entries=["sharegpt_demo"], stage="sft")
+    >>> report.has_errors, report.summary["records"]
+    (False, 5)
+    >>> validate("dataset/", entries=["sharegpt_demo"], stage="dpo").findings[0].code
+    'FMT901'
     """
     path = Path(path)
     if stage is not None and stage not in STAGES:

@@ -14,7 +14,7 @@ class EntryView:
 
     >>> v = EntryView.of(DatasetEntry.from_dict("d", {"file_name": "d.json", "formatting": "sharegpt"}))
     >>> sorted(v.even_roles), sorted(v.odd_roles)
-    [['human', 'observation'], ['function_call', 'gpt']]
+    (['human', 'observation'], ['function_call', 'gpt'])
     """
 
     entry: DatasetEntry
