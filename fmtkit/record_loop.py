@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import orjson
 
 from fmtkit import rules as rule_registry
 from fmtkit.dataset_info import DATA_EXTENSIONS
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
+from fmtkit.loading.json_file import BOM, iter_line_range, line_ranges
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
@@ -307,50 +307,16 @@ def _starts_array(path: Path) -> bool:
     return head[:1] == b"["
 
 
-def _shard_bounds(path: Path, parts: int, size: int) -> list[tuple[int, int]]:
-    """Byte ranges that start and end on line boundaries."""
-    cuts = [0]
-    with path.open("rb") as fh:
-        for k in range(1, parts):
-            fh.seek(max(cuts[-1], size * k // parts))
-            fh.readline()
-            cuts.append(fh.tell())
-    cuts.append(size)
-    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
-
-
 def _iter_range(path: Path, start: int, end: int, problems: list[Finding], rel: str, counts: list[int]) -> Iterator[Record]:
     sink = _sink(problems, rel)
-    loads = orjson.loads
-    make = tuple.__new__  # Record(...) without the Python-level __new__
-    index = 0
-    lineno = 0
-    with path.open("rb") as fh:
-        fh.seek(start)
-        pos = start
-        if start == 0 and fh.read(3) != b"\xef\xbb\xbf":
-            fh.seek(0)
-        elif start == 0:
-            sink(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", 1))
-            pos = 3
-        for raw in fh:
-            if pos >= end:
-                break
-            pos += len(raw)
-            lineno += 1
-            if raw.isspace():  # a line is never empty; white space only is skipped
-                continue
-            try:
-                value = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                from fmtkit.loading.json_file import _json_problem
+    if start == 0 and _starts_with_bom(path):
+        sink(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", 1))
+    return iter_line_range(path, sink, start, end, counts)
 
-                sink(_json_problem(raw, exc, lineno, index))
-                index += 1
-                continue
-            yield make(Record, (index, lineno, value))
-            index += 1
-    counts[:] = [index, lineno]
+
+def _starts_with_bom(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(3) == BOM
 
 
 def _check_shard(args):
@@ -366,7 +332,7 @@ def _check_shard(args):
 
 
 def _check_sharded(path: Path, rel: str, view: EntryView | None, form: str, jobs: int, size: int):
-    bounds = _shard_bounds(path, jobs, size)
+    bounds = line_ranges(path, jobs)
     problems: list[Finding] = []
     total: FileTally | None = None
     records = lines = decoded = 0

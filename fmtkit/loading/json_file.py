@@ -45,13 +45,52 @@ def _utf8_error(exc: UnicodeDecodeError, line: int, index: int) -> LoadProblem:
 
 
 def _iter_lines(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Record]:
+    return iter_line_range(path, problem)
+
+
+def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """Split a JSON Lines file into ``parts`` byte ranges that start and end on line boundaries.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+    >>> _ = p.write_bytes(b'{"a": 1}\\n{"a": 2}\\n{"a": 3}\\n')
+    >>> line_ranges(p, 2)
+    [(0, 18), (18, 27)]
+    """
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as fh:
+        for k in range(1, parts):
+            fh.seek(max(cuts[-1], size * k // parts))
+            fh.readline()
+            cuts.append(fh.tell())
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def iter_line_range(path: Path, problem: ProblemSink, start: int = 0, end: int | None = None, counts: list[int] | None = None) -> Iterator[Record]:
+    """Records of the JSON Lines in bytes ``[start, end)`` (from :func:`line_ranges`), with local
+    indices and line numbers; a leading BOM is skipped (the caller reports it).
+
+    ``counts``, when given, is set to ``[records, lines]`` read, so shards can be joined.
+    """
     loads = orjson.loads
     make = tuple.__new__  # Record(...) without the Python-level __new__: this is the hot loop
-    index = 0
+    index = lineno = 0
     with path.open("rb") as fh:
-        if has_bom:
-            fh.read(3)
-        for lineno, raw in enumerate(fh, 1):
+        fh.seek(start)
+        pos = start
+        if start == 0:
+            if fh.read(3) == BOM:
+                pos = 3
+            else:
+                fh.seek(0)
+        for raw in fh:
+            if end is not None:
+                if pos >= end:
+                    break
+                pos += len(raw)
+            lineno += 1
             if raw.isspace():  # a line is never empty; white space only is skipped
                 continue
             try:
@@ -62,6 +101,8 @@ def _iter_lines(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
                 continue
             yield make(Record, (index, lineno, value))
             index += 1
+    if counts is not None:
+        counts[:] = [index, lineno]
 
 
 def _json_problem(raw: bytes, exc: orjson.JSONDecodeError, lineno: int, index: int) -> LoadProblem:

@@ -69,11 +69,6 @@ def parse_examples(doc: str) -> list[Example]:
         current: str | None = None
         lines: list[str] = []
         flags: set[str] = set()
-
-        def flush():
-            if current is not None:
-                ex.files[current] = ("\n".join(lines).strip("\n"), flags)
-
         for raw in body.splitlines():
             if raw.strip() and not raw.startswith("    "):
                 break  # end of the indented block
@@ -85,11 +80,16 @@ def parse_examples(doc: str) -> list[Example]:
             elif line.startswith("# entry-arg: "):
                 ex.entry_arg = line[len("# entry-arg: "):].strip()
             elif line.startswith("# "):
-                flush()
+                _add_file(ex, current, lines, flags)
                 name, _, rest = line[2:].partition(" ")
                 current, lines, flags = name, [], set(re.findall(r"[\w-]+", rest))
             elif current is not None:
                 lines.append(line)
-        flush()
+        _add_file(ex, current, lines, flags)
         out.append(ex)
     return out
+
+
+def _add_file(ex: Example, name: str | None, lines: list[str], flags: set[str]) -> None:
+    if name is not None:
+        ex.files[name] = ("\n".join(lines).strip("\n"), flags)
