@@ -6,11 +6,14 @@ time, output) and prints records/s for:
 
 - fmtkit convert ShareGPT -> OpenAI and Alpaca -> ShareGPT, 1 and 2 jobs
   (with the input check of ``fmtkit validate``, as users run it, and without);
+- the input check alone (``fmtkit validate`` on the input: the pass ``convert``
+  runs beside the conversion, in another process for big inputs);
 - ``datasets`` ``load_dataset("json")`` + ``.map`` (1 process) doing the same
   conversion, the LLaMA-Factory way; the ratio uses the ``.map`` time alone.
 
     python bench/bench_convert.py                      # 200k records
     python bench/bench_convert.py --records 1000000    # the full run
+    python bench/bench_convert.py --repeat 3           # medians of 3 runs (shared machines are noisy)
 
 Needs ``datasets`` (the train extra). Data is written under bench/data/ and
 reused when present with the same size and seed.
@@ -90,6 +93,14 @@ def bench_fmtkit(src: Path, to: str, jobs: int, check: bool, out_dir: Path) -> f
     return dt
 
 
+def bench_check(src: Path) -> float:
+    from fmtkit.conversion import input_errors, resolve
+
+    t0 = time.perf_counter()
+    input_errors(resolve(src))
+    return time.perf_counter() - t0
+
+
 def sharegpt_to_openai(example):
     roles = {"human": "user", "gpt": "assistant", "observation": "tool", "function_call": "assistant", "system": "system"}
     messages = []
@@ -144,14 +155,21 @@ def main() -> None:
                     dt = statistics.median(bench_fmtkit(src, to, jobs, check, out_dir) for _ in range(args.repeat))
                     rows[(jobs, check)] = n / dt
                     print(f"  fmtkit convert, {jobs} job{'s' if jobs > 1 else ' '}{', input checked' if check else ', --no-check   '}: {n / dt:>10,.0f} records/s  ({dt:.2f} s)")
+            dt = statistics.median(bench_check(src) for _ in range(args.repeat))
+            rows["check"] = n / dt
+            print(f"  input check alone (fmtkit validate)     : {n / dt:>10,.0f} records/s  ({dt:.2f} s)")
             if not args.no_datasets:
-                load, mapped = bench_datasets(src, kind, out_dir / "hf_cache")
+                runs = [bench_datasets(src, kind, out_dir / "hf_cache") for _ in range(args.repeat)]
+                load, mapped = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
                 print(f"  datasets load_dataset('json')           : {n / load:>10,.0f} records/s  ({load:.2f} s)")
                 print(f"  datasets .map, 1 proc                   : {n / mapped:>10,.0f} records/s  ({mapped:.2f} s)")
                 base = n / mapped
-                for (jobs, check), rate in rows.items():
+                for key, rate in rows.items():
+                    if key == "check":
+                        continue
+                    jobs, check = key
                     print(f"  ratio fmtkit ({jobs} job{'s' if jobs > 1 else ''}{', checked' if check else ''}) / datasets .map: {rate / base:.1f}x")
-                results[label] = {"map": base, **{f"{j}job{'_checked' if c else ''}": r for (j, c), r in rows.items()}}
+                results[label] = {"map": base, **{k if isinstance(k, str) else f"{k[0]}job{'_checked' if k[1] else ''}": r for k, r in rows.items()}}
     print("\n" + json.dumps(results, indent=1))
 
 

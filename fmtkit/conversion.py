@@ -20,8 +20,8 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-from collections.abc import Callable, Iterator
 from array import array
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,12 +30,15 @@ from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS as FORM_NAMES
 from fmtkit.detect import detect_form
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
-from fmtkit.forms import FORMS, ReadError, Reader, reader_for
+from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
 from fmtkit.loading import LoadProblem, data_files, iter_records
 from fmtkit.sample import Sample
 
 # Load problems that leave the record readable (a byte order mark).
 WARNING_PROBLEMS = frozenset({"FMT204"})
+# Rules of `fmtkit validate` whose errors the readers repair: FMT405 (content not a
+# string) for records whose content the reader read from OpenAI's lists of typed parts.
+READ_REPAIRS = frozenset({"FMT405"})
 
 __all__ = ["read", "convert", "Source", "resolve", "ConvertReport"]
 
@@ -236,6 +239,7 @@ class Tally:
     new_keys: list[str] = field(default_factory=list)  # keys outside the fixed columns (the output needs filling)
     rows: array = field(default_factory=lambda: array("q"))  # the record key of each row written
     first_index: int = 0  # set when shards are merged: the file's record index of this shard's first record
+    parts: set[int] = field(default_factory=set)  # record keys whose content was read from lists of typed parts
 
     def example(self, code: str, fno: int, index: int, line: int | None, message: str) -> None:
         bucket = self.examples.setdefault(code, [])
@@ -260,7 +264,8 @@ def _rebase(sample: Sample, rebase: tuple[str, str]) -> None:
         paths = getattr(sample, kind)
         if paths:
             setattr(sample, kind, [
-                p if (os.path.isabs(p) or "://" in p) else os.path.relpath(os.path.join(src, p), dst) for p in paths
+                p if (os.path.isabs(p) or "://" in p or p.startswith("data:")) else os.path.relpath(os.path.join(src, p), dst)
+                for p in paths
             ])  # fmt: skip
 
 
@@ -287,7 +292,8 @@ class _Converter:
         self.dump_opt = orjson.OPT_APPEND_NEWLINE
         self.tally = Tally()
         self.seen_keys: dict[str, None] = {}
-        self.transform = opts.rebase is not None or opts.extract_prompt or opts.pairs_to_kto
+        self.transform = opts.extract_prompt or opts.pairs_to_kto
+        self.rebase = opts.rebase  # applied to samples with media; fast lanes never write media
         # the form's fast lane to the target, when it applies (same rows as the general path)
         self.direct = None
         source = FORMS.get(src.form)
@@ -300,31 +306,91 @@ class _Converter:
     def run(self, records: Iterator[tuple[int, int, int | None, Any]], out) -> Tally:
         """Convert ``(file number, index, line, record)`` items; ``out`` is a binary file or None (dry run)."""
         t = self.tally
-        template, dumps, nl = self.template, self.dumps, self.dump_opt
-        tlen = len(template) if template is not None else -1
-        rows_append = t.rows.append
-        show = self.opts.show
-        direct, general = self.direct, self._general
+        one = self._one
+        direct = self.direct
+        write = out.write if out is not None else None
         for fno, index, line, value in records:
             t.read += 1
-            row = direct(value) if direct is not None else None
-            rows = (row,) if row is not None else general(fno, index, line, value)
-            for row in rows:
-                if template is not None:
-                    row = {**template, **row}
-                    if len(row) != tlen:
-                        for k in row:
-                            if k not in template and k not in self.seen_keys:
-                                self.seen_keys[k] = None
-                                t.new_keys.append(k)
-                else:  # the first records, read to fix the output's columns
-                    self.seen_keys.update(dict.fromkeys(row))
-                if out is not None:
-                    out.write(dumps(row, option=nl))
-                rows_append((fno << 40) | index)
-                t.written += 1
-                if len(t.shown) < show:
-                    t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": row, "reason": None})
+            one(fno, index, line, value, direct(value) if direct is not None else None, write)
+        return t
+
+    def _one(self, fno: int, index: int, line: int | None, value: Any, lane_row: dict[str, Any] | None, write) -> None:
+        """Write the output rows of one record (``lane_row``: its fast-lane row, if any); ``write`` None: a dry run."""
+        t = self.tally
+        template = self.template
+        show = self.opts.show
+        for row in (lane_row,) if lane_row is not None else self._general(fno, index, line, value):
+            if template is not None:
+                row = {**template, **row}
+                if len(row) != len(template):
+                    for k in row:
+                        if k not in template and k not in self.seen_keys:
+                            self.seen_keys[k] = None
+                            t.new_keys.append(k)
+            else:  # the first records, read to fix the output's columns
+                self.seen_keys.update(dict.fromkeys(row))
+            if write is not None:
+                write(self.dumps(row, option=self.dump_opt))
+            t.rows.append((fno << 40) | index)
+            t.written += 1
+            if len(t.shown) < show:
+                t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": row, "reason": None})
+
+    def run_range(self, path: Path, fno: int, start: int, end: int, out) -> Tally:
+        """:func:`_iter_range` and :meth:`run` fused, for a fast lane: the same rows and counts, less work per record.
+
+        A lane row with exactly the template's columns (in its order: lanes
+        write the form's columns in the form's order) is dumped as it is; every
+        other record takes :meth:`_one`.
+        """
+        import orjson
+
+        t = self.tally
+        loads, dumps, nl, decode_error = orjson.loads, self.dumps, self.dump_opt, orjson.JSONDecodeError
+        direct, one, template = self.direct, self._one, self.template
+        if direct is None or template is None:
+            return self.run(_iter_range(path, fno, start, end, t), out)
+        tkeys = template.keys()
+        shown, show = t.shown, self.opts.show
+        rows_append = t.rows.append
+        key0 = fno << 40
+        write = out.write if out is not None else None
+        index = lineno = read = fast = 0
+        with path.open("rb") as fh:
+            pos = start
+            if start > 0:
+                fh.seek(start - 1)
+                pos = start - 1 + len(fh.readline())
+            for raw in fh:
+                if pos >= end:
+                    break
+                pos += len(raw)
+                lineno += 1
+                if lineno == 1 and start == 0 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                try:
+                    value = loads(raw)
+                except decode_error as exc:
+                    if not raw or raw.isspace():  # blank lines are skipped, as the loader does
+                        continue
+                    t.read += 1
+                    t.skip("unreadable:FMT201", fno, index, lineno, f"invalid JSON: {exc}")
+                    index += 1
+                    continue
+                read += 1
+                row = direct(value)
+                if row is not None and row.keys() == tkeys and (not show or len(shown) >= show):
+                    if write is not None:
+                        write(dumps(row, option=nl))
+                    rows_append(key0 | index)
+                    fast += 1
+                else:
+                    one(fno, index, lineno, value, row, write)
+                index += 1
+        t.read += read
+        t.written += fast
+        t.lines = lineno
+        t.indices = index
         return t
 
     def _general(self, fno: int, index: int, line: int | None, value: Any) -> list[dict[str, Any]]:
@@ -337,6 +403,10 @@ class _Converter:
             if len(t.shown) < opts.show:
                 t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": None, "reason": f"unreadable: {exc.message}"})
             return []
+        if sample.hints and PARTS_HINT in sample.hints:
+            t.parts.add((fno << 40) | index)
+        if self.rebase is not None and (sample.images or sample.videos or sample.audios):
+            _rebase(sample, self.rebase)
         samples = self._transform(sample) if self.transform else (sample,)
         rows = []
         lost = t.lost
@@ -363,8 +433,6 @@ class _Converter:
 
     def _transform(self, sample: Sample) -> list[Sample]:
         opts = self.opts
-        if opts.rebase is not None:
-            _rebase(sample, opts.rebase)
         if opts.extract_prompt:
             from fmtkit.forms.trl import extract_prompt
 
@@ -467,13 +535,19 @@ def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shar
     conv = _Converter(src, opts, template)
     tally = conv.tally
     path = src.files[shard.fno]
-    records = _iter_file(path, shard.fno, tally) if shard.end < 0 else _iter_range(path, shard.fno, shard.start, shard.end, tally)
     if part is None:
-        conv.run(records, None)
+        _convert_shard(conv, path, shard, None)
     else:
-        with part.open("wb", buffering=1 << 20) as out:
-            conv.run(records, out)
+        with part.open("wb", buffering=1 << 20) as out:  # one write per row into a 1 MiB buffer: measured faster than joining rows
+            _convert_shard(conv, path, shard, out)
     return tally
+
+
+def _convert_shard(conv: _Converter, path: Path, shard: _Shard, out) -> None:
+    if shard.end < 0:
+        conv.run(_iter_file(path, shard.fno, conv.tally), out)
+    else:
+        conv.run_range(path, shard.fno, shard.start, shard.end, out)
 
 
 # Worker processes get the conversion through these globals (set before fork, or by the initializer).
@@ -875,10 +949,8 @@ def convert(
         dry_run=dry_run, strict=strict, jobs=jobs,
     )  # fmt: skip
     media_to = info_dir if register else out_path.parent
-    rebase = None
-    e = src.entry
-    may_have_media = e is None or any(c is not None for c in (e.images, e.videos, e.audios))
-    if may_have_media and src.base_dir.resolve() != media_to.resolve():
+    rebase = None  # media may come from columns or from OpenAI content parts
+    if src.base_dir.resolve() != media_to.resolve():
         rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
     opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, min(show, SHOW_LIMIT))
 
@@ -1005,6 +1077,8 @@ def _apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shard
         off = t.first_index
         for key in t.rows:
             finding = by_record.get(key + off)
+            if finding is not None and finding["code"] in READ_REPAIRS and key in t.parts:
+                finding = None  # the reader read the list of parts: the finding is about the input's spelling only
             if finding is not None:
                 drop.add(row)
                 if key + off in records:  # the second row of a record split by --pairs-to-kto

@@ -55,6 +55,9 @@ class Turn:
     tool_calls: list[ToolCall] = field(default_factory=list)
     weight: int | None = None  # OpenAI's per-message training weight (0 or 1)
     tool_call_id: str | None = None  # OpenAI's link from a tool result to its call
+    # keys of the source message that no field above holds (OpenAI's ``name``,
+    # ``reasoning_content``, ...): message-list forms write them back, others report them
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def has_tool_calls(self) -> bool:
@@ -74,6 +77,10 @@ class Sample:
     - ``images`` / ``videos`` / ``audios``: media paths, in placeholder order.
     - ``extra``: fields of the source record that no part of the model holds;
       kept aside so that writers of the same form can carry them over.
+    - ``hints``: how the source spelled the sample, changing nothing in its
+      meaning (so not compared): Alpaca's instruction/input split (``"fmtkit:input"``,
+      used by the Alpaca writer to restore it), and what the reader could not
+      carry (``"fmtkit:dropped"``: ``(loss code, where)`` pairs every writer reports).
     """
 
     turns: list[Turn] = field(default_factory=list)
@@ -87,6 +94,7 @@ class Sample:
     videos: list[str] = field(default_factory=list)
     audios: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    hints: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def kind(self) -> Kind:

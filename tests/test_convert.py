@@ -250,6 +250,37 @@ def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Pa
     assert one.examples["unreadable:FMT201"][0]["line"] == 409  # after 8 blank lines
 
 
+
+@pytest.mark.parametrize(("source", "target"), [("sharegpt", "openai"), ("alpaca", "sharegpt")])
+def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, target: str):
+    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    if source == "sharegpt":
+        odd = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
+               {"conversations": [{"from": "human", "value": "Q", "name": "ann"}, {"from": "gpt", "value": "A"}]},
+               {"conversations": [{"from": "human", "value": [{"type": "text", "text": "parts"}]}, {"from": "gpt", "value": "A"}]},
+               {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}], "system": "S", "id": 3}]  # fmt: skip
+        rows = [odd[i % 4] if i % 5 == 0 else r for i, r in enumerate(tool_records(300))]
+    else:
+        odd = [{"instruction": "I", "input": "x", "output": "O", "history": [["a", "b"]]}, {"instruction": "I", "output": 3},
+               {"instruction": "I", "output": "O", "system": "S"}, {"instruction": "I", "output": "O", "id": 1}]  # fmt: skip
+        rows = [odd[i % 4] if i % 5 == 0 else {"instruction": f"I{i}", "input": "", "output": "O"} for i in range(300)]
+    body = b"".join(orjson.dumps(r) + (b"\n \n" if i % 40 == 0 else b"\n") for i, r in enumerate(rows))
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\xef\xbb\xbf" + body + b"{broken\n" + body)
+    fast = [fmtkit.convert(src, target, tmp_path / f"fast{j}.jsonl", jobs=j, check=False) for j in (1, 3)]
+
+    def slow_range(self, path, fno, start, end, out):
+        self.direct = None  # every record through read, then write
+        return self.run(convert_module._iter_range(path, fno, start, end, self.tally), out)
+
+    monkeypatch.setattr(convert_module._Converter, "run_range", slow_range)
+    slow = fmtkit.convert(src, target, tmp_path / "slow.jsonl", jobs=1, check=False)
+    assert slow.written > 500 and slow.skipped > 0
+    for j, report in zip((1, 3), fast, strict=True):
+        assert (tmp_path / f"fast{j}.jsonl").read_bytes() == (tmp_path / "slow.jsonl").read_bytes(), j
+        for key in ("records_read", "written", "skipped", "skipped_by", "lost", "examples"):
+            assert getattr(report, key) == getattr(slow, key), (j, key)
+
 # ---- transforms --------------------------------------------------------------------------
 
 
@@ -294,6 +325,40 @@ def test_records_with_validate_errors_are_skipped(tmp_path: Path):
     # a bare file is checked through the same entry it is read with (its media column included)
     bare = fmtkit.convert(src, "sharegpt", tmp_path / "b.jsonl")
     assert bare.checked and bare.written == 1 and bare.skipped == 1
+
+
+def test_openai_content_parts_are_converted_not_skipped_as_invalid(tmp_path: Path):
+    rows = [
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is "},
+                                                   {"type": "image_url", "image_url": {"url": "a.png", "detail": "high"}}]},
+                      {"role": "assistant", "content": "A cat.", "name": "bot", "reasoning_content": "whiskers"}]},
+        {"messages": [{"role": "user", "content": [{"type": "input_image", "file_id": "file-1"}]},
+                      {"role": "assistant", "content": "?"}]},
+        {"messages": [{"role": "user", "content": 3}, {"role": "assistant", "content": "A"}]},
+    ]  # fmt: skip
+    (tmp_path / "a.png").write_bytes(b"x")
+    src = write_jsonl(tmp_path / "parts.jsonl", rows)
+    report = fmtkit.convert(src, "sharegpt", tmp_path / "s.jsonl")
+    assert report.checked and report.written == 1
+    # validate's FMT405 (content not a string) is about the spelling the reader repaired; file ids and numbers are not read
+    assert report.skipped_by == {"unreadable:media": 1, "unreadable:type": 1}
+    assert report.dropped == {"part-fields": 1}
+    (row,) = rows_of(tmp_path / "s.jsonl")
+    assert row["conversations"] == [{"from": "human", "value": "What is <image>"},
+                                    {"from": "gpt", "value": "A cat.", "name": "bot", "reasoning_content": "whiskers"}]  # fmt: skip
+    assert row["images"] == ["a.png"]
+    again = fmtkit.convert(src, "openai", tmp_path / "o.jsonl")
+    assert rows_of(tmp_path / "o.jsonl")[0]["messages"][1] == rows[0]["messages"][1]  # message keys kept
+    report = fmtkit.convert(src, "alpaca", tmp_path / "a.jsonl")
+    assert report.written == 1 and report.dropped == {"part-fields": 1, "message-fields": 1}
+    assert again.written == 1
+    # written elsewhere, relative paths are rebased; URLs and data: URIs are not paths
+    audio = [{"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "QUJD", "format": "wav"}},
+                                                        {"type": "image_url", "image_url": {"url": "a.png"}}]},
+                           {"role": "assistant", "content": "A"}]}]  # fmt: skip
+    fmtkit.convert(write_jsonl(tmp_path / "audio.jsonl", audio), "sharegpt", tmp_path / "out" / "s.jsonl")
+    (row,) = rows_of(tmp_path / "out" / "s.jsonl")
+    assert row["audios"] == ["data:audio/wav;base64,QUJD"] and row["images"] == ["../a.png"]
 
 
 # ---- the command ---------------------------------------------------------------------------

@@ -296,7 +296,144 @@ def test_every_loss_code_is_documented():
 
 def test_alpaca_hint_never_leaks_into_other_forms():
     s = FORMS["alpaca"].read({"instruction": "A", "input": "B", "output": "C"}, DatasetEntry.for_file("alpaca"))
-    assert QUERY_HINT in s.extra
+    assert QUERY_HINT in s.hints and not s.extra  # a hint, not a field of the record
+    assert s == Sample(s.turns)  # hints are not compared
     for name in ("sharegpt", "openai", "trl-messages"):
         record, losses = FORMS[name].write(s)
         assert QUERY_HINT not in record and losses == []
+
+
+# ---- openai content parts and message keys ----------------------------------------
+
+OPENAI = DatasetEntry.for_file("openai")
+
+
+def _parts_record(*user_parts, **extra_msg) -> dict:
+    return {"messages": [{"role": "user", "content": list(user_parts)}, {"role": "assistant", "content": "A", **extra_msg}]}
+
+
+def test_openai_parts_text_concatenated_and_media_placed():
+    s = FORMS["openai"].read(_parts_record(
+        {"type": "text", "text": "Compare "}, {"type": "image_url", "image_url": {"url": "a.png"}},
+        {"type": "text", "text": " and "}, {"type": "input_image", "image_url": "https://x/b.jpg", "detail": "auto"},
+        {"type": "input_audio", "input_audio": {"data": "QUJD", "format": "mp3"}},
+    ), OPENAI)  # fmt: skip
+    assert s.turns[0].content == "Compare <image> and <image><audio>"
+    assert s.images == ["a.png", "https://x/b.jpg"] and s.audios == ["data:audio/mp3;base64,QUJD"]
+    record, losses = FORMS["openai"].write(s)
+    assert losses == []  # detail "auto" is the default: nothing lost
+    assert record["messages"][0] == {"role": "user", "content": "Compare <image> and <image><audio>"}
+    assert record["images"] == ["a.png", "https://x/b.jpg"] and record["audios"] == ["data:audio/mp3;base64,QUJD"]
+    assert FORMS["openai"].read(record, DatasetEntry.for_file("openai", [record])) == s  # a bare file maps its media columns
+
+
+def test_openai_text_only_parts_equal_the_plain_string():
+    plain = FORMS["openai"].read({"messages": [{"role": "system", "content": "S1"}, {"role": "user", "content": "ab"},
+                                               {"role": "assistant", "content": "c"}]}, OPENAI)  # fmt: skip
+    parts = FORMS["openai"].read({"messages": [
+        {"role": "system", "content": [{"type": "text", "text": "S"}, {"type": "text", "text": "1"}]},
+        {"role": "user", "content": [{"type": "input_text", "text": "a"}, {"type": "text", "text": "b"}]},
+        {"role": "assistant", "content": [{"type": "output_text", "text": "c"}]}]}, OPENAI)  # fmt: skip
+    assert parts == plain
+    for name in FORMS:
+        assert codes(FORMS[name].write(parts)[1]) == codes(FORMS[name].write(plain)[1])
+
+
+def test_openai_part_fields_that_cannot_be_carried_are_reported_by_every_writer():
+    s = FORMS["openai"].read(_parts_record({"type": "image_url", "image_url": {"url": "a.png", "detail": "high"}},
+                                           {"type": "text", "text": "Q", "cache_control": {"type": "ephemeral"}}), OPENAI)  # fmt: skip
+    assert s.turns[0].content == "<image>Q" and s.images == ["a.png"]
+    for name in ("openai", "sharegpt", "alpaca", "trl-messages"):
+        losses = FORMS[name].write(s)[1]
+        assert "part-fields" in codes(losses), name
+        assert any("detail" in loss.message and "cache_control" in loss.message for loss in losses if loss.code == "part-fields")
+
+
+@pytest.mark.parametrize(
+    ("part", "code"),
+    [
+        ({"type": "input_image", "file_id": "file-1"}, "media"),
+        ({"type": "image_url", "image_url": {"detail": "low"}}, "media"),
+        ({"type": "input_audio", "input_audio": {"data": "QUJD"}}, "media"),
+        ({"type": "refusal", "refusal": "no"}, "type"),
+        ({"type": "text", "text": 3}, "type"),
+        ("just a string", "type"),
+    ],
+)
+def test_openai_parts_that_cannot_be_read(part, code):
+    with pytest.raises(ReadError) as exc:
+        FORMS["openai"].read(_parts_record(part), OPENAI)
+    assert exc.value.code == code
+
+
+def test_openai_parts_media_never_mix_with_media_columns_or_literal_placeholders():
+    rec = _parts_record({"type": "image_url", "image_url": {"url": "a.png"}})
+    rec = {**rec, "images": ["b.png"]}
+    with pytest.raises(ReadError, match="both"):
+        FORMS["openai"].read(rec, DatasetEntry.for_file("openai", [rec]))
+    rec = _parts_record({"type": "text", "text": "<image>"}, {"type": "image_url", "image_url": {"url": "a.png"}})
+    with pytest.raises(ReadError, match="ambiguous"):
+        FORMS["openai"].read(rec, OPENAI)
+    rec = {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "a.png"}}]}, *_parts_record()["messages"]]}
+    with pytest.raises(ReadError, match="system"):
+        FORMS["openai"].read(rec, OPENAI)
+
+
+def test_trl_and_vendor_read_parts_too():
+    msgs = _parts_record({"type": "text", "text": "Q"}, {"type": "image_url", "image_url": {"url": "a.png"}})["messages"]
+    s = FORMS["trl-messages"].read({"messages": msgs}, None)
+    assert s.turns[0].content == "Q<image>" and s.images == ["a.png"]
+    assert "media" in codes(FORMS["trl-messages"].write(s)[1])  # TRL forms hold no media: reported, as ever
+    v = FORMS["vendor-preference"].read({"input": {"messages": msgs[:1]}, "preferred_output": [msgs[1]],
+                                         "non_preferred_output": [{"role": "assistant", "content": "B"}]}, None)  # fmt: skip
+    assert v.images == ["a.png"] and "media" in codes(FORMS["vendor-preference"].write(v)[1])
+
+
+def test_openai_message_keys_are_kept_through_openai_sharegpt_and_trl():
+    rec = {"messages": [{"role": "user", "content": "Q", "name": "ann"},
+                        {"role": "assistant", "content": "A", "reasoning_content": "think", "refusal": None}]}  # fmt: skip
+    s = FORMS["openai"].read(rec, OPENAI)
+    assert s.turns[0].extra == {"name": "ann"} and s.turns[1].extra == {"reasoning_content": "think", "refusal": None}
+    record, losses = FORMS["openai"].write(s)
+    assert losses == [] and record == rec  # openai -> openai is lossless
+    for name in ("sharegpt", "trl-messages"):
+        record, losses = FORMS[name].write(s)
+        assert losses == [], name
+        assert FORMS[name].read(json.loads(json.dumps(record)), DatasetEntry.for_file(name) if name == "sharegpt" else None) == s
+    for name in ("alpaca", "vendor-preference", "trl-prompt-completion"):
+        kw = {"conversational": False} if name.startswith("trl") else {}
+        losses = FORMS[name].write(s, **kw)[1]
+        assert any(loss.code == "message-fields" and "'name'" in loss.message for loss in losses), name
+    assert codes(FORMS["alpaca"].write(s)[1]) == {"message-fields"}  # dropped, record still written
+
+
+def test_message_keys_that_would_change_a_message_are_reported():
+    # a ShareGPT message that happens to carry "role": kept on ShareGPT, but OpenAI spells its own role
+    s = FORMS["sharegpt"].read({"conversations": [{"from": "human", "value": "Q", "role": "x"}, {"from": "gpt", "value": "A"}]},
+                               DatasetEntry.for_file("sharegpt"))  # fmt: skip
+    assert s.turns[0].extra == {"role": "x"}
+    assert FORMS["sharegpt"].write(s)[1] == []
+    record, losses = FORMS["openai"].write(s)
+    assert codes(losses) == {"message-fields"} and record["messages"][0] == {"role": "user", "content": "Q"}
+    # keys of a system message have no turn to live on: reported wherever written
+    s = FORMS["openai"].read({"messages": [{"role": "system", "content": "S", "name": "sys"}, {"role": "user", "content": "Q"},
+                                           {"role": "assistant", "content": "A"}]}, OPENAI)  # fmt: skip
+    assert codes(FORMS["openai"].write(s)[1]) == {"message-fields"}
+
+
+def test_null_openai_keys_mean_absent_and_function_call_turns_keep_their_keys():
+    s = FORMS["openai"].read({"messages": [{"role": "user", "content": "Q", "tool_calls": None, "weight": None, "tool_call_id": None},
+                                           {"role": "assistant", "content": "A", "tool_calls": []}]}, OPENAI)  # fmt: skip
+    assert all(not t.extra and t.weight is None and not t.tool_calls for t in s.turns)
+    s = FORMS["sharegpt"].read({"conversations": [{"from": "human", "value": "Q"},
+                                                  {"from": "function_call", "value": '{"name": "f", "arguments": {}}', "id": 7}]},
+                               DatasetEntry.for_file("sharegpt"))  # fmt: skip
+    assert s.turns[1].extra == {"id": 7}
+
+
+def test_a_record_field_named_like_a_hint_is_an_ordinary_field():
+    s = FORMS["sharegpt"].read({"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}], "fmtkit:input": 1},
+                               DatasetEntry.for_file("sharegpt"))  # fmt: skip
+    assert s.extra == {"fmtkit:input": 1} and not s.hints
+    assert FORMS["sharegpt"].write(s)[0]["fmtkit:input"] == 1
+    assert codes(FORMS["trl-messages"].write(s)[1]) == {"extra-fields"}

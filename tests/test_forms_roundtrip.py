@@ -13,28 +13,28 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import FORMS, HINT_PREFIX, is_droppable
+from fmtkit.forms import FORMS, is_droppable
 from fmtkit.sample import Sample, ToolCall, Turn
 
 ALL = ("sft", "preference", "kto", "pretrain", "prompt")
-LF = dict(system=True, tools=True, media=True, extra=True)
+LF = dict(system=True, tools=True, media=True, extra=True, keys=True)
 # form -> what it can hold (the table in docs/convert.md)
 CAPS: dict[str, dict] = {
-    "alpaca": dict(kinds={"sft", "prompt"}, calls=False, order="alternate", weight=False, ids=False, **LF),
-    "alpaca-preference": dict(kinds={"preference"}, calls=False, order="alternate", weight=False, ids=False, **LF),
-    "alpaca-kto": dict(kinds={"kto"}, calls=False, order="alternate", weight=False, ids=False, **LF),
-    "alpaca-pretrain": dict(kinds={"pretrain"}, system=False, tools=False, media=True, extra=True),
+    "alpaca": dict(kinds={"sft", "prompt"}, calls=False, order="alternate", weight=False, ids=False, **LF | {"keys": False}),
+    "alpaca-preference": dict(kinds={"preference"}, calls=False, order="alternate", weight=False, ids=False, **LF | {"keys": False}),
+    "alpaca-kto": dict(kinds={"kto"}, calls=False, order="alternate", weight=False, ids=False, **LF | {"keys": False}),
+    "alpaca-pretrain": dict(kinds={"pretrain"}, system=False, tools=False, media=True, extra=True, keys=False),
     "sharegpt": dict(kinds={"sft"}, calls=True, order="alternate", weight=False, ids=False, **LF),
     "sharegpt-preference": dict(kinds={"preference"}, calls=True, order="alternate", weight=False, ids=False, **LF),
     "sharegpt-kto": dict(kinds={"kto"}, calls=True, order="alternate", weight=False, ids=False, **LF),
     "openai": dict(kinds={"sft"}, calls=True, order="any", weight=True, ids=True, **LF),
-    "trl-text": dict(kinds={"pretrain"}, system=False, tools=False, media=False, extra=False),
+    "trl-text": dict(kinds={"pretrain"}, system=False, tools=False, media=False, extra=False, keys=False),
     "vendor-preference": dict(kinds={"preference"}, calls=True, order="any", weight=False, ids=True,
-                              system=True, tools=True, media=False, extra=False),  # fmt: skip
+                              system=True, tools=True, media=False, extra=False, keys=False),  # fmt: skip
 }
 for _name, _kind in (("trl-messages", "sft"), ("trl-prompt-only", "prompt"), ("trl-prompt-completion", "sft"),
                      ("trl-preference", "preference"), ("trl-preference-implicit", "preference"), ("trl-unpaired", "kto")):  # fmt: skip
-    CAPS[_name] = dict(kinds={_kind}, calls=True, order="any", weight=False, ids=True, system=True, tools=True, media=False, extra=False)
+    CAPS[_name] = dict(kinds={_kind}, calls=True, order="any", weight=False, ids=True, system=True, tools=True, media=False, extra=False, keys=True)
 
 
 def entry_for(form: str) -> DatasetEntry | None:
@@ -125,7 +125,13 @@ def samples(draw, kinds: tuple[str, ...] = ALL) -> Sample:
         s.images = draw(st.lists(st.sampled_from(["a.png", "media/b.jpg"]), min_size=1, max_size=2))
     if draw(st.integers(0, 4)) == 0:
         s.extra = {"id": draw(st.integers(0, 99)), "source": draw(texts)}
+    if draw(st.integers(0, 4)) == 0:  # message keys no field holds (OpenAI's name, reasoning_content, ...)
+        for t in [*s.turns, *(x for x in (s.chosen, s.rejected) if x is not None)]:
+            t.extra = draw(message_keys)
     return s
+
+
+message_keys = st.sampled_from([{}, {"name": "ann"}, {"reasoning_content": "think", "name": None}])
 
 
 # ---- the oracle ---------------------------------------------------------------------
@@ -150,6 +156,9 @@ def expected_codes(form: str, s: Sample) -> set[str] | None:
         out.add("media")
     if s.extra and not cap["extra"]:
         out.add("extra-fields")
+    holds_keys = cap["keys"] and not (form == "trl-preference-implicit" and not s.turns)  # no prompt: written as strings
+    if any(t.extra for t in [*s.turns, *(x for x in (s.chosen, s.rejected) if x is not None)]) and not holds_keys:
+        out.add("message-fields")
     if any(t.weight is not None for t in turns) and not cap["weight"]:
         out.add("weight")
     if not cap.get("calls", False):
@@ -187,7 +196,10 @@ def strip(s: Sample, codes: set[str]) -> Sample:
 
     s = copy.deepcopy(s)
     if "extra-fields" in codes:
-        s.extra = {k: v for k, v in s.extra.items() if k.startswith(HINT_PREFIX)}
+        s.extra = {}
+    if "message-fields" in codes:
+        for t in [*s.turns, *(x for x in (s.chosen, s.rejected) if x is not None)]:
+            t.extra = {}
     if "tool-call-ids" in codes:
         for t in [*s.turns, *(x for x in (s.chosen, s.rejected) if x is not None)]:
             t.tool_call_id = None
@@ -231,6 +243,15 @@ def test_each_form_round_trips_or_reports_exactly_what_it_drops(s: Sample):
 
 @SETTINGS
 @given(samples())
+def test_trl_standard_style_reports_message_keys(s: Sample):
+    has_keys = any(t.extra for t in [*s.turns, *(x for x in (s.chosen, s.rejected) if x is not None)])
+    for form in ("trl-prompt-only", "trl-prompt-completion", "trl-preference", "trl-unpaired"):
+        codes = {loss.code for loss in FORMS[form].write(s, conversational=False)[1]}
+        assert ("message-fields" in codes) == has_keys, form
+
+
+@SETTINGS
+@given(samples())
 def test_trl_standard_style_round_trips_when_lossless(s: Sample):
     for form in ("trl-prompt-only", "trl-prompt-completion", "trl-preference", "trl-unpaired"):
         back, codes = round_trip(form, s, conversational=False)
@@ -248,9 +269,66 @@ def test_every_pair_of_forms_that_both_express_a_sample_round_trips(s: Sample):
             record, losses = FORMS[b].write(first)
             assert not losses, (a, b)
             again = FORMS[b].read(through_json(record), ENTRIES[b])
-            hints = {k: v for k, v in again.extra.items() if not k.startswith(HINT_PREFIX)}
-            again.extra = hints
-            assert again == s, (a, b)
+            assert again == s, (a, b)  # hints (Alpaca's input split) are not compared
+
+
+# ---- OpenAI content as lists of typed parts ------------------------------------------------
+
+plain_texts = st.text(st.characters(codec="utf-8", exclude_characters="\x00<"), max_size=8)
+
+
+@st.composite
+def parts_conversation(draw) -> tuple[dict, dict]:
+    """The same conversation twice: content as typed parts, and as strings with placeholders plus media columns."""
+    parts_msgs, plain_msgs, media = [], [], {"images": [], "audios": []}
+    system = draw(st.sampled_from(["", "S"]))
+    if system:
+        pieces = draw(st.lists(plain_texts, min_size=1, max_size=2))
+        parts_msgs.append({"role": "system", "content": [{"type": "text", "text": p} for p in pieces]})
+        plain_msgs.append({"role": "system", "content": "".join(pieces)})
+    for _ in range(draw(st.integers(1, 3))):
+        for role in ("user", "assistant"):
+            parts, plain = [], []
+            for _ in range(draw(st.integers(0 if role == "user" else 1, 4))):
+                kind = draw(st.sampled_from(["text", "text", "image", "input_image", "audio"]) if role == "user" else st.just("text"))
+                if kind == "text":
+                    t = draw(plain_texts)
+                    parts.append({"type": draw(st.sampled_from(["text", "input_text", "output_text"])), "text": t})
+                    plain.append(t)
+                elif kind == "audio":
+                    data, fmt = draw(st.sampled_from(["QUJD", "UklGRg=="])), draw(st.sampled_from(["wav", "mp3"]))
+                    parts.append({"type": "input_audio", "input_audio": {"data": data, "format": fmt}})
+                    plain.append("<audio>")
+                    media["audios"].append(f"data:audio/{fmt};base64,{data}")
+                else:
+                    url = draw(st.sampled_from(["a.png", "img/b.jpg", "https://x.org/c.png", "data:image/png;base64,AAAA"]))
+                    detail = draw(st.sampled_from([None, "auto"]))
+                    if kind == "image":
+                        payload = {"url": url} if detail is None else {"url": url, "detail": detail}
+                        parts.append({"type": "image_url", "image_url": payload if draw(st.booleans()) else url})
+                    else:
+                        parts.append({"type": "input_image", "image_url": url, **({} if detail is None else {"detail": detail})})
+                    plain.append("<image>")
+                    media["images"].append(url)
+            parts_msgs.append({"role": role, "content": parts})
+            plain_msgs.append({"role": role, "content": "".join(plain)})
+    plain_record = {"messages": plain_msgs, **{k: v for k, v in media.items() if v}}
+    return {"messages": parts_msgs}, plain_record
+
+
+@SETTINGS
+@given(parts_conversation())
+def test_openai_parts_read_as_strings_with_placeholders_and_media(pair):
+    parts_record, plain_record = pair
+    plain_entry = DatasetEntry.for_file("openai", [plain_record])
+    from_parts = FORMS["openai"].read(through_json(parts_record), ENTRIES["openai"])
+    from_plain = FORMS["openai"].read(through_json(plain_record), plain_entry)
+    assert from_parts == from_plain
+    for form in FORMS:  # the same losses (none from the parts themselves) and the same rows, in every form
+        assert FORMS[form].write(from_parts) == FORMS[form].write(from_plain), form
+    record, losses = FORMS["openai"].write(from_parts)
+    assert losses == []
+    assert FORMS["openai"].read(through_json(record), ENTRIES["openai"]) == from_parts
 
 
 # ---- the fast lanes give exactly the rows of the general path ----------------------------

@@ -61,6 +61,8 @@ LOSS_CODES: dict[str, tuple[str, str]] = {
     "prompt-boundary": ("where the prompt ends inside chosen and rejected (recoverable with --extract-prompt)", "drop"),
     "tool-call-ids": ("tool call ids", "drop"),
     "extra-fields": ("fields that no part of the model holds", "drop"),
+    "message-fields": ("message keys that no part of the model holds (name, reasoning_content, ...)", "drop"),
+    "part-fields": ("fields of content parts that no part of the model holds (an image's detail, ...)", "drop"),
 }
 
 
@@ -69,10 +71,14 @@ def is_droppable(code: str) -> bool:
     return LOSS_CODES.get(code, ("", "skip"))[1] == "drop"
 
 
-# Keys of ``Sample.extra`` starting with this prefix are hints about how the
-# source spelled the sample (e.g. Alpaca's instruction/input split): they change
-# nothing in meaning, writers of the same form use them and others ignore them.
+# Keys of ``Sample.hints`` start with this prefix: hints about how the source
+# spelled the sample (e.g. Alpaca's instruction/input split). They change nothing
+# in meaning; writers of the same form use them and others ignore them, except
+# DROPPED_HINT: ``(loss code, where)`` pairs for what the reader could not carry
+# (e.g. an image part's ``detail``), which every writer reports as losses.
 HINT_PREFIX = "fmtkit:"
+DROPPED_HINT = HINT_PREFIX + "dropped"
+PARTS_HINT = HINT_PREFIX + "parts"  # some content was a list of typed parts (read into strings and media)
 
 Reader = Callable[[dict[str, Any], DatasetEntry], Sample]
 Writer = Callable[..., tuple[dict[str, Any], list[Loss]]]
@@ -93,7 +99,8 @@ class Form:
     record straight into the target's row, exactly as ``write(read(record))``
     would, or returns None for any record it does not handle (which then takes
     the general path). The factory returns None for entries it does not handle.
-    Tests check the lanes against the general path.
+    A lane never writes media (records with media take the general path, which
+    rebases their paths). Tests check the lanes against the general path.
     """
 
     name: str

@@ -22,7 +22,16 @@ from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import HINT_PREFIX, REQUIRED, Form, Loss, ReadError
-from fmtkit.forms.columns import extra_of, read_sample_media, read_tools, text, tools_json, write_extra, write_media
+from fmtkit.forms.columns import (
+    extra_of,
+    read_sample_media,
+    read_tools,
+    source_losses,
+    text,
+    tools_json,
+    write_extra,
+    write_media,
+)
 from fmtkit.sample import Sample, Turn
 
 QUERY_HINT = HINT_PREFIX + "input"  # the Alpaca `input` joined into the last user turn
@@ -62,7 +71,7 @@ def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
         turns.append(Turn("user", f"{instruction}\n{query}" if instruction and query else instruction or query))
         sample = Sample(turns)
         if query:
-            sample.extra[QUERY_HINT] = query
+            sample.hints[QUERY_HINT] = query
         if entry.kto_tag is not None:
             label = get(entry.kto_tag)
             if not isinstance(label, bool):
@@ -105,7 +114,7 @@ def _write_prompt(sample: Sample, turns: list[Turn], record: dict[str, Any], for
         losses.append(Loss("role-order", f"{form} needs alternating user/assistant turns that start and end with the user"))
     last = turns[-1].content if n else ""
     instruction, query = last, ""
-    hint = sample.extra.get(QUERY_HINT) if sample.extra else None
+    hint = sample.hints.get(QUERY_HINT) if sample.hints else None
     if hint and last.endswith(hint):
         head = last[: -len(hint)]
         if not head:
@@ -127,6 +136,7 @@ def _write_answer(turn: Turn, form: str, losses: list[Loss]) -> str:
 
 
 def _write_common(sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], columns: Any) -> None:
+    source_losses(sample, form, losses)
     if sample.system:
         record["system"] = sample.system
     if sample.tools:
@@ -201,6 +211,7 @@ def write_pretrain(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
         losses.append(Loss("tools", "alpaca-pretrain cannot hold tool definitions"))
     if sample.images or sample.videos or sample.audios:
         write_media(sample, record, "alpaca-pretrain", losses)
+    source_losses(sample, "alpaca-pretrain", losses)
     if sample.extra:
         write_extra(sample, record, "alpaca-pretrain", losses, reserved=PRETRAIN_COLUMNS)
     return record, losses

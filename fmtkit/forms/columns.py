@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fmtkit.forms import HINT_PREFIX, Loss, ReadError
-from fmtkit.sample import MEDIA_KINDS, Sample
+from fmtkit.forms import DROPPED_HINT, PARTS_HINT, Loss, ReadError
+from fmtkit.sample import MEDIA_KINDS, PLACEHOLDERS, Sample, Turn
 
 
 def text(value: Any, what: str) -> str:
@@ -26,6 +26,164 @@ def text(value: Any, what: str) -> str:
     if isinstance(value, str):
         return value
     raise ReadError("type", f"{what} is {type(value).__name__}, not a string")
+
+
+# OpenAI content parts (Chat Completions and Responses spellings, and the
+# video_url / audio_url parts of OpenAI-compatible servers)
+_TEXT_PARTS = frozenset(("text", "input_text", "output_text"))
+_MEDIA_PARTS = {
+    "image_url": ("images", "image_url"), "input_image": ("images", "image_url"),
+    "video_url": ("videos", "video_url"), "audio_url": ("audios", "audio_url"),
+}  # fmt: skip
+
+
+def content_text(value: Any, where: str, found: list[tuple[str, Any]] | None) -> str:
+    """A message's content: a string, or OpenAI's list of typed parts (None reads as empty).
+
+    Text parts are concatenated in order, with nothing between them (what the
+    list means); each image / video / audio part becomes its placeholder
+    (``<image>``, ...) at its position, and its URL or path is appended to
+    ``found`` as ``(media kind, path)``. ``input_audio`` data is kept as a
+    ``data:audio/FORMAT;base64,...`` URI. Fields that cannot be carried (an
+    image's ``detail`` other than ``auto``, unknown part keys) are appended as
+    ``("dropped", where)``; each list read is noted as ``("parts", where)``. With ``found`` None (a form that holds no media),
+    media parts and such fields cannot be read.
+
+    >>> found = []
+    >>> content_text([{"type": "text", "text": "What is "}, {"type": "image_url", "image_url": {"url": "a.png"}},
+    ...               {"type": "text", "text": "?"}], "content", found), found
+    ('What is <image>?', [('images', 'a.png')])
+    """
+    if value is None:
+        return ""
+    if type(value) is str:
+        return value
+    if type(value) is not list:
+        raise ReadError("type", f"{where} is {type(value).__name__}, not a string or a list of content parts")
+    if found is not None:
+        found.append(("parts", where))
+    out = []
+    for j, part in enumerate(value):
+        at = f"{where}[{j}]"
+        if type(part) is not dict:
+            raise ReadError("type", f"{at} is {type(part).__name__}, not a content part object")
+        kind = part.get("type")
+        dropped: list[str] = []
+        if kind in _TEXT_PARTS:
+            piece = part.get("text")
+            if type(piece) is not str:
+                raise ReadError("type", f"{at}: a {kind} part needs a string text")
+            out.append(piece)
+            known: tuple[str, ...] = ("type", "text")
+        elif kind in _MEDIA_PARTS or kind == "input_audio":
+            if kind == "input_audio":
+                media, key = "audios", "input_audio"
+                payload = part.get(key)
+                data = payload.get("data") if type(payload) is dict else None
+                fmt = payload.get("format") if type(payload) is dict else None
+                if type(data) is not str or type(fmt) is not str or not data or not fmt:
+                    raise ReadError("media", f"{at}: an input_audio part needs input_audio.data and input_audio.format")
+                path = f"data:audio/{fmt};base64,{data}"
+                dropped += [f"{at}.{key}.{k}" for k in payload if k not in ("data", "format")]
+            else:
+                media, key = _MEDIA_PARTS[kind]
+                payload = part.get(key)
+                if type(payload) is dict:
+                    path = payload.get("url")
+                    dropped += [f"{at}.{key}.{k}" for k, v in payload.items() if k != "url" and not (k == "detail" and v == "auto")]
+                else:
+                    path = payload
+                if type(path) is not str or not path:
+                    raise ReadError("media", f"{at}: a {kind} part needs a URL or path (file ids cannot be read)")
+            if found is None:
+                raise ReadError("media", f"{at}: a {kind} part, but this form holds no {media}")
+            found.append((media, path))
+            out.append(PLACEHOLDERS[media])
+            known = ("type", key)
+            if part.get("detail", "auto") == "auto":
+                known = ("type", key, "detail")
+        else:
+            raise ReadError("type", f"{at}: content part type {kind!r} cannot be read")
+        dropped += [f"{at}.{k}" for k in part if k not in known]
+        if dropped:
+            if found is None:
+                raise ReadError("type", f"{at}: {', '.join(dropped)} cannot be read in this form")
+            found.extend(("dropped", d) for d in dropped)
+    return "".join(out)
+
+
+def add_found(sample: Sample, found: list[tuple[str, Any]], where: str) -> None:
+    """Put what content parts carried besides text into the sample: media lists, dropped fields.
+
+    Media from parts may not mix with media columns of the same kind, and the
+    sample's placeholders of that kind must be exactly the parts' (a literal
+    ``<image>`` in a text part would shift every image after it).
+    """
+    dropped = []
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in found:
+        if kind == "parts":
+            sample.hints[PARTS_HINT] = True
+        elif kind == "dropped":
+            dropped.append(("part-fields", value))
+        elif kind == "dropped-key":  # keys of a system message (a Sample has no turn for it)
+            dropped.append(("message-fields", value))
+        else:
+            by_kind.setdefault(kind, []).append(value)
+    if by_kind:
+        turns = [*sample.turns, *(t for t in (sample.chosen, sample.rejected) if t is not None)]
+        for kind, paths in by_kind.items():
+            if getattr(sample, kind):
+                raise ReadError("media", f"{where}: {kind} both in content parts and in the {kind} column")
+            tag = PLACEHOLDERS[kind]
+            if sample.system and tag in sample.system:
+                raise ReadError("media", f"{where}: {kind} in the system message cannot be placed")
+            if sum(t.content.count(tag) for t in turns) != len(paths):
+                raise ReadError("media", f"{where}: text holds {tag} besides the {kind} parts; their order is ambiguous")
+            setattr(sample, kind, paths)
+    if dropped:
+        sample.hints.setdefault(DROPPED_HINT, []).extend(dropped)
+
+
+# the keys an OpenAI-style message (openai, trl conversational) spells itself
+OPENAI_MESSAGE_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id", "weight"))
+SHAREGPT_MESSAGE_KEYS = frozenset(("from", "value"))
+
+
+def source_losses(sample: Sample, form: str, losses: list[Loss], reserved: frozenset[str] | None = None) -> None:
+    """Report what the reader could not carry, and the message keys (``Turn.extra``) the form cannot hold.
+
+    ``reserved``: None for a form that holds no message keys; else the keys its
+    messages spell themselves (another key is written along with
+    :func:`carry_message_keys`, one of these would change the message).
+    """
+    dropped = sample.hints.get(DROPPED_HINT) if sample.hints else None
+    if dropped:
+        by_code: dict[str, list[str]] = {}
+        for code, where in dropped:
+            by_code.setdefault(code, []).append(where)
+        for code, wheres in by_code.items():
+            more = f" and {len(wheres) - 3} more" if len(wheres) > 3 else ""
+            losses.append(Loss(code, f"{form} cannot hold {', '.join(wheres[:3])}{more}"))
+    keys: dict[str, None] = {}
+    for t in sample.turns:
+        if t.extra:
+            keys.update(dict.fromkeys(t.extra))
+    for t in (sample.chosen, sample.rejected):
+        if t is not None and t.extra:
+            keys.update(dict.fromkeys(t.extra))
+    if keys and reserved is not None:
+        keys = {k: None for k in keys if k in reserved}
+    if keys:
+        losses.append(Loss("message-fields", f"{form} drops message key{'s' if len(keys) > 1 else ''} {', '.join(map(repr, keys))}"))
+
+
+def carry_message_keys(msg: dict[str, Any], turn: Turn, reserved: frozenset[str]) -> dict[str, Any]:
+    """Write a turn's extra message keys into its message, except ``reserved`` ones (see :func:`source_losses`)."""
+    for k, v in turn.extra.items():
+        if k not in reserved:
+            msg[k] = v
+    return msg
 
 
 def read_tools(value: Any) -> list[Any] | None:
@@ -99,9 +257,7 @@ def write_extra(
     if not extra:
         return
     dropped = []
-    for key, value in extra.items():
-        if key.startswith(HINT_PREFIX):
-            continue
+    for key, value in extra.items():  # hints live in Sample.hints: every key here is a field of the record
         if carry and key not in record and key not in reserved:
             record[key] = value
         else:

@@ -10,6 +10,16 @@ function calls (it may also append "detailed thinking off" to the system
 prompt). ``tools`` is written as a JSON string, as LLaMA-Factory and TRL read
 it; the reader takes a list too.
 
+``content`` may be a list of typed parts: text parts (``text``, ``input_text``,
+``output_text``) are concatenated in order with nothing between them; each
+``image_url`` / ``input_image`` / ``video_url`` / ``audio_url`` /
+``input_audio`` part becomes its placeholder (``<image>``, ``<video>``,
+``<audio>``) at its position and its URL, path or ``data:`` URI goes to the
+media list. The writer writes plain strings with placeholders and media
+columns; an image's ``detail`` (other than ``auto``) is reported lost
+(``part-fields``). Other message keys (``name``, ``reasoning_content``, ...)
+are kept in ``Turn.extra`` and written back, so openai -> openai keeps them.
+
 >>> from fmtkit.dataset_info import DatasetEntry
 >>> s = read({"messages": [{"role": "system", "content": "Be brief."},
 ...     {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 1}]},
@@ -27,7 +37,14 @@ from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss
-from fmtkit.forms.columns import tools_json, write_extra, write_media
+from fmtkit.forms.columns import (
+    OPENAI_MESSAGE_KEYS,
+    carry_message_keys,
+    source_losses,
+    tools_json,
+    write_extra,
+    write_media,
+)
 from fmtkit.forms.sharegpt import read_conversation
 from fmtkit.sample import Sample, Turn
 
@@ -74,7 +91,14 @@ def write(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
     kind = sample.kind
     if kind != "sft":
         losses.append(Loss("kind", f"openai holds sft samples, not {kind} samples"))
-    record: dict[str, Any] = {"messages": messages(sample, sample.turns)}
+    msgs = messages(sample, sample.turns)
+    if any(t.extra for t in sample.turns):  # other message keys (name, reasoning_content, ...) ride along
+        offset = len(msgs) - len(sample.turns)
+        for t, m in zip(sample.turns, msgs[offset:], strict=True):
+            if t.extra:
+                carry_message_keys(m, t, OPENAI_MESSAGE_KEYS)
+    source_losses(sample, "openai", losses, OPENAI_MESSAGE_KEYS)
+    record: dict[str, Any] = {"messages": msgs}
     if sample.tools:
         record["tools"] = tools_json(sample.tools)
     if sample.images or sample.videos or sample.audios:

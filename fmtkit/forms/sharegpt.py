@@ -29,7 +29,20 @@ from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss, ReadError
-from fmtkit.forms.columns import extra_of, read_sample_media, read_tools, text, tools_json, write_extra, write_media
+from fmtkit.forms.columns import (
+    SHAREGPT_MESSAGE_KEYS,
+    add_found,
+    carry_message_keys,
+    content_text,
+    extra_of,
+    read_sample_media,
+    read_tools,
+    source_losses,
+    text,
+    tools_json,
+    write_extra,
+    write_media,
+)
 from fmtkit.sample import Sample, ToolCall, Turn
 
 _PROMPT_SIDE = ("user", "tool")
@@ -116,11 +129,18 @@ def read_openai_calls(value: Any, where: str) -> list[ToolCall]:
     return out
 
 
-def read_messages(msgs: Any, entry: DatasetEntry, lf_order: bool, where: str = "messages") -> tuple[str | None, list[Turn]]:
+def read_messages(
+    msgs: Any, entry: DatasetEntry, lf_order: bool, where: str = "messages", found: list[tuple[str, Any]] | None = None
+) -> tuple[str | None, list[Turn]]:
     """A message list as (system or None, turns), by the entry's tags.
 
     ``lf_order``: enforce LLaMA-Factory's alternation (prompt-side turns at even
     positions, answer-side at odd); OpenAI's own format allows any order.
+    Content given as OpenAI's list of typed parts is read by
+    :func:`~fmtkit.forms.columns.content_text`, which appends to ``found`` what
+    the parts carry besides text (pass the list to
+    :func:`~fmtkit.forms.columns.add_found`). Message keys besides the tags and
+    OpenAI's ``tool_calls``, ``tool_call_id`` and ``weight`` go to ``Turn.extra``.
     """
     if type(msgs) is not list:
         raise ReadError("missing", f"{where} is {'missing' if msgs is None else type(msgs).__name__}, not a list of messages")
@@ -129,7 +149,13 @@ def read_messages(msgs: Any, entry: DatasetEntry, lf_order: bool, where: str = "
     system = None
     start = 0
     if msgs and tags.system_tag is not None and type(msgs[0]) is dict and msgs[0].get(role_tag) == tags.system_tag:
-        system = text(msgs[0].get(content_tag), f"{where}[0].{content_tag}")
+        first = msgs[0]
+        system = content_text(first.get(content_tag), f"{where}[0].{content_tag}", found)
+        if len(first) > 2:
+            keys = [f"{where}[0].{k}" for k in first if k != role_tag and k != content_tag]
+            if found is None:
+                raise ReadError("type", f"{', '.join(keys)} cannot be read in this form")
+            found.extend(("dropped-key", k) for k in keys)
         start = 1
     maps = tags.by_position[0 if lf_order else 1]
     turns = []
@@ -140,35 +166,51 @@ def read_messages(msgs: Any, entry: DatasetEntry, lf_order: bool, where: str = "
             role = maps[(i - start) & 1][msg[role_tag]]
             content = msg[content_tag]
             if role == "function":
-                append(Turn("assistant", "", parse_calls(content, f"{where}[{i}]")))
-                continue
-            if type(content) is not str:
-                content = text(content, f"{where}[{i}].{content_tag}")
-            turn = Turn(role, content)
+                turn = Turn("assistant", "", parse_calls(content, f"{where}[{i}]"))
+            else:
+                if type(content) is not str:
+                    content = content_text(content, f"{where}[{i}].{content_tag}", found)
+                turn = Turn(role, content)
             if len(msg) > 2:
-                _openai_keys(turn, msg, role, f"{where}[{i}]")
+                _openai_keys(turn, msg, role, f"{where}[{i}]", role_tag, content_tag)
             append(turn)
     except (KeyError, TypeError):
-        turns = _read_messages_checked(msgs, start, tags, lf_order, where)
+        turns = _read_messages_checked(msgs, start, tags, lf_order, where, found)
     return system, turns
 
 
-def _openai_keys(turn: Turn, msg: dict[str, Any], role: str, where: str) -> None:
-    """OpenAI keys beside role and content: tool_calls, weight, tool_call_id."""
-    calls = msg.get("tool_calls")
-    if calls and role == "assistant":
-        turn.tool_calls = read_openai_calls(calls, where)
-    weight = msg.get("weight")
-    if weight is not None:
-        if type(weight) is not int:
-            raise ReadError("type", f"{where}.weight must be 0 or 1")
-        turn.weight = weight
-    call_id = msg.get("tool_call_id")
-    if call_id is not None:
-        turn.tool_call_id = call_id
+def _openai_keys(turn: Turn, msg: dict[str, Any], role: str, where: str, role_tag: Any, content_tag: Any) -> None:
+    """Keys beside role and content: OpenAI's tool_calls, weight, tool_call_id; any other goes to ``turn.extra``.
+
+    A null (or empty ``tool_calls``) means the key's absence.
+    """
+    for key, value in msg.items():
+        if key == role_tag or key == content_tag:
+            continue
+        if key == "tool_calls":
+            if not value:
+                continue
+            if role == "assistant":
+                turn.tool_calls = read_openai_calls(value, where)
+                continue
+        elif key == "weight":
+            if value is None:
+                continue
+            if type(value) is not int:
+                raise ReadError("type", f"{where}.weight must be 0 or 1")
+            turn.weight = value
+            continue
+        elif key == "tool_call_id":
+            if value is None:
+                continue
+            turn.tool_call_id = value
+            continue
+        turn.extra[key] = value
 
 
-def _read_messages_checked(msgs: list[Any], start: int, tags: _Tags, lf_order: bool, where: str) -> list[Turn]:
+def _read_messages_checked(
+    msgs: list[Any], start: int, tags: _Tags, lf_order: bool, where: str, found: list[tuple[str, Any]] | None
+) -> list[Turn]:
     """The slow path of :func:`read_messages`: the same reading, checking each step to say what is wrong."""
     role_tag, content_tag, roles = tags.role, tags.content, tags.roles
     turns = []
@@ -190,19 +232,19 @@ def _read_messages_checked(msgs: list[Any], start: int, tags: _Tags, lf_order: b
             raise ReadError("role-order", f"{where}[{i}] is {tag!r}; LLaMA-Factory needs a {side} turn at that position")
         content = msg.get(content_tag)
         if role == "function":
-            turns.append(Turn("assistant", "", parse_calls(content, f"{where}[{i}]")))
-            continue
-        turn = Turn(role, text(content, f"{where}[{i}].{content_tag}"))
+            turn = Turn("assistant", "", parse_calls(content, f"{where}[{i}]"))
+        else:
+            turn = Turn(role, content_text(content, f"{where}[{i}].{content_tag}", found))
         if len(msg) > 2:
-            _openai_keys(turn, msg, role, f"{where}[{i}]")
+            _openai_keys(turn, msg, role, f"{where}[{i}]", role_tag, content_tag)
         turns.append(turn)
     return turns
 
 
-def _read_answer(value: Any, entry: DatasetEntry, side: str) -> Turn:
+def _read_answer(value: Any, entry: DatasetEntry, side: str, found: list[tuple[str, Any]]) -> Turn:
     if not isinstance(value, dict):
         raise ReadError("type", f"{side} must be one message object")
-    _, turns = read_messages([value], entry, lf_order=False, where=side)
+    _, turns = read_messages([value], entry, lf_order=False, where=side, found=found)
     turn = turns[0]
     if turn.role != "assistant":
         raise ReadError("role", f"{side} must be an assistant or function_call message")
@@ -215,7 +257,8 @@ def read_conversation(record: dict[str, Any], entry: DatasetEntry, lf_order: boo
     column = entry.messages
     if column is None:
         raise ReadError("missing", "the entry maps no messages column")
-    system, turns = read_messages(record.get(column), entry, lf_order, column)
+    found: list[tuple[str, Any]] = []
+    system, turns = read_messages(record.get(column), entry, lf_order, column, found)
     sample = Sample(turns)
     if system is not None:
         sample.system = system
@@ -225,8 +268,8 @@ def read_conversation(record: dict[str, Any], entry: DatasetEntry, lf_order: boo
     if entry.ranking:
         if lf_order and n % 2 == 0:
             raise ReadError("structure", f"{column}: a preference prompt needs an odd number of messages (ending with the user)")
-        sample.chosen = _read_answer(record.get(entry.chosen), entry, entry.chosen or "chosen")
-        sample.rejected = _read_answer(record.get(entry.rejected), entry, entry.rejected or "rejected")
+        sample.chosen = _read_answer(record.get(entry.chosen), entry, entry.chosen or "chosen", found)
+        sample.rejected = _read_answer(record.get(entry.rejected), entry, entry.rejected or "rejected", found)
     else:
         if n == 0 or (lf_order and n % 2):
             raise ReadError("structure", f"{column}: needs an even number of messages, ending with the assistant")
@@ -238,6 +281,8 @@ def read_conversation(record: dict[str, Any], entry: DatasetEntry, lf_order: boo
     if entry.tools is not None:
         sample.tools = read_tools(record.get(entry.tools))
     read_sample_media(sample, record, entry.images, entry.videos, entry.audios)
+    if found:
+        add_found(sample, found, column)
     extra = extra_of(record, _tags(entry).known)
     if extra:
         sample.extra = extra
@@ -258,13 +303,18 @@ def _message(turn: Turn, form: str, losses: list[Loss]) -> dict[str, Any]:
                 losses.append(Loss("tool-call-text", f"{form} cannot hold text beside tool calls in one turn"))
             if any(c.id is not None for c in turn.tool_calls):
                 losses.append(Loss("tool-call-ids", f"{form} drops tool call ids"))
-            return {"from": "function_call", "value": calls_json(turn.tool_calls)}
-        return {"from": "gpt", "value": turn.content}
-    if turn.role == "tool":
+            msg = {"from": "function_call", "value": calls_json(turn.tool_calls)}
+        else:
+            msg = {"from": "gpt", "value": turn.content}
+    elif turn.role == "tool":
         if turn.tool_call_id is not None:
             losses.append(Loss("tool-call-ids", f"{form} drops tool call ids"))
-        return {"from": "observation", "value": turn.content}
-    return {"from": "human", "value": turn.content}
+        msg = {"from": "observation", "value": turn.content}
+    else:
+        msg = {"from": "human", "value": turn.content}
+    if turn.extra:  # other message keys ride along (LLaMA-Factory ignores them)
+        carry_message_keys(msg, turn, SHAREGPT_MESSAGE_KEYS)
+    return msg
 
 
 def _write_turns(turns: list[Turn], form: str, losses: list[Loss]) -> list[dict[str, Any]]:
@@ -280,6 +330,7 @@ def _write_turns(turns: list[Turn], form: str, losses: list[Loss]) -> list[dict[
 
 
 def _write_common(sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], columns: Any) -> None:
+    source_losses(sample, form, losses, SHAREGPT_MESSAGE_KEYS)
     if sample.system:
         record["system"] = sample.system
     if sample.tools:
@@ -343,10 +394,12 @@ def direct_to_openai(entry: DatasetEntry):
     col, sys_col, tools_col = entry.messages, entry.system, entry.tools
     allowed = frozenset(c for c in (col, sys_col, tools_col) if c is not None)  # a record with media: general path
     role_tag, content_tag, system_tag = entry.role_tag, entry.content_tag, entry.system_tag
-    by_parity = (entry.user_tag, entry.assistant_tag)
-    if system_tag in by_parity:
+    user_tag, assistant_tag = entry.user_tag, entry.assistant_tag
+    if system_tag in (user_tag, assistant_tag):
         return None
-    names = ("user", "assistant")
+    # per even message count: (tag expected, OpenAI role it becomes) for each message, in order
+    expected: dict[int, list[tuple[Any, str]]] = {}
+    pair = [(user_tag, "user"), (assistant_tag, "assistant")]
 
     def convert(record: Any) -> dict[str, Any] | None:
         if type(record) is not dict or not allowed.issuperset(record):
@@ -356,32 +409,32 @@ def direct_to_openai(entry: DatasetEntry):
             return None
         if tools_col is not None and record.get(tools_col) not in (None, ""):
             return None
-        out = []
-        start = 0
         first = msgs[0]
         if system_tag is not None and type(first) is dict and first.get(role_tag) == system_tag:
             system = first.get(content_tag)
             if type(system) is not str or len(first) != 2:
                 return None
-            start = 1
+            msgs = msgs[1:]
         else:
             system = record.get(sys_col) if sys_col is not None else None
             if system is not None and type(system) is not str:
                 return None
-        if system:
-            out.append({"role": "system", "content": system})
-        n = len(msgs) - start
+        n = len(msgs)
         if n == 0 or n & 1:
             return None
-        for k in range(start, len(msgs)):
-            m = msgs[k]
-            if type(m) is not dict or len(m) != 2:
-                return None
-            c = m.get(content_tag)
-            parity = (k - start) & 1
-            if type(c) is not str or m.get(role_tag) != by_parity[parity]:
-                return None
-            out.append({"role": names[parity], "content": c})
+        pairs = expected.get(n)
+        if pairs is None:
+            pairs = expected[n] = pair * (n // 2)
+        out = [{"role": "system", "content": system}] if system else []
+        append = out.append
+        try:  # dicts of exactly the role and content tags, alternating user/assistant, string contents
+            for m, (tag, role) in zip(msgs, pairs):
+                c = m[content_tag]
+                if m[role_tag] != tag or type(c) is not str or len(m) != 2:
+                    return None
+                append({"role": role, "content": c})
+        except (KeyError, TypeError, IndexError):
+            return None
         return {"messages": out}
 
     return convert

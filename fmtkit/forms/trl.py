@@ -33,7 +33,17 @@ from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss, ReadError
-from fmtkit.forms.columns import read_media, read_tools, text, tools_json, write_extra
+from fmtkit.forms.columns import (
+    OPENAI_MESSAGE_KEYS,
+    add_found,
+    carry_message_keys,
+    read_media,
+    read_tools,
+    source_losses,
+    text,
+    tools_json,
+    write_extra,
+)
 from fmtkit.forms.openai import message
 from fmtkit.forms.sharegpt import read_messages
 from fmtkit.sample import MEDIA_KINDS, Sample, Turn
@@ -44,29 +54,32 @@ _OPENAI = DatasetEntry.for_file("openai")
 # ---- reading ---------------------------------------------------------------
 
 
-def _prompt(value: Any, where: str = "prompt") -> tuple[str | None, list[Turn]]:
+Found = list[tuple[str, Any]]  # what content parts carried besides text (see columns.content_text)
+
+
+def _prompt(value: Any, found: Found, where: str = "prompt") -> tuple[str | None, list[Turn]]:
     if isinstance(value, str):
         return None, [Turn("user", value)]
-    return read_messages(value, _OPENAI, lf_order=False, where=where)
+    return read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
 
 
-def _completion(value: Any, where: str) -> list[Turn]:
+def _completion(value: Any, where: str, found: Found) -> list[Turn]:
     if isinstance(value, str):
         return [Turn("assistant", value)]
-    system, turns = read_messages(value, _OPENAI, lf_order=False, where=where)
+    system, turns = read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
     if system is not None or not turns:
         raise ReadError("structure", f"{where} must hold the answer messages only")
     return turns
 
 
-def _single(value: Any, where: str) -> Turn:
-    turns = _completion(value, where)
+def _single(value: Any, where: str, found: Found) -> Turn:
+    turns = _completion(value, where, found)
     if len(turns) != 1 or turns[0].role != "assistant":
         raise ReadError("structure", f"{where} must be one assistant message")
     return turns[0]
 
 
-def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], system: str | None = None) -> Sample:
+def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], system: str | None = None, found: Found | None = None) -> Sample:
     if system:
         sample.system = system
     if "tools" in record:
@@ -74,6 +87,8 @@ def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], sys
     for kind in MEDIA_KINDS:
         if kind in record:
             setattr(sample, kind, read_media(record[kind], kind))
+    if found:
+        add_found(sample, found, "record")
     if not columns.issuperset(record):
         sample.extra = {k: v for k, v in record.items() if k not in columns}
     return sample
@@ -97,27 +112,31 @@ def read_text(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
 
 
 def read_messages_form(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
-    system, turns = read_messages(_column(_check(record), "messages"), _OPENAI, lf_order=False)
-    return _finish(Sample(turns), record, MESSAGES_KNOWN, system)
+    found: Found = []
+    system, turns = read_messages(_column(_check(record), "messages"), _OPENAI, lf_order=False, found=found)
+    return _finish(Sample(turns), record, MESSAGES_KNOWN, system, found)
 
 
 def read_prompt_only(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
-    system, turns = _prompt(_column(_check(record), "prompt"))
-    return _finish(Sample(turns), record, PROMPT_ONLY_KNOWN, system)
+    found: Found = []
+    system, turns = _prompt(_column(_check(record), "prompt"), found)
+    return _finish(Sample(turns), record, PROMPT_ONLY_KNOWN, system, found)
 
 
 def read_prompt_completion(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
-    system, turns = _prompt(_column(_check(record), "prompt"))
-    turns = turns + _completion(_column(record, "completion"), "completion")
+    found: Found = []
+    system, turns = _prompt(_column(_check(record), "prompt"), found)
+    turns = turns + _completion(_column(record, "completion"), "completion", found)
     if turns[-1].role != "assistant":
         raise ReadError("structure", "completion must end with an assistant message")
-    return _finish(Sample(turns), record, PROMPT_COMPLETION_KNOWN, system)
+    return _finish(Sample(turns), record, PROMPT_COMPLETION_KNOWN, system, found)
 
 
 def read_preference(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
-    system, turns = _prompt(_column(_check(record), "prompt"))
-    sample = Sample(turns, chosen=_single(_column(record, "chosen"), "chosen"), rejected=_single(_column(record, "rejected"), "rejected"))
-    return _finish(sample, record, PREFERENCE_KNOWN, system)
+    found: Found = []
+    system, turns = _prompt(_column(_check(record), "prompt"), found)
+    sample = Sample(turns, chosen=_single(_column(record, "chosen"), "chosen", found), rejected=_single(_column(record, "rejected"), "rejected", found))
+    return _finish(sample, record, PREFERENCE_KNOWN, system, found)
 
 
 def read_preference_implicit(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
@@ -134,20 +153,22 @@ def read_preference_implicit(record: dict[str, Any], entry: DatasetEntry | None)
         n -= 1  # identical pair: the last message is the answer on both sides
     if len(chosen) - n != 1 or len(rejected) - n != 1:
         raise ReadError("structure", "chosen and rejected differ before their last message: no single shared prompt")
-    system, turns = read_messages(chosen[:n], _OPENAI, lf_order=False, where="chosen")
-    sample = Sample(turns, chosen=_single(chosen[n:], "chosen"), rejected=_single(rejected[n:], "rejected"))
-    return _finish(sample, record, IMPLICIT_KNOWN, system)
+    found: Found = []
+    system, turns = read_messages(chosen[:n], _OPENAI, lf_order=False, where="chosen", found=found)
+    sample = Sample(turns, chosen=_single(chosen[n:], "chosen", found), rejected=_single(rejected[n:], "rejected", found))
+    return _finish(sample, record, IMPLICIT_KNOWN, system, found)
 
 
 def read_unpaired(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
-    system, turns = _prompt(_column(_check(record), "prompt"))
-    turns = turns + _completion(_column(record, "completion"), "completion")
+    found: Found = []
+    system, turns = _prompt(_column(_check(record), "prompt"), found)
+    turns = turns + _completion(_column(record, "completion"), "completion", found)
     label = _column(record, "label")
     if not isinstance(label, bool):
         raise ReadError("label", f"label is {label!r}, not a boolean (true or false)")
     if turns[-1].role != "assistant":
         raise ReadError("structure", "completion must end with an assistant message")
-    return _finish(Sample(turns, label=label), record, UNPAIRED_KNOWN, system)
+    return _finish(Sample(turns, label=label), record, UNPAIRED_KNOWN, system, found)
 
 
 # ---- writing ---------------------------------------------------------------
@@ -170,6 +191,8 @@ def _conv(sample: Sample, turns: list[Turn], with_system: bool = True) -> list[d
     for t in turns:
         msg = message(t, arguments_as_text=False)
         msg.pop("weight", None)  # reported by _weights
+        if t.extra:  # other message keys (name, reasoning_content, ...): chat templates may use them
+            carry_message_keys(msg, t, OPENAI_MESSAGE_KEYS)
         out.append(msg)
     return out
 
@@ -197,7 +220,11 @@ def _std_answer(turn: Turn | None, form: str, losses: list[Loss]) -> str:
     return turn.content
 
 
-def _common(sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], conversational: bool) -> None:
+def _common(
+    sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], conversational: bool, messages: bool | None = None
+) -> None:
+    """Tools, media, extra fields; ``messages``: whether turns were written as messages (default: ``conversational``)."""
+    source_losses(sample, form, losses, OPENAI_MESSAGE_KEYS if (conversational if messages is None else messages) else None)
     if sample.tools:
         if conversational:
             record["tools"] = tools_json(sample.tools)
@@ -298,7 +325,7 @@ def write_preference_implicit(sample: Sample, conversational: bool = True) -> tu
             losses.append(Loss("prompt-boundary", f"{form} (standard) joins the prompt into chosen and rejected"))
         for side in ("chosen", "rejected"):
             record[side] = head + _std_answer(getattr(sample, side), form, losses)
-    _common(sample, record, form, losses, conversational)
+    _common(sample, record, form, losses, conversational, messages=conversational and bool(sample.turns))
     return record, losses
 
 
@@ -359,7 +386,7 @@ def pairs_to_kto(sample: Sample) -> list[Sample]:
             continue
         out.append(Sample(
             turns=[*sample.turns, turn], system=sample.system, tools=sample.tools, label=label,
-            images=sample.images, videos=sample.videos, audios=sample.audios, extra=sample.extra,
+            images=sample.images, videos=sample.videos, audios=sample.audios, extra=sample.extra, hints=sample.hints,
         ))  # fmt: skip
     return out
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss, ReadError
-from fmtkit.forms.columns import read_tools, write_extra
+from fmtkit.forms.columns import add_found, read_tools, source_losses, write_extra
 from fmtkit.forms.openai import message, messages
 from fmtkit.forms.sharegpt import read_messages
 from fmtkit.sample import Sample
@@ -30,8 +30,8 @@ _INPUT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})
 PARALLEL = "parallel_tool_calls"
 
 
-def _answer(value: Any, where: str):
-    _, turns = read_messages(value, _OPENAI, lf_order=False, where=where)
+def _answer(value: Any, where: str, found: list[tuple[str, Any]]):
+    _, turns = read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
     if len(turns) != 1 or turns[0].role != "assistant":
         raise ReadError("structure", f"{where} must be a list of one assistant message")
     return turns[0]
@@ -43,12 +43,15 @@ def read_preference(record: dict[str, Any], entry: DatasetEntry | None) -> Sampl
     inp = record.get("input")
     if not isinstance(inp, dict):
         raise ReadError("missing", "input must be an object with messages")
-    system, turns = read_messages(inp.get("messages"), _OPENAI, lf_order=False, where="input.messages")
+    found: list[tuple[str, Any]] = []
+    system, turns = read_messages(inp.get("messages"), _OPENAI, lf_order=False, where="input.messages", found=found)
     sample = Sample(
         turns,
-        chosen=_answer(record.get("preferred_output"), "preferred_output"),
-        rejected=_answer(record.get("non_preferred_output"), "non_preferred_output"),
+        chosen=_answer(record.get("preferred_output"), "preferred_output", found),
+        rejected=_answer(record.get("non_preferred_output"), "non_preferred_output", found),
     )
+    if found:
+        add_found(sample, found, "input.messages")
     if system:
         sample.system = system
     sample.tools = read_tools(inp.get("tools"))
@@ -83,6 +86,7 @@ def write_preference(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
         record[key] = [msg]
     if sample.images or sample.videos or sample.audios:
         losses.append(Loss("media", f"{form} cannot hold images, videos or audios"))
+    source_losses(sample, form, losses)
     if sample.extra:
         if PARALLEL in sample.extra:
             inp[PARALLEL] = sample.extra[PARALLEL]
