@@ -5,8 +5,9 @@ The base model comes from the adapter's ``adapter_config.json``
 (with the chat template used in training) when saved there, else the base's.
 Reward-model adapters (task type ``SEQ_CLS``) merge into a sequence classifier.
 
->>> export_adapter("out/lora", "out/merged")        # doctest: +SKIP
-PosixPath('out/merged')
+Example (tests/test_train_cli.py runs it on a tiny model)::
+
+    export_adapter("out/lora", "out/merged")   # -> Path("out/merged")
 """
 
 from __future__ import annotations

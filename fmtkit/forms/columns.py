@@ -52,7 +52,7 @@ def content_text(value: Any, where: str, found: list[tuple[str, Any]] | None) ->
     >>> found = []
     >>> content_text([{"type": "text", "text": "What is "}, {"type": "image_url", "image_url": {"url": "a.png"}},
     ...               {"type": "text", "text": "?"}], "content", found), found
-    ('What is <image>?', [('images', 'a.png')])
+    ('What is <image>?', [('parts', 'content'), ('images', 'a.png')])
     """
     if value is None:
         return ""
