@@ -28,3 +28,13 @@ def test_rule_example(code, i, example, tmp_path):
         assert report.findings == [], f"{code}: the passing example must be clean: {report.findings}"
     else:
         assert code in codes, report.findings
+
+
+def test_docs_rules_md_is_current():
+    """docs/rules.md is generated from the registry: regenerate it with `fmtkit rules --output markdown`."""
+    from pathlib import Path
+
+    from fmtkit.commands.rules import rules_markdown
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
+    assert page.read_text(encoding="utf-8") == rules_markdown(RULES)
