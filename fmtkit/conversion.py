@@ -18,7 +18,6 @@ atomically::
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 from array import array
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from typing import Any
 from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS as FORM_NAMES
 from fmtkit.detect import detect_form
+from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
 from fmtkit.loading import LoadProblem, data_files, iter_records
@@ -64,37 +64,16 @@ class Source:
         return self.files[0].stem if self.files else "data"
 
 
-def _load_info(folder: Path) -> dict[str, Any]:
-    path = folder / INFO_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FmtkitError(f"{folder}: no {INFO_FILE} here; pass a data file, or a folder with {INFO_FILE}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise FmtkitError(f"{path}: not valid JSON ({exc}); run `fmtkit validate {folder}` for details") from None
-    if not isinstance(info, dict):
-        raise FmtkitError(f"{path}: must be a JSON object of dataset entries")
-    return info
-
-
-def _pick_entry(folder: Path, info: dict[str, Any], name: str | None) -> DatasetEntry:
+def _pick_entry(folder: Path, name: str | None) -> DatasetEntry:
+    """The entry to read (``name``, or the folder's one local entry), through :func:`fmtkit.entries.load_entry`."""
+    info = load_info(folder)
     if name is None:
-        local = [k for k, v in info.items() if isinstance(v, dict) and "file_name" in v]
+        local = local_entries(info)
         if len(local) != 1:
             names = ", ".join(local) or "none"
             raise FmtkitError(f"{folder / INFO_FILE}: choose an entry with --entry NAME (local entries: {names})")
         name = local[0]
-    if name not in info:
-        close = difflib.get_close_matches(name, list(info), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; entries: {', '.join(info) or 'none'}"
-        raise FmtkitError(f"Undefined dataset {name!r} in {folder / INFO_FILE}{hint}")
-    raw = info[name]
-    if not isinstance(raw, dict):
-        raise FmtkitError(f"entry {name!r} in {folder / INFO_FILE} is not an object")
-    entry = DatasetEntry.from_dict(name, raw, folder)
-    if not entry.is_local:
-        raise FmtkitError(f"entry {name!r} is not a local file ({entry.source_key}); fmtkit convert reads local files only")
-    return entry
+    return load_entry(folder, name, info)
 
 
 def resolve(source: str | Path, entry: str | None = None, form: str | None = None) -> Source:
@@ -114,10 +93,9 @@ def resolve(source: str | Path, entry: str | None = None, form: str | None = Non
         path = path.parent
     if path.is_dir() or entry is not None:
         folder = path if path.is_dir() else path.parent
-        dentry = _pick_entry(folder, _load_info(folder), entry)
+        dentry = _pick_entry(folder, entry)
         target = dentry.data_path()
-        if target is None or not target.exists():
-            raise FmtkitError(f"entry {dentry.name!r}: file_name {dentry.source!r} not found in {folder}")
+        assert target is not None  # load_entry checked it exists
         files = data_files(target)
         if not files:
             raise FmtkitError(f"entry {dentry.name!r}: folder {target} holds no data files")
@@ -574,8 +552,8 @@ def _severity(finding: Any) -> str:
     return str(getattr(sev, "value", sev)).lower()
 
 
-def input_errors(src: Source) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]] | None:
-    """Error-level findings of ``fmtkit validate`` on the input: by record key, and those of no record.
+def input_errors(src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]] | None:
+    """Error-level findings of ``fmtkit validate`` on the input: every one of each record (by record key), and those of no record.
 
     None when the validator is not installed. This is the one place that calls
     it: records it flags are skipped and reported, never converted.
@@ -593,7 +571,7 @@ def input_errors(src: Source) -> tuple[dict[int, dict[str, Any]], list[dict[str,
     by_file = {}
     for fno, path in enumerate(src.files):
         by_file[str(path.resolve())] = fno
-    by_record: dict[int, dict[str, Any]] = {}
+    by_record: dict[int, list[dict[str, Any]]] = {}
     general: list[dict[str, Any]] = []
     for f in report.findings:
         if _severity(f) != "error":
@@ -611,7 +589,7 @@ def input_errors(src: Source) -> tuple[dict[int, dict[str, Any]], list[dict[str,
         if fno is None or item["record"] is None:
             general.append(item)
         else:
-            by_record.setdefault(_key(fno, item["record"]), item)
+            by_record.setdefault(_key(fno, item["record"]), []).append(item)
     return by_record, general
 
 
@@ -940,7 +918,7 @@ def convert(
     if register:
         registration(to, out_path, info_dir, [])  # fails early for forms LLaMA-Factory cannot load
         info_path = info_dir / INFO_FILE
-        if info_path.exists() and reg_name in _load_info(info_dir):
+        if info_path.exists() and reg_name in load_info(info_dir):
             raise FmtkitError(f"{info_path}: an entry named {reg_name!r} exists already; choose another with --name")
     report = ConvertReport(
         source=str(source), entry=src.entry.name if src.entry is not None and src.info_dir else None,
@@ -1076,9 +1054,10 @@ def _apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shard
     for shard, t in zip(shards, tallies, strict=True):
         off = t.first_index
         for key in t.rows:
-            finding = by_record.get(key + off)
-            if finding is not None and finding["code"] in READ_REPAIRS and key in t.parts:
-                finding = None  # the reader read the list of parts: the finding is about the input's spelling only
+            found = by_record.get(key + off)
+            if found and key in t.parts:  # the reader read the list of parts: those findings are about the input's spelling only
+                found = [f for f in found if f["code"] not in READ_REPAIRS]
+            finding = found[0] if found else None  # any error the reader does not repair skips the record
             if finding is not None:
                 drop.add(row)
                 if key + off in records:  # the second row of a record split by --pairs-to-kto

@@ -327,6 +327,19 @@ def test_records_with_validate_errors_are_skipped(tmp_path: Path):
     assert bare.checked and bare.written == 1 and bare.skipped == 1
 
 
+def test_a_record_with_a_repaired_and_an_unrepaired_error_is_skipped(tmp_path: Path):
+    # FMT405 (content parts, which the reader repairs) and FMT409 (weight 5) on one record: FMT409 must skip it
+    rows = [
+        {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]},
+                      {"role": "assistant", "content": "yo", "weight": 5}]},
+        {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]},
+    ]  # fmt: skip
+    src = write_jsonl(tmp_path / "two.jsonl", rows)
+    report = fmtkit.convert(src, "openai", tmp_path / "o.jsonl")
+    assert report.checked and report.written == 1 and report.skipped_by == {"invalid:FMT409": 1}
+    assert rows_of(tmp_path / "o.jsonl") == [rows[1]]
+
+
 def test_openai_content_parts_are_converted_not_skipped_as_invalid(tmp_path: Path):
     rows = [
         {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is "},
@@ -375,6 +388,21 @@ def test_cli_convert_report_json_and_show(ds: Path):
     assert "input" in result.output and "openai" in result.output
     result = runner.invoke(cli, ["convert", str(ds), "--entry", "sharegpt_demo", "--to", "alpaca", "-o", str(ds / "b.jsonl"), "--strict"])
     assert result.exit_code == 1
+
+
+def test_cli_report_prints_markup_in_data_as_text(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # short paths, printed whole
+    rows = [{"conversations": [{"from": "human", "value": "hi"}, {"from": "[/INST]", "value": "yo"}]},
+            {"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "[/bold]"}]}]  # fmt: skip
+    write_jsonl(tmp_path / "d[x].jsonl", rows)
+    result = CliRunner().invoke(cli, ["convert", "d[x].jsonl", "--to", "openai", "-o", "o[/x].jsonl", "--show", "2"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)  # 1: a record skipped
+    assert "d[x].jsonl" in result.output and "o[/x].jsonl" in result.output and "'[/INST]'" in result.output
+    roles = [{"messages": [{"role": "user", "content": "hi"}, {"role": "[/bold]", "content": "yo"}]}]
+    write_jsonl(tmp_path / "o.jsonl", roles)
+    result = CliRunner().invoke(cli, ["convert", "o.jsonl", "--to", "sharegpt", "-o", "s.jsonl", "--show", "1"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "role '[/bold]'" in result.output
 
 
 def test_cli_name_needs_register(ds: Path):

@@ -124,11 +124,40 @@ def test_usage_errors(capsys):
     code, out = run(capsys, "stats", str(DATASET), "--cutoff-len", "10")
     assert code == 2 and "--tokenizer" in out
     code, out = run(capsys, "stats", str(DATASET), "--entry", "nope")
-    assert code == 2 and "no entry 'nope'" in out
+    assert code == 2 and "undefined dataset 'nope'" in out
     code, out = run(capsys, "stats", str(DATASET), "--entry", "remote_example")
-    assert code == 2 and "not a local file" in out
+    assert code == 2 and "nothing could be read" in out and "is not local: it reads hf_hub_url" in out
     code, out = run(capsys, "stats", str(DATASET / "missing"))
     assert code == 2
+
+
+def test_an_unreadable_entry_is_named_and_the_others_are_reported(capsys, tmp_path):
+    if not (DATASET / "dataset_info.json").exists():
+        pytest.skip("the bundled dataset/ folder is missing")
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(DATASET, ds)
+    info = json.loads((ds / "dataset_info.json").read_text())
+    info["alpaca_demo"]["file_name"] = "gone.json"
+    (ds / "dataset_info.json").write_text(json.dumps(info))
+    code, out = run(capsys, "stats", str(ds), "--output", "json")
+    assert code == 0, out
+    doc = json.loads(out)
+    assert "alpaca_demo" not in doc["entries"] and "sharegpt_demo" in doc["entries"]
+    assert "file_name 'gone.json' not found" in doc["unreadable"]["alpaca_demo"]
+    code, out = run(capsys, "stats", str(ds))
+    assert code == 0 and "alpaca_demo: not readable" in out and "sharegpt_demo" in out
+    code, out = run(capsys, "stats", str(ds), "--entry", "alpaca_demo")
+    assert code == 2 and "nothing could be read" in out
+
+
+def test_markup_in_names_is_printed_as_text(capsys, tmp_path):
+    (tmp_path / "d.jsonl").write_text('{"instruction": "Hi", "output": "Hello"}\n')
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"[/bold]x": {"file_name": "d.jsonl"}, "[/INST]": {"file_name": "d.jsonl"}}))
+    code, out = run(capsys, "stats", str(tmp_path))
+    assert code == 0, out
+    assert "[/bold]x" in out and "[/INST]" in out
 
 
 def test_data_file_source(capsys, tmp_path):

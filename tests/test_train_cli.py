@@ -128,6 +128,13 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def empty_model(tmp_path: Path) -> Path:
+    """A model folder with nothing in it: a run that got as far as loading it would fail there."""
+    path = tmp_path / "no-model"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 def write_config(path: Path, **keys) -> Path:
     path.write_text(yaml.safe_dump(keys, sort_keys=False), encoding="utf-8")
     return path
@@ -443,7 +450,7 @@ def test_the_data_check_is_capped(monkeypatch, capsys, config):
 
 def test_invalid_data_stops_the_run_before_any_model_loads(capsys, config, tmp_path):
     # A model path that does not exist: had the run got as far as loading it, it would fail differently.
-    path, out = config(stage="sft", dataset="alpaca_sft,broken", model_name_or_path=str(tmp_path / "no-model"))
+    path, out = config(stage="sft", dataset="alpaca_sft,broken", model_name_or_path=str(empty_model(tmp_path)))
     code, log = fmtkit(capsys, "train", path)
     assert code == 1, log
     assert "broken.jsonl" in log and "bot" in log
@@ -452,7 +459,7 @@ def test_invalid_data_stops_the_run_before_any_model_loads(capsys, config, tmp_p
 
 
 def test_data_of_the_wrong_kind_for_the_stage_is_refused(capsys, config, tmp_path):
-    path, _ = config(stage="sft", dataset="pref", model_name_or_path=str(tmp_path / "no-model"))
+    path, _ = config(stage="sft", dataset="pref", model_name_or_path=str(empty_model(tmp_path)))
     code, log = fmtkit(capsys, "train", path)
     assert code == 1 and "ranking" in log, log
 
@@ -467,15 +474,38 @@ def test_unknown_key_fails_with_a_suggestion(capsys, config):
 
 
 def test_dry_run_checks_data_without_loading_the_model(capsys, config, tmp_path):
-    path, out = config(stage="kto", dataset="kto", model_name_or_path=str(tmp_path / "no-model"))
+    path, out = config(stage="kto", dataset="kto", model_name_or_path=str(empty_model(tmp_path)))
     code, log = fmtkit(capsys, "train", path, "--dry-run")
     assert code == 0, log
     assert "dry run" in log and "data: 8 training samples" in log and not out.exists()
 
 
+def test_a_model_folder_that_does_not_exist_is_an_error_before_anything_else(capsys, config, tmp_path):
+    path, out = config(stage="sft", dataset="alpaca_sft,broken", model_name_or_path=str(tmp_path / "absent"))
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 2, log
+    assert f"model_name_or_path '{tmp_path / 'absent'}' is not a folder here" in log
+    assert f"fmtkit download REPO --local-dir {tmp_path / 'absent'}" in log
+    assert "data checked" not in log and "broken.jsonl" not in log and "Repo id" not in log
+    path, _ = config(stage="sft", dataset="alpaca_sft", model_name_or_path="nobody/no-such-model-here")
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 2 and "never downloads at train time" in log, log
+
+
+def test_a_hub_entry_says_train_needs_local_data(capsys, config, tmp_path):
+    data = tmp_path / "hubdata"
+    data.mkdir()
+    (data / "dataset_info.json").write_text(json.dumps({"hubby": {"hf_hub_url": "someone/some-data"}}))
+    path, _ = config(stage="sft", dataset="hubby", dataset_dir=str(data), model_name_or_path=str(empty_model(tmp_path)))
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 2, log
+    assert "fmtkit train needs local data" in log and "hf_hub_url 'someone/some-data'" in log and "file_name" in log
+    assert "fmtkit convert" not in log
+
+
 def test_num_samples_of_an_entry_subsamples_it(capsys, config, tmp_path):
     path, _ = config(
-        stage="sft", dataset="alpaca_sft_sub,alpaca_sft", max_samples=5, model_name_or_path=str(tmp_path / "no-model")
+        stage="sft", dataset="alpaca_sft_sub,alpaca_sft", max_samples=5, model_name_or_path=str(empty_model(tmp_path))
     )
     code, log = fmtkit(capsys, "train", path, "--dry-run")
     assert code == 0 and "(alpaca_sft_sub: 3, alpaca_sft: 5)" in log, log

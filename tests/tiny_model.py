@@ -7,8 +7,10 @@ here), a ChatML chat template whose assistant turns are wrapped in
 ``{% generation %}`` markers (needed for assistant-only loss), and a
 ``Qwen3Config`` with hidden size 64 and tied embeddings (~110k parameters).
 
->>> path = build_tiny_model(tmp_path / "tiny")          # doctest: +SKIP
->>> AutoModelForCausalLM.from_pretrained(path)          # doctest: +SKIP
+Used through the session fixture ``tiny_model`` (tests/conftest.py)::
+
+    path = build_tiny_model(tmp_path / "tiny")
+    AutoModelForCausalLM.from_pretrained(path)
 
 Random weights generate junk: test the number of new tokens, never the text.
 """

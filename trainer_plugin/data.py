@@ -29,6 +29,8 @@ from fmtkit.sample import Sample, ToolCall, Turn
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
+    from fmtkit.dataset_info import DatasetEntry
+
 Row = dict[str, Any]
 
 
@@ -148,22 +150,35 @@ def kto_row(sample: Sample, default_system: str | None = None) -> Row:
 RowFunction = Callable[[Sample, "str | None"], Row]
 
 
+def train_entry(dataset_dir: str | Path, entry_name: str) -> DatasetEntry:
+    """The local entry ``entry_name`` (:func:`fmtkit.entries.load_entry`); a hub entry says how to make it local."""
+    from fmtkit.entries import EntryNotLocal, load_entry
+
+    try:
+        return load_entry(dataset_dir, entry_name)
+    except EntryNotLocal as exc:
+        e = exc.entry
+        raise FmtkitError(
+            f"dataset {entry_name!r} reads {e.source_key} {e.source!r}: fmtkit train needs local data and never downloads it;"
+            f" download the dataset into {Path(dataset_dir)}, then give the entry \"file_name\" (the downloaded file or folder)"
+            f" in place of {e.source_key}"
+        ) from None
+
+
 def load_samples(dataset_dir: str | Path, entry_name: str) -> Iterator[Sample]:
     """The samples of one ``dataset_info.json`` entry, read by fmtkit's conversion engine."""
     import fmtkit
 
+    train_entry(dataset_dir, entry_name)  # train's own message for an entry that is not local
     return fmtkit.read(Path(dataset_dir), entry=entry_name)
 
 
 def entry_num_samples(dataset_dir: str | Path, entry_name: str) -> int | None:
-    """The ``num_samples`` of an entry of ``dataset_info.json`` (None when unset or unreadable)."""
-    from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+    """The ``num_samples`` of a local entry of ``dataset_info.json`` (None when unset).
 
-    try:
-        raw = json.loads((Path(dataset_dir) / INFO_FILE).read_text(encoding="utf-8"))[entry_name]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    value = DatasetEntry.from_dict(entry_name, raw, dataset_dir).num_samples if isinstance(raw, dict) else None
+    Raises :class:`~fmtkit.errors.FmtkitError` when the entry cannot be read (see :func:`train_entry`).
+    """
+    value = train_entry(dataset_dir, entry_name).num_samples
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 

@@ -197,6 +197,36 @@ def check_before_training(
     return check_data(config, stage, tokenizer, template, samples, train_samples, echo)
 
 
+def _in_hub_cache(name: str) -> bool:
+    """Whether ``name`` looks like a hub id (``owner/name``) whose files the local hub cache holds."""
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", name) or ".." in name:
+        return False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except (ValueError, OSError):  # a malformed id (HFValidationError is a ValueError): not in the cache
+        return False
+
+
+def check_model_path(path: str) -> None:
+    """``model_name_or_path`` must be a local folder (or a hub id already in the local hub cache).
+
+    fmtkit never downloads at train time, so a missing model is an error (exit 2)
+    before the data is even read, with the command that fetches it.
+    """
+    if Path(path).is_dir() or _in_hub_cache(path):
+        return
+    raise FmtkitError(
+        f"model_name_or_path {path!r} is not a folder here; fmtkit never downloads at train time:"
+        f" run `fmtkit download REPO --local-dir {path}` first (REPO: the model's hub id, owner/name)"
+    )
+
+
 def train(
     config: TrainConfig,
     notes: list[str] | tuple[str, ...] = (),
@@ -204,10 +234,11 @@ def train(
     dry_run: bool = False,
     callbacks: list[Any] | None = None,
 ) -> TrainSummary | None:
-    """Run ``fmtkit train``: validate, read, then train and save (nothing past the data when ``dry_run``).
+    """Run ``fmtkit train``: check the model folder, validate, read, then train and save (nothing past the data when ``dry_run``).
 
     ``callbacks``: extra transformers ``TrainerCallback`` objects (e.g. a benchmark's timer).
     """
+    check_model_path(config.model_name_or_path)
     for note in notes:
         echo(f"note: {note}")
     stage = get_stage(config.trainer_stage)

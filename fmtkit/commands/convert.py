@@ -64,17 +64,20 @@ def render(report: Any) -> None:
     """The report for people: a summary, what was lost and why, and the records asked for with --show."""
     from rich.columns import Columns
     from rich.console import Console
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
-    summary.add_row("source", f"{report.source}" + (f" (entry {report.entry})" if report.entry else "") + f"  [dim]{report.source_form}[/]")
+    entry = f" (entry {escape(report.entry)})" if report.entry else ""
+    summary.add_row("source", f"{escape(str(report.source))}{entry}  [dim]{report.source_form}[/]")
     target = report.output or ("nothing written (dry run)" if report.dry_run else "nothing written")
-    summary.add_row("output", f"{target}  [dim]{report.target_form}[/]")
+    summary.add_row("output", f"{escape(str(target))}  [dim]{report.target_form}[/]")
     summary.add_row("records read", str(report.records_read))
     summary.add_row("written", f"[green]{report.written}[/]")
     summary.add_row("skipped", f"[{'red' if report.skipped else 'green'}]{report.skipped}[/]")
@@ -95,19 +98,19 @@ def render(report: Any) -> None:
                 e = ex[0]
                 where = f"{e.get('file') or ''}:{e['line']}" if e.get("line") else f"record {e.get('record')}"
                 first = f"{where}: {e.get('message', '')}"
-            table.add_row(reason, code, str(n), first)
+            table.add_row(Text(reason), Text(code), str(n), Text(first))
         console.print(table)
     for line in report.loss_lines():
-        console.print(f"[yellow]•[/] {line}")
+        console.print(f"[yellow]•[/] {escape(line)}")
     for f in (report.findings or [])[:10]:
         if f.get("record") is None:
-            console.print(f"[red]error[/] {f.get('code')}: {f.get('message')}")
+            console.print(f"[red]error[/] {escape(str(f.get('code')))}: {escape(str(f.get('message')))}")
     for note in report.notes or []:
-        console.print(f"[dim]note: {note}[/]")
+        console.print(Text(f"note: {note}", style="dim"))
     if report.registered:
         reg = report.registered
         verb = "would register" if reg.get("dry_run") else "registered"
-        console.print(f"{verb} entry [bold]{reg['name']}[/] in {reg['dataset_info']}")
+        console.print(f"{verb} entry [bold]{escape(reg['name'])}[/] in {escape(str(reg['dataset_info']))}")
 
     for item in report.shown or []:
         where = f"{item['file']}" + (f":{item['line']}" if item.get("line") else "") + f"  record {item['record']}"
@@ -116,8 +119,8 @@ def render(report: Any) -> None:
             right_body: Any = Syntax(json.dumps(item["output"], ensure_ascii=False, indent=2), "json", word_wrap=True)
             title = report.target_form
         else:
-            right_body = f"[red]{item['reason']}[/]"
+            right_body = Text(str(item["reason"]), style="red")
             title = "not written"
-        right = Panel(right_body, title=title, expand=True)
-        console.rule(where)
+        right = Panel(right_body, title=Text(title), expand=True)
+        console.rule(Text(where))
         console.print(Columns([left, right], equal=True, expand=True))

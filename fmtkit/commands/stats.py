@@ -18,7 +18,9 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
 
     SOURCE is a dataset folder (with dataset_info.json) or a data file. Without
-    --tokenizer, lengths are characters and nothing heavy is imported.
+    --tokenizer, lengths are characters and nothing heavy is imported. An entry
+    that cannot be read (its file missing, a hub entry) is named and left out;
+    the exit code is 2 only when no entry could be read.
 
     \b
     Examples:
@@ -39,11 +41,18 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
         tokenizer = load_tokenizer(tokenizer_path, template)
     wanted = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
     results = {}
+    unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
     for name in entry_names(source, wanted):
-        samples, skipped = read_entry(source, name)
+        try:
+            samples, skipped = read_entry(source, name)
+        except FmtkitError as exc:
+            unreadable[name or source] = str(exc)
+            continue
         summary = summarize(samples, tokenizer, cutoff_len, jobs=jobs, keep_lengths=bool(plot))
         summary["skipped"] = {"records": len(skipped), "first": skipped[:3]}
         results[name or source] = summary
+    if unreadable and not results:
+        raise FmtkitError("nothing could be read: " + "; ".join(f"{n}: {why}" for n, why in unreadable.items()))
     if plot:
         from fmtkit.stats.report import plot_lengths
 
@@ -56,6 +65,8 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
         import orjson
 
         doc = {"source": source, "tokenizer": tokenizer_path, "template": template, "cutoff_len": cutoff_len, "entries": results}
+        if unreadable:
+            doc["unreadable"] = unreadable
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return
     from rich.console import Console
@@ -64,10 +75,14 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
     from fmtkit.stats.report import overview_table, print_entry
 
     console = Console(highlight=False)
+    from rich.text import Text
+
     for name, s in results.items():
         print_entry(console, name, s)
+    for name, why in unreadable.items():
+        console.print(Text(f"{name}: not readable, left out: {why}", style="red"))
     if len(results) > 1:
         console.print(overview_table(results))
     console.print(f"[dim]duplicates: exact = {METHOD['exact']}; near = {METHOD['near']}[/]")
     if plot:
-        console.print(f"histograms written to {plot}")
+        console.print(Text(f"histograms written to {plot}"))

@@ -55,13 +55,13 @@ def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
     """One entry's summary: counts, duplicates, scripts, labels, lengths and warnings."""
     c = s["counts"]
     n = c["records"]
-    console.rule(f"[bold]{name}[/] · {n:,} records", align="left")
+    console.rule(Text.assemble((str(name), "bold"), f" · {n:,} records"), align="left")
     if s.get("skipped", {}).get("records"):
         sk = s["skipped"]
         console.print(Text(f"{sk['records']:,} records could not be read and are left out (first: {sk['first'][0]})", style="red"))
     kinds = ", ".join(f"{k} {v:,}" for k, v in c["kinds"].items()) or "none"
     roles = ", ".join(f"{k} {v:,}" for k, v in c["roles"].items())
-    console.print(f"kinds: {kinds} · turns {c['turns']:,}" + (f" ({roles})" if roles else ""))
+    console.print(Text(f"kinds: {kinds} · turns {c['turns']:,}" + (f" ({roles})" if roles else "")))
     media = ", ".join(f"{k} {v:,}" for k, v in c["media"].items() if v) or "none"
     console.print(
         f"system prompts {c['system_prompts']:,} · with tools {c['with_tools']:,} · tool calls {c['tool_calls']:,}"
@@ -82,7 +82,7 @@ def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
     total_letters = sum(letters.values())
     mix = ", ".join(f"{k} {_pct(v, total_letters)}" for k, v in list(letters.items())[:6]) or "no letters"
     mains = ", ".join(f"{k} {v:,}" for k, v in s["scripts"]["samples"].items())
-    console.print(f"scripts (letters): {mix} · samples by main script: {mains}")
+    console.print(Text(f"scripts (letters): {mix} · samples by main script: {mains}"))
     ch = s["characters"]
     console.print(f"characters: {_distribution_line(ch)}")
     t = s["tokens"]
@@ -121,7 +121,7 @@ def overview_table(entries: dict[str, dict[str, Any]]) -> Table:
     table.add_column("dup", justify="right", no_wrap=True)
     for name, s in entries.items():
         d = s["tokens"] or s["characters"]
-        row = [name, f"{s['counts']['records']:,}", " ".join(s["counts"]["kinds"]), f"{d['median']:,}", f"{d['p95']:,}", f"{d['max']:,}"]
+        row = [Text(str(name)), f"{s['counts']['records']:,}", Text(" ".join(s["counts"]["kinds"])), f"{d['median']:,}", f"{d['p95']:,}", f"{d['max']:,}"]
         if tokens:
             t = s["tokens"]
             row.append("" if t is None or t["over_cutoff"] is None else f"{t['over_cutoff']:,}")

@@ -8,38 +8,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
-
-from fmtkit.dataset_info import INFO_FILE, DatasetEntry
 from fmtkit.errors import FmtkitError
 from fmtkit.sample import Sample
 
 
 def entry_names(source: str | Path, wanted: list[str] | None = None) -> list[str | None]:
-    """The entries to read: ``[None]`` for a data file, else the local entries of the folder (in file order)."""
+    """The entries to read: ``[None]`` for a data file, else the local entries of the folder (in file order).
+
+    Named entries (``wanted``) must exist (else FMT115's message, as
+    :func:`fmtkit.entries.load_entry` gives it); whether each can be read is :func:`read_entry`'s to say.
+    """
+    from fmtkit.entries import load_info, local_entries
+    from fmtkit.rules.info import undefined_message
+
     path = Path(source)
     if not path.exists():
         raise FmtkitError(f"no such file or folder: {source}")
-    info = path / INFO_FILE if path.is_dir() else None
-    if info is None:
+    if not path.is_dir():
         if wanted:
-            raise FmtkitError(f"--entry needs a dataset folder with {INFO_FILE}, not a data file")
+            raise FmtkitError("--entry needs a dataset folder with dataset_info.json, not a data file")
         return [None]
-    if not info.is_file():
-        raise FmtkitError(f"{source}: no {INFO_FILE} here (is this the dataset folder?)")
-    try:
-        raw = orjson.loads(info.read_bytes())
-    except orjson.JSONDecodeError as exc:
-        raise FmtkitError(f"{info}: not valid JSON ({exc}); run fmtkit validate") from exc
-    local = [n for n, e in raw.items() if isinstance(e, dict) and DatasetEntry.from_dict(n, e, path).is_local]
+    info = load_info(path)
     if not wanted:
-        return list(local)
-    unknown = [n for n in wanted if n not in raw]
-    if unknown:
-        raise FmtkitError(f"no entry {', '.join(map(repr, unknown))} in {info}; entries: {', '.join(raw)}")
-    remote = [n for n in wanted if n not in local]
-    if remote:
-        raise FmtkitError(f"entry {', '.join(map(repr, remote))} is not a local file; download it first")
+        return list(local_entries(info))
+    for name in wanted:
+        if name not in info:
+            raise FmtkitError(f"{path / 'dataset_info.json'}: {undefined_message(name, info)}")
     return list(wanted)
 
 
