@@ -31,7 +31,7 @@ from fmtkit.detect import detect_form
 from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
-from fmtkit.loading import LoadProblem, data_files, iter_records
+from fmtkit.loading import LoadProblem, data_files, head_records, iter_records
 from fmtkit.sample import Sample
 
 # Load problems that leave the record readable (a byte order mark).
@@ -101,20 +101,11 @@ def resolve(source: str | Path, entry: str | None = None, form: str | None = Non
             raise FmtkitError(f"entry {dentry.name!r}: folder {target} holds no data files")
         name = form or dentry.form
         return Source(files, dentry, name, reader_for(dentry, form), folder, folder)
-    head: list[Any] = []
+    head: list[Any] = head_records(path) if form is None or form in FORM_ENTRIES else []
     if form is None:
-        for rec in iter_records(path):
-            head.append(rec.value)
-            if len(head) >= 20:
-                break
         form = detect_form(head)
         if form is None:
             raise FmtkitError(f"{path}: cannot tell the form of this file; pass --from FORM ({', '.join(FORM_NAMES)})")
-    elif form in FORM_ENTRIES:
-        for rec in iter_records(path):
-            head.append(rec.value)
-            if len(head) >= 20:
-                break
     dentry = DatasetEntry.for_file(form, head, path.parent, path.name) if form in FORM_ENTRIES else None
     reader = FORMS[form].read
     return Source([path], dentry, form, reader, path.parent)
@@ -128,7 +119,7 @@ def iter_samples(
     reader, entry = src.reader, src.entry
     for fno, path in enumerate(src.files):
         sink = (lambda p, _f=fno: on_problem(_f, p)) if on_problem else (lambda p: None)
-        for index, line, value in iter_records(path, sink):
+        for index, line, value, _ in iter_records(path, sink):
             try:
                 yield fno, index, line, value, reader(value, entry)
             except ReadError as exc:
@@ -483,7 +474,7 @@ def _iter_file(path: Path, fno: int, tally: Tally) -> Iterator[tuple[int, int, i
         tally.read += 1
         tally.skip("unreadable:" + p.code, fno, p.record if p.record is not None else -1, p.line, p.message)
 
-    for index, line, value in iter_records(path, problem):
+    for index, line, value, _ in iter_records(path, problem):
         yield fno, index, line, value
 
 

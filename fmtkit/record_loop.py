@@ -241,7 +241,7 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
     add = tally.add
     append = problems.append
     n = 0
-    for index, line, rec in records:
+    for index, line, rec, raw in records:
         n += 1
         if type(rec) is not dict:
             append(Finding("FMT202", ERROR, f"the record is a JSON {rule_registry.json_type(rec)}, not an object", rule_registry.RULES["FMT202"].fix, rel, line, index))
@@ -270,7 +270,7 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
                 errored = True
         if errored:
             tally.errored += 1
-        add(index, line, rec)
+        add(index, line, rec, raw)
         if progress is not None and n % PROGRESS_EVERY == 0:
             progress(rel, n)
     tally.records = n

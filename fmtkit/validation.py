@@ -27,7 +27,7 @@ from fmtkit.dataset_info import ALPACA_ONLY, FORM_ENTRIES, INFO_FILE, DatasetEnt
 from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
-from fmtkit.loading import LoadProblem, data_files, iter_records
+from fmtkit.loading import LoadProblem, data_files, head_records
 from fmtkit.rules import json_type
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.info import undefined_message
@@ -316,7 +316,7 @@ class _Checker:
     def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
         rel = _rel(path, root)
         if form is None:
-            form = detect_form(_head(path))
+            form = detect_form(head_records(path))
             if form is None:
                 tally = self.check_file(path, root, None, "unknown")
                 if tally.records:
@@ -325,7 +325,7 @@ class _Checker:
             self.report.detected[rel] = form
         view = None
         if form in FORM_ENTRIES:
-            entry = DatasetEntry.for_file(form, _head(path), root, file_name=rel)
+            entry = DatasetEntry.for_file(form, head_records(path), root, file_name=rel)
             view = EntryView.of(entry, root=root, stage=self.stage)
         tally = self.check_file(path, root, view, form)
         if view is not None and view.entry.kto_tag is not None:
@@ -434,19 +434,6 @@ def _indexed_by_reader(entry: DatasetEntry, key: str) -> bool:
     if entry.formatting == "openai" and key in ("system", "tools"):
         return False
     return not (key == "response" and entry.ranking is True)
-
-
-def _head(path: Path, n: int = 20) -> list[Any]:
-    """The first ``n`` records of a file (for detecting its form and columns)."""
-    out: list[Any] = []
-    try:
-        for record in iter_records(path):
-            out.append(record.value)
-            if len(out) >= n:
-                break
-    except (OSError, ValueError):
-        pass
-    return out
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -24,9 +24,13 @@ from fmtkit.dataset_info import DATA_EXTENSIONS
 
 
 class Record(NamedTuple):
+    """One record: 0-based ``index``, 1-based ``line`` (None in columnar files), decoded ``value``,
+    and for JSON Lines the ``raw`` bytes of its line (duplicate detection hashes them)."""
+
     index: int
     line: int | None
     value: Any
+    raw: bytes | None = None
 
 
 class LoadProblem(NamedTuple):
@@ -73,6 +77,19 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
 
         return iter_text(path, problem)
     raise ValueError(f"unsupported data file extension: {path.suffix!r}")
+
+
+def head_records(path: Path | str, n: int = 20) -> list[Any]:
+    """The first ``n`` decoded records of a file (to detect its form and columns); [] when unreadable."""
+    out: list[Any] = []
+    try:
+        for record in iter_records(path):
+            out.append(record.value)
+            if len(out) >= n:
+                break
+    except (OSError, ValueError):
+        pass
+    return out
 
 
 def data_files(path: Path | None) -> list[Path]:

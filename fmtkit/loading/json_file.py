@@ -99,7 +99,7 @@ def iter_line_range(path: Path, problem: ProblemSink, start: int = 0, end: int |
                 problem(_json_problem(raw, exc, lineno, index))
                 index += 1
                 continue
-            yield make(Record, (index, lineno, value))
+            yield make(Record, (index, lineno, value, raw))
             index += 1
     if counts is not None:
         counts[:] = [index, lineno]
