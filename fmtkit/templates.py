@@ -1,17 +1,26 @@
-"""Chat templates by LLaMA-Factory name, written as Jinja with ``{% generation %}`` markers.
+"""Chat templates by LLaMA-Factory name: the one registry of ``fmtkit train``, ``stats`` and ``render``.
 
-``template: qwen3`` in a training config replaces the tokenizer's own chat
-template with the one named here. Every template wraps each assistant answer,
-its end-of-turn token included, in ``{% generation %}...{% endgeneration %}``,
-so TRL can train on the assistant's tokens only (and the model learns to stop).
-The tokenizer saved with the adapter keeps the template, so chat and inference
-format prompts exactly as training did.
+``template: qwen3`` in a training config and ``--template qwen3`` on
+``fmtkit stats`` / ``fmtkit render`` take the same names (or the path of a
+``.jinja`` file) and replace the tokenizer's own chat template. Every template
+wraps each assistant answer, its end-of-turn token included, in
+``{% generation %}...{% endgeneration %}``, so TRL can train on the
+assistant's tokens only (and the model learns to stop). The tokenizer saved
+with the adapter keeps the template, so chat and inference format prompts
+exactly as training did.
+
+``chat_template(name, markers=False)`` is the same text without the markers,
+as most checkpoints ship their template: assistant-only loss then masks every
+token (TRL refuses it), which ``fmtkit render`` warns about.
 
 A template is a :class:`ChatFormat`: a few strings, turned into Jinja by
 :meth:`ChatFormat.jinja`. A new template is one more entry in :data:`TEMPLATES`.
+Pure strings: importing this module imports nothing heavy.
 
 >>> "{%- generation %}" in chat_template("qwen3")
 True
+>>> has_generation_markers(chat_template("qwen3", markers=False))
+False
 >>> sorted(TEMPLATES)[:3]
 ['chatml', 'default', 'empty']
 """
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,8 +70,8 @@ class ChatFormat:
     empty_think: bool = False  # Qwen3: answers without <think> get an empty think block
     stop_token: str | None = None
 
-    def jinja(self) -> str:
-        """The Jinja chat template (transformers' dialect, with generation markers)."""
+    def jinja(self, markers: bool = True) -> str:
+        """The Jinja chat template (transformers' dialect), with generation markers unless ``markers`` is False."""
 
         def lit(text: str) -> str:
             return json.dumps(text, ensure_ascii=False)
@@ -98,7 +108,9 @@ class ChatFormat:
         j.append("{%- if ns.system %}{{- " + wrap(self.system, "ns.system") + " }}{%- endif %}")
         j.append("{%- for message in ns.messages %}")
         j.append("{%- if message['role'] == 'user' %}{{- " + wrap(self.user, "message['content']") + " }}")
-        j.append("{%- elif message['role'] == 'assistant' %}{{- " + lit(self.assistant_prefix) + " }}{%- generation %}")
+        j.append("{%- elif message['role'] == 'assistant' %}{{- " + lit(self.assistant_prefix) + " }}")
+        if markers:
+            j.append("{%- generation %}")
         if self.empty_think:
             j.append("{%- if '<think>' not in message['content'] %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}")
         j.append("{{- message['content'] }}")
@@ -115,7 +127,7 @@ class ChatFormat:
             "{{- " + call + " }}{%- endfor %}{%- endif %}"
         )
         stop = lit(self.assistant_suffix) if self.assistant_suffix else "eos_token"
-        j.append("{{- " + stop + " }}{%- endgeneration %}")
+        j.append("{{- " + stop + " }}" + ("{%- endgeneration %}" if markers else ""))
         if self.separator:
             j.append("{{- " + lit(self.separator) + " }}")
         if self.tool_style == "qwen":
@@ -183,8 +195,27 @@ TEMPLATES: dict[str, ChatFormat] = {
 }
 
 
-def chat_template(name: str) -> str:
-    """The Jinja text of a template, by LLaMA-Factory name or path to a ``.jinja`` file.
+_GENERATION = re.compile(r"\{%-?\s*generation\s*-?%\}")
+_MARKER = re.compile(r"\{%(-?)\s*(?:end)?generation\s*(-?)%\}")  # either tag, its whitespace control captured
+
+
+def has_generation_markers(template: str | None) -> bool:
+    """Whether a template marks assistant text with ``{% generation %}`` (needed for assistant-only loss).
+
+    >>> has_generation_markers(chat_template("chatml")), has_generation_markers(chat_template("chatml", markers=False))
+    (True, False)
+    >>> has_generation_markers(None)
+    False
+    """
+    return bool(template) and _GENERATION.search(template) is not None
+
+
+def chat_template(name_or_path: str, markers: bool = True) -> str:
+    """The Jinja text of a template, by LLaMA-Factory name (:data:`TEMPLATES`) or path to a ``.jinja`` file.
+
+    ``markers=False``: without the ``{% generation %}`` / ``{% endgeneration %}``
+    tags (in a file's text, each becomes an empty comment with the same
+    whitespace control, so the rendered text is unchanged).
 
     >>> chat_template("chatml").count("endgeneration")
     1
@@ -193,13 +224,14 @@ def chat_template(name: str) -> str:
     ...
     fmtkit.errors.FmtkitError: unknown template 'qwen2' (did you mean qwen, qwen3?); known: chatml, default, empty, llama3, qwen, qwen3, qwen3_nothink, or a path to a .jinja file
     """
-    if name in TEMPLATES:
-        return TEMPLATES[name].jinja()
-    path = Path(name)
+    if name_or_path in TEMPLATES:
+        return TEMPLATES[name_or_path].jinja(markers)
+    path = Path(name_or_path)
     if path.suffix in (".jinja", ".j2") and path.is_file():
-        return path.read_text(encoding="utf-8")
-    close = difflib.get_close_matches(name, TEMPLATES, n=2, cutoff=0.6)
+        text = path.read_text(encoding="utf-8")
+        return text if markers else _MARKER.sub(lambda m: "{#" + m[1] + " " + m[2] + "#}", text)
+    close = difflib.get_close_matches(name_or_path, TEMPLATES, n=2, cutoff=0.6)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""
     raise FmtkitError(
-        f"unknown template {name!r}{hint}; known: {', '.join(sorted(TEMPLATES))}, or a path to a .jinja file"
+        f"unknown template {name_or_path!r}{hint}; known: {', '.join(sorted(TEMPLATES))}, or a path to a .jinja file"
     )

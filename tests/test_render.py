@@ -9,7 +9,7 @@ import pytest
 from fmtkit.cli import main
 from fmtkit.sample import Sample, Turn
 from fmtkit.stats import mask_problems, render_sample
-from fmtkit.stats.templates import TEMPLATES
+from fmtkit.templates import chat_template
 
 pytest.importorskip("transformers")
 
@@ -77,13 +77,13 @@ def test_render_pretrain_preference_and_prompt(tokenizer):
 def test_mask_problems(tokenizer):
     saved = tokenizer.chat_template
     try:
-        tokenizer.chat_template = TEMPLATES["chatml-stock"]
+        tokenizer.chat_template = chat_template("chatml", markers=False)
         (problem,) = mask_problems(tokenizer, SAMPLE)
         assert "no {% generation %} markers" in problem and "every token is masked" in problem
         tokenizer.chat_template = EOT_OUTSIDE_TEMPLATE
         (problem,) = mask_problems(tokenizer, SAMPLE)
         assert "'<|im_end|>'" in problem and "never trained to stop" in problem
-        tokenizer.chat_template = TEMPLATES["chatml"]
+        tokenizer.chat_template = chat_template("chatml")
         assert mask_problems(tokenizer, SAMPLE) == []
         tokenizer.chat_template = None
         assert "no chat template" in mask_problems(tokenizer, SAMPLE)[0]
@@ -114,11 +114,11 @@ def test_cli_render_highlights_in_colour(capsys, tiny_model, monkeypatch):
 
 
 def test_cli_warns_when_every_token_is_masked(capsys, tiny_model, template_file):
-    for template in ("chatml-stock", template_file(TEMPLATES["chatml-stock"])):
-        code, out = run(capsys, "render", str(DATASET), "--entry", "alpaca_kto_demo", "--tokenizer", str(tiny_model), "--template", template)
-        assert code == 0, out
-        assert ", 0 in the loss (0.0%)" in out
-        assert "warning: the chat template has no {% generation %} markers" in out.replace("\n", " ")
+    stock = template_file(chat_template("chatml", markers=False))  # ChatML as most checkpoints ship it
+    code, out = run(capsys, "render", str(DATASET), "--entry", "alpaca_kto_demo", "--tokenizer", str(tiny_model), "--template", stock)
+    assert code == 0, out
+    assert ", 0 in the loss (0.0%)" in out
+    assert "warning: the chat template has no {% generation %} markers" in out.replace("\n", " ")
 
 
 def test_cli_warns_when_end_of_turn_is_not_trained(capsys, tiny_model, template_file):
@@ -138,10 +138,12 @@ def test_cli_render_preference_rejected(capsys, tiny_model):
 
 def test_cli_render_errors(capsys, tiny_model):
     code, out = run(capsys, "render", str(DATASET), "--tokenizer", str(tiny_model))
-    assert code == 2 and "pick one with --entry" in out
+    assert code == 2 and "choose an entry with --entry NAME (local entries: alpaca_demo," in out
     code, out = run(capsys, "render", str(DATASET), "--entry", "openai_demo", "--index", "99", "--tokenizer", str(tiny_model))
     assert code == 2 and "the entry has 3 samples" in out
     code, out = run(capsys, "render", str(DATASET), "--entry", "openai_demo", "--tokenizer", str(tiny_model), "--template", "nope")
     assert code == 2 and "unknown template 'nope'" in out
+    code, out = run(capsys, "render", str(DATASET), "--entry", "openai_demo", "--tokenizer", str(tiny_model), "--template", "qwen4")
+    assert code == 2 and "did you mean qwen, qwen3?" in out  # the names of `fmtkit train`'s `template:`
     code, out = run(capsys, "render", str(DATASET), "--entry", "openai_demo", "--tokenizer", str(DATASET / "no-model"))
     assert code == 2 and "cannot load a tokenizer" in out

@@ -1,11 +1,12 @@
-"""fmtkit's chat templates: each renders, marks exactly the assistant's answers, and prompts as it trains."""
+"""fmtkit's chat templates (fmtkit.templates, shared by train, stats and render): each renders, marks
+exactly the assistant's answers, prompts as it trains, and renders the same text without its markers."""
 
 from __future__ import annotations
 
 import pytest
 
 from fmtkit.errors import FmtkitError
-from trainer_plugin.templates import TEMPLATES, chat_template
+from fmtkit.templates import TEMPLATES, chat_template, has_generation_markers
 
 pytest.importorskip("transformers")
 
@@ -83,3 +84,47 @@ def test_unknown_names_and_jinja_files(tmp_path):
     custom = tmp_path / "mine.jinja"
     custom.write_text("{% for m in messages %}{{ m['content'] }}{% endfor %}", encoding="utf-8")
     assert chat_template(str(custom)).startswith("{% for m")
+
+
+def rendered(tokenizer, template: str) -> str:
+    return tokenizer.apply_chat_template(CONVERSATION, tools=TOOLS, chat_template=template, tokenize=False)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_without_markers_the_text_is_the_same(tokenizer, name):
+    marked, stock = chat_template(name), chat_template(name, markers=False)
+    assert has_generation_markers(marked) and not has_generation_markers(stock)
+    assert "endgeneration" not in stock
+    assert rendered(tokenizer, marked) == rendered(tokenizer, stock)
+
+
+def test_markers_come_off_a_file_too(tokenizer, tmp_path):
+    path = tmp_path / "chatml.jinja"
+    path.write_text(chat_template("chatml"), encoding="utf-8")
+    stock = chat_template(str(path), markers=False)
+    assert not has_generation_markers(stock)
+    assert rendered(tokenizer, stock) == rendered(tokenizer, chat_template("chatml"))
+
+
+def test_chatml_writes_tool_turns_as_qwen_does(tokenizer):
+    """Qwen2.5/Qwen3's own format (and LLaMA-Factory's qwen templates): Qwen's tool instructions, each call on
+    its own line after the answer's text, consecutive tool results in one user turn."""
+    chat = [
+        {"role": "user", "content": "Paris and Rome?"},
+        {
+            "role": "assistant",
+            "content": "Checking.",
+            "tool_calls": [
+                {"type": "function", "function": {"name": "get_weather", "arguments": {"city": city}}} for city in ("Paris", "Rome")
+            ],
+        },
+        {"role": "tool", "content": "sunny"},
+        {"role": "tool", "content": "rainy"},
+    ]
+    text = tokenizer.apply_chat_template(chat, tools=TOOLS, chat_template=chat_template("chatml"), tokenize=False)
+    assert "You are provided with function signatures within <tools></tools> XML tags" in text
+    assert (
+        '<|im_start|>assistant\nChecking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+        '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call><|im_end|>\n'
+        "<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nrainy\n</tool_response><|im_end|>\n"
+    ) in text

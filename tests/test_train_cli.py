@@ -364,7 +364,7 @@ def _loss_tokens_past(tokenizer, sample: dict, cutoff: int) -> tuple[int, int, i
 def test_samples_over_cutoff_len_are_warned_about_and_counted(capsys, config, data_dir):
     from transformers import AutoTokenizer
 
-    from trainer_plugin.templates import chat_template
+    from fmtkit.templates import chat_template
 
     cutoff = 48
     path, out = config(stage="sft", dataset="long_sft", cutoff_len=cutoff, max_steps=1)

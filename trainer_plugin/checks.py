@@ -27,6 +27,7 @@ from typing import Any
 
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.sample import Sample
+from fmtkit.templates import TEMPLATES
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.stages import Stage
 
@@ -36,7 +37,7 @@ NO_MARKERS = (
     "the chat template has no {% generation %} markers, which training on the assistant's tokens only needs"
 )
 REMEDY = (
-    "set `template:` to one of fmtkit's (chatml, qwen, qwen3, qwen3_nothink, llama3, default, empty), "
+    f"set `template:` to one of fmtkit's ({', '.join(TEMPLATES)}), "
     "add {% generation %}...{% endgeneration %} around each answer (and its end-of-turn token) in your template, "
     "or set `train_on_prompt: true`"
 )

@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from fmtkit.errors import FmtkitError
+from fmtkit.templates import TEMPLATES
 
 STAGES = ("pt", "sft", "rm", "dpo", "kto")
 FINETUNING_TYPES = ("lora", "full")
@@ -57,7 +58,7 @@ class TrainConfig:
     model_name_or_path: str = _key("", "Local folder (or hub id, with a hub cache) of the base model.", "model")
     template: str | None = _key(
         None,
-        "Chat template by LLaMA-Factory name (chatml, qwen, qwen3, qwen3_nothink, llama3, default, empty) or a "
+        f"Chat template by LLaMA-Factory name ({', '.join(TEMPLATES)}) or a "
         "path to a .jinja file. It replaces the tokenizer's template and is saved with the output. Unset: the "
         "tokenizer's own template (which needs {% generation %} markers for assistant-only loss).",
         "model",

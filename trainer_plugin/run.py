@@ -145,7 +145,7 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     """
     from transformers import AutoTokenizer
 
-    from trainer_plugin.templates import chat_template
+    from fmtkit.templates import chat_template
 
     path = config.model_name_or_path
     try:
@@ -172,7 +172,9 @@ def loss_template(config: TrainConfig, stage: Stage, tokenizer: Any, echo: Echo 
     """
     if not stage.conversational or not assistant_only(config, stage):
         return tokenizer.chat_template
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
+    from trl.chat_template_utils import get_training_chat_template
+
+    from fmtkit.templates import has_generation_markers
 
     if has_generation_markers(tokenizer.chat_template):
         return tokenizer.chat_template

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
+from fmtkit.templates import TEMPLATES
+
 
 @click.command("render")
 @click.argument("source", type=click.Path(path_type=str))
 @click.option("--tokenizer", "tokenizer_path", required=True, help="The tokenizer (a model folder) whose chat template renders the sample.")
 @click.option("--entry", help="The dataset name (needed when the folder has several).")
 @click.option("--index", type=click.IntRange(0), default=0, show_default=True, help="Which record (0-based).")
-@click.option("--template", help="Chat template: chatml, chatml-stock or a Jinja file (default: the tokenizer's).")
+@click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--rejected", is_flag=True, help="Show the rejected answer of a preference pair instead of the chosen one.")
 def render(source, tokenizer_path, entry, index, template, rejected):
     """Show one sample of SOURCE as training sees it after the chat template.
@@ -28,17 +30,16 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     from rich.console import Console
     from rich.text import Text
 
+    from fmtkit.conversion import resolve
     from fmtkit.errors import FmtkitError
     from fmtkit.stats.render import mask_problems, render_sample
-    from fmtkit.stats.source import entry_names, read_entry
+    from fmtkit.stats.source import read_entry
     from fmtkit.stats.tokenizer import load_tokenizer
 
-    names = entry_names(source, [entry] if entry else None)
-    if len(names) > 1:
-        raise FmtkitError(f"{source} has {len(names)} entries: pick one with --entry ({', '.join(map(str, names))})")
-    if not names:
-        raise FmtkitError(f"{source}: no local entry to render")
-    samples, _ = read_entry(source, names[0])
+    # The entry as `fmtkit convert` finds it (fmtkit.entries.load_entry): the same messages for the same mistakes.
+    found = resolve(source, entry)
+    name = found.entry.name if found.info_dir is not None else None
+    samples, _ = read_entry(source, name)
     if index >= len(samples):
         raise FmtkitError(f"--index {index}: the entry has {len(samples)} samples")
     tokenizer = load_tokenizer(tokenizer_path, template)
@@ -59,7 +60,7 @@ def render(source, tokenizer_path, entry, index, template, rejected):
             body.append(token.text, style="dim" if i % 2 else "dim italic")
     if plain and view.tokens and view.tokens[-1].trained:
         body.append("⟧")
-    label = f"{names[0] or source} #{index} ({view.kind}" + (f", {view.answer} answer" if view.answer else "") + ")"
+    label = f"{name or source} #{index} ({view.kind}" + (f", {view.answer} answer" if view.answer else "") + ")"
     console.rule(label, align="left")
     console.print(body, end="" if view.text.endswith("\n") else "\n")
     console.rule()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import click
 
+from fmtkit.templates import TEMPLATES
+
 
 @click.command("stats")
 @click.argument("source", type=click.Path(path_type=str))
 @click.option("--entry", "entries", multiple=True, help="Only these dataset names (repeat, or comma-separated).")
 @click.option("--tokenizer", "tokenizer_path", help="Count tokens with this tokenizer (a model folder): imports transformers.")
-@click.option("--template", help="Chat template: chatml, chatml-stock or a Jinja file (default: the tokenizer's).")
+@click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--cutoff-len", type=click.IntRange(1), help="Report samples longer than this many tokens and what they lose.")
 @click.option("--output", "-o", type=click.Choice(["human", "json"]), default="human", show_default=True)
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this PNG (needs matplotlib).")

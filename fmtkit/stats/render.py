@@ -24,7 +24,7 @@ from typing import Any
 
 from fmtkit.sample import Sample
 from fmtkit.stats.conversation import sequences
-from fmtkit.stats.templates import has_generation_markers
+from fmtkit.templates import has_generation_markers
 
 # Tokens that end a turn in common templates (ChatML, Llama 3, Gemma, Phi, Mistral/Llama 2).
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "</s>", "<|endoftext|>")

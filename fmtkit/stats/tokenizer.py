@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from fmtkit.errors import FmtkitError
-from fmtkit.stats.templates import TEMPLATES, resolve_template
+from fmtkit.templates import chat_template
 
 
 def load_tokenizer(path: str, template: str | None = None) -> Any:
-    """A fast ``transformers`` tokenizer from ``path``, with ``template`` (name or file) as its chat template."""
+    """A fast ``transformers`` tokenizer from ``path``, with ``template`` as its chat template.
+
+    ``template``: a name of :data:`fmtkit.templates.TEMPLATES` or the path of a ``.jinja`` file.
+    """
     try:
         from transformers import AutoTokenizer
     except ModuleNotFoundError as exc:
@@ -30,7 +33,7 @@ def load_tokenizer(path: str, template: str | None = None) -> Any:
 def with_template(tokenizer: Any, template: str | None) -> Any:
     """Set the chat template (when given) and check the tokenizer can report token offsets."""
     if template is not None:
-        tokenizer.chat_template = resolve_template(template)
+        tokenizer.chat_template = chat_template(template)
     if not getattr(tokenizer, "is_fast", False):
         raise FmtkitError("the tokenizer is not a fast (Rust) tokenizer: token offsets, and so loss masks, need one")
     return tokenizer
@@ -60,7 +63,7 @@ def qwen_tokenizer(template: str | None = "chatml") -> Any:
         tokenizer_object=backend,
         eos_token=IMEND,
         pad_token=ENDOFTEXT,
-        chat_template=TEMPLATES["chatml"],
+        chat_template=chat_template("chatml"),
         model_max_length=131072,
     )
     return with_template(tokenizer, template)

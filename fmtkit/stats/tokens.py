@@ -27,7 +27,7 @@ from typing import Any
 
 from fmtkit.sample import Sample
 from fmtkit.stats.conversation import ChatSequence, sequences
-from fmtkit.stats.templates import has_generation_markers
+from fmtkit.templates import has_generation_markers
 
 BATCH_SIZE = 256
 MIN_PER_PROCESS = 2048  # below this many samples per process, forking costs more than it saves
