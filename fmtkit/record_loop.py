@@ -21,6 +21,7 @@ from fmtkit.dataset_info import DATA_EXTENSIONS
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.loading.json_file import BOM, iter_line_range, line_ranges
+from fmtkit.rules import whole_file
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
@@ -228,7 +229,8 @@ def _record_rules(view: EntryView | None) -> list:
     return out
 
 
-def check_records(records: Iterator[Record], rel: str, view: EntryView | None, form: str, problems: list[Finding], progress=None) -> FileTally:
+def check_records(records: Iterator[Record], rel: str, view: EntryView | None, form: str, problems: list[Finding], progress=None,
+                  hash_limit: int | None = None) -> FileTally:  # fmt: skip
     """Run the record rules and the schema over ``records``, appending findings to ``problems``."""
     checks = _record_rules(view)
     schema = _SchemaView(view, form)
@@ -237,7 +239,8 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
     clean = fast.clean if fast is not None else None
     rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
     e = view.entry if view is not None else None
-    tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None)
+    tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None,
+                      hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit)  # fmt: skip
     add = tally.add
     append = problems.append
     n = 0
@@ -320,11 +323,11 @@ def _starts_with_bom(path: Path) -> bool:
 
 
 def _check_shard(args):
-    path, start, end, rel, view, form = args
+    path, start, end, rel, view, form, hash_limit = args
     rule_registry.load_all()
     problems: list[Finding] = []
     counts = [0, 0]
-    tally = check_records(_iter_range(path, start, end, problems, rel, counts), rel, view, form, problems)
+    tally = check_records(_iter_range(path, start, end, problems, rel, counts), rel, view, form, problems, hash_limit=hash_limit)
     tally.errored += sum(1 for f in problems if f.code in ("FMT201", "FMT203"))
     # tally.records counts decoded records (as one process does); indices also count unreadable lines
     tally.lines = counts[1]
@@ -339,7 +342,7 @@ def _check_sharded(path: Path, rel: str, view: EntryView | None, form: str, jobs
     # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (fork)
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     with ProcessPoolExecutor(max_workers=min(jobs, len(bounds), os.cpu_count() or 1), mp_context=ctx) as pool:
-        for found, tally, indices in pool.map(_check_shard, [(path, a, b, rel, view, form) for a, b in bounds]):
+        for found, tally, indices in pool.map(_check_shard, [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]):
             for f in found:
                 if f.record is not None:
                     f.record += records

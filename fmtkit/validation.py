@@ -59,6 +59,7 @@ class Report:
     entries: list[str] = field(default_factory=list)
     not_checked: list[str] = field(default_factory=list)
     detected: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
     stage: str | None = None
 
     @classmethod
@@ -86,6 +87,7 @@ class Report:
                 out.files.append(fr)
             out.entries += r.entries
             out.not_checked += r.not_checked
+            out.notes += r.notes
             out.detected.update({moved(r, k): v for k, v in r.detected.items()})
         return out
 
@@ -123,6 +125,7 @@ class Report:
             "by_rule": dict(sorted(by_rule.items())),
             "not_checked": self.not_checked,
             "detected_forms": self.detected,
+            "notes": self.notes,
             "stage": self.stage,
         }
 
@@ -382,6 +385,8 @@ class _Checker:
                 (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
                 diff = sorted(set(k1) ^ set(k2))
                 self.add("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", file=rel, line=l2, record=i2, entry=name)
+            if len(tally.hashes) < tally.records:
+                self.report.notes.append(f"{rel}: duplicates (FMT803) checked among {len(tally.hashes):,} of {tally.records:,} records")
             for index, line, first in tally.duplicates():
                 self.add("FMT803", f"duplicate of record {first}", file=rel, line=line, record=index, entry=name)
 

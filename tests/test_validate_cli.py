@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "dataset"
 HEAVY = ("torch", "transformers", "datasets")
 FINDING_KEYS = {"code", "severity", "message", "fix", "file", "line", "record", "entry"}
-SUMMARY_KEYS = {"entries", "files", "records", "errors", "warnings", "infos", "by_rule", "not_checked", "detected_forms", "stage"}
+SUMMARY_KEYS = {"root", "entries", "files", "records", "errors", "warnings", "infos", "by_rule", "not_checked", "detected_forms", "notes", "stage"}
 FILE_KEYS = {"file", "entry", "form", "records"}
 
 
@@ -66,6 +66,15 @@ def test_bundled_dataset_is_clean(capsys):
     assert "no errors" in out
 
 
+def test_readme_documents_the_json_output():
+    readme = (DATASET.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("### JSON output", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    doc = json.loads(block)
+    assert set(doc) == {"findings", "files", "summary"}
+    assert set(doc["summary"]) == SUMMARY_KEYS
+    assert set(doc["findings"][0]) == FINDING_KEYS and set(doc["files"][0]) == FILE_KEYS
+
+
 def test_json_output_shape(capsys):
     code, data = run_json(capsys, DATASET)
     assert code == 0
@@ -81,8 +90,7 @@ def test_json_output_shape(capsys):
     for f in data["files"]:
         assert set(f) == FILE_KEYS
     s = data["summary"]
-    assert SUMMARY_KEYS <= set(s), "the keys README.md documents"
-    assert set(s) - SUMMARY_KEYS <= {"root"}
+    assert set(s) == SUMMARY_KEYS
     assert s["errors"] == 0 and s["entries"] == 12 and s["files"] == len(data["files"])
     assert s["records"] == sum(f["records"] for f in data["files"]) > 0
     assert sum(s["by_rule"].values()) == len(data["findings"]) == s["errors"] + s["warnings"] + s["infos"]
@@ -374,3 +382,18 @@ def test_jobs_2_on_a_small_file_with_bom_blank_and_broken_lines(tmp_path, monkey
     two = fmtkit.validate(p, form="sharegpt", jobs=2).to_dict()
     assert {"FMT204", "FMT201"} <= set(one["summary"]["by_rule"])
     assert one == two
+
+
+def test_duplicate_index_is_bounded_and_says_so(tmp_path, monkeypatch):
+    """Past DUPLICATE_LIMIT records FMT803 stops indexing (memory stays bounded) and the report says how far it looked."""
+    import fmtkit
+    from fmtkit.rules import whole_file
+
+    rows = [{"instruction": f"q{i}", "input": "", "output": "a"} for i in range(4)] + [{"instruction": "q0", "input": "", "output": "a"}]
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert [f.record for f in fmtkit.validate(p).findings if f.code == "FMT803"] == [4]
+    monkeypatch.setattr(whole_file, "DUPLICATE_LIMIT", 3)
+    report = fmtkit.validate(p)
+    assert not [f for f in report.findings if f.code == "FMT803"]
+    assert report.summary["notes"] == ["d.jsonl: duplicates (FMT803) checked among 3 of 5 records"]

@@ -45,6 +45,8 @@ def render(report, quiet: bool = False, console: Console | None = None) -> None:
         console.print()
     for rel, form in report.detected.items():
         console.print(Text.assemble((f"{rel}: detected form ", "dim"), (form, "bold")))
+    for note in report.notes:
+        console.print(Text(note, style="dim"))
     for name in report.not_checked:
         console.print(Text(f"entry {name!r}: reads from a hub, a script or cloud storage; not checked locally", style="dim"))
     table = Table(title="fmtkit validate", title_justify="left", show_edge=False)

@@ -147,6 +147,11 @@ declare(
 )  # fmt: skip
 
 
+# FMT803 keeps 16 bytes per record; past this many records per file it stops indexing (96 MB),
+# so `fmtkit validate` stays under 200 MB on any file size, and the report says so.
+DUPLICATE_LIMIT = 6_000_000
+
+
 def _digest(rec: dict, _dumps=orjson.dumps) -> int:
     """The 8-byte hash FMT803 compares (the file keeps one per record, not the records)."""
     try:
@@ -178,6 +183,7 @@ class FileTally:
     kto: list = field(default_factory=lambda: [0, 0])
     hashes: array = field(default_factory=lambda: array("q"))
     hash_lines: array = field(default_factory=lambda: array("q"))
+    hash_limit: int = DUPLICATE_LIMIT  # records indexed for FMT803 (16 bytes each)
     same: dict = field(default_factory=dict)  # column -> Python type of its first value (a shortcut for `types`)
 
     def add(self, index: int, line: int | None, rec: dict, raw: bytes | None = None) -> None:
@@ -194,6 +200,8 @@ class FileTally:
             label = rec.get(self.kto_col)
             if type(label) is bool:
                 self.kto[label] += 1
+        if len(self.hashes) >= self.hash_limit:
+            return  # the duplicate index is full: memory stays bounded on any file size
         if raw is not None:  # a JSON Lines record: its bytes, 8x cheaper than re-encoding it
             self.hashes.append(hash(raw.strip()))
         else:
