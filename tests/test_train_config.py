@@ -273,3 +273,210 @@ def test_docstring_examples(module):
 def test_take_truncates_each_dataset():
     assert [s.text for s in data.take(iter(Sample(text=str(i)) for i in range(10)), 3)] == ["0", "1", "2"]
     assert len(data.take([Sample(text="a")] * 4, None)) == 4
+
+
+# --- what each stage hands TRL ---------------------------------------------------------------------
+# TRL and peft are replaced by recorders (no torch), so these pin the exact keyword arguments each
+# stage's ``build`` passes to its TRL ``*Config``, its trainer and peft's ``LoraConfig``.
+
+PINNED_KEYS = {
+    **BASE,
+    "stage": "dpo",
+    "lora_rank": 4,
+    "lora_target": "q_proj, v_proj",
+    "additional_target": "score",
+    "lora_dropout": 0.05,
+    "use_rslora": True,
+    "pref_beta": 0.2,
+    "pref_ftx": 0.5,
+    "simpo_gamma": 0.7,
+    "dpo_label_smoothing": 0.1,
+    "kto_chosen_weight": 1.5,
+    "kto_rejected_weight": 0.5,
+    "cutoff_len": 512,
+    "learning_rate": 1e-4,
+    "num_train_epochs": 2.0,
+    "max_steps": 30,
+    "per_device_train_batch_size": 2,
+    "per_device_eval_batch_size": 4,
+    "gradient_accumulation_steps": 3,
+    "lr_scheduler_type": "cosine",
+    "warmup_ratio": 0.1,
+    "weight_decay": 0.01,
+    "max_grad_norm": 0.5,
+    "logging_steps": 5,
+    "save_steps": 10,
+    "save_total_limit": 2,
+    "eval_strategy": "steps",
+    "eval_steps": 10,
+    "seed": 7,
+    "train_on_prompt": False,
+}
+
+PINNED_COMMON = {
+    "output_dir": "o",
+    "learning_rate": 1e-4,
+    "num_train_epochs": 2.0,
+    "max_steps": 30,
+    "per_device_train_batch_size": 2,
+    "per_device_eval_batch_size": 4,
+    "gradient_accumulation_steps": 3,
+    "lr_scheduler_type": "cosine",
+    "warmup_steps": 0.1,
+    "weight_decay": 0.01,
+    "max_grad_norm": 0.5,
+    "optim": "adamw_torch",
+    "bf16": True,
+    "fp16": False,
+    "use_cpu": False,
+    "activation_checkpointing": True,
+    "logging_steps": 5,
+    "save_strategy": "steps",
+    "save_steps": 10,
+    "save_total_limit": 2,
+    "eval_strategy": "steps",
+    "eval_steps": 10,
+    "seed": 7,
+    "deepspeed": None,
+    "max_length": 512,
+    "model_init_kwargs": {"dtype": "bfloat16"},
+    "report_to": "none",
+    "disable_tqdm": True,
+    "dataloader_pin_memory": True,
+}
+
+COUNTED = {"include_num_input_tokens_seen": "non_padding"}
+UNCOUNTED = {"include_num_input_tokens_seen": "no"}
+
+# stage -> (TRL config class, trainer class, peft task type, config kwargs beyond PINNED_COMMON)
+PINNED_STAGES = {
+    "sft": (
+        "SFTConfig",
+        "SFTTrainer",
+        "CAUSAL_LM",
+        {**COUNTED, "assistant_only_loss": True, "packing": False, "packing_strategy": "bfd"},
+    ),
+    "pt": (
+        "SFTConfig",
+        "SFTTrainer",
+        "CAUSAL_LM",
+        {**COUNTED, "assistant_only_loss": False, "packing": False, "packing_strategy": "wrapped"},
+    ),
+    "dpo": (
+        "DPOConfig",
+        "DPOTrainer",
+        "CAUSAL_LM",
+        {**COUNTED, "beta": 0.2, "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5], "label_smoothing": 0.1},
+    ),
+    "orpo": ("ORPOConfig", "ORPOTrainer", "CAUSAL_LM", {**UNCOUNTED, "beta": 0.2, "remove_unused_columns": False}),
+    "simpo": (
+        "CPOConfig",
+        "CPOTrainer",
+        "CAUSAL_LM",
+        {
+            **UNCOUNTED,
+            "loss_type": "simpo",
+            "beta": 0.2,
+            "simpo_gamma": 0.7,
+            "cpo_alpha": 0.5,
+            "remove_unused_columns": False,
+        },
+    ),
+    "kto": (
+        "KTOConfig",
+        "KTOTrainer",
+        "CAUSAL_LM",
+        {**COUNTED, "beta": 0.2, "desirable_weight": 1.5, "undesirable_weight": 0.5},
+    ),
+    "rm": ("RewardConfig", "RewardTrainer", "SEQ_CLS", {**COUNTED}),
+}
+
+
+@pytest.fixture
+def recorded_trl(monkeypatch):
+    """Fake ``trl`` and ``peft`` modules whose classes return ``(class name, keyword arguments)``."""
+    import sys
+    import types
+
+    def recorder(name):
+        return lambda **kwargs: (name, kwargs)
+
+    names = {
+        "trl": [
+            *("SFTConfig", "SFTTrainer", "DPOConfig", "DPOTrainer"),
+            *("KTOConfig", "KTOTrainer", "RewardConfig", "RewardTrainer"),
+        ],
+        "trl.experimental": [],
+        "trl.experimental.orpo": ["ORPOConfig", "ORPOTrainer"],
+        "trl.experimental.cpo": ["CPOConfig", "CPOTrainer"],
+        "peft": ["LoraConfig"],
+    }
+    for module_name, classes in names.items():
+        module = types.ModuleType(module_name)
+        for cls in classes:
+            setattr(module, cls, recorder(cls))
+        monkeypatch.setitem(sys.modules, module_name, module)
+    monkeypatch.setenv("TRL_EXPERIMENTAL_SILENCE", "1")
+
+
+def _built(stage_name, keys, *, bf16=True, eval_dataset="EVAL"):
+    from trainer_plugin.stages import StageContext, get_stage
+
+    config, _ = load_config(keys)
+    ctx = StageContext(
+        config,
+        "TOKENIZER",
+        "TRAIN",
+        eval_dataset,
+        use_cpu=False,
+        bf16=bf16,
+        fp16=False,
+        activation_checkpointing=True,
+        callbacks=["CALLBACK"],
+    )
+    return get_stage(stage_name).build(ctx)
+
+
+@pytest.mark.parametrize("stage_name", sorted(PINNED_STAGES))
+def test_each_stage_hands_trl_the_pinned_config(recorded_trl, stage_name):
+    config_class, trainer_class, task_type, extra = PINNED_STAGES[stage_name]
+    name, trainer_kwargs = _built(stage_name, PINNED_KEYS)
+    assert name == trainer_class
+    args = trainer_kwargs.pop("args")
+    assert args == (config_class, {**PINNED_COMMON, **extra})
+    lora = (
+        "LoraConfig",
+        {
+            "r": 4,
+            "lora_alpha": 8,
+            "lora_dropout": 0.05,
+            "target_modules": ["q_proj", "v_proj"],
+            "modules_to_save": ["score"],
+            "use_rslora": True,
+            "use_dora": False,
+            "task_type": task_type,
+        },
+    )
+    assert trainer_kwargs == {
+        "model": "m",
+        "train_dataset": "TRAIN",
+        "eval_dataset": "EVAL",
+        "processing_class": "TOKENIZER",
+        "peft_config": lora,
+        "callbacks": ["CALLBACK"],
+    }
+
+
+@pytest.mark.parametrize("stage_name", sorted(PINNED_STAGES))
+def test_each_stage_full_finetuning_without_eval(recorded_trl, stage_name):
+    keys = {**PINNED_KEYS, "finetuning_type": "full", "pref_ftx": 0.0, "train_on_prompt": True, "warmup_steps": 4}
+    _, trainer_kwargs = _built(stage_name, keys, eval_dataset=None)
+    _, args = trainer_kwargs["args"]
+    assert trainer_kwargs["peft_config"] is None and trainer_kwargs["eval_dataset"] is None
+    assert (args["eval_strategy"], args["warmup_steps"], args["model_init_kwargs"]) == ("no", 4, {"dtype": "float32"})
+    if stage_name == "dpo":
+        assert (args["loss_type"], args["loss_weights"]) == (["sigmoid"], None)
+    if stage_name == "simpo":
+        assert args["cpo_alpha"] == 0.0
+    if stage_name == "sft":
+        assert args["assistant_only_loss"] is False

@@ -3,13 +3,19 @@
 A stage module (``sft.py``, ``dpo.py``, ...) defines one :class:`Stage`: the
 function that maps a sample to its TRL row, the stage name the validator
 checks the data for, and ``build``, which makes the TRL trainer from a
-:class:`StageContext`. ``build`` adds only what is particular to the stage;
-everything else comes from :meth:`StageContext.training_args` and
-:meth:`StageContext.lora`.
+:class:`StageContext`. ``build`` adds only what is particular to the stage
+(its TRL classes and loss options); everything else comes from here:
+
+- :meth:`StageContext.training_args`: the ``*Config`` arguments every stage shares;
+- :meth:`StageContext.preference_args`: those plus what every preference stage shares;
+- :meth:`StageContext.trainer`: the trainer, with model, data, tokenizer, LoRA and callbacks;
+- :func:`experimental_trl`: a module of ``trl.experimental`` (ORPO, CPO).
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -74,6 +80,31 @@ class StageContext:
             include_num_input_tokens_seen="non_padding" if count_tokens else "no",
         )
 
+    def preference_args(self, collator_columns: bool = False) -> dict[str, Any]:
+        """:meth:`training_args` plus ``beta`` (``pref_beta``), shared by DPO, KTO, ORPO and SimPO.
+
+        ``collator_columns``: the trainer's collator reads tokenized columns of its own (TRL's
+        experimental ORPO and CPO), so they must not be removed, and TRL cannot count tokens seen
+        (the stage names ``token_columns`` instead).
+        """
+        args = self.training_args(count_tokens=not collator_columns)
+        args["beta"] = self.config.pref_beta
+        if collator_columns:
+            args["remove_unused_columns"] = False
+        return args
+
+    def trainer(self, trainer_class: type[Trainer], args: Any, task_type: str = "CAUSAL_LM") -> Trainer:
+        """``trainer_class`` on the run's model, data, tokenizer, LoRA (of ``task_type``) and callbacks."""
+        return trainer_class(
+            model=self.config.model_name_or_path,
+            args=args,
+            train_dataset=self.train_dataset,
+            eval_dataset=self.eval_dataset,
+            processing_class=self.tokenizer,
+            peft_config=self.lora(task_type),
+            callbacks=self.callbacks,
+        )
+
     @property
     def model_dtype(self) -> str:
         # As LLaMA-Factory: a LoRA base model is loaded in the compute dtype; fully trained weights stay float32.
@@ -100,6 +131,12 @@ class StageContext:
             use_dora=c.use_dora,
             task_type=task_type,
         )
+
+
+def experimental_trl(name: str) -> Any:
+    """The module ``trl.experimental.<name>``, imported without TRL's warning that its API may change."""
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+    return importlib.import_module(f"trl.experimental.{name}")
 
 
 @dataclass(frozen=True)

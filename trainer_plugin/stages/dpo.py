@@ -20,21 +20,9 @@ def build(ctx: StageContext):
     if c.pref_ftx > 0:
         losses, weights = [c.pref_loss, "sft"], [1.0, c.pref_ftx]
     args = DPOConfig(
-        **ctx.training_args(),
-        beta=c.pref_beta,
-        loss_type=losses,
-        loss_weights=weights,
-        label_smoothing=c.dpo_label_smoothing,
+        **ctx.preference_args(), loss_type=losses, loss_weights=weights, label_smoothing=c.dpo_label_smoothing
     )
-    return DPOTrainer(
-        model=c.model_name_or_path,
-        args=args,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.lora("CAUSAL_LM"),
-        callbacks=ctx.callbacks,
-    )
+    return ctx.trainer(DPOTrainer, args)
 
 
 STAGE = Stage(name="dpo", data_stage="dpo", to_row=preference_row, build=build, description="DPO")

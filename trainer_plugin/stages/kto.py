@@ -16,20 +16,9 @@ def build(ctx: StageContext):
 
     c = ctx.config
     args = KTOConfig(
-        **ctx.training_args(),
-        beta=c.pref_beta,
-        desirable_weight=c.kto_chosen_weight,
-        undesirable_weight=c.kto_rejected_weight,
+        **ctx.preference_args(), desirable_weight=c.kto_chosen_weight, undesirable_weight=c.kto_rejected_weight
     )
-    return KTOTrainer(
-        model=c.model_name_or_path,
-        args=args,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.lora("CAUSAL_LM"),
-        callbacks=ctx.callbacks,
-    )
+    return ctx.trainer(KTOTrainer, args)
 
 
 STAGE = Stage(name="kto", data_stage="kto", to_row=kto_row, build=build, description="KTO")

@@ -14,16 +14,7 @@ from trainer_plugin.stages.base import Stage, StageContext
 def build(ctx: StageContext):
     from trl import RewardConfig, RewardTrainer
 
-    args = RewardConfig(**ctx.training_args())
-    return RewardTrainer(
-        model=ctx.config.model_name_or_path,
-        args=args,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.lora("SEQ_CLS"),
-        callbacks=ctx.callbacks,
-    )
+    return ctx.trainer(RewardTrainer, RewardConfig(**ctx.training_args()), task_type="SEQ_CLS")
 
 
 STAGE = Stage(name="rm", data_stage="rm", to_row=preference_row, build=build, description="reward modelling")

@@ -22,15 +22,7 @@ def build_sft_trainer(ctx: StageContext, assistant_only: bool, packing: bool, pa
         packing=packing,
         packing_strategy=packing_strategy,
     )
-    return SFTTrainer(
-        model=ctx.config.model_name_or_path,
-        args=args,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.lora("CAUSAL_LM"),
-        callbacks=ctx.callbacks,
-    )
+    return ctx.trainer(SFTTrainer, args)
 
 
 def build(ctx: StageContext):

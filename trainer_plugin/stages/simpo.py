@@ -7,34 +7,17 @@ margin, and ``pref_ftx`` the weight of an added SFT loss (CPO's ``cpo_alpha``;
 
 from __future__ import annotations
 
-import os
-
 from trainer_plugin.data import preference_row
-from trainer_plugin.stages.base import Stage, StageContext
+from trainer_plugin.stages.base import Stage, StageContext, experimental_trl
 
 
 def build(ctx: StageContext):
-    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
-    from trl.experimental.cpo import CPOConfig, CPOTrainer
-
+    cpo = experimental_trl("cpo")
     c = ctx.config
-    args = CPOConfig(
-        **ctx.training_args(count_tokens=False),
-        loss_type="simpo",
-        beta=c.pref_beta,
-        simpo_gamma=c.simpo_gamma,
-        cpo_alpha=c.pref_ftx,
-        remove_unused_columns=False,  # CPO's collator needs its own columns
+    args = cpo.CPOConfig(
+        **ctx.preference_args(collator_columns=True), loss_type="simpo", simpo_gamma=c.simpo_gamma, cpo_alpha=c.pref_ftx
     )
-    return CPOTrainer(
-        model=c.model_name_or_path,
-        args=args,
-        train_dataset=ctx.train_dataset,
-        eval_dataset=ctx.eval_dataset,
-        processing_class=ctx.tokenizer,
-        peft_config=ctx.lora("CAUSAL_LM"),
-        callbacks=ctx.callbacks,
-    )
+    return ctx.trainer(cpo.CPOTrainer, args)
 
 
 STAGE = Stage(
