@@ -7,7 +7,8 @@ time, output) and prints records/s for:
 - fmtkit convert ShareGPT -> OpenAI and Alpaca -> ShareGPT, 1 and 2 jobs
   (with the input check of ``fmtkit validate``, as users run it, and without);
 - the input check alone (``fmtkit validate`` on the input: the pass ``convert``
-  runs beside the conversion, in another process for big inputs);
+  runs beside the conversion, in another process for big inputs, or before
+  it over N processes with N jobs; measured here with 1);
 - ``datasets`` ``load_dataset("json")`` + ``.map`` (1 process) doing the same
   conversion, the LLaMA-Factory way; the ratio uses the ``.map`` time alone.
 

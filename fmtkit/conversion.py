@@ -543,11 +543,12 @@ def _severity(finding: Any) -> str:
     return str(getattr(sev, "value", sev)).lower()
 
 
-def input_errors(src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]] | None:
+def input_errors(src: Source, jobs: int = 1) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]] | None:
     """Error-level findings of ``fmtkit validate`` on the input: every one of each record (by record key), and those of no record.
 
     None when the validator is not installed. This is the one place that calls
-    it: records it flags are skipped and reported, never converted.
+    it: records it flags are skipped and reported, never converted. ``jobs``:
+    the validator's worker processes for big JSON Lines files.
     """
     try:
         from fmtkit.validation import validate
@@ -556,9 +557,9 @@ def input_errors(src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dic
             return None
         raise
     if src.info_dir is not None and src.entry is not None:
-        report = validate(src.info_dir, entries=[src.entry.name])
+        report = validate(src.info_dir, entries=[src.entry.name], jobs=jobs)
     else:  # a bare file: validate reads it through the same DatasetEntry.for_file
-        report = validate(src.files[0], form=src.form)
+        report = validate(src.files[0], form=src.form, jobs=jobs)
     by_file = {}
     for fno, path in enumerate(src.files):
         by_file[str(path.resolve())] = fno
@@ -584,10 +585,15 @@ def input_errors(src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dic
     return by_record, general
 
 
-def _check_in_background(src: Source, size: int):
-    """Run :func:`input_errors` beside the conversion for big inputs (it is a full pass of its own)."""
-    if size < 8 << 20:
-        result = input_errors(src)
+def _check_in_background(src: Source, size: int, jobs: int = 1):
+    """Run :func:`input_errors` beside the conversion for big inputs (it is a full pass of its own).
+
+    With ``jobs`` > 1 the conversion's workers take every core, and a check
+    beside them only competes for those cores (measured slower than either
+    order): the check runs first instead, over ``jobs`` processes of its own.
+    """
+    if size < 8 << 20 or jobs > 1:
+        result = input_errors(src, jobs)
         return lambda: result
     import concurrent.futures
     import multiprocessing
@@ -924,7 +930,7 @@ def convert(
     opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, min(show, SHOW_LIMIT))
 
     size = sum(f.stat().st_size for f in src.files)
-    gate = _check_in_background(src, size) if check else (lambda: None)
+    gate = _check_in_background(src, size, jobs) if check else (lambda: None)
     template = _template(src, opts)
     shards = _shards(src, jobs)
     out_dir = out_path.parent

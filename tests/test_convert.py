@@ -425,6 +425,23 @@ def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: 
     assert "Q250" not in {r["conversations"][0]["value"][7:] for r in out} and len(out) == 299
 
 
+def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from fmtkit import record_loop
+
+    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 1500)  # the check (validate, jobs=3) is sharded too
+    rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}]} for i in range(300)]
+    rows[260]["conversations"][0]["value"] = "<image>Q"  # a placeholder with no image: an error for validate only
+    src = write_jsonl(tmp_path / "s.jsonl", rows)
+    reports = [fmtkit.convert(src, "openai", tmp_path / f"o{j}.jsonl", jobs=j) for j in (1, 3)]
+    for report in reports:
+        assert report.checked and report.written == 299 and report.skipped == 1
+        assert report.skipped_by == {"invalid:FMT602": 1}
+        assert report.examples["invalid:FMT602"][0]["record"] == 260
+    assert (tmp_path / "o1.jsonl").read_bytes() == (tmp_path / "o3.jsonl").read_bytes()
+    assert len(rows_of(tmp_path / "o3.jsonl")) == 299
+
+
 def test_columnar_and_array_inputs(tmp_path: Path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
