@@ -8,6 +8,7 @@ through the ``fmtkit.commands`` entry point group (see ``trainer_plugin``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from importlib.metadata import entry_points
@@ -37,6 +38,15 @@ TRAIN_HINT = (
 )
 
 
+@functools.cache
+def _command_targets() -> dict[str, str]:
+    """Command name -> "module:attribute": the built-in commands, then plugins' entry points."""
+    targets = {name: t for name, (t, _) in BUILTIN_COMMANDS.items()}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        targets.setdefault(ep.name, ep.value)
+    return targets
+
+
 def _load(target: str) -> click.Command:
     module, _, attr = target.partition(":")
     return getattr(importlib.import_module(module), attr)
@@ -46,10 +56,7 @@ class LazyGroup(click.Group):
     """A click group that imports a command's module only when that command runs."""
 
     def _targets(self) -> dict[str, str]:
-        targets = {name: t for name, (t, _) in BUILTIN_COMMANDS.items()}
-        for ep in entry_points(group=PLUGIN_GROUP):
-            targets.setdefault(ep.name, ep.value)
-        return targets
+        return _command_targets()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(self._targets()) | set(PLUGIN_HELP))
@@ -105,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
+        sys.exit(exc.exit_code)
     except FmtkitError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)

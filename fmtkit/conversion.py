@@ -543,19 +543,15 @@ def _severity(finding: Any) -> str:
     return str(getattr(sev, "value", sev)).lower()
 
 
-def input_errors(src: Source, jobs: int = 1) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]] | None:
+def input_errors(src: Source, jobs: int = 1) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
     """Error-level findings of ``fmtkit validate`` on the input: every one of each record (by record key), and those of no record.
 
-    None when the validator is not installed. This is the one place that calls
-    it: records it flags are skipped and reported, never converted. ``jobs``:
-    the validator's worker processes for big JSON Lines files.
+    This is the one place that calls it: records it flags are skipped and
+    reported, never converted. ``jobs``: the validator's worker processes for
+    big JSON Lines files.
     """
-    try:
-        from fmtkit.validation import validate
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("fmtkit"):
-            return None
-        raise
+    from fmtkit.validation import validate
+
     if src.info_dir is not None and src.entry is not None:
         report = validate(src.info_dir, entries=[src.entry.name], jobs=jobs)
     else:  # a bare file: validate reads it through the same DatasetEntry.for_file
@@ -1033,12 +1029,11 @@ def _place(item: dict[str, Any], src: Source, i0: int, l0: int) -> dict[str, Any
 
 
 def _apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shards: list[_Shard]) -> set[int]:
-    """Rows to leave out because ``fmtkit validate`` found errors in their records; counts them as skipped."""
+    """Rows to leave out because ``fmtkit validate`` found errors in their records; counts them as skipped.
+
+    ``result`` is None when the check was turned off (``--no-check``).
+    """
     if result is None:
-        report.notes.append(
-            "input not checked with the rules of `fmtkit validate`: it is not installed, or this bare file maps"
-            " columns its plain form does not (system, history, tools, media): register it in a dataset_info.json to check it"
-        )
         return set()
     report.checked = True
     by_record, general = result

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 INFO_FILE = "dataset_info.json"
 
 SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name", "file_name")
-HUB_SOURCE_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
 ENTRY_KEYS = SOURCE_KEYS + (
     "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
 )  # fmt: skip
@@ -210,10 +209,6 @@ class DatasetEntry:
         skip = ALPACA_ONLY if self.is_conversation else ("messages",)
         return {k: v for k, v in self.column_map().items() if k not in skip}
 
-    def tag_map(self) -> dict[str, str]:
-        """Tag -> name used in the data, for the tags that are set."""
-        return {k: getattr(self, k) for k in TAG_DEFAULTS if getattr(self, k) is not None}
-
     def data_path(self) -> Path | None:
         """The local file or folder of a ``file_name`` entry (absolute paths are allowed)."""
         if not self.is_local or not isinstance(self.source, str):
@@ -248,8 +243,3 @@ FORM_ENTRIES: dict[str, dict[str, Any]] = {
                  "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"},
     },  # fmt: skip
 }
-
-
-def entry_field_names() -> list[str]:
-    """Every attribute of :class:`DatasetEntry` (for docs and tests)."""
-    return [f.name for f in fields(DatasetEntry)]

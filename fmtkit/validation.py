@@ -25,7 +25,7 @@ import orjson
 from fmtkit import rules as rule_registry
 from fmtkit.dataset_info import ALPACA_ONLY, FORM_ENTRIES, INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS, detect_form
-from fmtkit.errors import EXIT_USAGE, FmtkitError
+from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, data_files, head_records
 from fmtkit.rules import json_type
@@ -97,15 +97,7 @@ class Report:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.has_errors else 0
-
-    def error_records(self) -> dict[tuple[str | None, str | None], set[int]]:
-        """(entry, file) -> indices of records with an error-level finding (for convert and train)."""
-        out: dict[tuple[str | None, str | None], set[int]] = {}
-        for f in self.findings:
-            if f.severity == ERROR and f.record is not None:
-                out.setdefault((f.entry, f.file), set()).add(f.record)
-        return out
+        return EXIT_FINDINGS if self.has_errors else EXIT_OK
 
     @property
     def summary(self) -> dict[str, Any]:
@@ -251,6 +243,7 @@ class _Checker:
     def check_folder(self, root: Path, wanted: list[str] | None, only_file: Path | None = None) -> None:
         info_path = root / INFO_FILE
         doc, problem = _read_info(info_path)
+        info_text = info_path.read_text(encoding="utf-8-sig", errors="replace") if problem is None else ""
         if problem is not None:
             self.add(problem.code, problem.message, file=INFO_FILE, line=problem.line)
             return
@@ -263,7 +256,7 @@ class _Checker:
                 if name not in doc:
                     self.add("FMT115", undefined_message(name, doc), file=INFO_FILE)
             names = [n for n in wanted if n in doc]
-        lines = _key_lines(info_path, names)
+        lines = _key_lines(info_text, names)
         for name in names:
             raw = doc[name]
             line = lines.get(name)
@@ -318,8 +311,9 @@ class _Checker:
 
     def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
         rel = _rel(path, root)
+        head = head_records(path)
         if form is None:
-            form = detect_form(head_records(path))
+            form = detect_form(head)
             if form is None:
                 tally = self.check_file(path, root, None, "unknown")
                 if tally.records:
@@ -328,7 +322,7 @@ class _Checker:
             self.report.detected[rel] = form
         view = None
         if form in FORM_ENTRIES:
-            entry = DatasetEntry.for_file(form, head_records(path), root, file_name=rel)
+            entry = DatasetEntry.for_file(form, head, root, file_name=rel)
             view = EntryView.of(entry, root=root, stage=self.stage)
         tally = self.check_file(path, root, view, form)
         if view is not None and view.entry.kto_tag is not None:
@@ -448,16 +442,15 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _key_lines(info: Path, names: list[str]) -> dict[str, int]:
-    """1-based line of each top-level entry name in dataset_info.json (for finding locations).
+def _key_lines(text: str, names: list[str]) -> dict[str, int]:
+    """1-based line of each top-level entry name in the text of dataset_info.json (for finding locations).
 
-    A small scanner over the text: it tracks strings and nesting depth, so it
-    works on pretty-printed and one-line files alike.
+    A small scanner: it tracks strings and nesting depth, so it works on
+    pretty-printed and one-line files alike.
+
+    >>> _key_lines('{"a": {"file_name": "x"},\\n "b": {}}', ["a", "b"])
+    {'a': 1, 'b': 2}
     """
-    try:
-        text = info.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError):
-        return {}
     wanted, out = set(names), {}
     depth, line, i, n = 0, 1, 0, len(text)
     while i < n:

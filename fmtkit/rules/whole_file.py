@@ -176,7 +176,6 @@ class FileTally:
     records: int = 0
     lines: int = 0
     errored: int = 0
-    seen: set = field(default_factory=set)  # mapped columns present somewhere
     types: dict = field(default_factory=dict)  # column -> (json type, record, line)
     drift: dict = field(default_factory=dict)  # column -> (type a, record a, type b, record b, line b)
     keysets: dict = field(default_factory=dict)  # frozenset -> (record, line), first two kept
@@ -222,9 +221,6 @@ class FileTally:
             t = json_type(v)
             if t != seen[0]:
                 self.drift[k] = (seen[0], seen[1], t, index, line)
-
-    def finish_columns(self) -> None:
-        self.seen = {c for c in self.mapped if c in self.types}
 
     def join(self, later: FileTally) -> None:
         """Append a later shard's tally (its indices already shifted)."""
