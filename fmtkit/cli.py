@@ -31,6 +31,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "infer": ("fmtkit.commands.infer:infer", "Generate answers for the prompts of a dataset."),
 }
 PLUGIN_GROUP = "fmtkit.commands"
+TRAIN_STACK = {"torch", "transformers", "trl", "peft", "datasets", "accelerate", "tokenizers", "safetensors"}
 PLUGIN_HELP = {"train": "Fine-tune a model with TRL on validated data.", "export": "Merge a LoRA adapter into its base model."}
 TRAIN_HINT = (
     "the training stack is not installed. Install it with:\n"
@@ -68,7 +69,7 @@ class LazyGroup(click.Group):
         try:
             return _load(target)
         except ModuleNotFoundError as exc:
-            if name in PLUGIN_HELP or exc.name in {"torch", "transformers", "trl", "peft", "datasets", "accelerate"}:
+            if name in PLUGIN_HELP or (exc.name or "").split(".")[0] in TRAIN_STACK:
                 return _missing_plugin(name)
             raise
 
@@ -116,6 +117,12 @@ def main(argv: list[str] | None = None) -> None:
     except FmtkitError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
+    except ModuleNotFoundError as exc:
+        # a command reached the training stack on a light install: say how to get it, no traceback
+        if (exc.name or "").split(".")[0] not in TRAIN_STACK:
+            raise
+        click.echo(f"error: this command needs {exc.name}, but {TRAIN_HINT}", err=True)
+        sys.exit(EXIT_USAGE)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)

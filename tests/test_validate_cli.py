@@ -397,3 +397,11 @@ def test_duplicate_index_is_bounded_and_says_so(tmp_path, monkeypatch):
     report = fmtkit.validate(p)
     assert not [f for f in report.findings if f.code == "FMT803"]
     assert report.summary["notes"] == ["d.jsonl: duplicates (FMT803) checked among 3 of 5 records"]
+
+
+def test_a_light_install_gets_an_install_hint_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """Without the training stack, a command that needs torch says how to install it (exit 2)."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails as on a light install
+    code, out, err = run(capsys, "export", "--adapter", tmp_path, "-o", tmp_path / "merged")
+    assert code == 2
+    assert "needs torch" in err and "pip install torch==2.13.0" in err and "Traceback" not in err
