@@ -32,6 +32,7 @@ from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
 from fmtkit.loading import LoadProblem, data_files, head_records, iter_records
+from fmtkit.loading.json_file import is_json_lines, iter_line_range, json_problem, line_ranges
 from fmtkit.sample import Sample
 
 # Load problems that leave the record readable (a byte order mark).
@@ -342,8 +343,9 @@ class _Converter:
                 except decode_error as exc:
                     if not raw or raw.isspace():  # blank lines are skipped, as the loader does
                         continue
+                    p = json_problem(raw, exc, lineno, index)  # the loader's code and message
                     t.read += 1
-                    t.skip("unreadable:FMT201", fno, index, lineno, f"invalid JSON: {exc}")
+                    t.skip("unreadable:" + p.code, fno, index, lineno, p.message)
                     index += 1
                     continue
                 read += 1
@@ -422,59 +424,28 @@ def _loss_codes() -> list[str]:
 # ---- reading records, whole files or byte ranges -----------------------------
 
 
-def _is_jsonl(path: Path) -> bool:
-    if path.suffix.lower() not in (".json", ".jsonl"):
-        return False
-    with path.open("rb") as fh:
-        head = fh.read(4096)
-    return not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[")
-
-
 def _iter_range(path: Path, fno: int, start: int, end: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
-    """Records of the JSON Lines that start in ``[start, end)``; index and line are local to the range.
-
-    As the loader does: blank lines are skipped, an invalid line still takes a record index.
-    """
-    import orjson
-
-    loads = orjson.loads
-    index = 0
-    lineno = 0
-    with path.open("rb") as fh:
-        pos = start
-        if start > 0:
-            fh.seek(start - 1)
-            pos = start - 1 + len(fh.readline())
-        for raw in fh:
-            if pos >= end:
-                break
-            pos += len(raw)
-            lineno += 1
-            if start == 0 and lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if raw.isspace() or not raw:
-                continue
-            try:
-                value = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                tally.read += 1
-                tally.skip("unreadable:FMT201", fno, index, lineno, f"invalid JSON: {exc}")
-                index += 1
-                continue
-            yield fno, index, lineno, value
-            index += 1
-    tally.lines = lineno
-    tally.indices = index
+    """Records of the JSON Lines in ``[start, end)`` (line-aligned); index and line are local to the range."""
+    counts = [0, 0]
+    for index, line, value, _ in iter_line_range(path, _problem_sink(fno, tally), start, end, counts):
+        yield fno, index, line, value
+    tally.indices, tally.lines = counts
 
 
-def _iter_file(path: Path, fno: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
+def _problem_sink(fno: int, tally: Tally):
+    """Loader problems become skipped records (``unreadable:<code>``); warnings (a BOM) are not losses."""
+
     def problem(p: LoadProblem) -> None:
         if p.code in WARNING_PROBLEMS:
             return
         tally.read += 1
         tally.skip("unreadable:" + p.code, fno, p.record if p.record is not None else -1, p.line, p.message)
 
-    for index, line, value, _ in iter_records(path, problem):
+    return problem
+
+
+def _iter_file(path: Path, fno: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
+    for index, line, value, _ in iter_records(path, _problem_sink(fno, tally)):
         yield fno, index, line, value
 
 
@@ -489,11 +460,11 @@ def _shards(src: Source, jobs: int) -> list[_Shard]:
     shards = []
     for fno, path in enumerate(src.files):
         size = path.stat().st_size
-        if jobs > 1 and _is_jsonl(path) and size >= 2 * MIN_SHARD_BYTES:
+        lines = is_json_lines(path)
+        if jobs > 1 and lines and size >= 2 * MIN_SHARD_BYTES:
             n = max(1, min(jobs, size // MIN_SHARD_BYTES))
-            cuts = [size * k // n for k in range(n + 1)]
-            shards.extend(_Shard(fno, cuts[k], cuts[k + 1]) for k in range(n))
-        elif _is_jsonl(path):
+            shards.extend(_Shard(fno, a, b) for a, b in line_ranges(path, n))
+        elif lines:
             shards.append(_Shard(fno, 0, size))
         else:
             shards.append(_Shard(fno, 0, -1))

@@ -17,10 +17,9 @@ from pathlib import Path
 
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import DATA_EXTENSIONS
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
-from fmtkit.loading.json_file import BOM, iter_line_range, line_ranges
+from fmtkit.loading.json_file import BOM, is_json_lines, iter_line_range, line_ranges
 from fmtkit.rules import whole_file
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
@@ -291,7 +290,7 @@ def _sink(problems: list[Finding], rel: str):
 def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None):
     """Check one file; JSON Lines files bigger than a few MB are sharded over ``jobs`` processes."""
     problems: list[Finding] = []
-    is_lines = DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and not _starts_array(path)
+    is_lines = is_json_lines(path)
     size = path.stat().st_size
     if jobs > 1 and is_lines and size >= SHARD_MIN_BYTES:
         return _check_sharded(path, rel, view, form, jobs, size)
@@ -302,12 +301,6 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
         tally = FileTally()
     tally.errored += sum(1 for f in problems if f.code in ("FMT201", "FMT203") and f.record is not None)
     return problems, tally
-
-
-def _starts_array(path: Path) -> bool:
-    with path.open("rb") as fh:
-        head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    return head[:1] == b"["
 
 
 def _iter_range(path: Path, start: int, end: int, problems: list[Finding], rel: str, counts: list[int]) -> Iterator[Record]:

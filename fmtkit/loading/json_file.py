@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 
+from fmtkit.dataset_info import DATA_EXTENSIONS
 from fmtkit.loading import LoadProblem, ProblemSink, Record
 
 BOM = b"\xef\xbb\xbf"
@@ -28,6 +29,14 @@ def _first_byte(path: Path) -> tuple[bytes, bool]:
     if has_bom:
         head = head[3:]
     return head.lstrip()[:1], has_bom
+
+
+def is_json_lines(path: Path) -> bool:
+    """Whether a ``.json`` / ``.jsonl`` file holds JSON Lines (one record per line), not a top-level array.
+
+    Only JSON Lines can be split into byte ranges (``--jobs``).
+    """
+    return DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and _first_byte(path)[0] != b"["
 
 
 def iter_json(path: Path, problem: ProblemSink) -> Iterator[Record]:
@@ -96,7 +105,7 @@ def iter_line_range(path: Path, problem: ProblemSink, start: int = 0, end: int |
             try:
                 value = loads(raw)
             except orjson.JSONDecodeError as exc:
-                problem(_json_problem(raw, exc, lineno, index))
+                problem(json_problem(raw, exc, lineno, index))
                 index += 1
                 continue
             yield make(Record, (index, lineno, value, raw))
@@ -105,7 +114,8 @@ def iter_line_range(path: Path, problem: ProblemSink, start: int = 0, end: int |
         counts[:] = [index, lineno]
 
 
-def _json_problem(raw: bytes, exc: orjson.JSONDecodeError, lineno: int, index: int) -> LoadProblem:
+def json_problem(raw: bytes, exc: orjson.JSONDecodeError, lineno: int, index: int) -> LoadProblem:
+    """The FMT201 / FMT203 problem for a JSON Lines line that does not decode."""
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as uexc:
