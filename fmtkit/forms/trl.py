@@ -275,18 +275,7 @@ def write_prompt_only(sample: Sample, conversational: bool = True) -> tuple[dict
 
 
 def write_prompt_completion(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
-    form = "trl-prompt-completion"
-    losses: list[Loss] = []
-    ok = _kind(sample, form, "sft", losses)
-    _weights(sample.turns, form, losses)
-    prompt_turns = sample.turns[:-1] if ok else sample.turns
-    answer = sample.turns[-1] if ok else None
-    if conversational:
-        record: dict[str, Any] = {"prompt": _conv(sample, prompt_turns), "completion": _conv(sample, [answer] if answer else [], False)}
-    else:
-        record = {"prompt": _std_prompt(sample, prompt_turns, form, losses), "completion": _std_answer(answer, form, losses)}
-    _common(sample, record, form, losses, conversational)
-    return record, losses
+    return _write_completion(sample, "trl-prompt-completion", "sft", conversational)
 
 
 def _pair(sample: Sample, form: str, record: dict[str, Any], conversational: bool, losses: list[Loss]) -> None:
@@ -330,9 +319,13 @@ def write_preference_implicit(sample: Sample, conversational: bool = True) -> tu
 
 
 def write_unpaired(sample: Sample, conversational: bool = True) -> tuple[dict[str, Any], list[Loss]]:
-    form = "trl-unpaired"
+    return _write_completion(sample, "trl-unpaired", "kto", conversational, label=bool(sample.label))
+
+
+def _write_completion(sample: Sample, form: str, kind: str, conversational: bool, label: bool | None = None) -> tuple[dict[str, Any], list[Loss]]:
+    """``prompt`` + ``completion`` (the last turn) of an ``sft`` or ``kto`` sample, in either TRL style (+ KTO ``label``)."""
     losses: list[Loss] = []
-    ok = _kind(sample, form, "kto", losses)
+    ok = _kind(sample, form, kind, losses)
     _weights(sample.turns, form, losses)
     prompt_turns = sample.turns[:-1] if ok else sample.turns
     answer = sample.turns[-1] if ok else None
@@ -340,7 +333,8 @@ def write_unpaired(sample: Sample, conversational: bool = True) -> tuple[dict[st
         record: dict[str, Any] = {"prompt": _conv(sample, prompt_turns), "completion": _conv(sample, [answer] if answer else [], False)}
     else:
         record = {"prompt": _std_prompt(sample, prompt_turns, form, losses), "completion": _std_answer(answer, form, losses)}
-    record["label"] = bool(sample.label)
+    if label is not None:
+        record["label"] = label
     _common(sample, record, form, losses, conversational)
     return record, losses
 
