@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fmtkit.cli import main
+from cli_runner import run_cli
 
 ALPACA = b'{"instruction": "Hi", "input": "", "output": "Hello"}'
 ALPACA2 = b'{"instruction": "Bye", "input": "", "output": "Goodbye"}'
@@ -23,13 +22,10 @@ ALPACA2 = b'{"instruction": "Bye", "input": "", "output": "Goodbye"}'
 
 def run(capsys, *args: str) -> tuple[int, dict | str, str]:
     """Run ``fmtkit ARGS``; return (exit code, parsed JSON output or raw stdout, stderr)."""
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    code = exc.value.code if isinstance(exc.value.code, int) else 1
-    if "json" in args and out.out.strip():
-        return code, json.loads(out.out), out.err
-    return code, out.out, out.err
+    code, out, err = run_cli(capsys, *args)
+    if "json" in args and out.strip():
+        return code, json.loads(out), err
+    return code, out, err
 
 
 def validate_json(capsys, path: Path, *extra: str) -> tuple[int, dict]:

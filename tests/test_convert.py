@@ -414,7 +414,7 @@ def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: 
     rows = [{"instruction": f"<image>Q{i}", "output": "A", "images": ["a.png"]} for i in range(300)]
     rows[250]["images"] = ["a.png", "a.png"]  # two images, one placeholder: an error for validate
     (tmp_path / "a.png").write_bytes(b"x")
-    src = write_jsonl(tmp_path / "mm.jsonl", rows)
+    write_jsonl(tmp_path / "mm.jsonl", rows)
     entry = {"file_name": "mm.jsonl", "columns": {"prompt": "instruction", "response": "output", "images": "images"}}
     (tmp_path / "dataset_info.json").write_text(json.dumps({"mm": entry}))
     report = fmtkit.convert(tmp_path, "sharegpt", tmp_path / "s.jsonl", entry="mm", jobs=3)

@@ -6,22 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli_joined
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
 
-def fmtkit(capsys, *args) -> tuple[int, str]:
-    from fmtkit.cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out + out.err
+fmtkit = run_cli_joined
 
 
 def test_there_is_an_example_per_stage():

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli_joined
 
-from fmtkit.cli import main
 from fmtkit.sample import Sample, Turn
 from fmtkit.stats import mask_problems, render_sample
 from fmtkit.templates import chat_template
@@ -25,14 +25,7 @@ EOT_OUTSIDE_TEMPLATE = (
 )
 
 
-def run(capsys, *args: str) -> tuple[int, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out + out.err
+run = run_cli_joined
 
 
 @pytest.fixture(scope="module")

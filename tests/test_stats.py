@@ -13,10 +13,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_runner import run_cli_joined
 
-from fmtkit.cli import main
 from fmtkit.sample import Sample, ToolCall, Turn
-from fmtkit.stats import count_samples, find_duplicates, length_report, script_mix, summarize
+from fmtkit.stats import (
+    count_samples,
+    find_duplicates,
+    length_report,
+    script_mix,
+    summarize,
+)
 from fmtkit.stats.lengths import distribution, histogram, percentile
 
 DATASET = Path(__file__).resolve().parent.parent / "dataset"
@@ -36,15 +42,7 @@ RECORDS = {
 }
 
 
-def run(capsys, *args: str) -> tuple[int, str]:
-    """Run the CLI in this process: (exit code, stdout + stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out = capsys.readouterr()
-    return code, out.out + out.err
+run = run_cli_joined
 
 
 def stats_json(capsys, *args: str) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_runner import run_cli_joined
 
 pytestmark = pytest.mark.train
 pytest.importorskip("trl")
@@ -140,18 +141,7 @@ def write_config(path: Path, **keys) -> Path:
     return path
 
 
-def fmtkit(capsys, *args: str) -> tuple[int, str]:
-    """Run the fmtkit command line in-process; return (exit code, stdout + stderr)."""
-    from fmtkit.cli import main
-
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    out = capsys.readouterr()
-    return code, out.out + out.err
+fmtkit = run_cli_joined
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from fmtkit.cli import main
+from cli_runner import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "dataset"
@@ -26,11 +25,7 @@ SUMMARY_KEYS = {"root", "entries", "files", "records", "errors", "warnings", "in
 FILE_KEYS = {"file", "entry", "form", "records"}
 
 
-def run(capsys, *args) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exc:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return exc.value.code, out.out, out.err
+run = run_cli
 
 
 def run_json(capsys, *args) -> tuple[int, dict]:
