@@ -194,7 +194,8 @@ def validate(
     return report
 
 
-def _read_info(info: Path) -> tuple[Any, LoadProblem | None]:
+def read_info(info: Path) -> tuple[Any, LoadProblem | None]:
+    """The parsed ``dataset_info.json`` and None, or None and its FMT101 problem; unreadable: FmtkitError."""
     try:
         data = info.read_bytes()
     except OSError as exc:
@@ -207,13 +208,17 @@ def _read_info(info: Path) -> tuple[Any, LoadProblem | None]:
         return None, LoadProblem("FMT101", f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", exc.lineno)
 
 
-def owning_entries(info: Path, file: Path) -> list[str]:
+def owning_entries(info: Path, file: Path, doc: Any = None) -> list[str]:
     """The entries of ``dataset_info.json`` that read ``file`` (directly or through its folder).
+
+    ``doc``: the parsed ``info`` when the caller has it already.
 
     >>> owning_entries(Path("dataset/dataset_info.json"), Path("dataset/sharegpt_demo.jsonl"))
     ['sharegpt_demo']
     """
-    doc, problem = _read_info(info)
+    problem = None
+    if doc is None:
+        doc, problem = read_info(info)
     if problem or not isinstance(doc, dict):
         return []
     target = file.resolve()
@@ -242,7 +247,7 @@ class _Checker:
     # -- dataset_info.json -------------------------------------------------
     def check_folder(self, root: Path, wanted: list[str] | None, only_file: Path | None = None) -> None:
         info_path = root / INFO_FILE
-        doc, problem = _read_info(info_path)
+        doc, problem = read_info(info_path)
         info_text = info_path.read_text(encoding="utf-8-sig", errors="replace") if problem is None else ""
         if problem is not None:
             self.add(problem.code, problem.message, file=INFO_FILE, line=problem.line)

@@ -165,20 +165,16 @@ def train_entry(dataset_dir: str | Path, entry_name: str) -> DatasetEntry:
         ) from None
 
 
-def load_samples(dataset_dir: str | Path, entry_name: str) -> Iterator[Sample]:
-    """The samples of one ``dataset_info.json`` entry, read by fmtkit's conversion engine."""
+def load_samples(entry: DatasetEntry) -> Iterator[Sample]:
+    """The samples of one local entry (from :func:`train_entry`), read by fmtkit's conversion engine."""
     import fmtkit
 
-    train_entry(dataset_dir, entry_name)  # train's own message for an entry that is not local
-    return fmtkit.read(Path(dataset_dir), entry=entry_name)
+    return fmtkit.read(entry.base_dir, entry=entry.name)
 
 
-def entry_num_samples(dataset_dir: str | Path, entry_name: str) -> int | None:
-    """The ``num_samples`` of a local entry of ``dataset_info.json`` (None when unset).
-
-    Raises :class:`~fmtkit.errors.FmtkitError` when the entry cannot be read (see :func:`train_entry`).
-    """
-    value = train_entry(dataset_dir, entry_name).num_samples
+def entry_num_samples(entry: DatasetEntry) -> int | None:
+    """The ``num_samples`` of an entry of ``dataset_info.json`` (None when unset or not a positive integer)."""
+    value = entry.num_samples
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 

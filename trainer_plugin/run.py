@@ -22,7 +22,7 @@ from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.sample import Sample
 from trainer_plugin.checks import assistant_only, capped, check_data
 from trainer_plugin.config import TrainConfig
-from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset
+from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset, train_entry
 from trainer_plugin.gate import check_datasets, is_main_process
 from trainer_plugin.stages import Stage, StageContext, get_stage
 
@@ -74,11 +74,12 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
     train_samples: dict[str, list[Sample]] = {}
     for names, rows in ((config.dataset_names, train_rows), (config.eval_dataset_names, eval_rows)):
         for name in names:
-            num_samples = entry_num_samples(config.dataset_dir, name)
+            entry = train_entry(config.dataset_dir, name)  # train's own message for an entry that is not local
+            num_samples = entry_num_samples(entry)
             if num_samples is None:
-                samples = take(load_samples(config.dataset_dir, name), config.max_samples)
+                samples = take(load_samples(entry), config.max_samples)
             else:  # as LLaMA-Factory: the entry's random subsample first, then max_samples
-                samples = subsample(list(load_samples(config.dataset_dir, name)), num_samples, config.seed)
+                samples = subsample(list(load_samples(entry)), num_samples, config.seed)
                 samples = take(samples, config.max_samples)
             counts[name] = len(samples)
             rows.extend(rows_for(samples, stage.to_row, name, config.default_system))

@@ -36,8 +36,8 @@ def validate(paths, entries, form, stage, output, quiet, jobs, staged):
     from fmtkit.validation import Report
 
     names = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
-    targets = _group_staged(paths) if staged else list(dict.fromkeys(paths))
-    reports = [run(p, entries=names, form=form, stage=stage, jobs=jobs, progress=_progress_hook(output)) for p in targets]
+    targets = _group_staged(paths) if staged else dict.fromkeys(paths, names)
+    reports = [run(p, entries=e, form=form, stage=stage, jobs=jobs, progress=_progress_hook(output)) for p, e in targets.items()]
     if not reports:
         sys.exit(0)
     report = reports[0] if len(reports) == 1 else Report.merge(reports)  # one document, whatever the output
@@ -45,31 +45,40 @@ def validate(paths, entries, form, stage, output, quiet, jobs, staged):
     sys.exit(report.exit_code)
 
 
-def _group_staged(paths: tuple[str, ...]) -> list[str]:
-    """Changed files -> what to validate: the dataset folder of a changed dataset_info.json,
-    else each changed data file that an entry of its folder's dataset_info.json reads.
+def _group_staged(paths: tuple[str, ...]) -> dict[str, list[str] | None]:
+    """Changed files -> dataset folder -> the entries to validate (None: all of them).
+
+    A changed dataset_info.json checks its whole folder; a changed data file checks the entries of
+    its folder's dataset_info.json that read it; files no entry reads are left out.
+    Each dataset_info.json is read once.
 
     >>> _group_staged(("README.md",))
-    []
+    {}
     """
     from pathlib import Path
 
     from fmtkit.dataset_info import INFO_FILE
-    from fmtkit.validation import owning_entries
+    from fmtkit.validation import read_info, owning_entries
 
-    folders = {str(Path(p).parent) for p in paths if Path(p).name == INFO_FILE}
-    out = sorted(folders)
+    docs: dict[Path, object] = {}
+
+    targets: dict[str, list[str] | None] = {str(Path(p).parent): None for p in paths if Path(p).name == INFO_FILE}
     for p in dict.fromkeys(paths):
         path = Path(p)
-        info = path.parent / INFO_FILE
-        if path.name == INFO_FILE or str(path.parent) in folders:
-            continue
         # data files sit beside dataset_info.json, or one level down in a folder entry
-        for candidate in (info, path.parent.parent / INFO_FILE):
-            if candidate.is_file() and owning_entries(candidate, path):
-                out.append(p)
+        for info in (path.parent / INFO_FILE, path.parent.parent / INFO_FILE):
+            folder = str(info.parent)
+            if path.name == INFO_FILE or not info.is_file():
+                continue
+            if folder in targets and targets[folder] is None:
+                break  # the whole folder is checked anyway
+            if info not in docs:
+                docs[info] = read_info(info)[0]
+            owners = owning_entries(info, path, docs[info]) if docs[info] is not None else []
+            if owners:
+                targets[folder] = list(dict.fromkeys((targets.get(folder) or []) + owners))
                 break
-    return out
+    return targets
 
 
 def _progress_hook(output: str):
