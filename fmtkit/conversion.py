@@ -17,13 +17,14 @@ atomically::
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS as FORM_NAMES
@@ -31,9 +32,12 @@ from fmtkit.detect import detect_form
 from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
-from fmtkit.loading import LoadProblem, data_files, head_records, iter_records
-from fmtkit.loading.json_file import is_json_lines, iter_line_range, json_problem, line_ranges
+from fmtkit.loading import LoadProblem, Record, data_files, head_records, iter_records
+from fmtkit.loading.json_file import is_json_lines, iter_line_range, line_ranges
 from fmtkit.sample import Sample
+
+if TYPE_CHECKING:
+    from fmtkit.record_loop import RecordChecker
 
 # Load problems that leave the record readable (a byte order mark).
 WARNING_PROBLEMS = frozenset({"FMT204"})
@@ -264,32 +268,82 @@ class _Converter:
         self.seen_keys: dict[str, None] = {}
         self.transform = opts.extract_prompt or opts.pairs_to_kto
         self.rebase = opts.rebase  # applied to samples with media; fast lanes never write media
-        # the form's fast lane to the target, when it applies (same rows as the general path)
-        self.direct = None
+        # the form's fast lane to the target, when it applies (same rows as the general path, see fmtkit.forms.lanes);
+        # it needs the output's columns, so the first records (read to fix them) take the general path
+        self.lane = None
         source = FORMS.get(src.form)
         if (
-            source is not None and src.entry is not None and source.read is src.reader
+            template is not None and source is not None and src.entry is not None and source.read is src.reader
             and not self.transform and opts.to in source.direct and not (opts.to.startswith("trl-") and not opts.conversational)
         ):  # fmt: skip
-            self.direct = source.direct[opts.to](src.entry)
+            self.lane = source.direct[opts.to](src.entry, template)
 
-    def run(self, records: Iterator[tuple[int, int, int | None, Any]], out) -> Tally:
-        """Convert ``(file number, index, line, record)`` items; ``out`` is a binary file or None (dry run)."""
+    def run(self, fno: int, records: Iterator[Record], out, checker: RecordChecker | None = None) -> Tally:
+        """Convert the records of file ``fno``; ``out`` is a binary file or None (dry run).
+
+        ``checker`` (the rules of ``fmtkit validate``) sees each record as it is read.
+        """
         t = self.tally
         one = self._one
-        direct = self.direct
+        check = checker.check if checker is not None else None
         write = out.write if out is not None else None
-        for fno, index, line, value in records:
+        for index, line, value, raw in records:
             t.read += 1
-            one(fno, index, line, value, direct(value) if direct is not None else None, write)
+            if check is not None:
+                check(index, line, value, raw)
+            one(fno, index, line, value, write)
         return t
 
-    def _one(self, fno: int, index: int, line: int | None, value: Any, lane_row: dict[str, Any] | None, write) -> None:
-        """Write the output rows of one record (``lane_row``: its fast-lane row, if any); ``write`` None: a dry run."""
+    def run_range(self, path: Path, fno: int, start: int, end: int, out, checker: RecordChecker | None = None) -> Tally:
+        """Convert the JSON Lines in bytes ``[start, end)``, the fast lane first: the lines it takes are neither decoded nor checked again.
+
+        Indices and lines are local to the range (``Tally.indices`` / ``lines`` say how many were used).
+        """
+        t = self.tally
+        counts = [0, 0]
+        lane = self.lane
+        shown, show = t.shown, self.opts.show
+        write = out.write if out is not None else None
+        rows_append = t.rows.append
+        key0 = fno << 40
+        vouched = checker.vouched if checker is not None else None
+        taken = 0
+
+        def take(raw: bytes, index: int, line: int) -> bool:
+            """The fast lane: write the line's output row; False when it leaves the line to the general path."""
+            nonlocal taken
+            if show and len(shown) < show:  # records to show take the general path, which keeps their rows
+                return False
+            got = lane(raw)  # (output line, shape)
+            if got is None:
+                return False
+            if write is not None:
+                write(got[0])
+            rows_append(key0 | index)
+            taken += 1
+            if vouched is not None:
+                vouched(index, line, got[1])
+            return True
+
+        one = self._one
+        check = checker.check if checker is not None else None
+        read = 0
+        for index, line, value, raw in iter_line_range(path, _problem_sink(fno, t, checker), start, end, counts, take if lane else None):
+            read += 1
+            if check is not None:
+                check(index, line, value, raw)
+            one(fno, index, line, value, write)
+        t.read += read + taken
+        t.written += taken
+        t.indices, t.lines = counts
+        return t
+
+    def _one(self, fno: int, index: int, line: int | None, value: Any, write) -> None:
+        """Write the output rows of one record through the general path; ``write`` None: a dry run."""
         t = self.tally
         template = self.template
         show = self.opts.show
-        for row in (lane_row,) if lane_row is not None else self._general(fno, index, line, value):
+        for row in self._general(fno, index, line, value):
             if template is not None:
                 row = {**template, **row}
                 if len(row) != len(template):
@@ -305,64 +359,6 @@ class _Converter:
             t.written += 1
             if len(t.shown) < show:
                 t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": row, "reason": None})
-
-    def run_range(self, path: Path, fno: int, start: int, end: int, out) -> Tally:
-        """:func:`_iter_range` and :meth:`run` fused, for a fast lane: the same rows and counts, less work per record.
-
-        A lane row with exactly the template's columns (in its order: lanes
-        write the form's columns in the form's order) is dumped as it is; every
-        other record takes :meth:`_one`.
-        """
-        import orjson
-
-        t = self.tally
-        loads, dumps, nl, decode_error = orjson.loads, self.dumps, self.dump_opt, orjson.JSONDecodeError
-        direct, one, template = self.direct, self._one, self.template
-        if direct is None or template is None:
-            return self.run(_iter_range(path, fno, start, end, t), out)
-        tkeys = template.keys()
-        shown, show = t.shown, self.opts.show
-        rows_append = t.rows.append
-        key0 = fno << 40
-        write = out.write if out is not None else None
-        index = lineno = read = fast = 0
-        with path.open("rb") as fh:
-            pos = start
-            if start > 0:
-                fh.seek(start - 1)
-                pos = start - 1 + len(fh.readline())
-            for raw in fh:
-                if pos >= end:
-                    break
-                pos += len(raw)
-                lineno += 1
-                if lineno == 1 and start == 0 and raw.startswith(b"\xef\xbb\xbf"):
-                    raw = raw[3:]
-                try:
-                    value = loads(raw)
-                except decode_error as exc:
-                    if not raw or raw.isspace():  # blank lines are skipped, as the loader does
-                        continue
-                    p = json_problem(raw, exc, lineno, index)  # the loader's code and message
-                    t.read += 1
-                    t.skip("unreadable:" + p.code, fno, index, lineno, p.message)
-                    index += 1
-                    continue
-                read += 1
-                row = direct(value)
-                if row is not None and row.keys() == tkeys and (not show or len(shown) >= show):
-                    if write is not None:
-                        write(dumps(row, option=nl))
-                    rows_append(key0 | index)
-                    fast += 1
-                else:
-                    one(fno, index, lineno, value, row, write)
-                index += 1
-        t.read += read
-        t.written += fast
-        t.lines = lineno
-        t.indices = index
-        return t
 
     def _general(self, fno: int, index: int, line: int | None, value: Any) -> list[dict[str, Any]]:
         """Read, transform and write one record: its output rows, or none (skipped, and counted)."""
@@ -421,32 +417,22 @@ def _loss_codes() -> list[str]:
     return list(LOSS_CODES)
 
 
-# ---- reading records, whole files or byte ranges -----------------------------
+# ---- reading, converting and checking shards ------------------------------------
 
 
-def _iter_range(path: Path, fno: int, start: int, end: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
-    """Records of the JSON Lines in ``[start, end)`` (line-aligned); index and line are local to the range."""
-    counts = [0, 0]
-    for index, line, value, _ in iter_line_range(path, _problem_sink(fno, tally), start, end, counts):
-        yield fno, index, line, value
-    tally.indices, tally.lines = counts
-
-
-def _problem_sink(fno: int, tally: Tally):
-    """Loader problems become skipped records (``unreadable:<code>``); warnings (a BOM) are not losses."""
+def _problem_sink(fno: int, tally: Tally, checker: RecordChecker | None = None):
+    """Loader problems become skipped records (``unreadable:<code>``) and, when checking, findings; a BOM is no loss."""
+    report = checker.problem if checker is not None else None
 
     def problem(p: LoadProblem) -> None:
+        if report is not None:
+            report(p)
         if p.code in WARNING_PROBLEMS:
             return
         tally.read += 1
         tally.skip("unreadable:" + p.code, fno, p.record if p.record is not None else -1, p.line, p.message)
 
     return problem
-
-
-def _iter_file(path: Path, fno: int, tally: Tally) -> Iterator[tuple[int, int, int | None, Any]]:
-    for index, line, value, _ in iter_records(path, _problem_sink(fno, tally)):
-        yield fno, index, line, value
 
 
 @dataclass(slots=True)
@@ -471,23 +457,33 @@ def _shards(src: Source, jobs: int) -> list[_Shard]:
     return shards
 
 
-def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shard: _Shard, part: Path | None) -> Tally:
+# What the input check of one file needs in a worker: (file name in findings, the validator's EntryView, form).
+CheckArgs = tuple[str, Any, str]
+
+
+def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shard: _Shard, part: Path | None,
+               check: CheckArgs | None) -> tuple[Tally, tuple | None]:  # fmt: skip
+    """Convert one shard (and check it with ``fmtkit validate``'s rules): its Tally, and the checker's shard result."""
     conv = _Converter(src, opts, template)
-    tally = conv.tally
+    problems: list[Any] = []
+    checker = None
+    if check is not None:
+        from fmtkit import rules
+        from fmtkit.record_loop import RecordChecker
+
+        rules.load_all()
+        checker = RecordChecker(*check, problems, hash_limit=0)  # duplicates are warnings: convert skips only errors
     path = src.files[shard.fno]
-    if part is None:
-        _convert_shard(conv, path, shard, None)
-    else:
-        with part.open("wb", buffering=1 << 20) as out:  # one write per row into a 1 MiB buffer: measured faster than joining rows
-            _convert_shard(conv, path, shard, out)
-    return tally
+    with part.open("wb", buffering=1 << 20) if part is not None else contextlib.nullcontext() as out:  # one write per row into a 1 MiB buffer
+        if shard.end < 0:
+            conv.run(shard.fno, iter_records(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
+        else:
+            conv.run_range(path, shard.fno, shard.start, shard.end, out, checker)
+    if checker is None:
+        return conv.tally, None
+    from fmtkit.record_loop import shard_result
 
-
-def _convert_shard(conv: _Converter, path: Path, shard: _Shard, out) -> None:
-    if shard.end < 0:
-        conv.run(_iter_file(path, shard.fno, conv.tally), out)
-    else:
-        conv.run_range(path, shard.fno, shard.start, shard.end, out)
+    return conv.tally, shard_result(problems, checker.tally, [conv.tally.indices, conv.tally.lines])
 
 
 # Worker processes get the conversion through these globals (set before fork, or by the initializer).
@@ -498,15 +494,82 @@ def _worker_init(src: Source, opts: Options, template: dict[str, Any] | None) ->
     _WORKER.update(src=src, opts=opts, template=template)
 
 
-def _worker_run(args: tuple[_Shard, str | None]) -> Tally:
-    shard, part = args
+def _worker_run(args: tuple[_Shard, str | None, CheckArgs | None]) -> tuple[Tally, tuple | None]:
+    shard, part, check = args
     opts = _WORKER["opts"]
-    if shard.start > 0:  # only the first shard shows records
+    if shard.start > 0:  # only the first shard of a file shows records
         opts = replace(opts, show=0)
-    return _run_shard(_WORKER["src"], opts, _WORKER["template"], shard, Path(part) if part else None)
+    return _run_shard(_WORKER["src"], opts, _WORKER["template"], shard, Path(part) if part else None, check)
 
 
-# ---- the input check (the rules of `fmtkit validate`) ------------------------
+def _run_shards(src: Source, opts: Options, template: dict[str, Any], items: list[tuple[_Shard, Path | None]], jobs: int,
+                check: CheckArgs | None = None, shown: int = 0) -> list[tuple[Tally, tuple | None]]:  # fmt: skip
+    """Run shards in order (``shown``: records shown already), or over ``jobs`` worker processes."""
+    if jobs == 1 or len(items) == 1:
+        out = []
+        for shard, part in items:
+            out.append(_run_shard(src, replace(opts, show=max(0, opts.show - shown)), template, shard, part, check))
+            shown += len(out[-1][0].shown)
+        return out
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else multiprocessing.get_context()
+    with ctx.Pool(min(jobs, len(items)), _worker_init, (src, opts, template)) as pool:
+        return list(pool.imap(_worker_run, [(shard, str(part) if part else None, check) for shard, part in items]))
+
+
+class _CheckedPass:
+    """``fmtkit validate``'s record pass over the input, done by the conversion: each file is read once, converted and checked.
+
+    :func:`fmtkit.validation.validate` calls it for each file of the entry, with
+    the entry's view, and gets the findings and tally it would have got from
+    :func:`fmtkit.record_loop.check_path`; the conversion keeps the shards' Tallies.
+    """
+
+    def __init__(self, src: Source, opts: Options, template: dict[str, Any], shards: list[_Shard], parts: list[Path], jobs: int):
+        self.src, self.opts, self.template, self.shards, self.parts, self.jobs = src, opts, template, shards, parts, jobs
+        self.fnos = {str(p.resolve()): k for k, p in enumerate(src.files)}
+        self.tallies: dict[int, Tally] = {}  # shard number -> its Tally
+
+    def __call__(self, path: Path, rel: str, view: Any, form: str, jobs: int = 1, progress: Any = None):
+        fno = self.fnos[str(path.resolve())]
+        numbers = [k for k, s in enumerate(self.shards) if s.fno == fno]
+        items = [(self.shards[k], self.parts[k] if self.parts else None) for k in numbers]
+        shown = sum(len(t.shown) for t in self.tallies.values())
+        results = _run_shards(self.src, self.opts, self.template, items, self.jobs, (rel, view, form), shown)
+        for k, (tally, _) in zip(numbers, results, strict=True):
+            self.tallies[k] = tally
+        if len(results) == 1:
+            problems, file_tally, _ = results[0][1]
+            return problems, file_tally
+        from fmtkit.record_loop import join_shards
+
+        return join_shards(r[1] for r in results)
+
+
+def _convert_checked(src: Source, opts: Options, template: dict[str, Any], shards: list[_Shard], parts: list[Path], jobs: int,
+                     notes: list[str]) -> tuple[list[Tally], tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]]:  # fmt: skip
+    """Convert every shard while ``fmtkit validate`` checks the input in the same read.
+
+    Returns the Tallies (in shard order) and the error-level findings: those of
+    each record (by record key), and those of no record. A file the validator
+    does not read (an entry error stops it) is converted unchecked, with a note.
+    """
+    from fmtkit.validation import validate
+
+    checked = _CheckedPass(src, opts, template, shards, parts, jobs)
+    if src.info_dir is not None and src.entry is not None:
+        report = validate(src.info_dir, entries=[src.entry.name], jobs=jobs, record_pass=checked)
+    else:  # a bare file: validate reads it through the same DatasetEntry.for_file
+        report = validate(src.files[0], form=src.form, jobs=jobs, record_pass=checked)
+    missing = [k for k in range(len(shards)) if k not in checked.tallies]
+    if missing:
+        items = [(shards[k], parts[k] if parts else None) for k in missing]
+        for k, (tally, _) in zip(missing, _run_shards(src, replace(opts, show=0), template, items, jobs), strict=True):
+            checked.tallies[k] = tally
+        for fno in sorted({shards[k].fno for k in missing}):
+            notes.append(f"{src.files[fno]}: not checked (fmtkit validate stopped before reading it: see the findings)")
+    return [checked.tallies[k] for k in range(len(shards))], _errors_of(report, src)
 
 
 def _severity(finding: Any) -> str:
@@ -514,19 +577,8 @@ def _severity(finding: Any) -> str:
     return str(getattr(sev, "value", sev)).lower()
 
 
-def input_errors(src: Source, jobs: int = 1) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
-    """Error-level findings of ``fmtkit validate`` on the input: every one of each record (by record key), and those of no record.
-
-    This is the one place that calls it: records it flags are skipped and
-    reported, never converted. ``jobs``: the validator's worker processes for
-    big JSON Lines files.
-    """
-    from fmtkit.validation import validate
-
-    if src.info_dir is not None and src.entry is not None:
-        report = validate(src.info_dir, entries=[src.entry.name], jobs=jobs)
-    else:  # a bare file: validate reads it through the same DatasetEntry.for_file
-        report = validate(src.files[0], form=src.form, jobs=jobs)
+def _errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
+    """The error-level findings of a validate report: every one of each record (by record key), and those of no record."""
     by_file = {}
     for fno, path in enumerate(src.files):
         by_file[str(path.resolve())] = fno
@@ -550,32 +602,6 @@ def input_errors(src: Source, jobs: int = 1) -> tuple[dict[int, list[dict[str, A
         else:
             by_record.setdefault(_key(fno, item["record"]), []).append(item)
     return by_record, general
-
-
-def _check_in_background(src: Source, size: int, jobs: int = 1):
-    """Run :func:`input_errors` beside the conversion for big inputs (it is a full pass of its own).
-
-    With ``jobs`` > 1 the conversion's workers take every core, and a check
-    beside them only competes for those cores (measured slower than either
-    order): the check runs first instead, over ``jobs`` processes of its own.
-    """
-    if size < 8 << 20 or jobs > 1:
-        result = input_errors(src, jobs)
-        return lambda: result
-    import concurrent.futures
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=ctx)
-    future = pool.submit(input_errors, src)
-
-    def result():
-        try:
-            return future.result()
-        finally:
-            pool.shutdown(cancel_futures=True)
-
-    return result
 
 
 # ---- the report -------------------------------------------------------------
@@ -654,7 +680,7 @@ def _template(src: Source, opts: Options) -> dict[str, Any]:
     from fmtkit.forms import REQUIRED
 
     conv = _Converter(src, replace(opts, show=0, strict=False), None)
-    conv.run(itertools.islice(_iter_file(src.files[0], 0, conv.tally), HEAD_RECORDS), None)
+    conv.run(0, itertools.islice(iter_records(src.files[0], _problem_sink(0, conv.tally)), HEAD_RECORDS), None)
     keys = conv.seen_keys
     columns = FORMS[opts.to].columns
     template = {k: (None if d is REQUIRED else d) for k, d in columns.items() if k in keys or d is REQUIRED}
@@ -896,8 +922,6 @@ def convert(
         rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
     opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, min(show, SHOW_LIMIT))
 
-    size = sum(f.stat().st_size for f in src.files)
-    gate = _check_in_background(src, size, jobs) if check else (lambda: None)
     template = _template(src, opts)
     shards = _shards(src, jobs)
     out_dir = out_path.parent
@@ -907,15 +931,21 @@ def convert(
     parts = [] if dry_run else [out_dir / f"{stem}.{k}.part" for k in range(len(shards))]
     tmp = out_dir / f"{stem}.tmp"
     try:
-        tallies = _run_all(src, opts, template, shards, parts, jobs)
+        checked = None
+        if check:
+            tallies, checked = _convert_checked(src, opts, template, shards, parts, jobs, report.notes)
+        else:
+            items = [(shard, parts[k] if parts else None) for k, shard in enumerate(shards)]
+            tallies = [tally for tally, _ in _run_shards(src, opts, template, items, jobs)]
         _merge(report, src, shards, tallies)
+        report.shown = report.shown[:opts.show]
         fill = None
         new_keys = [k for t in tallies for k in (t.new_keys or [])]
         if new_keys:
             fill = dict(template)
             for k in new_keys:
                 fill.setdefault(k, None)
-        drop = _apply_check(report, gate(), tallies, shards)
+        drop = _apply_check(report, checked, tallies, shards)
         if strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
@@ -941,21 +971,6 @@ def convert(
             p.unlink(missing_ok=True)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
-
-
-def _run_all(src: Source, opts: Options, template: dict[str, Any], shards: list[_Shard], parts: list[Path], jobs: int) -> list[Tally]:
-    if jobs == 1 or len(shards) == 1:
-        out = []
-        for k, shard in enumerate(shards):
-            shard_opts = opts if k == 0 else replace(opts, show=max(0, opts.show - sum(len(t.shown) for t in out)))
-            out.append(_run_shard(src, shard_opts, template, shard, parts[k] if parts else None))
-        return out
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else multiprocessing.get_context()
-    with ctx.Pool(min(jobs, len(shards)), _worker_init, (src, opts, template)) as pool:
-        args = [(s, str(parts[k]) if parts else None) for k, s in enumerate(shards)]
-        return list(pool.imap(_worker_run, args))
 
 
 def _merge(report: ConvertReport, src: Source, shards: list[_Shard], tallies: list[Tally]) -> None:

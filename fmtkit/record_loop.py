@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from fmtkit.schemas import explain_error, fast_validator, reference_validator, s
 
 SHARD_MIN_BYTES = 8 << 20  # below this, one process is faster than starting workers
 PROGRESS_EVERY = 8192
+UNDECODED = ("FMT201", "FMT203")  # load problems that cost a record
 
 # canonical schema key -> DatasetEntry attribute
 _ALPACA_KEYS = {"instruction": "prompt", "input": "query", "output": "response", "system": "system", "history": "history",
@@ -228,61 +229,108 @@ def _record_rules(view: EntryView | None) -> list:
     return out
 
 
-def check_records(records: Iterator[Record], rel: str, view: EntryView | None, form: str, problems: list[Finding], progress=None,
-                  hash_limit: int | None = None) -> FileTally:  # fmt: skip
-    """Run the record rules and the schema over ``records``, appending findings to ``problems``."""
-    checks = _record_rules(view)
-    schema = _SchemaView(view, form)
-    validator, project, identity = schema.validator, schema.project, schema.identity
-    fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
-    clean = fast.clean if fast is not None else None
-    rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
-    e = view.entry if view is not None else None
-    tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None,
-                      hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit)  # fmt: skip
-    add = tally.add
-    append = problems.append
-    n = 0
-    for index, line, rec, raw in records:
-        n += 1
-        if type(rec) is not dict:
-            append(Finding("FMT202", ERROR, f"the record is a JSON {rule_registry.json_type(rec)}, not an object", rule_registry.RULES["FMT202"].fix, rel, line, index))
-            tally.errored += 1
-            continue
-        errored = False
-        state = clean(rec) if clean is not None else NOT_CLEAN
-        for code, severity, fix, check in rest if state else checks:
-            out = check(rec, view)
-            if out:
-                if severity == ERROR:
+class RecordChecker:
+    """The record rules and the schema over one file, a record at a time, with the file's :class:`FileTally`.
+
+    ``check(index, line, rec, raw)`` checks one decoded record, appends its
+    findings and returns whether it has an error; ``problem(p)`` takes a
+    :class:`LoadProblem` (a line that does not decode); ``vouched(index, line,
+    shape, raw)`` counts a record its caller has proved free of errors without
+    checking it (a conversion lane: ``shape`` maps the record's columns to values
+    of their JSON types, for the whole-file rules). ``fmtkit validate`` runs
+    :func:`check_records`; ``fmtkit convert`` calls these for the records it parses.
+
+    >>> problems = []
+    >>> checker = RecordChecker("d.jsonl", None, "unknown", problems)
+    >>> checker.check(0, 1, ["not", "an", "object"], None), [f.code for f in problems], checker.tally.records
+    (True, ['FMT202'], 1)
+    """
+
+    def __init__(self, rel: str, view: EntryView | None, form: str, problems: list[Finding], hash_limit: int | None = None):
+        e = view.entry if view is not None else None
+        self.tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None,
+                               hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit)  # fmt: skip
+        self.check = self._make_check(rel, view, form, problems)
+        self.problem = _sink(problems, rel, self.tally)
+
+    def vouched(self, index: int, line: int | None, shape: dict) -> None:
+        """Count a record proved clean elsewhere (not indexed for duplicates: those are warnings)."""
+        tally = self.tally
+        tally.records += 1
+        if id(shape) not in tally.shapes:
+            tally.add_shape(index, line, shape)
+
+    def _make_check(self, rel: str, view: EntryView | None, form: str, problems: list[Finding]):
+        """The per-record check, as a closure over everything chosen once per file (the hot loop)."""
+        checks = _record_rules(view)
+        schema = _SchemaView(view, form)
+        validator, project, identity = schema.validator, schema.project, schema.identity
+        fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
+        clean = fast.clean if fast is not None else None
+        rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
+        tally = self.tally
+        add = tally.add
+        append = problems.append
+
+        def check(index: int, line: int | None, rec, raw: bytes | None) -> bool:
+            tally.records += 1
+            if type(rec) is not dict:
+                append(Finding("FMT202", ERROR, f"the record is a JSON {rule_registry.json_type(rec)}, not an object", rule_registry.RULES["FMT202"].fix, rel, line, index))
+                tally.errored += 1
+                return True
+            errored = False
+            state = clean(rec) if clean is not None else NOT_CLEAN
+            for code, severity, fix, rule in rest if state else checks:
+                out = rule(rec, view)
+                if out:
+                    if severity == ERROR:
+                        errored = True
+                    for message in (out,) if type(out) is str else out:
+                        append(Finding(code, severity, message, fix, rel, line, index))
+            if validator is not None and not errored and state != CLEAN_AND_VALID:
+                obj = rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
+                try:
+                    if validator.is_valid(obj):
+                        message = None
+                    else:
+                        message = schema_message(schema.name, obj, validator)
+                except (ValueError, OverflowError) as exc:  # a lone surrogate (UnicodeEncodeError) or a value the schema engine cannot take
+                    message = f"(record): cannot be checked against the schema: {exc}"
+                if message is not None:
+                    append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index))
                     errored = True
-                for message in (out,) if type(out) is str else out:
-                    append(Finding(code, severity, message, fix, rel, line, index))
-        if validator is not None and not errored and state != CLEAN_AND_VALID:
-            obj = rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
-            try:
-                if validator.is_valid(obj):
-                    message = None
-                else:
-                    message = schema_message(schema.name, obj, validator)
-            except (ValueError, OverflowError) as exc:  # a lone surrogate (UnicodeEncodeError) or a value the schema engine cannot take
-                message = f"(record): cannot be checked against the schema: {exc}"
-            if message is not None:
-                append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index))
-                errored = True
-        if errored:
-            tally.errored += 1
-        add(index, line, rec, raw)
+            if errored:
+                tally.errored += 1
+            add(index, line, rec, raw)
+            return errored
+
+        return check
+
+
+def check_records(records: Iterator[Record], rel: str, view: EntryView | None, form: str, problems: list[Finding], progress=None,
+                  hash_limit: int | None = None, checker: RecordChecker | None = None) -> FileTally:  # fmt: skip
+    """Run the record rules and the schema over ``records``, appending findings to ``problems``.
+
+    ``checker``: the :class:`RecordChecker` to use (one whose ``problem`` the loader already reports to).
+    """
+    if checker is None:
+        checker = RecordChecker(rel, view, form, problems, hash_limit)
+    check = checker.check
+    for n, (index, line, rec, raw) in enumerate(records, 1):
+        check(index, line, rec, raw)
         if progress is not None and n % PROGRESS_EVERY == 0:
             progress(rel, n)
-    tally.records = n
-    return tally
+    return checker.tally
 
 
-def _sink(problems: list[Finding], rel: str):
+def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
+    """A load problem becomes a finding; a record that does not decode counts as a record with an error."""
+
     def on_problem(p: LoadProblem) -> None:
         rule = rule_registry.RULES[p.code]
         problems.append(Finding(p.code, rule.severity, p.message, rule.fix, rel, p.line, p.record))
+        if tally is not None and p.record is not None and p.code in UNDECODED:
+            tally.errored += 1
 
     return on_problem
 
@@ -290,24 +338,27 @@ def _sink(problems: list[Finding], rel: str):
 def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None):
     """Check one file; JSON Lines files bigger than a few MB are sharded over ``jobs`` processes."""
     problems: list[Finding] = []
-    is_lines = is_json_lines(path)
-    size = path.stat().st_size
-    if jobs > 1 and is_lines and size >= SHARD_MIN_BYTES:
-        return _check_sharded(path, rel, view, form, jobs, size)
+    if jobs > 1 and is_json_lines(path) and path.stat().st_size >= SHARD_MIN_BYTES:
+        bounds = line_ranges(path, jobs)
+        args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
+        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (fork)
+        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+        with ProcessPoolExecutor(max_workers=min(jobs, len(bounds), os.cpu_count() or 1), mp_context=ctx) as pool:
+            return join_shards(pool.map(_check_shard, args))
+    checker = RecordChecker(rel, view, form, problems)
     try:
-        tally = check_records(iter_records(path, _sink(problems, rel)), rel, view, form, problems, progress)
+        check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
     except OSError as exc:
         problems.append(Finding("FMT206", ERROR, f"cannot read {rel}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, rel))
-        tally = FileTally()
-    tally.errored += sum(1 for f in problems if f.code in ("FMT201", "FMT203") and f.record is not None)
-    return problems, tally
+        return problems, FileTally()
+    return problems, checker.tally
 
 
-def _iter_range(path: Path, start: int, end: int, problems: list[Finding], rel: str, counts: list[int]) -> Iterator[Record]:
-    sink = _sink(problems, rel)
+def range_problems(path: Path, start: int, checker: RecordChecker):
+    """The load-problem sink for the JSON Lines in a byte range starting at ``start``: a leading BOM is reported here."""
     if start == 0 and _starts_with_bom(path):
-        sink(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", 1))
-    return iter_line_range(path, sink, start, end, counts)
+        checker.problem(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", 1))
+    return checker.problem
 
 
 def _starts_with_bom(path: Path) -> bool:
@@ -320,37 +371,39 @@ def _check_shard(args):
     rule_registry.load_all()
     problems: list[Finding] = []
     counts = [0, 0]
-    tally = check_records(_iter_range(path, start, end, problems, rel, counts), rel, view, form, problems, hash_limit=hash_limit)
-    tally.errored += sum(1 for f in problems if f.code in ("FMT201", "FMT203"))
+    checker = RecordChecker(rel, view, form, problems, hash_limit)
+    check_records(iter_line_range(path, range_problems(path, start, checker), start, end, counts), rel, view, form, problems, checker=checker)
+    return shard_result(problems, checker.tally, counts)
+
+
+def shard_result(problems: list[Finding], tally: FileTally, counts: list[int]) -> tuple[list[Finding], FileTally, int]:
+    """What one shard of a file hands back for :func:`join_shards`: its findings, its tally and the record indices it used."""
     # tally.records counts decoded records (as one process does); indices also count unreadable lines
     tally.lines = counts[1]
     return problems, tally, counts[0]
 
 
-def _check_sharded(path: Path, rel: str, view: EntryView | None, form: str, jobs: int, size: int):
-    bounds = line_ranges(path, jobs)
+def join_shards(results: Iterable[tuple[list[Finding], FileTally, int]]) -> tuple[list[Finding], FileTally]:
+    """Join the :func:`shard_result` of a file's shards, in file order: later shards' records and lines move past earlier ones'."""
     problems: list[Finding] = []
     total: FileTally | None = None
     records = lines = decoded = 0
-    # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (fork)
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-    with ProcessPoolExecutor(max_workers=min(jobs, len(bounds), os.cpu_count() or 1), mp_context=ctx) as pool:
-        for found, tally, indices in pool.map(_check_shard, [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]):
-            for f in found:
-                if f.record is not None:
-                    f.record += records
-                if f.line is not None:
-                    f.line += lines
-            problems.extend(found)
-            n, ln = tally.records, tally.lines
-            tally.shifted(records, lines)
-            if total is None:
-                total = tally
-            else:
-                total.join(tally)
-            records += indices
-            lines += ln
-            decoded += n
+    for found, tally, indices in results:
+        for f in found:
+            if f.record is not None:
+                f.record += records
+            if f.line is not None:
+                f.line += lines
+        problems.extend(found)
+        n, ln = tally.records, tally.lines
+        tally.shifted(records, lines)
+        if total is None:
+            total = tally
+        else:
+            total.join(tally)
+        records += indices
+        lines += ln
+        decoded += n
     assert total is not None
     total.records, total.lines = decoded, lines
     return problems, total

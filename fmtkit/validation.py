@@ -136,6 +136,7 @@ def validate(
     stage: str | None = None,
     jobs: int = 1,
     progress: ProgressHook | None = None,
+    record_pass: Callable[..., tuple[list[Finding], FileTally]] | None = None,
 ) -> Report:
     """Validate a dataset folder, a ``dataset_info.json``, or a single data file.
 
@@ -143,6 +144,9 @@ def validate(
     - ``form``: force the form of a bare data file (see :data:`fmtkit.detect.FORMS`).
     - ``stage``: also check fitness for a LLaMA-Factory stage (pt, sft, rm, dpo, kto, ppo).
     - ``jobs``: worker processes for large JSON Lines files.
+    - ``record_pass``: what reads each data file through the record rules, in place of
+      :func:`fmtkit.record_loop.check_path` (same arguments and result); ``fmtkit convert``
+      passes one that converts the file in the same read.
 
     Raises :class:`FmtkitError` (exit code 2) only when the path cannot be read at all.
 
@@ -160,7 +164,7 @@ def validate(
     if not path.exists():
         raise FmtkitError(f"no such file or folder: {path}")
     rule_registry.load_all()
-    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress)
+    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress, record_pass=record_pass)
     if path.is_dir() or path.name == INFO_FILE:
         root = path if path.is_dir() else path.parent
         report = Report(root=str(root), stage=stage)
@@ -234,10 +238,11 @@ def owning_entries(info: Path, file: Path, doc: Any = None) -> list[str]:
 class _Checker:
     """Runs the checks and fills one :class:`Report`."""
 
-    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None):
+    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None, record_pass=None):
         self.stage = stage
         self.jobs = jobs
         self.progress = progress
+        self.record_pass = record_pass
         self.report: Report
 
     def add(self, code: str, message: str, *, file=None, line=None, record=None, entry=None, fix=None) -> None:
@@ -350,7 +355,7 @@ class _Checker:
             return FileTally()
         from fmtkit.record_loop import check_path
 
-        findings, tally = check_path(path, rel, view, form, self.jobs, self.progress)
+        findings, tally = (self.record_pass or check_path)(path, rel, view, form, self.jobs, self.progress)
         for f in findings:
             f.entry = name
         self.report.findings.extend(findings)

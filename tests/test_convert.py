@@ -14,6 +14,7 @@ import fmtkit
 from fmtkit import conversion as convert_module
 from fmtkit.cli import cli
 from fmtkit.errors import FmtkitError
+from fmtkit.forms import FORMS
 
 DATASET = Path(__file__).resolve().parent.parent / "dataset"
 LF_FORMS = ("alpaca", "alpaca-pretrain", "alpaca-preference", "alpaca-kto", "sharegpt", "sharegpt-preference", "sharegpt-kto", "openai")
@@ -266,16 +267,26 @@ def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path,
     body = b"".join(orjson.dumps(r) + (b"\n \n" if i % 40 == 0 else b"\n") for i, r in enumerate(rows))
     src = tmp_path / "in.jsonl"
     src.write_bytes(b"\xef\xbb\xbf" + body + b"{broken\n" + body)
-    fast = [fmtkit.convert(src, target, tmp_path / f"fast{j}.jsonl", jobs=j, check=False) for j in (1, 3)]
+    factory, taken = FORMS[source].direct[target], []
 
-    def slow_range(self, path, fno, start, end, out):
-        self.direct = None  # every record through read, then write
-        return self.run(convert_module._iter_range(path, fno, start, end, self.tally), out)
+    def counted(entry, columns):
+        lane = factory(entry, columns)
+        return None if lane is None else (lambda raw: taken.append(lane(raw)) or taken[-1])
+
+    monkeypatch.setitem(FORMS[source].direct, target, counted)
+    fast = [fmtkit.convert(src, target, tmp_path / f"fast{j}.jsonl", jobs=j, check=False) for j in (1, 3)]
+    assert sum(t is not None for t in taken) >= 300  # the lane took the plain records (counted in this process: jobs=1)
+
+    lane_range = convert_module._Converter.run_range
+
+    def slow_range(self, *args):
+        self.lane = None  # every record through read, then write
+        return lane_range(self, *args)
 
     monkeypatch.setattr(convert_module._Converter, "run_range", slow_range)
     slow = fmtkit.convert(src, target, tmp_path / "slow.jsonl", jobs=1, check=False)
     assert slow.written > 500 and slow.skipped > 0
-    for j, report in zip((1, 3), fast, strict=True):
+    for j, report in zip((1, 3), fast, strict=True):  # byte for byte: the input's strings are spelled as orjson spells them
         assert (tmp_path / f"fast{j}.jsonl").read_bytes() == (tmp_path / "slow.jsonl").read_bytes(), j
         for key in ("records_read", "written", "skipped", "skipped_by", "lost", "examples"):
             assert getattr(report, key) == getattr(slow, key), (j, key)

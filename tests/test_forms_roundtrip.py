@@ -8,6 +8,8 @@ capability table below predicts.
 
 from __future__ import annotations
 
+import json
+
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -372,9 +374,23 @@ def _general(source: str, target: str, record: dict, entry: DatasetEntry):
     return None if losses else row
 
 
+def _filled(columns: dict, row: dict) -> dict:
+    """The general path's row with the output's columns filled in, as convert writes it."""
+    return {**columns, **row}
+
+
+SPELLINGS = {
+    "orjson": orjson.dumps,
+    "ascii": lambda r: json.dumps(r, ensure_ascii=True).encode(),
+    "spaced": lambda r: json.dumps(r, ensure_ascii=False, indent=None, separators=(" , ", " : ")).encode(),
+}
+LANE_COLUMNS = {"openai": [{"messages": None}, {"messages": None, "tools": "", "id": None}],
+                "sharegpt": [{"conversations": None}, {"conversations": None, "system": ""}, {"conversations": None, "system": "", "images": [], "id": None}]}
+
+
 @settings(max_examples=300, deadline=None)
-@given(samples(), perturb, st.sampled_from(["registered", "bare", "custom"]))
-def test_fast_lanes_match_the_general_path(s: Sample, how: str, variant: str):
+@given(samples(), perturb, st.sampled_from(["registered", "bare", "custom"]), st.sampled_from(sorted(SPELLINGS)))
+def test_fast_lanes_match_the_general_path(s: Sample, how: str, variant: str, spelling: str):
     lanes = [(src, dst) for src, f in FORMS.items() for dst in f.direct]
     assert ("sharegpt", "openai") in lanes and ("alpaca", "sharegpt") in lanes
     for source, target in lanes:
@@ -386,9 +402,35 @@ def test_fast_lanes_match_the_general_path(s: Sample, how: str, variant: str):
         if variant == "custom" and source == "sharegpt":
             entry = DatasetEntry.from_dict("c", {"file_name": "x", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system"},
                                                  "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}})  # fmt: skip
-        lane = FORMS[source].direct[target](entry)
-        assert lane is not None
-        fast = lane(record)
-        slow = _general(source, target, record, entry)
-        if fast is not None:
-            assert fast == slow, (source, target, record)
+        line = SPELLINGS[spelling](record)
+        for columns in LANE_COLUMNS[target]:
+            lane = FORMS[source].direct[target](entry, columns)
+            if columns == LANE_COLUMNS[target][0]:
+                assert lane is not None
+            if lane is None:
+                continue
+            fast = lane(line)
+            slow = _general(source, target, record, entry)
+            if fast is not None:
+                assert slow is not None, (source, target, record)
+                filled = _filled(columns, slow)
+                assert orjson.loads(fast[0]) == filled and list(orjson.loads(fast[0])) == list(filled), (source, target, record)
+                assert fast[0].endswith(b"\n") and fast[0].count(b"\n") == 1
+
+
+def test_fast_lanes_pass_on_lines_they_must_not_take():
+    sharegpt = FORMS["sharegpt"].direct["openai"](DatasetEntry.for_file("sharegpt"), {"messages": None})
+    good = b'{"conversations": [{"from": "human", "value": "%s"}, {"from": "gpt", "value": "A"}]}'
+    assert sharegpt(good % "Q".encode()) is not None
+    assert sharegpt(good % rb"\u4f60\ud83d\ude00") is not None  # escapes, a surrogate pair
+    assert sharegpt(good % b"\xff\xfe") is None  # not UTF-8: validate reports FMT203
+    assert sharegpt(good % rb"\ud800") is None  # a lone surrogate: not JSON
+    assert sharegpt(good % b"<image>") is None  # a placeholder without an image: FMT602
+    assert sharegpt(good.replace(b"gpt", b"observation") % b"Q") is None
+    assert sharegpt(good.replace(b'"A"', b"3") % b"Q") is None  # not a string: FMT405
+    assert sharegpt(good.replace(b"}]}", b'}], "id": 1}') % b"Q") is None  # an extra column: the general path carries it
+    alpaca = FORMS["alpaca"].direct["sharegpt"](DatasetEntry.for_file("alpaca"), {"conversations": None})
+    assert alpaca(b'{"instruction": "I", "input": "", "output": "O"}') is not None
+    assert alpaca(b'{"instruction": "I", "input": "", "output": "O", "system": "S"}') is None  # no system column in the output
+    assert alpaca(b'{"input": "x", "output": "O"}') is None  # no instruction: validate reports FMT301
+    assert alpaca(b'{"instruction": "I", "output": null}') is None

@@ -288,3 +288,104 @@ def test_fast_path_applies_to_the_common_entries():
     clean = _CleanConversation.make(VIEWS[[v.entry.name for v in VIEWS].index("<sharegpt>")], FAST_COVERED)
     assert clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]})
     assert not clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": " "}]})
+
+
+# -- convert's fast lanes (fmtkit/forms/lanes.py) take only records validate finds no error in ----------
+
+from fmtkit.forms import FORMS  # noqa: E402
+from fmtkit.record_loop import RecordChecker  # noqa: E402
+from fmtkit.rules import json_type  # noqa: E402
+
+LANE_TEMPLATES = [{"messages": None}, {"conversations": None}, {"conversations": None, "system": ""}]
+# UTF-8 (a lone surrogate becomes bytes that are not UTF-8, which validate reports), or ASCII with escapes
+SPELL = [lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass"), lambda r: json.dumps(r).encode()]
+
+
+ODD_VALUES = ["", " ", "\u3000", "<image>", "a<video>", "\ud800", None, 3, [], ["a"], {"a": 1}, True]
+
+
+@st.composite
+def lane_records(draw):
+    """Clean conversation and Alpaca records (both tag conventions), half of them with one defect."""
+    rnd = draw(st.randoms(use_true_random=False))
+    pick = rnd.choice
+    if rnd.random() < 0.5:
+        rt, ct, user, assistant = pick([("from", "value", "human", "gpt"), ("role", "content", "user", "assistant")])
+        msgs = [{rt: user if i % 2 == 0 else assistant, ct: pick(["Hi", "好的", "a\nb"])} for i in range(pick([2, 2, 4, 6]))]
+        rec: dict = {pick(["conversations", "messages"]): msgs}
+        if rnd.random() < 0.3:
+            rec["system"] = pick(["Be brief.", ""])
+        if rnd.random() < 0.5:
+            how = pick(["content", "role", "drop", "system-message", "system-value", "message-key", "record-key", "empty", "not-list"])
+            m = pick(msgs)
+            if how == "content":
+                m[ct] = pick(ODD_VALUES)
+            elif how == "role":
+                m[rt] = pick(["observation", "function_call", "tool", "system", assistant, user, 3, None])
+            elif how == "drop":
+                msgs.pop(rnd.randrange(len(msgs)))
+            elif how == "system-message":
+                msgs.insert(0, {rt: "system", ct: pick(["S", *ODD_VALUES])})
+            elif how == "system-value":
+                rec["system"] = pick(ODD_VALUES)
+            elif how == "message-key":
+                m[pick(["weight", "name", "tool_calls", "valeu"])] = pick([0, 1, "x", None])
+            elif how == "record-key":
+                rec[pick(["id", "tools", "images", "kto_tag"])] = pick(["", "x", None, [], ["a.png"], True])
+            elif how == "empty":
+                msgs.clear()
+            else:
+                rec[next(iter(rec))] = pick(ODD_VALUES)
+        return rec
+    rec = {"instruction": pick(["Hi", "好的", "<b>x</b>"]), "output": pick(["Fine.", "a\nb"])}
+    if rnd.random() < 0.7:
+        rec["input"] = pick(["", "x"])
+    if rnd.random() < 0.3:
+        rec["system"] = pick(["S", ""])
+    if rnd.random() < 0.1:
+        rec["history"] = []
+    if rnd.random() < 0.5:
+        key = pick(["instruction", "input", "output", "system", "history", "id"])
+        if rnd.random() < 0.2:
+            rec.pop(key, None)
+        else:
+            rec[key] = pick([*ODD_VALUES, [["a", "b"]], [["a"]]])
+    return rec
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(lane_records(), min_size=1, max_size=6), st.sampled_from([0, 1]))
+def test_fast_lanes_take_only_records_without_errors(recs, spelling):
+    for view in FAST_VIEWS:
+        if view.stage is not None:
+            continue  # convert checks without a stage
+        for form in FORMS.values():
+            for factory in form.direct.values():
+                for template in LANE_TEMPLATES:
+                    lane = factory(view.entry, template)
+                    if lane is None:
+                        continue
+                    for rec in recs:
+                        line = SPELL[spelling](rec)
+                        got = lane(line)
+                        if got is None:
+                            continue
+                        problems: list[Finding] = []
+                        RecordChecker("d.jsonl", view, view.entry.form, problems).check(0, 1, rec, line)
+                        assert not [f for f in problems if f.severity == ERROR], (view.entry.name, rec, problems)
+                        shape = got[1]
+                        assert shape.keys() == rec.keys(), (view.entry.name, rec, shape)
+                        assert all(json_type(shape[k]) == json_type(rec[k]) for k in rec if rec[k] is not None), (rec, shape)
+
+
+def test_fast_lanes_take_the_common_records_of_the_bundled_entries():
+    lines = {"sharegpt_demo": b'{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}',
+             "<sharegpt>": b'{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}], "system": "S"}',
+             "alpaca_demo": b'{"instruction": "Hi", "input": "", "output": "Yo"}',
+             "<alpaca>": b'{"instruction": "Hi", "input": "x", "output": "Yo"}'}  # fmt: skip
+    views = {v.entry.name: v for v in FAST_VIEWS if v.stage is None}
+    for name, line in lines.items():
+        entry = views[name].entry
+        (factory,) = FORMS[entry.form].direct.values()
+        template = {"messages": None} if entry.is_conversation else {"conversations": None, "system": ""}
+        assert factory(entry, template)(line) is not None, name

@@ -94,13 +94,12 @@ class Form:
     LLaMA-Factory column role to its column name for ``dataset_info.json``
     (empty for forms LLaMA-Factory cannot load).
 
-    ``direct`` is an optional fast lane, measured to matter for the busiest
-    conversions: target form -> ``factory(entry)`` giving a function that turns a
-    record straight into the target's row, exactly as ``write(read(record))``
-    would, or returns None for any record it does not handle (which then takes
-    the general path). The factory returns None for entries it does not handle.
-    A lane never writes media (records with media take the general path, which
-    rebases their paths). Tests check the lanes against the general path.
+    ``direct`` holds optional fast lanes, measured to matter for the busiest
+    conversions: target form -> lane factory (see :mod:`fmtkit.forms.lanes`),
+    which turns a JSON Lines line straight into the target's line, exactly as
+    the general path would, or passes it on to the general path. A lane never
+    writes media (records with media take the general path, which rebases their
+    paths). Tests check the lanes against the general path and the validator.
     """
 
     name: str
@@ -109,7 +108,7 @@ class Form:
     columns: dict[str, Any]
     roles: dict[str, str] = field(default_factory=dict)
     entry: dict[str, Any] | None = None  # the entry keys besides columns (formatting, ranking, tags)
-    direct: dict[str, Callable[[DatasetEntry], Callable[[Any], dict[str, Any] | None] | None]] = field(default_factory=dict)
+    direct: dict[str, Callable[[DatasetEntry, tuple[str, ...]], Callable[[bytes], Any] | None]] = field(default_factory=dict)
 
 
 REQUIRED = object()

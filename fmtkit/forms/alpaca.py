@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import HINT_PREFIX, REQUIRED, Form, Loss, ReadError
+from fmtkit.forms import HINT_PREFIX, REQUIRED, Form, Loss, ReadError, lanes
 from fmtkit.forms.columns import (
     extra_of,
     read_sample_media,
@@ -217,47 +217,6 @@ def write_pretrain(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
     return record, losses
 
 
-def direct_to_sharegpt(entry: DatasetEntry):
-    """The fast lane alpaca -> sharegpt for single-turn SFT records (see :class:`~fmtkit.forms.Form`).
-
-    >>> direct_to_sharegpt(DatasetEntry.for_file("alpaca"))({"instruction": "A", "input": "B", "output": "C"})
-    {'conversations': [{'from': 'human', 'value': 'A\\nB'}, {'from': 'gpt', 'value': 'C'}]}
-    """
-    if entry.form != "alpaca" or entry.response is None:
-        return None
-    p, q, r, s, h = entry.prompt, entry.query, entry.response, entry.system, entry.history
-    allowed = frozenset(c for c in (p, q, r, s, h) if c is not None)  # tools, media: the general path
-
-    def convert(record: Any) -> dict[str, Any] | None:
-        if type(record) is not dict or not allowed.issuperset(record):
-            return None
-        get = record.get
-        ins = get(p) if p is not None else None
-        query = get(q) if q is not None else None
-        out = get(r)
-        system = get(s) if s is not None else None
-        if h is not None and get(h) not in (None, []):
-            return None
-        if ins is None:
-            ins = ""
-        if query is None:
-            query = ""
-        if type(ins) is not str or type(query) is not str or type(out) is not str:
-            return None
-        row: dict[str, Any] = {"conversations": [
-            {"from": "human", "value": f"{ins}\n{query}" if ins and query else ins or query},
-            {"from": "gpt", "value": out},
-        ]}  # fmt: skip
-        if system is not None:
-            if type(system) is not str:
-                return None
-            if system:
-                row["system"] = system
-        return row
-
-    return convert
-
-
 _OPTIONAL = {"system": "", "history": [], "tools": "", "images": [], "videos": [], "audios": []}
 _MEDIA_ROLES = {"images": "images", "videos": "videos", "audios": "audios"}
 _PROMPT_ROLES = {"prompt": "instruction", "query": "input", "system": "system", "history": "history", "tools": "tools"}
@@ -270,7 +229,7 @@ PRETRAIN_COLUMNS = {"text": REQUIRED, "images": [], "videos": [], "audios": []}
 FORM = Form(
     "alpaca", read, write, COLUMNS,
     roles=_PROMPT_ROLES | {"response": "output"} | _MEDIA_ROLES,
-    entry={"formatting": "alpaca"}, direct={"sharegpt": direct_to_sharegpt},
+    entry={"formatting": "alpaca"}, direct={"sharegpt": lanes.alpaca_to_sharegpt},
 )  # fmt: skip
 PREFERENCE_FORM = Form(
     "alpaca-preference", read, write_preference, PREFERENCE_COLUMNS,

@@ -28,7 +28,7 @@ import json
 from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import REQUIRED, Form, Loss, ReadError
+from fmtkit.forms import REQUIRED, Form, Loss, ReadError, lanes
 from fmtkit.forms.columns import (
     SHAREGPT_MESSAGE_KEYS,
     add_found,
@@ -380,73 +380,13 @@ def write_kto(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
     return record, losses
 
 
-def direct_to_openai(entry: DatasetEntry):
-    """The fast lane sharegpt -> openai for plain text conversations (see :class:`~fmtkit.forms.Form`).
-
-    >>> f = direct_to_openai(DatasetEntry.for_file("sharegpt"))
-    >>> f({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}], "system": "S"})
-    {'messages': [{'role': 'system', 'content': 'S'}, {'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Yo'}]}
-    """
-    if entry.ranking or entry.kto_tag or entry.messages is None:
-        return None
-    if entry.user_tag is None or entry.assistant_tag is None or entry.user_tag == entry.assistant_tag:
-        return None
-    col, sys_col, tools_col = entry.messages, entry.system, entry.tools
-    allowed = frozenset(c for c in (col, sys_col, tools_col) if c is not None)  # a record with media: general path
-    role_tag, content_tag, system_tag = entry.role_tag, entry.content_tag, entry.system_tag
-    user_tag, assistant_tag = entry.user_tag, entry.assistant_tag
-    if system_tag in (user_tag, assistant_tag):
-        return None
-    # per even message count: (tag expected, OpenAI role it becomes) for each message, in order
-    expected: dict[int, list[tuple[Any, str]]] = {}
-    pair = [(user_tag, "user"), (assistant_tag, "assistant")]
-
-    def convert(record: Any) -> dict[str, Any] | None:
-        if type(record) is not dict or not allowed.issuperset(record):
-            return None
-        msgs = record.get(col)
-        if type(msgs) is not list or not msgs:
-            return None
-        if tools_col is not None and record.get(tools_col) not in (None, ""):
-            return None
-        first = msgs[0]
-        if system_tag is not None and type(first) is dict and first.get(role_tag) == system_tag:
-            system = first.get(content_tag)
-            if type(system) is not str or len(first) != 2:
-                return None
-            msgs = msgs[1:]
-        else:
-            system = record.get(sys_col) if sys_col is not None else None
-            if system is not None and type(system) is not str:
-                return None
-        n = len(msgs)
-        if n == 0 or n & 1:
-            return None
-        pairs = expected.get(n)
-        if pairs is None:
-            pairs = expected[n] = pair * (n // 2)
-        out = [{"role": "system", "content": system}] if system else []
-        append = out.append
-        try:  # dicts of exactly the role and content tags, alternating user/assistant, string contents
-            for m, (tag, role) in zip(msgs, pairs):
-                c = m[content_tag]
-                if m[role_tag] != tag or type(c) is not str or len(m) != 2:
-                    return None
-                append({"role": role, "content": c})
-        except (KeyError, TypeError, IndexError):
-            return None
-        return {"messages": out}
-
-    return convert
-
-
 _OPTIONAL = {"system": "", "tools": "", "images": [], "videos": [], "audios": []}
 _ROLES = {"messages": "conversations", "system": "system", "tools": "tools", "images": "images", "videos": "videos", "audios": "audios"}
 COLUMNS = {"conversations": REQUIRED} | _OPTIONAL
 PREFERENCE_COLUMNS = {"conversations": REQUIRED, "chosen": REQUIRED, "rejected": REQUIRED} | _OPTIONAL
 KTO_COLUMNS = {"conversations": REQUIRED, "kto_tag": REQUIRED} | _OPTIONAL
 
-FORM = Form("sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": direct_to_openai})
+FORM = Form("sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": lanes.sharegpt_to_openai})
 PREFERENCE_FORM = Form(
     "sharegpt-preference", read, write_preference, PREFERENCE_COLUMNS,
     roles=_ROLES | {"chosen": "chosen", "rejected": "rejected"}, entry={"formatting": "sharegpt", "ranking": True},

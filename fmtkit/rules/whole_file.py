@@ -184,6 +184,7 @@ class FileTally:
     hash_lines: array = field(default_factory=lambda: array("q"))
     hash_limit: int = DUPLICATE_LIMIT  # records indexed for FMT803 (16 bytes each)
     same: dict = field(default_factory=dict)  # column -> Python type of its first value (a shortcut for `types`)
+    shapes: dict = field(default_factory=dict)  # id -> shape, for add_shape
 
     def add(self, index: int, line: int | None, rec: dict, raw: bytes | None = None) -> None:
         same = self.same
@@ -209,6 +210,24 @@ class FileTally:
             except TypeError:
                 self.hashes.append(_digest(rec))
         self.hash_lines.append(line or 0)
+
+    def add_shape(self, index: int, line: int | None, shape: dict) -> None:
+        """Track the column types and key set of a record known only by its ``shape`` (column -> a value of its type).
+
+        A shape object seen before changes nothing (the first types and key sets
+        are kept, and a drift is reported once), so each shape counts once.
+        """
+        key = id(shape)
+        if key in self.shapes:
+            return
+        self.shapes[key] = shape  # kept alive, so its id stays its own
+        for k, v in shape.items():
+            if self.same.get(k) is not type(v):
+                self._add_type(k, v, index, line)
+        if len(self.keysets) < 2:
+            ks = frozenset(shape)
+            if ks not in self.keysets:
+                self.keysets[ks] = (index, line)
 
     def _add_type(self, k: str, v, index: int, line: int | None) -> None:
         if v is None:
