@@ -337,6 +337,15 @@ def test_records_with_validate_errors_are_skipped(tmp_path: Path):
     assert bare.checked and bare.written == 1 and bare.skipped == 1
 
 
+def test_an_entry_error_that_stops_the_check_is_reported_and_the_file_converted_unchecked(tmp_path: Path):
+    write_jsonl(tmp_path / "a.jsonl", [{"instruction": "a", "input": "", "output": "b"}, {"instruction": "c", "input": "", "output": "d"}])
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"e": {"file_name": "a.jsonl", "split": "test"}}))
+    report = fmtkit.convert(tmp_path, "sharegpt", tmp_path / "s.jsonl", entry="e")
+    assert report.written == 2 and [f["code"] for f in report.findings] == ["FMT117"]
+    assert any("not checked" in n for n in report.notes)
+    assert report.exit_code == 1  # an error of the entry is an error of the input
+
+
 def test_a_record_with_a_repaired_and_an_unrepaired_error_is_skipped(tmp_path: Path):
     # FMT405 (content parts, which the reader repairs) and FMT409 (weight 5) on one record: FMT409 must skip it
     rows = [
@@ -451,6 +460,25 @@ def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path
         assert report.examples["invalid:FMT602"][0]["record"] == 260
     assert (tmp_path / "o1.jsonl").read_bytes() == (tmp_path / "o3.jsonl").read_bytes()
     assert len(rows_of(tmp_path / "o3.jsonl")) == 299
+
+
+def test_a_folder_entry_is_converted_and_checked_file_by_file_over_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for k in range(3):
+        rows = [{"conversations": [{"from": "human", "value": f"Q{k}-{i}"}, {"from": "gpt", "value": "A"}]} for i in range(120)]
+        if k == 1:
+            rows[70]["conversations"][1]["value"] = 5  # FMT405 in the second file, in its second half
+        write_jsonl(folder / f"p{k}.jsonl", rows)
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"chat": {"file_name": "parts", "formatting": "sharegpt"}}))
+    reports = [fmtkit.convert(tmp_path, "openai", tmp_path / f"o{j}.jsonl", entry="chat", jobs=j) for j in (1, 3)]
+    for report in reports:
+        assert report.checked and report.records_read == 360 and report.written == 359
+        (reason,) = report.skipped_by
+        (example,) = report.examples[reason]
+        assert Path(example["file"]).name == "p1.jsonl" and example["record"] == 70 and example["line"] == 71
+    assert (tmp_path / "o1.jsonl").read_bytes() == (tmp_path / "o3.jsonl").read_bytes()
 
 
 def test_columnar_and_array_inputs(tmp_path: Path):
