@@ -214,6 +214,7 @@ class Tally:
     rows: array = field(default_factory=lambda: array("q"))  # the record key of each row written
     first_index: int = 0  # set when shards are merged: the file's record index of this shard's first record
     parts: set[int] = field(default_factory=set)  # record keys whose content was read from lists of typed parts
+    tool_turns: bool = False  # a row with a tool call or a tool result was written (registration needs to know)
 
     def example(self, code: str, fno: int, index: int, line: int | None, message: str) -> None:
         bucket = self.examples.setdefault(code, [])
@@ -396,6 +397,8 @@ class _Converter:
                         t.shown.append({"file": fno, "record": index, "line": line, "input": value, "output": None, "reason": f"skipped: {blocking.message}"})
                     continue
             rows.append(row)
+            if not t.tool_turns and any(turn.tool_calls or turn.role == "tool" for turn in sample.turns):
+                t.tool_turns = True
         return rows
 
     def _transform(self, sample: Sample) -> list[Sample]:
@@ -568,7 +571,7 @@ def _convert_checked(src: Source, opts: Options, template: dict[str, Any], shard
         for k, (tally, _) in zip(missing, _run_shards(src, replace(opts, show=0), template, items, jobs), strict=True):
             checked.tallies[k] = tally
         for fno in sorted({shards[k].fno for k in missing}):
-            notes.append(f"{src.files[fno]}: not checked (fmtkit validate stopped before reading it: see the findings)")
+            notes.append(f"{src.files[fno]}: not checked: fmtkit validate did not read it (see its findings)")
     return [checked.tallies[k] for k in range(len(shards))], _errors_of(report, src)
 
 
@@ -786,8 +789,18 @@ def _assemble(parts: list[Path], dest: Path, kind: str, fill: dict[str, Any] | N
 # ---- registering the output in dataset_info.json ----------------------------
 
 
-def registration(form: str, output: Path, info_dir: Path, columns: list[str]) -> dict[str, Any]:
-    """The ``dataset_info.json`` entry that makes LLaMA-Factory load a converted file as it is."""
+def registration(form: str, output: Path, info_dir: Path, columns: list[str], tool_turns: bool = True) -> dict[str, Any]:
+    """The ``dataset_info.json`` entry that makes LLaMA-Factory load a converted file as it is.
+
+    OpenAI output with no tool call or tool result (``tool_turns`` False) is
+    registered with ``formatting: sharegpt`` and OpenAI tags: LLaMA-Factory's
+    ShareGPT reader reads it exactly as its openai reader would, except that the
+    openai reader also appends "detailed thinking off" to every system prompt
+    (FMT119). Only ``tool_calls`` need the openai reader.
+
+    >>> registration("openai", Path("d/o.jsonl"), Path("d"), ["messages"], tool_turns=False)["formatting"]
+    'sharegpt'
+    """
     import os.path
 
     f = FORMS[form]
@@ -798,6 +811,8 @@ def registration(form: str, output: Path, info_dir: Path, columns: list[str]) ->
     raw: dict[str, Any] = {"file_name": str(output.resolve()) if rel.startswith("..") else rel}
     entry = copy.deepcopy(f.entry or {})
     tags = entry.pop("tags", None)
+    if entry.get("formatting") == "openai" and not tool_turns:
+        entry["formatting"] = "sharegpt"
     raw.update(entry)
     raw["columns"] = {role: col for role, col in f.roles.items() if col in columns}
     if tags:
@@ -960,17 +975,29 @@ def convert(
                 report.notes.append("nothing written, so nothing registered")
             elif register:
                 columns = list(fill or template)
-                raw = registration(to, out_path, info_dir, columns)
+                raw = registration(to, out_path, info_dir, columns, any(t.tool_turns for t in tallies))
                 _add_entry(info_dir, reg_name, raw)
                 report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw}
         elif register:
-            raw = registration(to, out_path, info_dir, list(fill or template))
+            raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
             report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw, "dry_run": True}
     finally:
         for p in [*parts, tmp]:
             p.unlink(missing_ok=True)
+    report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _openai_notes(src: Source, to: str, registered: dict[str, Any] | None) -> list[str]:
+    """What LLaMA-Factory's openai reader does to system prompts (FMT119), where it reads the source or the output."""
+    quirk = 'LLaMA-Factory\'s openai reader appends "detailed thinking off" to system prompts (FMT119)'
+    notes = []
+    if src.entry is not None and src.info_dir is not None and src.entry.formatting == "openai" and FORMS[to].roles:
+        notes.append(f"the source entry has formatting: openai, so {quirk}; the output holds the system prompts as written")
+    if registered is not None and registered["entry"].get("formatting") == "openai":
+        notes.append(f"registered with formatting: openai, which its tool calls need, so {quirk}")
+    return notes
 
 
 def _merge(report: ConvertReport, src: Source, shards: list[_Shard], tallies: list[Tally]) -> None:

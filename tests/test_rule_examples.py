@@ -25,7 +25,9 @@ def test_rule_example(code, i, example, tmp_path):
     report = validate(path, **kwargs)
     codes = [f.code for f in report.findings]
     if example.kind == "pass":
-        assert report.findings == [], f"{code}: the passing example must be clean: {report.findings}"
+        # FMT119 (info) is about `formatting: openai` itself, which examples of OpenAI tool_calls need
+        found = [f for f in report.findings if f.code != "FMT119" or code == "FMT119"]
+        assert found == [], f"{code}: the passing example must be clean: {found}"
     else:
         assert code in codes, report.findings
 

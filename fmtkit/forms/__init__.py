@@ -108,7 +108,7 @@ class Form:
     columns: dict[str, Any]
     roles: dict[str, str] = field(default_factory=dict)
     entry: dict[str, Any] | None = None  # the entry keys besides columns (formatting, ranking, tags)
-    direct: dict[str, Callable[[DatasetEntry, tuple[str, ...]], Callable[[bytes], Any] | None]] = field(default_factory=dict)
+    direct: dict[str, Callable[[DatasetEntry, dict[str, Any]], Callable[[bytes], Any] | None]] = field(default_factory=dict)
 
 
 REQUIRED = object()

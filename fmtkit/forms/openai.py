@@ -3,11 +3,12 @@
 Roles are system (first only), user, assistant and tool. Assistant turns may
 carry ``tool_calls`` (``arguments`` a JSON string), tool turns a
 ``tool_call_id``, any turn an integer ``weight``; turns may come in any order
-(parallel tool results are consecutive tool messages). Converted files are
-registered with ``formatting: openai`` and OpenAI tags: LLaMA-Factory's
-ShareGPT reader would ignore ``tool_calls``, its OpenAI reader turns them into
-function calls (it may also append "detailed thinking off" to the system
-prompt). ``tools`` is written as a JSON string, as LLaMA-Factory and TRL read
+(parallel tool results are consecutive tool messages). Converted files with
+tool calls are registered with ``formatting: openai`` and OpenAI tags:
+LLaMA-Factory's ShareGPT reader would ignore ``tool_calls``, its OpenAI reader
+turns them into function calls (and appends "detailed thinking off" to system
+prompts, FMT119); files without are registered with ``formatting: sharegpt``
+and the same tags (see :func:`fmtkit.conversion.registration`). ``tools`` is written as a JSON string, as LLaMA-Factory and TRL read
 it; the reader takes a list too.
 
 ``content`` may be a list of typed parts: text parts (``text``, ``input_text``,

@@ -277,6 +277,35 @@ def legacy_key(entry: DatasetEntry) -> Iterator[str]:
             yield f"{key!r} is a legacy key that LLaMA-Factory ignores"
 
 
+@rule("FMT119", "openai-system-suffix", INFO,
+      "without tool_calls, use formatting sharegpt with the same OpenAI tags (convert --register does); tool_calls need the openai reader",
+      scope="entry")  # fmt: skip
+def openai_system_suffix(entry: DatasetEntry) -> Iterator[str]:
+    """`formatting: openai`: LLaMA-Factory's openai reader changes every system prompt.
+
+    Its converter (0.9.5) appends "detailed thinking off" to the system prompt
+    of a record without tools (unless the prompt already holds a "detailed
+    thinking" switch; a record without a system prompt gets that text as its
+    system prompt) and a newline to one with tools, so training sees system
+    prompts the data does not hold. Only OpenAI ``tool_calls`` need that reader:
+    the ShareGPT reader with OpenAI tags reads everything else the same way.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+
+    Fails::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+    """
+    if entry.formatting == "openai":
+        yield "formatting 'openai': LLaMA-Factory's openai reader appends \"detailed thinking off\" to each system prompt (a newline when the record has tools)"
+
+
 @rule("FMT110", "kto-and-ranking", ERROR, "use either ranking (pairs) or kto_tag (labels), not both", scope="entry")
 def kto_and_ranking(entry: DatasetEntry) -> Iterator[str]:
     """An entry sets both `ranking` and a `kto_tag` column: the data is one or the other.
