@@ -194,6 +194,7 @@ class Options:
     extract_prompt: bool = False
     conversational: bool = True
     rebase: tuple[str, str] | None = None  # (from dir, to dir) for relative media paths
+    for_llamafactory: bool = False  # --register: OpenAI tool call arguments as objects (FMT705)
     show: int = 0
 
 
@@ -259,6 +260,10 @@ class _Converter:
             from functools import partial
 
             write = partial(write, conversational=False)
+        if opts.to == "openai" and opts.for_llamafactory:
+            from functools import partial
+
+            write = partial(write, arguments_as_text=False)
         self.write = write
         self.opts = opts
         self.template = template
@@ -935,7 +940,7 @@ def convert(
     rebase = None  # media may come from columns or from OpenAI content parts
     if src.base_dir.resolve() != media_to.resolve():
         rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
-    opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, min(show, SHOW_LIMIT))
+    opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, for_llamafactory=register, show=min(show, SHOW_LIMIT))
 
     template = _template(src, opts)
     shards = _shards(src, jobs)

@@ -260,6 +260,7 @@ VALID: list[tuple[str, str, Any]] = [
     # openai
     ("openai-messages.schema.json", "tool call without content key", {"messages": [*Q, {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}),
     ("openai-messages.schema.json", "tools as JSON string", {"messages": [*Q, *A], "tools": "[]"}),
+    ("openai-messages.schema.json", "arguments as an object (LLaMA-Factory's and TRL's spelling)", {"messages": [*Q, {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]}]}),
     ("openai-messages.schema.json", "weight 0", {"messages": [*Q, {"role": "assistant", "content": "x", "weight": 0}]}),
     ("openai-messages.schema.json", "audio part", {"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "AAA=", "format": "wav"}}]}, *A]}),
     ("vendor-preference.schema.json", "with tools", {"input": {"messages": Q, "tools": [{"type": "function", "function": {"name": "f"}}]}, "preferred_output": A, "non_preferred_output": A}),
@@ -349,7 +350,7 @@ INVALID: list[tuple[str, str, Any]] = [
     ("openai-messages.schema.json", "null content without tool_calls", {"messages": [*Q, {"role": "assistant", "content": None}]}),
     ("openai-messages.schema.json", "null content with empty tool_calls", {"messages": [*Q, {"role": "assistant", "content": None, "tool_calls": []}]}),
     ("openai-messages.schema.json", "null user content", {"messages": [{"role": "user", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}),
-    ("openai-messages.schema.json", "arguments as an object", {"messages": [*Q, {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]}]}),
+    ("openai-messages.schema.json", "arguments as a list", {"messages": [*Q, {"role": "assistant", "content": None, "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": [1]}}]}]}),
     ("openai-messages.schema.json", "tool call without type", {"messages": [*Q, {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}]}),
     ("openai-messages.schema.json", "weight 2", {"messages": [*Q, {"role": "assistant", "content": "x", "weight": 2}]}),
     ("openai-messages.schema.json", "weight true", {"messages": [*Q, {"role": "assistant", "content": "x", "weight": True}]}),

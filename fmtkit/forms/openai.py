@@ -86,13 +86,19 @@ def messages(sample: Sample, turns: list[Turn], arguments_as_text: bool = True) 
     return out
 
 
-def write(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
-    """An SFT sample as an OpenAI record (system as the first message)."""
+def write(sample: Sample, arguments_as_text: bool = True) -> tuple[dict[str, Any], list[Loss]]:
+    """An SFT sample as an OpenAI record (system as the first message).
+
+    Tool call ``arguments`` are JSON text, as OpenAI's API has them; with
+    ``arguments_as_text=False`` objects, as LLaMA-Factory needs them (its
+    function formatter encodes them once more: FMT705), which ``fmtkit convert
+    --register`` writes.
+    """
     losses: list[Loss] = []
     kind = sample.kind
     if kind != "sft":
         losses.append(Loss("kind", f"openai holds sft samples, not {kind} samples"))
-    msgs = messages(sample, sample.turns)
+    msgs = messages(sample, sample.turns, arguments_as_text)
     if any(t.extra for t in sample.turns):  # other message keys (name, reasoning_content, ...) ride along
         offset = len(msgs) - len(sample.turns)
         for t, m in zip(sample.turns, msgs[offset:], strict=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from fmtkit.rules import ERROR, rule, json_type
+from fmtkit.rules import ERROR, WARNING, json_type, rule
 from fmtkit.rules.view import EntryView
 
 
@@ -104,7 +104,7 @@ def bad_function_call(rec: dict, view: EntryView):
     return out
 
 
-@rule("FMT703", "bad-tool-calls", ERROR, 'give each tool call {"type": "function", "function": {"name": ..., "arguments": "<JSON>"}}', applies=lambda v: v.entry.formatting == "openai" and v.entry.messages is not None)
+@rule("FMT703", "bad-tool-calls", ERROR, 'give each tool call {"type": "function", "function": {"name": ..., "arguments": {...}}}', applies=lambda v: v.entry.formatting == "openai" and v.entry.messages is not None)
 def bad_tool_calls(rec: dict, view: EntryView):
     """An OpenAI `tool_calls` list is malformed (no function name, arguments not JSON).
 
@@ -112,7 +112,7 @@ def bad_tool_calls(rec: dict, view: EntryView):
 
         # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
         # demo.jsonl
-        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
 
     Fails::
 
@@ -148,7 +148,7 @@ def tool_calls_ignored(rec: dict, view: EntryView):
 
         # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
         # demo.jsonl
-        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
 
     Fails::
 
@@ -161,4 +161,43 @@ def tool_calls_ignored(rec: dict, view: EntryView):
         for i, m in enumerate(msgs):
             if type(m) is dict and m.get("tool_calls"):
                 return f"message {i} has tool_calls, which formatting 'sharegpt' ignores"
+    return None
+
+
+@rule("FMT705", "tool-call-arguments-text", WARNING, "write each tool call's arguments as a JSON object (fmtkit convert --to openai --register does)",
+      applies=lambda v: v.entry.formatting == "openai" and v.entry.messages is not None and not v.entry.name.startswith("<"))  # fmt: skip
+def tool_call_arguments_text(rec: dict, view: EntryView):
+    """An OpenAI tool call's `arguments` is JSON text, which LLaMA-Factory encodes a second time.
+
+    OpenAI's API spells ``arguments`` as a string holding JSON. LLaMA-Factory's
+    openai reader hands it to its function formatter, which ``json.dumps`` it
+    again, so the model is trained to write ``"arguments": "{\\"city\\": ...}"``,
+    a string of escaped JSON, instead of the object its chat template expects.
+    Written as an object, the call trains as ShareGPT's ``function_call`` does.
+    Checked for entries of a ``dataset_info.json`` only (a bare file may be
+    meant for OpenAI's API).
+
+    Passes::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+
+    Fails::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": "{\\"city\\": \\"Paris\\"}"}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+    """
+    msgs = rec.get(view.entry.messages)
+    if type(msgs) is not list:
+        return None
+    for i, m in enumerate(msgs):
+        calls = m.get("tool_calls") if type(m) is dict else None
+        if type(calls) is not list:
+            continue
+        for call in calls:
+            fn = call.get("function") if type(call) is dict else None
+            if type(fn) is dict and type(fn.get("arguments")) is str:
+                return f"message {i}: tool call arguments are JSON text, which LLaMA-Factory encodes again (the model learns escaped JSON)"
     return None
