@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from functools import partial
 from pathlib import Path
 
 import orjson
@@ -30,16 +31,15 @@ LF_FORMS = ("alpaca", "alpaca-pretrain", "alpaca-preference", "alpaca-kto", "sha
 
 
 def _call(content):
-    """A function call's content, as LLaMA-Factory's function formatter reads it: [(name, arguments)]."""
+    """A function call's content, as LLaMA-Factory's function formatter reads it: [(name, arguments)].
+
+    The formatter ``json.dumps`` the arguments, whatever they are: an object
+    becomes its JSON, JSON text (OpenAI's spelling) a quoted string of it, which
+    the model would learn (FMT705). So the two spellings are not the same call.
+    """
     calls = json.loads(content)
     calls = calls if isinstance(calls, list) else [calls]
-    out = []
-    for c in calls:
-        args = c["arguments"]
-        if isinstance(args, str):  # OpenAI spelling: a JSON string
-            args = json.loads(args)
-        out.append((c["name"], json.dumps(args, sort_keys=True)))
-    return out
+    return [(c["name"], json.dumps(c["arguments"], sort_keys=True)) for c in calls]
 
 
 def _msg(role, content):
@@ -185,7 +185,10 @@ def test_generated_data_keeps_its_meaning(tmp_path_factory, data, source: str):
     kinds = KINDS[source]
     batch = data.draw(st.lists(samples(kinds), min_size=5, max_size=15))
     folder = tmp_path_factory.mktemp("lf")
-    rows = [FORMS[source].write(s) for s in batch]
+    write = FORMS[source].write
+    if source == "openai":  # as `convert --register` writes it for LLaMA-Factory: arguments as objects (FMT705)
+        write = partial(write, arguments_as_text=False)
+    rows = [write(s) for s in batch]
     rows = [r for r, losses in rows if not losses]
     if not rows:
         return

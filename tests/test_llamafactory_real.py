@@ -82,9 +82,8 @@ def probe(python: Path, folder: Path, entries: list[str]) -> dict:
 def _turn(message: dict) -> tuple:
     role, content = message["role"], message["content"]
     # A function call's JSON is compared as LLaMA-Factory's function formatter reads it, with
-    # test_convert_lf's _call: ShareGPT function_call values hold `arguments` as an object, the
-    # openai converter's tool_calls as a JSON string (OpenAI's spelling), and the key order and
-    # spacing of that JSON differ between writers.
+    # test_convert_lf's _call: the key order and spacing of the call's JSON differ between
+    # writers, but its arguments must be the same value (JSON text would be encoded again: FMT705).
     return (role, _call(content) if role == "function" else content)
 
 
