@@ -162,6 +162,7 @@ def alpaca_to_sharegpt(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
     if len(set(names.values())) != len(names):
         return None
     import msgspec
+    import orjson
 
     raw, unset = msgspec.Raw, msgspec.UNSET
     optional = raw | msgspec.UnsetType
@@ -171,8 +172,6 @@ def alpaca_to_sharegpt(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
     failed = msgspec.DecodeError
     view = memoryview
     has_query, has_system, has_history = "query" in names, "system" in names, "history" in names
-    import orjson
-
     fill_system = b',"system":' + orjson.dumps(columns["system"]) if with_system else b""
     end = _tail(columns, 2 if with_system else 1)
     shapes: dict[tuple[bool, bool, bool], dict[str, Any]] = {}
