@@ -605,6 +605,8 @@ def _errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]
             fno = by_file.get(str(p.resolve()))
             if fno is None and len(src.files) == 1 and Path(item["file"]).name == src.files[0].name:
                 fno = 0
+        if fno is not None:
+            item["file"] = str(src.files[fno])  # as the report names the input elsewhere
         if fno is None or item["record"] is None:
             general.append(item)
         else:
