@@ -249,20 +249,17 @@ class _Converter:
     """Turns located records into output rows, counting everything; the hot loop of ``convert``."""
 
     def __init__(self, src: Source, opts: Options, template: dict[str, Any] | None):
+        from functools import partial
+
         import orjson
 
         from fmtkit.forms import is_droppable
 
         self.reader, self.entry = src.reader, src.entry
-        form = FORMS[opts.to]
-        write = form.write
+        write = FORMS[opts.to].write
         if opts.to.startswith("trl-") and opts.to != "trl-text" and not opts.conversational:
-            from functools import partial
-
             write = partial(write, conversational=False)
         if opts.to == "openai" and opts.for_llamafactory:
-            from functools import partial
-
             write = partial(write, arguments_as_text=False)
         self.write = write
         self.opts = opts
