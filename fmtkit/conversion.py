@@ -305,7 +305,7 @@ class _Converter:
         t = self.tally
         counts = [0, 0]
         lane = self.lane
-        shown, show = t.shown, self.opts.show
+        shown, show, strict = t.shown, self.opts.show, self.opts.strict
         write = out.write if out is not None else None
         rows_append = t.rows.append
         key0 = fno << 40
@@ -317,9 +317,15 @@ class _Converter:
             nonlocal taken
             if show and len(shown) < show:  # records to show take the general path, which keeps their rows
                 return False
-            got = lane(raw)  # (output line, shape)
+            got = lane(raw)  # (output line, shape, droppable loss)
             if got is None:
                 return False
+            loss = got[2]
+            if loss is not None:
+                if strict:  # the general path skips the record, saying why
+                    return False
+                t.lost[loss.code] = t.lost.get(loss.code, 0) + 1
+                t.example("lost:" + loss.code, fno, index, line, loss.message)
             if write is not None:
                 write(got[0])
             rows_append(key0 | index)

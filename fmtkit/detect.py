@@ -38,6 +38,8 @@ def detect_record(record: Any) -> str | None:
         if "chosen" in keys or "rejected" in keys:
             return "alpaca-preference"
         return "alpaca-kto" if "kto_tag" in keys else "alpaca"
+    if "chosen" in keys and "rejected" in keys:  # before `messages`: preference sets often carry an SFT copy (UltraFeedback)
+        return "trl-preference" if "prompt" in keys else "trl-preference-implicit"
     if "messages" in keys:
         msgs = record["messages"]
         first = msgs[0] if isinstance(msgs, list) and msgs else None
@@ -46,8 +48,6 @@ def detect_record(record: Any) -> str | None:
         return "openai"
     if "label" in keys and "completion" in keys:
         return "trl-unpaired"
-    if "chosen" in keys and "rejected" in keys:
-        return "trl-preference" if "prompt" in keys else "trl-preference-implicit"
     if "prompt" in keys:
         return "trl-prompt-completion" if "completion" in keys else "trl-prompt-only"
     if "text" in keys:

@@ -450,8 +450,10 @@ def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path
 
     monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 1500)  # the check (validate, jobs=3) is sharded too
-    rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}]} for i in range(300)]
-    rows[260]["conversations"][0]["value"] = "<image>Q"  # a placeholder with no image: an error for validate only
+    rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}], "images": []} for i in range(300)]
+    rows[260]["conversations"][0]["value"] = "<image>Q"  # one placeholder, two images: an error for validate only
+    rows[260]["images"] = ["a.png", "a.png"]
+    (tmp_path / "a.png").write_bytes(b"x")
     src = write_jsonl(tmp_path / "s.jsonl", rows)
     reports = [fmtkit.convert(src, "openai", tmp_path / f"o{j}.jsonl", jobs=j) for j in (1, 3)]
     for report in reports:

@@ -8,8 +8,8 @@ import pytest
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.detect import FORMS as FORM_NAMES
-from fmtkit.forms import FORMS, LOSS_CODES, ReadError, reader_for
-from fmtkit.forms.alpaca import QUERY_HINT
+from cli_runner import run_cli
+from fmtkit.forms import FORMS, LOSS_CODES, QUERY_HINT, ReadError, is_droppable, reader_for
 from fmtkit.forms.trl import extract_prompt, pairs_to_kto
 from fmtkit.sample import Sample, ToolCall, Turn
 
@@ -243,9 +243,14 @@ def test_trl_tool_call_arguments_are_objects():
     assert FORMS["trl-messages"].read(record, None) == s
 
 
-def test_trl_drops_extra_fields_and_media():
+def test_trl_carries_extra_fields_but_not_media_nor_its_own_column_names():
+    """TRL ignores columns it does not know (ids, scores); a source field named like a TRL column would change the record."""
     s = Sample([Turn("user", "<image>Q"), Turn("assistant", "A")], images=["a.png"], extra={"id": 1})
-    assert codes(FORMS["trl-messages"].write(s)[1]) == {"media", "extra-fields"}
+    record, losses = FORMS["trl-messages"].write(s)
+    assert codes(losses) == {"media"} and record["id"] == 1
+    s = Sample([Turn("user", "Q"), Turn("assistant", "A")], extra={"prompt": "Q", "id": 1})
+    record, losses = FORMS["trl-messages"].write(s)
+    assert codes(losses) == {"extra-fields"} and "prompt" not in record and record["id"] == 1
 
 
 def test_trl_implicit_conversational_split_and_standard_extract():
@@ -300,7 +305,23 @@ def test_alpaca_hint_never_leaks_into_other_forms():
     assert s == Sample(s.turns)  # hints are not compared
     for name in ("sharegpt", "openai", "trl-messages"):
         record, losses = FORMS[name].write(s)
-        assert QUERY_HINT not in record and losses == []
+        # the split is gone (the text is not): reported, droppable, so the record is still written
+        assert QUERY_HINT not in record and [loss.code for loss in losses] == ["input-split"]
+        assert is_droppable("input-split")
+    assert FORMS["alpaca"].write(s) == ({"instruction": "A", "input": "B", "output": "C"}, [])
+
+
+def test_alpaca_to_sharegpt_reports_the_split(tmp_path, capsys):
+    """Alpaca -> ShareGPT -> Alpaca merges input into instruction: a reported loss, and --strict refuses it."""
+    src = tmp_path / "a.jsonl"
+    src.write_text('{"instruction": "Translate", "input": "Bonjour", "output": "Hello"}\n'
+                   '{"instruction": "Hi", "input": "", "output": "Hello"}\n', encoding="utf-8")
+    out = tmp_path / "s.jsonl"
+    code, stdout, _ = run_cli(capsys, "convert", src, "--to", "sharegpt", "-o", out, "--report", "json")
+    assert code == 0 and json.loads(stdout)["lost"] == {"input-split": 1}, stdout  # the fast lane's count
+    code, stdout, _ = run_cli(capsys, "convert", src, "--to", "openai", "-o", out, "--report", "json")
+    assert code == 0 and json.loads(stdout)["lost"] == {"input-split": 1}, stdout  # the general path's count
+    assert run_cli(capsys, "convert", src, "--to", "sharegpt", "-o", out, "--strict")[0] == 1
 
 
 # ---- openai content parts and message keys ----------------------------------------
@@ -436,4 +457,4 @@ def test_a_record_field_named_like_a_hint_is_an_ordinary_field():
                                DatasetEntry.for_file("sharegpt"))  # fmt: skip
     assert s.extra == {"fmtkit:input": 1} and not s.hints
     assert FORMS["sharegpt"].write(s)[0]["fmtkit:input"] == 1
-    assert codes(FORMS["trl-messages"].write(s)[1]) == {"extra-fields"}
+    assert FORMS["trl-messages"].write(s) == ({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "fmtkit:input": 1}, [])

@@ -30,13 +30,13 @@ CAPS: dict[str, dict] = {
     "sharegpt-preference": dict(kinds={"preference"}, calls=True, order="alternate", weight=False, ids=False, **LF),
     "sharegpt-kto": dict(kinds={"kto"}, calls=True, order="alternate", weight=False, ids=False, **LF),
     "openai": dict(kinds={"sft"}, calls=True, order="any", weight=True, ids=True, **LF),
-    "trl-text": dict(kinds={"pretrain"}, system=False, tools=False, media=False, extra=False, keys=False),
+    "trl-text": dict(kinds={"pretrain"}, system=False, tools=False, media=False, extra=True, keys=False),
     "vendor-preference": dict(kinds={"preference"}, calls=True, order="any", weight=False, ids=True,
                               system=True, tools=True, media=False, extra=False, keys=False),  # fmt: skip
 }
 for _name, _kind in (("trl-messages", "sft"), ("trl-prompt-only", "prompt"), ("trl-prompt-completion", "sft"),
                      ("trl-preference", "preference"), ("trl-preference-implicit", "preference"), ("trl-unpaired", "kto")):  # fmt: skip
-    CAPS[_name] = dict(kinds={_kind}, calls=True, order="any", weight=False, ids=True, system=True, tools=True, media=False, extra=False, keys=True)
+    CAPS[_name] = dict(kinds={_kind}, calls=True, order="any", weight=False, ids=True, system=True, tools=True, media=False, extra=True, keys=True)
 
 
 def entry_for(form: str) -> DatasetEntry | None:

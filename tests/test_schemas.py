@@ -170,11 +170,18 @@ def test_own_examples_validate(name: str, index: int) -> None:
     RS[name].validate(example)
 
 
+TRL_KEYS = ("prompt", "chosen", "rejected", "completion", "messages", "label", "text")
+
+
 @pytest.mark.parametrize("name", TRL_FILES)
-def test_trl_schemas_are_closed(name: str) -> None:
+def test_trl_schemas_refuse_only_their_own_keys_out_of_type(name: str) -> None:
+    """TRL ignores columns it does not know (ids, scores); it refuses a set of its own keys that fits no type."""
     for example in SCHEMAS[name]["examples"]:
-        assert verdicts(name, {**example, "id": 7}) == (False, False), example
+        assert verdicts(name, {**example, "id": 7, "prompt_id": "a1", "score_chosen": 8.0}) == (True, True), example
         assert verdicts(name, {**example, "tools": []}) == (True, True), example
+        for key in TRL_KEYS:
+            if key not in example:
+                assert verdicts(name, {**example, key: example.get("text", "x")}) == (False, False), (key, example)
 
 
 @pytest.mark.parametrize("name", OPEN_RECORD_FILES)
@@ -366,7 +373,7 @@ INVALID: list[tuple[str, str, Any]] = [
     ("vendor-preference.schema.json", "messages at top level", {"messages": Q, "preferred_output": A, "non_preferred_output": A}),
     ("vendor-preference.schema.json", "tools as string", {"input": {"messages": Q, "tools": "[]"}, "preferred_output": A, "non_preferred_output": A}),
     # TRL
-    ("trl-language-modeling.schema.json", "extra column", {"text": "x", "source": "web"}),
+    ("trl-language-modeling.schema.json", "a TRL key of another type", {"text": "x", "prompt": "web"}),
     ("trl-language-modeling.schema.json", "text and messages", {"text": "x", "messages": [*Q, *A]}),
     ("trl-language-modeling.schema.json", "conversations instead of messages", {"conversations": [*Q, *A]}),
     ("trl-language-modeling.schema.json", "sharegpt messages", {"messages": OK_SG}),
@@ -377,10 +384,10 @@ INVALID: list[tuple[str, str, Any]] = [
     ("trl-prompt-only.schema.json", "prompt not string or list", {"prompt": 3}),
     ("trl-prompt-completion.schema.json", "mixed standard and conversational", {"prompt": "x", "completion": A}),
     ("trl-prompt-completion.schema.json", "missing completion", {"prompt": "x"}),
-    ("trl-prompt-completion.schema.json", "extra column", {"prompt": "x", "completion": "y", "id": 1}),
+    ("trl-prompt-completion.schema.json", "a TRL key of another type", {"prompt": "x", "completion": "y", "messages": []}),
     ("trl-preference.schema.json", "chosen as message object", {"prompt": Q, "chosen": A[0], "rejected": A}),
     ("trl-preference.schema.json", "only chosen", {"prompt": "x", "chosen": "y"}),
-    ("trl-preference.schema.json", "extra score column", {"prompt": "x", "chosen": "y", "rejected": "z", "score": 1}),
+    ("trl-preference.schema.json", "messages beside the pair", {"prompt": "x", "chosen": "y", "rejected": "z", "messages": "w"}),
     ("trl-preference.schema.json", "mixed forms", {"prompt": "x", "chosen": A, "rejected": A}),
     ("trl-unpaired-preference.schema.json", 'label "true"', {"prompt": "x", "completion": "y", "label": "true"}),
     ("trl-unpaired-preference.schema.json", "missing label", {"prompt": "x", "completion": "y"}),

@@ -60,6 +60,7 @@ LOSS_CODES: dict[str, tuple[str, str]] = {
     "implicit-prompt": ("preference pairs without a separate prompt (try --extract-prompt)", "skip"),
     "prompt-boundary": ("where the prompt ends inside chosen and rejected (recoverable with --extract-prompt)", "drop"),
     "tool-call-ids": ("tool call ids", "drop"),
+    "input-split": ("the Alpaca instruction/input split (the text is kept: LLaMA-Factory joins the two with a newline)", "drop"),
     "extra-fields": ("fields that no part of the model holds", "drop"),
     "message-fields": ("message keys that no part of the model holds (name, reasoning_content, ...)", "drop"),
     "part-fields": ("fields of content parts that no part of the model holds (an image's detail, ...)", "drop"),
@@ -78,6 +79,7 @@ def is_droppable(code: str) -> bool:
 # (e.g. an image part's ``detail``), which every writer reports as losses.
 HINT_PREFIX = "fmtkit:"
 DROPPED_HINT = HINT_PREFIX + "dropped"
+QUERY_HINT = HINT_PREFIX + "input"  # the Alpaca `input` joined into the last user turn (forms without the split report "input-split")
 PARTS_HINT = HINT_PREFIX + "parts"  # some content was a list of typed parts (read into strings and media)
 
 Reader = Callable[[dict[str, Any], DatasetEntry], Sample]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import HINT_PREFIX, REQUIRED, Form, Loss, ReadError, lanes
+from fmtkit.forms import QUERY_HINT, REQUIRED, Form, Loss, ReadError, lanes
 from fmtkit.forms.columns import (
     extra_of,
     read_sample_media,
@@ -34,7 +34,6 @@ from fmtkit.forms.columns import (
 )
 from fmtkit.sample import Sample, Turn
 
-QUERY_HINT = HINT_PREFIX + "input"  # the Alpaca `input` joined into the last user turn
 
 _known: dict[int, tuple[DatasetEntry, frozenset[str]]] = {}
 
@@ -56,6 +55,7 @@ def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
         sample = Sample(text=text(get(entry.prompt), entry.prompt))
     else:
         turns = []
+        sample_extra = None
         if entry.history is not None:
             history = get(entry.history)
             if isinstance(history, list):
@@ -64,12 +64,14 @@ def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
                         raise ReadError("type", f"{entry.history} must be a list of [user, assistant] pairs")
                     turns.append(Turn("user", text(pair[0], entry.history)))
                     turns.append(Turn("assistant", text(pair[1], entry.history)))
-            elif history is not None:
-                raise ReadError("type", f"{entry.history} is {type(history).__name__}, not a list of pairs")
+            elif history is not None and history != "":  # LLaMA-Factory ignores it (FMT305): kept aside, not trained
+                sample_extra = {entry.history: history}
         instruction = text(get(entry.prompt), entry.prompt) if entry.prompt is not None else ""
         query = text(get(entry.query), entry.query) if entry.query is not None else ""
         turns.append(Turn("user", f"{instruction}\n{query}" if instruction and query else instruction or query))
         sample = Sample(turns)
+        if sample_extra:
+            sample.extra.update(sample_extra)
         if query:
             sample.hints[QUERY_HINT] = query
         if entry.kto_tag is not None:
@@ -136,10 +138,10 @@ def _write_answer(turn: Turn, form: str, losses: list[Loss]) -> str:
 
 
 def _write_common(sample: Sample, record: dict[str, Any], form: str, losses: list[Loss], columns: Any) -> None:
-    source_losses(sample, form, losses)
+    source_losses(sample, form, losses, holds_input=True)
     if sample.system:
         record["system"] = sample.system
-    if sample.tools:
+    if sample.tools is not None:
         record["tools"] = tools_json(sample.tools)
     if sample.images or sample.videos or sample.audios:
         write_media(sample, record, form, losses)
@@ -207,7 +209,7 @@ def write_pretrain(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
         record["text"] = sample.text
     if sample.system:
         losses.append(Loss("system", "alpaca-pretrain cannot hold a system prompt"))
-    if sample.tools:
+    if sample.tools is not None:
         losses.append(Loss("tools", "alpaca-pretrain cannot hold tool definitions"))
     if sample.images or sample.videos or sample.audios:
         write_media(sample, record, "alpaca-pretrain", losses)

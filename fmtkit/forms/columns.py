@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fmtkit.forms import DROPPED_HINT, PARTS_HINT, Loss, ReadError
+from fmtkit.forms import DROPPED_HINT, PARTS_HINT, QUERY_HINT, Loss, ReadError
 from fmtkit.sample import MEDIA_KINDS, PLACEHOLDERS, Sample, Turn
 
 
@@ -150,13 +150,19 @@ OPENAI_MESSAGE_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id"
 SHAREGPT_MESSAGE_KEYS = frozenset(("from", "value"))
 
 
-def source_losses(sample: Sample, form: str, losses: list[Loss], reserved: frozenset[str] | None = None) -> None:
+def source_losses(
+    sample: Sample, form: str, losses: list[Loss], reserved: frozenset[str] | None = None, holds_input: bool = False
+) -> None:
     """Report what the reader could not carry, and the message keys (``Turn.extra``) the form cannot hold.
 
     ``reserved``: None for a form that holds no message keys; else the keys its
     messages spell themselves (another key is written along with
     :func:`carry_message_keys`, one of these would change the message).
+    ``holds_input``: the form keeps Alpaca's instruction/input split (else it is
+    reported as ``input-split``).
     """
+    if not holds_input and sample.hints and sample.hints.get(QUERY_HINT):
+        losses.append(Loss("input-split", f"{form} joins the Alpaca instruction and input into one user message"))
     dropped = sample.hints.get(DROPPED_HINT) if sample.hints else None
     if dropped:
         by_code: dict[str, list[str]] = {}
@@ -187,7 +193,16 @@ def carry_message_keys(msg: dict[str, Any], turn: Turn, reserved: frozenset[str]
 
 
 def read_tools(value: Any) -> list[Any] | None:
-    """Tool schemas from a JSON string (LLaMA-Factory) or a list (OpenAI, TRL); empty reads as None."""
+    """Tool schemas from a JSON string (LLaMA-Factory) or a list (OpenAI, TRL).
+
+    Absent, null and ``""`` read as None (no tools); ``"[]"`` (or ``"{}"``) reads
+    as an empty list, which is not the same: LLaMA-Factory's template takes any
+    non-empty tools string as "tools present" and renders a system block for it,
+    so writers carry it.
+
+    >>> read_tools(""), read_tools("[]"), read_tools("{}")
+    (None, [], [])
+    """
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -196,10 +211,10 @@ def read_tools(value: Any) -> list[Any] | None:
         except ValueError as exc:
             raise ReadError("tool-json", f"tools is not valid JSON: {exc}") from None
     if isinstance(value, dict):
-        value = [value]
+        value = [value] if value else []
     if not isinstance(value, list):
         raise ReadError("tool-json", f"tools is {type(value).__name__}, not a list of function schemas")
-    return value or None
+    return value
 
 
 def tools_json(tools: list[Any]) -> str:

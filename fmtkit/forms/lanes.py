@@ -18,8 +18,10 @@ A lane factory takes the entry the input is read through and the output's
 columns (in order, each with the value that stands for "absent", which fills
 the columns the lane does not write) and returns the lane, or None when it does
 not handle that entry or those columns. The lane returns ``(output line,
-shape)``: ``shape`` maps each column of the record to a value of its JSON type,
-for the validator's whole-file rules.
+shape, loss)``: ``shape`` maps each column of the record to a value of its JSON type,
+for the validator's whole-file rules; ``loss`` is the one droppable
+:class:`~fmtkit.forms.Loss` the general path would report for the record
+(Alpaca's instruction/input split), or None.
 
 >>> from fmtkit.dataset_info import DatasetEntry
 >>> lane = sharegpt_to_openai(DatasetEntry.for_file("sharegpt"), {"messages": None})
@@ -35,9 +37,11 @@ from collections.abc import Callable
 from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
+from fmtkit.forms import Loss
 from fmtkit.sample import PLACEHOLDERS
 
-Lane = Callable[[bytes], "tuple[bytes, dict[str, Any]] | None"]
+Lane = Callable[[bytes], "tuple[bytes, dict[str, Any], Loss | None] | None"]
+INPUT_SPLIT = Loss("input-split", "sharegpt joins the Alpaca instruction and input into one user message")
 
 _QUOTE = 0x22  # the first byte of a JSON string
 _TAGS = tuple(t.encode() for t in PLACEHOLDERS.values())
@@ -139,7 +143,7 @@ def sharegpt_to_openai(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
                 return None
             parts += (pu, cu, sep, pa, ca, sep)
         parts[-1] = tail
-        return b"".join(parts), shapes[shape]
+        return b"".join(parts), shapes[shape], None
 
     return lane
 
@@ -195,12 +199,13 @@ def alpaca_to_sharegpt(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
             return None
         if not _text_ok(line):
             return None
+        lost = None
         if query is unset or len(query) == 2:
             value = ins
         elif len(ins) == 2:
-            value = query
+            value, lost = query, INPUT_SPLIT
         else:  # "instruction\ninput", joined inside the JSON strings
-            value = b"".join((view(ins)[:-1], newline, view(query)[1:]))
+            value, lost = b"".join((view(ins)[:-1], newline, view(query)[1:])), INPUT_SPLIT
         parts = [head, value, mid, out, tail]
         if system is not unset:
             if view(system)[0] != _QUOTE:
@@ -219,6 +224,6 @@ def alpaca_to_sharegpt(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
         if shape is None:
             shape = shapes[key] = {names[k]: ([] if k == "history" else "") for k, present in
                                    zip(("prompt", "response", "query", "system", "history"), (True, True, *key), strict=True) if present}  # fmt: skip
-        return b"".join(parts), shape
+        return b"".join(parts), shape, lost
 
     return lane

@@ -106,7 +106,7 @@ def write(sample: Sample, arguments_as_text: bool = True) -> tuple[dict[str, Any
                 carry_message_keys(m, t, OPENAI_MESSAGE_KEYS)
     source_losses(sample, "openai", losses, OPENAI_MESSAGE_KEYS)
     record: dict[str, Any] = {"messages": msgs}
-    if sample.tools:
+    if sample.tools is not None:
         record["tools"] = tools_json(sample.tools)
     if sample.images or sample.videos or sample.audios:
         write_media(sample, record, "openai", losses)

@@ -235,7 +235,7 @@ def _read_messages_checked(
             turn = Turn("assistant", "", parse_calls(content, f"{where}[{i}]"))
         else:
             turn = Turn(role, content_text(content, f"{where}[{i}].{content_tag}", found))
-        if len(msg) > 2:
+        if len(msg) > (role_tag in msg) + (content_tag in msg):  # tool_calls may stand without content
             _openai_keys(turn, msg, role, f"{where}[{i}]", role_tag, content_tag)
         turns.append(turn)
     return turns
@@ -333,7 +333,7 @@ def _write_common(sample: Sample, record: dict[str, Any], form: str, losses: lis
     source_losses(sample, form, losses, SHAREGPT_MESSAGE_KEYS)
     if sample.system:
         record["system"] = sample.system
-    if sample.tools:
+    if sample.tools is not None:
         record["tools"] = tools_json(sample.tools)
     if sample.images or sample.videos or sample.audios:
         write_media(sample, record, form, losses)

@@ -13,8 +13,10 @@
 Readers take either style; writers write the conversational style unless
 called with ``conversational=False``. Conversational messages are OpenAI's,
 with tool call ``arguments`` as objects (as chat templates take them) and the
-system prompt as the first message. TRL refuses unknown columns, so extra
-fields are dropped (reported as ``extra-fields``). ``tools`` is a JSON string.
+system prompt as the first message. TRL ignores columns it does not know, so
+extra fields are carried over, except those TRL reads (:data:`TRL_COLUMNS`,
+reported as ``extra-fields``); what it refuses is a set of its own column
+names that fits no type (``messages`` beside ``prompt``). ``tools`` is a JSON string.
 
 A conversational implicit pair is split at its last shared message when read;
 a standard (string) pair keeps its prompt inside ``chosen``/``rejected`` until
@@ -225,7 +227,7 @@ def _common(
 ) -> None:
     """Tools, media, extra fields; ``messages``: whether turns were written as messages (default: ``conversational``)."""
     source_losses(sample, form, losses, OPENAI_MESSAGE_KEYS if (conversational if messages is None else messages) else None)
-    if sample.tools:
+    if sample.tools is not None:
         if conversational:
             record["tools"] = tools_json(sample.tools)
         else:
@@ -233,7 +235,7 @@ def _common(
     if sample.images or sample.videos or sample.audios:
         losses.append(Loss("media", f"{form} cannot hold images, videos or audios (convert to a LLaMA-Factory form)"))
     if sample.extra:
-        write_extra(sample, record, form, losses, carry=False)
+        write_extra(sample, record, form, losses, reserved=TRL_COLUMNS)
 
 
 def _prompt_losses(sample: Sample, form: str, losses: list[Loss]) -> None:
@@ -387,6 +389,8 @@ def pairs_to_kto(sample: Sample) -> list[Sample]:
 
 _MEDIA = {"images": [], "videos": [], "audios": []}
 TEXT_KNOWN = frozenset({"text", *_MEDIA})
+# the columns TRL's trainers and data utilities read: never written from a source's extra fields
+TRL_COLUMNS = frozenset({"prompt", "chosen", "rejected", "completion", "messages", "label", "text", "tools", "chat_template_kwargs", *_MEDIA})
 MESSAGES_KNOWN = frozenset({"messages", "tools", *_MEDIA})
 PROMPT_ONLY_KNOWN = frozenset({"prompt", "tools", *_MEDIA})
 PROMPT_COMPLETION_KNOWN = frozenset({"prompt", "completion", "tools", *_MEDIA})

@@ -32,22 +32,68 @@ def _first_byte(path: Path) -> tuple[bytes, bool]:
     return head.lstrip()[:1], has_bom
 
 
+def _spans_lines(path: Path, has_bom: bool) -> bool:
+    """Whether the first record is one JSON object written over several lines (pretty-printed).
+
+    `datasets` reads a ``.json`` file that is one pretty-printed object, or several
+    of them one after another, as records (Arrow's JSON reader takes any white
+    space between and inside objects); JSON Lines have a whole record per line.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(CHUNK)
+    if has_bom:
+        head = head[3:]
+    text = head.decode("utf-8", errors="replace")
+    start = len(text) - len(text.lstrip(_WS))
+    newline = text.find("\n", start)
+    if newline < 0:
+        return False
+    try:
+        orjson.loads(text[start:newline])
+        return False  # the first line is a whole record: JSON Lines
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        _, end = _decoder.raw_decode(text, start)
+    except (json.JSONDecodeError, RecursionError):
+        # broken: an object left open at the end of its first line is pretty-printed
+        # (reported once, where it breaks); a whole line that fails is a bad JSON Line
+        return not text[start:newline].rstrip().endswith("}")
+    return end > newline
+
+
+def container(path: Path) -> str:
+    """How a ``.json`` / ``.jsonl`` file holds its records: ``"lines"``, ``"array"`` or ``"objects"``.
+
+    ``"objects"`` is pretty-printed objects one after another (or just one),
+    which `datasets` reads like JSON Lines.
+    """
+    first, has_bom = _first_byte(path)
+    if first == b"[":
+        return "array"
+    if first == b"{" and _spans_lines(path, has_bom):
+        return "objects"
+    return "lines"
+
+
 def is_json_lines(path: Path) -> bool:
     """Whether a ``.json`` / ``.jsonl`` file holds JSON Lines (one record per line), not a top-level array.
 
     Only JSON Lines can be split into byte ranges (``--jobs``).
     """
-    return DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and _first_byte(path)[0] != b"["
+    return DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and container(path) == "lines"
 
 
 def iter_json(path: Path, problem: ProblemSink) -> Iterator[Record]:
-    """Records of a ``.json`` / ``.jsonl`` file: an array is streamed element by element."""
+    """Records of a ``.json`` / ``.jsonl`` file: an array is streamed element by element, and so are
+    pretty-printed objects one after another."""
     first, has_bom = _first_byte(path)
     if has_bom:
         problem(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", line=1))
-    if first == b"[":
-        return _iter_array(path, problem, has_bom)
-    return _iter_lines(path, problem, has_bom)
+    kind = container(path)
+    if kind == "lines":
+        return _iter_lines(path, problem, has_bom)
+    return _iter_values(path, problem, has_bom, array=kind == "array")
 
 
 def _utf8_error(exc: UnicodeDecodeError, line: int, index: int) -> LoadProblem:
@@ -142,8 +188,8 @@ def json_problem(raw: bytes, exc: orjson.JSONDecodeError, lineno: int, index: in
     return LoadProblem("FMT201", f"invalid JSON{where}: {msg}", lineno, index)
 
 
-def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Record]:
-    """Decode a top-level array one element at a time.
+def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -> Iterator[Record]:
+    """Decode a top-level array (``array``), or JSON objects one after another, one value at a time.
 
     The buffer holds at most the current element plus one chunk; ``line``
     counts newlines consumed so far so each element knows where it starts.
@@ -153,7 +199,7 @@ def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
             fh.read(3)
         reader = _TextChunks(fh)
         buf = reader.read()
-        pos = buf.index("[") + 1
+        pos = buf.index("[") + 1 if array else 0
         line = 1 + buf.count("\n", 0, pos)
         index = 0
         expect_value = True
@@ -168,17 +214,20 @@ def _iter_array(path: Path, problem: ProblemSink, has_bom: bool) -> Iterator[Rec
                     break
                 more = reader.read()
                 if more is None:
-                    problem(LoadProblem("FMT201", "invalid JSON: the file ends inside the top-level array (truncated?)", line, index))
+                    if array:
+                        problem(LoadProblem("FMT201", "invalid JSON: the file ends inside the top-level array (truncated?)", line, index))
                     return
                 buf, pos = buf[pos:] + more, 0
             ch = buf[pos]
-            if ch == "]":
+            if not array:
+                expect_value = True  # objects follow each other with nothing between them
+            elif ch == "]":
                 if expect_value and index:  # "[{...},]": Python's json and datasets refuse it
                     problem(LoadProblem("FMT201", "invalid JSON: a trailing ',' before ']'", line, index))
                     return
                 _after_array(reader, buf, pos + 1, line, index, problem)
                 return
-            if ch == ",":
+            elif ch == ",":
                 if expect_value:
                     problem(LoadProblem("FMT201", "invalid JSON: unexpected ','", line, index))
                     return

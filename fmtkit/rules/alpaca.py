@@ -113,7 +113,10 @@ def empty_text(rec: dict, view: EntryView):
 
 @rule("FMT304", "bad-history", ERROR, "make history a list of [user, assistant] string pairs, oldest first", applies=lambda v: _alpaca(v) and v.entry.history is not None)
 def bad_history(rec: dict, view: EntryView):
-    """`history` is not a list of ``[user, assistant]`` string pairs.
+    """`history` is a list, but not of ``[user, assistant]`` string pairs.
+
+    LLaMA-Factory unpacks each item of a list history as a pair, so any other
+    item stops it. A history that is not a list at all is ignored (FMT305).
 
     Passes::
 
@@ -128,11 +131,35 @@ def bad_history(rec: dict, view: EntryView):
         {"instruction": "And 2+2?", "input": "", "output": "4", "history": ["1+1?", "2"]}
     """
     h = rec.get(view.entry.history)
-    if h is None:
-        return None
     if type(h) is not list:
-        return f"history is {json_type(h)}, not a list of pairs"
+        return None  # LLaMA-Factory reads a history only when it is a list (FMT305)
     for i, pair in enumerate(h):
         if type(pair) is not list or len(pair) != 2 or not all(type(x) is str for x in pair):
             return f"history[{i}] is not a [user, assistant] pair of strings"
     return None
+
+
+@rule("FMT305", "history-ignored", WARNING, "make history a list of [user, assistant] pairs, or remove it", applies=lambda v: _alpaca(v) and v.entry.history is not None)
+def history_ignored(rec: dict, view: EntryView):
+    """`history` holds a value that is not a list, which LLaMA-Factory silently ignores.
+
+    Its Alpaca reader uses the history only when it is a list, so a history
+    written as text (or an object) is not trained on. Null and ``""`` mean "no
+    history" and pass. (The column must still have one type in every row.)
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}}
+        # demo.jsonl
+        {"instruction": "And 2+2?", "input": "", "output": "4", "history": ""}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}}
+        # demo.jsonl
+        {"instruction": "And 2+2?", "input": "", "output": "4", "history": "user: 1+1? assistant: 2"}
+    """
+    h = rec.get(view.entry.history)
+    if h is None or h == "" or type(h) is list:
+        return None
+    return f"history is {json_type(h)}, not a list of pairs: LLaMA-Factory ignores it, so it is not trained on"

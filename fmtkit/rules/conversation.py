@@ -52,6 +52,11 @@ def _turn_roles(body: list, view: EntryView) -> list:
 def messages_not_list(rec: dict, view: EntryView):
     """The messages column is missing, not a list, empty, or holds a non-object.
 
+    An OpenAI assistant message with ``tool_calls`` may leave ``content`` out:
+    `datasets` fills the key with null and LLaMA-Factory's openai reader puts the
+    calls in its place (its sharegpt reader ignores ``tool_calls``, so there the
+    key is needed).
+
     Passes::
 
         # entry: {"formatting": "sharegpt"}
@@ -77,6 +82,8 @@ def messages_not_list(rec: dict, view: EntryView):
         if type(m) is not dict:
             return f"message {i} is {json_type(m)}, not an object"
         if e.role_tag not in m or e.content_tag not in m:  # both readers index m[content_tag]
+            if e.role_tag in m and e.formatting == "openai" and m.get("tool_calls"):
+                continue  # `datasets` fills the key with null, and the openai reader replaces it by the calls
             missing = e.role_tag if e.role_tag not in m else e.content_tag
             message = f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
             for role_key, content_key in (("role", "content"), ("from", "value")):
@@ -334,4 +341,33 @@ def bad_weight(rec: dict, view: EntryView):
     for i, m in enumerate(msgs):
         if type(m) is dict and "weight" in m and (type(m["weight"]) is not int or m["weight"] not in (0, 1)):
             return f"message {i} has weight {m['weight']!r}"
+    return None
+
+
+@rule("FMT410", "weight-ignored", WARNING, "remove the turn (or the whole record) that should not be trained, or drop the weight key", applies=_conv)
+def weight_ignored(rec: dict, view: EntryView):
+    """A message has ``weight: 0``, but LLaMA-Factory never reads `weight`.
+
+    OpenAI's fine-tuning API skips an assistant message with weight 0;
+    LLaMA-Factory ignores the key and trains on the message all the same, so
+    the data does not mean what it says there.
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 1}]}
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs:
+        return None
+    zero = [i for i, m in enumerate(msgs) if type(m) is dict and m.get("weight") == 0 and type(m["weight"]) is int]
+    if zero:
+        return f"message{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero))} ha{'ve' if len(zero) > 1 else 's'} weight 0, but LLaMA-Factory ignores weight and trains on {'them' if len(zero) > 1 else 'it'}"
     return None

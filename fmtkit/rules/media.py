@@ -83,13 +83,19 @@ def media_not_list(rec: dict, view: EntryView):
     return out
 
 
-@rule("FMT602", "placeholder-count", ERROR, "make the number of <image>/<video>/<audio> tags equal the number of media")
+def _maps_media(view: EntryView) -> bool:
+    return any(getattr(view.entry, kind) for kind in PLACEHOLDERS)
+
+
+@rule("FMT602", "placeholder-count", ERROR, "make the number of <image>/<video>/<audio> tags equal the number of media", applies=_maps_media)
 def placeholder_count(rec: dict, view: EntryView):
     """The number of placeholders differs from the number of media files.
 
     Counted over all messages (or instruction, input, output and history) of
-    the record. LLaMA-Factory fails at training time on a mismatch. A record
-    with placeholders on an entry that maps no media column counts as zero media.
+    the record, on an entry that maps a media column. LLaMA-Factory's
+    multimodal plugins stop training on a mismatch. A kind of media the entry
+    does not map counts as zero media. (On an entry without media columns,
+    placeholders are plain text: FMT605.)
 
     Passes::
 
@@ -125,6 +131,37 @@ def placeholder_count(rec: dict, view: EntryView):
             col = getattr(view.entry, kind)
             where = f"{col!r} lists {n_media}" if col else f"the entry maps no {kind} column"
             out = (out or []) + [f"{n_tags} {tag} placeholder(s) but {where}"]
+    return out
+
+
+@rule("FMT605", "placeholder-as-text", WARNING, "write the tag some other way (e.g. `< image >`), or map a media column if the record has media", applies=lambda v: not _maps_media(v))
+def placeholder_as_text(rec: dict, view: EntryView):
+    """A text-only entry's record contains ``<image>``, ``<video>`` or ``<audio>``.
+
+    LLaMA-Factory counts placeholders only in its multimodal plugins: a text
+    model's template trains the tag as plain text, but the same entry used with
+    a vision or audio template (qwen2_vl, llava, ...) stops with "The number of
+    images does not match the number of <image> tokens". Fine for a text model
+    if the tag is meant literally (e.g. text about HTML).
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "What does the img tag do in HTML?", "input": "", "output": "It embeds an image."}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "What does <image> mean here?", "input": "", "output": "Nothing."}
+    """
+    out = None
+    for text in _texts(rec, view):
+        if "<" in text:
+            for tag in PLACEHOLDERS.values():
+                if tag in text:
+                    out = out or []
+                    if not any(tag in m for m in out):
+                        out.append(f"{tag} appears in the text, but the entry maps no media column: a vision or audio template would stop on it")
     return out
 
 

@@ -1,0 +1,104 @@
+"""Verdicts that must agree with what LLaMA-Factory 0.9.5 and TRL really do, each from a minimal case
+reduced from a public dataset where fmtkit once said otherwise (false errors and misses)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import fmtkit
+from fmtkit.detect import detect_form
+
+
+def folder(tmp_path: Path, entry: dict, rows: list[dict], name: str = "d.jsonl") -> Path:
+    (tmp_path / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"demo": {"file_name": name, **entry}}), encoding="utf-8")
+    return tmp_path
+
+
+def codes(report) -> dict[str, str]:
+    return {f.code: f.severity for f in report.findings}
+
+
+OPENAI_ENTRY = {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {
+    "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+    "observation_tag": "tool", "function_tag": "function", "system_tag": "system"}}  # fmt: skip
+
+
+def test_openai_tool_calls_without_content_are_read(tmp_path):
+    """`datasets` fills the missing key with null; the openai reader replaces it by the calls (OpenAI's own example)."""
+    row = {"messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "sunny"},
+        {"role": "assistant", "content": "It is sunny."}]}  # fmt: skip
+    report = fmtkit.validate(folder(tmp_path, OPENAI_ENTRY, [row]))
+    assert not report.has_errors, report.findings
+    (sample,) = fmtkit.read(tmp_path, entry="demo")
+    assert sample.turns[1].tool_calls[0].arguments == {"city": "Paris"}
+    # the sharegpt reader ignores tool_calls: there the missing content is a real error
+    sharegpt = {**OPENAI_ENTRY, "formatting": "sharegpt"}
+    assert "FMT401" in codes(fmtkit.validate(folder(tmp_path, sharegpt, [row])))
+
+
+def test_one_pretty_printed_object_is_one_record(tmp_path):
+    (tmp_path / "one.json").write_text('{\n  "instruction": "Hi",\n  "input": "",\n  "output": "Hello"\n}\n', encoding="utf-8")
+    report = fmtkit.validate(tmp_path / "one.json")
+    assert not report.has_errors and report.summary["records"] == 1, report.findings
+    (tmp_path / "two.json").write_text('{\n "instruction": "A",\n "output": "B"\n}\n{\n "instruction": "C",\n "output": "D"\n}\n', encoding="utf-8")
+    assert fmtkit.validate(tmp_path / "two.json").summary["records"] == 2
+    (tmp_path / "bad.json").write_text('{\n "instruction": "Hi",\n "input": ""\n "output": "x"}\n', encoding="utf-8")
+    (bad,) = fmtkit.validate(tmp_path / "bad.json").findings
+    assert (bad.code, bad.line) == ("FMT201", 4)  # one finding where the object breaks, not one per line
+
+
+ALPACA_HISTORY = {"columns": {"prompt": "instruction", "query": "input", "response": "output", "history": "history"}}
+
+
+def test_a_history_that_is_not_a_list_is_ignored_not_an_error(tmp_path):
+    rows = [{"instruction": "Hi", "input": "", "output": "Hello", "history": ""}, {"instruction": "Yo", "input": "", "output": "Hey", "history": ""}]
+    assert codes(fmtkit.validate(folder(tmp_path, ALPACA_HISTORY, rows))) == {}
+    rows = [{"instruction": "Hi", "input": "", "output": "Hello", "history": "user: hi"}]
+    assert codes(fmtkit.validate(folder(tmp_path, ALPACA_HISTORY, rows))) == {"FMT305": "warning"}
+    rows = [{"instruction": "Hi", "input": "", "output": "Hello", "history": [["a", "b", "c"]]}]
+    assert codes(fmtkit.validate(folder(tmp_path, ALPACA_HISTORY, rows)))["FMT304"] == "error"
+
+
+def test_a_placeholder_in_a_text_only_entry_is_a_warning(tmp_path):
+    rows = [{"instruction": "What does <image> mean in HTML?", "input": "", "output": "It is not a tag."}]
+    report = fmtkit.validate(folder(tmp_path, {}, rows))
+    assert codes(report) == {"FMT605": "warning"}
+    mm = {"columns": {"prompt": "instruction", "query": "input", "response": "output", "images": "images"}}
+    assert codes(fmtkit.validate(folder(tmp_path, mm, [{**rows[0], "images": []}])))["FMT602"] == "error"
+
+
+def test_trl_forms_take_extra_columns_but_not_a_set_of_their_keys_that_fits_no_type(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": "Hi", "chosen": "a", "rejected": "b", "prompt_id": "x1", "score_chosen": 8.0, "id": 3}) + "\n")
+    assert not fmtkit.validate(path).has_errors
+    path.write_text(json.dumps({"prompt": "Hi", "chosen": "a", "rejected": "b", "messages": [{"role": "user", "content": "Hi"}]}) + "\n")
+    assert "FMT300" in codes(fmtkit.validate(path))
+
+
+def test_ultrafeedback_layout_is_a_preference_set():
+    conv = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    row = {"prompt": "Hi", "prompt_id": "p1", "chosen": conv, "rejected": conv, "messages": conv, "score_chosen": 8.0}
+    assert detect_form([row]) == "trl-preference"
+
+
+def test_weight_zero_on_a_llamafactory_entry_is_reported(tmp_path):
+    entry = {**OPENAI_ENTRY, "formatting": "sharegpt"}
+    row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0}]}
+    assert codes(fmtkit.validate(folder(tmp_path, entry, [row]))) == {"FMT410": "warning"}
+
+
+def test_tools_given_as_an_empty_list_survive_conversion(tmp_path, capsys):
+    """LLaMA-Factory's template takes the string "[]" as tools present and renders a system block for it."""
+    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "tools": "[]"}]
+    entry = {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
+    src = folder(tmp_path, entry, rows)
+    out = tmp_path / "o.jsonl"
+    for target in ("openai", "sharegpt", "alpaca"):
+        report = fmtkit.convert(src, target, out, entry="demo")
+        assert report.written == 1, report
+        assert json.loads(out.read_text())["tools"] == "[]", target
