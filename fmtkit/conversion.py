@@ -216,6 +216,8 @@ class Tally:
     first_index: int = 0  # set when shards are merged: the file's record index of this shard's first record
     parts: set[int] = field(default_factory=set)  # record keys whose content was read from lists of typed parts
     tool_turns: bool = False  # a row with a tool call or a tool result was written (registration needs to know)
+    # --register to openai: the Arrow shape of each tool call's arguments -> its first record (file, index, line)
+    call_shapes: dict[Any, tuple[int, int, int | None]] = field(default_factory=dict)
 
     def example(self, code: str, fno: int, index: int, line: int | None, message: str) -> None:
         bucket = self.examples.setdefault(code, [])
@@ -265,6 +267,7 @@ class _Converter:
         self.opts = opts
         self.template = template
         self.droppable = {code for code in _loss_codes() if is_droppable(code)}
+        self.track_calls = opts.to == "openai" and opts.for_llamafactory  # arguments as objects: one Arrow type for all
         self.dumps = orjson.dumps
         self.dump_opt = orjson.OPT_APPEND_NEWLINE
         self.tally = Tally()
@@ -407,6 +410,10 @@ class _Converter:
             rows.append(row)
             if not t.tool_turns and any(turn.tool_calls or turn.role == "tool" for turn in sample.turns):
                 t.tool_turns = True
+            if self.track_calls and t.tool_turns:
+                for turn in sample.turns:
+                    for call in turn.tool_calls:
+                        t.call_shapes.setdefault(arrow_shape(call.arguments), (fno, index, line))
         return rows
 
     def _transform(self, sample: Sample) -> list[Sample]:
@@ -646,6 +653,7 @@ class ConvertReport:
     findings: list[dict[str, Any]] | None = None
     shown: list[dict[str, Any]] | None = None
     registered: dict[str, Any] | None = None
+    refused: str | None = None  # why nothing was written although records converted (the loader would misread the output)
     notes: list[str] | None = None
     checked: bool = False
     dry_run: bool = False
@@ -657,7 +665,7 @@ class ConvertReport:
     def exit_code(self) -> int:
         """1 when the input check found errors (records skipped for them, or errors of no record), or (``strict``) anything was lost; else 0."""
         invalid = any(not k.startswith("not-expressible:") for k in self.skipped_by or {})
-        if invalid or self.findings or (self.strict and (self.lost or self.skipped)):
+        if invalid or self.findings or self.refused or (self.strict and (self.lost or self.skipped)):
             return EXIT_FINDINGS
         return 0
 
@@ -971,7 +979,12 @@ def convert(
             for k in new_keys:
                 fill.setdefault(k, None)
         drop = _apply_check(report, checked, tallies, shards)
-        if strict and (report.lost or report.skipped):
+        if opts.to == "openai" and register:
+            report.refused = _mixed_call_shapes(src, tallies)
+        if report.refused:
+            report.notes.append(f"nothing written: {report.refused}")
+            report.output = None
+        elif strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
         elif not dry_run:
@@ -997,6 +1010,48 @@ def convert(
     report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def arrow_shape(value: Any) -> Any:
+    """The Arrow type `datasets` gives a JSON value, as a comparable key: objects keep their key order.
+
+    Values of one column (here: every tool call's ``arguments``) are stored with
+    one type: objects of other shapes are read back with the union's keys
+    (missing ones null) in its order, and ints beside floats as floats.
+
+    >>> arrow_shape({"city": "Paris", "days": 2}) == arrow_shape({"city": "Rome", "days": 5})
+    True
+    >>> arrow_shape({"city": "Paris"}) == arrow_shape({"city": "Paris", "days": 2})
+    False
+    """
+    if isinstance(value, dict):
+        return ("object", tuple((k, arrow_shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("array", tuple(sorted({arrow_shape(v) for v in value}, key=repr)))
+    return type(value).__name__
+
+
+def _mixed_call_shapes(src: Source, tallies: list[Tally]) -> str | None:
+    """Why LLaMA-Factory would misread OpenAI tool calls whose arguments differ in shape, or None.
+
+    Its openai reader re-encodes each call's ``arguments`` as loaded through
+    Arrow, so every call would train on the union of all calls' keys (absent
+    ones as null, in the first call's order), or the file would not load.
+    """
+    first: dict[Any, tuple[int, int]] = {}  # shape -> (file, record index in the file)
+    for t in tallies:
+        for shape, (fno, index, _line) in t.call_shapes.items():
+            at = (fno, index + t.first_index)
+            if shape not in first or at < first[shape]:
+                first[shape] = at
+    if len(first) < 2:
+        return None
+    (fno, index), (fno2, index2) = sorted(first.values())[:2]
+    where = f"record {index2} of {src.files[fno2].name} differs from record {index} of {src.files[fno].name}"
+    return (f"tool call arguments differ in shape between records ({where}): "
+            "LLaMA-Factory loads one Arrow type for all of them, so its openai reader would train every call "
+            "on the union of their keys (absent ones as null) or fail to load; convert to sharegpt instead "
+            "(function_call turns hold each call as JSON text, which loads in any shape)")
 
 
 def _openai_notes(src: Source, to: str, registered: dict[str, Any] | None) -> list[str]:

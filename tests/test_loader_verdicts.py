@@ -102,3 +102,25 @@ def test_tools_given_as_an_empty_list_survive_conversion(tmp_path, capsys):
         report = fmtkit.convert(src, target, out, entry="demo")
         assert report.written == 1, report
         assert json.loads(out.read_text())["tools"] == "[]", target
+
+
+def _tool_row(name: str, arguments: dict) -> dict:
+    call = json.dumps({"name": name, "arguments": arguments})
+    return {"conversations": [{"from": "human", "value": "Q"}, {"from": "function_call", "value": call},
+                              {"from": "observation", "value": "r"}, {"from": "gpt", "value": "A"}]}  # fmt: skip
+
+
+def test_openai_registration_refuses_tool_calls_arrow_would_reshape(tmp_path):
+    """Argument objects of different shapes load as one Arrow struct: every call would train on the union of keys."""
+    entry = {"formatting": "sharegpt", "columns": {"messages": "conversations"}}
+    src = folder(tmp_path, entry, [_tool_row("w", {"city": "Paris"}), _tool_row("t", {"zone": "UTC", "fmt": 24})])
+    report = fmtkit.convert(src, "openai", tmp_path / "o.jsonl", entry="demo", register=True)
+    assert report.exit_code == 1 and report.registered is None and "record 1 of d.jsonl" in report.refused
+    assert not (tmp_path / "o.jsonl").exists() and "demo_openai" not in json.loads((tmp_path / "dataset_info.json").read_text())
+    # sharegpt holds each call as JSON text: registered
+    assert fmtkit.convert(src, "sharegpt", tmp_path / "s.jsonl", entry="demo", register=True).registered is not None
+    # one shape throughout: registered, and without --register the OpenAI file is written as OpenAI's API has it
+    src = folder(tmp_path, entry, [_tool_row("w", {"city": "Paris"}), _tool_row("w", {"city": "Rome"})])
+    assert fmtkit.convert(src, "openai", tmp_path / "o2.jsonl", entry="demo", register=True).registered is not None
+    src = folder(tmp_path, entry, [_tool_row("w", {"city": "Paris"}), _tool_row("t", {"zone": "UTC"})])
+    assert fmtkit.convert(src, "openai", tmp_path / "o3.jsonl", entry="demo").exit_code == 0
