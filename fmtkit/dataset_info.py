@@ -162,6 +162,11 @@ class DatasetEntry:
         return cls.from_dict(f"<{form}>", raw, base_dir)
 
     @property
+    def is_bare(self) -> bool:
+        """Whether this entry stands for a bare data file (:meth:`for_file`), not an entry of a ``dataset_info.json``."""
+        return self.name.startswith("<")
+
+    @property
     def is_local(self) -> bool:
         return self.source_key == "file_name"
 

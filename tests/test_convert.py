@@ -76,7 +76,7 @@ def test_read_errors_raise_or_skip(tmp_path: Path):
     skipped = []
     samples = list(fmtkit.read(p, errors="skip", on_skip=lambda *a: skipped.append(a[1:4])))
     assert len(samples) == 1
-    assert [(i, line, code) for i, line, code in skipped] == [(1, 2, "FMT201"), (2, 3, "type")]
+    assert [(i, line, code) for i, line, code in skipped] == [(1, 2, "FMT201"), (2, 3, "FMT302")]
 
 
 def test_read_unknown_entry_suggests_names(ds: Path):
@@ -373,7 +373,7 @@ def test_openai_content_parts_are_converted_not_skipped_as_invalid(tmp_path: Pat
     report = fmtkit.convert(src, "sharegpt", tmp_path / "s.jsonl")
     assert report.checked and report.written == 1
     # validate's FMT405 (content not a string) is about the spelling the reader repaired; file ids and numbers are not read
-    assert report.skipped_by == {"unreadable:media": 1, "unreadable:type": 1}
+    assert report.skipped_by == {"unreadable:FMT405": 2}
     assert report.dropped == {"part-fields": 1}
     (row,) = rows_of(tmp_path / "s.jsonl")
     assert row["conversations"] == [{"from": "human", "value": "What is <image>"},

@@ -86,7 +86,7 @@ def test_alpaca_prompt_only_and_kto_and_preference():
     assert kto.kind == "kto" and kto.label is False
     with pytest.raises(ReadError) as exc:
         FORMS["alpaca-kto"].read({"instruction": "Q", "output": "A", "kto_tag": "true"}, DatasetEntry.for_file("alpaca-kto"))
-    assert exc.value.code == "label"
+    assert exc.value.code == "FMT503"
     pref = FORMS["alpaca-preference"].read(
         {"instruction": "Q", "chosen": "good", "rejected": "bad"}, DatasetEntry.for_file("alpaca-preference")
     )
@@ -137,7 +137,7 @@ def test_sharegpt_without_system_tag_rejects_system_message():
     e = entry({"formatting": "sharegpt", "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt"}})
     with pytest.raises(ReadError) as exc:
         FORMS["sharegpt"].read({"conversations": [{"from": "system", "value": "s"}, {"from": "human", "value": "h"}, {"from": "gpt", "value": "g"}]}, e)
-    assert exc.value.code == "role"
+    assert exc.value.code == "FMT402"
 
 
 def test_sharegpt_custom_tags_and_columns():
@@ -215,7 +215,7 @@ def test_openai_bad_arguments_are_a_read_error():
     with pytest.raises(ReadError) as exc:
         FORMS["openai"].read({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "", "tool_calls": [
             {"type": "function", "function": {"name": "f", "arguments": "{oops"}}]}]}, DatasetEntry.for_file("openai"))  # fmt: skip
-    assert exc.value.code == "tool-json"
+    assert exc.value.code == "FMT703"
 
 
 # ---- trl and vendor -------------------------------------------------------------
@@ -373,12 +373,12 @@ def test_openai_part_fields_that_cannot_be_carried_are_reported_by_every_writer(
 @pytest.mark.parametrize(
     ("part", "code"),
     [
-        ({"type": "input_image", "file_id": "file-1"}, "media"),
-        ({"type": "image_url", "image_url": {"detail": "low"}}, "media"),
-        ({"type": "input_audio", "input_audio": {"data": "QUJD"}}, "media"),
-        ({"type": "refusal", "refusal": "no"}, "type"),
-        ({"type": "text", "text": 3}, "type"),
-        ("just a string", "type"),
+        ({"type": "input_image", "file_id": "file-1"}, "FMT405"),
+        ({"type": "image_url", "image_url": {"detail": "low"}}, "FMT405"),
+        ({"type": "input_audio", "input_audio": {"data": "QUJD"}}, "FMT405"),
+        ({"type": "refusal", "refusal": "no"}, "FMT405"),
+        ({"type": "text", "text": 3}, "FMT405"),
+        ("just a string", "FMT405"),
     ],
 )
 def test_openai_parts_that_cannot_be_read(part, code):
@@ -458,3 +458,17 @@ def test_a_record_field_named_like_a_hint_is_an_ordinary_field():
     assert s.extra == {"fmtkit:input": 1} and not s.hints
     assert FORMS["sharegpt"].write(s)[0]["fmtkit:input"] == 1
     assert FORMS["trl-messages"].write(s) == ({"messages": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}], "fmtkit:input": 1}, [])
+
+
+def test_read_errors_carry_the_rule_codes_validate_reports():
+    """One vocabulary: convert's "unreadable:FMT403" is validate's FMT403, and `fmtkit explain` knows every code."""
+    import inspect
+    import re
+
+    from fmtkit.forms import alpaca, columns, openai, sharegpt, trl, vendor
+    from fmtkit.rules import load_all
+
+    used = set()
+    for module in (alpaca, columns, openai, sharegpt, trl, vendor):
+        used |= set(re.findall(r'ReadError\("([^"]+)"', inspect.getsource(module)))
+    assert used and used <= set(load_all()), used - set(load_all())

@@ -45,7 +45,9 @@ def entry_for(form: str) -> DatasetEntry | None:
     if not f.roles:
         return None
     raw = {"file_name": "out.jsonl", **{k: v for k, v in (f.entry or {}).items()}, "columns": dict(f.roles)}
-    return DatasetEntry.from_dict(form, raw)
+    # the OpenAI form itself takes any turn order: read it as a bare file (an entry of a dataset_info.json
+    # follows LLaMA-Factory's order, see fmtkit.alignment.order_of)
+    return DatasetEntry.from_dict(f"<{form}>" if form == "openai" else form, raw)
 
 
 ENTRIES = {name: entry_for(name) for name in FORMS}

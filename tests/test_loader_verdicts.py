@@ -124,3 +124,19 @@ def test_openai_registration_refuses_tool_calls_arrow_would_reshape(tmp_path):
     assert fmtkit.convert(src, "openai", tmp_path / "o2.jsonl", entry="demo", register=True).registered is not None
     src = folder(tmp_path, entry, [_tool_row("w", {"city": "Paris"}), _tool_row("t", {"zone": "UTC"})])
     assert fmtkit.convert(src, "openai", tmp_path / "o3.jsonl", entry="demo").exit_code == 0
+
+
+def test_turn_order_follows_the_reader(tmp_path, capsys):
+    """A bare OpenAI file takes any order (OpenAI's API, TRL); an entry of a dataset_info.json LLaMA-Factory's."""
+    row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Still there?"}, {"role": "assistant", "content": "Yes"}]}
+    bare = tmp_path / "bare" / "o.jsonl"
+    bare.parent.mkdir()
+    bare.write_text(json.dumps(row) + "\n")
+    assert codes(fmtkit.validate(bare)) == {}
+    report = fmtkit.convert(bare, "trl-messages", tmp_path / "t.jsonl")
+    assert report.written == 1 and report.exit_code == 0
+    entry = folder(tmp_path / "lf", OPENAI_ENTRY, [row]) if (tmp_path / "lf").mkdir() is None else None
+    found = codes(fmtkit.validate(entry))
+    assert found["FMT403"] == "error"
+    report = fmtkit.convert(entry, "trl-messages", tmp_path / "t2.jsonl", entry="demo", check=False)
+    assert report.skipped_by == {"unreadable:FMT403": 1}  # the reader's verdict is validate's, with its code

@@ -35,7 +35,12 @@ class Loss(NamedTuple):
 
 
 class ReadError(ValueError):
-    """A record its reader cannot turn into a Sample (the record is skipped, never guessed at)."""
+    """A record its reader cannot turn into a Sample (the record is skipped, never guessed at).
+
+    ``code`` is the rule code validate reports for the same problem
+    (``fmtkit explain CODE``), so convert's "unreadable:FMT403" and validate's
+    FMT403 name one thing.
+    """
 
     def __init__(self, code: str, message: str):
         super().__init__(message)

@@ -49,7 +49,7 @@ def _known_columns(entry: DatasetEntry) -> frozenset[str]:
 def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
     """One Alpaca record (any Alpaca variant, as the entry says) as a Sample."""
     if not isinstance(record, dict):
-        raise ReadError("not-an-object", f"the record is {type(record).__name__}, not an object")
+        raise ReadError("FMT202", f"the record is {type(record).__name__}, not an object")
     get = record.get
     if entry.is_pretrain:
         sample = Sample(text=text(get(entry.prompt), entry.prompt))
@@ -61,7 +61,7 @@ def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
             if isinstance(history, list):
                 for pair in history:
                     if not (isinstance(pair, list) and len(pair) == 2):
-                        raise ReadError("type", f"{entry.history} must be a list of [user, assistant] pairs")
+                        raise ReadError("FMT304", f"{entry.history} must be a list of [user, assistant] pairs")
                     turns.append(Turn("user", text(pair[0], entry.history)))
                     turns.append(Turn("assistant", text(pair[1], entry.history)))
             elif history is not None and history != "":  # LLaMA-Factory ignores it (FMT305): kept aside, not trained
@@ -77,20 +77,20 @@ def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
         if entry.kto_tag is not None:
             label = get(entry.kto_tag)
             if not isinstance(label, bool):
-                raise ReadError("label", f"{entry.kto_tag} is {label!r}, not a boolean (true or false)")
+                raise ReadError("FMT503", f"{entry.kto_tag} is {label!r}, not a boolean (true or false)")
             turns.append(Turn("assistant", text(get(entry.response), entry.response or "output")))
             sample.label = label
         elif entry.ranking:
             chosen, rejected = get(entry.chosen), get(entry.rejected)
             if not (isinstance(chosen, str) and isinstance(rejected, str)):
-                raise ReadError("type", f"{entry.chosen} and {entry.rejected} must both be strings")
+                raise ReadError("FMT501", f"{entry.chosen} and {entry.rejected} must both be strings")
             sample.chosen, sample.rejected = Turn("assistant", chosen), Turn("assistant", rejected)
         elif entry.response is not None:
             response = get(entry.response)
             if isinstance(response, str):
                 turns.append(Turn("assistant", response))
             elif response is not None:
-                raise ReadError("type", f"{entry.response} is {type(response).__name__}, not a string")
+                raise ReadError("FMT302", f"{entry.response} is {type(response).__name__}, not a string")
     if entry.system is not None:
         sample.system = text(get(entry.system), entry.system)
     if entry.tools is not None:

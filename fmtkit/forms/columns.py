@@ -25,7 +25,7 @@ def text(value: Any, what: str) -> str:
         return ""
     if isinstance(value, str):
         return value
-    raise ReadError("type", f"{what} is {type(value).__name__}, not a string")
+    raise ReadError("FMT302", f"{what} is {type(value).__name__}, not a string")
 
 
 # OpenAI content parts (Chat Completions and Responses spellings, and the
@@ -59,20 +59,20 @@ def content_text(value: Any, where: str, found: list[tuple[str, Any]] | None) ->
     if type(value) is str:
         return value
     if type(value) is not list:
-        raise ReadError("type", f"{where} is {type(value).__name__}, not a string or a list of content parts")
+        raise ReadError("FMT405", f"{where} is {type(value).__name__}, not a string or a list of content parts")
     if found is not None:
         found.append(("parts", where))
     out = []
     for j, part in enumerate(value):
         at = f"{where}[{j}]"
         if type(part) is not dict:
-            raise ReadError("type", f"{at} is {type(part).__name__}, not a content part object")
+            raise ReadError("FMT405", f"{at} is {type(part).__name__}, not a content part object")
         kind = part.get("type")
         dropped: list[str] = []
         if kind in _TEXT_PARTS:
             piece = part.get("text")
             if type(piece) is not str:
-                raise ReadError("type", f"{at}: a {kind} part needs a string text")
+                raise ReadError("FMT405", f"{at}: a {kind} part needs a string text")
             out.append(piece)
             known: tuple[str, ...] = ("type", "text")
         elif kind in _MEDIA_PARTS or kind == "input_audio":
@@ -82,7 +82,7 @@ def content_text(value: Any, where: str, found: list[tuple[str, Any]] | None) ->
                 data = payload.get("data") if type(payload) is dict else None
                 fmt = payload.get("format") if type(payload) is dict else None
                 if type(data) is not str or type(fmt) is not str or not data or not fmt:
-                    raise ReadError("media", f"{at}: an input_audio part needs input_audio.data and input_audio.format")
+                    raise ReadError("FMT405", f"{at}: an input_audio part needs input_audio.data and input_audio.format")
                 path = f"data:audio/{fmt};base64,{data}"
                 dropped += [f"{at}.{key}.{k}" for k in payload if k not in ("data", "format")]
             else:
@@ -94,20 +94,20 @@ def content_text(value: Any, where: str, found: list[tuple[str, Any]] | None) ->
                 else:
                     path = payload
                 if type(path) is not str or not path:
-                    raise ReadError("media", f"{at}: a {kind} part needs a URL or path (file ids cannot be read)")
+                    raise ReadError("FMT405", f"{at}: a {kind} part needs a URL or path (file ids cannot be read)")
             if found is None:
-                raise ReadError("media", f"{at}: a {kind} part, but this form holds no {media}")
+                raise ReadError("FMT405", f"{at}: a {kind} part, but this form holds no {media}")
             found.append((media, path))
             out.append(PLACEHOLDERS[media])
             known = ("type", key)
             if part.get("detail", "auto") == "auto":
                 known = ("type", key, "detail")
         else:
-            raise ReadError("type", f"{at}: content part type {kind!r} cannot be read")
+            raise ReadError("FMT405", f"{at}: content part type {kind!r} cannot be read")
         dropped += [f"{at}.{k}" for k in part if k not in known]
         if dropped:
             if found is None:
-                raise ReadError("type", f"{at}: {', '.join(dropped)} cannot be read in this form")
+                raise ReadError("FMT405", f"{at}: {', '.join(dropped)} cannot be read in this form")
             found.extend(("dropped", d) for d in dropped)
     return "".join(out)
 
@@ -134,12 +134,12 @@ def add_found(sample: Sample, found: list[tuple[str, Any]], where: str) -> None:
         turns = [*sample.turns, *(t for t in (sample.chosen, sample.rejected) if t is not None)]
         for kind, paths in by_kind.items():
             if getattr(sample, kind):
-                raise ReadError("media", f"{where}: {kind} both in content parts and in the {kind} column")
+                raise ReadError("FMT405", f"{where}: {kind} both in content parts and in the {kind} column")
             tag = PLACEHOLDERS[kind]
             if sample.system and tag in sample.system:
-                raise ReadError("media", f"{where}: {kind} in the system message cannot be placed")
+                raise ReadError("FMT405", f"{where}: {kind} in the system message cannot be placed")
             if sum(t.content.count(tag) for t in turns) != len(paths):
-                raise ReadError("media", f"{where}: text holds {tag} besides the {kind} parts; their order is ambiguous")
+                raise ReadError("FMT405", f"{where}: text holds {tag} besides the {kind} parts; their order is ambiguous")
             setattr(sample, kind, paths)
     if dropped:
         sample.hints.setdefault(DROPPED_HINT, []).extend(dropped)
@@ -209,11 +209,11 @@ def read_tools(value: Any) -> list[Any] | None:
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise ReadError("tool-json", f"tools is not valid JSON: {exc}") from None
+            raise ReadError("FMT701", f"tools is not valid JSON: {exc}") from None
     if isinstance(value, dict):
         value = [value] if value else []
     if not isinstance(value, list):
-        raise ReadError("tool-json", f"tools is {type(value).__name__}, not a list of function schemas")
+        raise ReadError("FMT701", f"tools is {type(value).__name__}, not a list of function schemas")
     return value
 
 
@@ -230,7 +230,7 @@ def read_media(value: Any, kind: str) -> list[str]:
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return value
-    raise ReadError("type", f"{kind} must be a list of paths")
+    raise ReadError("FMT300", f"{kind} must be a list of paths")
 
 
 def read_sample_media(sample: Sample, record: dict[str, Any], images: str | None, videos: str | None, audios: str | None) -> None:

@@ -51,8 +51,9 @@ from fmtkit.sample import Sample, Turn
 
 
 def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
-    """One OpenAI record as a Sample (any turn order; tags and columns from the entry)."""
-    return read_conversation(record, entry, lf_order=False)
+    """One OpenAI record as a Sample (tags and columns from the entry): any turn order in a bare file,
+    LLaMA-Factory's in an entry of a ``dataset_info.json`` (:func:`fmtkit.alignment.order_of`)."""
+    return read_conversation(record, entry)
 
 
 def message(turn: Turn, arguments_as_text: bool = True) -> dict[str, Any]:

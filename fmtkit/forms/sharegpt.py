@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fmtkit.alignment import LLAMAFACTORY, Tags, align
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss, ReadError, lanes
 from fmtkit.forms.columns import (
@@ -50,9 +51,9 @@ _ANSWER_SIDE = ("assistant", "function")
 
 
 class _Tags:
-    """An entry's tags, resolved once: tag value -> canonical role, plus column names."""
+    """An entry's tags, resolved once: tag value -> canonical role, plus column names and its alignment."""
 
-    __slots__ = ("entry", "roles", "role", "content", "system_tag", "known", "by_position")
+    __slots__ = ("entry", "roles", "role", "content", "system_tag", "known", "by_position", "aligned")
 
     def __init__(self, entry: DatasetEntry):
         self.entry = entry
@@ -71,6 +72,7 @@ class _Tags:
         answer = {t: r for t, r in self.roles.items() if r in _ANSWER_SIDE}
         # tag -> role allowed at even / odd positions: (LLaMA-Factory order, any order)
         self.by_position = ((prompt, answer), (self.roles, self.roles))
+        self.aligned = Tags.of(entry)
 
 
 _tags_cache: dict[int, _Tags] = {}
@@ -88,15 +90,15 @@ def parse_calls(value: Any, where: str) -> list[ToolCall]:
     try:
         calls = json.loads(value) if isinstance(value, str) else value
     except ValueError as exc:
-        raise ReadError("tool-json", f"{where}: the function call is not valid JSON: {exc}") from None
+        raise ReadError("FMT702", f"{where}: the function call is not valid JSON: {exc}") from None
     if isinstance(calls, dict):
         calls = [calls]
     if not isinstance(calls, list) or not calls:
-        raise ReadError("tool-json", f"{where}: a function call must be an object with name and arguments, or a list of them")
+        raise ReadError("FMT702", f"{where}: a function call must be an object with name and arguments, or a list of them")
     out = []
     for call in calls:
         if not (isinstance(call, dict) and isinstance(call.get("name"), str) and "arguments" in call):
-            raise ReadError("tool-json", f"{where}: a function call needs a string name and arguments")
+            raise ReadError("FMT702", f"{where}: a function call needs a string name and arguments")
         out.append(ToolCall(call["name"], call["arguments"]))
     return out
 
@@ -113,18 +115,18 @@ def read_openai_calls(value: Any, where: str) -> list[ToolCall]:
     ``arguments`` given as an object (TRL's spelling) is taken as it is.
     """
     if not isinstance(value, list):
-        raise ReadError("tool-json", f"{where}: tool_calls must be a list")
+        raise ReadError("FMT703", f"{where}: tool_calls must be a list")
     out = []
     for call in value:
         fn = call.get("function") if isinstance(call, dict) else None
         if not (isinstance(fn, dict) and isinstance(fn.get("name"), str)):
-            raise ReadError("tool-json", f"{where}: a tool call needs function.name")
+            raise ReadError("FMT703", f"{where}: a tool call needs function.name")
         args = fn.get("arguments", {})
         if isinstance(args, str):
             try:
                 args = json.loads(args) if args.strip() else {}
             except ValueError as exc:
-                raise ReadError("tool-json", f"{where}: tool call arguments are not valid JSON: {exc}") from None
+                raise ReadError("FMT703", f"{where}: tool call arguments are not valid JSON: {exc}") from None
         out.append(ToolCall(fn["name"], args, call.get("id")))
     return out
 
@@ -143,7 +145,7 @@ def read_messages(
     OpenAI's ``tool_calls``, ``tool_call_id`` and ``weight`` go to ``Turn.extra``.
     """
     if type(msgs) is not list:
-        raise ReadError("missing", f"{where} is {'missing' if msgs is None else type(msgs).__name__}, not a list of messages")
+        raise ReadError("FMT401", f"{where} is {'missing' if msgs is None else type(msgs).__name__}, not a list of messages")
     tags = _tags(entry)
     role_tag, content_tag = tags.role, tags.content
     system = None
@@ -154,7 +156,7 @@ def read_messages(
         if len(first) > 2:
             keys = [f"{where}[0].{k}" for k in first if k != role_tag and k != content_tag]
             if found is None:
-                raise ReadError("type", f"{', '.join(keys)} cannot be read in this form")
+                raise ReadError("FMT407", f"{', '.join(keys)} cannot be read in this form")
             found.extend(("dropped-key", k) for k in keys)
         start = 1
     maps = tags.by_position[0 if lf_order else 1]
@@ -197,7 +199,7 @@ def _openai_keys(turn: Turn, msg: dict[str, Any], role: str, where: str, role_ta
             if value is None:
                 continue
             if type(value) is not int:
-                raise ReadError("type", f"{where}.weight must be 0 or 1")
+                raise ReadError("FMT409", f"{where}.weight must be 0 or 1")
             turn.weight = value
             continue
         elif key == "tool_call_id":
@@ -213,23 +215,22 @@ def _read_messages_checked(
 ) -> list[Turn]:
     """The slow path of :func:`read_messages`: the same reading, checking each step to say what is wrong."""
     role_tag, content_tag, roles = tags.role, tags.content, tags.roles
+    for i in range(start, len(msgs)):
+        if not isinstance(msgs[i], dict):
+            raise ReadError("FMT401", f"{where}[{i}] is {type(msgs[i]).__name__}, not a message object")
+    for problem in align(msgs, tags.aligned).problems:  # the role and order verdicts, as the rules give them
+        if problem.code == "FMT402" or (lf_order and problem.code == "FMT403"):
+            raise ReadError(problem.code, f"{where}: {problem.message}")
     turns = []
     for i in range(start, len(msgs)):
         msg = msgs[i]
-        if not isinstance(msg, dict):
-            raise ReadError("type", f"{where}[{i}] is {type(msg).__name__}, not a message object")
         tag = msg.get(role_tag)
         try:
             role = roles.get(tag)
         except TypeError:  # an unhashable role value
             role = None
-        if role is None:
-            if tag == tags.system_tag and tag is not None:
-                raise ReadError("role-order", f"{where}[{i}]: a system message is allowed only first")
-            raise ReadError("role", f"{where}[{i}]: role {tag!r} is none of the entry's tags ({', '.join(map(repr, roles))})")
-        if lf_order and role not in (_PROMPT_SIDE if (i - start) % 2 == 0 else _ANSWER_SIDE):
-            side = "user or observation" if (i - start) % 2 == 0 else "assistant or function_call"
-            raise ReadError("role-order", f"{where}[{i}] is {tag!r}; LLaMA-Factory needs a {side} turn at that position")
+        if role is None:  # a system message past the first, in a form that takes any order
+            raise ReadError("FMT403", f"{where}[{i}]: a system message is allowed only first")
         content = msg.get(content_tag)
         if role == "function":
             turn = Turn("assistant", "", parse_calls(content, f"{where}[{i}]"))
@@ -243,40 +244,48 @@ def _read_messages_checked(
 
 def _read_answer(value: Any, entry: DatasetEntry, side: str, found: list[tuple[str, Any]]) -> Turn:
     if not isinstance(value, dict):
-        raise ReadError("type", f"{side} must be one message object")
+        raise ReadError("FMT501", f"{side} must be one message object")
     _, turns = read_messages([value], entry, lf_order=False, where=side, found=found)
     turn = turns[0]
     if turn.role != "assistant":
-        raise ReadError("role", f"{side} must be an assistant or function_call message")
+        raise ReadError("FMT501", f"{side} must be an assistant or function_call message")
     return turn
 
 
-def read_conversation(record: dict[str, Any], entry: DatasetEntry, lf_order: bool) -> Sample:
+def read_conversation(record: dict[str, Any], entry: DatasetEntry) -> Sample:
+    """One conversation record, its turns in the order :func:`fmtkit.alignment.order_of` gives the entry.
+
+    Under LLaMA-Factory's order, the alignment (:func:`fmtkit.alignment.align`)
+    decides, so a record is read exactly when validate finds no FMT402-FMT404
+    in it; the sharegpt reader's plain alternation is read on a fast path.
+    """
     if not isinstance(record, dict):
-        raise ReadError("not-an-object", f"the record is {type(record).__name__}, not an object")
+        raise ReadError("FMT202", f"the record is {type(record).__name__}, not an object")
     column = entry.messages
     if column is None:
-        raise ReadError("missing", "the entry maps no messages column")
+        raise ReadError("FMT106", "the entry maps no messages column")
     found: list[tuple[str, Any]] = []
-    system, turns = read_messages(record.get(column), entry, lf_order, column, found)
+    msgs = record.get(column)
+    aligned = _tags(entry).aligned
+    lf_order = aligned.order == LLAMAFACTORY
+    system, turns = read_messages(msgs, entry, lf_order and not aligned.openai_reader, column, found)
     sample = Sample(turns)
     if system is not None:
         sample.system = system
     elif entry.system is not None:
         sample.system = text(record.get(entry.system), entry.system)
     n = len(turns)
+    if n == 0 or (lf_order and (aligned.openai_reader or n % 2 != aligned.ranking)):
+        for problem in align(msgs, aligned).problems:
+            raise ReadError(problem.code, f"{column}: {problem.message}")
     if entry.ranking:
-        if lf_order and n % 2 == 0:
-            raise ReadError("structure", f"{column}: a preference prompt needs an odd number of messages (ending with the user)")
         sample.chosen = _read_answer(record.get(entry.chosen), entry, entry.chosen or "chosen", found)
         sample.rejected = _read_answer(record.get(entry.rejected), entry, entry.rejected or "rejected", found)
     else:
-        if n == 0 or (lf_order and n % 2):
-            raise ReadError("structure", f"{column}: needs an even number of messages, ending with the assistant")
         if entry.kto_tag is not None:
             label = record.get(entry.kto_tag)
             if not isinstance(label, bool):
-                raise ReadError("label", f"{entry.kto_tag} is {label!r}, not a boolean (true or false)")
+                raise ReadError("FMT503", f"{entry.kto_tag} is {label!r}, not a boolean (true or false)")
             sample.label = label
     if entry.tools is not None:
         sample.tools = read_tools(record.get(entry.tools))
@@ -291,7 +300,7 @@ def read_conversation(record: dict[str, Any], entry: DatasetEntry, lf_order: boo
 
 def read(record: dict[str, Any], entry: DatasetEntry) -> Sample:
     """One ShareGPT record (SFT, preference or KTO, as the entry says) as a Sample."""
-    return read_conversation(record, entry, lf_order=True)
+    return read_conversation(record, entry)
 
 
 def _message(turn: Turn, form: str, losses: list[Loss]) -> dict[str, Any]:

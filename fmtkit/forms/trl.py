@@ -70,14 +70,14 @@ def _completion(value: Any, where: str, found: Found) -> list[Turn]:
         return [Turn("assistant", value)]
     system, turns = read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
     if system is not None or not turns:
-        raise ReadError("structure", f"{where} must hold the answer messages only")
+        raise ReadError("FMT300", f"{where} must hold the answer messages only")
     return turns
 
 
 def _single(value: Any, where: str, found: Found) -> Turn:
     turns = _completion(value, where, found)
     if len(turns) != 1 or turns[0].role != "assistant":
-        raise ReadError("structure", f"{where} must be one assistant message")
+        raise ReadError("FMT300", f"{where} must be one assistant message")
     return turns[0]
 
 
@@ -98,13 +98,13 @@ def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], sys
 
 def _check(record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
-        raise ReadError("not-an-object", f"the record is {type(record).__name__}, not an object")
+        raise ReadError("FMT202", f"the record is {type(record).__name__}, not an object")
     return record
 
 
 def _column(record: dict[str, Any], name: str) -> Any:
     if name not in record:
-        raise ReadError("missing", f"the record has no {name!r} column")
+        raise ReadError("FMT300", f"the record has no {name!r} column")
     return record[name]
 
 
@@ -130,7 +130,7 @@ def read_prompt_completion(record: dict[str, Any], entry: DatasetEntry | None) -
     system, turns = _prompt(_column(_check(record), "prompt"), found)
     turns = turns + _completion(_column(record, "completion"), "completion", found)
     if turns[-1].role != "assistant":
-        raise ReadError("structure", "completion must end with an assistant message")
+        raise ReadError("FMT300", "completion must end with an assistant message")
     return _finish(Sample(turns), record, PROMPT_COMPLETION_KNOWN, system, found)
 
 
@@ -147,14 +147,14 @@ def read_preference_implicit(record: dict[str, Any], entry: DatasetEntry | None)
         sample = Sample(chosen=Turn("assistant", chosen), rejected=Turn("assistant", rejected))
         return _finish(sample, record, IMPLICIT_KNOWN)
     if not (isinstance(chosen, list) and isinstance(rejected, list)):
-        raise ReadError("type", "chosen and rejected must both be strings or both be message lists")
+        raise ReadError("FMT300", "chosen and rejected must both be strings or both be message lists")
     n = 0
     while n < len(chosen) and n < len(rejected) and chosen[n] == rejected[n]:
         n += 1
     if n == len(chosen) == len(rejected):
         n -= 1  # identical pair: the last message is the answer on both sides
     if len(chosen) - n != 1 or len(rejected) - n != 1:
-        raise ReadError("structure", "chosen and rejected differ before their last message: no single shared prompt")
+        raise ReadError("FMT300", "chosen and rejected differ before their last message: no single shared prompt")
     found: Found = []
     system, turns = read_messages(chosen[:n], _OPENAI, lf_order=False, where="chosen", found=found)
     sample = Sample(turns, chosen=_single(chosen[n:], "chosen", found), rejected=_single(rejected[n:], "rejected", found))
@@ -167,9 +167,9 @@ def read_unpaired(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
     turns = turns + _completion(_column(record, "completion"), "completion", found)
     label = _column(record, "label")
     if not isinstance(label, bool):
-        raise ReadError("label", f"label is {label!r}, not a boolean (true or false)")
+        raise ReadError("FMT503", f"label is {label!r}, not a boolean (true or false)")
     if turns[-1].role != "assistant":
-        raise ReadError("structure", "completion must end with an assistant message")
+        raise ReadError("FMT300", "completion must end with an assistant message")
     return _finish(Sample(turns, label=label), record, UNPAIRED_KNOWN, system, found)
 
 

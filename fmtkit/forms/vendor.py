@@ -33,16 +33,16 @@ PARALLEL = "parallel_tool_calls"
 def _answer(value: Any, where: str, found: list[tuple[str, Any]]):
     _, turns = read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
     if len(turns) != 1 or turns[0].role != "assistant":
-        raise ReadError("structure", f"{where} must be a list of one assistant message")
+        raise ReadError("FMT300", f"{where} must be a list of one assistant message")
     return turns[0]
 
 
 def read_preference(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
     if not isinstance(record, dict):
-        raise ReadError("not-an-object", f"the record is {type(record).__name__}, not an object")
+        raise ReadError("FMT202", f"the record is {type(record).__name__}, not an object")
     inp = record.get("input")
     if not isinstance(inp, dict):
-        raise ReadError("missing", "input must be an object with messages")
+        raise ReadError("FMT300", "input must be an object with messages")
     found: list[tuple[str, Any]] = []
     system, turns = read_messages(inp.get("messages"), _OPENAI, lf_order=False, where="input.messages", found=found)
     sample = Sample(
@@ -59,7 +59,7 @@ def read_preference(record: dict[str, Any], entry: DatasetEntry | None) -> Sampl
         sample.extra[PARALLEL] = inp[PARALLEL]
     unknown = [k for k in inp if k not in _INPUT_KEYS]
     if unknown:
-        raise ReadError("structure", f"input has keys the model does not hold: {', '.join(unknown)}")
+        raise ReadError("FMT300", f"input has keys the model does not hold: {', '.join(unknown)}")
     for key, value in record.items():
         if key not in _KNOWN:
             sample.extra[key] = value

@@ -2,6 +2,8 @@
 
 LLaMA-Factory drops a row with only a log line when a role is out of place or
 the turn count is wrong; these rules report each such row with its reason.
+Roles, order and turn count come from :func:`fmtkit.alignment.align`, the one
+statement of how LLaMA-Factory aligns messages (the readers use it too).
 """
 
 from __future__ import annotations
@@ -17,35 +19,6 @@ def _conv(view: EntryView) -> bool:
 def _messages(rec: dict, view: EntryView):
     msgs = rec.get(view.entry.messages)
     return msgs if type(msgs) is list else None
-
-
-def _body(msgs: list, view: EntryView) -> list:
-    """The messages after a leading system message (which LLaMA-Factory takes out first)."""
-    e = view.entry
-    if msgs and e.system_tag is not None and type(msgs[0]) is dict and msgs[0].get(e.role_tag) == e.system_tag:
-        return msgs[1:]
-    return msgs
-
-
-def _turn_roles(body: list, view: EntryView) -> list:
-    """The role of each turn as LLaMA-Factory aligns them.
-
-    Its openai reader turns an assistant message with ``tool_calls`` into a
-    function call and merges consecutive tool results into one observation turn.
-    """
-    e = view.entry
-    rt = e.role_tag
-    roles = [m.get(rt) if type(m) is dict else None for m in body]
-    if e.formatting != "openai":
-        return roles
-    out: list = []
-    for m, role in zip(body, roles, strict=True):
-        if role == e.assistant_tag and type(m) is dict and m.get("tool_calls"):
-            role = e.function_tag
-        if role == e.observation_tag and out and out[-1] == role:
-            continue
-        out.append(role)
-    return out
 
 
 @rule("FMT401", "messages-not-list", ERROR, "make the messages column a non-empty list of message objects", applies=_conv)
@@ -115,16 +88,8 @@ def unknown_role(rec: dict, view: EntryView):
         # demo.jsonl
         {"conversations": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
     """
-    msgs = _messages(rec, view)
-    if not msgs:
-        return None
-    role_tag, known = view.entry.role_tag, view.known_roles
-    for i, m in enumerate(msgs):
-        if type(m) is dict:
-            role = m.get(role_tag)
-            if role is not None and (type(role) is not str or role not in known):  # a list or object is no role either
-                return f"message {i} has role {role!r}, which is not one of the entry's tags ({view.describe_tags()})"
-    return None
+    aligned = view.alignment(rec)
+    return aligned.problem("FMT402") if aligned is not None else None
 
 
 @rule("FMT403", "role-order", ERROR, "alternate user (or observation) and assistant (or function_call) turns", applies=_conv)
@@ -147,27 +112,8 @@ def role_order(rec: dict, view: EntryView):
         # demo.jsonl
         {"conversations": [{"from": "human", "value": "Hi"}, {"from": "human", "value": "Hello?"}, {"from": "gpt", "value": "Hello"}]}
     """
-    msgs = _messages(rec, view)
-    if not msgs:
-        return None
-    body = _body(msgs, view)
-    if any(type(m) is not dict for m in body):
-        return None
-    offset = len(msgs) - len(body)
-    even, odd, known = view.even_roles, view.odd_roles, view.known_roles
-    for i, role in enumerate(_turn_roles(body, view)):
-        if type(role) is not str or role not in known:
-            return None  # FMT402 reports it
-        if role not in (odd if i & 1 else even):
-            where = "an assistant/function_call" if i & 1 else "a user/observation"
-            if view.entry.formatting == "openai":  # tool results were merged: count turns, not messages
-                at = f"turn {i} (after the system message, consecutive tool results counted as one)"
-            else:
-                at = f"message {i + offset}"
-            if role == view.entry.system_tag:
-                return f"{at} is a system message; only the first message may be one"
-            return f"{at} has role {role!r} where {where} turn must stand"
-    return None
+    aligned = view.alignment(rec)
+    return aligned.problem("FMT403") if aligned is not None else None
 
 
 @rule("FMT404", "turn-count", ERROR, "end SFT/KTO conversations with the answer, preference prompts with the user turn", applies=_conv)
@@ -191,20 +137,8 @@ def turn_count(rec: dict, view: EntryView):
         # demo.jsonl
         {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}, {"from": "human", "value": "Bye"}]}
     """
-    msgs = _messages(rec, view)
-    if not msgs:
-        return None
-    body = _body(msgs, view)
-    n = len(_turn_roles(body, view))
-    counted = f"{n} turn{'' if n == 1 else 's'}" + (" after the system message" if len(body) != len(msgs) else "")
-    if view.entry.ranking is True:
-        if n % 2 == 0:
-            return f"{counted}; a preference prompt needs an odd number (ending with the user)"
-    elif n % 2 == 1:
-        return f"{counted}; the conversation must end with the assistant (an even number)"
-    elif n == 0:
-        return "no turn besides the system message"
-    return None
+    aligned = view.alignment(rec)
+    return aligned.problem("FMT404") if aligned is not None and rec.get(view.entry.messages) else None
 
 
 @rule("FMT405", "content-not-string", ERROR, "make each message's content a string", applies=_conv)
@@ -313,8 +247,8 @@ def system_overridden(rec: dict, view: EntryView):
         # demo.jsonl
         {"conversations": [{"from": "system", "value": "Be kind."}, {"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}], "system": "Be brief."}
     """
-    msgs = _messages(rec, view)
-    if msgs and rec.get(view.entry.system) and len(_body(msgs, view)) != len(msgs):
+    aligned = view.alignment(rec)
+    if aligned is not None and aligned.system_index is not None and rec.get(view.entry.system):
         return "the leading system message overrides the system column"
     return None
 
@@ -371,3 +305,4 @@ def weight_ignored(rec: dict, view: EntryView):
     if zero:
         return f"message{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero))} ha{'ve' if len(zero) > 1 else 's'} weight 0, but LLaMA-Factory ignores weight and trains on {'them' if len(zero) > 1 else 'it'}"
     return None
+

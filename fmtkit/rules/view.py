@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from fmtkit.alignment import Alignment, Tags, align
 from fmtkit.dataset_info import DatasetEntry
 
 
@@ -24,6 +26,20 @@ class EntryView:
     odd_roles: frozenset[str] = frozenset()  # assistant positions: assistant and function tags
     known_roles: dict[str, str] = field(default_factory=dict)  # value in data -> tag name
     media_exists: dict[str, bool] = field(default_factory=dict)
+    tags: Tags | None = None  # conversation entries: how LLaMA-Factory aligns their messages
+    _aligned: tuple[Any, Alignment] | None = None  # the last record aligned (the rules of one record share it)
+
+    def alignment(self, rec: dict) -> Alignment | None:
+        """The record's messages aligned as LLaMA-Factory reads them (:func:`fmtkit.alignment.align`), once per record."""
+        cached = self._aligned
+        if cached is not None and cached[0] is rec:
+            return cached[1]
+        msgs = rec.get(self.entry.messages) if self.tags is not None else None
+        if type(msgs) is not list:
+            return None
+        result = align(msgs, self.tags)
+        self._aligned = (rec, result)
+        return result
 
     @classmethod
     def of(cls, entry: DatasetEntry, root: Path | None = None, stage: str | None = None) -> EntryView:
@@ -31,14 +47,5 @@ class EntryView:
         even = frozenset(t for t in (e.user_tag, e.observation_tag) if t is not None)
         odd = frozenset(t for t in (e.assistant_tag, e.function_tag) if t is not None)
         known = {getattr(e, k): k for k in ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag") if getattr(e, k) is not None}
-        return cls(entry, root if root is not None else e.base_dir, stage, even, odd, known)
-
-    def describe_tags(self) -> str:
-        """The role values the entry accepts, for messages: ``user_tag='human', ...``."""
-        e = self.entry
-        parts = [f"{k}={getattr(e, k)!r}" for k in ("user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag") if getattr(e, k) is not None]
-        unset = [k for k in ("observation_tag", "function_tag", "system_tag") if getattr(e, k) is None]
-        text = ", ".join(parts)
-        if unset:
-            text += f"; unset because `tags` leaves them out: {', '.join(unset)}"
-        return text
+        tags = Tags.of(e) if e.is_conversation and e.messages is not None else None
+        return cls(entry, root if root is not None else e.base_dir, stage, even, odd, known, tags=tags)
