@@ -2,7 +2,7 @@
 
 Generates seeded ShareGPT JSON Lines (2-8 turns of 20-400 characters of mixed
 ASCII and CJK text, 10% with a system field) under bench/data/, then measures
-in the same run (see docs in bench/README.md and ../shared/guide/PERFORMANCE.md):
+in the same run (rows and targets: bench/README.md):
 
   (a) floor: read lines + ``orjson.loads`` (1 process)
   (b) ``fmtkit.validation.validate(file, form="sharegpt")`` (1 process), with its peak RSS

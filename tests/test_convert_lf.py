@@ -2,7 +2,7 @@
 
 ``aligned`` below re-implements, independently of fmtkit's readers, how
 LLaMA-Factory's dataset converters turn one record into its aligned view
-(prompt / response / system / tools / media), following FORMATS.md. For every
+(prompt / response / system / tools / media), as docs/llamafactory.md states it. For every
 conversion between LLaMA-Factory forms, the view of each written record through
 its registered entry equals the view of its source record through the source
 entry.

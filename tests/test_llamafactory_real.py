@@ -98,7 +98,7 @@ def _tools(value):
 def _openai_system(system: str, tools) -> str:
     """The system prompt LLaMA-Factory 0.9.5's openai converter makes of ``system``.
 
-    FORMATS.md section 4: it appends "detailed thinking off" in some cases (no
+    docs/llamafactory.md (the openai reader): it appends "detailed thinking off" in some cases (no
     tools and no thinking switch in the system prompt), or a newline when there
     are tools. So a record read through an openai entry is compared with one
     read through another formatting after applying the same rule to the latter.

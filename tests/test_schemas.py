@@ -280,7 +280,7 @@ VALID: list[tuple[str, str, Any]] = [
 ]
 
 INVALID: list[tuple[str, str, Any]] = [
-    # dataset_info: the traps of FORMATS.md section 8
+    # dataset_info: the traps of docs/llamafactory.md (dataset_info.json)
     ("dataset_info.schema.json", "`format` instead of `formatting`", {"d": {"file_name": "d.json", "format": "sharegpt"}}),
     ("dataset_info.schema.json", "misspelled key", {"d": {"file_name": "d.json", "colums": {"prompt": "q"}}}),
     ("dataset_info.schema.json", "no source key", {"d": {"formatting": "alpaca"}}),

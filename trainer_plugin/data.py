@@ -1,7 +1,7 @@
 """From fmtkit's canonical samples to the rows TRL's trainers take.
 
 Small pure functions map one :class:`~fmtkit.sample.Sample` to one row of a
-TRL dataset type (FORMATS.md section 6): conversational ``messages`` for SFT,
+TRL dataset type (docs/llamafactory.md, "TRL"): conversational ``messages`` for SFT,
 ``text`` for pretraining, explicit-prompt preference rows for DPO / ORPO /
 SimPO / reward modelling, unpaired rows for KTO. Messages carry ``role`` and
 ``content``, the system prompt first, and tool calls OpenAI's way; tools go in
