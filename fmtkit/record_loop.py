@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 
 from fmtkit import rules as rule_registry
@@ -229,6 +230,36 @@ def _record_rules(view: EntryView | None) -> list:
     return out
 
 
+def _sample_rules(view: EntryView | None, form: str) -> tuple[Any, list]:
+    """For a form read without a LLaMA-Factory entry (TRL's, vendors'): its reader and the rules' sample checks."""
+    from fmtkit.forms import FORMS
+
+    if view is not None or form not in FORMS or FORMS[form].roles:
+        return None, []
+    checks = [(r.code, r.severity, r.fix, r.on_sample) for r in rule_registry.RULES.values() if r.on_sample is not None]
+    return FORMS[form].read, checks
+
+
+def _check_sample(read, checks: list, rec: dict, rel: str, line: int | None, index: int, append) -> bool:
+    """Read one record into a Sample (a read error is a finding with its rule code) and run the sample checks."""
+    from fmtkit.forms import ReadError
+
+    errored = False
+    try:
+        sample = read(rec, None)
+    except ReadError as exc:
+        rule = rule_registry.RULES[exc.code]
+        append(Finding(exc.code, rule.severity, exc.message, rule.fix, rel, line, index))
+        return rule.severity == ERROR
+    for code, severity, fix, check in checks:
+        out = check(sample)
+        if out:
+            errored = errored or severity == ERROR
+            for message in (out,) if type(out) is str else out:
+                append(Finding(code, severity, message, fix, rel, line, index))
+    return errored
+
+
 class RecordChecker:
     """The record rules and the schema over one file, a record at a time, with the file's :class:`FileTally`.
 
@@ -263,6 +294,7 @@ class RecordChecker:
     def _make_check(self, rel: str, view: EntryView | None, form: str, problems: list[Finding]):
         """The per-record check, as a closure over everything chosen once per file (the hot loop)."""
         checks = _record_rules(view)
+        read, sample_checks = _sample_rules(view, form)
         schema = _SchemaView(view, form)
         validator, project, identity = schema.validator, schema.project, schema.identity
         fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
@@ -299,6 +331,8 @@ class RecordChecker:
                 if message is not None:
                     append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index))
                     errored = True
+            if read is not None and not errored:
+                errored = _check_sample(read, sample_checks, rec, rel, line, index, append)
             if errored:
                 tally.errored += 1
             add(index, line, rec, raw)

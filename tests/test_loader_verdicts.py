@@ -140,3 +140,17 @@ def test_turn_order_follows_the_reader(tmp_path, capsys):
     assert found["FMT403"] == "error"
     report = fmtkit.convert(entry, "trl-messages", tmp_path / "t2.jsonl", entry="demo", check=False)
     assert report.skipped_by == {"unreadable:FMT403": 1}  # the reader's verdict is validate's, with its code
+
+
+def test_sample_rules_run_on_trl_forms(tmp_path):
+    """An identical pair or an empty answer means the same in TRL form as in LLaMA-Factory's."""
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps({"prompt": "Hi", "chosen": "Same.", "rejected": "Same."}) + "\n"
+                    + json.dumps({"prompt": "Hi", "chosen": "Hello!", "rejected": "  "}) + "\n")  # fmt: skip
+    report = fmtkit.validate(path)
+    assert [(f.code, f.record) for f in report.findings] == [("FMT502", 0), ("FMT406", 1)]
+    # a record its reader cannot read is a finding with the rule code convert skips it with
+    path.write_text(json.dumps({"chosen": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "x"}],
+                                "rejected": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "y"}]}) + "\n")  # fmt: skip
+    (finding,) = fmtkit.validate(path).findings
+    assert finding.code == "FMT300" and "no single shared prompt" in finding.message

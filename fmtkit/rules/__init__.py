@@ -20,7 +20,11 @@ FMT9xx   fitness for a training stage (``--stage``)
 Adding a rule: write a function in the module of its group, decorate it with
 :func:`rule`, and give it a docstring with ``Passes::`` and ``Fails::`` examples.
 A *record* rule's function takes ``(record, view)`` and returns None when the
-record is fine, else a message (or a list of messages).
+record is fine, else a message (or a list of messages). A rule that means
+something for any sample (an identical pair, an empty answer) also gets a
+*sample* check with :func:`sample_check`: it takes the canonical
+:class:`~fmtkit.sample.Sample` and runs on the forms read without a
+LLaMA-Factory entry (TRL's, vendors'), so every form gets it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class Rule:
     doc: str
     check: Callable[..., Any] | None = None
     applies: Callable[..., bool] | None = None
+    on_sample: Callable[..., Any] | None = None  # the same check on a Sample, for forms without an entry view
 
     @property
     def summary(self) -> str:
@@ -70,6 +75,21 @@ def rule(code: str, name: str, severity: str, fix: str, scope: str = "record", a
 
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         declare(code, name, severity, fix, scope, inspect.getdoc(fn) or "", fn, applies)
+        return fn
+
+    return register
+
+
+def sample_check(code: str):
+    """Register the decorated function as rule ``code``'s check on a :class:`~fmtkit.sample.Sample`.
+
+    It takes the sample and returns None, a message, or a list of messages.
+    """
+
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        from dataclasses import replace
+
+        RULES[code] = replace(RULES[code], on_sample=fn)
         return fn
 
     return register

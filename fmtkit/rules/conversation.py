@@ -8,8 +8,9 @@ statement of how LLaMA-Factory aligns messages (the readers use it too).
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, INFO, WARNING, rule, json_type
+from fmtkit.rules import ERROR, INFO, WARNING, rule, json_type, sample_check
 from fmtkit.rules.view import EntryView
+from fmtkit.sample import Sample
 
 
 def _conv(view: EntryView) -> bool:
@@ -176,6 +177,8 @@ def content_not_string(rec: dict, view: EntryView):
 def empty_content(rec: dict, view: EntryView):
     """A message's content is empty or only white space: the model trains on nothing there.
 
+    Checked in every conversational form (TRL's and vendors' too).
+
     Passes::
 
         # entry: {"formatting": "sharegpt"}
@@ -306,3 +309,13 @@ def weight_ignored(rec: dict, view: EntryView):
         return f"message{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero))} ha{'ve' if len(zero) > 1 else 's'} weight 0, but LLaMA-Factory ignores weight and trains on {'them' if len(zero) > 1 else 'it'}"
     return None
 
+
+
+@sample_check("FMT406")
+def empty_content_sample(sample: Sample):
+    sides = [("message", i, t) for i, t in enumerate(sample.turns)]
+    sides += [(name, None, t) for name, t in (("chosen", sample.chosen), ("rejected", sample.rejected)) if t is not None]
+    for name, i, t in sides:
+        if not t.tool_calls and not t.content.strip():
+            return f"{name} {i} is empty" if i is not None else f"{name} is empty"
+    return None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, WARNING, declare, rule, json_type
+from fmtkit.rules import ERROR, WARNING, declare, rule, json_type, sample_check
 from fmtkit.rules.view import EntryView
+from fmtkit.sample import Sample
 
 
 def _ranking(view: EntryView) -> bool:
@@ -62,6 +63,8 @@ def _side_text(v, view: EntryView):
 @rule("FMT502", "identical-pair", WARNING, "make chosen and rejected differ, or drop the pair", applies=_ranking)
 def identical_pair(rec: dict, view: EntryView):
     """`chosen` and `rejected` are the same: the pair teaches nothing.
+
+    Checked in every form that holds pairs (TRL's and vendors' too).
 
     Passes::
 
@@ -129,3 +132,10 @@ declare(
         {"instruction": "Hey", "input": "", "output": "Hey there", "label": true}
     """,
 )  # fmt: skip
+
+
+@sample_check("FMT502")
+def identical_pair_sample(sample: Sample):
+    if sample.chosen is not None and sample.rejected is not None and sample.chosen == sample.rejected:
+        return "chosen and rejected are identical"
+    return None
