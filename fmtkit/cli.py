@@ -21,6 +21,7 @@ from fmtkit.errors import EXIT_USAGE, FmtkitError
 # name -> (module:attribute, one-line help). One line per command.
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("fmtkit.commands.validate:validate", "Check a dataset folder or data file for problems."),
+    "config": ("fmtkit.commands.validate:config", "Show the settings validate would use, and where each came from."),
     "rules": ("fmtkit.commands.rules:rules", "List every rule with its code and severity."),
     "explain": ("fmtkit.commands.rules:explain", "Show the documentation of one rule."),
     "convert": ("fmtkit.commands.convert:convert", "Convert a dataset to another form, reporting any loss."),

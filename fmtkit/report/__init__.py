@@ -1,21 +1,73 @@
-"""Reporters: they only render a :class:`fmtkit.validation.Report` (human, json, github).
+"""Reporters: each renders a :class:`fmtkit.validation.Report` in one output format.
 
->>> sorted(REPORTERS)
-['github', 'human', 'json']
+``human`` for people; ``json`` (fmtkit's own, versioned), ``github`` (Actions
+annotations), ``sarif`` (2.1.0, for code scanning), ``junit`` (JUnit XML, for CI
+test views) and ``gitlab`` (GitLab code quality) for machines.
+
+>>> sorted(FORMATS)
+['github', 'gitlab', 'human', 'json', 'junit', 'sarif']
 """
 
 from __future__ import annotations
 
-REPORTERS = {
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from fmtkit.findings import ERROR
+
+FORMATS = {
     "human": "fmtkit.report.human:render",
     "json": "fmtkit.report.json_report:render",
     "github": "fmtkit.report.github:render",
+    "sarif": "fmtkit.report.sarif:render",
+    "junit": "fmtkit.report.junit:render",
+    "gitlab": "fmtkit.report.gitlab:render",
 }
+REPORTERS = FORMATS  # the name before --output-format
 
 
-def render(report, output: str, quiet: bool = False) -> None:
-    """Print ``report`` in the ``output`` format to standard output."""
+def render(report, output: str = "human", quiet: bool = False, out: TextIO | None = None, **options) -> None:
+    """Write ``report`` in the ``output`` format to ``out`` (standard output by default).
+
+    ``options`` go to the reporter that takes them (``max_per_rule`` for human).
+    """
     import importlib
 
-    module, _, attr = REPORTERS[output].partition(":")
-    getattr(importlib.import_module(module), attr)(report, quiet=quiet)
+    module, _, attr = FORMATS[output].partition(":")
+    getattr(importlib.import_module(module), attr)(report, out or sys.stdout, quiet=quiet, **options)
+
+
+def shown(report, quiet: bool) -> list:
+    """The findings to write, in order: all of them, or the errors alone with ``quiet``."""
+    findings = sorted(report.findings, key=lambda f: f.sort_key)
+    return [f for f in findings if f.severity == ERROR] if quiet else findings
+
+
+def display_path(report, file: str | None) -> str:
+    """Where a finding's file is, as the user can open it: relative to the working folder when
+    it lies below it, else as the validated path was given.
+
+    >>> from fmtkit.validation import Report
+    >>> display_path(Report(root="dataset"), "chat.jsonl")
+    'dataset/chat.jsonl'
+    """
+    if getattr(report, "stdin", False):
+        return "-"
+    path = Path(report.root) / file if file else Path(report.root)
+    try:
+        rel = path.resolve().relative_to(Path.cwd().resolve())
+        return rel.as_posix() if str(rel) != "." else "."
+    except ValueError:
+        return os.path.normpath(path).replace(os.sep, "/")
+
+
+def location(report, f) -> str:
+    """``path:line:column`` (as far as known) of a finding, for terminals and editors."""
+    where = display_path(report, f.file)
+    if f.line:
+        where += f":{f.line}"
+        if f.column:
+            where += f":{f.column}"
+    return where
