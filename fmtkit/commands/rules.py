@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import click
 
+from fmtkit.commands.output import output_options, resolve_output, write_report
 from fmtkit.errors import FmtkitError
 
 
 @click.command("rules")
-@click.option("--output", type=click.Choice(["human", "json", "markdown"]), default="human", show_default=True)
-def rules(output):
+@output_options(["human", "json", "markdown"], "human", file_help="Write the list to this file ('-': standard output).")
+def rules(output_format, output):
     """List every rule: code, severity, name and what it checks.
 
-    `--output markdown` writes the reference page docs/rules.md.
+    --output-format markdown writes the reference page docs/rules.md.
     """
+    output, output_format = resolve_output(output, output_format, ("human", "json", "markdown"), "human")
+    write_report(output, lambda: _list(output_format))
+
+
+def _list(output: str) -> None:
     from fmtkit.rules import load_all
 
     registry = load_all()

@@ -13,24 +13,13 @@ from pathlib import Path
 
 import click
 
+from fmtkit.commands.output import output_options, resolve_output, write_report
 from fmtkit.detect import FORMS
 from fmtkit.findings import SEVERITIES
 from fmtkit.report import FORMATS
 from fmtkit.rules.stage import STAGES
 
 CODES = "Codes or prefixes (FMT8 is every FMT8xx rule); repeat, or comma-separated."
-
-
-def deprecated_output_format(value: str | None, output_format: str | None) -> tuple[str | None, str | None]:
-    """``-o/--output FORMAT`` (the spelling before --output-format): (output file, format) with a note on stderr.
-
-    A value that names a format and no existing file is read as a format for one more release.
-    """
-    if value in FORMATS and output_format is None and not Path(value).exists():
-        click.echo(f"fmtkit: `--output {value}` is deprecated and will name a file in the next release; "
-                   f"use `--output-format {value}` (`-o/--output FILE` writes the report to FILE)", err=True)  # fmt: skip
-        return None, value
-    return value, output_format
 
 
 def settings_options(fn):
@@ -51,8 +40,7 @@ def settings_options(fn):
 @click.option("--ignore", multiple=True, help=f"Do not report these rules. {CODES}")
 @click.option("--fail-on", type=click.Choice(SEVERITIES), help="Lowest severity that fails the run (exit 1). [default: error]")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even with findings (2 still means a usage error).")
-@click.option("--output-format", type=click.Choice(list(FORMATS)), help="Report format. [default: human]")
-@click.option("--output", "-o", "output", help="Write the report to this file ('-': standard output).")
+@output_options(list(FORMATS), "human")
 @click.option("--max-per-rule", type=click.IntRange(0), help="Findings shown per rule in the human report; 0 shows all. [default: 20]")
 @click.option("--statistics", is_flag=True, help="Only the number of findings per rule.")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors; no summary.")
@@ -82,8 +70,7 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
     from fmtkit.config import resolve
     from fmtkit.errors import FmtkitError
 
-    output, output_format = deprecated_output_format(output, output_format)
-    output_format = output_format or "human"
+    output, output_format = resolve_output(output, output_format, FORMATS, "human")
     cli = {"select": _codes(select), "extend_select": _codes(extend_select), "ignore": _codes(ignore), "fail_on": fail_on,
            "stage": stage, "jobs": jobs, "baseline": baseline, "max_per_rule": max_per_rule}  # fmt: skip
     settings = resolve(cli, start=_common_folder(paths), config=config_file, isolated=isolated)
@@ -172,24 +159,14 @@ def _entry_typo(report) -> None:
         raise FmtkitError(f"{Path(report.root) / typo.file}: {typo.message}")
 
 
-def _write(report, output_format: str, output: str | None, **options) -> None:
-    """The report to standard output, or atomically to the file ``output``."""
-    import io
-
+def _write(report, output_format: str, output: str | None, statistics: bool, **options) -> None:
+    """The report (or with ``statistics`` its counts per rule) to standard output or the file ``output``."""
     from fmtkit.report import render
 
-    if output in (None, "-"):
-        if options.pop("statistics"):
-            return _statistics(report, output_format, sys.stdout)
-        return render(report, output_format, out=sys.stdout, **options)
-    from fmtkit.models.infer import write_atomically
-
-    buf = io.StringIO()
-    if options.pop("statistics"):
-        _statistics(report, output_format, buf)
+    if statistics:
+        write_report(output, lambda: _statistics(report, output_format, sys.stdout))
     else:
-        render(report, output_format, out=buf, **options)
-    write_atomically(Path(output), [buf.getvalue()])
+        write_report(output, lambda: render(report, output_format, out=sys.stdout, **options))
 
 
 def _statistics(report, output_format: str, out) -> None:
