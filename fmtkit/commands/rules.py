@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from fmtkit.commands.output import output_options, resolve_output, write_report
+from fmtkit.report import plain
 from fmtkit.errors import FmtkitError
 
 
@@ -29,7 +30,7 @@ def _list(output: str) -> None:
     if output == "json":
         import orjson
 
-        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary, "fix": r.fix} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": plain(r.summary), "fix": r.fix} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
         return
     from rich.console import Console
     from rich.table import Table
@@ -40,7 +41,7 @@ def _list(output: str) -> None:
     from rich.text import Text
 
     for r in registry.values():
-        table.add_row(r.code, r.name, r.severity, Text(r.summary))
+        table.add_row(r.code, r.name, r.severity, Text(plain(r.summary)))
     Console().print(table)
 
 
@@ -58,7 +59,7 @@ def explain(code):
         near = difflib.get_close_matches(code.upper(), list(registry), n=1)
         raise FmtkitError(f"no rule {code!r}" + (f" (did you mean {near[0]}?)" if near else "") + "; `fmtkit rules` lists them")
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n")
-    click.echo(rule.doc)
+    click.echo(plain(rule.doc))
     click.echo(f"\nFix: {rule.fix}")
 
 

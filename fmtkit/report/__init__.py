@@ -39,6 +39,17 @@ def render(report, output: str = "human", quiet: bool = False, out: TextIO | Non
     getattr(importlib.import_module(module), attr)(report, out or sys.stdout, quiet=quiet, **options)
 
 
+def plain(text: str) -> str:
+    """A rule's documentation as plain text: reStructuredText's ``code`` as `code`, ``Passes::`` as ``Passes:``.
+
+    >>> plain("Give ``--entry``.\n\nPasses::")
+    'Give `--entry`.\n\nPasses:'
+    """
+    import re
+
+    return re.sub(r"::$", ":", text.replace("``", "`"), flags=re.M)
+
+
 def shown(report, quiet: bool) -> list:
     """The findings to write, in order: all of them, or the errors alone with ``quiet``."""
     findings = sorted(report.findings, key=lambda f: f.sort_key)

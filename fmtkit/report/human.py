@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fmtkit.config import DEFAULT_MAX_PER_RULE
-from fmtkit.report import display_path, location, shown
+from fmtkit.report import display_path, location, plain, shown
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -90,5 +90,5 @@ def statistics(report, console: Console) -> None:
     table.add_column("findings", justify="right")
     table.add_column("what")
     for code, n in report.summary["by_rule"].items():
-        table.add_row(code, Text(severity[code], style=_STYLE[severity[code]]), str(n), Text(rules[code].summary))
+        table.add_row(code, Text(severity[code], style=_STYLE[severity[code]]), str(n), Text(plain(rules[code].summary)))
     console.print(table)

@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, metadata
 from urllib.parse import quote
 
 from fmtkit import __version__
-from fmtkit.report import display_path, shown
+from fmtkit.report import display_path, plain, shown
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -54,9 +54,9 @@ def sarif_log(report, quiet: bool = False) -> dict:
             {
                 "id": r.code,
                 "name": r.name,
-                "shortDescription": {"text": r.summary},
-                "fullDescription": {"text": r.doc or r.summary},
-                "help": {"text": f"Fix: {r.fix}\n\n{r.doc}", "markdown": f"**Fix:** {r.fix}\n\n{r.doc}"},
+                "shortDescription": {"text": plain(r.summary)},
+                "fullDescription": {"text": plain(r.doc or r.summary)},
+                "help": {"text": f"Fix: {r.fix}\n\n{plain(r.doc)}"},
                 "defaultConfiguration": {"level": LEVEL[r.severity]},
                 **({"helpUri": f"{base}#{r.code.lower()}"} if base else {}),
             }
