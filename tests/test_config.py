@@ -168,3 +168,11 @@ def test_severity_override_changes_the_exit_code(capsys, project):
     code, out, _ = run_cli(capsys, "validate", project / "data", "-q")
     assert code == 1
     assert "FMT805" in out and "FMT114" not in out
+
+
+def test_quiet_shows_what_fails_the_run(capsys):
+    code, out, _ = run_cli(capsys, "validate", DATASET, "--isolated", "-q")
+    assert (code, out) == (0, "")
+    code, out, _ = run_cli(capsys, "validate", DATASET, "--isolated", "-q", "--fail-on", "info")
+    assert code == 1
+    assert "FMT805" in out and "5 findings at or above info in" in out and "records decoded" not in out

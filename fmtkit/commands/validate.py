@@ -43,7 +43,7 @@ def settings_options(fn):
 @output_options(list(FORMATS), "human")
 @click.option("--max-per-rule", type=click.IntRange(0), help="Findings shown per rule in the human report; 0 shows all. [default: 20]")
 @click.option("--statistics", is_flag=True, help="Only the number of findings per rule.")
-@click.option("--quiet", "-q", is_flag=True, help="Only errors; no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="Only findings at or above --fail-on (errors by default); no summary.")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Worker processes for large JSON Lines files. [default: 1]")
 @click.option("--staged", is_flag=True, help="PATHS are changed files (pre-commit): check each dataset folder once; skip files no entry reads.")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=str), help="Hide the findings this baseline file accepts; report new ones.")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from fmtkit.findings import ERROR
+from fmtkit.findings import ERROR, SEVERITY_RANK
 
 FORMATS = {
     "human": "fmtkit.report.human:render",
@@ -42,18 +42,18 @@ def render(report, output: str = "human", quiet: bool = False, out: TextIO | Non
 def plain(text: str) -> str:
     """A rule's documentation as plain text: reStructuredText's ``code`` as `code`, ``Passes::`` as ``Passes:``.
 
-    >>> plain("Give ``--entry``.\n\nPasses::")
-    'Give `--entry`.\n\nPasses:'
+    >>> plain("Give ``--entry``. Passes::")
+    'Give `--entry`. Passes:'
     """
     import re
 
     return re.sub(r"::$", ":", text.replace("``", "`"), flags=re.M)
 
 
-def shown(report, quiet: bool) -> list:
-    """The findings to write, in order: all of them, or the errors alone with ``quiet``."""
+def shown(report, quiet: bool, fail_on: str = ERROR) -> list:
+    """The findings to write, in order: all of them, or with ``quiet`` those at or above ``fail_on``."""
     findings = sorted(report.findings, key=lambda f: f.sort_key)
-    return [f for f in findings if f.severity == ERROR] if quiet else findings
+    return [f for f in findings if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[fail_on]] if quiet else findings
 
 
 def display_path(report, file: str | None) -> str:

@@ -19,8 +19,8 @@ def _prop(text: str) -> str:
     return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(report, out, quiet: bool = False, **_) -> None:
-    for f in shown(report, quiet):
+def render(report, out, quiet: bool = False, fail_on: str = "error", **_) -> None:
+    for f in shown(report, quiet, fail_on):
         props = [f"file={_prop(display_path(report, f.file))}"]
         if f.line:
             props.append(f"line={f.line}")

@@ -14,9 +14,9 @@ from fmtkit.report import display_path, shown
 SEVERITY = {"error": "major", "warning": "minor", "info": "info"}
 
 
-def render(report, out, quiet: bool = False, **_) -> None:
+def render(report, out, quiet: bool = False, fail_on: str = "error", **_) -> None:
     issues = []
-    for f in shown(report, quiet):
+    for f in shown(report, quiet, fail_on):
         path = display_path(report, f.file)
         key = "\0".join(str(x) for x in (f.code, path, f.line, f.column, f.record, f.pointer, f.message))
         issues.append({

@@ -23,9 +23,9 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def render(report, out=None, quiet: bool = False, console: Console | None = None, max_per_rule: int = DEFAULT_MAX_PER_RULE, **_) -> None:
+def render(report, out=None, quiet: bool = False, console: Console | None = None, max_per_rule: int = DEFAULT_MAX_PER_RULE, fail_on: str = "error", **_) -> None:
     console = console or Console(file=out, highlight=False, soft_wrap=True)
-    findings = shown(report, quiet)
+    findings = shown(report, quiet, fail_on)
     seen: dict[str, int] = {}
     kept = []
     for f in findings:
@@ -51,8 +51,9 @@ def render(report, out=None, quiet: bool = False, console: Console | None = None
         console.print(Text(f"... and {n:,} more {code} finding{'' if n == 1 else 's'} (--max-per-rule 0 shows all)", style="dim"))
     s = report.summary
     if quiet:
-        if s["errors"]:
-            console.print(Text(f"{_count(s['errors'], 'error')} in {report.root}"))
+        if findings:
+            what = _count(len(findings), "error") if fail_on == "error" else f"{_count(len(findings), 'finding')} at or above {fail_on}"
+            console.print(Text(f"{what} in {report.root}"))
         return
     if findings:
         console.print()

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import orjson
 
-from fmtkit.report import display_path
+from fmtkit.report import display_path, shown
 
 VERSION = 2
 
 
-def render(report, out, quiet: bool = False, **_) -> None:
+def render(report, out, quiet: bool = False, fail_on: str = "error", **_) -> None:
     data = {"version": VERSION, **report.to_dict()}
-    if quiet:
-        data["findings"] = [f for f in data["findings"] if f["severity"] == "error"]
+    data["findings"] = [f.to_dict() for f in shown(report, quiet, fail_on)]
     for f in data["findings"]:
         f["path"] = display_path(report, f["file"])
     out.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -17,7 +17,7 @@ from fmtkit.report import display_path, shown
 
 
 def render(report, out, quiet: bool = False, fail_on: str = "error", **_) -> None:
-    findings = shown(report, quiet)
+    findings = shown(report, quiet, fail_on)
     limit = SEVERITY_RANK[fail_on]
     suites = ET.Element("testsuites", name="fmtkit validate")
     by_file = {file: list(group) for file, group in groupby(findings, key=lambda f: f.file)}

@@ -41,7 +41,7 @@ def uri(path: str) -> str:
     return f"file://{quote(path)}" if path.startswith("/") else quote(path)
 
 
-def sarif_log(report, quiet: bool = False) -> dict:
+def sarif_log(report, quiet: bool = False, fail_on: str = "error") -> dict:
     from fmtkit.rules import load_all
 
     rules = load_all()
@@ -66,7 +66,7 @@ def sarif_log(report, quiet: bool = False) -> dict:
     if base:
         driver["informationUri"] = base
     results = []
-    for f in shown(report, quiet):
+    for f in shown(report, quiet, fail_on):
         region = {}
         if f.line:
             region["startLine"] = f.line
@@ -89,6 +89,6 @@ def sarif_log(report, quiet: bool = False) -> dict:
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [{"tool": {"driver": driver}, "results": results, "columnKind": "unicodeCodePoints"}]}
 
 
-def render(report, out, quiet: bool = False, **_) -> None:
-    out.write(json.dumps(sarif_log(report, quiet), ensure_ascii=False, indent=2) + "\n")
+def render(report, out, quiet: bool = False, fail_on: str = "error", **_) -> None:
+    out.write(json.dumps(sarif_log(report, quiet, fail_on), ensure_ascii=False, indent=2) + "\n")
     out.flush()
