@@ -97,7 +97,8 @@ def cli() -> None:
     """fmtkit: check, convert and train on LLM fine-tuning datasets.
 
     \b
-    Exit codes: 0 no error found, 1 errors found, 2 usage error or unreadable input.
+    Exit codes: 0 success (validate: no finding at or above --fail-on), 1 findings or a failed run,
+    2 usage error or unreadable input.
     """
 
 

@@ -176,3 +176,18 @@ def test_quiet_shows_what_fails_the_run(capsys):
     code, out, _ = run_cli(capsys, "validate", DATASET, "--isolated", "-q", "--fail-on", "info")
     assert code == 1
     assert "FMT805" in out and "5 findings at or above info in" in out and "records decoded" not in out
+
+
+def test_the_documented_example_config_is_valid(capsys, project):
+    """docs/ci.md's complete example: every key, accepted as written."""
+    text = (REPO / "docs" / "ci.md").read_text(encoding="utf-8").split("```toml", 1)[1].split("```", 1)[0]
+    (project / "fmtkit.toml").write_text(text)
+    (project / ".fmtkit-baseline.json").write_text('{"version": 1, "tool": "fmtkit", "findings": []}')
+    code, out, err = run_cli(capsys, "config", project / "data")
+    assert code == 0, err
+    from fmtkit.config import KEYS
+
+    for key in KEYS:
+        assert f"({project / 'fmtkit.toml'})" in next(line for line in out.splitlines() if line.startswith(key + " ")), key
+    code, out, err = run_cli(capsys, "validate", project / "data", "--output-format", "json")
+    assert code in (0, 1) and json.loads(out)["version"] == 2, err
