@@ -39,8 +39,11 @@ def key_of(code: str, file: str, record) -> Key:
     return (code, file, record_hash(record) if record is not None else "")
 
 
-def keys(findings: list, root: str, base: Path) -> list[Key]:
-    """The baseline key of each finding (in order); files are read once, only for the records named."""
+def keys(findings: list, root: str, base: Path, stdin: bool = False) -> list[Key]:
+    """The baseline key of each finding (in order); files are read once, only for the records named.
+
+    ``stdin``: the findings are about standard input (copied under ``root``), whose file is keyed ``-``.
+    """
     wanted: dict[str, set[int]] = {}
     for f in findings:
         if f.file and f.record is not None:
@@ -55,7 +58,7 @@ def keys(findings: list, root: str, base: Path) -> list[Key]:
                 break
     out = []
     for f in findings:
-        file = _relative(Path(root) / f.file, base) if f.file else ""
+        file = "-" if stdin else _relative(Path(root) / f.file, base) if f.file else ""
         value = records.get((f.file, f.record)) if f.record is not None else None
         # a record that no longer decodes (FMT201) is keyed by its line's finding alone
         out.append((f.code, file, record_hash(value) if value is not None else (f"line:{f.message}" if f.record is not None else "")))
@@ -66,11 +69,11 @@ def _relative(path: Path, base: Path) -> str:
     return os.path.relpath(path.resolve(), base.resolve()).replace(os.sep, "/")
 
 
-def write(path: Path, findings: list, root: str) -> int:
+def write(path: Path, findings: list, root: str, stdin: bool = False) -> int:
     """Write the baseline of ``findings`` to ``path`` (atomically); return how many it holds."""
     from fmtkit.models.infer import write_atomically
 
-    counts = Counter(keys(findings, root, path.parent))
+    counts = Counter(keys(findings, root, path.parent, stdin))
     rows = [{"code": c, "file": f, "hash": h, "count": n} for (c, f, h), n in sorted(counts.items())]
     doc = {"version": VERSION, "tool": "fmtkit", "findings": rows}
     write_atomically(path, [json.dumps(doc, indent=2, ensure_ascii=False) + "\n"])
@@ -90,11 +93,11 @@ def read(path: Path) -> Counter:
         raise FmtkitError(f"{path}: not an fmtkit baseline (write one with `fmtkit validate --write-baseline {path}`)") from None
 
 
-def apply(path: Path, findings: list, root: str) -> tuple[list, int, int]:
+def apply(path: Path, findings: list, root: str, stdin: bool = False) -> tuple[list, int, int]:
     """(the findings not in the baseline, how many it hid, how many baselined findings no longer occur)."""
     accepted = read(path)
     kept, hidden = [], 0
-    for f, key in zip(findings, keys(findings, root, path.parent), strict=True):
+    for f, key in zip(findings, keys(findings, root, path.parent, stdin), strict=True):
         if accepted[key] > 0:
             accepted[key] -= 1
             hidden += 1

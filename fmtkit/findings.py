@@ -14,7 +14,7 @@ the record, or null).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -37,8 +37,11 @@ class Finding:
     pointer: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @property
     def sort_key(self) -> tuple:
         return (self.file or "", self.line or 0, self.record if self.record is not None else -1, self.column or 0, self.code)
+
+
+_FIELDS = tuple(f.name for f in fields(Finding))

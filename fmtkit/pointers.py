@@ -45,15 +45,14 @@ def rule_pointer(code: str, message: str, entry) -> str | None:
                 return pointer(col)
             return pointer(col, 0) if code == "FMT408" else None
         i = int(m.group(1))
-        tail = {
-            "FMT401": None,
-            "FMT402": entry.role_tag,
-            "FMT403": entry.role_tag,
-            "FMT405": entry.content_tag,
-            "FMT406": entry.content_tag,
-            "FMT407": _first_quoted(message[m.end():]),
-            "FMT409": "weight",
-        }.get(code, None)
+        if code in ("FMT402", "FMT403"):
+            tail = entry.role_tag
+        elif code in ("FMT405", "FMT406"):
+            tail = entry.content_tag
+        elif code == "FMT407":
+            tail = _first_quoted(message[m.end() :])  # the first unknown key
+        else:
+            tail = "weight" if code == "FMT409" else None
         return pointer(col, i, tail) if tail is not None else pointer(col, i)
     if group == "FMT3" and code != "FMT300":
         if code == "FMT302":

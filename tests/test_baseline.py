@@ -104,3 +104,17 @@ def test_baseline_of_a_json_array_and_a_bundled_folder(capsys, tmp_path, monkeyp
     run_cli(capsys, "validate", "data", "--isolated", "--fail-on", "info", "--write-baseline", "b.json")
     code, out, err = run_cli(capsys, "validate", "data", "--isolated", "--fail-on", "info", "--baseline", "b.json", "--output-format", "json")
     assert code == 0 and json.loads(out)["findings"] == [], err
+
+
+def test_baseline_of_standard_input(capsys, repo, monkeypatch):
+    import io
+
+    def stdin(text: str) -> None:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode())))
+
+    stdin(BAD[0] + "\n")
+    code, _, err = run_cli(capsys, "validate", "-", "--isolated", "--write-baseline", "b.json")
+    assert code == 0 and json.loads((repo / "b.json").read_text())["findings"][0]["file"] == "-"
+    stdin(GOOD % 3 + "\n" + BAD[0] + "\n")
+    code, out, err = run_cli(capsys, "validate", "-", "--isolated", "--baseline", "b.json")
+    assert code == 0, out + err

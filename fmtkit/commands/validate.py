@@ -8,7 +8,9 @@ and a reporter (:mod:`fmtkit.report`) writes it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -80,30 +82,40 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
     if "-" in paths and len(paths) > 1:
         raise FmtkitError("'-' (standard input) is the only PATH when given")
     names = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
-    if paths == ("-",):
-        report = _validate_stdin(form, settings, output_format)
-    else:
+    stdin = paths == ("-",)
+    with tempfile.TemporaryDirectory(prefix="fmtkit-stdin-") if stdin else contextlib.nullcontext() as tmp:
+        if stdin:  # a copy, which stays while its findings are located and baselined
+            paths = (str(_stdin_copy(Path(tmp))),)
         report = _run(paths, names, form, settings, output_format, staged)
         if report is None:
             sys.exit(0)
+        report.stdin = stdin
+        _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero)
+
+
+def _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero) -> None:
+    """Settings, baseline and locations applied to the findings; the report written; the exit code."""
     if names:
         _entry_typo(report)
     report.findings = settings.apply(report.findings, report.root)
     if write_baseline is not None:
         from fmtkit import baseline as baselines
 
-        n = baselines.write(write_baseline, report.findings, report.root)
+        n = baselines.write(write_baseline, report.findings, report.root, stdin=report.stdin)
         click.echo(f"fmtkit: wrote {n} finding{'' if n == 1 else 's'} to the baseline {write_baseline}", err=True)
         sys.exit(0)
     if settings.baseline:
         from fmtkit import baseline as baselines
 
-        report.findings, hidden, gone = baselines.apply(Path(settings.baseline), report.findings, report.root)
+        report.findings, hidden, gone = baselines.apply(Path(settings.baseline), report.findings, report.root, stdin=report.stdin)
         report.notes.append(f"baseline {settings.baseline}: {hidden} accepted finding{'' if hidden == 1 else 's'} hidden"
                             + (f"; {gone} no longer occur (rewrite it with --write-baseline)" if gone else ""))  # fmt: skip
     from fmtkit.locate import locate
+    from fmtkit.report import capped, shown
 
-    locate(report.root, report.findings)
+    if not statistics:  # the findings written: in the human report, at most max-per-rule of each rule
+        written = shown(report, quiet, settings.fail_on)
+        locate(report.root, capped(written, settings.max_per_rule)[0] if output_format == "human" else written)
     _write(report, output_format, output, quiet=quiet, statistics=statistics, max_per_rule=settings.max_per_rule, fail_on=settings.fail_on)
     sys.exit(1 if settings.fails(report.findings) and not exit_zero else 0)
 
@@ -131,23 +143,13 @@ def _run(paths, names, form, settings, output_format, staged):
     return reports[0] if len(reports) == 1 else Report.merge(reports)  # one document, whatever the output
 
 
-def _validate_stdin(form, settings, output_format):
-    """Standard input as a bare data file (JSON Lines, or a JSON array when it starts with '[')."""
-    import tempfile
-
-    from fmtkit.validation import validate as run
-
+def _stdin_copy(folder: Path) -> Path:
+    """Standard input as a data file in ``folder``: a JSON array when it starts with '[', else JSON Lines."""
     data = sys.stdin.buffer.read()
     suffix = ".json" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") else ".jsonl"
-    with tempfile.TemporaryDirectory(prefix="fmtkit-stdin-") as tmp:
-        path = Path(tmp) / f"stdin{suffix}"
-        path.write_bytes(data)
-        report = run(path, form=form, stage=settings.stage, jobs=1)
-        from fmtkit.locate import locate
-
-        locate(report.root, report.findings)  # while the text is still there
-    report.stdin = True
-    return report
+    path = folder / f"stdin{suffix}"
+    path.write_bytes(data)
+    return path
 
 
 def _entry_typo(report) -> None:

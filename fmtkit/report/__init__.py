@@ -10,6 +10,7 @@ test views) and ``gitlab`` (GitLab code quality) for machines.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -56,6 +57,23 @@ def shown(report, quiet: bool, fail_on: str = ERROR) -> list:
     return [f for f in findings if SEVERITY_RANK[f.severity] <= SEVERITY_RANK[fail_on]] if quiet else findings
 
 
+def capped(findings: list, max_per_rule: int) -> tuple[list, dict[str, int]]:
+    """The first ``max_per_rule`` findings of each rule (all with 0), and how many of each rule were left out.
+
+    >>> from fmtkit.findings import Finding
+    >>> kept, more = capped([Finding("FMT402", "error", "m", "f")] * 3, 2)
+    >>> len(kept), more
+    (2, {'FMT402': 1})
+    """
+    seen: dict[str, int] = {}
+    kept = []
+    for f in findings:
+        seen[f.code] = seen.get(f.code, 0) + 1
+        if not max_per_rule or seen[f.code] <= max_per_rule:
+            kept.append(f)
+    return kept, {code: n - max_per_rule for code, n in seen.items() if max_per_rule and n > max_per_rule}
+
+
 def display_path(report, file: str | None) -> str:
     """Where a finding's file is, as the user can open it: relative to the working folder when
     it lies below it, else as the validated path was given.
@@ -66,9 +84,14 @@ def display_path(report, file: str | None) -> str:
     """
     if getattr(report, "stdin", False):
         return "-"
-    path = Path(report.root) / file if file else Path(report.root)
+    return _display(report.root, file, os.getcwd())
+
+
+@functools.lru_cache(maxsize=4096)
+def _display(root: str, file: str | None, cwd: str) -> str:
+    path = Path(root) / file if file else Path(root)
     try:
-        rel = path.resolve().relative_to(Path.cwd().resolve())
+        rel = path.resolve().relative_to(Path(cwd).resolve())
         return rel.as_posix() if str(rel) != "." else "."
     except ValueError:
         return os.path.normpath(path).replace(os.sep, "/")

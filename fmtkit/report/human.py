@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fmtkit.config import DEFAULT_MAX_PER_RULE
-from fmtkit.report import display_path, location, plain, shown
+from fmtkit.report import capped, display_path, location, plain, shown
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -26,12 +26,7 @@ def _count(n: int, word: str) -> str:
 def render(report, out=None, quiet: bool = False, console: Console | None = None, max_per_rule: int = DEFAULT_MAX_PER_RULE, fail_on: str = "error", **_) -> None:
     console = console or Console(file=out, highlight=False, soft_wrap=True)
     findings = shown(report, quiet, fail_on)
-    seen: dict[str, int] = {}
-    kept = []
-    for f in findings:
-        seen[f.code] = seen.get(f.code, 0) + 1
-        if not max_per_rule or seen[f.code] <= max_per_rule:
-            kept.append(f)
+    kept, hidden = capped(findings, max_per_rule)
     for file, group in groupby(kept, key=lambda f: f.file):
         console.print(Text(display_path(report, file) if file else "(dataset)", style="bold underline"))
         for f in group:
@@ -46,7 +41,6 @@ def render(report, out=None, quiet: bool = False, console: Console | None = None
                 line.append(f" (at {f.pointer})", style="dim")
             console.print(line)
             console.print(Text(f"      fix: {f.fix}", style="dim"))
-    hidden = {code: n - max_per_rule for code, n in seen.items() if max_per_rule and n > max_per_rule}
     for code, n in hidden.items():
         console.print(Text(f"... and {n:,} more {code} finding{'' if n == 1 else 's'} (--max-per-rule 0 shows all)", style="dim"))
     s = report.summary
