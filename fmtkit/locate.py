@@ -109,6 +109,36 @@ def _find(text: str, start: int, ptr: str) -> int | None:
         return None
 
 
+def line_starts(text: str) -> list[int]:
+    """The offset where each line of ``text`` starts.
+
+    >>> line_starts("a\\nbc\\n")
+    [0, 2, 5]
+    """
+    starts = [0]
+    i = text.find("\n")
+    while i >= 0:
+        starts.append(i + 1)
+        i = text.find("\n", i + 1)
+    return starts
+
+
+def value_span(text: str, start: int, ptr: str) -> tuple[int, int] | None:
+    """(start, end) offsets of the value ``ptr`` names in the JSON value at or after ``start``.
+
+    >>> text = '{"a": [1, "x"]}'
+    >>> a, b = value_span(text, 0, "/a/1"); text[a:b]
+    '"x"'
+    """
+    at = _find(text, start, ptr)
+    if at is None:
+        return None
+    try:
+        return at, _skip(text, at)
+    except IndexError:
+        return None
+
+
 def locate(root: str, findings: list) -> None:
     """Set ``line`` and ``column`` of the findings (in place) from their files' text, as the module says."""
     by_file: dict[str, list] = {}
@@ -142,10 +172,7 @@ def _locate_lines(path: Path, group: list) -> None:
 
 def _locate_text(text: str, group: list) -> None:
     """A JSON document: a record starts at its line and may span many."""
-    starts = [0]
-    for i, ch in enumerate(text):
-        if ch == "\n":
-            starts.append(i + 1)
+    starts = line_starts(text)
     for f in group:
         if f.line <= len(starts):
             _place(f, text, starts[f.line - 1], f.line, starts)

@@ -2,7 +2,8 @@
 
 A record rule says what is wrong in its message ("message 1 has role 'bot'");
 the pointer says where: ``/conversations/1/from``. The conversation (FMT4xx)
-and Alpaca (FMT3xx) rules name the message or column in a fixed form, from
+and Alpaca (FMT3xx) rules, FMT503 (KTO label) and FMT601 (media not a list)
+name the message or column in a fixed form, from
 which :func:`rule_pointer` builds the pointer with the entry's own column and tag
 names; ``tests/test_linter_output.py`` runs every such rule's failing example, so
 a message that changes form fails there. Schema errors (FMT300) get theirs from
@@ -54,6 +55,9 @@ def rule_pointer(code: str, message: str, entry) -> str | None:
         else:
             tail = "weight" if code == "FMT409" else None
         return pointer(col, i, tail) if tail is not None else pointer(col, i)
+    if code in ("FMT503", "FMT601"):  # "'label' is 'true' (string), ...", "'images' is a string, ..."
+        col = _first_quoted(message)
+        return pointer(col) if col is not None else None
     if group == "FMT3" and code != "FMT300":
         if code == "FMT302":
             col = _first_quoted(message)

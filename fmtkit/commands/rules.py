@@ -21,6 +21,7 @@ def rules(output_format, output):
 
 
 def _list(output: str) -> None:
+    from fmtkit.fixes import FIXES
     from fmtkit.rules import load_all
 
     registry = load_all()
@@ -30,18 +31,18 @@ def _list(output: str) -> None:
     if output == "json":
         import orjson
 
-        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": plain(r.summary), "fix": r.fix} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": plain(r.summary), "fix": r.fix, "autofix": "safe" if r.code in FIXES else None} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for col in ("code", "name", "severity", "what it checks"):
+    for col in ("code", "name", "severity", "autofix", "what it checks"):
         table.add_column(col)
     from rich.text import Text
 
     for r in registry.values():
-        table.add_row(r.code, r.name, r.severity, Text(plain(r.summary)))
+        table.add_row(r.code, r.name, r.severity, "safe" if r.code in FIXES else "", Text(plain(r.summary)))
     Console().print(table)
 
 
@@ -61,6 +62,10 @@ def explain(code):
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n")
     click.echo(plain(rule.doc))
     click.echo(f"\nFix: {rule.fix}")
+    from fmtkit.fixes import FIXES
+
+    auto = FIXES.get(rule.code)
+    click.echo(f"Automatic fix: safe; `fmtkit validate --fix` {auto[0]}." if auto else "Automatic fix: none.")
 
 
 def rules_markdown(registry) -> str:

@@ -50,10 +50,13 @@ def settings_options(fn):
 @click.option("--staged", is_flag=True, help="PATHS are changed files (pre-commit): check each dataset folder once; skip files no entry reads.")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=str), help="Hide the findings this baseline file accepts; report new ones.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Write today's findings to this baseline file and exit 0.")
+@click.option("--fix", is_flag=True, help="Repair what has a safe fix (FMT204, FMT402, FMT503, FMT601) in copies under fmtkit-fixed/; report the rest.")
+@click.option("--in-place", is_flag=True, help="With --fix: replace the files themselves (atomically), keeping backups under .fmtkit-backup/.")
+@click.option("--diff", is_flag=True, help="Print the safe fixes as a unified diff; write nothing (exit 1 when there are any).")
 @settings_options
 @click.option("--show-settings", is_flag=True, help="Print the resolved settings and where each came from, then exit.")
 def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on, exit_zero, output_format, output, max_per_rule,
-             statistics, quiet, jobs, staged, baseline, write_baseline, isolated, config_file, show_settings):  # fmt: skip
+             statistics, quiet, jobs, staged, baseline, write_baseline, fix, in_place, diff, isolated, config_file, show_settings):  # fmt: skip
     """Check a dataset folder (with dataset_info.json) or data files; '-' reads a data file from standard input.
 
     Settings come from the nearest .fmtkit.toml, fmtkit.toml or pyproject.toml
@@ -73,6 +76,8 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
     from fmtkit.errors import FmtkitError
 
     output, output_format = resolve_output(output, output_format, FORMATS, "human")
+    if in_place and not fix:
+        raise click.UsageError("--in-place goes with --fix")
     cli = {"select": _codes(select), "extend_select": _codes(extend_select), "ignore": _codes(ignore), "fail_on": fail_on,
            "stage": stage, "jobs": jobs, "baseline": baseline, "max_per_rule": max_per_rule}  # fmt: skip
     settings = resolve(cli, start=_common_folder(paths), config=config_file, isolated=isolated)
@@ -90,14 +95,18 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
         if report is None:
             sys.exit(0)
         report.stdin = stdin
-        _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero)
+        if stdin and fix and in_place:
+            raise click.UsageError("--in-place cannot replace standard input; use --fix (a copy) or --diff")
+        _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero, (fix, in_place, diff))
 
 
-def _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero) -> None:
-    """Settings, baseline and locations applied to the findings; the report written; the exit code."""
+def _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero, fixing) -> None:
+    """Settings, fixes, baseline and locations applied to the findings; the report written; the exit code."""
     if names:
         _entry_typo(report)
     report.findings = settings.apply(report.findings, report.root)
+    if any(fixing):
+        _fix(report, *fixing)
     if write_baseline is not None:
         from fmtkit import baseline as baselines
 
@@ -118,6 +127,62 @@ def _report(report, names, settings, write_baseline, output_format, output, quie
         locate(report.root, capped(written, settings.max_per_rule)[0] if output_format == "human" else written)
     _write(report, output_format, output, quiet=quiet, statistics=statistics, max_per_rule=settings.max_per_rule, fail_on=settings.fail_on)
     sys.exit(1 if settings.fails(report.findings) and not exit_zero else 0)
+
+
+def _fix(report, fix: bool, in_place: bool, diff: bool) -> None:
+    """--diff: print the safe fixes and exit; --fix: write them and keep only the findings left to report."""
+    from fmtkit import fixes
+    from fmtkit.models.infer import write_atomically
+    from fmtkit.report import display_path
+
+    planned = fixes.plan(report.root, report.findings, _entry_lookup(report))
+    if diff:
+        for p in planned:
+            sys.stdout.write(p.diff(display_path(report, p.fixed[0].file)))
+        click.echo(f"fmtkit: {sum(len(p.fixed) for p in planned)} findings have a safe fix in {len(planned)} files", err=True)
+        sys.exit(1 if planned else 0)
+    for p in planned:
+        name = display_path(report, p.fixed[0].file)
+        if in_place:
+            backup = Path(".fmtkit-backup") / name.lstrip("/")
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            backup.write_bytes(p.path.read_bytes())
+            target = p.path
+        else:
+            target = Path("fmtkit-fixed") / name.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, [p.new])
+        codes = ", ".join(sorted({f.code for f in p.fixed}))
+        click.echo(f"fmtkit: fixed {len(p.fixed)} finding{'' if len(p.fixed) == 1 else 's'} ({codes}) in {name} -> {target}"
+                   + (f" (backup: {backup})" if in_place else ""), err=True)  # fmt: skip
+    done = {id(f) for p in planned for f in p.fixed}
+    report.findings = [f for f in report.findings if id(f) not in done]
+
+
+def _entry_lookup(report):
+    """finding -> the DatasetEntry its record was read through (from its dataset_info.json, or its bare file's form)."""
+    from functools import cache
+
+    from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
+    from fmtkit.loading import head_records
+    from fmtkit.validation import read_info
+
+    forms = {fr.file: fr.form for fr in report.files}
+
+    @cache
+    def entry(file: str, name: str | None):
+        path = Path(report.root) / file
+        if name is None:
+            form = forms.get(file)
+            return DatasetEntry.for_file(form, head_records(path), path.parent, file_name=path.name) if form in FORM_ENTRIES else None
+        for info in (path.parent / INFO_FILE, path.parent.parent / INFO_FILE):
+            if info.is_file():
+                doc = read_info(info)[0]
+                if isinstance(doc, dict) and isinstance(doc.get(name), dict):
+                    return DatasetEntry.from_dict(name, doc[name], info.parent)
+        return None
+
+    return lambda f: entry(f.file, f.entry)
 
 
 def _codes(values: tuple[str, ...]) -> list[str] | None:
