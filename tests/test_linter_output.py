@@ -297,3 +297,15 @@ def test_convert_output_format(capsys, tmp_path):
     assert code == 0 and json.loads(out)["entry"] == "sharegpt_demo"
     code, out, err = run_cli(capsys, *args, "--report", "json")
     assert code == 0 and json.loads(out)["entry"] == "sharegpt_demo" and "deprecated" in err
+
+
+def test_sarif_rules_link_their_documentation_when_the_package_names_it(capsys, ds, monkeypatch):
+    from fmtkit.report import sarif
+
+    monkeypatch.setattr(sarif, "docs_url", lambda: "https://fmtkit.example/docs/rules.md")
+    code, out = render(capsys, "dataset", "--output-format", "sarif")
+    log = json.loads(out)
+    jsonschema.Draft4Validator(sarif_schema()).validate(log)
+    rule = next(r for r in log["runs"][0]["tool"]["driver"]["rules"] if r["id"] == "FMT402")
+    assert rule["helpUri"] == "https://fmtkit.example/docs/rules.md#fmt402"
+    assert "Passes:" in rule["help"]["text"] and "``" not in rule["help"]["text"]

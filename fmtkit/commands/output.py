@@ -20,7 +20,7 @@ def output_options(formats: list[str], default: str, file_help: str = "Write the
     """The ``--output-format`` and ``-o/--output`` options of a reporting command."""
 
     def decorate(fn):
-        fn = click.option("--output", "-o", "output", help=file_help)(fn)
+        fn = click.option("--output", "-o", "output", metavar="FILE", help=file_help)(fn)
         return click.option("--output-format", type=click.Choice(formats), help=f"Report format. [default: {default}]")(fn)
 
     return decorate

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from fmtkit.commands.output import output_options, resolve_output, write_report
-from fmtkit.report import plain
 from fmtkit.errors import FmtkitError
+from fmtkit.report import plain
 
 
 @click.command("rules")
