@@ -1,6 +1,6 @@
 """Findings: what a rule says about one place in a dataset.
 
-The JSON form of a finding is a public interface (``fmtkit validate --output json``):
+The JSON form of a finding is a public interface (``fmtkit validate --output-format json``):
 ``code``, ``severity`` (``error``, ``warning`` or ``info``), ``file`` (relative to
 the folder validated), ``line`` (1-based or null), ``record`` (0-based or null),
 ``entry`` (dataset name or null), ``message``, ``fix``, ``column`` (1-based or null: where
