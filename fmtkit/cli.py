@@ -21,6 +21,7 @@ from fmtkit.errors import EXIT_USAGE, FmtkitError
 # name -> (module:attribute, one-line help). One line per command.
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("fmtkit.commands.validate:validate", "Check a dataset folder or data file for problems."),
+    "config": ("fmtkit.commands.validate:config", "Show the settings validate would use, and where each came from."),
     "rules": ("fmtkit.commands.rules:rules", "List every rule with its code and severity."),
     "explain": ("fmtkit.commands.rules:explain", "Show the documentation of one rule."),
     "convert": ("fmtkit.commands.convert:convert", "Convert a dataset to another form, reporting any loss."),
@@ -96,7 +97,8 @@ def cli() -> None:
     """fmtkit: check, convert and train on LLM fine-tuning datasets.
 
     \b
-    Exit codes: 0 no error found, 1 errors found, 2 usage error or unreadable input.
+    Exit codes: 0 success (validate: no finding at or above --fail-on), 1 findings or a failed run,
+    2 usage error or unreadable input.
     """
 
 

@@ -2,8 +2,8 @@
 
 Exit codes (the same for every command):
 
-- 0: success, no error-level finding
-- 1: error-level findings (validate), or a run that failed on its data
+- 0: success (validate: no finding at or above ``--fail-on``, error by default)
+- 1: findings at or above ``--fail-on`` (validate), or a run that failed on its data
 - 2: usage error, or an input that cannot be read at all
 """
 

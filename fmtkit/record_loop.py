@@ -21,6 +21,7 @@ from fmtkit import rules as rule_registry
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.loading.json_file import BOM, is_json_lines, iter_line_range, line_ranges
+from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
@@ -204,8 +205,8 @@ class _CleanConversation:
         return CLEAN
 
 
-def schema_message(name: str | None, obj, validator) -> str:
-    """The FMT300 message for a record its schema rejects: the most specific error, kept short.
+def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
+    """The FMT300 message for a record its schema rejects (the most specific error, kept short), and its path.
 
     ``jsonschema_rs`` reports a failed ``oneOf`` as a whole; the reference
     validator's ``best_match`` names the property that is actually wrong.
@@ -217,7 +218,7 @@ def schema_message(name: str | None, obj, validator) -> str:
     best = next(iter(reference.iter_errors(obj)), None) if reference is not None else None
     if best is not None:
         where, text = explain_error(best)
-    return f"{where or '(record)'}: {text}"
+    return f"{where or '(record)'}: {text}", where
 
 
 def _record_rules(view: EntryView | None) -> list:
@@ -303,6 +304,7 @@ class RecordChecker:
         tally = self.tally
         add = tally.add
         append = problems.append
+        entry = view.entry if view is not None else None
 
         def check(index: int, line: int | None, rec, raw: bytes | None) -> bool:
             tally.records += 1
@@ -318,18 +320,18 @@ class RecordChecker:
                     if severity == ERROR:
                         errored = True
                     for message in (out,) if type(out) is str else out:
-                        append(Finding(code, severity, message, fix, rel, line, index))
+                        append(Finding(code, severity, message, fix, rel, line, index, pointer=rule_pointer(code, message, entry)))
             if validator is not None and not errored and state != CLEAN_AND_VALID:
                 obj = rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
                 try:
                     if validator.is_valid(obj):
                         message = None
                     else:
-                        message = schema_message(schema.name, obj, validator)
+                        message, where = schema_message(schema.name, obj, validator)
                 except (ValueError, OverflowError) as exc:  # a lone surrogate (UnicodeEncodeError) or a value the schema engine cannot take
-                    message = f"(record): cannot be checked against the schema: {exc}"
+                    message, where = f"(record): cannot be checked against the schema: {exc}", ""
                 if message is not None:
-                    append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index))
+                    append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index, pointer=schema_pointer(where, schema)))
                     errored = True
             if read is not None and not errored:
                 errored = _check_sample(read, sample_checks, rec, rel, line, index, append)

@@ -29,7 +29,7 @@ def run(capsys, *args: str) -> tuple[int, dict | str, str]:
 
 
 def validate_json(capsys, path: Path, *extra: str) -> tuple[int, dict]:
-    code, data, err = run(capsys, "validate", path, "--output", "json", *extra)
+    code, data, err = run(capsys, "validate", path, "--output-format", "json", *extra)
     assert "Traceback" not in err
     assert isinstance(data, dict), (code, data, err)
     return code, data
@@ -231,7 +231,7 @@ def test_fifo_is_unreadable_not_a_hang(tmp_path, form):
     # a subprocess with a timeout: opening a FIFO for reading blocks until a writer comes
     p = tmp_path / "pipe.jsonl"
     os.mkfifo(p)
-    r = _run_entry(p, "--output", "json", *(["--form", form] if form else []), timeout=30)
+    r = _run_entry(p, "--output-format", "json", *(["--form", form] if form else []), timeout=30)
     assert r.returncode == 1, r.stderr
     assert codes(json.loads(r.stdout)) == {"FMT206"}
 
@@ -240,7 +240,7 @@ def test_fifo_is_unreadable_not_a_hang(tmp_path, form):
 def test_fifo_read_by_an_entry(tmp_path):
     os.mkfifo(tmp_path / "pipe.jsonl")
     (tmp_path / "dataset_info.json").write_text('{"d": {"file_name": "pipe.jsonl"}}')
-    r = _run_entry(tmp_path, "--output", "json", timeout=30)
+    r = _run_entry(tmp_path, "--output-format", "json", timeout=30)
     assert r.returncode == 1, r.stderr
     assert [(f["code"], f["file"]) for f in errors(json.loads(r.stdout))] == [("FMT206", "pipe.jsonl")]
 

@@ -398,7 +398,7 @@ def test_openai_content_parts_are_converted_not_skipped_as_invalid(tmp_path: Pat
 
 def test_cli_convert_report_json_and_show(ds: Path):
     runner = CliRunner()
-    result = runner.invoke(cli, ["convert", str(ds), "--entry", "sharegpt_demo", "--to", "alpaca", "-o", str(ds / "a.jsonl"), "--report", "json"])
+    result = runner.invoke(cli, ["convert", str(ds), "--entry", "sharegpt_demo", "--to", "alpaca", "-o", str(ds / "a.jsonl"), "--output-format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["written"] == 4 and data["skipped_by"] == {"not-expressible:tool-results": 1}

@@ -84,13 +84,17 @@ def test_valid_dataset_passes(data_repo):
     assert "Passed" in out
 
 
-def test_broken_data_file_fails_with_rule_code(data_repo):
-    repo, run = data_repo
+def _break_second_record(repo: Path) -> None:
+    """A role that is not one of the entry's tags (FMT402) on line 2 of data/sharegpt_demo.jsonl."""
     bad = repo / "data" / "sharegpt_demo.jsonl"
     lines = bad.read_text(encoding="utf-8").splitlines()
-    # a role that is not one of the entry's tags, on the second line
     lines[1] = '{"conversations": [{"from": "human", "value": "Hi"}, {"from": "bot", "value": "Hello"}]}'
     bad.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_broken_data_file_fails_with_rule_code(data_repo):
+    repo, run = data_repo
+    _break_second_record(repo)
     _git(repo, "add", "data/sharegpt_demo.jsonl")
     result = run("data/sharegpt_demo.jsonl")
     out = result.stdout + result.stderr
@@ -106,3 +110,19 @@ def test_unrelated_files_are_skipped(data_repo):
     _git(repo, "add", "notes.txt")
     result = run("notes.txt")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_hook_honours_the_config_file(data_repo):
+    """The hook reads the repository's fmtkit.toml like any other run: an ignore holds, fail-on tightens."""
+    repo, run = data_repo
+    _break_second_record(repo)
+    (repo / "fmtkit.toml").write_text('ignore = ["FMT402"]\n', encoding="utf-8")
+    _git(repo, "add", "-A")
+    result = run("data/sharegpt_demo.jsonl")
+    assert result.returncode == 0, result.stdout + result.stderr
+    (repo / "fmtkit.toml").write_text('ignore = ["FMT402"]\nfail-on = "info"\n', encoding="utf-8")
+    _git(repo, "add", "-A")
+    result = run("data/sharegpt_demo.jsonl")
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "FMT805" in out and "FMT402" not in out

@@ -46,7 +46,7 @@ run = run_cli_joined
 
 
 def stats_json(capsys, *args: str) -> dict:
-    code, out = run(capsys, "stats", str(DATASET), "--output", "json", *args)
+    code, out = run(capsys, "stats", str(DATASET), "--output-format", "json", *args)
     assert code == 0, out
     return json.loads(out)
 
@@ -138,7 +138,7 @@ def test_an_unreadable_entry_is_named_and_the_others_are_reported(capsys, tmp_pa
     info = json.loads((ds / "dataset_info.json").read_text())
     info["alpaca_demo"]["file_name"] = "gone.json"
     (ds / "dataset_info.json").write_text(json.dumps(info))
-    code, out = run(capsys, "stats", str(ds), "--output", "json")
+    code, out = run(capsys, "stats", str(ds), "--output-format", "json")
     assert code == 0, out
     doc = json.loads(out)
     assert "alpaca_demo" not in doc["entries"] and "sharegpt_demo" in doc["entries"]
@@ -160,7 +160,7 @@ def test_markup_in_names_is_printed_as_text(capsys, tmp_path):
 def test_data_file_source(capsys, tmp_path):
     data = tmp_path / "d.jsonl"
     data.write_text('{"instruction": "Hi", "output": "Hello"}\n{"instruction": "hi!", "output": "hello."}\n')
-    code, out = run(capsys, "stats", str(data), "-o", "json")
+    code, out = run(capsys, "stats", str(data), "--output-format", "json")
     assert code == 0, out
     (entry,) = json.loads(out)["entries"].values()
     assert entry["counts"]["records"] == 2

@@ -20,7 +20,7 @@ from cli_runner import run_cli
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "dataset"
 HEAVY = ("torch", "transformers", "datasets")
-FINDING_KEYS = {"code", "severity", "message", "fix", "file", "line", "record", "entry"}
+FINDING_KEYS = {"code", "severity", "message", "fix", "file", "line", "record", "entry", "column", "pointer", "path"}
 SUMMARY_KEYS = {"root", "entries", "files", "records", "errors", "warnings", "infos", "by_rule", "not_checked", "detected_forms", "notes", "stage"}
 FILE_KEYS = {"file", "entry", "form", "records"}
 
@@ -29,7 +29,7 @@ run = run_cli
 
 
 def run_json(capsys, *args) -> tuple[int, dict]:
-    code, out, err = run(capsys, "validate", *args, "--output", "json")
+    code, out, err = run(capsys, "validate", *args, "--output-format", "json")
     assert "Traceback" not in err
     return code, json.loads(out)
 
@@ -65,7 +65,7 @@ def test_readme_documents_the_json_output():
     readme = (DATASET.parent / "README.md").read_text(encoding="utf-8")
     block = readme.split("### JSON output", 1)[1].split("```json", 1)[1].split("```", 1)[0]
     doc = json.loads(block)
-    assert set(doc) == {"findings", "files", "summary"}
+    assert set(doc) == {"version", "findings", "files", "summary"}
     assert set(doc["summary"]) == SUMMARY_KEYS
     assert set(doc["findings"][0]) == FINDING_KEYS and set(doc["files"][0]) == FILE_KEYS
 
@@ -73,7 +73,7 @@ def test_readme_documents_the_json_output():
 def test_json_output_shape(capsys):
     code, data = run_json(capsys, DATASET)
     assert code == 0
-    assert set(data) == {"findings", "files", "summary"}
+    assert set(data) == {"version", "findings", "files", "summary"} and data["version"] == 2
     assert data["findings"], "the bundled folder has info-level findings (FMT805, FMT114)"
     for f in data["findings"]:
         assert set(f) == FINDING_KEYS
@@ -121,10 +121,11 @@ def test_broken_json_array_line_numbers(capsys, ds):
     code, data = run_json(capsys, ds, "--entry", "alpaca_demo")
     assert code == 1
     [f] = [f for f in errors(data) if f["record"] == 3 and f["code"].startswith("FMT3")]
-    assert f["file"] == "alpaca_demo.json"
-    assert {(g["code"], g["line"]) for g in errors(data)} == {(f["code"], f["line"]), ("FMT802", f["line"])}
+    assert f["file"] == "alpaca_demo.json" and f["pointer"] == "/output"
+    [drift] = [g for g in errors(data) if g["code"] == "FMT802"]
     lines = (ds / "alpaca_demo.json").read_text(encoding="utf-8").splitlines()
-    assert lines[f["line"] - 1].strip() == "{", "the line where record 3 starts"
+    assert lines[drift["line"] - 1].strip() == "{", "FMT802 (no pointer): the line where record 3 starts"
+    assert lines[f["line"] - 1].strip() == '"output": [' and lines[f["line"] - 1][f["column"] - 1] == "[", "FMT302: the line and column of the value"
 
 
 def test_broken_dataset_info(capsys, ds):
@@ -145,8 +146,9 @@ def test_github_output(capsys, ds):
     assert code == 1
     lines = out.splitlines()
     [err] = [ln for ln in lines if ln.startswith("::error ") and "FMT402" in ln]
-    assert err.startswith(f"::error file={ds / 'sharegpt_demo.jsonl'},line=2,title=FMT402::")
-    assert "(record 1)" in err and "Fix: " in err
+    col = (ds / "sharegpt_demo.jsonl").read_text(encoding="utf-8").splitlines()[1].index('"bot"') + 1
+    assert err.startswith(f"::error file={ds / 'sharegpt_demo.jsonl'},line=2,col={col},title=FMT402::")
+    assert "(record 1) at /conversations/1/from" in err and "Fix: " in err
     assert any(ln.startswith("::notice ") for ln in lines), "info findings become notices"
     assert lines[-1].startswith("fmtkit: ") and "errors" in lines[-1]
     for ln in lines[:-1]:
@@ -181,19 +183,17 @@ def test_stage_dpo_on_preference_entry_is_fine(capsys):
 
 
 def test_entry_typo_did_you_mean(capsys):
-    code, data = run_json(capsys, DATASET, "--entry", "sharegpt_dmeo")
-    assert code == 1
-    [f] = data["findings"]
-    assert f["code"] == "FMT115" and f["file"] == "dataset_info.json"
-    assert "did you mean 'sharegpt_demo'" in f["message"]
-    code, out, _ = run(capsys, "validate", DATASET, "--entry", "sharegpt_dmeo")
-    assert code == 1 and "did you mean 'sharegpt_demo'" in out
+    """An --entry typo is a usage error (exit 2), with the message every command gives."""
+    code, out, err = run(capsys, "validate", DATASET, "--entry", "sharegpt_dmeo", "--output-format", "json")
+    assert code == 2 and out == ""
+    assert f"{DATASET / 'dataset_info.json'}: undefined dataset 'sharegpt_dmeo'" in err
+    assert "did you mean 'sharegpt_demo'" in err and "Traceback" not in err
 
 
 def test_entry_file_name_instead_of_entry_name(capsys):
-    code, data = run_json(capsys, DATASET, "--entry", "alpaca_demo.json")
-    assert code == 1
-    assert [f["code"] for f in data["findings"]] == ["FMT115"]
+    code, out, err = run(capsys, "validate", DATASET, "--entry", "alpaca_demo.json")
+    assert code == 2
+    assert "that is a file name; the entry reading it is 'alpaca_demo'" in err
 
 
 def test_bare_file_names_the_detected_form(capsys, tmp_path):
@@ -243,7 +243,7 @@ def test_missing_path_exit_2(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "args",
-    [["--bogus"], ["--form", "nope"], ["--stage", "nope"], ["--output", "xml"], ["--jobs", "0"], []],
+    [["--bogus"], ["--form", "nope"], ["--stage", "nope"], ["--output-format", "xml"], ["--jobs", "0"], []],
     ids=["unknown-option", "bad-form", "bad-stage", "bad-output", "bad-jobs", "no-path"],
 )
 def test_bad_option_exit_2(capsys, args):

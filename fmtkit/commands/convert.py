@@ -24,7 +24,9 @@ FORM_CHOICE = click.Choice(FORMS)
 @click.option("--extract-prompt", is_flag=True, help="Split implicit preference pairs at their longest common prefix.")
 @click.option("--standard", is_flag=True, help="TRL forms: write the standard style (strings), not conversational.")
 @click.option("--show", type=click.IntRange(0, 50), default=0, help="Show N records side by side, before and after.")
-@click.option("--report", "report_format", type=click.Choice(["text", "json"]), default="text", help="Report format.")
+@click.option("--output-format", "report_format", type=click.Choice(["human", "json"]), help="Report format. [default: human]")
+@click.option("--report", "report", type=click.Choice(["text", "json"]), hidden=True,
+              deprecated="use --output-format human|json; --report goes in the next release")  # fmt: skip
 @click.option("--strict", is_flag=True, help="Any loss is an error: exit 1 and write nothing.")
 @click.option("--dry-run", is_flag=True, help="Convert and report, but write nothing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (JSON Lines input is split by byte ranges).")
@@ -32,7 +34,7 @@ FORM_CHOICE = click.Choice(FORMS)
 @click.pass_context
 def convert(ctx: click.Context, source: str, to: str, output: str | None, entry: str | None, from_form: str | None,
             register: bool, name: str | None, pairs_to_kto: bool, extract_prompt: bool, standard: bool, show: int,
-            report_format: str, strict: bool, dry_run: bool, jobs: int, no_check: bool) -> None:  # fmt: skip
+            report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, no_check: bool) -> None:  # fmt: skip
     """Convert SOURCE (a data file, or a dataset folder with --entry) to another form.
 
     Records the target form cannot express are skipped and reported, never
@@ -46,6 +48,7 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
     """
     from fmtkit.conversion import convert as run
 
+    report_format = report_format or {"text": "human"}.get(report, report) or "human"
     if name is not None and not register:
         raise click.UsageError("--name goes with --register")
     report = run(

@@ -49,7 +49,7 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     console = Console(highlight=False)
     body = Text()
     # Without colours (a pipe, NO_COLOR), trained runs are bracketed instead: ⟦trained⟧.
-    plain = console.color_system is None
+    plain = console.color_system is None or console.no_color  # NO_COLOR in a terminal: no styles, so brackets
     for i, token in enumerate(view.tokens):
         prev = view.tokens[i - 1].trained if i else False
         if plain and token.trained != prev:

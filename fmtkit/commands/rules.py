@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import click
 
+from fmtkit.commands.output import output_options, resolve_output, write_report
 from fmtkit.errors import FmtkitError
+from fmtkit.report import plain
 
 
 @click.command("rules")
-@click.option("--output", type=click.Choice(["human", "json", "markdown"]), default="human", show_default=True)
-def rules(output):
+@output_options(["human", "json", "markdown"], "human", file_help="Write the list to this file ('-': standard output).")
+def rules(output_format, output):
     """List every rule: code, severity, name and what it checks.
 
-    `--output markdown` writes the reference page docs/rules.md.
+    --output-format markdown writes the reference page docs/rules.md.
     """
+    output, output_format = resolve_output(output, output_format, ("human", "json", "markdown"), "human")
+    write_report(output, lambda: _list(output_format))
+
+
+def _list(output: str) -> None:
+    from fmtkit.fixes import FIXES
     from fmtkit.rules import load_all
 
     registry = load_all()
@@ -23,18 +31,18 @@ def rules(output):
     if output == "json":
         import orjson
 
-        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": r.summary, "fix": r.fix} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": plain(r.summary), "fix": r.fix, "autofix": "safe" if r.code in FIXES else None} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table(show_edge=False)
-    for col in ("code", "name", "severity", "what it checks"):
+    for col in ("code", "name", "severity", "autofix", "what it checks"):
         table.add_column(col)
     from rich.text import Text
 
     for r in registry.values():
-        table.add_row(r.code, r.name, r.severity, Text(r.summary))
+        table.add_row(r.code, r.name, r.severity, "safe" if r.code in FIXES else "", Text(plain(r.summary)))
     Console().print(table)
 
 
@@ -52,8 +60,12 @@ def explain(code):
         near = difflib.get_close_matches(code.upper(), list(registry), n=1)
         raise FmtkitError(f"no rule {code!r}" + (f" (did you mean {near[0]}?)" if near else "") + "; `fmtkit rules` lists them")
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n")
-    click.echo(rule.doc)
+    click.echo(plain(rule.doc))
     click.echo(f"\nFix: {rule.fix}")
+    from fmtkit.fixes import FIXES
+
+    auto = FIXES.get(rule.code)
+    click.echo(f"Automatic fix: safe; `fmtkit validate --fix` {auto[0]}." if auto else "Automatic fix: none.")
 
 
 def rules_markdown(registry) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from fmtkit.commands.output import output_options, resolve_output, write_report
 from fmtkit.templates import TEMPLATES
 
 
@@ -13,10 +14,10 @@ from fmtkit.templates import TEMPLATES
 @click.option("--tokenizer", "tokenizer_path", help="Count tokens with this tokenizer (a model folder): imports transformers.")
 @click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--cutoff-len", type=click.IntRange(1), help="Report samples longer than this many tokens and what they lose.")
-@click.option("--output", "-o", type=click.Choice(["human", "json"]), default="human", show_default=True)
+@output_options(["human", "json"], "human")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this PNG (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes for tokenizing (default: every core).")
-def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, jobs):
+def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
 
     SOURCE is a dataset folder (with dataset_info.json) or a data file. Without
@@ -28,12 +29,13 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
     Examples:
       fmtkit stats dataset/
       fmtkit stats dataset/ --entry alpaca_demo --tokenizer models/qwen --cutoff-len 1024
-      fmtkit stats data.jsonl --output json --plot lengths.png
+      fmtkit stats data.jsonl --output-format json --plot lengths.png
     """
     from fmtkit.errors import FmtkitError
     from fmtkit.stats.source import entry_names, read_entry
     from fmtkit.stats.summary import summarize
 
+    output, output_format = resolve_output(output, output_format, ("human", "json"), "human")
     if (template or cutoff_len) and not tokenizer_path:
         raise FmtkitError("--template and --cutoff-len count tokens: pass --tokenizer too")
     tokenizer = None
@@ -63,7 +65,11 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
         for key in ("characters", "tokens"):
             if s[key] is not None:
                 s[key].pop("lengths", None)
-    if output == "json":
+    write_report(output, lambda: _report(source, tokenizer_path, template, cutoff_len, output_format, plot, results, unreadable))
+
+
+def _report(source, tokenizer_path, template, cutoff_len, output_format, plot, results, unreadable) -> None:
+    if output_format == "json":
         import orjson
 
         doc = {"source": source, "tokenizer": tokenizer_path, "template": template, "cutoff_len": cutoff_len, "entries": results}

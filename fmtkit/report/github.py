@@ -1,4 +1,4 @@
-"""``--output github``: GitHub Actions workflow commands, one annotation per finding.
+"""``--output-format github``: GitHub Actions workflow commands, one annotation per finding.
 
 >>> _escape("50% done\\nnext")
 '50%25 done%0Anext'
@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import os
-
-from fmtkit.findings import ERROR
+from fmtkit.report import display_path, shown
 
 _LEVEL = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -21,15 +19,16 @@ def _prop(text: str) -> str:
     return _escape(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def render(report, quiet: bool = False) -> None:
-    for f in sorted(report.findings, key=lambda f: f.sort_key):
-        if quiet and f.severity != ERROR:
-            continue
-        path = os.path.join(report.root, f.file) if f.file else report.root
-        props = [f"file={_prop(os.path.normpath(path))}", f"title={_prop(f.code)}"]
+def render(report, out, quiet: bool = False, fail_on: str = "error", **_) -> None:
+    for f in shown(report, quiet, fail_on):
+        props = [f"file={_prop(display_path(report, f.file))}"]
         if f.line:
-            props.insert(1, f"line={f.line}")
+            props.append(f"line={f.line}")
+            if f.column:
+                props.append(f"col={f.column}")
+        props.append(f"title={_prop(f.code)}")
         where = f" (record {f.record})" if f.record is not None else ""
-        print(f"::{_LEVEL[f.severity]} {','.join(props)}::{_escape(f'{f.message}{where}. Fix: {f.fix}')}")
+        at = f" at {f.pointer}" if f.pointer else ""
+        print(f"::{_LEVEL[f.severity]} {','.join(props)}::{_escape(f'{f.message}{where}{at}. Fix: {f.fix}')}", file=out)
     s = report.summary
-    print(f"fmtkit: {s['errors']} errors, {s['warnings']} warnings in {s['files']} files ({s['records']} records)")
+    print(f"fmtkit: {s['errors']} errors, {s['warnings']} warnings in {s['files']} files ({s['records']} records)", file=out)

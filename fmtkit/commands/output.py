@@ -1,0 +1,51 @@
+"""Where and how a command writes its report, the same in every command (ruff's naming).
+
+``--output-format FORMAT`` chooses the format; ``-o/--output FILE`` writes the
+report to FILE (atomically; ``-`` is standard output). Before this scheme
+``--output``/``-o`` named the format in ``validate``, ``stats`` and ``rules``:
+such a value still works for one release, with a note on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+
+def output_options(formats: list[str], default: str, file_help: str = "Write the report to this file ('-': standard output)."):
+    """The ``--output-format`` and ``-o/--output`` options of a reporting command."""
+
+    def decorate(fn):
+        fn = click.option("--output", "-o", "output", metavar="FILE", help=file_help)(fn)
+        return click.option("--output-format", type=click.Choice(formats), help=f"Report format. [default: {default}]")(fn)
+
+    return decorate
+
+
+def resolve_output(output: str | None, output_format: str | None, formats, default: str) -> tuple[str | None, str]:
+    """(the report file or None for standard output, the format), reading the old spelling ``--output FORMAT``.
+
+    A value that names a format and no existing file is taken as the format, with a deprecation note.
+    """
+    if output in formats and output_format is None and not Path(output).exists():
+        click.echo(f"fmtkit: `--output {output}` is deprecated and will name a file in the next release; "
+                   f"use `--output-format {output}` (`-o/--output FILE` writes the report to FILE)", err=True)  # fmt: skip
+        return None, output
+    return (None if output == "-" else output), output_format or default
+
+
+def write_report(output: str | None, produce: Callable[[], None]) -> None:
+    """Run ``produce`` (which prints the report); with ``output``, its standard output goes to that file, atomically."""
+    if output is None:
+        produce()
+        return
+    from fmtkit.models.infer import write_atomically
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        produce()
+    write_atomically(Path(output), [buf.getvalue()])
