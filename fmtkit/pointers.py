@@ -53,7 +53,7 @@ def rule_pointer(code: str, message: str, entry) -> str | None:
         elif code == "FMT407":
             tail = _first_quoted(message[m.end() :])  # the first unknown key
         else:
-            tail = "weight" if code == "FMT409" else None
+            tail = "weight" if code in ("FMT409", "FMT410") else None
         return pointer(col, i, tail) if tail is not None else pointer(col, i)
     if code in ("FMT503", "FMT601"):  # "'label' is 'true' (string), ...", "'images' is a string, ..."
         col = _first_quoted(message)
@@ -65,6 +65,8 @@ def rule_pointer(code: str, message: str, entry) -> str | None:
         if code == "FMT303":
             col = entry.response if "answer" in message else entry.prompt
             return pointer(col) if col is not None else None
+        if code == "FMT305" and entry.history is not None:
+            return pointer(entry.history)
         if code == "FMT304" and entry.history is not None:
             m = _HISTORY_ITEM.match(message)
             return pointer(entry.history, int(m.group(1))) if m else pointer(entry.history)

@@ -33,7 +33,7 @@ def test_rule_example(code, i, example, tmp_path):
 
 
 def test_docs_rules_md_is_current():
-    """docs/rules.md is generated from the registry: regenerate it with `fmtkit rules --output markdown`."""
+    """docs/rules.md is generated from the registry: regenerate it with `fmtkit rules --output-format markdown`."""
     from pathlib import Path
 
     from fmtkit.commands.rules import rules_markdown

@@ -306,7 +306,8 @@ def weight_ignored(rec: dict, view: EntryView):
         return None
     zero = [i for i, m in enumerate(msgs) if type(m) is dict and m.get("weight") == 0 and type(m["weight"]) is int]
     if zero:
-        return f"message{'s' if len(zero) > 1 else ''} {', '.join(map(str, zero))} ha{'ve' if len(zero) > 1 else 's'} weight 0, but LLaMA-Factory ignores weight and trains on {'them' if len(zero) > 1 else 'it'}"
+        more = f" (and message{'s' if len(zero) > 2 else ''} {', '.join(map(str, zero[1:]))})" if len(zero) > 1 else ""
+        return f"message {zero[0]} has weight 0{more}, but LLaMA-Factory ignores weight and trains on it"
     return None
 
 

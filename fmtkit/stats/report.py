@@ -1,7 +1,7 @@
 """Printing :func:`~fmtkit.stats.summary.summarize` results in the terminal (rich) and drawing histograms.
 
 Kept apart from the numbers, so the library stays free of presentation and
-``--output json`` prints the same dict this module formats.
+``--output-format json`` prints the same dict this module formats.
 """
 
 from __future__ import annotations
