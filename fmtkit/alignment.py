@@ -51,13 +51,18 @@ def order_of(entry: DatasetEntry) -> str:
     """The turn order a record of ``entry`` must follow.
 
     An entry of a ``dataset_info.json`` is read by LLaMA-Factory, so its order
-    holds; a bare data file follows its form's own (OpenAI: any order).
+    holds; a bare data file follows its form's own (:attr:`fmtkit.forms.Form.order`:
+    OpenAI's is any order).
 
     >>> order_of(DatasetEntry.for_file("openai")), order_of(DatasetEntry.for_file("sharegpt"))
     ('any', 'llamafactory')
     """
-    if entry.is_bare and entry.form == "openai":
-        return ANY_ORDER
+    if entry.is_bare:
+        from fmtkit.forms import FORMS
+
+        form = FORMS.get(entry.form)
+        if form is not None:
+            return form.order
     return LLAMAFACTORY
 
 

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS as FORM_NAMES
 from fmtkit.detect import detect_form
 from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
-from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
+from fmtkit.forms import BARE_ENTRIES, FORMS, PARTS_HINT, Reader, ReadError, reader_for
 from fmtkit.loading import LoadProblem, Record, data_files, head_records, iter_records
 from fmtkit.loading.json_file import is_json_lines, iter_line_range, line_ranges
 from fmtkit.sample import Sample
@@ -106,12 +106,12 @@ def resolve(source: str | Path, entry: str | None = None, form: str | None = Non
             raise FmtkitError(f"entry {dentry.name!r}: folder {target} holds no data files")
         name = form or dentry.form
         return Source(files, dentry, name, reader_for(dentry, form), folder, folder)
-    head: list[Any] = head_records(path) if form is None or form in FORM_ENTRIES else []
+    head: list[Any] = head_records(path) if form is None or form in BARE_ENTRIES else []
     if form is None:
         form = detect_form(head)
         if form is None:
             raise FmtkitError(f"{path}: cannot tell the form of this file; pass --from FORM ({', '.join(FORM_NAMES)})")
-    dentry = DatasetEntry.for_file(form, head, path.parent, path.name) if form in FORM_ENTRIES else None
+    dentry = DatasetEntry.for_file(form, head, path.parent, path.name) if form in BARE_ENTRIES else None
     reader = FORMS[form].read
     return Source([path], dentry, form, reader, path.parent)
 

@@ -129,7 +129,7 @@ class DatasetEntry:
     def for_file(cls, form: str, head: Iterable[Any] = (), base_dir: Path | str = ".", file_name: str | None = None) -> DatasetEntry:
         """The entry a bare data file of ``form`` stands for, as a user would register it.
 
-        :data:`FORM_ENTRIES` gives the form's entry; the optional columns that the
+        The form's own entry (:data:`fmtkit.forms.BARE_ENTRIES`); the optional columns that the
         file's first records (``head``) carry are mapped too (an Alpaca file's
         ``system`` / ``history`` / ``tools``, any file's media lists), and a
         ShareGPT file may keep its turns under ``messages``. ``validate`` and
@@ -140,7 +140,9 @@ class DatasetEntry:
         >>> DatasetEntry.for_file("alpaca", [{"instruction": "a", "output": "b", "system": "s"}]).system
         'system'
         """
-        raw = copy.deepcopy(FORM_ENTRIES[form])
+        from fmtkit.forms import BARE_ENTRIES
+
+        raw = copy.deepcopy(BARE_ENTRIES[form])
         seen: set[str] = set()
         for record in head:
             if isinstance(record, dict):
@@ -219,32 +221,3 @@ class DatasetEntry:
         if not self.is_local or not isinstance(self.source, str):
             return None
         return self.base_dir / self.source
-
-
-# The entry each bare data file form stands for, as a user would register it.
-FORM_ENTRIES: dict[str, dict[str, Any]] = {
-    "alpaca": {"formatting": "alpaca"},
-    "alpaca-pretrain": {"columns": {"prompt": "text"}},
-    "alpaca-preference": {
-        "ranking": True,
-        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
-    },
-    "alpaca-kto": {
-        "columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"},
-    },
-    "sharegpt": {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}},
-    "sharegpt-preference": {
-        "formatting": "sharegpt", "ranking": True,
-        "columns": {"messages": "conversations", "system": "system", "chosen": "chosen", "rejected": "rejected"},
-    },  # fmt: skip
-    "sharegpt-kto": {
-        "formatting": "sharegpt",
-        "columns": {"messages": "conversations", "system": "system", "kto_tag": "kto_tag"},
-    },
-    "openai": {
-        "formatting": "openai",
-        "columns": {"messages": "messages", "tools": "tools"},
-        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                 "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"},
-    },  # fmt: skip
-}

@@ -13,14 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-# Every form name fmtkit knows. LLaMA-Factory forms first, then TRL's, then vendors'.
-FORMS = (
-    "alpaca", "alpaca-pretrain", "alpaca-preference", "alpaca-kto",
-    "sharegpt", "sharegpt-preference", "sharegpt-kto", "openai",
-    "trl-text", "trl-messages", "trl-prompt-only", "trl-prompt-completion",
-    "trl-preference", "trl-preference-implicit", "trl-unpaired",
-    "vendor-preference",
-)  # fmt: skip
+from fmtkit.forms import FORMS as _FORMS
+
+# Every form name fmtkit knows (from the form registry): LLaMA-Factory forms first, then TRL's, then vendors'.
+FORMS = tuple(_FORMS)
 
 
 def detect_record(record: Any) -> str | None:

@@ -15,26 +15,6 @@ from typing import Any
 
 import orjson
 
-FORM_SCHEMAS = {
-    "alpaca": "alpaca-sft.schema.json",
-    "alpaca-pretrain": "alpaca-pretrain.schema.json",
-    "alpaca-preference": "alpaca-preference.schema.json",
-    "alpaca-kto": "alpaca-kto.schema.json",
-    "sharegpt": "sharegpt-sft.schema.json",
-    "sharegpt-preference": "sharegpt-preference.schema.json",
-    "sharegpt-kto": "sharegpt-kto.schema.json",
-    "openai": "openai-messages.schema.json",
-    "openai-preference": "sharegpt-preference.schema.json",
-    "openai-kto": "sharegpt-kto.schema.json",
-    "trl-text": "trl-language-modeling.schema.json",
-    "trl-messages": "trl-language-modeling.schema.json",
-    "trl-prompt-only": "trl-prompt-only.schema.json",
-    "trl-prompt-completion": "trl-prompt-completion.schema.json",
-    "trl-preference": "trl-preference.schema.json",
-    "trl-preference-implicit": "trl-preference.schema.json",
-    "trl-unpaired": "trl-unpaired-preference.schema.json",
-    "vendor-preference": "vendor-preference.schema.json",
-}
 INFO_SCHEMA = "dataset_info.schema.json"
 
 
@@ -48,7 +28,11 @@ def schema_dir() -> Path:
 
 
 def schema_for_form(form: str) -> str | None:
-    return FORM_SCHEMAS.get(form)
+    """The schema file of a form (each :class:`~fmtkit.forms.Form` names its own)."""
+    from fmtkit.forms import FORMS
+
+    f = FORMS.get(form)
+    return f.schema if f is not None else None
 
 
 @functools.cache

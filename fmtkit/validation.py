@@ -23,7 +23,8 @@ from typing import Any
 import orjson
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import ALPACA_ONLY, FORM_ENTRIES, INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import ALPACA_ONLY, INFO_FILE, DatasetEntry
+from fmtkit.forms import BARE_ENTRIES
 from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
@@ -331,7 +332,7 @@ class _Checker:
                 return
             self.report.detected[rel] = form
         view = None
-        if form in FORM_ENTRIES:
+        if form in BARE_ENTRIES:
             entry = DatasetEntry.for_file(form, head, root, file_name=rel)
             view = EntryView.of(entry, root=root, stage=self.stage)
         tally = self.check_file(path, root, view, form)

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from fmtkit import rules as rule_registry
 from fmtkit.record_loop import check_records
-from fmtkit.dataset_info import FORM_ENTRIES, DatasetEntry
+from fmtkit.dataset_info import DatasetEntry
+from fmtkit.forms import BARE_ENTRIES
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import Record, iter_records
 from fmtkit.rules.stage import STAGES
@@ -74,7 +75,7 @@ conversation_records = st.fixed_dictionaries(
 
 def _views() -> list[EntryView]:
     views = []
-    for form in FORM_ENTRIES:
+    for form in BARE_ENTRIES:
         entry = DatasetEntry.for_file(form, (), ROOT, file_name="d.jsonl")
         for stage in (None, *STAGES):
             views.append(EntryView.of(entry, root=ROOT, stage=stage))

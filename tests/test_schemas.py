@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from fmtkit.forms import BARE_ENTRIES
 from fmtkit.dataset_info import (
     COLUMN_DEFAULTS,
     ENTRY_KEYS,
-    FORM_ENTRIES,
     FORMATTINGS,
     LEGACY_KEYS,
     SOURCE_KEYS,
@@ -220,9 +220,9 @@ def test_dataset_info_descriptions_state_the_model_defaults() -> None:
         assert f"`{default}`" in props["tags"]["properties"][key]["description"], key
 
 
-@pytest.mark.parametrize("form", sorted(FORM_ENTRIES))
+@pytest.mark.parametrize("form", sorted(BARE_ENTRIES))
 def test_every_form_entry_is_a_valid_dataset_info_entry(form: str) -> None:
-    info = {f"demo_{form}": {**FORM_ENTRIES[form], "file_name": "data.json"}}
+    info = {f"demo_{form}": {**BARE_ENTRIES[form], "file_name": "data.json"}}
     assert verdicts("dataset_info.schema.json", info) == (True, True)
 
 
@@ -231,7 +231,7 @@ def test_every_form_entry_is_a_valid_dataset_info_entry(form: str) -> None:
 OK_SG = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]
 Q = [{"role": "user", "content": "Hi"}]
 A = [{"role": "assistant", "content": "Hello"}]
-TAGS_OPENAI = FORM_ENTRIES["openai"]["tags"]
+TAGS_OPENAI = BARE_ENTRIES["openai"]["tags"]
 
 # (schema, case id, instance); one case per line, so the tables stay greppable.
 # fmt: off

@@ -163,7 +163,8 @@ def _entry_lookup(report):
     """finding -> the DatasetEntry its record was read through (from its dataset_info.json, or its bare file's form)."""
     from functools import cache
 
-    from fmtkit.dataset_info import FORM_ENTRIES, INFO_FILE, DatasetEntry
+    from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+    from fmtkit.forms import BARE_ENTRIES
     from fmtkit.loading import head_records
     from fmtkit.validation import read_info
 
@@ -174,7 +175,7 @@ def _entry_lookup(report):
         path = Path(report.root) / file
         if name is None:
             form = forms.get(file)
-            return DatasetEntry.for_file(form, head_records(path), path.parent, file_name=path.name) if form in FORM_ENTRIES else None
+            return DatasetEntry.for_file(form, head_records(path), path.parent, file_name=path.name) if form in BARE_ENTRIES else None
         for info in (path.parent / INFO_FILE, path.parent.parent / INFO_FILE):
             if info.is_file():
                 doc = read_info(info)[0]

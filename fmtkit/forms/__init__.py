@@ -93,7 +93,11 @@ Writer = Callable[..., tuple[dict[str, Any], list[Loss]]]
 
 @dataclass(frozen=True, slots=True)
 class Form:
-    """One form: its reader, its writer and the columns its writer emits.
+    """One form, every fact about it in one place: its reader, its writer, the columns its writer emits,
+    its JSON Schema, the ``dataset_info.json`` entry that registers it and the one a bare file of it
+    stands for, and the turn order a bare file follows. The tables elsewhere
+    (:data:`fmtkit.detect.FORMS`, :func:`fmtkit.schemas.schema_for_form`,
+    :meth:`fmtkit.dataset_info.DatasetEntry.for_file`) are read from here.
 
     ``columns`` maps each column the writer may emit to the value that stands
     for "absent" (``REQUIRED`` for columns every record has); converted files
@@ -116,6 +120,9 @@ class Form:
     roles: dict[str, str] = field(default_factory=dict)
     entry: dict[str, Any] | None = None  # the entry keys besides columns (formatting, ranking, tags)
     direct: dict[str, Callable[[DatasetEntry, dict[str, Any]], Callable[[bytes], Any] | None]] = field(default_factory=dict)
+    schema: str | None = None  # the file in schemas/ that checks a record of the form
+    bare: dict[str, Any] | None = None  # the entry a bare data file of the form stands for (LLaMA-Factory forms)
+    order: str = "llamafactory"  # the turn order of a bare file (:mod:`fmtkit.alignment`); entries follow LLaMA-Factory's
 
 
 REQUIRED = object()
@@ -136,6 +143,8 @@ def _forms() -> dict[str, Form]:
 
 
 FORMS: dict[str, Form] = _forms()
+# derived: the entry each bare data file of a LLaMA-Factory form stands for, as a user would register it
+BARE_ENTRIES: dict[str, dict[str, Any]] = {name: f.bare for name, f in FORMS.items() if f.bare is not None}
 
 
 def reader_for(entry: DatasetEntry, form: str | None = None) -> Reader:
@@ -143,7 +152,8 @@ def reader_for(entry: DatasetEntry, form: str | None = None) -> Reader:
 
     LLaMA-Factory entries are read by their family: every conversation entry by
     the ShareGPT reader (which honours any tags, OpenAI's included), except
-    plain OpenAI-tagged SFT entries, read by the OpenAI reader (any turn order).
+    plain OpenAI-tagged SFT entries, read by the OpenAI reader; the turn order
+    comes from :func:`fmtkit.alignment.order_of`.
     """
     if form is not None:
         return FORMS[form].read

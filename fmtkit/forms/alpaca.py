@@ -232,19 +232,25 @@ FORM = Form(
     "alpaca", read, write, COLUMNS,
     roles=_PROMPT_ROLES | {"response": "output"} | _MEDIA_ROLES,
     entry={"formatting": "alpaca"}, direct={"sharegpt": lanes.alpaca_to_sharegpt},
+    schema="alpaca-sft.schema.json", bare={"formatting": "alpaca"},
 )  # fmt: skip
 PREFERENCE_FORM = Form(
     "alpaca-preference", read, write_preference, PREFERENCE_COLUMNS,
     roles=_PROMPT_ROLES | {"chosen": "chosen", "rejected": "rejected"} | _MEDIA_ROLES,
     entry={"formatting": "alpaca", "ranking": True},
+    schema="alpaca-preference.schema.json",
+    bare={"ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
 )  # fmt: skip
 KTO_FORM = Form(
     "alpaca-kto", read, write_kto, KTO_COLUMNS,
     roles=_PROMPT_ROLES | {"response": "output", "kto_tag": "kto_tag"} | _MEDIA_ROLES,
     entry={"formatting": "alpaca"},
+    schema="alpaca-kto.schema.json",
+    bare={"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"}},
 )  # fmt: skip
 PRETRAIN_FORM = Form(
     "alpaca-pretrain", read, write_pretrain, PRETRAIN_COLUMNS,
     roles={"prompt": "text"} | _MEDIA_ROLES,
     entry={"formatting": "alpaca"},
+    schema="alpaca-pretrain.schema.json", bare={"columns": {"prompt": "text"}},
 )  # fmt: skip

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fmtkit.alignment import ANY_ORDER
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss
 from fmtkit.forms.columns import (
@@ -117,10 +118,15 @@ def write(sample: Sample, arguments_as_text: bool = True) -> tuple[dict[str, Any
 
 
 COLUMNS = {"messages": REQUIRED, "tools": "", "images": [], "videos": [], "audios": []}
+_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+         "observation_tag": "tool", "system_tag": "system"}  # fmt: skip
 FORM = Form(
     "openai", read, write, COLUMNS,
     roles={"messages": "messages", "tools": "tools", "images": "images", "videos": "videos", "audios": "audios"},
-    entry={"formatting": "openai", "tags": {
-        "role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
-        "observation_tag": "tool", "system_tag": "system"}},
+    entry={"formatting": "openai", "tags": _TAGS},
+    schema="openai-messages.schema.json",
+    bare={"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}, "tags": _TAGS},
+    order=ANY_ORDER,  # as OpenAI's API and chat templates take it
 )  # fmt: skip
+# a bare OpenAI file's entry: how TRL's and vendors' forms read their message lists
+BARE_ENTRY = DatasetEntry.from_dict("<openai>", FORM.bare)

@@ -395,12 +395,19 @@ COLUMNS = {"conversations": REQUIRED} | _OPTIONAL
 PREFERENCE_COLUMNS = {"conversations": REQUIRED, "chosen": REQUIRED, "rejected": REQUIRED} | _OPTIONAL
 KTO_COLUMNS = {"conversations": REQUIRED, "kto_tag": REQUIRED} | _OPTIONAL
 
-FORM = Form("sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": lanes.sharegpt_to_openai})
+_BARE_COLUMNS = {"messages": "conversations", "system": "system"}
+FORM = Form(
+    "sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": lanes.sharegpt_to_openai},
+    schema="sharegpt-sft.schema.json", bare={"formatting": "sharegpt", "columns": _BARE_COLUMNS | {"tools": "tools"}},
+)  # fmt: skip
 PREFERENCE_FORM = Form(
     "sharegpt-preference", read, write_preference, PREFERENCE_COLUMNS,
     roles=_ROLES | {"chosen": "chosen", "rejected": "rejected"}, entry={"formatting": "sharegpt", "ranking": True},
+    schema="sharegpt-preference.schema.json",
+    bare={"formatting": "sharegpt", "ranking": True, "columns": _BARE_COLUMNS | {"chosen": "chosen", "rejected": "rejected"}},
 )  # fmt: skip
 KTO_FORM = Form(
     "sharegpt-kto", read, write_kto, KTO_COLUMNS,
     roles=_ROLES | {"kto_tag": "kto_tag"}, entry={"formatting": "sharegpt"},
+    schema="sharegpt-kto.schema.json", bare={"formatting": "sharegpt", "columns": _BARE_COLUMNS | {"kto_tag": "kto_tag"}},
 )  # fmt: skip

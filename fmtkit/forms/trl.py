@@ -46,11 +46,11 @@ from fmtkit.forms.columns import (
     tools_json,
     write_extra,
 )
+from fmtkit.forms.openai import BARE_ENTRY as _OPENAI
 from fmtkit.forms.openai import message
 from fmtkit.forms.sharegpt import read_messages
 from fmtkit.sample import MEDIA_KINDS, Sample, Turn
 
-_OPENAI = DatasetEntry.for_file("openai")
 
 
 # ---- reading ---------------------------------------------------------------
@@ -399,22 +399,28 @@ IMPLICIT_KNOWN = frozenset({"chosen", "rejected", "tools", *_MEDIA})
 UNPAIRED_KNOWN = frozenset({"prompt", "completion", "label", "tools", *_MEDIA})
 
 # tools default to None: TRL parses a string column as JSON, and "" is not JSON
-TEXT_FORM = Form("trl-text", read_text, write_text, {"text": REQUIRED})
-MESSAGES_FORM = Form("trl-messages", read_messages_form, write_messages, {"messages": REQUIRED, "tools": None})
-PROMPT_ONLY_FORM = Form("trl-prompt-only", read_prompt_only, write_prompt_only, {"prompt": REQUIRED, "tools": None})
+TEXT_FORM = Form("trl-text", read_text, write_text, {"text": REQUIRED}, schema="trl-language-modeling.schema.json")
+MESSAGES_FORM = Form(
+    "trl-messages", read_messages_form, write_messages, {"messages": REQUIRED, "tools": None},
+    schema="trl-language-modeling.schema.json",
+)  # fmt: skip
+PROMPT_ONLY_FORM = Form(
+    "trl-prompt-only", read_prompt_only, write_prompt_only, {"prompt": REQUIRED, "tools": None},
+    schema="trl-prompt-only.schema.json",
+)  # fmt: skip
 PROMPT_COMPLETION_FORM = Form(
     "trl-prompt-completion", read_prompt_completion, write_prompt_completion,
-    {"prompt": REQUIRED, "completion": REQUIRED, "tools": None},
+    {"prompt": REQUIRED, "completion": REQUIRED, "tools": None}, schema="trl-prompt-completion.schema.json",
 )  # fmt: skip
 PREFERENCE_FORM = Form(
     "trl-preference", read_preference, write_preference,
-    {"prompt": REQUIRED, "chosen": REQUIRED, "rejected": REQUIRED, "tools": None},
+    {"prompt": REQUIRED, "chosen": REQUIRED, "rejected": REQUIRED, "tools": None}, schema="trl-preference.schema.json",
 )  # fmt: skip
 PREFERENCE_IMPLICIT_FORM = Form(
     "trl-preference-implicit", read_preference_implicit, write_preference_implicit,
-    {"chosen": REQUIRED, "rejected": REQUIRED, "tools": None},
+    {"chosen": REQUIRED, "rejected": REQUIRED, "tools": None}, schema="trl-preference.schema.json",
 )  # fmt: skip
 UNPAIRED_FORM = Form(
     "trl-unpaired", read_unpaired, write_unpaired,
-    {"prompt": REQUIRED, "completion": REQUIRED, "label": REQUIRED, "tools": None},
+    {"prompt": REQUIRED, "completion": REQUIRED, "label": REQUIRED, "tools": None}, schema="trl-unpaired-preference.schema.json",
 )  # fmt: skip

@@ -20,11 +20,11 @@ from typing import Any
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import REQUIRED, Form, Loss, ReadError
 from fmtkit.forms.columns import add_found, read_tools, source_losses, write_extra
+from fmtkit.forms.openai import BARE_ENTRY as _OPENAI
 from fmtkit.forms.openai import message, messages
 from fmtkit.forms.sharegpt import read_messages
 from fmtkit.sample import Sample
 
-_OPENAI = DatasetEntry.for_file("openai")
 _KNOWN = frozenset({"input", "preferred_output", "non_preferred_output"})
 _INPUT_KEYS = frozenset({"messages", "tools", "parallel_tool_calls"})
 PARALLEL = "parallel_tool_calls"
@@ -98,5 +98,5 @@ def write_preference(sample: Sample) -> tuple[dict[str, Any], list[Loss]]:
 
 PREFERENCE_FORM = Form(
     "vendor-preference", read_preference, write_preference,
-    {"input": REQUIRED, "preferred_output": REQUIRED, "non_preferred_output": REQUIRED},
+    {"input": REQUIRED, "preferred_output": REQUIRED, "non_preferred_output": REQUIRED}, schema="vendor-preference.schema.json",
 )  # fmt: skip
