@@ -1,0 +1,565 @@
+"""The Arrow layer: the one type per column that ``datasets`` gives a JSON file, nested fields included.
+
+LLaMA-Factory and TRL load JSON and JSON Lines through ``datasets``, which
+turns the records into an Arrow table before any row is read. This module
+models what that load accepts, as measured on ``datasets`` 4.0.0 (the newest
+LLaMA-Factory 0.9.5 allows) by ``tests/test_arrow_types.py``, and says which
+record breaks it:
+
+- **Within one part of the data** every path (``/meta/score``,
+  ``/tool_calls/[]/function/arguments``) gets one type, the join of all its
+  values: null fits any type (a missing key is null); integers and floats
+  make a float; objects are structs whose fields are the union of all their
+  keys; ``[]`` and ``{}`` fit any array and any object; list items join
+  within and across rows. Any other pair (string and number, boolean and
+  number, object and string, list and non-list, ...) fails ("changed from
+  number to string"): FMT802 for a top-level column, FMT807 below it.
+- **Parts**: ``datasets`` reads a JSON Lines file in 10 MB chunks and a
+  folder entry file by file (in directory order), infers each part on its own
+  and casts every later part to the types of the first (FMT808). A later part
+  may not add a column or object field, nor give a value to a path the first
+  part had only as null, ``[]`` or ``{}``; numbers and booleans cast to strings
+  and to each other (a float with a fraction does not become an integer);
+  objects and arrays cast to nothing else. ``datasets`` also casts text that
+  spells a number ("7") to a number column; fmtkit reports it (it keeps
+  types, not values).
+- Arrow nests at most 63 levels, and in a file holding one JSON array
+  ``datasets`` 4.0 goes through pandas, which cannot hold an integer beyond
+  64 bits (FMT809).
+
+``datasets`` releases with the ``Json`` feature type load a path whose type
+varies within a part as JSON; LLaMA-Factory 0.9.5 pins ``datasets<=4.0.0``.
+The state is a few nodes per path, not per record (:class:`ArrowTally`), and
+joins across the shards of ``--jobs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fmtkit.dataset_info import DATA_EXTENSIONS
+from fmtkit.rules import ERROR, declare
+
+declare(
+    "FMT807", "nested-type-drift", ERROR, "give the field one type in every record", "dataset",
+    """A field inside a column changes type between records (number vs string, object vs string, list vs non-list).
+
+    `datasets` gives every path of a JSON file one Arrow type, nested fields
+    included, and fails with "JSON parse error: Column(/meta/score) changed
+    from number to string" before any row is read. null and missing keys are
+    fine (they become null), integers and floats join as float, objects join
+    field by field (the union of their keys), and ``[]`` / ``{}`` fit any
+    array / object. OpenAI ``tool_calls`` whose ``arguments`` objects give one
+    key different types are the usual case: store ``arguments`` as a JSON
+    string, as the OpenAI API does.
+
+    Passes::
+
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello", "meta": {"score": 1}}
+        {"instruction": "Bye", "input": "", "output": "Goodbye", "meta": {"score": 2.5, "tag": "x"}}
+
+    Fails::
+
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello", "meta": {"score": 1}}
+        {"instruction": "Bye", "input": "", "output": "Goodbye", "meta": {"score": "high"}}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT808", "late-schema-change", ERROR, "make the first part hold every column and field with its final type", "dataset",
+    """A later part of the data has a column, field or type that the first part did not fix.
+
+    `datasets` reads a JSON Lines file in 10 MB chunks and a folder entry file
+    by file (in directory order, which is not sorted), infers each part on its
+    own and casts every later part to the Arrow types of the first. A column
+    or object field that first appears after the first part, a value where the
+    first part had only null, ``[]`` or ``{}``, a float with a fraction where
+    it had integers, or an object or list where it had another type, fails
+    ("column names don't match", "Couldn't cast array of type ...").
+    Numbers and booleans cast to strings and to each other, so those pass.
+
+    Passes::
+
+        # demo/a.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello", "meta": {"score": 1.5}}
+        # demo/b.jsonl
+        {"instruction": "Bye", "input": "", "output": "Goodbye", "meta": {"score": 2.5}}
+        # dataset_info.json
+        {"demo": {"file_name": "demo"}}
+
+    Fails::
+
+        # demo/a.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello", "meta": {"score": 1}}
+        # demo/b.jsonl
+        {"instruction": "Bye", "input": "", "output": "Goodbye", "meta": {"score": 1, "tag": "x"}}
+        # dataset_info.json
+        {"demo": {"file_name": "demo"}}
+    """,
+)  # fmt: skip
+
+declare(
+    "FMT809", "not-arrow", ERROR, "flatten the value, or store it as a JSON string", "dataset",
+    """A value that `datasets` cannot turn into Arrow at all.
+
+    Arrow nests at most 63 levels below the record ("Recursion level in
+    ArrowSchema struct exceeded"), and a file holding one JSON array goes
+    through pandas, which cannot hold an integer beyond 64 bits (any below the
+    top level, or one below -2**63 or from 2**64 at the top level).
+
+    Passes::
+
+        # demo.json
+        [{"instruction": "Hi", "input": "", "output": "Hello", "id": "123456789012345678901234567890"}]
+
+    Fails::
+
+        # demo.json
+        [{"instruction": "Hi", "input": "", "output": "Hello", "id": 123456789012345678901234567890}]
+    """,
+)  # fmt: skip
+
+CHUNK_BYTES = 10 << 20  # datasets' JsonConfig.chunksize: it reads JSON Lines in parts of this size
+_NULL = type(None)
+_INT64 = 1 << 63
+MAX_DEPTH = 63  # the longest path (keys and list items below the record) Arrow takes
+_TOO_DEEP, _TOO_BIG = "too deep", "too big"  # FMT809's conflicts, in place of a type
+_NAMES = {_NULL: "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "an object"}
+_JSON_NAMES = {_NULL: "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}  # FMT802's words
+
+
+class Shape:
+    """The Arrow type of one path so far: ``py`` is the Python type of its values (None: only nulls yet).
+
+    ``record``, ``line`` and ``path`` (a JSON pointer as a tuple) say where it
+    got that type (or first appeared); ``fields`` (objects) and ``item``
+    (arrays) hold the nested shapes; ``fraction``: a float with a fraction was
+    seen (an integer column cannot take it).
+    """
+
+    __slots__ = ("py", "fields", "item", "record", "line", "path", "fraction")
+
+    def __init__(self, record: int, line: int | None, path: tuple):
+        self.py = _NULL
+        self.fields: dict[str, Shape] | None = None
+        self.item: Shape | None = None
+        self.record, self.line, self.path = record, line, path
+        self.fraction = False
+
+    def describe(self) -> str:
+        """In words, for messages: 'an object', 'an array that is always empty', ..."""
+        if self.py is list and self.item is not None and self.item.py is _NULL:
+            return "an array that is always empty"
+        if self.py is dict and not self.fields:
+            return "an object that is always empty"
+        return _name(self.py)
+
+
+@dataclass(frozen=True, slots=True)
+class ArrowProblem:
+    """A record that breaks the Arrow types: its rule code, where, what, and the fix."""
+
+    code: str
+    record: int
+    line: int | None
+    pointer: str
+    message: str
+    fix: str
+
+
+def pointer(path: tuple) -> str:
+    """A JSON pointer from a path tuple.
+
+    >>> pointer(("tool_calls", 0, "function", "arguments"))
+    '/tool_calls/0/function/arguments'
+    """
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def _schema_path(path: tuple) -> tuple:
+    return tuple("[]" if type(p) is int else p for p in path)
+
+
+class _Absorber:
+    """Joins records into a root shape, noting the first conflict per schema path (``conflicts``)."""
+
+    __slots__ = ("conflicts", "array_file")
+
+    def __init__(self, conflicts: dict, array_file: bool):
+        self.conflicts = conflicts
+        self.array_file = array_file
+
+    def fields(self, fields: dict, obj: dict, record: int, line, path: tuple) -> None:
+        for k, v in obj.items():
+            node = fields.get(k)
+            if node is None:
+                if len(path) >= MAX_DEPTH:
+                    self._conflict(path + (k,), _TOO_DEEP, None, record, line)
+                    continue
+                fields[k] = node = Shape(record, line, path + (k,))
+            t = type(v)
+            if t is node.py and (t is str or t is bool):  # the common case: nothing to do
+                continue
+            if v is not None:
+                self.value(node, v, t, record, line, path + (k,))
+
+    def items(self, item: Shape, values: list, record: int, line, path: tuple) -> None:
+        for i, v in enumerate(values):
+            t = type(v)
+            if t is item.py and (t is str or t is bool):
+                continue
+            if v is not None:
+                self.value(item, v, t, record, line, path + (i,))
+
+    def value(self, node: Shape, v, t: type, record: int, line, path: tuple) -> None:
+        """Join a non-null value of type ``t`` into ``node``."""
+        if t is int and not -_INT64 <= v < _INT64:
+            if self.array_file and (len(path) > 1 or not 0 <= v < 2 * _INT64):
+                self._conflict(path, _TOO_BIG, None, record, line)
+                return
+            t, v = float, 0.5  # pyarrow reads it as a float, which no integer column can take back
+        nt = node.py
+        if nt is t:
+            if t is dict:
+                self.fields(node.fields, v, record, line, path)
+            elif t is list:
+                if v:
+                    self.items(node.item, v, record, line, path)
+            elif t is float and not node.fraction and not v.is_integer():
+                node.fraction, node.record, node.line, node.path = True, record, line, path
+            return
+        if nt is _NULL:
+            node.py, node.record, node.line, node.path = t, record, line, path
+            if t is dict:
+                node.fields = {}
+                self.fields(node.fields, v, record, line, path)
+            elif t is list:
+                if len(path) >= MAX_DEPTH:
+                    node.py = _NULL
+                    self._conflict(path + (0,), _TOO_DEEP, None, record, line)
+                    return
+                node.item = Shape(record, line, path + (0,))
+                if v:
+                    self.items(node.item, v, record, line, path)
+            elif t is float:
+                node.fraction = not v.is_integer()
+        elif nt is int and t is float:
+            node.py, node.fraction = float, not v.is_integer()
+            node.record, node.line, node.path = record, line, path
+        elif not (nt is float and t is int):
+            self._conflict(path, t, node, record, line)
+
+    def _conflict(self, path: tuple, now: type | str, was: Shape | None, record: int, line) -> None:
+        key = _schema_path(path)
+        seen = self.conflicts.get(key)
+        if seen is None or record < seen[0]:
+            self.conflicts[key] = (record, line, path, now, was)
+
+    def join(self, a: Shape, b: Shape) -> None:
+        """Join shape ``b`` (of later records) into ``a``; a conflict is placed where ``b`` got its type."""
+        if b.py is _NULL:
+            return
+        if a.py is _NULL:
+            a.py, a.fields, a.item, a.fraction = b.py, b.fields, b.item, b.fraction
+            a.record, a.line, a.path = b.record, b.line, b.path
+        elif a.py is b.py or {a.py, b.py} == {int, float}:
+            if b.py is float and (b.fraction and not a.fraction or a.py is int):
+                a.py, a.fraction, a.record, a.line, a.path = float, a.fraction or b.fraction, b.record, b.line, b.path
+            if b.py is dict:
+                for k, node in b.fields.items():
+                    mine = a.fields.get(k)
+                    if mine is None:
+                        a.fields[k] = node
+                    else:
+                        self.join(mine, node)
+            elif b.py is list:
+                self.join(a.item, b.item)
+        else:
+            self._conflict(b.path, b.py, a, b.record, b.line)
+
+
+def _cast_problem(src: Shape, dst: Shape, first: str) -> tuple[Shape, str] | None:
+    """Why ``datasets`` cannot cast a later part's ``src`` to the ``first`` part's ``dst`` (the shape to blame and why), or None."""
+    s, d = src.py, dst.py
+    if s is _NULL:
+        return None
+    if d is _NULL:
+        return src, f"it is {src.describe()} here, but always null in {first}"
+    if d is dict or s is dict:
+        if s is not d:
+            return src, f"it is {src.describe()} here, but {dst.describe()} in {first}"
+        for k, node in src.fields.items():
+            mine = dst.fields.get(k)
+            if mine is None:
+                return node, f"{first} has no field {k!r} there"
+            found = _cast_problem(node, mine, first)
+            if found:
+                return found
+        return None
+    if d is list or s is list:
+        if s is not d:
+            return src, f"it is {src.describe()} here, but {dst.describe()} in {first}"
+        return _cast_problem(src.item, dst.item, first)
+    if d is str:
+        return None  # numbers and booleans become text
+    if s is str:
+        return src, f"it is a string here, but {dst.describe()} in {first}"
+    if d is int and s is float and src.fraction:
+        return src, f"it has a fraction here, but is an integer in {first}"
+    return None
+
+
+def _part_problems(first: str, root: Shape, later: list[Shape], seen: set) -> list[tuple[Shape, str]]:
+    """(shape, why) for each ``later`` part's root that does not cast to the first part's ``root``.
+
+    One per part (the loader stops at the first) and per schema path (``seen``).
+    """
+    out = []
+    for part in later:
+        found = _cast_problem(part, root, first)
+        if found is not None and _schema_path(found[0].path) not in seen:
+            seen.add(_schema_path(found[0].path))
+            out.append(found)
+    return out
+
+
+class ArrowTally:
+    """Per-file state of the model: the root shape of each part (10 MB chunk) of the records, and the conflicts.
+
+    ``add`` joins one record; ``join`` appends the tally of the next shard of
+    the same file (its indices moved first with ``shift``); ``problems`` lists
+    the findings. ``chunk_lines``: the line numbers, counted from the first
+    line given, where later chunks start (see :func:`chunk_starts`);
+    ``first_chunk``: the chunk of the first line.
+    """
+
+    __slots__ = ("parts", "conflicts", "absorb", "chunk_lines", "_next_line", "_clean_col")
+
+    def __init__(self, array_file: bool = False, first_chunk: int = 0, chunk_lines: list[int] | None = None):
+        self.conflicts: dict[tuple, tuple] = {}  # schema path -> (record, line, path, type now or _TOO_DEEP / _TOO_BIG, Shape before)
+        self.absorb = _Absorber(self.conflicts, array_file)
+        self.chunk_lines = list(chunk_lines or ())
+        self.parts: list[tuple[int, Shape]] = [(first_chunk, _root())]
+        self._next_line = self.chunk_lines[0] if self.chunk_lines else None
+        self._clean_col: str | None = None  # a column whose shape a clean record cannot change (see add)
+
+    def add(self, record: int, line: int | None, rec: dict, clean_col: str | None = None) -> None:
+        """Join a record. ``clean_col``: a column the caller proved to be a list of objects each holding the
+        same two keys with string values (record_loop's clean conversation); once the column's shape holds
+        that, it is not walked again."""
+        if self._next_line is not None and line is not None and line >= self._next_line:
+            self._new_part(line)
+        fields = self.parts[-1][1].fields
+        absorb = self.absorb
+        if clean_col is None:
+            absorb.fields(fields, rec, record, line, ())
+        elif clean_col == self._clean_col:
+            for k, v in rec.items():
+                if k != clean_col:
+                    node = fields.get(k)
+                    if node is None or type(v) is not node.py or type(v) is not str:
+                        absorb.fields(fields, {k: v}, record, line, ())
+        else:
+            absorb.fields(fields, rec, record, line, ())
+            item = fields[clean_col].item
+            if item is not None and item.py is dict and all(item.fields[k].py is str for k in rec[clean_col][0]):
+                self._clean_col = clean_col
+
+    def _new_part(self, line: int) -> None:
+        while self.chunk_lines and line >= self.chunk_lines[0]:
+            self.chunk_lines.pop(0)
+            self.parts.append((self.parts[-1][0] + 1, _root()))
+        self._next_line = self.chunk_lines[0] if self.chunk_lines else None
+        self._clean_col = None
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Column -> JSON type name, for the columns with a non-null value in some record."""
+        out: dict[str, str] = {}
+        for _, root in self.parts:
+            for k, node in root.fields.items():
+                if node.py is not _NULL:
+                    out.setdefault(k, _json_name(node.py))
+        return out
+
+    def shift(self, records: int, lines: int) -> None:
+        """Move record indices and line numbers past an earlier shard's."""
+
+        def move(node: Shape) -> None:
+            node.record += records
+            if node.line:
+                node.line += lines
+            for child in (node.fields or {}).values():
+                move(child)
+            if node.item is not None:
+                move(node.item)
+
+        for _, root in self.parts:
+            move(root)
+        for key, (r, ln, *rest) in list(self.conflicts.items()):
+            self.conflicts[key] = (r + records, ln + lines if ln else ln, *rest)
+
+    def join(self, later: ArrowTally) -> None:
+        """Append the tally of the next shard of the file."""
+        for key, v in later.conflicts.items():
+            seen = self.conflicts.get(key)
+            if seen is None or v[0] < seen[0]:
+                self.conflicts[key] = v
+        parts = later.parts
+        if parts[0][0] == self.parts[-1][0]:  # the shard starts inside this chunk
+            self.absorb.join(self.parts[-1][1], parts[0][1])
+            parts = parts[1:]
+        self.parts.extend(parts)
+
+    def problems(self) -> list[ArrowProblem]:
+        """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record."""
+        out = [_conflict_problem(key, *v) for key, v in self.conflicts.items()]
+        first = "the first 10 MB of the file"
+        for shape, why in _part_problems(first, self.parts[0][1], [root for _, root in self.parts[1:]], set(self.conflicts)):
+            out.append(_late_problem(shape, why, "a JSON Lines file in chunks of 10 MB", f"move a record that has it, with its final type, into {first} (e.g. to the top)"))
+        return sorted(out, key=lambda p: p.record)
+
+
+def _root() -> Shape:
+    root = Shape(0, None, ())
+    root.py, root.fields = dict, {}
+    return root
+
+
+def _conflict_problem(key: tuple, record: int, line, path: tuple, now: type | str, was: Shape | None) -> ArrowProblem:
+    where = pointer(path)
+    if now is _TOO_BIG:
+        return ArrowProblem("FMT809", record, line, where, f"{where} is an integer beyond 64 bits: datasets reads a JSON array file through pandas, which cannot hold it",
+                            "write the number as a string, or the file as JSON Lines")  # fmt: skip
+    if now is _TOO_DEEP:
+        return ArrowProblem("FMT809", record, line, where, f"{pointer(path[:MAX_DEPTH])} nests deeper than the {MAX_DEPTH} levels Arrow takes below a record",
+                            "flatten the value, or store it as a JSON string")  # fmt: skip
+    fix = _fix(key, was.py, now)
+    if len(key) == 1:
+        message = f"column {key[0]!r} is {_json_name(was.py)} in record {was.record} but {_json_name(now)} here"
+        return ArrowProblem("FMT802", record, line, where, message, fix)
+    message = f"{where} is {_name(now)} here but {was.describe()} in record {was.record} (at {pointer(was.path)}): datasets cannot give {'/'.join(('',) + key)} one Arrow type"
+    return ArrowProblem("FMT807", record, line, where, message, fix)
+
+
+def _json_name(t: type) -> str:
+    return _JSON_NAMES.get(t) or t.__name__
+
+
+def _name(t: type) -> str:
+    return _NAMES.get(t) or f"a {t.__name__}"
+
+
+def _fix(key: tuple, was: type, now: type) -> str:
+    where = "/".join(("",) + key)
+    if "arguments" in key:
+        return "store every tool call's `arguments` as a JSON string, as the OpenAI API does (their objects give a key different types)"
+    kinds = {was, now}
+    if list in kinds:
+        return f"make every {where} an array (wrap a single value in [ ]), or none of them"
+    if str in kinds and dict not in kinds:
+        return f"write every {where} as a string"
+    return f"give {where} one type in every record (encode it as a JSON string if it must vary)"
+
+
+def _late_problem(shape: Shape, why: str, reads: str, fix: str) -> ArrowProblem:
+    where = pointer(shape.path)
+    what = f"column {shape.path[0]!r}" if len(shape.path) == 1 else where
+    message = f"{what}: {why}: datasets reads {reads} and casts every later one to the Arrow types of the first"
+    return ArrowProblem("FMT808", shape.record, shape.line, where, message, fix)
+
+
+def folder_problems(files: list[tuple[str, list]]) -> list[tuple[str, ArrowProblem]]:
+    """FMT808 across the files of a folder entry: ``files`` holds (file, its :attr:`ArrowTally.parts`).
+
+    ``datasets`` takes the types from whichever file the directory lists first
+    (``os.listdir`` order, not sorted), so each file is tried as the first: a
+    file is reported (once per path) when its data does not cast to another's.
+    """
+    out: list[tuple[str, ArrowProblem]] = []
+    seen: dict[str, set] = {}
+    for first, parts in files:
+        for name, later in files:
+            if name == first:
+                continue
+            mine = seen.setdefault(name, set())
+            for shape, why in _part_problems(f"{first} (if read first)", parts[0][1], [root for _, root in later], mine):
+                fix = "give every file of the folder the same columns and field types (or merge them into one file)"
+                out.append((name, _late_problem(shape, why, "a folder entry file by file, in directory order,", fix)))
+    return out
+
+
+def chunk_starts(path: Path, start: int = 0, end: int | None = None) -> tuple[int, list[int]]:
+    """Where ``datasets`` starts a new chunk of a JSON Lines file, for the records in bytes ``[start, end)``.
+
+    Returns (the chunk of the first line at ``start``, the 1-based line numbers,
+    counted from ``start``, of the first lines of the later chunks in the range).
+    ``datasets`` reads 10 MB, then to the end of the line, so a chunk ends at the
+    first newline at or after 10 MB from its start.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+    >>> _ = p.write_bytes(b'{"a": 1}\\n' * 5)
+    >>> chunk_starts(p), _chunk_starts(p, 0, None, chunk=20)
+    ((0, []), (0, [4]))
+    """
+    return _chunk_starts(path, start, end, CHUNK_BYTES)
+
+
+def _chunk_starts(path: Path, start: int, end: int | None, chunk: int = CHUNK_BYTES) -> tuple[int, list[int]]:
+    size = path.stat().st_size
+    end = size if end is None else end
+    bounds = []
+    with path.open("rb") as fh:
+        at = 0
+        while True:
+            fh.seek(at + chunk)
+            rest = fh.readline() if at + chunk < size else b""
+            at = at + chunk + len(rest) if rest.endswith(b"\n") else size
+            if at >= end:
+                break
+            bounds.append(at)
+        first = sum(1 for b in bounds if b <= start)
+        later = [b for b in bounds if b > start]
+        lines, line, pos = [], 1, start
+        fh.seek(start)
+        for b in later:
+            line += fh.read(b - pos).count(b"\n")
+            pos = b
+            lines.append(line)
+    return first, lines
+
+
+def arrow_tally_for(path: Path, start: int = 0, end: int | None = None) -> ArrowTally:
+    """The :class:`ArrowTally` for the records of ``path`` (bytes ``[start, end)`` of a JSON Lines file)."""
+    from fmtkit.loading.json_file import is_json_lines
+
+    if DATA_EXTENSIONS.get(path.suffix.lower()) != "json":
+        return ArrowTally()
+    if not is_json_lines(path):
+        return ArrowTally(array_file=True)
+    if path.stat().st_size <= CHUNK_BYTES:
+        return ArrowTally()
+    return ArrowTally(False, *chunk_starts(path, start, end))
+
+
+def arrow_conflicts(records, array_file: bool = False) -> list[ArrowProblem]:
+    """The records that keep ``datasets`` from loading ``records`` as one JSON Lines part (FMT802, FMT807).
+
+    For checking records before they are written (``fmtkit convert``).
+
+    >>> [p.message for p in arrow_conflicts([{"meta": {"score": 1}}, {"meta": {"score": "high"}}])]
+    ['/meta/score is a string here but an integer in record 0 (at /meta/score): datasets cannot give /meta/score one Arrow type']
+    >>> arrow_conflicts([{"tool_calls": [{"arguments": {"city": "Paris"}}]}, {"tool_calls": [{"arguments": {"n": 1}}]}])
+    []
+    >>> arrow_conflicts([{"tools": []}, {"tools": "[]"}])[0].fix
+    'make every /tools an array (wrap a single value in [ ]), or none of them'
+    """
+    tally = ArrowTally(array_file=array_file)
+    for i, rec in enumerate(records):
+        if type(rec) is dict:
+            tally.add(i, None, rec)
+    return tally.problems()
