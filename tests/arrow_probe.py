@@ -6,11 +6,11 @@ environment)::
 
     python tests/arrow_probe.py < cases.json
 
-Input on stdin: ``{case: [[file name, text], ...]}``. Each case's files are
-written to a folder of their own and loaded as LLaMA-Factory loads a local
-entry: ``datasets.load_dataset("json", data_files=[files], split="train")``
-(a folder entry passes every file of the folder, in ``os.listdir`` order; here
-in the order given). Output: ``{"datasets": version, "cases": {case: verdict}}``
+Input on stdin: ``{case: [file path, ...]}``. Each case's files are loaded as
+LLaMA-Factory loads a local entry: ``datasets.load_dataset("json",
+data_files=[files], split="train")`` (a folder entry passes every file of the
+folder, in ``os.listdir`` order; here in the order given), with a fresh cache
+each time. Output: ``{"datasets": version, "cases": {case: verdict}}``
 where a verdict is ``{"ok": true, "features": str}`` or ``{"ok": false,
 "error": "Type: message"}``.
 """
@@ -30,19 +30,11 @@ def main() -> int:
                           HF_DATASETS_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1")  # fmt: skip
         import datasets
 
-        datasets.logging.set_verbosity_error()
+        datasets.logging.set_verbosity(datasets.logging.CRITICAL)
         out = {}
-        for n, (name, files) in enumerate(cases.items()):
-            folder = os.path.join(work, f"case{n}")
-            os.makedirs(folder)
-            paths = []
-            for file_name, text in files:
-                path = os.path.join(folder, file_name)
-                with open(path, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                paths.append(path)
+        for n, (name, paths) in enumerate(cases.items()):
             try:
-                ds = datasets.load_dataset("json", data_files=paths, split="train", cache_dir=os.path.join(work, "cache"))
+                ds = datasets.load_dataset("json", data_files=paths, split="train", cache_dir=os.path.join(work, f"cache{n}"))
                 out[name] = {"ok": True, "features": str(ds.features)}
             except Exception as err:  # noqa: BLE001  (the verdict is what is wanted)
                 cause = err.__cause__ or err.__context__

@@ -287,28 +287,28 @@ def _cast_problem(src: Shape, dst: Shape, first: str) -> tuple[Shape, str] | Non
     if s is _NULL:
         return None
     if d is _NULL:
-        return src, f"it is {src.describe()} here, but always null in {first}"
+        return src, f"is {src.describe()} here, but always null in {first}"
     if d is dict or s is dict:
         if s is not d:
-            return src, f"it is {src.describe()} here, but {dst.describe()} in {first}"
+            return src, f"is {src.describe()} here, but {dst.describe()} in {first}"
         for k, node in src.fields.items():
             mine = dst.fields.get(k)
             if mine is None:
-                return node, f"{first} has no field {k!r} there"
+                return node, f"is not in {first}"
             found = _cast_problem(node, mine, first)
             if found:
                 return found
         return None
     if d is list or s is list:
         if s is not d:
-            return src, f"it is {src.describe()} here, but {dst.describe()} in {first}"
+            return src, f"is {src.describe()} here, but {dst.describe()} in {first}"
         return _cast_problem(src.item, dst.item, first)
     if d is str:
         return None  # numbers and booleans become text
     if s is str:
-        return src, f"it is a string here, but {dst.describe()} in {first}"
+        return src, f"is a string here, but {dst.describe()} in {first}"
     if d is int and s is float and src.fraction:
-        return src, f"it has a fraction here, but is an integer in {first}"
+        return src, f"has a fraction here, but is an integer in {first}"
     return None
 
 
@@ -468,7 +468,7 @@ def _fix(key: tuple, was: type, now: type) -> str:
 def _late_problem(shape: Shape, why: str, reads: str, fix: str) -> ArrowProblem:
     where = pointer(shape.path)
     what = f"column {shape.path[0]!r}" if len(shape.path) == 1 else where
-    message = f"{what}: {why}: datasets reads {reads} and casts every later one to the Arrow types of the first"
+    message = f"{what} {why}: datasets reads {reads} and casts every later one to the Arrow types of the first"
     return ArrowProblem("FMT808", shape.record, shape.line, where, message, fix)
 
 
