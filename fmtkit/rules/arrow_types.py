@@ -336,13 +336,14 @@ class ArrowTally:
     ``first_chunk``: the chunk of the first line.
     """
 
-    __slots__ = ("parts", "conflicts", "absorb", "chunk_lines", "_next_line", "_clean_col")
+    __slots__ = ("parts", "conflicts", "absorb", "chunk_lines", "_fields", "_next_line", "_clean_col")
 
     def __init__(self, array_file: bool = False, first_chunk: int = 0, chunk_lines: list[int] | None = None):
         self.conflicts: dict[tuple, tuple] = {}  # schema path -> (record, line, path, type now or _TOO_DEEP / _TOO_BIG, Shape before)
         self.absorb = _Absorber(self.conflicts, array_file)
         self.chunk_lines = list(chunk_lines or ())
         self.parts: list[tuple[int, Shape]] = [(first_chunk, _root())]
+        self._fields = self.parts[0][1].fields  # the current part's columns
         self._next_line = self.chunk_lines[0] if self.chunk_lines else None
         self._clean_col: str | None = None  # a column whose shape a clean record cannot change (see add)
 
@@ -350,20 +351,19 @@ class ArrowTally:
         """Join a record. ``clean_col``: a column the caller proved to be a list of objects each holding the
         same two keys with string values (record_loop's clean conversation); once the column's shape holds
         that, it is not walked again."""
-        if self._next_line is not None and line is not None and line >= self._next_line:
+        nxt = self._next_line
+        if nxt is not None and line is not None and line >= nxt:
             self._new_part(line)
-        fields = self.parts[-1][1].fields
-        absorb = self.absorb
-        if clean_col is None:
-            absorb.fields(fields, rec, record, line, ())
-        elif clean_col == self._clean_col:
+        fields = self._fields
+        if clean_col is not None and clean_col == self._clean_col:  # the hot path of a clean conversation file
             for k, v in rec.items():
                 if k != clean_col:
                     node = fields.get(k)
                     if node is None or type(v) is not node.py or type(v) is not str:
-                        absorb.fields(fields, {k: v}, record, line, ())
-        else:
-            absorb.fields(fields, rec, record, line, ())
+                        self.absorb.fields(fields, {k: v}, record, line, ())
+            return
+        self.absorb.fields(fields, rec, record, line, ())
+        if clean_col is not None:
             item = fields[clean_col].item
             if item is not None and item.py is dict and all(item.fields[k].py is str for k in rec[clean_col][0]):
                 self._clean_col = clean_col
@@ -372,6 +372,7 @@ class ArrowTally:
         while self.chunk_lines and line >= self.chunk_lines[0]:
             self.chunk_lines.pop(0)
             self.parts.append((self.parts[-1][0] + 1, _root()))
+        self._fields = self.parts[-1][1].fields
         self._next_line = self.chunk_lines[0] if self.chunk_lines else None
         self._clean_col = None
 
