@@ -331,36 +331,37 @@ class ArrowTally:
 
     ``add`` joins one record; ``join`` appends the tally of the next shard of
     the same file (its indices moved first with ``shift``); ``problems`` lists
-    the findings. ``chunk_lines``: the line numbers, counted from the first
-    line given, where later chunks start (see :func:`chunk_starts`);
-    ``first_chunk``: the chunk of the first line.
+    the findings. For a JSON Lines file over 10 MB, :func:`arrow_tally_for`
+    gives ``chunks``: the file, the byte where the records given start, the
+    chunk of that byte, and the bytes where later chunks start (see
+    :func:`chunk_bounds`); records are placed by the bytes of their lines.
     """
 
-    __slots__ = ("parts", "conflicts", "absorb", "chunk_lines", "_fields", "_next_line", "_clean_col")
+    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last")
 
-    def __init__(self, array_file: bool = False, first_chunk: int = 0, chunk_lines: list[int] | None = None):
+    def __init__(self, array_file: bool = False, chunks: tuple[Path, int, int, list[int]] | None = None):
         self.conflicts: dict[tuple, tuple] = {}  # schema path -> (record, line, path, type now or _TOO_DEEP / _TOO_BIG, Shape before)
         self.absorb = _Absorber(self.conflicts, array_file)
-        self.chunk_lines = list(chunk_lines or ())
+        self._path, self._pos, first_chunk, self._bounds = chunks or (None, 0, 0, [])
+        self._last = 0  # the line that ends at byte _pos
         self.parts: list[tuple[int, Shape]] = [(first_chunk, _root())]
         self._fields = self.parts[0][1].fields  # the current part's columns
-        self._next_line = self.chunk_lines[0] if self.chunk_lines else None
         self._clean_col: str | None = None  # a column whose shape a clean record cannot change (see add)
 
-    def add(self, record: int, line: int | None, rec: dict, clean_col: str | None = None) -> None:
-        """Join a record. ``clean_col``: a column the caller proved to be a list of objects each holding the
-        same two keys with string values (record_loop's clean conversation); once the column's shape holds
-        that, it is not walked again."""
-        nxt = self._next_line
-        if nxt is not None and line is not None and line >= nxt:
-            self._new_part(line)
+    def add(self, record: int, line: int | None, rec: dict, clean_col: str | None = None, raw: bytes | None = None) -> None:
+        """Join a record (``raw``: its line, in a JSON Lines file). ``clean_col``: a column the caller proved
+        to be a list of objects each holding the same two keys with string values (record_loop's clean
+        conversation); once the column's shape holds that, it is not walked again."""
+        if self._bounds:
+            self._place(line, raw)
         fields = self._fields
         if clean_col is not None and clean_col == self._clean_col:  # the hot path of a clean conversation file
-            for k, v in rec.items():
-                if k != clean_col:
-                    node = fields.get(k)
-                    if node is None or type(v) is not node.py or type(v) is not str:
-                        self.absorb.fields(fields, {k: v}, record, line, ())
+            if len(rec) > 1:
+                for k, v in rec.items():
+                    if k != clean_col:
+                        node = fields.get(k)
+                        if node is None or type(v) is not node.py or type(v) is not str:
+                            self.absorb.fields(fields, {k: v}, record, line, ())
             return
         self.absorb.fields(fields, rec, record, line, ())
         if clean_col is not None:
@@ -368,13 +369,22 @@ class ArrowTally:
             if item is not None and item.py is dict and all(item.fields[k].py is str for k in rec[clean_col][0]):
                 self._clean_col = clean_col
 
-    def _new_part(self, line: int) -> None:
-        while self.chunk_lines and line >= self.chunk_lines[0]:
-            self.chunk_lines.pop(0)
-            self.parts.append((self.parts[-1][0] + 1, _root()))
-        self._fields = self.parts[-1][1].fields
-        self._next_line = self.chunk_lines[0] if self.chunk_lines else None
-        self._clean_col = None
+    def _place(self, line: int, raw: bytes) -> None:
+        """Start a new part when the record's line starts at or past the next chunk's first byte."""
+        if line != self._last + 1:  # lines the reader did not yield (blank, undecodable): step over them
+            with self._path.open("rb") as fh:
+                fh.seek(self._pos)
+                for _ in range(line - self._last - 1):
+                    fh.readline()
+                self._pos = fh.tell()
+        if self._pos >= self._bounds[0]:
+            while self._bounds and self._pos >= self._bounds[0]:
+                self._bounds.pop(0)
+                self.parts.append((self.parts[-1][0] + 1, _root()))
+            self._fields = self.parts[-1][1].fields
+            self._clean_col = None
+        self._pos += len(raw)
+        self._last = line
 
     @property
     def columns(self) -> dict[str, str]:
@@ -493,58 +503,48 @@ def folder_problems(files: list[tuple[str, list]]) -> list[tuple[str, ArrowProbl
     return out
 
 
-def chunk_starts(path: Path, start: int = 0, end: int | None = None) -> tuple[int, list[int]]:
-    """Where ``datasets`` starts a new chunk of a JSON Lines file, for the records in bytes ``[start, end)``.
+def chunk_bounds(path: Path, chunk: int = CHUNK_BYTES) -> list[int]:
+    """The bytes where ``datasets`` starts each chunk of a JSON Lines file after the first.
 
-    Returns (the chunk of the first line at ``start``, the 1-based line numbers,
-    counted from ``start``, of the first lines of the later chunks in the range).
-    ``datasets`` reads 10 MB, then to the end of the line, so a chunk ends at the
-    first newline at or after 10 MB from its start.
+    It reads ``chunk`` bytes, then to the end of the line, so a chunk ends at
+    the first newline at or after ``chunk`` bytes from its start.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
     >>> _ = p.write_bytes(b'{"a": 1}\\n' * 5)
-    >>> chunk_starts(p), _chunk_starts(p, 0, None, chunk=20)
-    ((0, []), (0, [4]))
+    >>> chunk_bounds(p), chunk_bounds(p, chunk=20)
+    ([], [27])
     """
-    return _chunk_starts(path, start, end, CHUNK_BYTES)
-
-
-def _chunk_starts(path: Path, start: int, end: int | None, chunk: int = CHUNK_BYTES) -> tuple[int, list[int]]:
     size = path.stat().st_size
-    end = size if end is None else end
     bounds = []
     with path.open("rb") as fh:
         at = 0
-        while True:
+        while at + chunk < size:
             fh.seek(at + chunk)
-            rest = fh.readline() if at + chunk < size else b""
-            at = at + chunk + len(rest) if rest.endswith(b"\n") else size
-            if at >= end:
+            rest = fh.readline()
+            at = at + chunk + len(rest)
+            if not rest.endswith(b"\n") or at >= size:
                 break
             bounds.append(at)
-        first = sum(1 for b in bounds if b <= start)
-        later = [b for b in bounds if b > start]
-        lines, line, pos = [], 1, start
-        fh.seek(start)
-        for b in later:
-            line += fh.read(b - pos).count(b"\n")
-            pos = b
-            lines.append(line)
-    return first, lines
+    return bounds
 
 
 def arrow_tally_for(path: Path, start: int = 0, end: int | None = None) -> ArrowTally:
     """The :class:`ArrowTally` for the records of ``path`` (bytes ``[start, end)`` of a JSON Lines file)."""
-    from fmtkit.loading.json_file import is_json_lines
+    from fmtkit.loading.json_file import BOM, is_json_lines
 
     if DATA_EXTENSIONS.get(path.suffix.lower()) != "json":
         return ArrowTally()
     if not is_json_lines(path):
         return ArrowTally(array_file=True)
-    if path.stat().st_size <= CHUNK_BYTES:
+    bounds = chunk_bounds(path) if path.stat().st_size > CHUNK_BYTES else []
+    if not bounds:
         return ArrowTally()
-    return ArrowTally(False, *chunk_starts(path, start, end))
+    end = path.stat().st_size if end is None else end
+    if start == 0:
+        with path.open("rb") as fh:
+            start = 3 if fh.read(3) == BOM else 0  # the reader skips it: the first line starts after it
+    return ArrowTally(chunks=(path, start, sum(1 for b in bounds if b <= start), [b for b in bounds if start < b < end]))
 
 
 def arrow_conflicts(records, array_file: bool = False) -> list[ArrowProblem]:

@@ -196,7 +196,7 @@ class FileTally:
 
     def add(self, index: int, line: int | None, rec: dict, raw: bytes | None = None, clean_col: str | None = None) -> None:
         """Count a record; ``clean_col``: see :meth:`ArrowTally.add`."""
-        self.arrow.add(index, line, rec, clean_col)
+        self.arrow.add(index, line, rec, clean_col, raw)
         keysets = self.keysets
         if len(keysets) < 2:
             ks = frozenset(rec)
