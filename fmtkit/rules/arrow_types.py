@@ -337,13 +337,14 @@ class ArrowTally:
     :func:`chunk_bounds`); records are placed by the bytes of their lines.
     """
 
-    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last")
+    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last", "_file")
 
     def __init__(self, array_file: bool = False, chunks: tuple[Path, int, int, list[int]] | None = None):
         self.conflicts: dict[tuple, tuple] = {}  # schema path -> (record, line, path, type now or _TOO_DEEP / _TOO_BIG, Shape before)
         self.absorb = _Absorber(self.conflicts, array_file)
         self._path, self._pos, first_chunk, self._bounds = chunks or (None, 0, 0, [])
         self._last = 0  # the line that ends at byte _pos
+        self._file = None  # open while lines the reader skipped are stepped over (see _place)
         self.parts: list[tuple[int, Shape]] = [(first_chunk, _root())]
         self._fields = self.parts[0][1].fields  # the current part's columns
         self._clean_col: str | None = None  # a column whose shape a clean record cannot change (see add)
@@ -372,19 +373,34 @@ class ArrowTally:
     def _place(self, line: int, raw: bytes) -> None:
         """Start a new part when the record's line starts at or past the next chunk's first byte."""
         if line != self._last + 1:  # lines the reader did not yield (blank, undecodable): step over them
-            with self._path.open("rb") as fh:
-                fh.seek(self._pos)
-                for _ in range(line - self._last - 1):
-                    fh.readline()
-                self._pos = fh.tell()
+            fh = self._file = self._file or self._path.open("rb")
+            fh.seek(self._pos)
+            for _ in range(line - self._last - 1):
+                fh.readline()
+            self._pos = fh.tell()
         if self._pos >= self._bounds[0]:
             while self._bounds and self._pos >= self._bounds[0]:
                 self._bounds.pop(0)
                 self.parts.append((self.parts[-1][0] + 1, _root()))
             self._fields = self.parts[-1][1].fields
             self._clean_col = None
+            if not self._bounds:
+                self.close()
         self._pos += len(raw)
         self._last = line
+
+    def close(self) -> None:
+        """Close the file :meth:`_place` opened (the records are all added)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __getstate__(self):  # a shard's tally goes back to the parent process: without the open file
+        return tuple(None if k == "_file" else getattr(self, k) for k in self.__slots__)
+
+    def __setstate__(self, state) -> None:
+        for k, v in zip(self.__slots__, state, strict=True):
+            setattr(self, k, v)
 
     @property
     def columns(self) -> dict[str, str]:
@@ -415,6 +431,7 @@ class ArrowTally:
 
     def join(self, later: ArrowTally) -> None:
         """Append the tally of the next shard of the file."""
+        self.close()
         for key, v in later.conflicts.items():
             seen = self.conflicts.get(key)
             if seen is None or v[0] < seen[0]:
@@ -427,6 +444,7 @@ class ArrowTally:
 
     def problems(self) -> list[ArrowProblem]:
         """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record."""
+        self.close()
         out = [_conflict_problem(key, *v) for key, v in self.conflicts.items()]
         first = "the first 10 MB of the file"
         for shape, why in _part_problems(first, self.parts[0][1], [root for _, root in self.parts[1:]], set(self.conflicts)):
