@@ -11,8 +11,9 @@ LLaMA-Factory loads a local entry: ``datasets.load_dataset("json",
 data_files=[files], split="train")`` (a folder entry passes every file of the
 folder, in ``os.listdir`` order; here in the order given), with a fresh cache
 each time. Output: ``{"datasets": version, "cases": {case: verdict}}``
-where a verdict is ``{"ok": true, "features": str}`` or ``{"ok": false,
-"error": "Type: message"}``.
+where a verdict is ``{"ok": true, "features": str}`` (with ``"rows"``, the
+records as loaded, for files under 64 kB) or ``{"ok": false, "error": "Type:
+message"}``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import json
 import os
 import sys
 import tempfile
+
+SMALL = 64 << 10
 
 
 def main() -> int:
@@ -36,6 +39,8 @@ def main() -> int:
             try:
                 ds = datasets.load_dataset("json", data_files=paths, split="train", cache_dir=os.path.join(work, f"cache{n}"))
                 out[name] = {"ok": True, "features": str(ds.features)}
+                if sum(os.path.getsize(p) for p in paths) < SMALL:
+                    out[name]["rows"] = ds.to_list()
             except Exception as err:  # noqa: BLE001  (the verdict is what is wanted)
                 cause = err.__cause__ or err.__context__
                 detail = f" <- {type(cause).__name__}: {cause}" if cause is not None else ""

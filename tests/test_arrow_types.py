@@ -1,13 +1,15 @@
-"""The Arrow layer (FMT802, FMT807, FMT808, FMT809) against what ``datasets`` really loads.
+"""The Arrow layer (FMT802, FMT807, FMT808, FMT809, FMT810) against what ``datasets`` really loads.
 
 Each case is a small JSON Lines or JSON array file, a folder of two files, or a
 JSON Lines file just over datasets' 10 MB chunk, with the verdict of
 ``datasets.load_dataset("json", ...)`` measured with ``tests/arrow_probe.py``:
 
 - ``loads``: datasets 4.0.0, the newest LLaMA-Factory 0.9.5 allows. fmtkit's
-  model must agree: no Arrow finding exactly when it loads. Where the real
-  LLaMA-Factory environment exists (``.venv-lf``, or ``FMTKIT_LF_PYTHON``),
-  the verdict is measured again on every run.
+  model must agree: no FMT802/807/808/809 exactly when it loads. Where the
+  real LLaMA-Factory environment exists (``.venv-lf``, or
+  ``FMTKIT_LF_PYTHON``), the verdict is measured again on every run.
+- ``alters``: datasets 4.0.0 loads it but changes a value LLaMA-Factory writes
+  into the prompt (a tool call's ``function``, ``tools``): FMT810 exactly then.
 - ``loads_json``: a datasets release with the ``Json`` feature type (5.2.0
   measured), which stores a path whose type varies within a chunk as JSON.
   Checked where the test's own python has such a release.
@@ -31,7 +33,8 @@ import fmtkit
 from fmtkit.rules.arrow_types import CHUNK_BYTES, arrow_conflicts
 
 PROBE = Path(__file__).resolve().parent / "arrow_probe.py"
-ARROW_CODES = {"FMT802", "FMT807", "FMT808", "FMT809"}
+LOAD_CODES = {"FMT802", "FMT807", "FMT808", "FMT809"}  # datasets fails
+ARROW_CODES = LOAD_CODES | {"FMT810"}  # or changes a value LLaMA-Factory renders
 BIG = 2**63
 ROW = 1 << 17  # bytes per row of the chunk cases: 80 rows make 10 MB exactly
 
@@ -42,6 +45,8 @@ class Case:
     rows: list = field(default_factory=list)  # one file's records (lines or array)
     loads: bool = True  # datasets 4.0.0
     loads_json: bool = True  # datasets with the Json type
+    alters: bool = False  # datasets 4.0 changes a tool call's function or the tools (a small single file)
+    alters_json: bool = False
     array: bool = False  # a JSON array file, not JSON Lines
     folder: tuple = ()  # two files' records: a folder entry
     later: list | None = None  # chunk case: rows of the second 10 MB chunk (rows are the first's)
@@ -53,9 +58,9 @@ class Case:
         return "folder" if self.folder else "chunk" if self.later is not None else "array" if self.array else "lines"
 
 
-def _both(name: str, rows: list, loads: bool, loads_json: bool = True, finding: tuple | None = None) -> list[Case]:
+def _both(name: str, rows: list, loads: bool, loads_json: bool = True, **more) -> list[Case]:
     """The case as JSON Lines and as a JSON array (datasets 4.0 reads arrays through pandas, with the same verdicts here)."""
-    return [Case(name, rows, loads, loads_json, finding=finding), Case(name + "-array", rows, loads, loads_json, array=True, finding=finding)]
+    return [Case(name, rows, loads, loads_json, **more), Case(name + "-array", rows, loads, loads_json, array=True, **more)]
 
 
 def _tool_call(arguments) -> dict:
@@ -105,12 +110,20 @@ CASES = [
     *_both("list-of-empty-lists-then-values", [{"l": [[]]}, {"l": [[1]]}], True),
     *_both("empty-list-then-empty-struct-list", [{"t": []}, {"t": [{"a": 1}]}], True),
     *_both("list-of-structs-conflict-in-row", [{"t": [{"a": 1}, {"a": "x"}]}], False),
-    # OpenAI tool calls
-    *_both("tool-arguments-of-different-shapes", [{"m": [_tool_call({"city": "Paris"})]}, {"m": [_tool_call({"n": 1})]}], True),
-    *_both("tool-arguments-shapes-in-one-row", [{"m": [_tool_call({"city": "Paris"}), _tool_call({"n": 1})]}], True),
+    # OpenAI tool calls and tools: they load, but LLaMA-Factory writes what Arrow made of them into the prompt
+    *_both("tool-arguments-of-different-shapes", [{"m": [_tool_call({"city": "Paris"})]}, {"m": [_tool_call({"n": 1})]}], True, alters=True,
+           finding=("FMT810", 1, "/m/0/tool_calls/0/function/arguments: objects here differ in their keys ('city')")),  # fmt: skip
+    *_both("tool-arguments-shapes-in-one-row", [{"m": [_tool_call({"city": "Paris"}), _tool_call({"n": 1})]}], True, alters=True),
+    *_both("tool-arguments-of-one-shape", [{"m": [_tool_call({"city": "Paris"})]}, {"m": [_tool_call({"city": "Rome"})]}], True),
+    *_both("tool-arguments-int-and-float", [{"m": [_tool_call({"x": 1})]}, {"m": [_tool_call({"x": 1.5})]}], True, alters=True, alters_json=True),
+    *_both("tool-arguments-as-text", [{"m": [_tool_call('{"city": "Paris"}')]}, {"m": [_tool_call('{"n": 1}')]}], True),
+    *_both("tools-of-different-shapes", [{"tools": [{"name": "a", "parameters": {"x": {"type": "string"}}}, {"name": "b", "parameters": {"y": {"type": "integer"}}}]}],
+           True, alters=True),  # fmt: skip
+    *_both("tools-as-text", [{"tools": '[{"name": "a", "parameters": {"x": {}}}]'}, {"tools": '[{"name": "b"}]'}], True),
+    *_both("meta-of-different-shapes", [{"meta": {"a": 1}}, {"meta": {"b": 2}}], True),  # filled with null too, but never rendered
     *_both("tool-arguments-key-types-differ", [{"m": [_tool_call({"x": 1})]}, {"m": [_tool_call({"x": "a"})]}], False,
            finding=("FMT807", 1, "/m/0/tool_calls/0/function/arguments/x")),  # fmt: skip
-    *_both("tool-arguments-string-then-object", [{"m": [_tool_call("{}")]}, {"m": [_tool_call({"n": 1})]}], False),
+    *_both("tool-arguments-string-then-object", [{"m": [_tool_call("{}")]}, {"m": [_tool_call({"n": 1})]}], False, alters_json=True),
     # integers beyond 64 bits: a float in JSON Lines, pandas in a JSON array
     Case("int-beyond-int64", [{"a": 1}, {"a": BIG}]),
     Case("int-beyond-int64-array", [{"a": 1}, {"a": BIG}], array=True),
@@ -197,10 +210,22 @@ def _arrow_findings(target: Path) -> list:
     return [f for f in fmtkit.validate(target).findings if f.code in ARROW_CODES]
 
 
+def _rendered(row: dict) -> list:
+    """What LLaMA-Factory's openai reader writes into the prompt with json.dumps: tool call functions and tools."""
+    calls = [call.get("function") for key, msgs in row.items() if type(msgs) is list
+             for m in msgs if type(m) is dict for call in m.get("tool_calls") or ()]  # fmt: skip
+    return [json.dumps(calls, sort_keys=True), json.dumps(row.get("tools"), sort_keys=True)]
+
+
+def _altered(case: Case, loaded: list[dict]) -> bool:
+    return [_rendered(r) for r in loaded] != [_rendered(r) for r in case.rows]
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_model_agrees_with_datasets(case: Case, written):
     found = _arrow_findings(written[case.name][0])
-    assert (not found) == case.loads, found
+    assert (not [f for f in found if f.code in LOAD_CODES]) == case.loads, found
+    assert ("FMT810" in {f.code for f in found}) == case.alters, found
     if case.finding is not None:
         f = found[0]
         assert (f.code, f.record) == case.finding[:2], f
@@ -212,7 +237,7 @@ def _probe(python: str, written: dict) -> dict:
     run = subprocess.run([python, str(PROBE)], input=json.dumps(cases), capture_output=True, text=True, env=_clean_env(), timeout=900, check=False)
     assert run.returncode == 0, run.stderr[-4000:]
     verdicts = json.loads(run.stdout)["cases"]
-    return {name: all(verdicts[f"{name}#{i}"]["ok"] for i in range(len(orders))) for name, (_, orders) in written.items()} | {"_raw": verdicts}
+    return {name: [verdicts[f"{name}#{i}"] for i in range(len(orders))] for name, (_, orders) in written.items()}
 
 
 @pytest.fixture(scope="module")
@@ -231,14 +256,21 @@ def datasets_json(written) -> dict:
     return _probe(sys.executable, written)
 
 
+def _check_verdict(case: Case, verdicts: list[dict], loads: bool, alters: bool) -> None:
+    assert all(v["ok"] for v in verdicts) == loads, verdicts
+    rows = verdicts[0].get("rows")
+    if loads and case.kind in ("lines", "array"):
+        assert rows is not None and _altered(case, rows) == alters, rows
+
+
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_table_is_what_datasets_4_does(case: Case, datasets_4):
-    assert datasets_4[case.name] == case.loads, datasets_4["_raw"].get(f"{case.name}#0")
+    _check_verdict(case, datasets_4[case.name], case.loads, case.alters)
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_table_is_what_datasets_with_json_type_does(case: Case, datasets_json):
-    assert datasets_json[case.name] == case.loads_json, datasets_json["_raw"].get(f"{case.name}#0")
+    _check_verdict(case, datasets_json[case.name], case.loads_json, case.alters_json)
 
 
 def test_every_order_of_a_folder_is_reported(tmp_path):
@@ -270,5 +302,7 @@ def test_jobs_shards_join_to_the_same_findings(tmp_path):
 def test_arrow_conflicts_checks_records_before_they_are_written():
     out = arrow_conflicts([{"messages": [_tool_call({"x": 1})]}, {"messages": [_tool_call({"x": "a"})]}])
     assert [(p.code, p.record, p.pointer) for p in out] == [("FMT807", 1, "/messages/0/tool_calls/0/function/arguments/x")]
-    assert "`arguments` as a JSON string" in out[0].fix
-    assert arrow_conflicts([{"messages": [_tool_call({"city": "Paris"})]}, {"messages": [_tool_call({"n": 1})]}]) == []
+    assert "ShareGPT with function_call turns" in out[0].fix
+    (altered,) = arrow_conflicts([{"messages": [_tool_call({"city": "Paris"})]}, {"messages": [_tool_call({"n": 1})]}])
+    assert (altered.code, altered.record) == ("FMT810", 1)
+    assert arrow_conflicts([{"messages": [_tool_call({"city": "Paris"})]}, {"messages": [_tool_call({"city": "Rome"})]}]) == []

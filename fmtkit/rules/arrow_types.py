@@ -51,8 +51,8 @@ declare(
     fine (they become null), integers and floats join as float, objects join
     field by field (the union of their keys), and ``[]`` / ``{}`` fit any
     array / object. OpenAI ``tool_calls`` whose ``arguments`` objects give one
-    key different types are the usual case: store ``arguments`` as a JSON
-    string, as the OpenAI API does.
+    key different types are the usual case (and objects that differ in keys
+    load, but altered: FMT810).
 
     Passes::
 
@@ -122,6 +122,38 @@ declare(
     """,
 )  # fmt: skip
 
+declare(
+    "FMT810", "arrow-changes-rendered-value", ERROR, "give the objects the same keys, or use ShareGPT function_call turns", "dataset",
+    """Arrow changes a value that LLaMA-Factory writes into the prompt: tool call arguments or tools.
+
+    `datasets` (4.0, LLaMA-Factory's pin) gives all objects of one path the
+    same keys, filling the missing ones with null, and turns every integer of
+    a path that also holds fractions into a float. LLaMA-Factory's openai
+    reader writes each tool call's ``function`` (name and arguments) into the
+    prompt with ``json.dumps``, and ``tools`` given as a list too: a call
+    ``{"city": "Paris"}`` in a file that also has ``{"a": 1, "b": 2}`` is
+    trained as ``{"city": "Paris", "a": null, "b": null}``. ``tools`` stored
+    as a JSON string is kept as written; arguments stored as JSON strings are
+    encoded a second time by that reader (FMT705), so tool calls whose
+    arguments differ in keys belong in ShareGPT form, as ``function_call``
+    turns whose values are JSON text (``fmtkit convert --to sharegpt``).
+
+    Passes::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+        {"messages": [{"role": "user", "content": "And in Rome?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Rome"}}}]}, {"role": "tool", "content": "rain"}, {"role": "assistant", "content": "Rain."}]}
+
+    Fails::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+        {"messages": [{"role": "user", "content": "Add"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "add", "arguments": {"a": 1, "b": 2}}}]}, {"role": "tool", "content": "3"}, {"role": "assistant", "content": "3."}]}
+    """,
+)  # fmt: skip
+
 CHUNK_BYTES = 10 << 20  # datasets' JsonConfig.chunksize: it reads JSON Lines in parts of this size
 _NULL = type(None)
 _INT64 = 1 << 63
@@ -137,10 +169,12 @@ class Shape:
     ``record``, ``line`` and ``path`` (a JSON pointer as a tuple) say where it
     got that type (or first appeared); ``fields`` (objects) and ``item``
     (arrays) hold the nested shapes; ``fraction``: a float with a fraction was
-    seen (an integer column cannot take it).
+    seen (an integer column cannot take it); ``altered``: where Arrow first
+    changes a value here (record, line, path, how): an object lacks keys
+    others have (they become null), or an integer becomes a float.
     """
 
-    __slots__ = ("py", "fields", "item", "record", "line", "path", "fraction")
+    __slots__ = ("py", "fields", "item", "record", "line", "path", "fraction", "altered")
 
     def __init__(self, record: int, line: int | None, path: tuple):
         self.py = _NULL
@@ -148,6 +182,7 @@ class Shape:
         self.item: Shape | None = None
         self.record, self.line, self.path = record, line, path
         self.fraction = False
+        self.altered: tuple | None = None
 
     def describe(self) -> str:
         """In words, for messages: 'an object', 'an array that is always empty', ..."""
@@ -220,11 +255,17 @@ class _Absorber:
             if self.array_file and (len(path) > 1 or not 0 <= v < 2 * _INT64):
                 self._conflict(path, _TOO_BIG, None, record, line)
                 return
+            if node.altered is None:
+                node.altered = (record, line, path, "an integer beyond 64 bits becomes a float")
             t, v = float, 0.5  # pyarrow reads it as a float, which no integer column can take back
         nt = node.py
         if nt is t:
             if t is dict:
+                n = len(node.fields)
                 self.fields(node.fields, v, record, line, path)
+                if node.altered is None and not n == len(node.fields) == len(v):
+                    keys = ", ".join(map(repr, sorted(set(node.fields) - set(v)) or sorted(v)))
+                    node.altered = (record, line, path, f"objects here differ in their keys ({keys}): each gets them all, the missing ones null")
             elif t is list:
                 if v:
                     self.items(node.item, v, record, line, path)
@@ -246,10 +287,13 @@ class _Absorber:
                     self.items(node.item, v, record, line, path)
             elif t is float:
                 node.fraction = not v.is_integer()
-        elif nt is int and t is float:
-            node.py, node.fraction = float, not v.is_integer()
-            node.record, node.line, node.path = record, line, path
-        elif not (nt is float and t is int):
+        elif nt is int and t is float or nt is float and t is int:
+            if nt is int:
+                node.py, node.fraction = float, not v.is_integer()
+                node.record, node.line, node.path = record, line, path
+            if node.altered is None:
+                node.altered = (record, line, path, "integers and numbers with a fraction mix here: every one becomes a float (1 becomes 1.0)")
+        else:
             self._conflict(path, t, node, record, line)
 
     def _conflict(self, path: tuple, now: type | str, was: Shape | None, record: int, line) -> None:
@@ -263,9 +307,11 @@ class _Absorber:
         if b.py is _NULL:
             return
         if a.py is _NULL:
-            a.py, a.fields, a.item, a.fraction = b.py, b.fields, b.item, b.fraction
+            a.py, a.fields, a.item, a.fraction, a.altered = b.py, b.fields, b.item, b.fraction, b.altered
             a.record, a.line, a.path = b.record, b.line, b.path
         elif a.py is b.py or {a.py, b.py} == {int, float}:
+            if a.altered is None and (b.altered is not None or a.py is not b.py or b.py is dict and a.fields.keys() != b.fields.keys()):
+                a.altered = b.altered or (b.record, b.line, b.path, "objects or numbers here differ between the parts of the file --jobs read")
             if b.py is float and (b.fraction and not a.fraction or a.py is int):
                 a.py, a.fraction, a.record, a.line, a.path = float, a.fraction or b.fraction, b.record, b.line, b.path
             if b.py is dict:
@@ -419,6 +465,9 @@ class ArrowTally:
             node.record += records
             if node.line:
                 node.line += lines
+            if node.altered is not None:
+                r, ln, *rest = node.altered
+                node.altered = (r + records, ln + lines if ln else ln, *rest)
             for child in (node.fields or {}).values():
                 move(child)
             if node.item is not None:
@@ -446,6 +495,7 @@ class ArrowTally:
         """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record."""
         self.close()
         out = [_conflict_problem(key, *v) for key, v in self.conflicts.items()]
+        out += [_altered_problem(node) for node in _rendered(self.parts[0][1]) if _schema_path(node.path) not in self.conflicts]
         first = "the first 10 MB of the file"
         for shape, why in _part_problems(first, self.parts[0][1], [root for _, root in self.parts[1:]], set(self.conflicts)):
             out.append(_late_problem(shape, why, "a JSON Lines file in chunks of 10 MB", f"move a record that has it, with its final type, into {first} (e.g. to the top)"))
@@ -485,13 +535,40 @@ def _name(t: type) -> str:
 def _fix(key: tuple, was: type, now: type) -> str:
     where = "/".join(("",) + key)
     if "arguments" in key:
-        return "store every tool call's `arguments` as a JSON string, as the OpenAI API does (their objects give a key different types)"
+        return (f"give {where} one type in every tool call, or write the entry as ShareGPT with function_call turns "
+                "(fmtkit convert --to sharegpt), whose arguments are JSON text")  # fmt: skip
     kinds = {was, now}
     if list in kinds:
         return f"make every {where} an array (wrap a single value in [ ]), or none of them"
     if str in kinds and dict not in kinds:
         return f"write every {where} as a string"
     return f"give {where} one type in every record (encode it as a JSON string if it must vary)"
+
+
+def _rendered(root: Shape):
+    """The shapes whose values LLaMA-Factory writes into the prompt as JSON and Arrow altered:
+    everything under a tool call's ``function`` (name and arguments) and under ``tools``."""
+    stack = [(k, node, k == "tools") for k, node in root.fields.items()]
+    while stack:
+        key, node, rendered = stack.pop()
+        if rendered and node.altered is not None:
+            yield node
+        for k, child in (node.fields or {}).items():
+            stack.append((k, child, rendered or k == "function" and key == "tool_calls"))
+        if node.item is not None:
+            stack.append((key, node.item, rendered))
+
+
+def _altered_problem(node: Shape) -> ArrowProblem:
+    record, line, path, how = node.altered
+    where = pointer(path)
+    if "tool_calls" in _schema_path(path):
+        fix = ("give every tool call's arguments the same keys, or write the entry as ShareGPT with function_call turns "
+               "(fmtkit convert --to sharegpt): in OpenAI form, arguments written as JSON text are encoded twice (FMT705)")  # fmt: skip
+    else:
+        fix = "store `tools` as a JSON string (LLaMA-Factory and TRL parse it)"
+    message = f"{where}: {how}: datasets (4.0 and before) changes these values, and LLaMA-Factory (or a chat template) writes them into the prompt as JSON"
+    return ArrowProblem("FMT810", record, line, where, message, fix)
 
 
 def _late_problem(shape: Shape, why: str, reads: str, fix: str) -> ArrowProblem:
@@ -566,14 +643,15 @@ def arrow_tally_for(path: Path, start: int = 0, end: int | None = None) -> Arrow
 
 
 def arrow_conflicts(records, array_file: bool = False) -> list[ArrowProblem]:
-    """The records that keep ``datasets`` from loading ``records`` as one JSON Lines part (FMT802, FMT807).
+    """What ``datasets`` would refuse or change in ``records`` read as one JSON Lines part (FMT802, FMT807, FMT809, FMT810).
 
     For checking records before they are written (``fmtkit convert``).
 
     >>> [p.message for p in arrow_conflicts([{"meta": {"score": 1}}, {"meta": {"score": "high"}}])]
     ['/meta/score is a string here but an integer in record 0 (at /meta/score): datasets cannot give /meta/score one Arrow type']
-    >>> arrow_conflicts([{"tool_calls": [{"arguments": {"city": "Paris"}}]}, {"tool_calls": [{"arguments": {"n": 1}}]}])
-    []
+    >>> call = lambda args: {"role": "assistant", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": args}}]}
+    >>> [(p.code, p.record, p.pointer) for p in arrow_conflicts([{"messages": [call({"city": "Paris"})]}, {"messages": [call({"n": 1})]}])]
+    [('FMT810', 1, '/messages/0/tool_calls/0/function/arguments')]
     >>> arrow_conflicts([{"tools": []}, {"tools": "[]"}])[0].fix
     'make every /tools an array (wrap a single value in [ ]), or none of them'
     """
