@@ -306,3 +306,21 @@ def test_arrow_conflicts_checks_records_before_they_are_written():
     (altered,) = arrow_conflicts([{"messages": [_tool_call({"city": "Paris"})]}, {"messages": [_tool_call({"n": 1})]}])
     assert (altered.code, altered.record) == ("FMT810", 1)
     assert arrow_conflicts([{"messages": [_tool_call({"city": "Paris"})]}, {"messages": [_tool_call({"city": "Rome"})]}]) == []
+
+
+def _function_call_turns(args: dict) -> list[dict]:
+    call = json.dumps({"name": "f", "arguments": args})
+    return [{"from": "human", "value": "Go"}, {"from": "function_call", "value": call}, {"from": "observation", "value": "ok"}, {"from": "gpt", "value": "Done."}]
+
+
+def test_an_openai_entry_convert_registers_from_sharegpt_tool_calls_is_caught(tmp_path):
+    """ShareGPT function_call turns whose arguments differ from call to call, converted to OpenAI form: the
+    registered entry's tool_calls give `arguments` objects of different keys and key types, which datasets 4.0
+    refuses (FMT807) or fills with nulls that LLaMA-Factory then trains on (FMT810)."""
+    rows = [{"conversations": _function_call_turns(args)} for args in ({"city": "Paris"}, {"a": 1, "b": 2}, {"city": 7})]
+    (tmp_path / "tc.jsonl").write_text("".join(map(_line, rows)), encoding="utf-8")
+    (tmp_path / "dataset_info.json").write_text(json.dumps({"tc": {"file_name": "tc.jsonl", "formatting": "sharegpt"}}), encoding="utf-8")
+    assert not _arrow_findings(tmp_path)  # function_call turns are JSON text: nothing for Arrow to change
+    fmtkit.convert(tmp_path, "openai", entry="tc", register=True)
+    found = [(f.code, f.entry, f.record) for f in _arrow_findings(tmp_path)]
+    assert found == [("FMT810", "tc_openai", 1), ("FMT807", "tc_openai", 2)]

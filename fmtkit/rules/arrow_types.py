@@ -399,8 +399,13 @@ class ArrowTally:
         """Join a record (``raw``: its line, in a JSON Lines file). ``clean_col``: a column the caller proved
         to be a list of objects each holding the same two keys with string values (record_loop's clean
         conversation); once the column's shape holds that, it is not walked again."""
-        if self._bounds:
-            self._place(line, raw)
+        bounds = self._bounds
+        if bounds:  # a JSON Lines file of several chunks: follow the bytes of the lines
+            if line == self._last + 1 and self._pos < bounds[0]:
+                self._pos += len(raw)
+                self._last = line
+            else:
+                self._place(line, raw)
         fields = self._fields
         if clean_col is not None and clean_col == self._clean_col:  # the hot path of a clean conversation file
             if len(rec) > 1:
