@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fmtkit.dataset_info import DATA_EXTENSIONS
-from fmtkit.rules import ERROR, declare
+from fmtkit.rules import _JSON_TYPES, ERROR, declare  # _JSON_TYPES: the package's JSON names of Python types (FMT802's words)
 
 declare(
     "FMT807", "nested-type-drift", ERROR, "give the field one type in every record", "dataset",
@@ -160,7 +160,6 @@ _INT64 = 1 << 63
 MAX_DEPTH = 63  # the longest path (keys and list items below the record) Arrow takes
 _TOO_DEEP, _TOO_BIG = "too deep", "too big"  # FMT809's conflicts, in place of a type
 _NAMES = {_NULL: "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array", dict: "an object"}
-_JSON_NAMES = {_NULL: "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array", dict: "object"}  # FMT802's words
 
 
 class Shape:
@@ -530,7 +529,7 @@ def _conflict_problem(key: tuple, record: int, line, path: tuple, now: type | st
 
 
 def _json_name(t: type) -> str:
-    return _JSON_NAMES.get(t) or t.__name__
+    return _JSON_TYPES.get(t) or t.__name__
 
 
 def _name(t: type) -> str:
