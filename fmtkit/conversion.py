@@ -34,6 +34,7 @@ from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import BARE_ENTRIES, FORMS, PARTS_HINT, Reader, ReadError, reader_for
 from fmtkit.loading import LoadProblem, Record, data_files, head_records, iter_records
 from fmtkit.loading.json_file import is_json_lines, iter_line_range, line_ranges
+from fmtkit.rules import RULES
 from fmtkit.sample import Sample
 
 if TYPE_CHECKING:
@@ -617,8 +618,8 @@ def _errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]
                 fno = 0
         if fno is not None:
             item["file"] = str(src.files[fno])  # as the report names the input elsewhere
-        if fno is None or item["record"] is None:
-            general.append(item)
+        if fno is None or item["record"] is None or getattr(RULES.get(item["code"]), "scope", None) == "dataset":
+            general.append(item)  # whole-file findings (types across rows, ...) are about the input, not a record to leave out
         else:
             by_record.setdefault(_key(fno, item["record"]), []).append(item)
     return by_record, general

@@ -23,6 +23,7 @@ from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.loading.json_file import BOM, is_json_lines, iter_line_range, line_ranges
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
+from fmtkit.rules.arrow_types import arrow_tally_for
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
@@ -300,6 +301,7 @@ class RecordChecker:
         validator, project, identity = schema.validator, schema.project, schema.identity
         fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
         clean = fast.clean if fast is not None else None
+        clean_col = fast.mcol if fast is not None else None  # a clean record's messages cannot change the column's Arrow type
         rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
         tally = self.tally
         add = tally.add
@@ -337,7 +339,7 @@ class RecordChecker:
                 errored = _check_sample(read, sample_checks, rec, rel, line, index, append)
             if errored:
                 tally.errored += 1
-            add(index, line, rec, raw)
+            add(index, line, rec, raw, clean_col if state else None)
             return errored
 
         return check
@@ -383,6 +385,7 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
             return join_shards(pool.map(_check_shard, args))
     checker = RecordChecker(rel, view, form, problems)
     try:
+        checker.tally.arrow = arrow_tally_for(path)
         check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
     except OSError as exc:
         problems.append(Finding("FMT206", ERROR, f"cannot read {rel}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, rel))
@@ -408,6 +411,7 @@ def _check_shard(args):
     problems: list[Finding] = []
     counts = [0, 0]
     checker = RecordChecker(rel, view, form, problems, hash_limit)
+    checker.tally.arrow = arrow_tally_for(path, start, end)
     check_records(iter_line_range(path, range_problems(path, start, checker), start, end, counts), rel, view, form, problems, checker=checker)
     return shard_result(problems, checker.tally, counts)
 

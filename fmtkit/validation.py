@@ -30,7 +30,8 @@ from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, data_files, head_records
 from fmtkit.rules import json_type
-from fmtkit.rules.whole_file import FileTally
+from fmtkit.rules.arrow_types import folder_problems
+from fmtkit.rules.whole_file import DUPLICATE_FINDINGS, FileTally
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
 from fmtkit.rules.view import EntryView
@@ -303,14 +304,19 @@ class _Checker:
     def check_entry_files(self, entry: DatasetEntry, root: Path, only_file: Path | None) -> None:
         view = EntryView.of(entry, root=root, stage=self.stage)
         total = errored = 0
+        parts = []  # (file, its Arrow parts): datasets loads a folder's files as one table
         for path in data_files(entry.data_path()):
             if only_file is not None and path.resolve() != only_file.resolve():
                 continue
             tally = self.check_file(path, root, view, entry.form)
             total += tally.records
             errored += tally.errored
+            if tally.records:
+                parts.append((_rel(path, root), tally.arrow.parts))
             if entry.kto_tag is not None:
                 self._kto_balance(tally, entry, _rel(path, root))
+        for rel, p in folder_problems(parts):
+            self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=entry.name, fix=p.fix)
         if total and errored == total:
             self.add("FMT804", f"all {total} records of entry {entry.name!r} have errors", file=INFO_FILE, entry=entry.name)
 
@@ -384,16 +390,19 @@ class _Checker:
                 for key, role, hint in _unmapped_columns(e, tally.types):
                     self.add("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", file=rel, entry=name,
                              fix=f'add "{role}": "{key}" to the entry\'s `columns`' if role not in ("chosen", "rejected") else 'set "ranking": true and map chosen and rejected in `columns`')  # fmt: skip
-            for col, (a, ia, b, ib, lb) in tally.drift.items():
-                self.add("FMT802", f"column {col!r} is {a} in record {ia} but {b} here", file=rel, line=lb, record=ib, entry=name)
+            for p in tally.arrow.problems():
+                self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=name, fix=p.fix)
             if len(tally.keysets) > 1:
                 (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
                 diff = sorted(set(k1) ^ set(k2))
                 self.add("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", file=rel, line=l2, record=i2, entry=name)
             if len(tally.hashes) < tally.records:
                 self.report.notes.append(f"{rel}: duplicates (FMT803) checked among {len(tally.hashes):,} of {tally.records:,} records")
-            for index, line, first in tally.duplicates():
+            shown, total = tally.duplicates(DUPLICATE_FINDINGS)
+            for index, line, first in shown:
                 self.add("FMT803", f"duplicate of record {first}", file=rel, line=line, record=index, entry=name)
+            if total > len(shown):
+                self.report.notes.append(f"{rel}: {total:,} duplicates (FMT803), the first {len(shown):,} listed")
 
 
 # data key -> the column role that usually holds it

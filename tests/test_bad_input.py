@@ -170,7 +170,8 @@ def test_values_orjson_cannot_encode(tmp_path, capsys, name, value):
     body = (b"[" + rec + b"]") if name.endswith(".json") else rec + b"\n"
     code, data = validate_json(capsys, write(tmp_path, name, body), "--form", "alpaca")
     assert code in (0, 1)
-    assert codes(data) <= {"FMT201"}
+    # datasets reads a JSON array file through pandas, which cannot hold an integer beyond 64 bits (FMT809)
+    assert codes(data) <= ({"FMT201", "FMT809"} if name.endswith(".json") and value.isdigit() else {"FMT201"})
 
 
 def test_single_large_line(tmp_path, capsys):

@@ -394,6 +394,20 @@ def test_duplicate_index_is_bounded_and_says_so(tmp_path, monkeypatch):
     assert report.summary["notes"] == ["d.jsonl: duplicates (FMT803) checked among 3 of 5 records"]
 
 
+def test_every_duplicate_is_counted_and_a_capped_list_says_so(tmp_path):
+    """1,201 duplicates: the first 1,000 are listed (DUPLICATE_FINDINGS) and the notes give the full count."""
+    import fmtkit
+
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"instruction": "q", "input": "", "output": "a"}\n' * 1202)
+    report = fmtkit.validate(p)
+    listed = [f.record for f in report.findings if f.code == "FMT803"]
+    assert listed == list(range(1, 1001))
+    assert report.summary["notes"] == ["d.jsonl: 1,201 duplicates (FMT803), the first 1,000 listed"]
+    p.write_text('{"instruction": "q", "input": "", "output": "a"}\n' * 1001)
+    assert fmtkit.validate(p).summary["notes"] == []
+
+
 def test_a_light_install_gets_an_install_hint_not_a_traceback(tmp_path, capsys, monkeypatch):
     """Without the training stack, a command that needs torch says how to install it (exit 2)."""
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails as on a light install

@@ -36,6 +36,7 @@ class Example:
         data_name = None
         for name, (text, flags) in self.files.items():
             path = folder / name
+            path.parent.mkdir(parents=True, exist_ok=True)  # "# demo/a.jsonl": a file of a folder entry
             if "unreadable" in flags:
                 os.mkfifo(path)
             else:

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from fmtkit.rules import ERROR, INFO, WARNING, declare, json_type
+from fmtkit.rules import ERROR, INFO, WARNING, declare
+from fmtkit.rules.arrow_types import ArrowTally
 
 declare(
     "FMT801", "column-absent", ERROR, "add the column to the data, or fix the entry's `columns` mapping", "dataset",
@@ -44,7 +45,9 @@ declare(
     """A column's JSON type changes between rows (object vs array, string vs list, ...).
 
     Arrow needs one type per column; `datasets` fails with "changed from object
-    to array in row 0" and no hint of which row. null is compatible with any type.
+    to array in row 0" and no hint of which row. null is compatible with any
+    type, and integers with floats. Fields inside a column are FMT807; the
+    whole model is in ``fmtkit/rules/arrow_types.py``.
 
     Passes::
 
@@ -150,6 +153,7 @@ declare(
 # FMT803 keeps 16 bytes per record; past this many records per file it stops indexing (96 MB),
 # so `fmtkit validate` stays under 200 MB on any file size, and the report says so.
 DUPLICATE_LIMIT = 6_000_000
+DUPLICATE_FINDINGS = 1000  # FMT803 findings listed per file; the report's notes give the full count
 
 
 def _digest(rec: dict, _dumps=orjson.dumps) -> int:
@@ -168,7 +172,8 @@ class FileTally:
     """Per-file state for the FMT8xx rules and FMT504 (KTO balance).
 
     Indices and lines are local to the shard that filled it; :meth:`shifted`
-    moves them when shards are joined.
+    moves them when shards are joined. ``arrow`` models the Arrow types
+    (FMT802, FMT807, FMT808).
     """
 
     mapped: tuple[str, ...] = ()
@@ -176,21 +181,22 @@ class FileTally:
     records: int = 0
     lines: int = 0
     errored: int = 0
-    types: dict = field(default_factory=dict)  # column -> (json type, record, line)
-    drift: dict = field(default_factory=dict)  # column -> (type a, record a, type b, record b, line b)
+    arrow: ArrowTally = field(default_factory=ArrowTally)
     keysets: dict = field(default_factory=dict)  # frozenset -> (record, line), first two kept
     kto: list = field(default_factory=lambda: [0, 0])
     hashes: array = field(default_factory=lambda: array("q"))
     hash_lines: array = field(default_factory=lambda: array("q"))
     hash_limit: int = DUPLICATE_LIMIT  # records indexed for FMT803 (16 bytes each)
-    same: dict = field(default_factory=dict)  # column -> Python type of its first value (a shortcut for `types`)
     shapes: dict = field(default_factory=dict)  # id -> shape, for add_shape
 
-    def add(self, index: int, line: int | None, rec: dict, raw: bytes | None = None) -> None:
-        same = self.same
-        for k, v in rec.items():
-            if same.get(k) is not type(v):  # the common case, same type as before, needs nothing
-                self._add_type(k, v, index, line)
+    @property
+    def types(self) -> dict[str, str]:
+        """Column -> JSON type, for the columns with a non-null value in some record."""
+        return self.arrow.columns
+
+    def add(self, index: int, line: int | None, rec: dict, raw: bytes | None = None, clean_col: str | None = None) -> None:
+        """Count a record; ``clean_col``: see :meth:`ArrowTally.add`."""
+        self.arrow.add(index, line, rec, clean_col, raw)
         keysets = self.keysets
         if len(keysets) < 2:
             ks = frozenset(rec)
@@ -221,36 +227,15 @@ class FileTally:
         if key in self.shapes:
             return
         self.shapes[key] = shape  # kept alive, so its id stays its own
-        for k, v in shape.items():
-            if self.same.get(k) is not type(v):
-                self._add_type(k, v, index, line)
+        self.arrow.add(index, line, shape)
         if len(self.keysets) < 2:
             ks = frozenset(shape)
             if ks not in self.keysets:
                 self.keysets[ks] = (index, line)
 
-    def _add_type(self, k: str, v, index: int, line: int | None) -> None:
-        if v is None:
-            return
-        seen = self.types.get(k)
-        if seen is None:
-            self.types[k] = (json_type(v), index, line)
-            self.same[k] = type(v)
-        elif k not in self.drift:
-            t = json_type(v)
-            if t != seen[0]:
-                self.drift[k] = (seen[0], seen[1], t, index, line)
-
     def join(self, later: FileTally) -> None:
         """Append a later shard's tally (its indices already shifted)."""
-        for k, v in later.types.items():
-            seen = self.types.get(k)
-            if seen is None:
-                self.types[k] = v
-            elif k not in self.drift and v[0] != seen[0]:
-                self.drift[k] = (seen[0], seen[1], v[0], v[1], v[2])
-        for k, v in later.drift.items():
-            self.drift.setdefault(k, v)
+        self.arrow.join(later.arrow)
         for ks, where in later.keysets.items():
             if len(self.keysets) < 2 and ks not in self.keysets:
                 self.keysets[ks] = where
@@ -264,15 +249,14 @@ class FileTally:
         def move(idx, ln):
             return idx + records, (ln + lines if ln else ln)
 
-        self.types = {k: (t, *move(i, ln)) for k, (t, i, ln) in self.types.items()}
-        self.drift = {k: (a, ia + records, b, *move(ib, lb)) for k, (a, ia, b, ib, lb) in self.drift.items()}
+        self.arrow.shift(records, lines)
         self.keysets = {ks: move(i, ln) for ks, (i, ln) in self.keysets.items()}
         if lines:
             self.hash_lines = array("q", (ln + lines if ln else 0 for ln in self.hash_lines))
         return self
 
-    def duplicates(self, limit: int = 1000):
-        """(record, line, first record) for each exact duplicate, the first ``limit`` of them.
+    def duplicates(self, limit: int = 1000) -> tuple[list[tuple[int, int | None, int]], int]:
+        """(record, line, first record) for the first ``limit`` exact duplicates, and how many there are in all.
 
         The hashes are split into buckets of about 64k by their low bits, and each
         bucket is searched with its own dict, so the extra memory is about 16 bytes
@@ -291,15 +275,16 @@ class FileTally:
                 part.append(h)
                 part.append(i)
         found: list[tuple[int, int]] = []  # (record, first record), the `limit` smallest records
+        total = 0
         for part in parts:
             first: dict[int, int] = {}
             pairs = enumerate(hashes) if part is None else zip(part[1::2], part[0::2], strict=True)
             for i, h in pairs:
                 j = first.setdefault(h, i)
                 if j != i:
+                    total += 1
                     if len(found) < limit:
                         heapq.heappush(found, (-i, j))
                     elif i < -found[0][0]:
                         heapq.heapreplace(found, (-i, j))
-        for neg_i, j in sorted(found, reverse=True):
-            yield -neg_i, self.hash_lines[-neg_i] or None, j
+        return [(-neg_i, self.hash_lines[-neg_i] or None, j) for neg_i, j in sorted(found, reverse=True)], total
