@@ -217,8 +217,6 @@ class Tally:
     first_index: int = 0  # set when shards are merged: the file's record index of this shard's first record
     parts: set[int] = field(default_factory=set)  # record keys whose content was read from lists of typed parts
     tool_turns: bool = False  # a row with a tool call or a tool result was written (registration needs to know)
-    # --register to openai: the Arrow shape of each tool call's arguments -> its first record (file, index, line)
-    call_shapes: dict[Any, tuple[int, int, int | None]] = field(default_factory=dict)
 
     def example(self, code: str, fno: int, index: int, line: int | None, message: str) -> None:
         bucket = self.examples.setdefault(code, [])
@@ -268,7 +266,6 @@ class _Converter:
         self.opts = opts
         self.template = template
         self.droppable = {code for code in _loss_codes() if is_droppable(code)}
-        self.track_calls = opts.to == "openai" and opts.for_llamafactory  # arguments as objects: one Arrow type for all
         self.dumps = orjson.dumps
         self.dump_opt = orjson.OPT_APPEND_NEWLINE
         self.tally = Tally()
@@ -411,10 +408,6 @@ class _Converter:
             rows.append(row)
             if not t.tool_turns and any(turn.tool_calls or turn.role == "tool" for turn in sample.turns):
                 t.tool_turns = True
-            if self.track_calls and t.tool_turns:
-                for turn in sample.turns:
-                    for call in turn.tool_calls:
-                        t.call_shapes.setdefault(arrow_shape(call.arguments), (fno, index, line))
         return rows
 
     def _transform(self, sample: Sample) -> list[Sample]:
@@ -980,24 +973,25 @@ def convert(
             for k in new_keys:
                 fill.setdefault(k, None)
         drop = _apply_check(report, checked, tallies, shards)
-        if opts.to == "openai" and register:
-            report.refused = _mixed_call_shapes(src, tallies)
-        if report.refused:
-            report.notes.append(f"nothing written: {report.refused}")
-            report.output = None
-        elif strict and (report.lost or report.skipped):
+        if strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
         elif not dry_run:
             if kind == "jsonl" and fill is None and not drop:
                 _concatenate(parts)
-                os.replace(parts[0], out_path)
+                written = parts[0]
             else:
                 _assemble(parts, tmp, kind, fill, drop)
-                os.replace(tmp, out_path)
+                written = tmp
+            report.refused = _unloadable(written, kind) if register and report.written else None
+            if report.refused:  # registered, it would not load as meant: write nothing
+                report.notes.append(f"nothing written: {report.refused}")
+                report.output = None
+            else:
+                os.replace(written, out_path)
             if register and report.written == 0:
                 report.notes.append("nothing written, so nothing registered")
-            elif register:
+            elif register and not report.refused:
                 columns = list(fill or template)
                 raw = registration(to, out_path, info_dir, columns, any(t.tool_turns for t in tallies))
                 _add_entry(info_dir, reg_name, raw)
@@ -1013,46 +1007,26 @@ def convert(
     return report
 
 
-def arrow_shape(value: Any) -> Any:
-    """The Arrow type `datasets` gives a JSON value, as a comparable key: objects keep their key order.
+def _unloadable(path: Path, kind: str) -> str | None:
+    """Why LLaMA-Factory would not load a converted file as written, or None: the Arrow rules on the output.
 
-    Values of one column (here: every tool call's ``arguments``) are stored with
-    one type: objects of other shapes are read back with the union's keys
-    (missing ones null) in its order, and ints beside floats as floats.
-
-    >>> arrow_shape({"city": "Paris", "days": 2}) == arrow_shape({"city": "Rome", "days": 5})
-    True
-    >>> arrow_shape({"city": "Paris"}) == arrow_shape({"city": "Paris", "days": 2})
-    False
+    `datasets` gives each column (and nested field) one Arrow type: tool call
+    ``arguments`` objects of several shapes fail to load, or come back with the
+    union of their keys (null where absent), which LLaMA-Factory's openai
+    reader then trains on (FMT807, FMT810).
     """
-    if isinstance(value, dict):
-        return ("object", tuple((k, arrow_shape(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return ("array", tuple(sorted({arrow_shape(v) for v in value}, key=repr)))
-    return type(value).__name__
+    if kind not in ("jsonl", "json"):
+        return None  # columnar output is typed already
+    from fmtkit.loading.json_file import iter_json
+    from fmtkit.rules.arrow_types import arrow_conflicts
 
-
-def _mixed_call_shapes(src: Source, tallies: list[Tally]) -> str | None:
-    """Why LLaMA-Factory would misread OpenAI tool calls whose arguments differ in shape, or None.
-
-    Its openai reader re-encodes each call's ``arguments`` as loaded through
-    Arrow, so every call would train on the union of all calls' keys (absent
-    ones as null, in the first call's order), or the file would not load.
-    """
-    first: dict[Any, tuple[int, int]] = {}  # shape -> (file, record index in the file)
-    for t in tallies:
-        for shape, (fno, index, _line) in t.call_shapes.items():
-            at = (fno, index + t.first_index)
-            if shape not in first or at < first[shape]:
-                first[shape] = at
-    if len(first) < 2:
+    problems = arrow_conflicts((r.value for r in iter_json(path, lambda _: None)), array_file=kind == "json")
+    if not problems:
         return None
-    (fno, index), (fno2, index2) = sorted(first.values())[:2]
-    where = f"record {index2} of {src.files[fno2].name} differs from record {index} of {src.files[fno].name}"
-    return (f"tool call arguments differ in shape between records ({where}): "
-            "LLaMA-Factory loads one Arrow type for all of them, so its openai reader would train every call "
-            "on the union of their keys (absent ones as null) or fail to load; convert to sharegpt instead "
-            "(function_call turns hold each call as JSON text, which loads in any shape)")
+    p = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return (f"LLaMA-Factory would not read the output as written: output record {p.record} {p.message} [{p.code}]{more}; "
+            f"{p.fix}")
 
 
 def _openai_notes(src: Source, to: str, registered: dict[str, Any] | None) -> list[str]:

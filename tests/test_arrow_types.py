@@ -321,6 +321,9 @@ def test_an_openai_entry_convert_registers_from_sharegpt_tool_calls_is_caught(tm
     (tmp_path / "tc.jsonl").write_text("".join(map(_line, rows)), encoding="utf-8")
     (tmp_path / "dataset_info.json").write_text(json.dumps({"tc": {"file_name": "tc.jsonl", "formatting": "sharegpt"}}), encoding="utf-8")
     assert not _arrow_findings(tmp_path)  # function_call turns are JSON text: nothing for Arrow to change
-    fmtkit.convert(tmp_path, "openai", entry="tc", register=True)
-    found = [(f.code, f.entry, f.record) for f in _arrow_findings(tmp_path)]
-    assert found == [("FMT810", "tc_openai", 1), ("FMT807", "tc_openai", 2)]
+    report = fmtkit.convert(tmp_path, "openai", entry="tc", register=True)
+    assert report.exit_code == 1 and report.registered is None and "[FMT810]" in report.refused
+    assert not (tmp_path / "tc.openai.jsonl").exists() and "tc_openai" not in json.loads((tmp_path / "dataset_info.json").read_text())
+    # ShareGPT function_call turns hold each call as JSON text: they load in any shape
+    fmtkit.convert(tmp_path, "sharegpt", tmp_path / "sg.jsonl", entry="tc", register=True)  # the form that loads
+    assert not _arrow_findings(tmp_path)

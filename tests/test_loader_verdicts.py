@@ -115,7 +115,7 @@ def test_openai_registration_refuses_tool_calls_arrow_would_reshape(tmp_path):
     entry = {"formatting": "sharegpt", "columns": {"messages": "conversations"}}
     src = folder(tmp_path, entry, [_tool_row("w", {"city": "Paris"}), _tool_row("t", {"zone": "UTC", "fmt": 24})])
     report = fmtkit.convert(src, "openai", tmp_path / "o.jsonl", entry="demo", register=True)
-    assert report.exit_code == 1 and report.registered is None and "record 1 of d.jsonl" in report.refused
+    assert report.exit_code == 1 and report.registered is None and "output record 1" in report.refused and "[FMT810]" in report.refused
     assert not (tmp_path / "o.jsonl").exists() and "demo_openai" not in json.loads((tmp_path / "dataset_info.json").read_text())
     # sharegpt holds each call as JSON text: registered
     assert fmtkit.convert(src, "sharegpt", tmp_path / "s.jsonl", entry="demo", register=True).registered is not None

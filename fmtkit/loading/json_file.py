@@ -56,9 +56,9 @@ def _spans_lines(path: Path, has_bom: bool) -> bool:
     try:
         _, end = _decoder.raw_decode(text, start)
     except (json.JSONDecodeError, RecursionError):
-        # broken: an object left open at the end of its first line is pretty-printed
-        # (reported once, where it breaks); a whole line that fails is a bad JSON Line
-        return not text[start:newline].rstrip().endswith("}")
+        # broken: a lone "{" opens a pretty-printed object (reported once, where it
+        # breaks); any other first line that fails is a bad JSON Line
+        return text[start:newline].strip() == "{"
     return end > newline
 
 
