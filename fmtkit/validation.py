@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import ALPACA_ONLY, INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import INFO_FILE, DatasetEntry
 from fmtkit.forms import BARE_ENTRIES
 from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
@@ -31,16 +31,13 @@ from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, data_files, head_records
 from fmtkit.rules import json_type
 from fmtkit.rules.arrow_types import folder_problems
-from fmtkit.rules.whole_file import DUPLICATE_FINDINGS, FileTally
+from fmtkit.rules.whole_file import FileFinding, FileTally, entry_findings, file_findings, kto_balance
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
 from fmtkit.rules.view import EntryView
 from fmtkit.schemas import INFO_SCHEMA, explain_error, reference_validator
 
 ProgressHook = Callable[[str, int], None]
-OPTIONAL_COLUMNS = ("query", "history", "system", "tools", "images", "videos", "audios")
-
-
 @dataclass
 class FileResult:
     """What was checked in one data file."""
@@ -313,18 +310,14 @@ class _Checker:
             errored += tally.errored
             if tally.records:
                 parts.append((_rel(path, root), tally.arrow.parts))
-            if entry.kto_tag is not None:
-                self._kto_balance(tally, entry, _rel(path, root))
+            self._add_all(kto_balance(tally, entry), _rel(path, root), entry.name)
         for rel, p in folder_problems(parts):
             self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=entry.name, fix=p.fix)
-        if total and errored == total:
-            self.add("FMT804", f"all {total} records of entry {entry.name!r} have errors", file=INFO_FILE, entry=entry.name)
+        self._add_all(entry_findings(entry, total, errored), INFO_FILE, entry.name)
 
-    def _kto_balance(self, tally: FileTally, entry: DatasetEntry, rel: str) -> None:
-        false, true = tally.kto
-        if (true or false) and not (true and false):
-            side = "desirable (true)" if true else "undesirable (false)"
-            self.add("FMT504", f"all {true + false} labels are {side}", file=rel, entry=entry.name)
+    def _add_all(self, found: list[FileFinding], file: str, entry: str | None) -> None:
+        for f in found:
+            self.add(f.code, f.message, file=file, line=f.line, record=f.record, entry=entry, fix=f.fix)
 
     def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
         rel = _rel(path, root)
@@ -342,8 +335,8 @@ class _Checker:
             entry = DatasetEntry.for_file(form, head, root, file_name=rel)
             view = EntryView.of(entry, root=root, stage=self.stage)
         tally = self.check_file(path, root, view, form)
-        if view is not None and view.entry.kto_tag is not None:
-            self._kto_balance(tally, view.entry, rel)
+        if view is not None:
+            self._add_all(kto_balance(tally, view.entry), rel, None)
 
     def check_file(self, path: Path, root: Path, view: EntryView | None, form: str) -> FileTally:
         rel = _rel(path, root)
@@ -373,86 +366,12 @@ class _Checker:
         return tally
 
     def _file_rules(self, tally: FileTally, rel: str, name: str | None, view: EntryView | None) -> None:
-        if tally.records:
-            if view is not None:
-                e = view.entry
-                synthetic = e.name.startswith("<")  # a bare file: only the columns its form needs
-                absent = [k for k, col in e.used_columns().items()
-                          if col not in tally.types and _indexed_by_reader(e, k) and not (synthetic and k in OPTIONAL_COLUMNS)]  # fmt: skip
-                for key in absent:
-                    col = getattr(e, key)
-                    self.add("FMT801", f"column {col!r} ({key}) is in no record: LLaMA-Factory fails with KeyError: {col!r}",
-                             file=rel, entry=name, fix=_absent_column_fix(e, key, tally.types))  # fmt: skip
-                # one absent column explains every record's finding about it: keep the one finding
-                quiet = {c for k in absent for c in _EXPLAINED_BY_ABSENT.get(k, ())}
-                if quiet:
-                    self.report.findings = [f for f in self.report.findings if not (f.file == rel and f.entry == name and f.code in quiet)]
-                for key, role, hint in _unmapped_columns(e, tally.types):
-                    self.add("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", file=rel, entry=name,
-                             fix=f'add "{role}": "{key}" to the entry\'s `columns`' if role not in ("chosen", "rejected") else 'set "ranking": true and map chosen and rejected in `columns`')  # fmt: skip
-            for p in tally.arrow.problems():
-                self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=name, fix=p.fix)
-            if len(tally.keysets) > 1:
-                (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
-                diff = sorted(set(k1) ^ set(k2))
-                self.add("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", file=rel, line=l2, record=i2, entry=name)
-            if len(tally.hashes) < tally.records:
-                self.report.notes.append(f"{rel}: duplicates (FMT803) checked among {len(tally.hashes):,} of {tally.records:,} records")
-            shown, total = tally.duplicates(DUPLICATE_FINDINGS)
-            for index, line, first in shown:
-                self.add("FMT803", f"duplicate of record {first}", file=rel, line=line, record=index, entry=name)
-            if total > len(shown):
-                self.report.notes.append(f"{rel}: {total:,} duplicates (FMT803), the first {len(shown):,} listed")
-
-
-# data key -> the column role that usually holds it
-_USUAL_COLUMNS = {"instruction": "prompt", "input": "query", "output": "response", "history": "history", "system": "system",
-                  "tools": "tools", "images": "images", "videos": "videos", "audios": "audios", "kto_tag": "kto_tag",
-                  "chosen": "chosen", "rejected": "rejected", "conversations": "messages", "messages": "messages"}  # fmt: skip
-
-
-# record-level findings that an absent column (FMT801) already explains
-_EXPLAINED_BY_ABSENT = {"prompt": ("FMT301", "FMT303"), "response": ("FMT904",), "messages": ("FMT401",)}
-
-
-def _absent_column_fix(entry: DatasetEntry, key: str, types: dict) -> str:
-    """How to fix FMT801 for column role ``key`` of ``entry``."""
-    if key == "prompt" and "text" in types:
-        return 'this is text data: map it with "columns": {"prompt": "text"}'
-    if key in OPTIONAL_COLUMNS and not entry.columns_given:
-        return f'it is mapped by default: give `columns` without {key!r}, or add {getattr(entry, key)!r} to the records ("" is fine)'
-    return f"map {key!r} in `columns` to the column your records use, or add that column to them"
-
-
-def _unmapped_columns(entry: DatasetEntry, types: dict) -> list[tuple[str, str, str]]:
-    """(key, role, why) for data keys that look like a column the entry leaves unset (FMT806)."""
-    used = set(entry.used_columns().values())
-    out = []
-    for key, role in _USUAL_COLUMNS.items():
-        if key not in types or key in used:
-            continue
-        if role in ALPACA_ONLY and entry.is_conversation or role == "messages" and not entry.is_conversation:
-            continue  # another form's column
-        if role in ("chosen", "rejected"):
-            if entry.ranking is not True:
-                out.append((key, role, "the entry has no ranking: true"))
-        elif getattr(entry, role) is None:
-            why = "`columns` leaves it out" if entry.columns_given else f"the entry maps no {role} column"
-            out.append((key, role, why))
-        elif role == "messages":
-            out.append((key, role, f"the entry reads its turns from {entry.messages!r}"))
-    return out
-
-
-def _indexed_by_reader(entry: DatasetEntry, key: str) -> bool:
-    """Whether LLaMA-Factory's reader looks column ``key`` up in every row (a KeyError when absent).
-
-    Its openai reader uses ``.get`` for system and tools; the response column of a
-    preference entry is only read for rows that are not pairs.
-    """
-    if entry.formatting == "openai" and key in ("system", "tools"):
-        return False
-    return not (key == "response" and entry.ranking is True)
+        """The whole-file rules (FMT8xx, :func:`fmtkit.rules.whole_file.file_findings`) on one file's tally."""
+        found, quiet, notes = file_findings(tally, view, rel)
+        if quiet:  # one absent column explains every record's finding about it: keep the one finding
+            self.report.findings = [f for f in self.report.findings if not (f.file == rel and f.entry == name and f.code in quiet)]
+        self._add_all(found, rel, name)
+        self.report.notes.extend(notes)
 
 
 def _rel(path: Path, root: Path) -> str:

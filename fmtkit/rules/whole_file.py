@@ -2,7 +2,8 @@
 
 These rules need every record of a file, so they keep a little state per file
 (:class:`FileTally`), which also merges across the worker processes of
-``--jobs``.
+``--jobs``; :func:`file_findings`, :func:`kto_balance` and
+:func:`entry_findings` turn a file's (or an entry's) tally into findings.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from fmtkit.dataset_info import ALPACA_ONLY, DatasetEntry
 from fmtkit.rules import ERROR, INFO, WARNING, declare
 from fmtkit.rules.arrow_types import ArrowTally
+from fmtkit.rules.view import EntryView
 
 declare(
     "FMT801", "column-absent", ERROR, "add the column to the data, or fix the entry's `columns` mapping", "dataset",
@@ -288,3 +291,128 @@ class FileTally:
                     elif i < -found[0][0]:
                         heapq.heapreplace(found, (-i, j))
         return [(-neg_i, self.hash_lines[-neg_i] or None, j) for neg_i, j in sorted(found, reverse=True)], total
+
+
+# ---- the whole-file checks: what the rules above find in a file's (or an entry's) tally ----------
+
+
+@dataclass(slots=True)
+class FileFinding:
+    """A finding of a whole-file rule: its code, message, where (line and record, when one record is meant) and fix."""
+
+    code: str
+    message: str
+    line: int | None = None
+    record: int | None = None
+    fix: str | None = None
+
+
+# columns a bare file maps only when it has them (its form does not need them)
+OPTIONAL_COLUMNS = ("query", "history", "system", "tools", "images", "videos", "audios")
+
+
+def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[list[FileFinding], set[str], list[str]]:
+    """The whole-file rules on one file: (findings, record rule codes an absent column explains, report notes).
+
+    FMT801 and FMT806 (columns, for files read through an entry), the Arrow
+    types (FMT802, FMT807-FMT810), FMT805 (key sets) and FMT803 (duplicates).
+    """
+    out: list[FileFinding] = []
+    quiet: set[str] = set()
+    notes: list[str] = []
+    if not tally.records:
+        return out, quiet, notes
+    if view is not None:
+        e = view.entry
+        absent = [k for k, col in e.used_columns().items()
+                  if col not in tally.types and _indexed_by_reader(e, k) and not (e.is_bare and k in OPTIONAL_COLUMNS)]  # fmt: skip
+        for key in absent:
+            col = getattr(e, key)
+            out.append(FileFinding("FMT801", f"column {col!r} ({key}) is in no record: LLaMA-Factory fails with KeyError: {col!r}",
+                                   fix=_absent_column_fix(e, key, tally.types)))  # fmt: skip
+        quiet = {c for k in absent for c in _EXPLAINED_BY_ABSENT.get(k, ())}
+        for key, role, hint in _unmapped_columns(e, tally.types):
+            fix = f'add "{role}": "{key}" to the entry\'s `columns`' if role not in ("chosen", "rejected") else 'set "ranking": true and map chosen and rejected in `columns`'
+            out.append(FileFinding("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", fix=fix))
+    for p in tally.arrow.problems():
+        out.append(FileFinding(p.code, p.message, p.line, p.record, p.fix))
+    if len(tally.keysets) > 1:
+        (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
+        diff = sorted(set(k1) ^ set(k2))
+        out.append(FileFinding("FMT805", f"keys differ from the first record's: {', '.join(map(repr, diff))}", l2, i2))
+    if len(tally.hashes) < tally.records:
+        notes.append(f"{rel}: duplicates (FMT803) checked among {len(tally.hashes):,} of {tally.records:,} records")
+    shown, total = tally.duplicates(DUPLICATE_FINDINGS)
+    for index, line, first in shown:
+        out.append(FileFinding("FMT803", f"duplicate of record {first}", line, index))
+    if total > len(shown):
+        notes.append(f"{rel}: {total:,} duplicates (FMT803), the first {len(shown):,} listed")
+    return out, quiet, notes
+
+
+def kto_balance(tally: FileTally, entry: DatasetEntry) -> list[FileFinding]:
+    """FMT504: every KTO label of a file on one side."""
+    if entry.kto_tag is None:
+        return []
+    false, true = tally.kto
+    if (true or false) and not (true and false):
+        side = "desirable (true)" if true else "undesirable (false)"
+        return [FileFinding("FMT504", f"all {true + false} labels are {side}")]
+    return []
+
+
+def entry_findings(entry: DatasetEntry, total: int, errored: int) -> list[FileFinding]:
+    """FMT804: every record of an entry has an error (LLaMA-Factory: "Cannot find valid samples")."""
+    if total and errored == total:
+        return [FileFinding("FMT804", f"all {total} records of entry {entry.name!r} have errors")]
+    return []
+
+
+# data key -> the column role that usually holds it
+_USUAL_COLUMNS = {"instruction": "prompt", "input": "query", "output": "response", "history": "history", "system": "system",
+                  "tools": "tools", "images": "images", "videos": "videos", "audios": "audios", "kto_tag": "kto_tag",
+                  "chosen": "chosen", "rejected": "rejected", "conversations": "messages", "messages": "messages"}  # fmt: skip
+
+
+# record-level findings that an absent column (FMT801) already explains
+_EXPLAINED_BY_ABSENT = {"prompt": ("FMT301", "FMT303"), "response": ("FMT904",), "messages": ("FMT401",)}
+
+
+def _absent_column_fix(entry: DatasetEntry, key: str, types: dict) -> str:
+    """How to fix FMT801 for column role ``key`` of ``entry``."""
+    if key == "prompt" and "text" in types:
+        return 'this is text data: map it with "columns": {"prompt": "text"}'
+    if key in OPTIONAL_COLUMNS and not entry.columns_given:
+        return f'it is mapped by default: give `columns` without {key!r}, or add {getattr(entry, key)!r} to the records ("" is fine)'
+    return f"map {key!r} in `columns` to the column your records use, or add that column to them"
+
+
+def _unmapped_columns(entry: DatasetEntry, types: dict) -> list[tuple[str, str, str]]:
+    """(key, role, why) for data keys that look like a column the entry leaves unset (FMT806)."""
+    used = set(entry.used_columns().values())
+    out = []
+    for key, role in _USUAL_COLUMNS.items():
+        if key not in types or key in used:
+            continue
+        if role in ALPACA_ONLY and entry.is_conversation or role == "messages" and not entry.is_conversation:
+            continue  # another form's column
+        if role in ("chosen", "rejected"):
+            if entry.ranking is not True:
+                out.append((key, role, "the entry has no ranking: true"))
+        elif getattr(entry, role) is None:
+            why = "`columns` leaves it out" if entry.columns_given else f"the entry maps no {role} column"
+            out.append((key, role, why))
+        elif role == "messages":
+            out.append((key, role, f"the entry reads its turns from {entry.messages!r}"))
+    return out
+
+
+def _indexed_by_reader(entry: DatasetEntry, key: str) -> bool:
+    """Whether LLaMA-Factory's reader looks column ``key`` up in every row (a KeyError when absent).
+
+    Its openai reader uses ``.get`` for system and tools; the response column of a
+    preference entry is only read for rows that are not pairs.
+    """
+    if entry.formatting == "openai" and key in ("system", "tools"):
+        return False
+    return not (key == "response" and entry.ranking is True)
