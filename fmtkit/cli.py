@@ -101,9 +101,15 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the CLI and turns fmtkit errors into a message and exit code."""
+    """Console entry point: runs the CLI and turns fmtkit errors into a message and exit code.
+
+    SIGTERM ends a run as SIGINT does, leaving no temporary file behind (exit 143).
+    """
+    from fmtkit.writing import cleanup_on_sigterm
+
     try:
-        code = cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
+        with cleanup_on_sigterm():
+            code = cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
         # without standalone mode click returns a command's ctx.exit(code) instead of exiting
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:

@@ -516,11 +516,10 @@ def _run_shards(src: Source, opts: Options, template: dict[str, Any], items: lis
             out.append(_run_shard(src, replace(opts, show=max(0, opts.show - shown)), template, shard, part, check))
             shown += len(out[-1][0].shown)
         return out
-    import multiprocessing
+    from fmtkit.workers import run_in_workers
 
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else multiprocessing.get_context()
-    with ctx.Pool(min(jobs, len(items)), _worker_init, (src, opts, template)) as pool:
-        return list(pool.imap(_worker_run, [(shard, str(part) if part else None, check) for shard, part in items]))
+    tasks = [(shard, str(part) if part else None, check) for shard, part in items]
+    return run_in_workers(_worker_run, tasks, jobs, _worker_init, (src, opts, template))
 
 
 class _CheckedPass:
@@ -825,34 +824,28 @@ def registration(form: str, output: Path, info_dir: Path, columns: list[str], to
 
 
 def _add_entry(info_dir: Path, name: str, raw: dict[str, Any]) -> None:
-    """Append one entry to ``dataset_info.json``, leaving the text of every other entry as it was; atomic."""
-    import os
-    import tempfile
+    """Append one entry to ``dataset_info.json``, leaving the text of every other entry as it was; atomic, under the folder's lock."""
+    from fmtkit.writing import atomic_write, locked
 
     path = info_dir / INFO_FILE
     entry_text = json.dumps({name: raw}, indent=2, ensure_ascii=False)[1:-1].strip("\n")
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        info = json.loads(text)
-        if name in info:
-            raise FmtkitError(f"{path}: an entry named {name!r} exists already; choose another with --name")
-        body = text.rstrip()
-        if not body.endswith("}"):
-            raise FmtkitError(f"{path}: does not end with '}}'")
-        head = body[:-1].rstrip()
-        new = f"{head}{',' if info else ''}\n{entry_text}\n}}\n"
-        if json.loads(new) != {**info, name: raw}:  # the text edit must mean exactly "one more entry"
-            new = json.dumps({**info, name: raw}, indent=2, ensure_ascii=False) + "\n"
-    else:
-        new = json.dumps({name: raw}, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{INFO_FILE}.", suffix=".tmp", dir=info_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(new)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with locked(info_dir):  # concurrent registrations take turns: each reads what the one before wrote
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            info = json.loads(text)
+            if name in info:
+                raise FmtkitError(f"{path}: an entry named {name!r} exists already; choose another with --name")
+            body = text.rstrip()
+            if not body.endswith("}"):
+                raise FmtkitError(f"{path}: does not end with '}}'")
+            head = body[:-1].rstrip()
+            new = f"{head}{',' if info else ''}\n{entry_text}\n}}\n"
+            if json.loads(new) != {**info, name: raw}:  # the text edit must mean exactly "one more entry"
+                new = json.dumps({**info, name: raw}, indent=2, ensure_ascii=False) + "\n"
+        else:
+            new = json.dumps({name: raw}, indent=2, ensure_ascii=False) + "\n"
+        with atomic_write(path) as fh:
+            fh.write(new.encode("utf-8"))
 
 
 # ---- convert ----------------------------------------------------------------
@@ -869,13 +862,14 @@ def _check_output(src: Source, output: Path) -> str:
     kind = OUTPUT_TYPES.get(output.suffix.lower())
     if kind is None:
         raise FmtkitError(f"{output}: the output type comes from its extension: {', '.join(OUTPUT_TYPES)}")
+    from fmtkit.writing import refuse_output
+
     out = output.resolve()
-    for f in src.files:
-        if f.resolve() == out:
-            raise FmtkitError(f"{output}: that is the input; write the output to another file")
     data = src.entry.data_path() if src.entry is not None else None
     if data is not None and data.is_dir() and data.resolve() in out.parents:
         raise FmtkitError(f"{output}: inside the input folder {data}, it would become part of the dataset")
+    folders = [d for d in (src.info_dir, out.parent) if d is not None and (d / INFO_FILE).is_file()]
+    refuse_output(output, src.files, folders)
     return kind
 
 
@@ -911,8 +905,9 @@ def convert(
     ``jobs`` splits JSON Lines input by byte ranges over that many processes.
     ``conversational=False`` writes TRL's standard (string) style.
     """
-    import os
     import time
+
+    from fmtkit.writing import discard, publish, sweep_stale, temp_path
 
     started = time.perf_counter()
     if to not in FORMS:
@@ -946,9 +941,9 @@ def convert(
     out_dir = out_path.parent
     if not dry_run:
         out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f".{out_path.name}.{os.getpid()}"
-    parts = [] if dry_run else [out_dir / f"{stem}.{k}.part" for k in range(len(shards))]
-    tmp = out_dir / f"{stem}.tmp"
+        sweep_stale(out_dir)
+    parts = [] if dry_run else [temp_path(out_path, k) for k in range(len(shards))]
+    tmp = temp_path(out_path, "all")
     try:
         checked = None
         if check:
@@ -971,10 +966,10 @@ def convert(
         elif not dry_run:
             if kind == "jsonl" and fill is None and not drop:
                 _concatenate(parts)
-                os.replace(parts[0], out_path)
+                publish(parts[0], out_path)
             else:
                 _assemble(parts, tmp, kind, fill, drop)
-                os.replace(tmp, out_path)
+                publish(tmp, out_path)
             if register and report.written == 0:
                 report.notes.append("nothing written, so nothing registered")
             elif register:
@@ -986,8 +981,7 @@ def convert(
             raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
             report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw, "dry_run": True}
     finally:
-        for p in [*parts, tmp]:
-            p.unlink(missing_ok=True)
+        discard(*parts, tmp)
     report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
     return report

@@ -51,6 +51,10 @@ def export_adapter(
         raise FmtkitError(f"{adapter}/adapter_config.json names no base model: give it with --base")
     if output.resolve() == adapter.resolve():
         raise FmtkitError("the output folder must differ from the adapter folder")
+    if Path(base).is_dir():
+        from fmtkit.writing import refuse_model_folder
+
+        refuse_model_folder(output, "-o", {"the base model": base})
     auto_class = (
         AutoModelForSequenceClassification if adapter_config.get("task_type") == "SEQ_CLS" else AutoModelForCausalLM
     )

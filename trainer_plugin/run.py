@@ -241,7 +241,10 @@ def train(
 
     ``callbacks``: extra transformers ``TrainerCallback`` objects (e.g. a benchmark's timer).
     """
+    from fmtkit.writing import refuse_model_folder
+
     check_model_path(config.model_name_or_path)
+    refuse_model_folder(config.output_dir, "output_dir", {"model_name_or_path": config.model_name_or_path, "dataset_dir": config.dataset_dir})
     for note in notes:
         echo(f"note: {note}")
     stage = get_stage(config.trainer_stage)

@@ -14,7 +14,7 @@ from fmtkit.templates import TEMPLATES
 @click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--cutoff-len", type=click.IntRange(1), help="Report samples longer than this many tokens and what they lose.")
 @click.option("--output", "-o", type=click.Choice(["human", "json"]), default="human", show_default=True)
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this PNG (needs matplotlib).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this image: .png, .svg or .pdf (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes for tokenizing (default: every core).")
 def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, jobs):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
@@ -37,6 +37,10 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
     if (template or cutoff_len) and not tokenizer_path:
         raise FmtkitError("--template and --cutoff-len count tokens: pass --tokenizer too")
     tokenizer = None
+    if plot:
+        from fmtkit.stats.report import plot_type
+
+        plot_type(plot)  # a bad --plot fails before the work
     if tokenizer_path:
         from fmtkit.stats.tokenizer import load_tokenizer
 
