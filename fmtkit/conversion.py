@@ -33,7 +33,7 @@ from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
 from fmtkit.loading import LoadProblem, Record, data_files, head_records, iter_records
-from fmtkit.loading.json_file import is_json_lines, iter_line_range, line_ranges
+from fmtkit.loading.json_file import decode_line, encode_line, is_json_lines, iter_line_range, line_ranges
 from fmtkit.sample import Sample
 
 if TYPE_CHECKING:
@@ -251,8 +251,6 @@ class _Converter:
     def __init__(self, src: Source, opts: Options, template: dict[str, Any] | None):
         from functools import partial
 
-        import orjson
-
         from fmtkit.forms import is_droppable
 
         self.reader, self.entry = src.reader, src.entry
@@ -265,8 +263,7 @@ class _Converter:
         self.opts = opts
         self.template = template
         self.droppable = {code for code in _loss_codes() if is_droppable(code)}
-        self.dumps = orjson.dumps
-        self.dump_opt = orjson.OPT_APPEND_NEWLINE
+        self.dumps = encode_line
         self.tally = Tally()
         self.seen_keys: dict[str, None] = {}
         self.transform = opts.extract_prompt or opts.pairs_to_kto
@@ -357,7 +354,7 @@ class _Converter:
             else:  # the first records, read to fix the output's columns
                 self.seen_keys.update(dict.fromkeys(row))
             if write is not None:
-                write(self.dumps(row, option=self.dump_opt))
+                write(self.dumps(row))
             t.rows.append((fno << 40) | index)
             t.written += 1
             if len(t.shown) < show:
@@ -702,12 +699,11 @@ def _write_parquet(lines: Callable[[], Iterator[bytes]], dest: Path) -> None:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
         raise FmtkitError("writing .parquet needs pyarrow: pip install 'fmtkit[arrow]'") from None
-    import orjson
 
     def batches():
         rows = []
         for raw in lines():
-            rows.append(orjson.loads(raw))
+            rows.append(decode_line(raw))
             if len(rows) >= 20000:
                 yield rows
                 rows = []
@@ -727,6 +723,8 @@ def _write_parquet(lines: Callable[[], Iterator[bytes]], dest: Path) -> None:
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise FmtkitError(f"cannot write parquet: a column changes type between records ({exc}); write .jsonl instead") from None
+    except (pa.ArrowException, OverflowError) as exc:  # an all-{} column, an integer beyond 64 bits...
+        raise FmtkitError(f"cannot write parquet: Arrow cannot hold this data ({exc}); write .jsonl instead") from None
 
 
 def _concatenate(parts: list[Path]) -> None:
@@ -757,7 +755,6 @@ def _concatenate(parts: list[Path]) -> None:
 
 def _assemble(parts: list[Path], dest: Path, kind: str, fill: dict[str, Any] | None, drop: set[int]) -> None:
     """Join the parts into ``dest`` in the output type, filling missing columns and leaving out dropped rows."""
-    import orjson
 
     def lines() -> Iterator[bytes]:
         row = 0
@@ -769,7 +766,7 @@ def _assemble(parts: list[Path], dest: Path, kind: str, fill: dict[str, Any] | N
                         continue
                     row += 1
                     if fill is not None:
-                        raw = orjson.dumps({**fill, **orjson.loads(raw)}) + b"\n"
+                        raw = encode_line({**fill, **decode_line(raw)})
                     yield raw
 
     if kind == "parquet":
