@@ -51,6 +51,10 @@ class Repo:
     commit: str
     status: int | None = None  # answer every request of this repository with this status
     error_code: str | None = None  # and this X-Error-Code (None: a bare status, as some mirrors answer)
+    # hostile modes: what a malicious hub sends instead of the truth
+    sha: str | None = None  # the commit id in the repository description
+    etag: str | None = None  # the ETag of every file
+    file_commit: str | None = None  # the X-Repo-Commit of every file
 
 
 @dataclass
@@ -103,7 +107,7 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                                for name, data in sorted(repo.files.items())]  # fmt: skip
                     return self._send(200, json.dumps(listing).encode(), body)
                 siblings = [{"rfilename": name, "size": len(data)} for name, data in sorted(repo.files.items())]
-                info = {"id": m["repo"], "modelId": m["repo"], "sha": repo.commit, "private": False,
+                info = {"id": m["repo"], "modelId": m["repo"], "sha": repo.sha or repo.commit, "private": False,
                         "gated": False, "siblings": siblings}  # fmt: skip
                 return self._send(200, json.dumps(info).encode(), body)
             if m := _RESOLVE.match(path):
@@ -133,7 +137,7 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
             return repo
 
         def _file(self, repo: Repo, name: str, data: bytes, body: bool) -> None:
-            headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.commit,
+            headers = {"ETag": f'"{repo.etag or hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.file_commit or repo.commit,
                        "Accept-Ranges": "bytes"}  # fmt: skip
             start, status = 0, 200
             if body and (m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))):
@@ -549,3 +553,58 @@ def test_only_the_chosen_endpoint_is_contacted(
         "/api/agent-harnesses", f"/api/models/{REPO}/tree/{hub.repos[REPO].commit}",
         f"/{REPO}/resolve/{hub.repos[REPO].commit}/config.json",
     }  # fmt: skip
+
+
+# -- a hostile hub, and ids or endpoints that are not what they say ------------
+
+
+def _written(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ({"sha": "../../../victim/dataset_info"}, "malformed commit id"),
+    ({"etag": "../../../escape"}, "ETag that is not a plain name"),
+    ({"file_commit": "../../../escape"}, "not of the commit"),
+    ({"files": {"../escape.json": b"{}", "config.json": b"{}"}}, "outside the download folder"),
+])  # fmt: skip
+@pytest.mark.parametrize("local", [True, False], ids=["local-dir", "cache"])
+def test_a_hostile_hub_cannot_write_outside_the_download_folder(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    mode: dict, words: str, local: bool,
+) -> None:  # fmt: skip
+    mode = dict(mode)
+    files = mode.pop("files", None) or {"config.json": model_files["config.json"]}
+    hub.add(REPO, files, **mode)
+    deep = tmp_path / "a" / "b"
+    where = ["--local-dir", str(deep / "m")] if local else []
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--cache-dir", str(deep / "cache"), *where, "--no-token")
+    assert code == 1, err
+    _assert_clean(err)
+    assert words in err
+    outside = {name for name in _written(tmp_path) if not name.startswith(("a/b/m/", "a/b/cache/"))}
+    assert outside == set() and not any("escape" in name or "victim" in name for name in _written(tmp_path))
+
+
+def test_files_come_from_the_commit_the_description_names(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    hub.add(REPO, {"config.json": model_files["config.json"]})
+    download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "m", cache_dir=tmp_path / "c", token=False, progress=False)
+    resolves = [r.path for r in hub.requests if "/resolve/" in r.path]
+    assert resolves and all(f"/resolve/{hub.repos[REPO].commit}/" in p for p in resolves)
+
+
+@pytest.mark.parametrize("repo_id", ["../x", "", "a/b/c", "a/..", "/abs", "a b/c", "x/../../etc"])
+def test_a_repo_id_that_is_not_owner_name_is_refused(hub: StandInHub, tmp_path: Path, capsys: pytest.CaptureFixture[str], repo_id: str) -> None:
+    code, _, err = run_cli(capsys, "download", repo_id, "--endpoint", hub.url, "--local-dir", str(tmp_path / "m"), "--no-token")
+    assert code == 2, err
+    _assert_clean(err)
+    assert "is not a repository id" in err
+    assert hub.requests == [] and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("url", ["http://", "https://host:notaport", "http://[::1", "http://a b.com", "https://h.com/?x=1", "http://h.com\x1b[2J"])
+def test_a_malformed_endpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", url, "--local-dir", str(tmp_path / "m"))
+    assert code == 2, err
+    _assert_clean(err)
+    assert "URL" in err and "\x1b" not in err  # shown escaped, never sent to the terminal
