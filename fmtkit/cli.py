@@ -121,7 +121,9 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except FmtkitError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from fmtkit.report.terminal import printable
+
+        click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except ModuleNotFoundError as exc:
         # a command reached the training stack on a light install: say how to get it, no traceback

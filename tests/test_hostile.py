@@ -65,3 +65,53 @@ def test_an_all_empty_object_column_is_a_clear_error_for_parquet(tmp_path: Path,
     (tmp_path / "a.jsonl").write_bytes(b"".join(orjson.dumps({"instruction": f"q{i}", "output": "a", "meta": {}}) + b"\n" for i in range(3)))
     code, _, err = run_cli(capsys, "convert", tmp_path / "a.jsonl", "--to", "sharegpt", "-o", tmp_path / "o.parquet")
     assert code == 2 and "cannot write parquet" in err, err
+
+
+# ---- escape sequences in data and names never reach the terminal -----------------------------------
+
+HOSTILE_NAME = "evil\x1b[2J\x1b]8;;https://x.example\x1b\\link\x1b]8;;\x1b\\[/x]"
+SGR = __import__("re").compile(r"\x1b\[[0-9;]*m")  # the colours fmtkit itself prints in a terminal
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Path:
+    """A folder whose entry names and records carry escape sequences (ESC, CSI as one C1 byte, CR, bidi override)."""
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    rows = [{"instruction": "hi\x1b[31mRED\x1b[0m\r", "output": "a\x9b2J b\u202e", "input": ""}, {"instruction": "x", "output": ""}]
+    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "dataset_info.json").write_text(json.dumps({HOSTILE_NAME: {"file_name": "d.jsonl"}, "a[/x]": {"file_name": "d.jsonl"}}))
+    return folder
+
+
+def assert_no_control(text: str) -> None:
+    """Nothing but fmtkit's own colours: no escape sequence, carriage return or C1 control from the data."""
+    rest = SGR.sub("", text)
+    assert not any(ch in rest for ch in "\x1b\r\x9b\u202e"), repr(rest[:400])
+
+
+@pytest.mark.parametrize("colour", [False, True], ids=["pipe", "terminal"])
+@pytest.mark.parametrize("args", [
+    ["validate", "{d}"],
+    ["validate", "{d}", "--entry", "nope\x1b[2J"],
+    ["stats", "{d}"],
+    ["convert", "{d}", "--entry", "a[/x]", "--to", "sharegpt", "-o", "{o}", "--show", "2"],
+    ["convert", "{d}/d.jsonl", "--to", "sharegpt", "-o", "{o}", "--show", "2"],
+], ids=["validate", "validate-unknown-entry", "stats", "convert-entry", "convert-file"])  # fmt: skip
+def test_human_output_shows_control_characters_escaped(hostile: Path, tmp_path: Path, capsys, monkeypatch, args: list[str], colour: bool):
+    if colour:
+        monkeypatch.setenv("FORCE_COLOR", "1")
+        monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_cli(capsys, *[a.format(d=hostile, o=tmp_path / "o.jsonl") for a in args])
+    assert code in (0, 1, 2) and "Traceback" not in err
+    assert_no_control(out + err)
+    assert "\\x1b" in out + err or "\\x9b" in out + err  # shown, escaped
+
+
+def test_render_title_is_never_markup_and_its_text_is_escaped(hostile: Path, tiny_model: Path, capsys):
+    for name in ("a[/x]", HOSTILE_NAME):
+        code, out, err = run_cli(capsys, "render", hostile, "--entry", name, "--tokenizer", tiny_model)
+        assert code == 0, err
+        assert_no_control(out + err)
+        assert "\\x1b[31m" in out
+    assert "a[/x] #0" in run_cli(capsys, "render", hostile, "--entry", "a[/x]", "--tokenizer", tiny_model)[1]

@@ -63,14 +63,14 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
 def render(report: Any) -> None:
     """The report for people: a summary, what was lost and why, and the records asked for with --show."""
     from rich.columns import Columns
-    from rich.console import Console
+    from fmtkit.report.terminal import console as safe_console
     from rich.markup import escape
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = safe_console()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()

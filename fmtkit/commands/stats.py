@@ -75,12 +75,12 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output, plot, j
             doc["unreadable"] = unreadable
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return
-    from rich.console import Console
+    from fmtkit.report.terminal import console as safe_console
 
     from fmtkit.stats.duplicates import METHOD
     from fmtkit.stats.report import overview_table, print_entry
 
-    console = Console(highlight=False)
+    console = safe_console(highlight=False)
     from rich.text import Text
 
     for name, s in results.items():

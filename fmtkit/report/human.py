@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fmtkit.findings import ERROR
+from fmtkit.report.terminal import console as safe_console
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -19,7 +20,7 @@ def _count(n: int, word: str) -> str:
 
 
 def render(report, quiet: bool = False, console: Console | None = None) -> None:
-    console = console or Console(highlight=False, soft_wrap=True)
+    console = console or safe_console(highlight=False, soft_wrap=True)
     findings = sorted(report.findings, key=lambda f: f.sort_key)
     if quiet:
         findings = [f for f in findings if f.severity == ERROR]
