@@ -90,14 +90,27 @@ def _missing_plugin(name: str) -> click.Command:
     return missing
 
 
+# Set for every command but `download` (unless already set): models and tokenizers come from local folders or the hub cache.
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+NETWORK_COMMANDS = {"download"}
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fmtkit")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """fmtkit: check, convert and train on LLM fine-tuning datasets.
 
     \b
     Exit codes: 0 no error found, 1 errors found, 2 usage error or unreadable input.
+    Only `fmtkit download` uses the network; to let other commands fetch
+    from the hub, set HF_HUB_OFFLINE=0.
     """
+    if ctx.invoked_subcommand not in NETWORK_COMMANDS:
+        import os
+
+        for name in OFFLINE_VARS:
+            os.environ.setdefault(name, "1")
 
 
 def main(argv: list[str] | None = None) -> None:

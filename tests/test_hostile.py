@@ -115,3 +115,46 @@ def test_render_title_is_never_markup_and_its_text_is_escaped(hostile: Path, tin
         assert_no_control(out + err)
         assert "\\x1b[31m" in out
     assert "a[/x] #0" in run_cli(capsys, "render", hostile, "--entry", "a[/x]", "--tokenizer", tiny_model)[1]
+
+
+# ---- no network but `fmtkit download` ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["stats", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "nobody/tiny"],
+                                     ["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "nobody/tiny"]])  # fmt: skip
+def test_commands_but_download_never_reach_a_hub(tmp_path: Path, command: list[str]):
+    import os
+    import subprocess
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    pytest.importorskip("transformers")
+    asked: list[str] = []
+
+    class Hub(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_OFFLINE") and "proxy" not in k.lower()}
+        env |= {"HF_ENDPOINT": f"http://127.0.0.1:{server.server_address[1]}", "HF_HOME": str(tmp_path / "hf"),
+                "NO_PROXY": "127.0.0.1", "PYTHONPATH": str(DATASET.parent)}  # fmt: skip
+        args = [a.format(ds=DATASET) for a in command]
+        proc = subprocess.run([sys.executable, "-m", "fmtkit", *args], env=env, capture_output=True, text=True, timeout=300)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert asked == []
