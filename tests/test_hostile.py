@@ -158,3 +158,23 @@ def test_commands_but_download_never_reach_a_hub(tmp_path: Path, command: list[s
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert asked == []
+
+
+# ---- media that read files outside the dataset ------------------------------------------------------
+
+
+def test_media_links_out_of_the_folder_and_file_urls_are_errors(tmp_path: Path, capsys):
+    folder = tmp_path / "ds"
+    (folder / "media").mkdir(parents=True)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("password")
+    (folder / "media" / "evil.png").symlink_to(secret)
+    (folder / "media" / "ok.png").write_bytes(b"PNG")
+    (folder / "media" / "alias.png").symlink_to(folder / "media" / "ok.png")  # a link inside the folder is fine
+    rows = [{"instruction": "<image>x", "input": "", "output": "y", "images": [img]} for img in ("media/evil.png", "media/alias.png", "file:///etc/passwd")]
+    (folder / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "d.jsonl", "columns": {"images": "images"}}}))
+    code, out, _ = run_cli(capsys, "validate", folder, "--output", "json")
+    assert code == 1
+    found = [(f["code"], f["record"]) for f in json.loads(out)["findings"] if f["code"] == "FMT605"]
+    assert found == [("FMT605", 0), ("FMT605", 2)]
