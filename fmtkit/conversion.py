@@ -32,7 +32,7 @@ from fmtkit.detect import detect_form
 from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import FORMS, PARTS_HINT, Reader, ReadError, reader_for
-from fmtkit.loading import LoadProblem, Record, data_files, head_records, iter_records
+from fmtkit.loading import LoadProblem, Record, check_data_file, data_files, head_records, iter_records
 from fmtkit.loading.json_file import decode_line, encode_line, is_json_lines, iter_line_range, line_ranges
 from fmtkit.sample import Sample
 
@@ -106,6 +106,7 @@ def resolve(source: str | Path, entry: str | None = None, form: str | None = Non
             raise FmtkitError(f"entry {dentry.name!r}: folder {target} holds no data files")
         name = form or dentry.form
         return Source(files, dentry, name, reader_for(dentry, form), folder, folder)
+    check_data_file(path)
     head: list[Any] = head_records(path) if form is None or form in FORM_ENTRIES else []
     if form is None:
         form = detect_form(head)
@@ -904,7 +905,7 @@ def convert(
     """
     import time
 
-    from fmtkit.writing import discard, publish, sweep_stale, temp_path
+    from fmtkit.writing import discard, publish, sweep_stale, temp_path, write_failure
 
     started = time.perf_counter()
     if to not in FORMS:
@@ -937,7 +938,10 @@ def convert(
     shards = _shards(src, jobs)
     out_dir = out_path.parent
     if not dry_run:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_failure(exc, out_path) from None
         sweep_stale(out_dir)
     parts = [] if dry_run else [temp_path(out_path, k) for k in range(len(shards))]
     tmp = temp_path(out_path, "all")
@@ -977,6 +981,8 @@ def convert(
         elif register:
             raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
             report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw, "dry_run": True}
+    except OSError as exc:  # a full disk, a file size limit, a folder fmtkit may not write in
+        raise write_failure(exc, out_path) from None
     finally:
         discard(*parts, tmp)
     report.notes.extend(_openai_notes(src, to, report.registered))

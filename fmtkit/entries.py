@@ -76,6 +76,8 @@ def load_entry(folder: str | Path, name: str, info: dict[str, Any] | None = None
     if not isinstance(raw, dict):
         raise FmtkitError(f"{path}: entry {name!r} is not an object")
     entry = DatasetEntry.from_dict(name, raw, folder)
+    if entry.not_names:
+        raise FmtkitError(f"{path}: entry {name!r}: {'; '.join(entry.not_names)} (column and tag names are strings)")
     if entry.source_key is None:
         raise FmtkitError(f"{path}: entry {name!r} has no source key: give it file_name (or one of {', '.join(SOURCE_KEYS[:-1])})")
     if not entry.is_local:
@@ -89,4 +91,8 @@ def load_entry(folder: str | Path, name: str, info: dict[str, Any] | None = None
         raise FmtkitError(f"{path}: entry {name!r}: file_name must be a string (a path relative to {folder})")
     if not target.exists():
         raise FmtkitError(f"{path}: entry {name!r}: file_name {entry.source!r} not found in {folder}")
+    if not target.is_dir():
+        from fmtkit.loading import check_data_file
+
+        check_data_file(target)
     return entry

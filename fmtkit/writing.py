@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from fmtkit.errors import EXIT_FINDINGS, EXIT_USAGE, FmtkitError
 
-__all__ = ["atomic_write", "cleanup_on_sigterm", "discard", "locked", "publish", "refuse_model_folder", "refuse_output", "sweep_stale", "temp_path"]
+__all__ = ["atomic_write", "cleanup_on_sigterm", "discard", "locked", "publish", "refuse_model_folder", "refuse_output", "sweep_stale", "temp_path", "write_failure"]
 
 # ".out.jsonl.fmtkit-1234-0.tmp": the target's name, then fmtkit's mark, the writing process and a counter.
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.fmtkit-(?P<pid>\d+)-(?P<tag>[0-9a-z]+)\.tmp$")
@@ -71,19 +71,33 @@ def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
     sweep_stale(folder)
     tmp = temp_path(target)
     try:
-        try:
-            fh = tmp.open("xb")
-        except OSError as exc:
-            raise FmtkitError(f"cannot write in {folder}: {exc.strerror or exc}", EXIT_USAGE) from None
-        with fh:
+        with tmp.open("xb") as fh:
             yield fh
         publish(tmp, target)
     except OSError as exc:
         discard(tmp)
-        raise FmtkitError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FINDINGS) from None
+        raise write_failure(exc, Path(path)) from None
     except BaseException:
         discard(tmp)
         raise
+
+
+def write_failure(exc: OSError, path: Path) -> FmtkitError:
+    """The clear message for an OSError met writing ``path``: exit 2 for a folder fmtkit may not write in, else 1.
+
+    >>> import errno
+    >>> str(write_failure(OSError(errno.ENOSPC, "No space left on device"), Path("o.jsonl")))
+    'the disk is full: o.jsonl was not written; free some space and run again'
+    """
+    import errno
+
+    if exc.errno == errno.ENOSPC:
+        return FmtkitError(f"the disk is full: {path} was not written; free some space and run again", EXIT_FINDINGS)
+    if exc.errno == errno.EFBIG:
+        return FmtkitError(f"a file size limit (ulimit -f) was reached: {path} was not written", EXIT_FINDINGS)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+        return FmtkitError(f"cannot write {path}: {exc.strerror or exc}; choose another output", EXIT_USAGE)
+    return FmtkitError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FINDINGS)
 
 
 def publish(tmp: Path, path: Path) -> None:

@@ -178,3 +178,45 @@ def test_media_links_out_of_the_folder_and_file_urls_are_errors(tmp_path: Path, 
     assert code == 1
     found = [(f["code"], f["record"]) for f in json.loads(out)["findings"] if f["code"] == "FMT605"]
     assert found == [("FMT605", 0), ("FMT605", 2)]
+
+
+# ---- inputs that are not data files, entries whose names are not strings ----------------------------
+
+
+@pytest.fixture
+def odd_inputs(tmp_path: Path) -> Path:
+    import os
+
+    (tmp_path / "x.xml").write_text("<a/>")
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    for folder, target in (("fifo_ds", None), ("zero_ds", "/dev/zero")):
+        (tmp_path / folder).mkdir()
+        if target is None:
+            os.mkfifo(tmp_path / folder / "d.jsonl")
+        else:
+            (tmp_path / folder / "d.jsonl").symlink_to(target)
+        (tmp_path / folder / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "d.jsonl"}}))
+    for folder, entry in (("cols", {"columns": {"prompt": 5, "response": ["output"]}}),
+                          ("tags", {"formatting": "sharegpt", "columns": {"messages": "conversations"}, "tags": {"role_tag": 7}})):  # fmt: skip
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "d.jsonl").write_text('{"instruction": "q", "output": "a"}\n')
+        (tmp_path / folder / "dataset_info.json").write_text(json.dumps({"d": {"file_name": "d.jsonl", **entry}}))
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", ["validate", "convert", "stats"])
+@pytest.mark.parametrize(("source", "words"), [
+    ("x.xml", "fmtkit reads .json"), ("fifo.jsonl", "not a regular file"), ("fifo_ds", "not a regular file"),
+    ("zero_ds", "not a regular file"), ("cols", "not a string"), ("tags", "not a string"),
+])  # fmt: skip
+def test_inputs_fmtkit_cannot_read_are_clear_errors(odd_inputs: Path, capsys, command: str, source: str, words: str):
+    args = [command, odd_inputs / source]
+    if command == "convert":
+        args += ["--to", "sharegpt", "-o", odd_inputs / "o.jsonl"]
+    code, out, err = run_cli(capsys, *args)
+    assert "Traceback" not in err
+    if command == "validate" and source != "x.xml":  # validate reports what it cannot read as findings (FMT206, FMT120)
+        assert code == 1, out + err
+        return
+    assert code == 2, out + err
+    assert words in err

@@ -190,3 +190,31 @@ def test_jobs_are_capped_at_the_cores_available(tmp_path: Path):
         time.sleep(0.02)
     assert run.returncode == 0, run.stderr.read()
     assert 1 <= most <= len(os.sched_getaffinity(0))
+
+
+# ---- outputs that cannot be written ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_size_limit_is_a_clear_error_and_leaves_nothing(tmp_path: Path, jobs: str):
+    import resource
+
+    src = big_jsonl(tmp_path / "s.jsonl", 9)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    limit = 1 << 20  # the output is several MB: writing it must hit the limit (ulimit -f)
+    run = fmtkit_process("convert", src, "--to", "openai", "-o", out_dir / "o.jsonl", "--jobs", jobs,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))  # fmt: skip
+    _, err = run.communicate(timeout=300)
+    assert run.returncode == 1, err
+    assert "file size limit" in err and "Traceback" not in err
+    assert list(out_dir.iterdir()) == []
+
+
+def test_an_output_folder_fmtkit_cannot_write_in_is_a_usage_error(tmp_path: Path, capsys):
+    src = tmp_path / "s.jsonl"
+    shutil.copy(DATASET / "sharegpt_demo.jsonl", src)
+    code, _, err = run_cli(capsys, "convert", src, "--to", "alpaca", "-o", "/proc/o.jsonl")
+    assert code == 2 and "cannot write /proc/o.jsonl" in err, err
+    code, _, err = run_cli(capsys, "convert", src, "--to", "alpaca", "-o", "/proc/no/such/o.jsonl")
+    assert code == 2 and "cannot write /proc/no/such/o.jsonl" in err, err

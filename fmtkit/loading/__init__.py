@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fmtkit.dataset_info import DATA_EXTENSIONS
+from fmtkit.errors import FmtkitError
 
 
 class Record(NamedTuple):
@@ -77,6 +78,18 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
 
         return iter_text(path, problem)
     raise ValueError(f"unsupported data file extension: {path.suffix!r}")
+
+
+def check_data_file(path: Path) -> None:
+    """Exit 2 (a clear message) unless ``path`` is a regular file with a data extension fmtkit reads.
+
+    A FIFO or device (``/dev/zero``) would block or never end; an unknown
+    extension has no reader.
+    """
+    if not path.is_file():
+        raise FmtkitError(f"{path}: not a regular file (a FIFO, device or socket?); give a data file or a dataset folder")
+    if path.suffix.lower() not in DATA_EXTENSIONS:
+        raise FmtkitError(f"{path}: fmtkit reads {', '.join(DATA_EXTENSIONS)} files, not {path.suffix or 'a file without extension'}")
 
 
 def head_records(path: Path | str, n: int = 20) -> list[Any]:
