@@ -77,7 +77,8 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
         from fmtkit.loading.text_file import iter_text
 
         return iter_text(path, problem)
-    raise ValueError(f"unsupported data file extension: {path.suffix!r}")
+    problem(LoadProblem("FMT206", f"cannot read {path.name}: fmtkit reads {', '.join(DATA_EXTENSIONS)} files"))  # in a folder entry
+    return iter(())
 
 
 def check_data_file(path: Path) -> None:
