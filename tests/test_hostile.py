@@ -220,3 +220,49 @@ def test_inputs_fmtkit_cannot_read_are_clear_errors(odd_inputs: Path, capsys, co
         return
     assert code == 2, out + err
     assert words in err
+
+
+# ---- models, templates and configs that are not what they claim -------------------------------------
+
+
+@pytest.fixture
+def odd_models(tmp_path: Path, tiny_model: Path) -> Path:
+    (tmp_path / "bad_syntax.jinja").write_text("{% for m in messages %}{{ m.content \n")
+    (tmp_path / "raise.jinja").write_text('{{ raise_exception("no system prompt") }}')
+    (tmp_path / "undefined.jinja").write_text("{% for m in messages %}{{ m.content.nope.deeper }}{% endfor %}")
+    (tmp_path / "latin1.jinja").write_bytes(b"\xff\xfe{{ x }}")
+    (tmp_path / "latin1.yaml").write_bytes(b"model_name_or_path: \xff\n")
+    (tmp_path / "not_a_model").mkdir()
+    (tmp_path / "not_a_model" / "config.json").write_text("{}")
+    lora = {"base_model_name_or_path": str(tiny_model), "peft_type": "LORA", "r": 4, "target_modules": ["q_proj"], "task_type": "CAUSAL_LM"}
+    for name, config in (("adapter_bad_json", "{not json"), ("adapter_list", "[]"), ("adapter_no_weights", json.dumps(lora)),
+                         ("adapter_bad_base", json.dumps({**lora, "base_model_name_or_path": str(tmp_path / "not_a_model")}))):  # fmt: skip
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "adapter_config.json").write_text(config)
+        if name == "adapter_bad_base":
+            (tmp_path / name / "adapter_model.safetensors").write_bytes(b"")
+    return tmp_path
+
+
+@pytest.mark.parametrize(("args", "code", "words"), [
+    (["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{model}", "--template", "{t}/bad_syntax.jinja"], 2, "syntax error at line 1"),
+    (["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{model}", "--template", "{t}/raise.jinja"], 1, "no system prompt"),
+    (["render", "{ds}", "--entry", "sharegpt_demo", "--tokenizer", "{model}", "--template", "{t}/undefined.jinja"], 1, "has no attribute"),
+    (["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{model}", "--template", "{t}/latin1.jinja"], 2, "not UTF-8"),
+    (["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{ds}/alpaca_demo.json"], 2, "cannot load a tokenizer"),
+    (["stats", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{t}/not_a_model"], 2, "cannot load a tokenizer"),
+    (["train", "{t}/latin1.yaml", "--dry-run"], 2, "not UTF-8"),
+    (["export", "--adapter", "{t}/adapter_bad_json", "-o", "{t}/out"], 2, "not valid JSON"),
+    (["export", "--adapter", "{t}/adapter_list", "-o", "{t}/out"], 2, "JSON object"),
+    (["export", "--adapter", "{t}/adapter_no_weights", "-o", "{t}/out"], 2, "no adapter weights"),
+    (["export", "--adapter", "{t}/adapter_bad_base", "-o", "{t}/out"], 2, "cannot load the base model"),
+    (["infer", "{t}/not_a_model", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "cannot load the model"),
+    (["infer", "{ds}", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "cannot load the model"),
+    (["infer", "{model}", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl", "--device", "nonsense"], 2, "is not a device"),
+])  # fmt: skip
+def test_models_templates_and_configs_fmtkit_cannot_use_are_clear_errors(odd_models: Path, tiny_model: Path, capsys, args, code, words):
+    pytest.importorskip("transformers")
+    got, out, err = run_cli(capsys, *[a.format(ds=DATASET, model=tiny_model, t=odd_models) for a in args])
+    assert (got, "Traceback" in err) == (code, False), out + err
+    assert words in err
+    assert not (odd_models / "out").exists() and not (odd_models / "p.jsonl").exists()

@@ -500,6 +500,7 @@ def test_export_onto_the_base_model_is_refused(capsys, tmp_path, tiny_model):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model)}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
     before = {p.name: p.stat().st_mtime_ns for p in tiny_model.iterdir()}
     code, log = fmtkit(capsys, "export", "--adapter", adapter, "-o", tiny_model)
     assert code == 2 and "-o" in log and "is the base model" in log, log

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fmtkit.errors import FmtkitError
+from fmtkit.errors import FmtkitError, first_line
 from fmtkit.templates import chat_template
 
 
@@ -25,8 +25,8 @@ def load_tokenizer(path: str, template: str | None = None) -> Any:
         raise FmtkitError("--tokenizer needs transformers: pip install 'fmtkit[train]'") from exc
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise FmtkitError(f"cannot load a tokenizer from {path!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever transformers raises for what is not a tokenizer (a data file, a broken folder)
+        raise FmtkitError(f"cannot load a tokenizer from {path!r}: {first_line(exc)}") from None
     return with_template(tokenizer, template)
 
 
