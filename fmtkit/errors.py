@@ -29,7 +29,7 @@ class FmtkitError(Exception):
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's text (its type's name when it has none), for a one-line message.
 
-    >>> first_line(ValueError("bad value\nmore detail")), first_line(KeyError())
+    >>> first_line(ValueError("bad value\\nmore detail")), first_line(KeyError())
     ('bad value', 'KeyError')
     """
     text = str(exc).strip()
