@@ -266,3 +266,19 @@ def test_models_templates_and_configs_fmtkit_cannot_use_are_clear_errors(odd_mod
     assert (got, "Traceback" in err) == (code, False), out + err
     assert words in err
     assert not (odd_models / "out").exists() and not (odd_models / "p.jsonl").exists()
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ("val_size=.nan", "val_size must be"), ("val_size=0.9999", "leaves no training data"),
+    ("lr_scheduler_type=nonsense", "lr_scheduler_type: 'nonsense' is not one of"), ("optim=adamw_torch_fast", "did you mean"),
+    ("deepspeed=ds_z3.json", "deepspeed package is not installed"), ("lora_target=nomodule", "matches no module"),
+])  # fmt: skip
+def test_train_values_transformers_does_not_take_are_clear_errors(tmp_path: Path, tiny_model: Path, capsys, override: str, words: str):
+    pytest.importorskip("trl")
+    config = {"model_name_or_path": str(tiny_model), "dataset": "alpaca_demo", "dataset_dir": str(DATASET), "template": "chatml",
+              "output_dir": str(tmp_path / "out"), "max_steps": 1, "cutoff_len": 64}  # fmt: skip
+    (tmp_path / "train.yaml").write_text(json.dumps(config))
+    dry = [] if override.startswith("lora_target") else ["--dry-run"]  # the model's modules are known once it loads
+    code, out, err = run_cli(capsys, "train", tmp_path / "train.yaml", *dry, override)
+    assert (code, "Traceback" in err) == (2, False), out + err
+    assert words in err
