@@ -821,6 +821,21 @@ def registration(form: str, output: Path, info_dir: Path, columns: list[str], to
     return raw
 
 
+def _check_entry_name(name: str) -> None:
+    """An entry name LLaMA-Factory can refer to: its ``dataset:`` list is split at commas and each name stripped.
+
+    >>> _check_entry_name("a,b")
+    Traceback (most recent call last):
+    ...
+    fmtkit.errors.FmtkitError: --name 'a,b': LLaMA-Factory splits dataset names at commas and strips spaces around them, so no config could name it; choose a name without commas, control characters or surrounding spaces
+    """
+    if not name or "," in name or name != name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise FmtkitError(
+            f"--name {name!r}: LLaMA-Factory splits dataset names at commas and strips spaces around them, so no config "
+            "could name it; choose a name without commas, control characters or surrounding spaces"
+        )
+
+
 def _add_entry(info_dir: Path, name: str, raw: dict[str, Any]) -> None:
     """Append one entry to ``dataset_info.json``, leaving the text of every other entry as it was; atomic, under the folder's lock."""
     from fmtkit.writing import atomic_write, locked
@@ -918,6 +933,7 @@ def convert(
     info_dir = src.info_dir or out_path.parent
     reg_name = name or f"{src.name}_{to}"
     if register:
+        _check_entry_name(reg_name)
         registration(to, out_path, info_dir, [])  # fails early for forms LLaMA-Factory cannot load
         info_path = info_dir / INFO_FILE
         if info_path.exists() and reg_name in load_info(info_dir):

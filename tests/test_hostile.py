@@ -282,3 +282,11 @@ def test_train_values_transformers_does_not_take_are_clear_errors(tmp_path: Path
     code, out, err = run_cli(capsys, "train", tmp_path / "train.yaml", *dry, override)
     assert (code, "Traceback" in err) == (2, False), out + err
     assert words in err
+
+
+@pytest.mark.parametrize("name", ["a,b", " a", "a ", "a\tb"])
+def test_register_refuses_names_llamafactory_cannot_refer_to(ds: Path, capsys, name: str):
+    before = (ds / "dataset_info.json").read_text()
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "alpaca_demo", "--to", "sharegpt", "-o", ds / "o.jsonl", "--register", "--name", name)
+    assert code == 2 and "LLaMA-Factory splits dataset names" in err, err
+    assert (ds / "dataset_info.json").read_text() == before and not (ds / "o.jsonl").exists()
