@@ -997,7 +997,9 @@ def convert(
         elif register:
             raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
             report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw, "dry_run": True}
-    except OSError as exc:  # a full disk, a file size limit, a folder fmtkit may not write in
+    except OSError as exc:  # a full disk, a file size limit, a folder fmtkit may not write in; or an input gone unreadable
+        if exc.filename is not None and str(exc.filename) in {str(f) for f in src.files}:
+            raise FmtkitError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
         raise write_failure(exc, out_path) from None
     finally:
         discard(*parts, tmp)

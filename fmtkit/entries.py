@@ -39,6 +39,8 @@ def load_info(folder: str | Path) -> dict[str, Any]:
         raise FmtkitError(f"{folder}: no {INFO_FILE} here; pass a data file, or the dataset folder that holds {INFO_FILE}")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FmtkitError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise FmtkitError(f"{path}: not valid JSON ({exc}); run `fmtkit validate {folder}` for details") from None
     if not isinstance(info, dict):

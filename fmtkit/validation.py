@@ -182,8 +182,8 @@ def validate(
             for p in files:
                 checker.check_bare_file(p, root, form)
     else:
-        if path.is_file():  # a FIFO or device is a finding (FMT206), an unknown extension a usage error
-            check_data_file(path)
+        if path.is_file():  # a FIFO, a device or an unreadable file is a finding (FMT206), an unknown extension a usage error
+            check_data_file(path, readable=False)
         root = path.parent
         report = Report(root=str(root), stage=stage)
         checker.report = report

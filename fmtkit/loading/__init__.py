@@ -81,8 +81,8 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
     return iter(())
 
 
-def check_data_file(path: Path) -> None:
-    """Exit 2 (a clear message) unless ``path`` is a regular file with a data extension fmtkit reads.
+def check_data_file(path: Path, readable: bool = True) -> None:
+    """Exit 2 (a clear message) unless ``path`` is a regular file with a data extension fmtkit reads (and, ``readable``, can open).
 
     A FIFO or device (``/dev/zero``) would block or never end; an unknown
     extension has no reader.
@@ -91,6 +91,12 @@ def check_data_file(path: Path) -> None:
         raise FmtkitError(f"{path}: not a regular file (a FIFO, device or socket?); give a data file or a dataset folder")
     if path.suffix.lower() not in DATA_EXTENSIONS:
         raise FmtkitError(f"{path}: fmtkit reads {', '.join(DATA_EXTENSIONS)} files, not {path.suffix or 'a file without extension'}")
+    if not readable:
+        return
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise FmtkitError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def head_records(path: Path | str, n: int = 20) -> list[Any]:
