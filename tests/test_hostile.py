@@ -290,3 +290,17 @@ def test_register_refuses_names_llamafactory_cannot_refer_to(ds: Path, capsys, n
     code, _, err = run_cli(capsys, "convert", ds, "--entry", "alpaca_demo", "--to", "sharegpt", "-o", ds / "o.jsonl", "--register", "--name", name)
     assert code == 2 and "LLaMA-Factory splits dataset names" in err, err
     assert (ds / "dataset_info.json").read_text() == before and not (ds / "o.jsonl").exists()
+
+
+def test_chat_with_endless_input_stops_with_a_clear_message(tiny_model: Path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("transformers")
+    with open("/dev/zero", "rb") as zero:
+        proc = subprocess.run([sys.executable, "-m", "fmtkit", "chat", str(tiny_model), "--device", "cpu", "--max-new-tokens", "2"],
+                              stdin=zero, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "PYTHONPATH": str(DATASET.parent)})  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "longer than 1 MiB" in proc.stderr and "Traceback" not in proc.stderr
