@@ -238,6 +238,8 @@ def refuse_model_folder(output: str | Path, key: str, protected: dict[str, str |
     ...
     fmtkit.errors.FmtkitError: output_dir models/base is model_name_or_path: training would overwrite its files; choose another folder
     """
+    if Path(output).exists() and not Path(output).is_dir():
+        raise FmtkitError(f"{key} {output} is a file, not a folder: choose a folder for the model files")
     out = Path(os.path.realpath(output))
     for what, folder in protected.items():
         if folder is None or str(folder) == "":

@@ -608,3 +608,12 @@ def test_a_malformed_endpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureF
     assert code == 2, err
     _assert_clean(err)
     assert "URL" in err and "\x1b" not in err  # shown escaped, never sent to the terminal
+
+
+def test_a_local_dir_on_no_disk_is_said_plainly(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    hub.add(REPO, model_files)
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--local-dir", "/proc/fmtkit-model", "--no-token")
+    assert code == 2, err
+    _assert_clean(err)
+    assert "not on a disk" in err and "0 B" not in err

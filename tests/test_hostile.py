@@ -241,6 +241,14 @@ def odd_models(tmp_path: Path, tiny_model: Path) -> Path:
         (tmp_path / name / "adapter_config.json").write_text(config)
         if name == "adapter_bad_base":
             (tmp_path / name / "adapter_model.safetensors").write_bytes(b"")
+    shutil.copytree(tiny_model, tmp_path / "no_tokenizer", ignore=shutil.ignore_patterns("tokenizer*"))
+    shutil.copytree(tiny_model, tmp_path / "tokenizer_only", ignore=shutil.ignore_patterns("*.safetensors", "config.json"))
+    (tmp_path / "a_file").write_text("x")
+    config = {"dataset": "alpaca_demo", "dataset_dir": str(DATASET), "template": "chatml", "max_steps": 1, "cutoff_len": 64}
+    (tmp_path / "no_tokenizer.yaml").write_text(json.dumps({**config, "model_name_or_path": str(tmp_path / "no_tokenizer"),
+                                                            "output_dir": str(tmp_path / "out")}))  # fmt: skip
+    (tmp_path / "output_is_a_file.yaml").write_text(json.dumps({**config, "model_name_or_path": str(tiny_model),
+                                                                "output_dir": str(tmp_path / "a_file")}))  # fmt: skip
     return tmp_path
 
 
@@ -250,14 +258,17 @@ def odd_models(tmp_path: Path, tiny_model: Path) -> Path:
     (["render", "{ds}", "--entry", "sharegpt_demo", "--tokenizer", "{model}", "--template", "{t}/undefined.jinja"], 1, "has no attribute"),
     (["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{model}", "--template", "{t}/latin1.jinja"], 2, "not UTF-8"),
     (["render", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{ds}/alpaca_demo.json"], 2, "cannot load a tokenizer"),
-    (["stats", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{t}/not_a_model"], 2, "cannot load a tokenizer"),
+    (["stats", "{ds}", "--entry", "alpaca_demo", "--tokenizer", "{t}/not_a_model"], 2, "holds no tokenizer files"),
     (["train", "{t}/latin1.yaml", "--dry-run"], 2, "not UTF-8"),
     (["export", "--adapter", "{t}/adapter_bad_json", "-o", "{t}/out"], 2, "not valid JSON"),
     (["export", "--adapter", "{t}/adapter_list", "-o", "{t}/out"], 2, "JSON object"),
     (["export", "--adapter", "{t}/adapter_no_weights", "-o", "{t}/out"], 2, "no adapter weights"),
     (["export", "--adapter", "{t}/adapter_bad_base", "-o", "{t}/out"], 2, "cannot load the base model"),
-    (["infer", "{t}/not_a_model", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "cannot load the model"),
-    (["infer", "{ds}", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "cannot load the model"),
+    (["infer", "{t}/not_a_model", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "holds no tokenizer files"),
+    (["infer", "{ds}", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "holds no tokenizer files"),
+    (["infer", "{t}/tokenizer_only", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl"], 2, "cannot load the model"),
+    (["train", "{t}/no_tokenizer.yaml"], 2, "holds no tokenizer files"),
+    (["train", "{t}/output_is_a_file.yaml", "--dry-run"], 2, "is a file, not a folder"),
     (["infer", "{model}", "--dataset", "{ds}/alpaca_demo.json", "-o", "{t}/p.jsonl", "--device", "nonsense"], 2, "is not a device"),
 ])  # fmt: skip
 def test_models_templates_and_configs_fmtkit_cannot_use_are_clear_errors(odd_models: Path, tiny_model: Path, capsys, args, code, words):

@@ -148,7 +148,12 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
 
     from fmtkit.templates import chat_template
 
+    from fmtkit.stats.tokenizer import no_tokenizer_message
+
     path = config.model_name_or_path
+    missing = no_tokenizer_message(path)
+    if missing is not None:
+        raise TokenizerLoadError(missing)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:

@@ -302,9 +302,12 @@ def _check_free_space(needed: int, folder: Path) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
-        free = shutil.disk_usage(probe).free
+        usage = shutil.disk_usage(probe)
     except OSError:
         return  # cannot tell: let the download try
+    if usage.total == 0:  # /proc, /sys: no disk behind the folder
+        raise FmtkitError(f"{probe} is not on a disk (a virtual file system such as /proc): choose another --local-dir / --cache-dir", EXIT_USAGE)
+    free = usage.free
     if free < needed:
         raise FmtkitError(
             f"not enough disk space: the download needs {human_size(needed)} and {probe} has {human_size(free)} free; "

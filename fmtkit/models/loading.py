@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtkit.errors import EXIT_USAGE, FmtkitError, first_line
+from fmtkit.stats.tokenizer import has_tokenizer_files, no_tokenizer_message
 
 ADAPTER_CONFIG = "adapter_config.json"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -121,7 +122,10 @@ def load_model(
     placed = device == "cuda" and _has_accelerate()
     if placed:
         kwargs["device_map"] = "auto"
-    tokenizer_source = str(adapter_dir) if adapter_dir and _has_tokenizer(adapter_dir) else base
+    tokenizer_source = str(adapter_dir) if adapter_dir and has_tokenizer_files(adapter_dir) else base
+    missing = no_tokenizer_message(tokenizer_source)
+    if missing is not None:
+        raise FmtkitError(missing, EXIT_USAGE)
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
         lm = AutoModelForCausalLM.from_pretrained(base, **kwargs)
@@ -153,10 +157,6 @@ def _has_accelerate() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("accelerate") is not None
-
-
-def _has_tokenizer(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
 
 
 def _device_of(model: Any, fallback: str) -> Any:
