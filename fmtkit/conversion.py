@@ -532,15 +532,19 @@ class _CheckedPass:
         self.src, self.opts, self.template, self.shards, self.parts, self.jobs = src, opts, template, shards, parts, jobs
         self.fnos = {str(p.resolve()): k for k, p in enumerate(src.files)}
         self.tallies: dict[int, Tally] = {}  # shard number -> its Tally
+        self.numbers: dict[int, list[int]] = {}  # file number -> its shard numbers (a folder entry may have many files)
+        for k, shard in enumerate(shards):
+            self.numbers.setdefault(shard.fno, []).append(k)
+        self.shown = 0  # records shown so far
 
     def __call__(self, path: Path, rel: str, view: Any, form: str, jobs: int = 1, progress: Any = None):
         fno = self.fnos[str(path.resolve())]
-        numbers = [k for k, s in enumerate(self.shards) if s.fno == fno]
+        numbers = self.numbers.get(fno, [])
         items = [(self.shards[k], self.parts[k] if self.parts else None) for k in numbers]
-        shown = sum(len(t.shown) for t in self.tallies.values())
-        results = _run_shards(self.src, self.opts, self.template, items, self.jobs, (rel, view, form), shown)
+        results = _run_shards(self.src, self.opts, self.template, items, self.jobs, (rel, view, form), self.shown)
         for k, (tally, _) in zip(numbers, results, strict=True):
             self.tallies[k] = tally
+            self.shown += len(tally.shown)
         if len(results) == 1:
             problems, file_tally, _ = results[0][1]
             return problems, file_tally
