@@ -83,20 +83,22 @@ def test_fuzz_dataset_info_entries(capsys, info):
 
 # ---- every option of every command -------------------------------------------------------------
 
-COMMANDS = ["validate", "convert", "stats", "rules", "explain", "download", "render"]
+COMMANDS = ["validate", "convert", "stats", "rules", "explain", "download", "render", "infer", "train", "export"]
 # plain names inside the run's folder, numbers, and odd text: never an absolute path, never a path up
 plain = st.text(st.characters(blacklist_characters="/\\\x00", blacklist_categories=("Cs",)), max_size=12).filter(lambda s: not s.startswith("."))
 option_value = st.one_of(
     st.sampled_from(["ds", "ds/alpaca_demo.json", "ds/dataset_info.json", "ds/media", "out.jsonl", "out.json", "out.parquet", "out.png",
                      "alpaca_demo", "sharegpt_demo", "sharegpt", "openai", "alpaca", "trl-preference", "sft", "dpo", "json", "github",
-                     "human", "FMT101", "chatml", "0", "-1", "1", "3", "nan", "1e400", "", " ", "a,b", "x.jinja"]),
+                     "human", "FMT101", "chatml", "0", "-1", "1", "3", "nan", "1e400", "", " ", "a,b", "x.jinja", "MODEL"]),
     st.integers(-3, 10**20).map(str), plain,
 )  # fmt: skip
 
 
 SOURCES = st.sampled_from(["ds", "ds/alpaca_demo.json", "ds/sharegpt_demo.jsonl", "ds/openai_demo.jsonl", "ds/pretrain_lines.txt"])
 FIRST = {"validate": SOURCES, "convert": SOURCES, "stats": SOURCES, "render": SOURCES, "explain": st.sampled_from(["FMT101", "FMT605", "x"]),
-         "download": st.one_of(plain, st.sampled_from(["a/b", "../x", "a/b/c"])), "rules": st.just("")}  # fmt: skip
+         "download": st.one_of(plain, st.sampled_from(["a/b", "../x", "a/b/c"])), "rules": st.just(""), "export": st.just(""),
+         "infer": st.one_of(plain, st.sampled_from(["ds", "ds/media", "a/b", "MODEL"])),
+         "train": st.sampled_from(["ds/dataset_info.json", "ds/alpaca_demo.json", "train.yaml", "missing.yaml"])}  # fmt: skip
 
 
 def _options(command: str) -> list[tuple[str, object]]:
@@ -131,6 +133,8 @@ def command_line(draw) -> list[str]:
         args.append(first)
     if command == "convert":
         args += ["--to", draw(st.sampled_from(["sharegpt", "alpaca", "openai", "trl-preference", "trl-text", "x"]))]
+    if command in ("render", "stats", "infer") and draw(st.booleans()):
+        args += ["--tokenizer", "MODEL"] if command != "infer" else ["--dataset", "ds/alpaca_demo.json", "-o", "p.jsonl"]
     options = _options(command)
     for flag, value in draw(st.lists(st.sampled_from(options), max_size=4)) if options else []:
         args.append(flag)
@@ -141,12 +145,13 @@ def command_line(draw) -> list[str]:
 
 @FUZZ
 @given(args=command_line())
-def test_fuzz_command_line_options(capsys, monkeypatch, args):
+def test_fuzz_command_line_options(capsys, monkeypatch, tiny_model, args):
+    """``MODEL`` in an argument stands for the tiny test model (a real tokenizer and model)."""
     work = Path(tempfile.mkdtemp(prefix="fmtkit-fuzz-"))
     try:
         shutil.copytree(DATASET, work / "ds")
         monkeypatch.chdir(work)
-        code, _, err = run_cli(capsys, *args)
+        code, _, err = run_cli(capsys, *[str(tiny_model) if a == "MODEL" else a for a in args])
         event(f"{args[0]} exit {code}")
         assert_clean(code, err)
     finally:
