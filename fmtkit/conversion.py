@@ -924,7 +924,7 @@ def convert(
     """
     import time
 
-    from fmtkit.writing import discard, publish, sweep_stale, temp_path, write_failure
+    from fmtkit.writing import discard, publish, real_target, sweep_stale, temp_path, write_failure
 
     started = time.perf_counter()
     if to not in FORMS:
@@ -962,9 +962,11 @@ def convert(
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise write_failure(exc, out_path) from None
-        sweep_stale(out_dir)
-    parts = [] if dry_run else [temp_path(out_path, k) for k in range(len(shards))]
-    tmp = temp_path(out_path, "all")
+    target = real_target(out_path)  # an output that is a symbolic link is written at its destination
+    if not dry_run:
+        sweep_stale(target.parent)
+    parts = [] if dry_run else [temp_path(target, k) for k in range(len(shards))]
+    tmp = temp_path(target, "all")
     try:
         checked = None
         if check:

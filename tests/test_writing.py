@@ -99,6 +99,17 @@ def test_an_output_keeps_the_mode_of_the_file_it_replaces(ds: Path, capsys):
     assert out.stat().st_mode & 0o777 == 0o604 and out.read_text() != "old\n"
 
 
+def test_an_output_that_is_a_symlink_is_written_at_its_destination(ds: Path, tmp_path: Path, capsys):
+    real = tmp_path / "elsewhere" / "o.jsonl"
+    real.parent.mkdir()
+    real.write_text("old\n")
+    (ds / "o.jsonl").symlink_to(real)
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "alpaca_demo", "--to", "sharegpt", "-o", ds / "o.jsonl", "--jobs", "2")
+    assert code == 0, err
+    assert (ds / "o.jsonl").is_symlink() and real.read_text() != "old\n"
+    assert temp_files(real.parent) == [] and temp_files(ds) == []
+
+
 # ---- outputs that would destroy the user's data ---------------------------------------
 
 
