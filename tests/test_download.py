@@ -55,6 +55,7 @@ class Repo:
     sha: str | None = None  # the commit id in the repository description
     etag: str | None = None  # the ETag of every file
     file_commit: str | None = None  # the X-Repo-Commit of every file
+    linked_etag: str | None = None  # redirect file requests to another host (/cdn/), naming this X-Linked-Etag (as the hub does for LFS)
 
 
 @dataclass
@@ -117,7 +118,15 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                 data = repo.files.get(m["file"])
                 if data is None:
                     return self._send(404, b"", body, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.commit})
+                if repo.linked_etag is not None:
+                    return self._send(302, b"", body, {"Location": f"{hub.url.replace('127.0.0.1', 'localhost')}/cdn/{m['repo']}/{m['file']}", "X-Repo-Commit": repo.commit,
+                                                       "X-Linked-Etag": f'"{repo.linked_etag}"', "X-Linked-Size": str(len(data))})  # fmt: skip
                 return self._file(repo, m["file"], data, body)
+            if path.startswith("/cdn/"):
+                repo_id, _, name = path[len("/cdn/"):].rpartition("/")
+                repo = hub.repos.get(repo_id)
+                if repo is not None and name in repo.files:
+                    return self._file(repo, name, repo.files[name], body)
             self._send(404, b"not a hub route", body)
 
         def _repo(self, repo_id: str, revision: str) -> Repo | None:
@@ -566,6 +575,7 @@ def _written(root: Path) -> set[str]:
     ({"sha": "../../../victim/dataset_info"}, "malformed commit id"),
     ({"etag": "../../../escape"}, "ETag that is not a plain name"),
     ({"file_commit": "../../../escape"}, "not of the commit"),
+    ({"linked_etag": "../../../escape"}, "ETag that is not a plain name"),
     ({"files": {"../escape.json": b"{}", "config.json": b"{}"}}, "outside the download folder"),
 ])  # fmt: skip
 @pytest.mark.parametrize("local", [True, False], ids=["local-dir", "cache"])
@@ -584,6 +594,14 @@ def test_a_hostile_hub_cannot_write_outside_the_download_folder(
     assert words in err
     outside = {name for name in _written(tmp_path) if not name.startswith(("a/b/m/", "a/b/cache/"))}
     assert outside == set() and not any("escape" in name or "victim" in name for name in _written(tmp_path))
+
+
+def test_a_redirect_to_a_cdn_with_a_plain_linked_etag_downloads(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    etag = hashlib.sha256(model_files["config.json"]).hexdigest()
+    hub.add(REPO, {"config.json": model_files["config.json"]}, linked_etag=etag)
+    result = download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "m", cache_dir=tmp_path / "c", token=False, progress=False)
+    assert (result.folder / "config.json").read_bytes() == model_files["config.json"]
+    assert any(r.path.startswith("/cdn/") for r in hub.requests)
 
 
 def test_files_come_from_the_commit_the_description_names(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
