@@ -82,11 +82,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from fmtkit.stats.tokenizer import qwen_tokenizer
-    from fmtkit.stats.tokens import count_tokens, default_jobs
+    from fmtkit.stats.tokens import count_tokens
+    from fmtkit.workers import available_cores
 
     tokenizer, build_s = timed(qwen_tokenizer)
     samples, gen_s = timed(generate, args.samples)
-    jobs = args.jobs or default_jobs()
+    jobs = args.jobs or available_cores()
     n_loop = min(args.loop_samples or args.samples, args.samples)
     print(f"{args.samples:,} samples generated in {gen_s:.1f} s; Qwen tokenizer built in {build_s:.1f} s; "
           f"{os.cpu_count()} CPUs, {jobs} processes for 'parallel'")  # fmt: skip

@@ -91,21 +91,40 @@ def _missing_plugin(name: str) -> click.Command:
     return missing
 
 
+# Set for every command but `download` (unless already set): models and tokenizers come from local folders or the hub cache.
+OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+NETWORK_COMMANDS = {"download"}
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="fmtkit")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """fmtkit: check, convert and train on LLM fine-tuning datasets.
 
     \b
     Exit codes: 0 success (validate: no finding at or above --fail-on), 1 findings or a failed run,
     2 usage error or unreadable input.
+    Only `fmtkit download` uses the network; to let other commands fetch
+    from the hub, set HF_HUB_OFFLINE=0.
     """
+    if ctx.invoked_subcommand not in NETWORK_COMMANDS:
+        import os
+
+        for name in OFFLINE_VARS:
+            os.environ.setdefault(name, "1")
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the CLI and turns fmtkit errors into a message and exit code."""
+    """Console entry point: runs the CLI and turns fmtkit errors into a message and exit code.
+
+    SIGTERM ends a run as SIGINT does, leaving no temporary file behind (exit 143).
+    """
+    from fmtkit.writing import cleanup_on_sigterm
+
     try:
-        code = cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
+        with cleanup_on_sigterm():
+            code = cli.main(args=argv, prog_name="fmtkit", standalone_mode=False)
         # without standalone mode click returns a command's ctx.exit(code) instead of exiting
         sys.exit(code if isinstance(code, int) else 0)
     except click.exceptions.Exit as exc:
@@ -117,7 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except FmtkitError as exc:
-        click.echo(f"error: {exc}", err=True)
+        from fmtkit.report.terminal import printable
+
+        click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except ModuleNotFoundError as exc:
         # a command reached the training stack on a light install: say how to get it, no traceback

@@ -32,8 +32,8 @@ from fmtkit.detect import detect_form
 from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import BARE_ENTRIES, FORMS, PARTS_HINT, Reader, ReadError, reader_for
-from fmtkit.loading import LoadProblem, Record, data_files, head_records, iter_records
-from fmtkit.loading.json_file import is_json_lines, iter_line_range, line_ranges
+from fmtkit.loading import LoadProblem, Record, check_data_file, data_files, head_records, iter_records
+from fmtkit.loading.json_file import decode_line, encode_line, is_json_lines, iter_line_range, line_ranges
 from fmtkit.rules import RULES
 from fmtkit.sample import Sample
 
@@ -107,6 +107,7 @@ def resolve(source: str | Path, entry: str | None = None, form: str | None = Non
             raise FmtkitError(f"entry {dentry.name!r}: folder {target} holds no data files")
         name = form or dentry.form
         return Source(files, dentry, name, reader_for(dentry, form), folder, folder)
+    check_data_file(path)
     head: list[Any] = head_records(path) if form is None or form in BARE_ENTRIES else []
     if form is None:
         form = detect_form(head)
@@ -252,8 +253,6 @@ class _Converter:
     def __init__(self, src: Source, opts: Options, template: dict[str, Any] | None):
         from functools import partial
 
-        import orjson
-
         from fmtkit.forms import is_droppable
 
         self.reader, self.entry = src.reader, src.entry
@@ -266,8 +265,7 @@ class _Converter:
         self.opts = opts
         self.template = template
         self.droppable = {code for code in _loss_codes() if is_droppable(code)}
-        self.dumps = orjson.dumps
-        self.dump_opt = orjson.OPT_APPEND_NEWLINE
+        self.dumps = encode_line
         self.tally = Tally()
         self.seen_keys: dict[str, None] = {}
         self.transform = opts.extract_prompt or opts.pairs_to_kto
@@ -364,7 +362,7 @@ class _Converter:
             else:  # the first records, read to fix the output's columns
                 self.seen_keys.update(dict.fromkeys(row))
             if write is not None:
-                write(self.dumps(row, option=self.dump_opt))
+                write(self.dumps(row))
             t.rows.append((fno << 40) | index)
             t.written += 1
             if len(t.shown) < show:
@@ -523,11 +521,10 @@ def _run_shards(src: Source, opts: Options, template: dict[str, Any], items: lis
             out.append(_run_shard(src, replace(opts, show=max(0, opts.show - shown)), template, shard, part, check))
             shown += len(out[-1][0].shown)
         return out
-    import multiprocessing
+    from fmtkit.workers import run_in_workers
 
-    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else multiprocessing.get_context()
-    with ctx.Pool(min(jobs, len(items)), _worker_init, (src, opts, template)) as pool:
-        return list(pool.imap(_worker_run, [(shard, str(part) if part else None, check) for shard, part in items]))
+    tasks = [(shard, str(part) if part else None, check) for shard, part in items]
+    return run_in_workers(_worker_run, tasks, jobs, _worker_init, (src, opts, template))
 
 
 class _CheckedPass:
@@ -542,15 +539,19 @@ class _CheckedPass:
         self.src, self.opts, self.template, self.shards, self.parts, self.jobs = src, opts, template, shards, parts, jobs
         self.fnos = {str(p.resolve()): k for k, p in enumerate(src.files)}
         self.tallies: dict[int, Tally] = {}  # shard number -> its Tally
+        self.numbers: dict[int, list[int]] = {}  # file number -> its shard numbers (a folder entry may have many files)
+        for k, shard in enumerate(shards):
+            self.numbers.setdefault(shard.fno, []).append(k)
+        self.shown = 0  # records shown so far
 
     def __call__(self, path: Path, rel: str, view: Any, form: str, jobs: int = 1, progress: Any = None):
         fno = self.fnos[str(path.resolve())]
-        numbers = [k for k, s in enumerate(self.shards) if s.fno == fno]
+        numbers = self.numbers.get(fno, [])
         items = [(self.shards[k], self.parts[k] if self.parts else None) for k in numbers]
-        shown = sum(len(t.shown) for t in self.tallies.values())
-        results = _run_shards(self.src, self.opts, self.template, items, self.jobs, (rel, view, form), shown)
+        results = _run_shards(self.src, self.opts, self.template, items, self.jobs, (rel, view, form), self.shown)
         for k, (tally, _) in zip(numbers, results, strict=True):
             self.tallies[k] = tally
+            self.shown += len(tally.shown)
         if len(results) == 1:
             problems, file_tally, _ = results[0][1]
             return problems, file_tally
@@ -711,12 +712,11 @@ def _write_parquet(lines: Callable[[], Iterator[bytes]], dest: Path) -> None:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
         raise FmtkitError("writing .parquet needs pyarrow: pip install 'fmtkit[arrow]'") from None
-    import orjson
 
     def batches():
         rows = []
         for raw in lines():
-            rows.append(orjson.loads(raw))
+            rows.append(decode_line(raw))
             if len(rows) >= 20000:
                 yield rows
                 rows = []
@@ -736,6 +736,8 @@ def _write_parquet(lines: Callable[[], Iterator[bytes]], dest: Path) -> None:
                 writer.write_table(pa.Table.from_pylist(rows, schema=schema))
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         raise FmtkitError(f"cannot write parquet: a column changes type between records ({exc}); write .jsonl instead") from None
+    except (pa.ArrowException, OverflowError) as exc:  # an all-{} column, an integer beyond 64 bits...
+        raise FmtkitError(f"cannot write parquet: Arrow cannot hold this data ({exc}); write .jsonl instead") from None
 
 
 def _concatenate(parts: list[Path]) -> None:
@@ -766,7 +768,6 @@ def _concatenate(parts: list[Path]) -> None:
 
 def _assemble(parts: list[Path], dest: Path, kind: str, fill: dict[str, Any] | None, drop: set[int]) -> None:
     """Join the parts into ``dest`` in the output type, filling missing columns and leaving out dropped rows."""
-    import orjson
 
     def lines() -> Iterator[bytes]:
         row = 0
@@ -778,7 +779,7 @@ def _assemble(parts: list[Path], dest: Path, kind: str, fill: dict[str, Any] | N
                         continue
                     row += 1
                     if fill is not None:
-                        raw = orjson.dumps({**fill, **orjson.loads(raw)}) + b"\n"
+                        raw = encode_line({**fill, **decode_line(raw)})
                     yield raw
 
     if kind == "parquet":
@@ -832,35 +833,44 @@ def registration(form: str, output: Path, info_dir: Path, columns: list[str], to
     return raw
 
 
+def _check_entry_name(name: str) -> None:
+    """An entry name LLaMA-Factory can refer to: its ``dataset:`` list is split at commas and each name stripped.
+
+    >>> _check_entry_name("a,b")
+    Traceback (most recent call last):
+    ...
+    fmtkit.errors.FmtkitError: --name 'a,b': LLaMA-Factory splits dataset names at commas and strips spaces around them, so no config could name it; choose a name without commas, control characters or surrounding spaces
+    """
+    if not name or "," in name or name != name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise FmtkitError(
+            f"--name {name!r}: LLaMA-Factory splits dataset names at commas and strips spaces around them, so no config "
+            "could name it; choose a name without commas, control characters or surrounding spaces"
+        )
+
+
 def _add_entry(info_dir: Path, name: str, raw: dict[str, Any]) -> None:
-    """Append one entry to ``dataset_info.json``, leaving the text of every other entry as it was; atomic."""
-    import os
-    import tempfile
+    """Append one entry to ``dataset_info.json``, leaving the text of every other entry as it was; atomic, under the folder's lock."""
+    from fmtkit.writing import atomic_write, locked
 
     path = info_dir / INFO_FILE
     entry_text = json.dumps({name: raw}, indent=2, ensure_ascii=False)[1:-1].strip("\n")
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        info = json.loads(text)
-        if name in info:
-            raise FmtkitError(f"{path}: an entry named {name!r} exists already; choose another with --name")
-        body = text.rstrip()
-        if not body.endswith("}"):
-            raise FmtkitError(f"{path}: does not end with '}}'")
-        head = body[:-1].rstrip()
-        new = f"{head}{',' if info else ''}\n{entry_text}\n}}\n"
-        if json.loads(new) != {**info, name: raw}:  # the text edit must mean exactly "one more entry"
-            new = json.dumps({**info, name: raw}, indent=2, ensure_ascii=False) + "\n"
-    else:
-        new = json.dumps({name: raw}, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{INFO_FILE}.", suffix=".tmp", dir=info_dir)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(new)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with locked(info_dir):  # concurrent registrations take turns: each reads what the one before wrote
+        if path.exists():
+            text = path.read_text(encoding="utf-8")
+            info = json.loads(text)
+            if name in info:
+                raise FmtkitError(f"{path}: an entry named {name!r} exists already; choose another with --name")
+            body = text.rstrip()
+            if not body.endswith("}"):
+                raise FmtkitError(f"{path}: does not end with '}}'")
+            head = body[:-1].rstrip()
+            new = f"{head}{',' if info else ''}\n{entry_text}\n}}\n"
+            if json.loads(new) != {**info, name: raw}:  # the text edit must mean exactly "one more entry"
+                new = json.dumps({**info, name: raw}, indent=2, ensure_ascii=False) + "\n"
+        else:
+            new = json.dumps({name: raw}, indent=2, ensure_ascii=False) + "\n"
+        with atomic_write(path) as fh:
+            fh.write(new.encode("utf-8"))
 
 
 # ---- convert ----------------------------------------------------------------
@@ -877,13 +887,14 @@ def _check_output(src: Source, output: Path) -> str:
     kind = OUTPUT_TYPES.get(output.suffix.lower())
     if kind is None:
         raise FmtkitError(f"{output}: the output type comes from its extension: {', '.join(OUTPUT_TYPES)}")
+    from fmtkit.writing import refuse_output
+
     out = output.resolve()
-    for f in src.files:
-        if f.resolve() == out:
-            raise FmtkitError(f"{output}: that is the input; write the output to another file")
     data = src.entry.data_path() if src.entry is not None else None
     if data is not None and data.is_dir() and data.resolve() in out.parents:
         raise FmtkitError(f"{output}: inside the input folder {data}, it would become part of the dataset")
+    folders = [d for d in (src.info_dir, out.parent) if d is not None and (d / INFO_FILE).is_file()]
+    refuse_output(output, src.files, folders)
     return kind
 
 
@@ -919,8 +930,9 @@ def convert(
     ``jobs`` splits JSON Lines input by byte ranges over that many processes.
     ``conversational=False`` writes TRL's standard (string) style.
     """
-    import os
     import time
+
+    from fmtkit.writing import discard, publish, real_target, sweep_stale, temp_path, write_failure
 
     started = time.perf_counter()
     if to not in FORMS:
@@ -933,6 +945,7 @@ def convert(
     info_dir = src.info_dir or out_path.parent
     reg_name = name or f"{src.name}_{to}"
     if register:
+        _check_entry_name(reg_name)
         registration(to, out_path, info_dir, [])  # fails early for forms LLaMA-Factory cannot load
         info_path = info_dir / INFO_FILE
         if info_path.exists() and reg_name in load_info(info_dir):
@@ -953,10 +966,15 @@ def convert(
     shards = _shards(src, jobs)
     out_dir = out_path.parent
     if not dry_run:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f".{out_path.name}.{os.getpid()}"
-    parts = [] if dry_run else [out_dir / f"{stem}.{k}.part" for k in range(len(shards))]
-    tmp = out_dir / f"{stem}.tmp"
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise write_failure(exc, out_path) from None
+    target = real_target(out_path)  # an output that is a symbolic link is written at its destination
+    if not dry_run:
+        sweep_stale(target.parent)
+    parts = [] if dry_run else [temp_path(target, k) for k in range(len(shards))]
+    tmp = temp_path(target, "all")
     try:
         checked = None
         if check:
@@ -988,7 +1006,7 @@ def convert(
                 report.notes.append(f"nothing written: {report.refused}")
                 report.output = None
             else:
-                os.replace(written, out_path)
+                publish(written, out_path)
             if register and report.written == 0:
                 report.notes.append("nothing written, so nothing registered")
             elif register and not report.refused:
@@ -999,9 +1017,12 @@ def convert(
         elif register:
             raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
             report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw, "dry_run": True}
+    except OSError as exc:  # a full disk, a file size limit, a folder fmtkit may not write in; or an input gone unreadable
+        if exc.filename is not None and str(exc.filename) in {str(f) for f in src.files}:
+            raise FmtkitError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+        raise write_failure(exc, out_path) from None
     finally:
-        for p in [*parts, tmp]:
-            p.unlink(missing_ok=True)
+        discard(*parts, tmp)
     report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
     return report

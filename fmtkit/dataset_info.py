@@ -100,6 +100,7 @@ class DatasetEntry:
     columns_given: bool = False
     tags_given: bool = False
     base_dir: Path = field(default_factory=Path)
+    not_names: list[str] = field(default_factory=list)  # column or tag names that are not strings (FMT120): left unset
 
     @classmethod
     def from_dict(cls, name: str, raw: dict[str, Any], base_dir: Path | str = ".") -> DatasetEntry:
@@ -117,13 +118,22 @@ class DatasetEntry:
         if isinstance(columns, dict):
             entry.columns_given = True
             for key in COLUMN_DEFAULTS:
-                setattr(entry, key, columns.get(key))  # all-or-nothing: absent means unset
+                setattr(entry, key, entry._name("columns", key, columns.get(key)))  # all-or-nothing: absent means unset
         tags = raw.get("tags")
         if entry.formatting in ("sharegpt", "openai") and isinstance(tags, dict):
             entry.tags_given = True
             for key in TAG_DEFAULTS:
-                setattr(entry, key, tags.get(key))
+                setattr(entry, key, entry._name("tags", key, tags.get(key)))
         return entry
+
+    def _name(self, group: str, key: str, value: Any) -> str | None:
+        """A column or tag name as written; one that is not a string is noted in ``not_names`` and left unset."""
+        if value is None or isinstance(value, str):
+            return value
+        from fmtkit.rules import json_type
+
+        self.not_names.append(f"{group}.{key} is a JSON {json_type(value)} ({value!r:.40}), not a string")
+        return None
 
     @classmethod
     def for_file(cls, form: str, head: Iterable[Any] = (), base_dir: Path | str = ".", file_name: str | None = None) -> DatasetEntry:

@@ -39,6 +39,8 @@ def load_info(folder: str | Path) -> dict[str, Any]:
         raise FmtkitError(f"{folder}: no {INFO_FILE} here; pass a data file, or the dataset folder that holds {INFO_FILE}")
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FmtkitError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise FmtkitError(f"{path}: not valid JSON ({exc}); run `fmtkit validate {folder}` for details") from None
     if not isinstance(info, dict):
@@ -76,6 +78,8 @@ def load_entry(folder: str | Path, name: str, info: dict[str, Any] | None = None
     if not isinstance(raw, dict):
         raise FmtkitError(f"{path}: entry {name!r} is not an object")
     entry = DatasetEntry.from_dict(name, raw, folder)
+    if entry.not_names:
+        raise FmtkitError(f"{path}: entry {name!r}: {'; '.join(entry.not_names)} (column and tag names are strings)")
     if entry.source_key is None:
         raise FmtkitError(f"{path}: entry {name!r} has no source key: give it file_name (or one of {', '.join(SOURCE_KEYS[:-1])})")
     if not entry.is_local:
@@ -89,4 +93,8 @@ def load_entry(folder: str | Path, name: str, info: dict[str, Any] | None = None
         raise FmtkitError(f"{path}: entry {name!r}: file_name must be a string (a path relative to {folder})")
     if not target.exists():
         raise FmtkitError(f"{path}: entry {name!r}: file_name {entry.source!r} not found in {folder}")
+    if not target.is_dir():
+        from fmtkit.loading import check_data_file
+
+        check_data_file(target)
     return entry

@@ -24,3 +24,13 @@ class FmtkitError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text (its type's name when it has none), for a one-line message.
+
+    >>> first_line(ValueError("bad value\\nmore detail")), first_line(KeyError())
+    ('bad value', 'KeyError')
+    """
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -9,10 +9,7 @@ each worker returns its findings and a :class:`FileTally` that joins in order.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ from fmtkit.rules.arrow_types import arrow_tally_for
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
+from fmtkit.workers import run_in_workers
 from fmtkit.schemas import explain_error, fast_validator, reference_validator, schema_for_form
 
 SHARD_MIN_BYTES = 8 << 20  # below this, one process is faster than starting workers
@@ -379,10 +377,8 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
     if jobs > 1 and is_json_lines(path) and path.stat().st_size >= SHARD_MIN_BYTES:
         bounds = line_ranges(path, jobs)
         args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
-        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (fork)
-        ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
-        with ProcessPoolExecutor(max_workers=min(jobs, len(bounds), os.cpu_count() or 1), mp_context=ctx) as pool:
-            return join_shards(pool.map(_check_shard, args))
+        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
+        return join_shards(run_in_workers(_check_shard, args, jobs))
     checker = RecordChecker(rel, view, form, problems)
     try:
         checker.tally.arrow = arrow_tally_for(path)

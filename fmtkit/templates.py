@@ -228,7 +228,10 @@ def chat_template(name_or_path: str, markers: bool = True) -> str:
         return TEMPLATES[name_or_path].jinja(markers)
     path = Path(name_or_path)
     if path.suffix in (".jinja", ".j2") and path.is_file():
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise FmtkitError(f"{path} is not UTF-8 text (byte {exc.start}): save the template as UTF-8") from None
         return text if markers else _MARKER.sub(lambda m: "{#" + m[1] + " " + m[2] + "#}", text)
     close = difflib.get_close_matches(name_or_path, TEMPLATES, n=2, cutoff=0.6)
     hint = f" (did you mean {', '.join(close)}?)" if close else ""

@@ -28,7 +28,7 @@ from fmtkit.forms import BARE_ENTRIES
 from fmtkit.detect import FORMS, detect_form
 from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
-from fmtkit.loading import LoadProblem, data_files, head_records
+from fmtkit.loading import LoadProblem, check_data_file, data_files, head_records
 from fmtkit.rules import json_type
 from fmtkit.rules.arrow_types import folder_problems
 from fmtkit.rules.whole_file import FileFinding, FileTally, entry_findings, file_findings, kto_balance
@@ -181,6 +181,8 @@ def validate(
             for p in files:
                 checker.check_bare_file(p, root, form)
     else:
+        if path.is_file():  # a FIFO, a device or an unreadable file is a finding (FMT206), an unknown extension a usage error
+            check_data_file(path, readable=False)
         root = path.parent
         report = Report(root=str(root), stage=stage)
         checker.report = report
@@ -294,7 +296,7 @@ class _Checker:
                 self.add("FMT100", f"{where}: {text}", file=INFO_FILE, line=line, entry=entry.name)
         if entry.source_key is not None and not entry.is_local:
             self.report.not_checked.append(entry.name)
-        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117"}
+        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
         return any(f.code in blocking for f in self.report.findings[before:])
 
     # -- data files --------------------------------------------------------

@@ -51,6 +51,11 @@ class Repo:
     commit: str
     status: int | None = None  # answer every request of this repository with this status
     error_code: str | None = None  # and this X-Error-Code (None: a bare status, as some mirrors answer)
+    # hostile modes: what a malicious hub sends instead of the truth
+    sha: str | None = None  # the commit id in the repository description
+    etag: str | None = None  # the ETag of every file
+    file_commit: str | None = None  # the X-Repo-Commit of every file
+    linked_etag: str | None = None  # redirect file requests to another host (/cdn/), naming this X-Linked-Etag (as the hub does for LFS)
 
 
 @dataclass
@@ -103,7 +108,7 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                                for name, data in sorted(repo.files.items())]  # fmt: skip
                     return self._send(200, json.dumps(listing).encode(), body)
                 siblings = [{"rfilename": name, "size": len(data)} for name, data in sorted(repo.files.items())]
-                info = {"id": m["repo"], "modelId": m["repo"], "sha": repo.commit, "private": False,
+                info = {"id": m["repo"], "modelId": m["repo"], "sha": repo.sha or repo.commit, "private": False,
                         "gated": False, "siblings": siblings}  # fmt: skip
                 return self._send(200, json.dumps(info).encode(), body)
             if m := _RESOLVE.match(path):
@@ -113,7 +118,15 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                 data = repo.files.get(m["file"])
                 if data is None:
                     return self._send(404, b"", body, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.commit})
+                if repo.linked_etag is not None:
+                    return self._send(302, b"", body, {"Location": f"{hub.url.replace('127.0.0.1', 'localhost')}/cdn/{m['repo']}/{m['file']}", "X-Repo-Commit": repo.commit,
+                                                       "X-Linked-Etag": f'"{repo.linked_etag}"', "X-Linked-Size": str(len(data))})  # fmt: skip
                 return self._file(repo, m["file"], data, body)
+            if path.startswith("/cdn/"):
+                repo_id, _, name = path[len("/cdn/"):].rpartition("/")
+                repo = hub.repos.get(repo_id)
+                if repo is not None and name in repo.files:
+                    return self._file(repo, name, repo.files[name], body)
             self._send(404, b"not a hub route", body)
 
         def _repo(self, repo_id: str, revision: str) -> Repo | None:
@@ -133,7 +146,7 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
             return repo
 
         def _file(self, repo: Repo, name: str, data: bytes, body: bool) -> None:
-            headers = {"ETag": f'"{hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.commit,
+            headers = {"ETag": f'"{repo.etag or hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.file_commit or repo.commit,
                        "Accept-Ranges": "bytes"}  # fmt: skip
             start, status = 0, 200
             if body and (m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))):
@@ -549,3 +562,76 @@ def test_only_the_chosen_endpoint_is_contacted(
         "/api/agent-harnesses", f"/api/models/{REPO}/tree/{hub.repos[REPO].commit}",
         f"/{REPO}/resolve/{hub.repos[REPO].commit}/config.json",
     }  # fmt: skip
+
+
+# -- a hostile hub, and ids or endpoints that are not what they say ------------
+
+
+def _written(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ({"sha": "../../../victim/dataset_info"}, "malformed commit id"),
+    ({"etag": "../../../escape"}, "ETag that is not a plain name"),
+    ({"file_commit": "../../../escape"}, "not of the commit"),
+    ({"linked_etag": "../../../escape"}, "ETag that is not a plain name"),
+    ({"files": {"../escape.json": b"{}", "config.json": b"{}"}}, "outside the download folder"),
+])  # fmt: skip
+@pytest.mark.parametrize("local", [True, False], ids=["local-dir", "cache"])
+def test_a_hostile_hub_cannot_write_outside_the_download_folder(
+    hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    mode: dict, words: str, local: bool,
+) -> None:  # fmt: skip
+    mode = dict(mode)
+    files = mode.pop("files", None) or {"config.json": model_files["config.json"]}
+    hub.add(REPO, files, **mode)
+    deep = tmp_path / "a" / "b"
+    where = ["--local-dir", str(deep / "m")] if local else []
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--cache-dir", str(deep / "cache"), *where, "--no-token")
+    assert code == 1, err
+    _assert_clean(err)
+    assert words in err
+    outside = {name for name in _written(tmp_path) if not name.startswith(("a/b/m/", "a/b/cache/"))}
+    assert outside == set() and not any("escape" in name or "victim" in name for name in _written(tmp_path))
+
+
+def test_a_redirect_to_a_cdn_with_a_plain_linked_etag_downloads(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    etag = hashlib.sha256(model_files["config.json"]).hexdigest()
+    hub.add(REPO, {"config.json": model_files["config.json"]}, linked_etag=etag)
+    result = download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "m", cache_dir=tmp_path / "c", token=False, progress=False)
+    assert (result.folder / "config.json").read_bytes() == model_files["config.json"]
+    assert any(r.path.startswith("/cdn/") for r in hub.requests)
+
+
+def test_files_come_from_the_commit_the_description_names(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path) -> None:
+    hub.add(REPO, {"config.json": model_files["config.json"]})
+    download_model(REPO, endpoint=hub.url, local_dir=tmp_path / "m", cache_dir=tmp_path / "c", token=False, progress=False)
+    resolves = [r.path for r in hub.requests if "/resolve/" in r.path]
+    assert resolves and all(f"/resolve/{hub.repos[REPO].commit}/" in p for p in resolves)
+
+
+@pytest.mark.parametrize("repo_id", ["../x", "", "a/b/c", "a/..", "/abs", "a b/c", "x/../../etc"])
+def test_a_repo_id_that_is_not_owner_name_is_refused(hub: StandInHub, tmp_path: Path, capsys: pytest.CaptureFixture[str], repo_id: str) -> None:
+    code, _, err = run_cli(capsys, "download", repo_id, "--endpoint", hub.url, "--local-dir", str(tmp_path / "m"), "--no-token")
+    assert code == 2, err
+    _assert_clean(err)
+    assert "is not a repository id" in err
+    assert hub.requests == [] and not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("url", ["http://", "https://host:notaport", "http://[::1", "http://a b.com", "https://h.com/?x=1", "http://h.com\x1b[2J"])
+def test_a_malformed_endpoint_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str], url: str) -> None:
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", url, "--local-dir", str(tmp_path / "m"))
+    assert code == 2, err
+    _assert_clean(err)
+    assert "URL" in err and "\x1b" not in err  # shown escaped, never sent to the terminal
+
+
+def test_a_local_dir_on_no_disk_is_said_plainly(hub: StandInHub, model_files: dict[str, bytes], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    hub.add(REPO, model_files)
+    code, _, err = run_cli(capsys, "download", REPO, "--endpoint", hub.url, "--local-dir", "/proc/fmtkit-model", "--no-token")
+    assert code == 2, err
+    _assert_clean(err)
+    assert "not on a disk" in err and "0 B" not in err

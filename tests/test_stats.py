@@ -309,3 +309,12 @@ def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, monkeypatch)
     code, out = run(capsys, "stats", str(DATASET), "--entry", "alpaca_demo", "--plot", str(tmp_path / "x.png"))
     assert code == 2 and "--plot needs matplotlib" in out
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("name", ["noext", "lengths.txt", "no/such/folder/lengths.png"])
+def test_a_bad_plot_path_is_a_clear_error_before_any_work(capsys, tmp_path, name):
+    pytest.importorskip("matplotlib")
+    code, out = run(capsys, "stats", str(DATASET), "--entry", "alpaca_demo", "--plot", str(tmp_path / name))
+    assert code == 2, out
+    assert ("the image type comes from its extension" in out) or ("does not exist" in out), out
+    assert "Traceback" not in out and list(tmp_path.iterdir()) == []

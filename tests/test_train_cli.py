@@ -482,6 +482,31 @@ def test_a_model_folder_that_does_not_exist_is_an_error_before_anything_else(cap
     assert code == 2 and "never downloads at train time" in log, log
 
 
+@pytest.mark.parametrize("onto", ["model_name_or_path", "dataset_dir"])
+def test_output_dir_onto_the_base_model_or_the_dataset_is_refused(capsys, config, tmp_path, onto):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "README.md").write_text("the base model's card")
+    path, _ = config(stage="sft", dataset="alpaca_sft", model_name_or_path=str(model))
+    folder = yaml.safe_load(path.read_text())[onto]
+    path, _ = config(stage="sft", dataset="alpaca_sft", model_name_or_path=str(model), output_dir=folder)
+    before = sorted(p.name for p in Path(folder).iterdir())
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 2 and f"output_dir {folder} is {onto}" in log, log
+    assert sorted(p.name for p in Path(folder).iterdir()) == before
+
+
+def test_export_onto_the_base_model_is_refused(capsys, tmp_path, tiny_model):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(tiny_model)}))
+    (adapter / "adapter_model.safetensors").write_bytes(b"")
+    before = {p.name: p.stat().st_mtime_ns for p in tiny_model.iterdir()}
+    code, log = fmtkit(capsys, "export", "--adapter", adapter, "-o", tiny_model)
+    assert code == 2 and "-o" in log and "is the base model" in log, log
+    assert {p.name: p.stat().st_mtime_ns for p in tiny_model.iterdir()} == before
+
+
 def test_a_hub_entry_says_train_needs_local_data(capsys, config, tmp_path):
     data = tmp_path / "hubdata"
     data.mkdir()

@@ -78,10 +78,10 @@ def _with_default_system(samples: list[Sample], default_system: str | None) -> l
 
 
 def _jobs() -> int:
-    from fmtkit.stats.tokens import default_jobs
+    from fmtkit.workers import available_cores
 
     # Under a launcher every process runs the check: share the cores between them.
-    return max(1, default_jobs() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+    return max(1, available_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def check_data(

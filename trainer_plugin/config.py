@@ -26,6 +26,7 @@ fmtkit.errors.FmtkitError: unknown config key 'lora_rnak' (did you mean lora_ran
 from __future__ import annotations
 
 import difflib
+import math
 import types
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -304,6 +305,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise FmtkitError(f"cannot read config {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise FmtkitError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
     except yaml.YAMLError as exc:
         raise FmtkitError(f"{path} is not valid YAML: {exc}") from exc
     if data is None:
@@ -390,9 +393,7 @@ def _coerce(key: str, value: Any) -> Any:
                 bad = _UNSUPPORTED_VALUES.get(key, {}).get(converted)
                 if bad:
                     raise FmtkitError(f"{key}: {converted} ({bad}) is not supported by fmtkit train")
-                close = difflib.get_close_matches(str(converted), choices, n=1)
-                hint = f" (did you mean {close[0]}?)" if close else ""
-                raise FmtkitError(f"{key}: {converted!r} is not one of {', '.join(choices)}{hint}")
+                raise _not_one_of(key, converted, choices)
             return converted
     names = " or ".join(t.__name__ for t in args if t is not type(None))
     raise FmtkitError(f"config key {key} must be {names}, got {value!r}")
@@ -460,10 +461,11 @@ def _check(config: TrainConfig) -> list[str]:
             raise FmtkitError(f"{key} must be at least 1, got {getattr(config, key)}")
     if config.max_samples is not None and config.max_samples < 1:
         raise FmtkitError(f"max_samples must be at least 1, got {config.max_samples}")
-    if config.val_size < 0 or config.val_size == 1 or (config.val_size > 1 and not float(config.val_size).is_integer()):
+    if not math.isfinite(config.val_size) or config.val_size < 0 or config.val_size == 1 or (config.val_size > 1 and not float(config.val_size).is_integer()):
         raise FmtkitError(
             f"val_size must be a fraction (0 < x < 1) or a whole record count (x > 1), got {config.val_size}"
         )
+    _check_known_names(config)
     if config.pref_loss != "sigmoid" and config.stage != "dpo":
         notes.append(f"pref_loss {config.pref_loss} applies to stage dpo only; stage {config.stage} ignores it")
     if config.stage == "kto" and config.per_device_train_batch_size < 2:
@@ -480,6 +482,30 @@ def _check(config: TrainConfig) -> list[str]:
     if config.stage == "pt" and config.train_on_prompt:
         notes.append("train_on_prompt has no effect on stage pt (every token is trained)")
     return notes
+
+
+def _check_known_names(config: TrainConfig) -> None:
+    """``lr_scheduler_type`` and ``optim`` must be names transformers knows; ``deepspeed`` needs its package.
+
+    Checked before any data is read, so ``--dry-run`` catches them too.
+    """
+    import importlib.util
+
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    for key, names in (("lr_scheduler_type", SchedulerType), ("optim", OptimizerNames)):
+        known = [n.value for n in names]
+        if getattr(config, key) not in known:
+            raise _not_one_of(key, getattr(config, key), known)
+    if config.deepspeed and importlib.util.find_spec("deepspeed") is None:
+        raise FmtkitError("deepspeed is set but the deepspeed package is not installed: pip install deepspeed, or remove the key")
+
+
+def _not_one_of(key: str, value: Any, choices: list[str] | tuple[str, ...]) -> FmtkitError:
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return FmtkitError(f"{key}: {value!r} is not one of {', '.join(choices)}{hint}")
 
 
 def key_docs() -> list[tuple[str, str, str, str]]:

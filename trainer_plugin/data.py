@@ -19,6 +19,7 @@ are dropped here.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,7 +235,8 @@ def split_eval(dataset: Dataset, val_size: float, seed: int) -> tuple[Dataset, D
     if not val_size:
         return dataset, None
     size: float | int = int(val_size) if val_size > 1 else val_size
-    if isinstance(size, int) and size >= len(dataset):
+    held = size if isinstance(size, int) else math.ceil(size * len(dataset))
+    if held >= len(dataset):
         raise FmtkitError(f"val_size {size} leaves no training data ({len(dataset)} samples)")
     parts = dataset.train_test_split(test_size=size, seed=seed)
     return parts["train"], parts["test"]

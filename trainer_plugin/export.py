@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from fmtkit.errors import FmtkitError
+from fmtkit.errors import FmtkitError, first_line
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -27,9 +27,14 @@ def read_adapter_config(adapter: Path) -> dict:
     if not config_file.is_file():
         raise FmtkitError(f"{adapter} holds no LoRA adapter (no adapter_config.json); full fine-tuning needs no export")
     try:
-        return json.loads(config_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise FmtkitError(f"{config_file} is not valid JSON: {exc}") from exc
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FmtkitError(f"{config_file} is not valid JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise FmtkitError(f"{config_file} must hold a JSON object (the adapter's settings)")
+    if not any((adapter / name).is_file() for name in ("adapter_model.safetensors", "adapter_model.bin")):
+        raise FmtkitError(f"{adapter} has no adapter weights (adapter_model.safetensors): copy them there, or train again")
+    return config
 
 
 def export_adapter(
@@ -51,6 +56,10 @@ def export_adapter(
         raise FmtkitError(f"{adapter}/adapter_config.json names no base model: give it with --base")
     if output.resolve() == adapter.resolve():
         raise FmtkitError("the output folder must differ from the adapter folder")
+    if Path(base).is_dir():
+        from fmtkit.writing import refuse_model_folder
+
+        refuse_model_folder(output, "-o", {"the base model": base})
     auto_class = (
         AutoModelForSequenceClassification if adapter_config.get("task_type") == "SEQ_CLS" else AutoModelForCausalLM
     )
@@ -60,12 +69,15 @@ def export_adapter(
     echo(f"loading base model {base}")
     try:
         model = auto_class.from_pretrained(base, **kwargs)
-    except OSError as exc:
-        raise FmtkitError(f"cannot load the base model {base!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever transformers raises for what is not a model
+        raise FmtkitError(f"cannot load the base model {base!r}: {first_line(exc)}") from None
     echo(f"merging adapter {adapter}")
-    model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
     has_tokenizer = any((adapter / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json"))
-    tokenizer = AutoTokenizer.from_pretrained(str(adapter) if has_tokenizer else base)
+    try:
+        model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        tokenizer = AutoTokenizer.from_pretrained(str(adapter) if has_tokenizer else base)
+    except Exception as exc:  # noqa: BLE001 - missing adapter weights, a malformed config, no tokenizer
+        raise FmtkitError(f"cannot merge the adapter {adapter} into {base}: {first_line(exc)}") from None
     output.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output)
     tokenizer.save_pretrained(output)

@@ -148,7 +148,12 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
 
     from fmtkit.templates import chat_template
 
+    from fmtkit.stats.tokenizer import no_tokenizer_message
+
     path = config.model_name_or_path
+    missing = no_tokenizer_message(path)
+    if missing is not None:
+        raise TokenizerLoadError(missing)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as exc:
@@ -241,7 +246,10 @@ def train(
 
     ``callbacks``: extra transformers ``TrainerCallback`` objects (e.g. a benchmark's timer).
     """
+    from fmtkit.writing import refuse_model_folder
+
     check_model_path(config.model_name_or_path)
+    refuse_model_folder(config.output_dir, "output_dir", {"model_name_or_path": config.model_name_or_path, "dataset_dir": config.dataset_dir})
     for note in notes:
         echo(f"note: {note}")
     stage = get_stage(config.trainer_stage)

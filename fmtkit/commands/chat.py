@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from fmtkit.errors import FmtkitError
 from fmtkit.models.chat import COMMANDS, ChatSession
 from fmtkit.models.generate import Generation, GenerationSettings
 from fmtkit.models.loading import DTYPES, load_model
@@ -109,13 +110,22 @@ def chat(
         click.echo(_stats(answer, time.perf_counter() - started), err=True)
 
 
+MAX_MESSAGE_BYTES = 1 << 20  # a line of piped input longer than this is not a message (e.g. < /dev/zero)
+
+
 def _messages(interactive: bool) -> Iterator[str]:
     """The user's messages, stripped, blank lines skipped, until end of input."""
     if not interactive:
-        for line in sys.stdin:
+        stream = getattr(sys.stdin, "buffer", None)
+        while True:
+            raw = stream.readline(MAX_MESSAGE_BYTES + 1) if stream is not None else sys.stdin.readline(MAX_MESSAGE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_MESSAGE_BYTES:
+                raise FmtkitError(f"a line of standard input is longer than {MAX_MESSAGE_BYTES >> 20} MiB: give one message per line")
+            line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
             if line.strip():
                 yield line.strip()
-        return
     try:
         import readline  # noqa: F401 - line editing and history for input()
     except ImportError:

@@ -66,14 +66,14 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
 def render(report: Any) -> None:
     """The report for people: a summary, what was lost and why, and the records asked for with --show."""
     from rich.columns import Columns
-    from rich.console import Console
+    from fmtkit.report.terminal import console as safe_console
     from rich.markup import escape
     from rich.panel import Panel
     from rich.syntax import Syntax
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    console = safe_console()
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
@@ -105,9 +105,13 @@ def render(report: Any) -> None:
         console.print(table)
     for line in report.loss_lines():
         console.print(f"[yellow]•[/] {escape(line)}")
-    for f in (report.findings or [])[:10]:
-        if f.get("record") is None:
-            console.print(f"[red]error[/] {escape(str(f.get('code')))}: {escape(str(f.get('message')))}")
+    # findings about the input as a whole (a skipped record's finding is in the table above)
+    about_input = [f for f in report.findings or [] if f.get("record") is None or f"invalid:{f.get('code')}" not in (report.skipped_by or {})]
+    for f in about_input[:10]:
+        where = f" {f.get('file')}:{f['line']}" if f.get("line") else ""
+        console.print(Text.assemble(("error", "red"), f" {f.get('code')}{where}: {f.get('message')}"))
+    if len(about_input) > 10:
+        console.print(Text(f"... and {len(about_input) - 10} more (--output-format json lists them all)"))
     for note in report.notes or []:
         console.print(Text(f"note: {note}", style="dim"))
     if report.registered:

@@ -50,6 +50,7 @@ def infer(
     from fmtkit.models.infer import infer_dataset
 
     settings = settings_from(max_new_tokens, temperature, top_p, do_sample)
+    _refuse_output_on_data(source, output)
     samples = list(fmtkit.read(source, entry=entry, form=form))  # unreadable data fails before the model loads
     loaded = load_model(model, adapter, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     with _ProgressBar(f"{loaded.name} on {loaded.device}") as bar:
@@ -65,6 +66,18 @@ def infer(
         notes.append(f"{summary.cut} answers cut at --max-new-tokens")
     extra = f" ({'; '.join(notes)})" if notes else ""
     click.echo(f"wrote {summary.written} predictions to {summary.output}{extra}", err=True)
+
+
+def _refuse_output_on_data(source: str, output: str) -> None:
+    """-o must not be the dataset read, its dataset_info.json, or data an entry of its folder (or the output's folder) reads."""
+    from pathlib import Path
+
+    from fmtkit.dataset_info import INFO_FILE
+    from fmtkit.writing import refuse_output
+
+    src, out = Path(source), Path(output)
+    folders = [d for d in (src, src.parent, out.parent) if (d / INFO_FILE).is_file()]
+    refuse_output(out, [src] if src.is_file() else [], folders)
 
 
 class _ProgressBar:

@@ -27,11 +27,11 @@ def render(source, tokenizer_path, entry, index, template, rejected):
       fmtkit render dataset/ --entry sharegpt_demo --tokenizer models/qwen
       fmtkit render data.jsonl --tokenizer models/qwen --index 3 --template chatml
     """
-    from rich.console import Console
     from rich.text import Text
 
     from fmtkit.conversion import resolve
     from fmtkit.errors import FmtkitError
+    from fmtkit.report.terminal import console as safe_console
     from fmtkit.stats.render import mask_problems, render_sample
     from fmtkit.stats.source import read_entry
     from fmtkit.stats.tokenizer import load_tokenizer
@@ -46,7 +46,7 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     sample = samples[index]
     view = render_sample(tokenizer, sample, "rejected" if rejected else "chosen")
 
-    console = Console(highlight=False)
+    console = safe_console(highlight=False)
     body = Text()
     # Without colours (a pipe, NO_COLOR), trained runs are bracketed instead: ⟦trained⟧.
     plain = console.color_system is None or console.no_color  # NO_COLOR in a terminal: no styles, so brackets
@@ -61,7 +61,7 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     if plain and view.tokens and view.tokens[-1].trained:
         body.append("⟧")
     label = f"{name or source} #{index} ({view.kind}" + (f", {view.answer} answer" if view.answer else "") + ")"
-    console.rule(label, align="left")
+    console.rule(Text(label), align="left")  # a Text: an entry name is never read as markup
     console.print(body, end="" if view.text.endswith("\n") else "\n")
     console.rule()
     n = len(view.tokens)

@@ -15,7 +15,7 @@ from fmtkit.templates import TEMPLATES
 @click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--cutoff-len", type=click.IntRange(1), help="Report samples longer than this many tokens and what they lose.")
 @output_options(["human", "json"], "human")
-@click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this PNG (needs matplotlib).")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this image: .png, .svg or .pdf (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes for tokenizing (default: every core).")
 def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
@@ -39,6 +39,10 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     if (template or cutoff_len) and not tokenizer_path:
         raise FmtkitError("--template and --cutoff-len count tokens: pass --tokenizer too")
     tokenizer = None
+    if plot:
+        from fmtkit.stats.report import plot_type
+
+        plot_type(plot)  # a bad --plot fails before the work
     if tokenizer_path:
         from fmtkit.stats.tokenizer import load_tokenizer
 
@@ -77,12 +81,12 @@ def _report(source, tokenizer_path, template, cutoff_len, output_format, plot, r
             doc["unreadable"] = unreadable
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return
-    from rich.console import Console
+    from fmtkit.report.terminal import console as safe_console
 
     from fmtkit.stats.duplicates import METHOD
     from fmtkit.stats.report import overview_table, print_entry
 
-    console = Console(highlight=False)
+    console = safe_console(highlight=False)
     from rich.text import Text
 
     for name, s in results.items():

@@ -317,9 +317,9 @@ def _group_staged(paths: tuple[str, ...]) -> dict[str, list[str] | None]:
 def _progress_hook(output_format: str):
     if output_format != "human" or not sys.stderr.isatty():
         return None
-    from rich.console import Console
+    from fmtkit.report.terminal import console as safe_console
 
-    console = Console(stderr=True)
+    console = safe_console(stderr=True)
     status = console.status("")
     state = {"started": False}
 

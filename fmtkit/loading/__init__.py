@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fmtkit.dataset_info import DATA_EXTENSIONS
+from fmtkit.errors import FmtkitError
 
 
 class Record(NamedTuple):
@@ -76,7 +77,26 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
         from fmtkit.loading.text_file import iter_text
 
         return iter_text(path, problem)
-    raise ValueError(f"unsupported data file extension: {path.suffix!r}")
+    problem(LoadProblem("FMT206", f"cannot read {path.name}: fmtkit reads {', '.join(DATA_EXTENSIONS)} files"))  # in a folder entry
+    return iter(())
+
+
+def check_data_file(path: Path, readable: bool = True) -> None:
+    """Exit 2 (a clear message) unless ``path`` is a regular file with a data extension fmtkit reads (and, ``readable``, can open).
+
+    A FIFO or device (``/dev/zero``) would block or never end; an unknown
+    extension has no reader.
+    """
+    if not path.is_file():
+        raise FmtkitError(f"{path}: not a regular file (a FIFO, device or socket?); give a data file or a dataset folder")
+    if path.suffix.lower() not in DATA_EXTENSIONS:
+        raise FmtkitError(f"{path}: fmtkit reads {', '.join(DATA_EXTENSIONS)} files, not {path.suffix or 'a file without extension'}")
+    if not readable:
+        return
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise FmtkitError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def head_records(path: Path | str, n: int = 20) -> list[Any]:

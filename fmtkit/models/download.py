@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -87,7 +88,51 @@ def resolve_endpoint(endpoint: str | None, environ: Mapping[str, str] | None = N
     url = url.strip().rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise FmtkitError(f"the endpoint must be an http:// or https:// URL, got {url!r} (from {origin})", EXIT_USAGE)
+    if not _well_formed_url(url):
+        raise FmtkitError(f"the endpoint {url!r} (from {origin}) is not a valid URL: http(s)://HOST[:PORT][/PATH]", EXIT_USAGE)
     return Endpoint(url, origin)
+
+
+def _well_formed_url(url: str) -> bool:
+    """A host, a numeric port if any, no query, fragment, white space or control character."""
+    from urllib.parse import urlsplit
+
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError for a port that is not a number in range
+    except ValueError:
+        return False
+    return bool(parts.hostname) and not parts.query and not parts.fragment and not url.endswith(("?", "#"))
+
+
+# owner/name (or a bare name, as old hub repositories are): letters, digits, '-', '_', '.'; no '..'
+_REPO_ID = re.compile(r"(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_ETAG = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a git or sha256 hash on a real hub: a plain file name
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``repo_id`` if it is a repository id (``owner/name``), else exit 2: it becomes part of URLs and paths.
+
+    >>> check_repo_id("../x")
+    Traceback (most recent call last):
+    ...
+    fmtkit.errors.FmtkitError: '../x' is not a repository id: give owner/name (letters, digits, '-', '_', '.'), e.g. Qwen/Qwen3-0.6B
+    """
+    if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id:
+        raise FmtkitError(
+            f"{repo_id!r} is not a repository id: give owner/name (letters, digits, '-', '_', '.'), e.g. Qwen/Qwen3-0.6B", EXIT_USAGE
+        )
+    return repo_id
+
+
+def _safe_repo_path(name: object) -> bool:
+    """A file path of a repository that stays inside the folder it is written to."""
+    if not isinstance(name, str) or not name or name.startswith("/") or "\\" in name or "\0" in name:
+        return False
+    return all(part not in ("", ".", "..") for part in name.split("/"))
 
 
 def resolve_cache_dir(cache_dir: str | Path | None, environ: Mapping[str, str] | None = None) -> CacheDir:
@@ -132,6 +177,7 @@ def download_model(
     """
     if source not in SOURCES:
         raise FmtkitError(f"unknown source {source!r}: choose one of {', '.join(SOURCES)}", EXIT_USAGE)
+    check_repo_id(repo_id)
     if source == "modelscope":
         if endpoint:
             raise FmtkitError(
@@ -184,11 +230,11 @@ def _download_hub(
             _check_free_space(plan.missing_bytes, plan.folder)
         if on_start is not None:
             on_start(plan)
-        with _progress_bars(progress):
+        with _progress_bars(progress), _checked_file_metadata(plan.commit, at=f"{endpoint.url} (from {endpoint.origin})"):
             try:
                 path = huggingface_hub.snapshot_download(
                     repo_id,
-                    revision=revision,
+                    revision=plan.commit,  # pinned: every file comes from the commit checked here
                     endpoint=endpoint.url,
                     cache_dir=str(cache.path),
                     local_dir=str(plan.folder) if local_dir is not None else None,
@@ -216,17 +262,23 @@ def _plan(
     """What a download will fetch, from the hub's description of the repository."""
     from huggingface_hub.utils import filter_repo_objects
 
+    at = f"{endpoint.url} (from {endpoint.origin})"
+    commit = getattr(info, "sha", None)
+    if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
+        raise FmtkitError(f"{at} answered a malformed commit id for {repo_id} ({str(commit)[:80]!r}, not 40 hex digits); refusing to download", EXIT_FINDINGS)
     siblings = {s.rfilename: s.size for s in (getattr(info, "siblings", None) or [])}
+    unsafe = [name for name in siblings if not _safe_repo_path(name)]
+    if unsafe:
+        raise FmtkitError(f"{at} lists a file name that would be written outside the download folder ({str(unsafe[0])[:80]!r}); refusing to download", EXIT_FINDINGS)
     files = sorted(filter_repo_objects(siblings, allow_patterns=include, ignore_patterns=exclude))
     if not files:
         patterns = " ".join([f"--include {p}" for p in include or []] + [f"--exclude {p}" for p in exclude or []])
         what = f"no file of {repo_id} matches {patterns}" if patterns else f"{repo_id} has no files"
         raise FmtkitError(what, EXIT_USAGE)
-    commit = getattr(info, "sha", None)
     if local_dir is not None:
         folder = Path(local_dir).expanduser()
     else:
-        folder = cache.path / f"models--{repo_id.replace('/', '--')}" / "snapshots" / (commit or "unknown")
+        folder = cache.path / f"models--{repo_id.replace('/', '--')}" / "snapshots" / commit
     sizes = [siblings[f] for f in files]
     total = missing = None
     if all(s is not None for s in sizes):
@@ -250,9 +302,12 @@ def _check_free_space(needed: int, folder: Path) -> None:
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     try:
-        free = shutil.disk_usage(probe).free
+        usage = shutil.disk_usage(probe)
     except OSError:
         return  # cannot tell: let the download try
+    if usage.total == 0:  # /proc, /sys: no disk behind the folder
+        raise FmtkitError(f"{probe} is not on a disk (a virtual file system such as /proc): choose another --local-dir / --cache-dir", EXIT_USAGE)
+    free = usage.free
     if free < needed:
         raise FmtkitError(
             f"not enough disk space: the download needs {human_size(needed)} and {probe} has {human_size(free)} free; "
@@ -283,6 +338,35 @@ def _hub_endpoint(url: str) -> Iterator[None]:
     finally:
         for name, value in before.items():
             setattr(constants, name, value)
+
+
+@contextmanager
+def _checked_file_metadata(commit: str, at: str) -> Iterator[None]:
+    """Check what the hub says of each file before huggingface_hub uses it in a path (a hostile hub could write anywhere).
+
+    huggingface_hub names cache files after the ``ETag`` and ``X-Repo-Commit``
+    headers as sent: an ETag of ``../../x`` would put a file outside the cache.
+    For a block, every file's metadata must carry a plain ETag and the commit
+    pinned for the download, or the download stops.
+    """
+    from huggingface_hub import file_download
+
+    real = file_download.get_hf_file_metadata
+
+    def checked(*args: object, **kwargs: object) -> object:
+        meta = real(*args, **kwargs)
+        etag, sent = getattr(meta, "etag", None), getattr(meta, "commit_hash", None)
+        if etag is not None and (not _ETAG.fullmatch(etag) or ".." in etag):
+            raise FmtkitError(f"{at} sent a file ETag that is not a plain name ({etag[:80]!r}); refusing to write it", EXIT_FINDINGS)
+        if sent is not None and sent != commit:
+            raise FmtkitError(f"{at} sent a file of commit {sent[:80]!r}, not of the commit {commit} asked for; refusing to write it", EXIT_FINDINGS)
+        return meta
+
+    file_download.get_hf_file_metadata = checked
+    try:
+        yield
+    finally:
+        file_download.get_hf_file_metadata = real
 
 
 @contextmanager

@@ -20,8 +20,6 @@ destination under a temporary name, then renamed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,29 +129,8 @@ def _flat(prompt: Prompt) -> str:
 
 def write_atomically(path: Path, lines: Iterable[str]) -> None:
     """Write ``lines`` to ``path`` so that ``path`` is either the old file or the complete new one."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise FmtkitError(f"-o {path}: the folder {folder} does not exist", EXIT_USAGE)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise FmtkitError(f"cannot write in {folder}: {exc.strerror or exc}", EXIT_FINDINGS) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it a normal file's mode
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise FmtkitError(f"cannot write {path}: {exc.strerror or exc}", EXIT_FINDINGS) from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from fmtkit.writing import atomic_write
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with atomic_write(path) as handle:
+        for line in lines:
+            handle.write(line.encode("utf-8"))

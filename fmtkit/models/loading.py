@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fmtkit.errors import EXIT_USAGE, FmtkitError
+from fmtkit.errors import EXIT_USAGE, FmtkitError, first_line
+from fmtkit.stats.tokenizer import has_tokenizer_files, no_tokenizer_message
 
 ADAPTER_CONFIG = "adapter_config.json"
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -78,10 +79,14 @@ def _is_adapter(folder: Path) -> bool:
 
 def pick_device(device: str | None = None) -> str:
     """``device`` if given, else ``cuda`` when a GPU is visible, else ``cpu``."""
-    if device:
-        return device
     import torch
 
+    if device:
+        try:
+            torch.device(device)
+        except (RuntimeError, ValueError):
+            raise FmtkitError(f"--device {device!r} is not a device: use cpu, cuda, cuda:1, mps...", EXIT_USAGE) from None
+        return device
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -117,14 +122,20 @@ def load_model(
     placed = device == "cuda" and _has_accelerate()
     if placed:
         kwargs["device_map"] = "auto"
-    tokenizer_source = str(adapter_dir) if adapter_dir and _has_tokenizer(adapter_dir) else base
+    tokenizer_source = str(adapter_dir) if adapter_dir and has_tokenizer_files(adapter_dir) else base
+    missing = no_tokenizer_message(tokenizer_source)
+    if missing is not None:
+        raise FmtkitError(missing, EXIT_USAGE)
     try:
         tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
         lm = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-    except OSError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever transformers raises for a folder that is not a model
         raise FmtkitError(_not_loadable(base, exc), EXIT_USAGE) from None
     if not placed:
-        lm.to(device)
+        try:
+            lm.to(device)
+        except (RuntimeError, AssertionError) as exc:  # "Torch not compiled with CUDA enabled", no such GPU
+            raise FmtkitError(f"cannot use --device {device}: {first_line(exc)}", EXIT_USAGE) from None
     if adapter_dir is not None:
         try:
             from peft import PeftModel
@@ -132,8 +143,8 @@ def load_model(
             raise FmtkitError(f"loading an adapter needs peft: {STACK_HINT}", EXIT_USAGE) from None
         try:
             lm = PeftModel.from_pretrained(lm, str(adapter_dir))
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise FmtkitError(f"cannot put the adapter {adapter_dir} on {base}: {_first_line(exc)}", EXIT_USAGE) from None
+        except Exception as exc:  # noqa: BLE001 - missing weights, a malformed config, a base of another shape
+            raise FmtkitError(f"cannot put the adapter {adapter_dir} on {base}: {first_line(exc)}", EXIT_USAGE) from None
     lm.eval()
     # Decoder-only models continue the last token of each row: pad on the left.
     tokenizer.padding_side = "left"
@@ -148,10 +159,6 @@ def _has_accelerate() -> bool:
     return importlib.util.find_spec("accelerate") is not None
 
 
-def _has_tokenizer(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"))
-
-
 def _device_of(model: Any, fallback: str) -> Any:
     try:
         return next(model.parameters()).device
@@ -161,7 +168,7 @@ def _device_of(model: Any, fallback: str) -> Any:
 
 def _not_loadable(base: str, exc: BaseException) -> str:
     if Path(base).expanduser().exists():
-        return f"cannot load the model in {base}: {_first_line(exc)}"
+        return f"cannot load the model in {base}: {first_line(exc)}"
     if _looks_like_path(base):
         return f"no model folder {base}"
     return (
@@ -177,8 +184,3 @@ def _looks_like_path(name: str) -> bool:
     (False, True, True)
     """
     return name.startswith((".", "/", "~", "\\")) or name.count("/") > 1 or "\\" in name or ":" in name
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

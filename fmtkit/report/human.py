@@ -14,6 +14,7 @@ from rich.text import Text
 
 from fmtkit.config import DEFAULT_MAX_PER_RULE
 from fmtkit.report import capped, display_path, location, plain, shown
+from fmtkit.report.terminal import console as safe_console
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -24,7 +25,7 @@ def _count(n: int, word: str) -> str:
 
 
 def render(report, out=None, quiet: bool = False, console: Console | None = None, max_per_rule: int = DEFAULT_MAX_PER_RULE, fail_on: str = "error", **_) -> None:
-    console = console or Console(file=out, highlight=False, soft_wrap=True)
+    console = console or safe_console(file=out, highlight=False, soft_wrap=True)
     findings = shown(report, quiet, fail_on)
     kept, hidden = capped(findings, max_per_rule)
     for file, group in groupby(kept, key=lambda f: f.file):

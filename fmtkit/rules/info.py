@@ -519,3 +519,25 @@ def undefined_message(name: str, entries: dict) -> str:
     if by_file:
         return f"undefined dataset {name!r}: that is a file name; the entry reading it is {by_file[0]!r}"
     return f"undefined dataset {name!r}{_suggest(name, entries)}"
+
+
+@rule("FMT120", "name-not-string", ERROR, 'write each column and tag name as a string: "columns": {"prompt": "instruction"}', scope="entry")
+def name_not_string(entry: DatasetEntry) -> Iterator[str]:
+    """A column or tag name in `columns` or `tags` is not a string (a number, list or object).
+
+    LLaMA-Factory looks columns up by these names and fails on anything else;
+    fmtkit reads no record of such an entry.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "response": "output"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": ["instruction"], "response": "output"}}
+        # demo.jsonl
+        {"instruction": "Hi", "output": "Hello"}
+    """
+    yield from entry.not_names

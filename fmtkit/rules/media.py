@@ -8,6 +8,7 @@ Relative paths resolve against the dataset folder (LLaMA-Factory's
 
 from __future__ import annotations
 
+import functools
 import os
 
 from fmtkit.rules import ERROR, WARNING, rule
@@ -239,3 +240,48 @@ def media_outside(rec: dict, view: EntryView):
         if os.path.isabs(p) or os.path.normpath(p).startswith(".."):
             out = (out or []) + [f"media path {p!r} points outside the dataset folder"]
     return out
+
+
+@rule("FMT606", "media-reads-outside", ERROR, "copy the file into the dataset folder and refer to it by a relative path", applies=lambda v: any(getattr(v.entry, k) for k in PLACEHOLDERS))
+def media_reads_outside(rec: dict, view: EntryView):
+    """A media path reads a file outside the dataset folder: a ``file://`` URL, or a symbolic link that leads out.
+
+    LLaMA-Factory's video and audio readers open ``file://`` URLs from
+    anywhere on disk, and a link such as ``media/cat.png -> /etc/passwd``
+    looks like a file of the dataset. A dataset from someone else could make
+    training read (and put into a model) any file of the machine.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "videos": "videos"}}
+        # demo.jsonl
+        {"instruction": "<video>What happens?", "input": "", "output": "A cat jumps.", "videos": ["cat.mp4"]}
+        # cat.mp4
+        MP4
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "videos": "videos"}}
+        # demo.jsonl
+        {"instruction": "<video>What happens?", "input": "", "output": "A cat jumps.", "videos": ["file:///home/me/cat.mp4"]}
+    """
+    out = None
+    for p in _paths(rec, view):
+        if p[:7].lower() == "file://":
+            out = (out or []) + [f"media {p!r} is a file:// URL: it reads a file from anywhere on the machine"]
+        elif not _is_url(p) and not os.path.isabs(p):
+            target = _link_outside(view.root, p)
+            if target is not None:
+                out = (out or []) + [f"media path {p!r} is a symbolic link to {target}, outside the dataset folder"]
+    return out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _link_outside(root: str, path: str) -> str | None:
+    """Where ``root/path`` really is, when a symbolic link on the way leads out of ``root``; else None."""
+    full = os.path.join(root, path)
+    real = os.path.realpath(full)
+    if real == os.path.abspath(full):  # no link on the way
+        return None
+    base = os.path.realpath(root)
+    return None if real == base or real.startswith(base.rstrip(os.sep) + os.sep) else real

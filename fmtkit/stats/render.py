@@ -19,9 +19,12 @@ Example (``tokenizer``: any fast tokenizer with a chat template)::
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from fmtkit.errors import EXIT_FINDINGS, EXIT_USAGE, FmtkitError
 from fmtkit.sample import Sample
 from fmtkit.stats.conversation import sequences
 from fmtkit.templates import has_generation_markers
@@ -63,6 +66,19 @@ class RenderedSample:
         return sum(t.trained for t in self.tokens)
 
 
+@contextlib.contextmanager
+def template_errors() -> Iterator[None]:
+    """A chat template's own error as a clear message: exit 2 for a syntax error, 1 for one this sample raises."""
+    import jinja2
+
+    try:
+        yield
+    except jinja2.TemplateSyntaxError as exc:
+        raise FmtkitError(f"the chat template has a syntax error at line {exc.lineno}: {exc.message}", EXIT_USAGE) from None
+    except jinja2.TemplateError as exc:  # raise_exception(...), an undefined attribute...
+        raise FmtkitError(f"the chat template failed on this sample: {exc}", EXIT_FINDINGS) from None
+
+
 def render_sample(tokenizer: Any, sample: Sample, answer: str = "chosen") -> RenderedSample:
     """Render one sample with ``tokenizer``'s chat template; ``answer`` picks ``chosen`` or ``rejected`` of a pair.
 
@@ -83,11 +99,12 @@ def render_sample(tokenizer: Any, sample: Sample, answer: str = "chosen") -> Ren
         offsets = enc["offset_mapping"]
     else:
         kwargs = dict(tools=seq.tools or None, add_generation_prompt=seq.generation_prompt)
-        text = tokenizer.apply_chat_template(seq.messages, tokenize=False, **kwargs)
         use_mask = markers and not seq.generation_prompt
-        out = tokenizer.apply_chat_template(
-            seq.messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=use_mask, **kwargs
-        )
+        with template_errors():
+            text = tokenizer.apply_chat_template(seq.messages, tokenize=False, **kwargs)
+            out = tokenizer.apply_chat_template(
+                seq.messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=use_mask, **kwargs
+            )
         ids = out["input_ids"]
         mask = out["assistant_masks"] if use_mask else [0] * len(ids)
         offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]

@@ -131,8 +131,30 @@ def overview_table(entries: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+PLOT_TYPES = (".png", ".svg", ".pdf")
+
+
+def plot_type(path: str) -> str:
+    """The image type of a ``--plot`` file, from its extension (exit 2 for any other).
+
+    >>> plot_type("lengths.SVG")
+    'svg'
+    """
+    import os.path
+
+    from fmtkit.errors import FmtkitError
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in PLOT_TYPES:
+        raise FmtkitError(f"--plot {path}: the image type comes from its extension: {', '.join(PLOT_TYPES)}")
+    return ext[1:]
+
+
 def plot_lengths(path: str, entries: dict[str, dict[str, Any]], cutoff_len: int | None = None) -> None:
-    """Write one PNG with a length histogram per entry (tokens where counted, else characters)."""
+    """Write one image (type from the extension: :func:`plot_type`) with a length histogram per entry (tokens where counted, else characters)."""
+    from fmtkit.writing import atomic_write
+
+    kind = plot_type(path)
     try:
         import matplotlib
     except ModuleNotFoundError as exc:
@@ -164,5 +186,8 @@ def plot_lengths(path: str, entries: dict[str, dict[str, Any]], cutoff_len: int 
         ax.set_ylabel("samples", fontsize=8)
         ax.tick_params(labelsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        with atomic_write(path) as fh:
+            fig.savefig(fh, format=kind, dpi=110)
+    finally:
+        plt.close(fig)

@@ -8,10 +8,25 @@ and benchmarks without downloading a model.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from fmtkit.errors import FmtkitError
+from fmtkit.errors import FmtkitError, first_line
 from fmtkit.templates import chat_template
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
+
+
+def has_tokenizer_files(folder: str | Path) -> bool:
+    """Whether a model folder holds a tokenizer (else transformers builds an empty one from its config alone)."""
+    return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
+
+
+def no_tokenizer_message(path: str) -> str | None:
+    """Why ``path`` gives no usable tokenizer: a local folder without tokenizer files; None otherwise."""
+    if Path(path).is_dir() and not has_tokenizer_files(path):
+        return f"{path} holds no tokenizer files ({', '.join(TOKENIZER_FILES)}): copy them from the base model"
+    return None
 
 
 def load_tokenizer(path: str, template: str | None = None) -> Any:
@@ -23,10 +38,13 @@ def load_tokenizer(path: str, template: str | None = None) -> Any:
         from transformers import AutoTokenizer
     except ModuleNotFoundError as exc:
         raise FmtkitError("--tokenizer needs transformers: pip install 'fmtkit[train]'") from exc
+    missing = no_tokenizer_message(path)
+    if missing is not None:
+        raise FmtkitError(missing)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise FmtkitError(f"cannot load a tokenizer from {path!r}: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever transformers raises for what is not a tokenizer (a data file, a broken folder)
+        raise FmtkitError(f"cannot load a tokenizer from {path!r}: {first_line(exc)}") from None
     return with_template(tokenizer, template)
 
 

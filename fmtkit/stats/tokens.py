@@ -135,7 +135,8 @@ def count_batch(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | Non
 _SHARED: dict[str, Any] = {}
 
 
-def _worker(start: int, stop: int) -> TokenCounts:
+def _worker(bounds: tuple[int, int]) -> TokenCounts:
+    start, stop = bounds
     return count_tokens_serial(_SHARED["tokenizer"], _SHARED["samples"][start:stop], _SHARED["cutoff_len"])
 
 
@@ -147,23 +148,17 @@ def count_tokens_serial(tokenizer: Any, samples: Sequence[Sample], cutoff_len: i
     return counts
 
 
-def default_jobs() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def count_tokens(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None, jobs: int | None = None) -> TokenCounts:
     """Token counts of every sample, on ``jobs`` processes (default: every core available).
 
     Small inputs, ``jobs=1`` and systems without ``fork`` run in this process.
     """
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+
+    from fmtkit.workers import available_cores, run_in_workers
 
     samples = samples if isinstance(samples, list) else list(samples)
-    jobs = min(jobs or default_jobs(), max(1, len(samples) // MIN_PER_PROCESS))
+    jobs = min(jobs or available_cores(), max(1, len(samples) // MIN_PER_PROCESS))
     if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return count_tokens_serial(tokenizer, samples, cutoff_len)
     # A few chunks per process keep every core busy to the end when samples differ in length.
@@ -176,9 +171,8 @@ def count_tokens(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | No
     saved = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            for (start, _), part in zip(bounds, pool.map(_worker, *zip(*bounds)), strict=True):
-                counts.extend(part, start)
+        for (start, _), part in zip(bounds, run_in_workers(_worker, bounds, jobs), strict=True):
+            counts.extend(part, start)
     finally:
         _SHARED.clear()
         if saved is None:

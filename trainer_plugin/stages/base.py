@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fmtkit.errors import FmtkitError, first_line
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.data import RowFunction
 
@@ -95,15 +96,21 @@ class StageContext:
 
     def trainer(self, trainer_class: type[Trainer], args: Any, task_type: str = "CAUSAL_LM") -> Trainer:
         """``trainer_class`` on the run's model, data, tokenizer, LoRA (of ``task_type``) and callbacks."""
-        return trainer_class(
-            model=self.config.model_name_or_path,
-            args=args,
-            train_dataset=self.train_dataset,
-            eval_dataset=self.eval_dataset,
-            processing_class=self.tokenizer,
-            peft_config=self.lora(task_type),
-            callbacks=self.callbacks,
-        )
+        try:
+            return trainer_class(
+                model=self.config.model_name_or_path,
+                args=args,
+                train_dataset=self.train_dataset,
+                eval_dataset=self.eval_dataset,
+                processing_class=self.tokenizer,
+                peft_config=self.lora(task_type),
+                callbacks=self.callbacks,
+            )
+        except ValueError as exc:
+            if "Target modules" not in str(exc):  # peft's NoMatchingPeftModuleError is a ValueError
+                raise
+            raise FmtkitError(f"lora_target {self.config.lora_target!r} matches no module of the model: {first_line(exc)}; "
+                              "use `all` or names such as q_proj,v_proj") from None  # fmt: skip
 
     @property
     def model_dtype(self) -> str:

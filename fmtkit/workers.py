@@ -1,0 +1,78 @@
+"""The one worker pool for everything fmtkit runs in parallel (``convert``, ``validate`` and ``stats`` ``--jobs``).
+
+:func:`run_in_workers` maps a function over tasks in worker processes, in
+order. It never starts more workers than there are tasks or cores this process
+may run on (:func:`available_cores`), whatever ``--jobs`` asks. Workers are
+forked where the system can (they share the parent's state, hash seed
+included). A worker that dies (killed, out of memory) ends the run at once
+with a clear message and exit code 2, never a hang or a traceback; an
+interrupted run (Ctrl-C, SIGTERM) stops its workers.
+
+>>> run_in_workers(abs, [-1, -2, 3], jobs=2)
+[1, 2, 3]
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from fmtkit.errors import EXIT_USAGE, FmtkitError
+
+__all__ = ["WORKER_DIED", "available_cores", "run_in_workers"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKER_DIED = (
+    "a worker process ended unexpectedly (killed, or out of memory?); the run was stopped and nothing was written. "
+    "Run again, with fewer --jobs if memory is short"
+)
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def run_in_workers(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, initializer: Callable[..., Any] | None = None,
+                   initargs: tuple = ()) -> list[R]:  # fmt: skip
+    """``[fn(t) for t in tasks]``, over at most ``jobs`` worker processes (capped at the tasks and cores)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    workers = max(1, min(jobs, len(tasks), available_cores()))
+    ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs))
+    try:
+        return list(pool.map(fn, tasks))
+    except BrokenProcessPool:
+        _stop(pool)
+        raise FmtkitError(WORKER_DIED, EXIT_USAGE) from None
+    except BaseException:
+        _stop(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    # The parent handles Ctrl-C and SIGTERM (and stops the workers); a worker just ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def _stop(pool: Any) -> None:
+    """Stop every worker now: a broken or interrupted run must not wait for the others to finish."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
