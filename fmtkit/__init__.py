@@ -16,10 +16,11 @@ __version__ = "0.1.0"
 __all__ = ["validate", "convert", "read", "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from fmtkit.conversion import convert, read
+    from fmtkit.conversion import convert
+    from fmtkit.sources import read
     from fmtkit.validation import validate
 
-_LAZY = {"validate": "fmtkit.validation", "convert": "fmtkit.conversion", "read": "fmtkit.conversion"}
+_LAZY = {"validate": "fmtkit.validation", "convert": "fmtkit.conversion", "read": "fmtkit.sources"}
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 import fmtkit
-from fmtkit import conversion as convert_module
+from fmtkit import sources
+from fmtkit.conversion import engine
 from fmtkit.cli import cli
 from fmtkit.errors import FmtkitError
 from fmtkit.forms import FORMS
@@ -198,7 +199,7 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path, monkeypatch: pytest.Mo
             raise KeyboardInterrupt
         return real(record, entry)
 
-    monkeypatch.setattr(convert_module, "reader_for", lambda e, f=None: boom)
+    monkeypatch.setattr(sources, "reader_for", lambda e, f=None: boom)
     monkeypatch.setitem(FORMS, "sharegpt", FORMS["sharegpt"].__class__(**{**{f: getattr(FORMS["sharegpt"], f) for f in FORMS["sharegpt"].__slots__}, "read": boom, "direct": {}}))
     with pytest.raises(KeyboardInterrupt):
         fmtkit.convert(src, "openai", tmp_path / "o.jsonl", check=False)
@@ -237,7 +238,7 @@ def test_every_row_has_the_same_keys_even_when_a_field_appears_late(tmp_path: Pa
 
 
 def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 2000)
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 2000)
     rows = tool_records(400)
     src = tmp_path / "s.jsonl"
     src.write_bytes(b"".join(orjson.dumps(r) + (b"\n\n" if i % 50 == 0 else b"\n") for i, r in enumerate(rows)) + b"{broken\n")
@@ -253,7 +254,7 @@ def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Pa
 
 @pytest.mark.parametrize(("source", "target"), [("sharegpt", "openai"), ("alpaca", "sharegpt")])
 def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, target: str):
-    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
     if source == "sharegpt":
         odd = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
                {"conversations": [{"from": "human", "value": "Q", "name": "ann"}, {"from": "gpt", "value": "A"}]},
@@ -277,13 +278,13 @@ def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path,
     fast = [fmtkit.convert(src, target, tmp_path / f"fast{j}.jsonl", jobs=j, check=False) for j in (1, 3)]
     assert sum(t is not None for t in taken) >= 300  # the lane took the plain records (counted in this process: jobs=1)
 
-    lane_range = convert_module._Converter.run_range
+    lane_range = engine.Converter.run_range
 
     def slow_range(self, *args):
         self.lane = None  # every record through read, then write
         return lane_range(self, *args)
 
-    monkeypatch.setattr(convert_module._Converter, "run_range", slow_range)
+    monkeypatch.setattr(engine.Converter, "run_range", slow_range)
     slow = fmtkit.convert(src, target, tmp_path / "slow.jsonl", jobs=1, check=False)
     assert slow.written > 500 and slow.skipped > 0
     for j, report in zip((1, 3), fast, strict=True):  # byte for byte: the input's strings are spelled as orjson spells them
@@ -430,7 +431,7 @@ def test_cli_name_needs_register(ds: Path):
 
 
 def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
     rows = [{"instruction": f"<image>Q{i}", "output": "A", "images": ["a.png"]} for i in range(300)]
     rows[250]["images"] = ["a.png", "a.png"]  # two images, one placeholder: an error for validate
     (tmp_path / "a.png").write_bytes(b"x")
@@ -448,7 +449,7 @@ def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: 
 def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from fmtkit import record_loop
 
-    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 1500)  # the check (validate, jobs=3) is sharded too
     rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}], "images": []} for i in range(300)]
     rows[260]["conversations"][0]["value"] = "<image>Q"  # one placeholder, two images: an error for validate only
@@ -465,7 +466,7 @@ def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path
 
 
 def test_a_folder_entry_is_converted_and_checked_file_by_file_over_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(convert_module, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
     folder = tmp_path / "parts"
     folder.mkdir()
     for k in range(3):

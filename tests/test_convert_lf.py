@@ -148,9 +148,9 @@ def ds(tmp_path: Path) -> Path:
 
 
 def test_bundled_entries_keep_their_meaning_across_llamafactory_forms(ds: Path, monkeypatch: pytest.MonkeyPatch):
-    import fmtkit.conversion as c
+    from fmtkit.conversion import engine
 
-    monkeypatch.setattr(c, "EXAMPLES_PER_CODE", 1000)
+    monkeypatch.setattr(engine, "EXAMPLES_PER_CODE", 1000)
     info = json.loads((ds / "dataset_info.json").read_text())
     compared = 0
     for name, raw in info.items():
@@ -184,6 +184,7 @@ KINDS = {
 @given(st.data(), st.sampled_from(LF_FORMS))
 def test_generated_data_keeps_its_meaning(tmp_path_factory, data, source: str):
     import fmtkit.conversion as c
+    from fmtkit.conversion import engine
 
     kinds = KINDS[source]
     batch = data.draw(st.lists(samples(kinds), min_size=5, max_size=15))
@@ -202,11 +203,11 @@ def test_generated_data_keeps_its_meaning(tmp_path_factory, data, source: str):
     (folder / "dataset_info.json").write_text(json.dumps({"src": src_entry}))
     before = views(folder, "src")
     for to in LF_FORMS:
-        c.EXAMPLES_PER_CODE = 1000
+        engine.EXAMPLES_PER_CODE = 1000
         try:
             report = fmtkit.convert(folder, to, folder / f"{to}.jsonl", entry="src", register=True, check=False)
         finally:
-            c.EXAMPLES_PER_CODE = 3
+            engine.EXAMPLES_PER_CODE = 3
         if not report.written:
             continue
         if report.refused:  # tool call arguments of several shapes: LLaMA-Factory would misread them in OpenAI form

@@ -160,9 +160,9 @@ def test_real_llamafactory_reads_converted_records_as_their_sources(
     python, why = lf_python()
     if python is None:
         pytest.skip(why)
-    import fmtkit.conversion as c
+    from fmtkit.conversion import engine
 
-    monkeypatch.setattr(c, "EXAMPLES_PER_CODE", 1000)
+    monkeypatch.setattr(engine, "EXAMPLES_PER_CODE", 1000)
     assert (DATASET / "dataset_info.json").is_file(), (
         "the bundled dataset/ folder is missing"
     )

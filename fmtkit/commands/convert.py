@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
@@ -59,75 +58,7 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
     if report_format == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
     else:
+        from fmtkit.report.convert import render
+
         render(report)
     ctx.exit(report.exit_code)
-
-
-def render(report: Any) -> None:
-    """The report for people: a summary, what was lost and why, and the records asked for with --show."""
-    from rich.columns import Columns
-    from fmtkit.report.terminal import console as safe_console
-    from rich.markup import escape
-    from rich.panel import Panel
-    from rich.syntax import Syntax
-    from rich.table import Table
-    from rich.text import Text
-
-    console = safe_console()
-    summary = Table.grid(padding=(0, 2))
-    summary.add_column(style="bold")
-    summary.add_column()
-    entry = f" (entry {escape(report.entry)})" if report.entry else ""
-    summary.add_row("source", f"{escape(str(report.source))}{entry}  [dim]{report.source_form}[/]")
-    target = report.output or ("nothing written (dry run)" if report.dry_run else "nothing written")
-    summary.add_row("output", f"{escape(str(target))}  [dim]{report.target_form}[/]")
-    summary.add_row("records read", str(report.records_read))
-    summary.add_row("written", f"[green]{report.written}[/]")
-    summary.add_row("skipped", f"[{'red' if report.skipped else 'green'}]{report.skipped}[/]")
-    summary.add_row("time", f"{report.seconds:.2f} s")
-    console.print(Panel(summary, title="fmtkit convert", expand=False))
-
-    if report.skipped_by:
-        table = Table(title="Skipped records", show_lines=False)
-        table.add_column("reason")
-        table.add_column("code")
-        table.add_column("records", justify="right")
-        table.add_column("first example")
-        for key, n in sorted(report.skipped_by.items(), key=lambda kv: -kv[1]):
-            reason, _, code = key.partition(":")
-            ex = (report.examples or {}).get(key) or []
-            first = ""
-            if ex:
-                e = ex[0]
-                where = f"{e.get('file') or ''}:{e['line']}" if e.get("line") else f"record {e.get('record')}"
-                first = f"{where}: {e.get('message', '')}"
-            table.add_row(Text(reason), Text(code), str(n), Text(first))
-        console.print(table)
-    for line in report.loss_lines():
-        console.print(f"[yellow]•[/] {escape(line)}")
-    # findings about the input as a whole (a skipped record's finding is in the table above)
-    about_input = [f for f in report.findings or [] if f.get("record") is None or f"invalid:{f.get('code')}" not in (report.skipped_by or {})]
-    for f in about_input[:10]:
-        where = f" {f.get('file')}:{f['line']}" if f.get("line") else ""
-        console.print(Text.assemble(("error", "red"), f" {f.get('code')}{where}: {f.get('message')}"))
-    if len(about_input) > 10:
-        console.print(Text(f"... and {len(about_input) - 10} more (--output-format json lists them all)"))
-    for note in report.notes or []:
-        console.print(Text(f"note: {note}", style="dim"))
-    if report.registered:
-        reg = report.registered
-        verb = "would register" if reg.get("dry_run") else "registered"
-        console.print(f"{verb} entry [bold]{escape(reg['name'])}[/] in {escape(str(reg['dataset_info']))}")
-
-    for item in report.shown or []:
-        where = f"{item['file']}" + (f":{item['line']}" if item.get("line") else "") + f"  record {item['record']}"
-        left = Panel(Syntax(json.dumps(item["input"], ensure_ascii=False, indent=2), "json", word_wrap=True), title="input", expand=True)
-        if item["output"] is not None:
-            right_body: Any = Syntax(json.dumps(item["output"], ensure_ascii=False, indent=2), "json", word_wrap=True)
-            title = report.target_form
-        else:
-            right_body = Text(str(item["reason"]), style="red")
-            title = "not written"
-        right = Panel(right_body, title=Text(title), expand=True)
-        console.rule(Text(where))
-        console.print(Columns([left, right], equal=True, expand=True))

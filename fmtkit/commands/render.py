@@ -29,7 +29,7 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     """
     from rich.text import Text
 
-    from fmtkit.conversion import resolve
+    from fmtkit.sources import resolve
     from fmtkit.errors import FmtkitError
     from fmtkit.report.terminal import console as safe_console
     from fmtkit.stats.render import mask_problems, render_sample

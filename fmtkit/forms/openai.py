@@ -8,7 +8,7 @@ tool calls are registered with ``formatting: openai`` and OpenAI tags:
 LLaMA-Factory's ShareGPT reader would ignore ``tool_calls``, its OpenAI reader
 turns them into function calls (and appends "detailed thinking off" to system
 prompts, FMT119); files without are registered with ``formatting: sharegpt``
-and the same tags (see :func:`fmtkit.conversion.registration`). ``tools`` is written as a JSON string, as LLaMA-Factory and TRL read
+and the same tags (see :func:`fmtkit.conversion.output.registration`). ``tools`` is written as a JSON string, as LLaMA-Factory and TRL read
 it; the reader takes a list too.
 
 ``content`` may be a list of typed parts: text parts (``text``, ``input_text``,

@@ -39,7 +39,7 @@ def entry_names(source: str | Path, wanted: list[str] | None = None) -> list[str
 
 def read_entry(source: str | Path, entry: str | None) -> tuple[list[Sample], list[str]]:
     """Every readable sample of one entry, and a message per record skipped (``fmtkit validate`` explains them)."""
-    from fmtkit.conversion import read
+    from fmtkit.sources import read
 
     skipped: list[str] = []
 
