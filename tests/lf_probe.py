@@ -43,47 +43,50 @@ def _media(value, dataset_dir: str):
     return {"not a path": repr(value)}
 
 
+def offline(cache: str) -> None:
+    """Nothing from the network, nothing cached outside ``cache``."""
+    os.environ.update(
+        HF_HOME=cache, HF_DATASETS_CACHE=os.path.join(cache, "datasets"), HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
+        TOKENIZERS_PARALLELISM="false", LLAMAFACTORY_VERBOSITY="WARN",
+    )  # fmt: skip
+
+
+def load(dataset_dir: str, entries: list[str], cache: str) -> dict[str, object]:
+    """``{entry: [aligned record, ...] or {"error": ...}}``, as described above (call :func:`offline` first)."""
+    from llamafactory.data.loader import _load_single_dataset
+    from llamafactory.data.parser import get_dataset_list
+    from llamafactory.hparams import DataArguments
+
+    data_args = DataArguments(dataset_dir=dataset_dir)  # media_dir defaults to dataset_dir
+    # _load_single_dataset reads only these of the model and training arguments for local files.
+    model_args = SimpleNamespace(cache_dir=os.path.join(cache, "datasets"), hf_hub_token=None)
+    training_args = SimpleNamespace(local_process_index=0, dataloader_num_workers=0)
+    out: dict[str, object] = {}
+    for name in entries:
+        try:
+            (attr,) = get_dataset_list([name], dataset_dir)
+            aligned = _load_single_dataset(attr, model_args, data_args, training_args)
+            records = []
+            for row in aligned:
+                row = dict(row)
+                for key in ("_images", "_videos", "_audios"):
+                    row[key] = _media(row.get(key), dataset_dir)
+                records.append(row)
+            out[name] = records
+        except Exception as err:  # noqa: BLE001  (reported to the test, entry by entry)
+            out[name] = {"error": f"{type(err).__name__}: {err}"}
+    return out
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
     dataset_dir = os.path.abspath(argv[0])
-    entries = argv[1:]
     with tempfile.TemporaryDirectory(prefix="lf-probe-") as cache:
-        # Nothing from the network, nothing cached outside this run.
-        os.environ.update(
-            HF_HOME=cache, HF_DATASETS_CACHE=os.path.join(cache, "datasets"), HF_HUB_OFFLINE="1",
-            HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_DISABLE_PROGRESS_BARS="1",
-            TOKENIZERS_PARALLELISM="false", LLAMAFACTORY_VERBOSITY="WARN",
-        )  # fmt: skip
-        from llamafactory.data.loader import _load_single_dataset
-        from llamafactory.data.parser import get_dataset_list
-        from llamafactory.hparams import DataArguments
-
-        data_args = DataArguments(
-            dataset_dir=dataset_dir
-        )  # media_dir defaults to dataset_dir
-        # _load_single_dataset reads only these of the model and training arguments for local files.
-        model_args = SimpleNamespace(
-            cache_dir=os.path.join(cache, "datasets"), hf_hub_token=None
-        )
-        training_args = SimpleNamespace(local_process_index=0, dataloader_num_workers=0)
-        out: dict[str, object] = {}
-        for name in entries:
-            try:
-                (attr,) = get_dataset_list([name], dataset_dir)
-                aligned = _load_single_dataset(
-                    attr, model_args, data_args, training_args
-                )
-                records = []
-                for row in aligned:
-                    row = dict(row)
-                    for key in ("_images", "_videos", "_audios"):
-                        row[key] = _media(row.get(key), dataset_dir)
-                    records.append(row)
-                out[name] = records
-            except Exception as err:  # noqa: BLE001  (reported to the test, entry by entry)
-                out[name] = {"error": f"{type(err).__name__}: {err}"}
+        offline(cache)
+        out = load(dataset_dir, argv[1:], cache)
     json.dump(out, sys.stdout, ensure_ascii=False, default=repr)
     sys.stdout.write("\n")
     return 0
