@@ -26,7 +26,7 @@ from typing import Any
 import fmtkit
 from fmtkit.conversion import iter_samples, resolve
 from fmtkit.errors import FmtkitError
-from fmtkit.findings import ERROR
+from fmtkit.findings import ERROR, WARNING
 from fmtkit.sample import Sample, Turn
 
 WORDS = ["Hi", "Hello there.", "好的", "a\nb", "2+2=4", " padded ", "Why?"]
@@ -358,6 +358,7 @@ def write_batch(folder: Path, cases: list[Case]) -> None:
 @dataclass
 class FmtkitRow:
     errors: list[str]  # codes of the error findings about this row or its whole file / entry
+    warnings: list[str]  # codes of its warnings
     aligned: dict[str, Any] | None  # fmtkit's reading, in LLaMA-Factory's aligned layout; None: unreadable
     read_error: str = ""
 
@@ -410,7 +411,7 @@ def aligned_of(sample: Sample, formatting: str) -> dict[str, Any]:
                 response = response + [empty] if sample.label else [empty, *response]
         else:
             prompt, response = turns, []
-    tools = json.dumps(sample.tools, ensure_ascii=False) if sample.tools else ""
+    tools = json.dumps(sample.tools, ensure_ascii=False) if sample.tools is not None else ""
     system = _openai_system(sample.system, tools) if formatting == "openai" else sample.system
     media = {f"_{k}": list(getattr(sample, k)) or None for k in ("images", "videos", "audios")}
     # _label is not LLaMA-Factory's (the probe ignores it): KTO's label, which LLaMA-Factory derives from the answer
@@ -420,18 +421,26 @@ def aligned_of(sample: Sample, formatting: str) -> dict[str, Any]:
 def fmtkit_side(folder: Path, cases: list[Case]) -> dict[str, list[FmtkitRow]]:
     """fmtkit's verdict (``validate`` with the case's stage) and reading (its readers) of every row of every case."""
     errors: dict[tuple[str, int | None], list[str]] = {}
+    warnings: dict[tuple[str, int | None], list[str]] = {}
     by_stage: dict[str, list[str]] = {}
     for case in cases:
         by_stage.setdefault(case.stage, []).append(case.name)
     for stage, names in by_stage.items():
         report = fmtkit.validate(folder, entries=names, stage=stage)
         for f in report.findings:
-            if f.severity == ERROR:
-                errors.setdefault((f.entry, f.record), []).append(f.code)
+            if f.severity in (ERROR, WARNING):
+                (errors if f.severity == ERROR else warnings).setdefault((f.entry, f.record), []).append(f.code)
     out = {}
     for case in cases:
-        whole = errors.get((case.name, None), [])
-        rows = [FmtkitRow(whole + errors.get((case.name, i), []), None, "not read") for i in range(len(case.rows))]
+        rows = [
+            FmtkitRow(
+                errors.get((case.name, None), []) + errors.get((case.name, i), []),
+                warnings.get((case.name, None), []) + warnings.get((case.name, i), []),
+                None,
+                "not read",
+            )
+            for i in range(len(case.rows))
+        ]
         try:
             src = resolve(folder, entry=case.name)
             for _fno, index, _line, _value, result in iter_samples(src):
@@ -490,13 +499,17 @@ def _lf_state(encoded: dict[str, Any], aligned: dict[str, Any], media: bool) -> 
 def disagreements(folder: Path, cases: list[Case], fm: dict[str, list[FmtkitRow]], lf: dict[str, Any]) -> list[Disagreement]:
     """Every row where fmtkit's verdict or reading and LLaMA-Factory's do not match.
 
-    - LLaMA-Factory cannot load the entry: fmtkit must report an error in it.
-    - LLaMA-Factory drops a row or fails on it: fmtkit must report an error for it ("missed").
-    - fmtkit finds no error in a row: LLaMA-Factory trains on the same tokens (and media) as it
-      would on fmtkit's reading of the row ("read-differs").
+    - LLaMA-Factory cannot load the entry: fmtkit must report an error in it ("missed").
+    - LLaMA-Factory drops a row, fails on it, or trains a KTO row on the other label (it reads an
+      empty answer as undesirable): fmtkit must report an error for it ("missed").
+    - fmtkit finds nothing in a row (no error, no warning): LLaMA-Factory trains on the same tokens
+      and media as it would on fmtkit's reading of the row ("read-differs"). A warning is fmtkit
+      saying that LLaMA-Factory reads the row its own way (e.g. FMT705).
     - fmtkit reports an error for a row that LLaMA-Factory trains on exactly as fmtkit reads it
       ("false-error"), or that fmtkit cannot read although LLaMA-Factory trains on it
-      ("error-unreadable": fmtkit is right only if that row means something else to the user).
+      ("error-unreadable": fmtkit is right only if that row means something else to its author).
+    - A pretraining entry's media: LLaMA-Factory's pretraining never reads them, so fmtkit must
+      report something (a warning will do).
     """
     out = []
     for case in cases:
@@ -517,18 +530,21 @@ def disagreements(folder: Path, cases: list[Case], fm: dict[str, list[FmtkitRow]
             )
             label = fm_row.aligned and fm_row.aligned["_label"]
             tags = lf_row["encoded"].get("ids", {}).get("kto_tags")
-            if same and label is not None and tags != label:
-                # LLaMA-Factory takes an empty answer for the undesirable side: it trains on the other label
-                same, state = False, f"trains on kto_tag {tags} for a row labelled {label}"
-            if same and case.stage == "pt" and any(lf_row["aligned"][k] for k in ("_images", "_videos", "_audios")):
-                same = False  # LLaMA-Factory's pretraining processor never reads media: they are lost
+            if not state and label is not None and tags != label:
+                state = f"trains on kto_tag {tags} for a row labelled {label}"  # it reads an empty answer as undesirable
+            if not state and case.stage == "pt" and any(lf_row["aligned"][k] for k in ("_images", "_videos", "_audios")):
+                # LLaMA-Factory's pretraining processor never reads media: fmtkit must say so (a warning will do)
+                if not fm_row.errors and not fm_row.warnings:
+                    out.append(Disagreement(case, i, "missed", "LLaMA-Factory's pretraining ignores the media; fmtkit: nothing"))
+                continue
             if state:
                 if not fm_row.errors:
                     out.append(Disagreement(case, i, "missed", f"LLaMA-Factory {state}; fmtkit: no error"))
             elif not fm_row.errors:
-                if not same:
+                # a reading LLaMA-Factory does not share must come with a warning that says so
+                if not same and not fm_row.warnings:
                     why = f"fmtkit cannot read it ({fm_row.read_error})" if fm_row.aligned is None else _difference(lf_row, fm_row, fm_encoded)
-                    out.append(Disagreement(case, i, "read-differs", f"fmtkit: no error, but {why}"))
+                    out.append(Disagreement(case, i, "read-differs", f"fmtkit: no finding, but {why}"))
             elif same:
                 out.append(Disagreement(case, i, "false-error", f"fmtkit: {fm_row.errors}; LLaMA-Factory trains on it exactly as fmtkit reads it"))
             elif fm_row.aligned is None:

@@ -1,0 +1,284 @@
+"""Differential fuzzing: fmtkit's verdict and reading of generated datasets against the real LLaMA-Factory.
+
+Hypothesis generates ``dataset_info.json`` entries and rows of every
+LLaMA-Factory form, near-misses included (see ``tests/differential.py``). Each
+batch is written as one dataset folder; fmtkit validates it (with the stage of
+each entry) and reads every row, and one subprocess of the LLaMA-Factory 0.9.5
+environment (``tests/lf_train_probe.py``) loads every entry with LLaMA-Factory's
+own loader and converters and runs every row through the dataset processor of
+its stage (template encoding with the tiny Qwen tokenizer). The properties, row
+by row, are in :func:`differential.disagreements`: fmtkit reports an error <=>
+LLaMA-Factory fails, drops the row or trains on something else; fmtkit finds
+nothing => LLaMA-Factory trains on exactly the tokens of fmtkit's reading.
+
+Every disagreement found so far is kept below as a minimal case:
+``REGRESSIONS`` agree today; ``KNOWN_DISAGREEMENTS`` are fmtkit's to fix (each
+is an ``xfail(strict=True)``: the fix makes it pass, which fails the test until
+the entry is removed from the list); ``ACCEPTED`` are rows LLaMA-Factory trains
+on although they do not mean what they say, where fmtkit's error is right.
+The generated test excuses disagreements of those two lists only.
+
+Optional like ``test_llamafactory_real.py``: it skips (saying why) without the
+LLaMA-Factory environment (``FMTKIT_LF_PYTHON=""``, or no ``.venv-lf``).
+``FMTKIT_DIFF_SCALE=10`` runs ten times the generated cases.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from differential import Case, Disagreement, random_case, run_batch
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from test_llamafactory_real import lf_python
+
+SCALE = float(os.environ.get("FMTKIT_DIFF_SCALE", "1"))
+BATCHES, CASES_PER_BATCH = max(1, round(3 * SCALE)), 150
+
+OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}
+OPENAI = {"formatting": "openai", "columns": {"messages": "messages"}, "tags": OPENAI_TAGS}
+OPENAI_PAIRS = {"formatting": "openai", "ranking": True, "columns": {"messages": "messages", "chosen": "chosen", "rejected": "rejected"}, "tags": OPENAI_TAGS}
+CALL = {"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}
+
+
+def _user(text: str = "Hi") -> dict[str, Any]:
+    return {"role": "user", "content": text}
+
+
+def _assistant(text: str = "Yo") -> dict[str, Any]:
+    return {"role": "assistant", "content": text}
+
+
+def _messages(d: Disagreement) -> list[dict[str, Any]]:
+    """Every message object in the rows of a disagreement."""
+    rows = d.case.rows if d.row is None else [d.case.rows[d.row]]
+    out = []
+    for row in rows:
+        for value in row.values() if isinstance(row, dict) else ():
+            if isinstance(value, dict):
+                out.append(value)
+            elif isinstance(value, list):
+                out += [m for m in value if isinstance(m, dict)]
+    return out
+
+
+def _alpaca_prompt_null(d: Disagreement) -> bool:
+    if "formatting" in d.case.entry or d.row is None:
+        return False
+    column = d.case.entry.get("columns", {}).get("prompt", "instruction")
+    return d.case.rows[d.row].get(column) is None
+
+
+@dataclass(frozen=True)
+class Minimal:
+    """A minimal case, what it shows, and which generated disagreements it explains."""
+
+    name: str
+    case: Case
+    reason: str = ""
+    matches: Callable[[Disagreement], bool] = lambda d: False
+
+
+# ---- minimal cases that agree today (several were disagreements, fixed since) -----------------
+
+REGRESSIONS = [
+    Minimal("openai-tool-calls-without-content", Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}])),
+    Minimal("history-not-a-list", Case("sft", {"columns": {"prompt": "instruction", "response": "output", "history": "history"}}, [{"instruction": "a", "output": "b", "history": ""}])),
+    Minimal("placeholder-in-text-only-alpaca", Case("sft", {}, [{"instruction": "<image> a", "input": "", "output": "b"}])),
+    Minimal("tools-empty-list-string", Case("sft", {**OPENAI, "columns": {"messages": "messages", "tools": "tools"}}, [{"messages": [_user(), _assistant()], "tools": "[]"}])),
+    Minimal("sharegpt-function-call-and-observation", Case("sft", {"formatting": "sharegpt"}, [{"conversations": [
+        {"from": "human", "value": "Hi"}, {"from": "function_call", "value": '{"name": "f", "arguments": {"x": 1}}'},
+        {"from": "observation", "value": "42"}, {"from": "gpt", "value": "Yo"}]}])),
+    Minimal("sharegpt-wrong-role-dropped", Case("sft", {"formatting": "sharegpt"}, [{"conversations": [{"from": "gpt", "value": "Hi"}, {"from": "human", "value": "Yo"}]}])),
+    Minimal("kto-label-a-string", Case("kto", {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}}, [{"instruction": "a", "output": "b", "kto_tag": "true"}])),
+    Minimal("placeholders-match-images", Case("sft", {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}, [{"instruction": "<image>a", "output": "b", "images": ["img/a.png"]}])),
+    Minimal("placeholder-without-image", Case("sft", {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}, [{"instruction": "<image>a", "output": "b", "images": []}])),
+    Minimal("tool-calls-under-sharegpt", Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": OPENAI_TAGS}, [{"messages": [
+        _user(), {"role": "assistant", "content": "", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}])),
+    Minimal("openai-system-suffix", Case("sft", OPENAI, [{"messages": [{"role": "system", "content": "S"}, _user(), _assistant()]}])),
+]
+
+# ---- fmtkit's to fix: each xfails until fixed, then fails until removed from this list --------
+
+KNOWN_DISAGREEMENTS = [
+    Minimal(
+        "null-column",
+        Case("sft", {"columns": {"prompt": "instruction", "response": "output", "system": "system"}}, [{"instruction": "a", "output": "b", "system": None}]),
+        "FMT801 calls a column null in every row absent (LLaMA-Factory fails with KeyError); `datasets` keeps it as a null "
+        "column and LLaMA-Factory reads None (rules/whole_file.py)",
+        lambda d: d.what == "false-error" and "FMT801" in d.detail,
+    ),
+    Minimal(
+        "alpaca-prompt-null",
+        Case("sft", {}, [{"instruction": None, "input": "x", "output": "b"}]),
+        "FMT300/FMT301 for a null or missing instruction: LLaMA-Factory skips empty parts and takes the input alone as the "
+        "prompt (rules/alpaca.py, schemas/alpaca-sft.schema.json)",
+        lambda d: d.what == "false-error" and ("FMT300" in d.detail or "FMT301" in d.detail) and _alpaca_prompt_null(d),
+    ),
+    Minimal(
+        "sharegpt-role-tags-with-function-call",
+        Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {**OPENAI_TAGS, "function_tag": "function_call"}}, [{"messages": [
+            _user(), {"role": "function_call", "content": '{"name": "f", "arguments": {"x": 1}}'}, {"role": "tool", "content": "42"}, _assistant()]}]),
+        "FMT300: an entry with role/content tags is checked against OpenAI's message schema, whose roles leave out the "
+        "entry's own function_tag (record_loop._SchemaView, schemas/openai-messages.schema.json)",
+        lambda d: d.what == "false-error" and "FMT300" in d.detail and any(m.get("role") == "function_call" for m in _messages(d)),
+    ),
+    Minimal(
+        "message-key-type",
+        Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": OPENAI_TAGS}, [{"messages": [{**_user(), "name": 0}, _assistant()]}]),
+        "FMT300 for the type of a message key LLaMA-Factory never reads (`name`): OpenAI's message schema applied to a "
+        "LLaMA-Factory entry (record_loop._SchemaView, schemas/openai-messages.schema.json)",
+        lambda d: d.what == "false-error" and "FMT300" in d.detail and any("name" in m for m in _messages(d)),
+    ),
+    Minimal(
+        "weight-in-llamafactory-entry",
+        Case("sft", OPENAI, [{"messages": [_user(), {**_assistant(), "weight": None}]}]),
+        "FMT409 for a null (or 2, or \"x\") weight: LLaMA-Factory never reads weight (FMT410 says so for 0); null means "
+        "absent to fmtkit's own reader (rules/conversation.py FMT409)",
+        lambda d: "FMT409" in d.detail,
+    ),
+    Minimal(
+        "tool-calls-on-a-user-message",
+        Case("sft", OPENAI, [{"messages": [{**_user(), "tool_calls": 1}, _assistant()]}]),
+        "FMT703 for tool_calls on a user message: LLaMA-Factory's openai converter reads tool_calls on assistant turns "
+        "only (rules/tools.py FMT703)",
+        lambda d: d.what == "false-error" and "FMT703" in d.detail,
+    ),
+    Minimal(
+        "tools-as-a-list-outside-openai",
+        Case("sft", {"columns": {"prompt": "instruction", "response": "output", "tools": "tools"}}, [{"instruction": "a", "output": "b", "tools": [{"name": "f"}]}]),
+        "tools as a JSON list (not a string) in an alpaca or sharegpt entry: LLaMA-Factory's tool formatter json.loads "
+        "it and training stops with TypeError; only the openai converter dumps lists (rules/tools.py FMT701)",
+        lambda d: d.what == "missed" and "JSON object must be str" in d.detail,
+    ),
+    Minimal(
+        "openai-prompt-ending-with-tool-results",
+        Case("preference", OPENAI_PAIRS, [{"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}],
+                                            "chosen": _assistant("a"), "rejected": _assistant("b")}]),
+        "LLaMA-Factory's openai converter only writes tool results out when a later message follows, so a preference "
+        "prompt ending with them loses them and the row is dropped (even turn count); fmtkit finds nothing "
+        "(rules/conversation.py FMT404 for openai entries)",
+        lambda d: d.what == "missed" and d.case.entry.get("formatting") == "openai" and d.case.kind == "preference" and "drops the row" in d.detail,
+    ),
+    Minimal(
+        "openai-text-beside-tool-calls",
+        Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "Let me check.", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}]),
+        "an assistant message with text and tool_calls: LLaMA-Factory's openai converter replaces the text with the "
+        "calls (the text is never trained); fmtkit finds nothing (rules/tools.py)",
+        lambda d: d.what in ("read-differs", "missed") and any(m.get("tool_calls") and isinstance(m.get("content"), str) and m["content"].strip() for m in _messages(d)),
+    ),
+    Minimal(
+        "kto-desirable-with-empty-answer",
+        Case("kto", {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}}, [{"instruction": "a", "output": "", "kto_tag": True}]),
+        "a KTO row labelled true with an empty answer: LLaMA-Factory's feedback processor takes an empty first response "
+        "for the undesirable side and trains it with kto_tag false; fmtkit warns of empty text only (rules/preference.py)",
+        lambda d: "trains on kto_tag" in d.detail,
+    ),
+    Minimal(
+        "pretraining-media",
+        Case("pretrain", {"columns": {"prompt": "text", "images": "images"}}, [{"text": "<image>Hi", "images": ["img/a.png"]}]),
+        "media in a pretraining entry: LLaMA-Factory's pretraining processor never reads them (nor counts placeholders); "
+        "fmtkit says nothing, or FMT602 where counts differ (rules/media.py)",
+        lambda d: d.case.stage == "pt" and ("pretraining ignores the media" in d.detail or (d.what == "false-error" and "FMT602" in d.detail)),
+    ),
+    Minimal(
+        "arrow-struct-union-of-arguments",
+        Case("sft", OPENAI, [
+            {"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]}, {"role": "tool", "content": "42"}, _assistant()]},
+            {"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"city": "P"}}}]}, {"role": "tool", "content": "42"}, _assistant()]}]),
+        "tool call arguments objects with different keys: `datasets` makes one struct of all their keys, so "
+        "LLaMA-Factory trains {\"x\": 1, \"city\": null}; fmtkit finds nothing (the Arrow-layer rules, issue 10 item 2)",
+        lambda d: d.what == "read-differs" and "null" in d.detail and "arguments" in d.detail,
+    ),
+    Minimal(
+        "arrow-nested-type-drift",
+        Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "f", "arguments": {}}}, {"type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]},
+            {"role": "tool", "content": "42"}, _assistant()]}]),
+        "tool call arguments an object in one call and JSON text in another: `datasets` cannot load the file; fmtkit "
+        "finds nothing (the Arrow-layer rules, issue 10 item 2)",
+        lambda d: d.what == "missed" and "cannot load it" in d.detail,
+    ),
+]
+
+# ---- LLaMA-Factory trains on these, but not as written: fmtkit's error is right ------------------
+
+ACCEPTED = [
+    Minimal(
+        "chosen-with-a-user-role",
+        Case("preference", OPENAI_PAIRS, [{"messages": [_user()], "chosen": _user("x"), "rejected": _assistant("b")}]),
+        "LLaMA-Factory's pairwise converter marks a chosen/rejected of the wrong role broken after it decided to keep "
+        "the row, so it trains a user turn as the chosen answer (FMT501)",
+        lambda d: "FMT501" in d.detail,
+    ),
+    Minimal(
+        "function-call-of-no-call",
+        Case("sft", {"formatting": "sharegpt"}, [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "function_call", "value": "[]"},
+                                                                     {"from": "observation", "value": "42"}, {"from": "gpt", "value": "Yo"}]}]),
+        "a function_call turn holding `[]`: LLaMA-Factory trains an empty function call (FMT702)",
+        lambda d: "FMT702" in d.detail,
+    ),
+    Minimal(
+        "tool-calls-not-a-list-under-sharegpt",
+        Case("sft", {"formatting": "sharegpt"}, [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo", "tool_calls": "1"}]}]),
+        "a tool_calls key under formatting sharegpt, whatever it holds, is never read by LLaMA-Factory (FMT704)",
+        lambda d: "FMT704" in d.detail,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def python() -> Path:
+    path, why = lf_python()
+    if path is None:
+        pytest.skip(why)
+    return path
+
+
+@pytest.fixture(scope="module")
+def minimal_results(python: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[Disagreement]]:
+    """Every minimal case of the three lists, through both sides in one batch."""
+    cases = {m.name: Case(**m.case.to_dict()) for m in (*REGRESSIONS, *KNOWN_DISAGREEMENTS, *ACCEPTED)}
+    found = run_batch(python, tmp_path_factory.mktemp("minimal") / "ds", list(cases.values()))
+    return {name: [d for d in found if d.case is case] for name, case in cases.items()}
+
+
+def _explained(d: Disagreement) -> bool:
+    return any(m.matches(d) for m in (*KNOWN_DISAGREEMENTS, *ACCEPTED))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [m.name for m in REGRESSIONS] + [pytest.param(m.name, marks=pytest.mark.xfail(strict=True, reason=m.reason)) for m in KNOWN_DISAGREEMENTS],
+)
+def test_minimal_case_agrees_with_llamafactory(minimal_results: dict[str, list[Disagreement]], name: str):
+    assert not minimal_results[name], "\n".join(map(str, minimal_results[name]))
+
+
+@pytest.mark.parametrize("name", [m.name for m in ACCEPTED])
+def test_accepted_case_is_an_error_llamafactory_misreads(minimal_results: dict[str, list[Disagreement]], name: str):
+    (accepted,) = [m for m in ACCEPTED if m.name == name]
+    found = minimal_results[name]
+    assert found and all(accepted.matches(d) for d in found), "\n".join(map(str, found)) or "no disagreement left: move it to REGRESSIONS"
+
+
+def test_known_disagreements_are_still_recognised(minimal_results: dict[str, list[Disagreement]]):
+    """Each known case's matcher matches what its minimal case produces today (else it excuses nothing)."""
+    for m in KNOWN_DISAGREEMENTS:
+        assert all(m.matches(d) for d in minimal_results[m.name]), (m.name, [str(d) for d in minimal_results[m.name]])
+
+
+@settings(
+    max_examples=BATCHES, derandomize=True, database=None, deadline=None,
+    phases=[Phase.explicit, Phase.generate],  # a batch is costly to shrink: the report lists each small case instead
+    suppress_health_check=list(HealthCheck),
+)  # fmt: skip
+@given(st.lists(st.randoms(use_true_random=False).map(random_case), min_size=CASES_PER_BATCH, max_size=CASES_PER_BATCH))
+def test_generated_datasets_agree_with_llamafactory(python: Path, tmp_path_factory: pytest.TempPathFactory, batch: list[Case]):
+    found = [d for d in run_batch(python, tmp_path_factory.mktemp("generated") / "ds", batch) if not _explained(d)]
+    assert not found, f"{len(found)} new disagreements with LLaMA-Factory (add each, reduced, to a list above):\n" + "\n".join(map(str, found))
