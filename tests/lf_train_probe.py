@@ -3,7 +3,7 @@
 Run inside the environment made by ``scripts/setup-llamafactory.sh`` (not by
 pytest; ``tests/test_differential.py`` runs it)::
 
-    .venv-lf/bin/python tests/lf_train_probe.py JOB.json
+    .venv-lf/bin/python tests/lf_train_probe.py JOB.json OUT.jsonl
 
 ``JOB.json``::
 
@@ -23,10 +23,10 @@ every multimodal plugin does) and nothing else: no image is opened. The
 ``extra`` aligned records (a caller's own reading of the same rows, in
 LLaMA-Factory's aligned layout) are encoded the same way.
 
-Output::
+Output: one line appended to ``OUT.jsonl`` per entry, in the job's order, as soon as it is done::
 
-    {"NAME": {"error": "Type: message"}                  # the entry does not load
-     "NAME": {"rows": [{"aligned": {...}, "encoded": E}, ...], "extra": [E or null, ...]}}
+    {"name": "NAME", "error": "Type: message", "extra": [...]}                       # the entry does not load
+    {"name": "NAME", "rows": [{"aligned": {...}, "encoded": E}, ...], "extra": [E or null, ...]}
 
 where ``E`` is ``{"ids": {"input_ids": [...], "labels": [...], ...}}``,
 ``{"dropped": true}`` (the processor skips the row: "Dropped invalid example")
@@ -97,27 +97,30 @@ def encode(processor, row: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     dataset_dir = os.path.abspath(job["dataset_dir"])
-    # LLaMA-Factory's processors print to stdout (and log to stderr): stdout carries only the result.
-    with tempfile.TemporaryDirectory(prefix="lf-train-probe-") as cache, contextlib.redirect_stdout(sys.stderr):
+    # LLaMA-Factory's processors print to stdout (and log to stderr): results go to their own file.
+    with (
+        tempfile.TemporaryDirectory(prefix="lf-train-probe-") as cache,
+        contextlib.redirect_stdout(sys.stderr),
+        open(argv[1], "a", encoding="utf-8") as out,
+    ):
         offline(cache)
         processors = _processors(cache)
-        loaded = load(dataset_dir, list(job["entries"]), cache)
-        out: dict[str, object] = {}
         for name, spec in job["entries"].items():
             processor = processors[spec["stage"]][1 if spec.get("media") else 0]
             extra = [None if r is None else encode(processor, r) for r in job.get("extra", {}).get(name, [])]
-            rows = loaded[name]
+            rows = load(dataset_dir, [name], cache)[name]
             if isinstance(rows, dict):
-                out[name] = {"error": rows["error"], "extra": extra}
+                result = {"error": rows["error"], "extra": extra}
             else:
-                out[name] = {"rows": [{"aligned": r, "encoded": encode(processor, r)} for r in rows], "extra": extra}
-    json.dump(out, sys.stdout, ensure_ascii=False, default=repr)
-    sys.stdout.write("\n")
+                result = {"rows": [{"aligned": r, "encoded": encode(processor, r)} for r in rows], "extra": extra}
+            # one line per entry, written at once: a crash (pyarrow can die of SIGBUS) loses only the entry it was in
+            out.write(json.dumps({"name": name, **result}, ensure_ascii=False, default=repr) + "\n")
+            out.flush()
     return 0
 
 

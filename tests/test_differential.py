@@ -68,6 +68,11 @@ def _messages(d: Disagreement) -> list[dict[str, Any]]:
     return out
 
 
+def _last_message(d: Disagreement) -> dict[str, Any]:
+    msgs = d.case.rows[d.row].get("messages") if d.row is not None else None
+    return msgs[-1] if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict) else {}
+
+
 def _alpaca_prompt_null(d: Disagreement) -> bool:
     if "formatting" in d.case.entry or d.row is None:
         return False
@@ -101,6 +106,10 @@ REGRESSIONS = [
     Minimal("placeholder-without-image", Case("sft", {"columns": {"prompt": "instruction", "response": "output", "images": "images"}}, [{"instruction": "<image>a", "output": "b", "images": []}])),
     Minimal("tool-calls-under-sharegpt", Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": OPENAI_TAGS}, [{"messages": [
         _user(), {"role": "assistant", "content": "", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}])),
+    # datasets 4.0 on pyarrow 26 reads garbage (UnicodeDecodeError) or dies of SIGBUS on this file: fmtkit must report it (FMT304)
+    Minimal("null-inside-history-breaks-the-loader", Case("preference", {"ranking": True, "columns": {
+        "prompt": "instruction", "history": "history", "chosen": "chosen", "rejected": "rejected"}}, [
+        {"instruction": "a", "history": [[None, "b"]], "chosen": "c", "rejected": "d"}, {"instruction": "a", "history": [], "chosen": "c", "rejected": "d"}])),
     Minimal("openai-system-suffix", Case("sft", OPENAI, [{"messages": [{"role": "system", "content": "S"}, _user(), _assistant()]}])),
 ]
 
@@ -152,7 +161,7 @@ KNOWN_DISAGREEMENTS = [
         "FMT405 (content null) or FMT401 (no content key) for a leading system message: LLaMA-Factory takes it as no "
         "system prompt, as fmtkit's reader does (rules/conversation.py)",
         lambda d: d.what == "false-error" and ("FMT405" in d.detail or "FMT401" in d.detail) and any(
-            m.get("role") == "system" and m.get("content") is None for m in _messages(d)),
+            (m.get("role"), m.get("content")) == ("system", None) or (m.get("from"), m.get("value")) == ("system", None) for m in _messages(d)),
     ),
     Minimal(
         "system-column-type-under-role-tags",
@@ -249,6 +258,14 @@ ACCEPTED = [
                                                                      {"from": "observation", "value": "42"}, {"from": "gpt", "value": "Yo"}]}]),
         "a function_call turn holding `[]`: LLaMA-Factory trains an empty function call (FMT702)",
         lambda d: "FMT702" in d.detail,
+    ),
+    Minimal(
+        "openai-tool-results-after-the-user",
+        Case("preference", OPENAI_PAIRS, [{"messages": [_user(), {"role": "tool", "content": "42"}], "chosen": _assistant("a"), "rejected": _assistant("b")}]),
+        "tool results no call asked for, ending an openai prompt: LLaMA-Factory's openai converter drops trailing tool "
+        "results and trains on the prompt without them (FMT403)",
+        lambda d: d.what == "error-unreadable" and d.case.entry.get("formatting") == "openai" and "FMT403" in d.detail
+        and _last_message(d).get("role") == "tool",
     ),
     Minimal(
         "tool-calls-not-a-list-under-sharegpt",
