@@ -328,3 +328,187 @@ def test_generated_datasets_agree_with_llamafactory(python: Path, tmp_path_facto
     batch = [random_case(random.Random(seed)) for seed in seeds]
     found = [d for d in run_batch(python, tmp_path_factory.mktemp("generated") / "ds", batch) if not _explained(d)]
     assert not found, f"{len(found)} new disagreements with LLaMA-Factory (add each, reduced, to a list above):\n" + "\n".join(map(str, found))
+
+
+# ==== TRL: its data_utils on generated TRL datasets (in this environment, no subprocess) =========
+
+from differential_trl import TrlCase, random_trl_case, trl_disagreements  # noqa: E402
+
+U, A = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}
+
+
+def _trl_rows(d: str) -> list[Any]:
+    import json
+
+    return json.loads(d.split("rows=", 1)[1])
+
+
+def _trl_answer_roles(d: str) -> set[Any]:
+    return {m.get("role") for r in _trl_rows(d) for k in ("completion", "chosen", "rejected") if isinstance(r.get(k), list) for m in r[k] if isinstance(m, dict)}
+
+
+def _trl_prompt_last_role(d: str) -> Any:
+    prompts = [r.get("prompt") for r in _trl_rows(d)]
+    return prompts[0][-1].get("role") if prompts and isinstance(prompts[0], list) and prompts[0] and isinstance(prompts[0][-1], dict) else None
+
+
+TRL_KNOWN = [
+    Minimal(
+        "trl-a-key-in-one-row-is-in-every-row",
+        TrlCase("trl-unpaired", [{"prompt": [U], "completion": [A], "label": True, "messages": [U, A]}, {"prompt": [U], "completion": [A], "label": False}]),
+        "`messages` beside prompt/completion in one row: `datasets` gives every row the column (null), so TRL's "
+        "apply_chat_template refuses every row's key set (KeyError); fmtkit reports the one row (the TRL key-set rule "
+        "should look at the file's columns)",
+        lambda d: "Invalid keys in the example" in d,
+    ),
+    Minimal(
+        "trl-messages-beside-strings",
+        TrlCase("trl-prompt-completion", [{"prompt": "Why?", "completion": "Yo", "messages": [U, A]}]),
+        "`messages` beside standard (string) prompt/completion: TRL fails on the row (its key-set check, or the list "
+        "where text belongs: which one depends on the set order in is_conversational); fmtkit finds nothing (the TRL "
+        "key-set rule, for standard rows too)",
+        lambda d: d.startswith("[missed]") and any("messages" in r and ("prompt" in r or "chosen" in r) for r in _trl_rows(d)),
+    ),
+    Minimal(
+        "trl-column-missing-in-a-row",
+        TrlCase("trl-prompt-only", [{"prompt": [U]}, {"prompt": [U]}, {"prompt": [U], "completion": [A]}]),
+        "a row without a column the others have: `datasets` fills it with null and TRL fails on that row; and as "
+        "is_conversational picks one key from a set, a null there makes TRL take the other rows for standard text "
+        "(their message lists are then no text); fmtkit reads each row as the type its own keys make and finds "
+        "nothing (the TRL key-set rule should look at the file's columns)",
+        lambda d: d.startswith("[missed]") and ("None" in d or "is list, not text" in d),
+    ),
+    Minimal(
+        "trl-prompt-beside-implicit-pairs",
+        TrlCase("trl-preference", [{"chosen": [U, A], "rejected": [U, {"role": "assistant", "content": "No"}]}, {"prompt": [U], "chosen": [A], "rejected": [{"role": "assistant", "content": "No"}]}]),
+        "a file detected as implicit-prompt preference (by its first rows) whose other rows have a prompt: fmtkit "
+        "reads that prompt as an extra field and drops it, TRL trains on it; fmtkit finds nothing (detect.py, "
+        "forms/trl.py read_preference_implicit)",
+        lambda d: d.startswith("[read-differs]") and any("prompt" in r for r in _trl_rows(d)) and all("chosen" in r for r in _trl_rows(d)),
+    ),
+    Minimal(
+        "trl-preference-without-a-shared-prompt",
+        TrlCase("trl-preference-implicit", [{"chosen": [A], "rejected": [{"role": "assistant", "content": "No"}]}]),
+        "implicit-prompt pairs with no common first message: maybe_extract_prompt extracts an empty prompt and "
+        "apply_chat_template fails (IndexError); fmtkit finds nothing (the implicit-prompt rule)",
+        lambda d: "IndexError" in d,
+    ),
+    Minimal(
+        "trl-prompt-ending-with-system",
+        TrlCase("trl-prompt-only", [{"prompt": [{"role": "system", "content": "S"}]}]),
+        "a prompt whose last message is a system message: apply_chat_template raises 'Invalid role in the last "
+        "message'; fmtkit finds nothing (forms/trl.py and the prompt rules)",
+        lambda d: "Invalid role in the last message" in d,
+    ),
+    Minimal(
+        "trl-prompt-ending-with-assistant",
+        TrlCase("trl-prompt-only", [{"prompt": [U, {"role": "assistant", "content": "Partial"}]}]),
+        "a prompt ending with an assistant message, which TRL continues (continue_final_message): fmtkit reads it as "
+        "an answered (sft) sample, which no prompt form holds (forms/trl.py read_prompt_only)",
+        lambda d: d.startswith("[read-differs]") and _trl_prompt_last_role(d) == "assistant",
+    ),
+    Minimal(
+        "trl-answer-with-another-role",
+        TrlCase("trl-prompt-completion", [{"prompt": [U], "completion": [{"role": "tool", "content": "42"}]}]),
+        "a completion (or chosen/rejected) message whose role is not assistant: TRL renders it as written, fmtkit reads "
+        "it otherwise and finds nothing (forms/trl.py _completion)",
+        lambda d: d.startswith("[read-differs]") and bool(_trl_answer_roles(d) - {"assistant"}),
+    ),
+    Minimal(
+        "trl-implicit-preference-with-messages",
+        TrlCase("trl-preference-implicit", [{"chosen": [U, A], "rejected": [U, {"role": "assistant", "content": "No"}], "messages": [U, A]}]),
+        "FMT300 for `messages` beside implicit-prompt chosen/rejected: TRL's maybe_extract_prompt keeps only "
+        "prompt/chosen/rejected before applying the template, so the pair trains as it is (the TRL key-set rule)",
+        lambda d: d.startswith("[false-error]") and "FMT300" in d and all("messages" in r and "prompt" not in r for r in _trl_rows(d)),
+    ),
+    Minimal(
+        "trl-messages-in-any-order",
+        TrlCase("trl-messages", [{"messages": [U, A, U, {"role": "tool", "content": "42"}, A]}]),
+        "FMT403 in a TRL messages file: TRL (and the chat template) take turns in any order; the order policy of TRL "
+        "forms should be 'any order' (issue 10 item 1)",
+        lambda d: "FMT403" in d,
+    ),
+]
+
+TRL_ACCEPTED = [
+    Minimal(
+        "trl-type-drift",
+        TrlCase("trl-text", [{"text": 1.5}, {"text": "Hi"}]),
+        "a column of two JSON types: datasets 5 (TRL's) loads it as a Json column where LLaMA-Factory's datasets 4 "
+        "fails; fmtkit follows the stricter loader (FMT802)",
+        lambda d: "FMT802" in d,
+    ),
+    Minimal(
+        "trl-content-not-a-string",
+        TrlCase("trl-messages", [{"messages": [U, {"role": "assistant", "content": 3}]}]),
+        "a content that is not a string (or null): this chat template prints it, others fail; fmtkit refuses it "
+        "(FMT300, FMT405)",
+        lambda d: ("FMT300" in d or "FMT405" in d) and (d.startswith("[error-unreadable]") or d.startswith("[false-error]")),
+    ),
+    Minimal(
+        "trl-unknown-role",
+        TrlCase("trl-messages", [{"messages": [U, A, {"role": "bot", "content": "x"}, A]}]),
+        "a role no chat template knows: this one prints it, others fail (FMT402)",
+        lambda d: "FMT402" in d,
+    ),
+    Minimal(
+        "trl-row-of-another-type",
+        TrlCase("trl-messages", [{"messages": [U, A]}, {"messages": [U, A]}, {"prompt": "Hi"}]),
+        "a prompt-only row in a messages file: TRL renders each row alone, but its trainers take the dataset type from "
+        "the columns and the first row; FMT401 (no messages)",
+        lambda d: d.startswith("[error-unreadable]") and "FMT401" in d,
+    ),
+    Minimal(
+        "trl-no-type",
+        TrlCase("trl-preference-implicit", [{"chosen": "Hi"}]),
+        "`chosen` without `rejected` is no TRL dataset type (a trainer fails on the missing column); FMT207",
+        lambda d: "FMT207" in d,
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    pytest.importorskip("trl")
+    from tiny_model import build_tokenizer
+
+    return build_tokenizer()
+
+
+def _trl_explained(d: str) -> bool:
+    return any(m.matches(d) for m in (*TRL_KNOWN, *TRL_ACCEPTED))
+
+
+@pytest.fixture(scope="module")
+def trl_minimal_results(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
+    out = {}
+    for m in (*TRL_KNOWN, *TRL_ACCEPTED):
+        case = TrlCase(m.case.form, m.case.rows)
+        out[m.name] = trl_disagreements(tmp_path_factory.mktemp("trl-minimal"), [case], tokenizer)
+    return out
+
+
+@pytest.mark.parametrize("name", [pytest.param(m.name, marks=pytest.mark.xfail(strict=True, reason=m.reason)) for m in TRL_KNOWN])
+def test_trl_minimal_case_agrees_with_trl(trl_minimal_results: dict[str, list[str]], name: str):
+    assert not trl_minimal_results[name], "\n".join(trl_minimal_results[name])
+
+
+@pytest.mark.parametrize("name", [m.name for m in (*TRL_KNOWN, *TRL_ACCEPTED)])
+def test_trl_minimal_case_is_recognised(trl_minimal_results: dict[str, list[str]], name: str):
+    """Each known or accepted TRL case's matcher matches what it produces today (else it excuses nothing)."""
+    (m,) = [m for m in (*TRL_KNOWN, *TRL_ACCEPTED) if m.name == name]
+    found = trl_minimal_results[name]
+    assert all(_trl_explained(d) for d in found), found
+    if m in TRL_ACCEPTED:
+        assert any(m.matches(d) for d in found), found or "no disagreement left: fmtkit and TRL agree on it now"
+
+
+@settings(
+    max_examples=BATCHES, derandomize=True, database=None, deadline=None,
+    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+)  # fmt: skip
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=CASES_PER_BATCH // 2, max_size=CASES_PER_BATCH // 2, unique=True))
+def test_generated_trl_datasets_agree_with_trl(tokenizer, tmp_path_factory: pytest.TempPathFactory, seeds: list[int]):
+    batch = [random_trl_case(random.Random(seed)) for seed in seeds]
+    found = [d for d in trl_disagreements(tmp_path_factory.mktemp("trl-generated"), batch, tokenizer) if not _trl_explained(d)]
+    assert not found, f"{len(found)} new disagreements with TRL (add each, reduced, to a list above):\n" + "\n".join(found)
