@@ -28,6 +28,7 @@ from fmtkit.conversion import iter_samples, resolve
 from fmtkit.errors import FmtkitError
 from fmtkit.findings import ERROR, WARNING
 from fmtkit.sample import Sample, Turn
+from test_llamafactory_real import _clean_env, _openai_system
 
 WORDS = ["Hi", "Hello there.", "好的", "a\nb", "2+2=4", " padded ", "Why?"]
 ODD = [None, "", " ", 3, 1.5, True, ["a"], {"a": 1}]  # empty, null, or another JSON type
@@ -398,16 +399,6 @@ def _message(turn: Turn) -> dict[str, str]:
     return {"role": _tag(turn.role), "content": turn.content}
 
 
-def _openai_system(system: str, tools: str) -> str:
-    """LLaMA-Factory 0.9.5's openai converter appends "detailed thinking off" (or a newline, with tools): FMT119."""
-    off = "detailed thinking off"
-    if not system:
-        return system if tools else off
-    if tools:
-        return system + "\n"
-    return system if ("detailed thinking on" in system or off in system) else system + "\n" + off
-
-
 def aligned_of(sample: Sample, formatting: str) -> dict[str, Any]:
     """A fmtkit Sample in LLaMA-Factory's aligned layout (``_prompt``, ``_response``, ...), to encode the same way."""
     if sample.text is not None:
@@ -434,7 +425,8 @@ def aligned_of(sample: Sample, formatting: str) -> dict[str, Any]:
         else:
             prompt, response = turns, []
     tools = json.dumps(sample.tools, ensure_ascii=False) if sample.tools is not None else ""
-    system = _openai_system(sample.system, tools) if formatting == "openai" else sample.system
+    # LLaMA-Factory 0.9.5's openai converter appends "detailed thinking off" (or a newline, with tools): FMT119
+    system = _openai_system(sample.system, bool(tools)) if formatting == "openai" else sample.system
     media = {f"_{k}": list(getattr(sample, k)) or None for k in ("images", "videos", "audios")}
     # _label is not LLaMA-Factory's (the probe ignores it): KTO's label, which LLaMA-Factory derives from the answer
     return {"_prompt": prompt, "_response": response, "_system": system, "_tools": tools, **media, "_label": sample.label}
@@ -583,12 +575,6 @@ def _difference(lf_row: dict[str, Any], fm_row: FmtkitRow, fm_encoded: dict[str,
     return "LLaMA-Factory trains on something else: " + json.dumps(diff, ensure_ascii=False, default=str)[:600]
 
 
-def clean_env() -> dict[str, str]:
-    """This process's environment without what would point another python at .venv's packages."""
-    drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSAFEPATH")
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
 def run_batch(python: Path, folder: Path, cases: list[Case]) -> list[Disagreement]:
     """Write the cases into ``folder``, run both sides (one LLaMA-Factory subprocess) and compare them.
 
@@ -607,7 +593,7 @@ def run_batch(python: Path, folder: Path, cases: list[Case]) -> list[Disagreemen
     while todo:
         job_file = folder.parent / f"{folder.name}.job.json"
         job_file.write_text(json.dumps({**job, "entries": {n: job["entries"][n] for n in todo}}, ensure_ascii=False), encoding="utf-8")
-        run = subprocess.run([str(python), str(probe), str(job_file), str(out)], check=False, capture_output=True, text=True, env=clean_env(), timeout=900)
+        run = subprocess.run([str(python), str(probe), str(job_file), str(out)], check=False, capture_output=True, text=True, env=_clean_env(), timeout=900)
         for line in out.read_text(encoding="utf-8").splitlines() if out.exists() else ():
             got = json.loads(line)
             lf[got.pop("name")] = got

@@ -49,7 +49,7 @@ STAGES = ("sft", "rm", "kto", "pt")
 COLUMNS = ("_prompt", "_response", "_system", "_tools", "_images", "_videos", "_audios")
 
 
-def _processors(cache: str) -> dict:
+def _processors() -> dict:
     """stage -> (processor for text entries, processor for entries with media)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from llamafactory.data.mm_plugin import BasePlugin
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
         open(argv[1], "a", encoding="utf-8") as out,
     ):
         offline(cache)
-        processors = _processors(cache)
+        processors = _processors()
         for name, spec in job["entries"].items():
             processor = processors[spec["stage"]][1 if spec.get("media") else 0]
             extra = [None if r is None else encode(processor, r) for r in job.get("extra", {}).get(name, [])]

@@ -379,12 +379,12 @@ TRL_KNOWN = [
         lambda d: d.startswith("[missed]") and ("None" in d or "is list, not text" in d),
     ),
     Minimal(
-        "trl-prompt-beside-implicit-pairs",
+        "trl-preference-rows-with-and-without-prompt",
         TrlCase("trl-preference", [{"chosen": [U, A], "rejected": [U, {"role": "assistant", "content": "No"}]}, {"prompt": [U], "chosen": [A], "rejected": [{"role": "assistant", "content": "No"}]}]),
-        "a file detected as implicit-prompt preference (by its first rows) whose other rows have a prompt: fmtkit "
-        "reads that prompt as an extra field and drops it, TRL trains on it; fmtkit finds nothing (detect.py, "
-        "forms/trl.py read_preference_implicit)",
-        lambda d: d.startswith("[read-differs]") and any("prompt" in r for r in _trl_rows(d)) and all("chosen" in r for r in _trl_rows(d)),
+        "a preference file mixing rows with and without a prompt: fmtkit reads every row as the one type detected "
+        "from the first rows (a prompt becomes an extra field it drops), TRL takes each row's own prompt or extracts "
+        "it; fmtkit finds nothing (detect.py, forms/trl.py read_preference / read_preference_implicit)",
+        lambda d: d.startswith("[read-differs]") and all("chosen" in r and "rejected" in r for r in _trl_rows(d)),
     ),
     Minimal(
         "trl-preference-without-a-shared-prompt",
