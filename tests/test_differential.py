@@ -73,6 +73,12 @@ def _last_message(d: Disagreement) -> dict[str, Any]:
     return msgs[-1] if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict) else {}
 
 
+def _system_without_content(d: Disagreement) -> bool:
+    """A message with the entry's system tag and a null or absent content."""
+    tags = {"role_tag": "from", "content_tag": "value", "system_tag": "system"} | d.case.entry.get("tags", {})
+    return any(m.get(tags["role_tag"]) == tags.get("system_tag") and m.get(tags["content_tag"]) is None for m in _messages(d))
+
+
 def _alpaca_prompt_null(d: Disagreement) -> bool:
     if "formatting" in d.case.entry or d.row is None:
         return False
@@ -160,8 +166,7 @@ KNOWN_DISAGREEMENTS = [
         Case("sft", OPENAI, [{"messages": [{"role": "system", "content": None}, _user(), _assistant()]}]),
         "FMT405 (content null) or FMT401 (no content key) for a leading system message: LLaMA-Factory takes it as no "
         "system prompt, as fmtkit's reader does (rules/conversation.py)",
-        lambda d: d.what == "false-error" and ("FMT405" in d.detail or "FMT401" in d.detail) and any(
-            (m.get("role"), m.get("content")) == ("system", None) or (m.get("from"), m.get("value")) == ("system", None) for m in _messages(d)),
+        lambda d: d.what == "false-error" and ("FMT405" in d.detail or "FMT401" in d.detail) and _system_without_content(d),
     ),
     Minimal(
         "system-column-type-under-role-tags",
