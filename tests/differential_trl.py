@@ -192,7 +192,8 @@ def trl_disagreements(folder: Path, cases: list[TrlCase], tokenizer: Any) -> lis
                     say("missed", r, f"TRL fails ({trl['error']}); fmtkit: no error")
             elif not row_errors:
                 if not same and not (None in warned or r in warned):
-                    say("read-differs", r, f"fmtkit: no finding, but TRL renders it differently from fmtkit's reading ({(mine or {}).get('error', 'other tokens')})")
+                    why = f"fmtkit cannot read it: {sample}" if isinstance(sample, Exception) else (mine or {}).get("error", "other tokens")
+                    say("read-differs", r, f"fmtkit: no finding, but TRL renders it differently from fmtkit's reading ({why})")
             elif same:
                 say("false-error", r, f"fmtkit: {row_errors}; TRL renders it exactly as fmtkit reads it")
             elif mine is None:

@@ -399,6 +399,13 @@ TRL_KNOWN = [
         lambda d: "IndexError" in d,
     ),
     Minimal(
+        "trl-system-message-not-first",
+        TrlCase("trl-prompt-completion", [{"prompt": [U, {"role": "system", "content": "S"}, U], "completion": [A]}]),
+        "a system message after the first turn: TRL's template renders it where it is; fmtkit's reader refuses it "
+        "(role-order) while validate finds nothing (forms/sharegpt.py read_messages, and a rule for TRL forms)",
+        lambda d: d.startswith("[read-differs]") and "a system message is allowed only first" in d,
+    ),
+    Minimal(
         "trl-prompt-ending-with-system",
         TrlCase("trl-prompt-only", [{"prompt": [{"role": "system", "content": "S"}]}]),
         "a prompt whose last message is a system message: apply_chat_template raises 'Invalid role in the last "
