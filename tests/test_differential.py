@@ -116,6 +116,10 @@ REGRESSIONS = [
     Minimal("null-inside-history-breaks-the-loader", Case("preference", {"ranking": True, "columns": {
         "prompt": "instruction", "history": "history", "chosen": "chosen", "rejected": "rejected"}}, [
         {"instruction": "a", "history": [[None, "b"]], "chosen": "c", "rejected": "d"}, {"instruction": "a", "history": [], "chosen": "c", "rejected": "d"}])),
+    # FMT807: tool call arguments an object in one call and JSON text in another (datasets cannot load the file)
+    Minimal("arrow-nested-type-drift", Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [
+        {"type": "function", "function": {"name": "f", "arguments": {}}}, {"type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]},
+        {"role": "tool", "content": "42"}, _assistant()]}])),
     Minimal("openai-system-suffix", Case("sft", OPENAI, [{"messages": [{"role": "system", "content": "S"}, _user(), _assistant()]}])),
 ]
 
@@ -236,15 +240,6 @@ KNOWN_DISAGREEMENTS = [
         "LLaMA-Factory trains {\"x\": 1, \"city\": null}; fmtkit finds nothing (the Arrow-layer rules, issue 10 item 2)",
         lambda d: d.what == "read-differs" and "null" in d.detail and "arguments" in d.detail,
     ),
-    Minimal(
-        "arrow-nested-type-drift",
-        Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [
-            {"type": "function", "function": {"name": "f", "arguments": {}}}, {"type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]},
-            {"role": "tool", "content": "42"}, _assistant()]}]),
-        "tool call arguments an object in one call and JSON text in another: `datasets` cannot load the file; fmtkit "
-        "finds nothing (the Arrow-layer rules, issue 10 item 2)",
-        lambda d: d.what == "missed" and "cannot load it" in d.detail,
-    ),
 ]
 
 # ---- LLaMA-Factory trains on these, but not as written: fmtkit's error is right ------------------
@@ -357,6 +352,11 @@ def _trl_prompt_last_role(d: str) -> Any:
     return prompts[0][-1].get("role") if prompts and isinstance(prompts[0], list) and prompts[0] and isinstance(prompts[0][-1], dict) else None
 
 
+TRL_REGRESSIONS = [
+    Minimal("trl-messages-in-any-order", TrlCase("trl-messages", [{"messages": [U, A, U, {"role": "tool", "content": "42"}, A]}])),
+    Minimal("trl-extra-columns", TrlCase("trl-preference", [{"prompt": [U], "chosen": [A], "rejected": [{"role": "assistant", "content": "No"}], "prompt_id": "p1", "score_chosen": 8.0}])),
+]
+
 TRL_KNOWN = [
     Minimal(
         "trl-a-key-in-one-row-is-in-every-row",
@@ -399,10 +399,10 @@ TRL_KNOWN = [
         lambda d: "IndexError" in d,
     ),
     Minimal(
-        "trl-system-message-not-first",
-        TrlCase("trl-prompt-completion", [{"prompt": [U, {"role": "system", "content": "S"}, U], "completion": [A]}]),
-        "a system message after the first turn: TRL's template renders it where it is; fmtkit's reader refuses it "
-        "(role-order) while validate finds nothing (forms/sharegpt.py read_messages, and a rule for TRL forms)",
+        "trl-two-leading-system-messages",
+        TrlCase("trl-messages", [{"messages": [{"role": "system", "content": "S"}, {"role": "system", "content": "T"}, U, A]}]),
+        "two system messages first: validate finds nothing (FMT403 only counts a system message after other turns), "
+        "fmtkit's reader refuses the second, TRL renders both (rules/conversation.py FMT403, forms/sharegpt.py read_messages)",
         lambda d: d.startswith("[read-differs]") and "a system message is allowed only first" in d,
     ),
     Minimal(
@@ -433,22 +433,15 @@ TRL_KNOWN = [
         "prompt/chosen/rejected before applying the template, so the pair trains as it is (the TRL key-set rule)",
         lambda d: d.startswith("[false-error]") and "FMT300" in d and all("messages" in r and "prompt" not in r for r in _trl_rows(d)),
     ),
-    Minimal(
-        "trl-messages-in-any-order",
-        TrlCase("trl-messages", [{"messages": [U, A, U, {"role": "tool", "content": "42"}, A]}]),
-        "FMT403 in a TRL messages file: TRL (and the chat template) take turns in any order; the order policy of TRL "
-        "forms should be 'any order' (issue 10 item 1)",
-        lambda d: "FMT403" in d,
-    ),
 ]
 
 TRL_ACCEPTED = [
     Minimal(
         "trl-type-drift",
         TrlCase("trl-text", [{"text": 1.5}, {"text": "Hi"}]),
-        "a column of two JSON types: datasets 5 (TRL's) loads it as a Json column where LLaMA-Factory's datasets 4 "
-        "fails; fmtkit follows the stricter loader (FMT802)",
-        lambda d: "FMT802" in d,
+        "a column (or a field inside one) of two JSON types: datasets 5 (TRL's) loads it as a Json column where "
+        "LLaMA-Factory's datasets 4 fails; fmtkit follows the stricter loader (FMT802, FMT807, FMT808)",
+        lambda d: any(code in d for code in ("FMT802", "FMT807", "FMT808")),
     ),
     Minimal(
         "trl-content-not-a-string",
@@ -456,6 +449,12 @@ TRL_ACCEPTED = [
         "a content that is not a string (or null): this chat template prints it, others fail; fmtkit refuses it "
         "(FMT300, FMT405)",
         lambda d: ("FMT300" in d or "FMT405" in d) and (d.startswith("[error-unreadable]") or d.startswith("[false-error]")),
+    ),
+    Minimal(
+        "trl-system-message-not-first",
+        TrlCase("trl-prompt-completion", [{"prompt": [U, {"role": "system", "content": "S"}, U], "completion": [A]}]),
+        "a system message after the first turn: this chat template renders it in place, many refuse it (FMT403)",
+        lambda d: d.startswith("[error-unreadable]") and "FMT403" in d and '"role": "system"' in d,
     ),
     Minimal(
         "trl-unknown-role",
@@ -494,13 +493,15 @@ def _trl_explained(d: str) -> bool:
 @pytest.fixture(scope="module")
 def trl_minimal_results(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[str]]:
     out = {}
-    for m in (*TRL_KNOWN, *TRL_ACCEPTED):
+    for m in (*TRL_REGRESSIONS, *TRL_KNOWN, *TRL_ACCEPTED):
         case = TrlCase(m.case.form, m.case.rows)
         out[m.name] = trl_disagreements(tmp_path_factory.mktemp("trl-minimal"), [case], tokenizer)
     return out
 
 
-@pytest.mark.parametrize("name", [pytest.param(m.name, marks=pytest.mark.xfail(strict=True, reason=m.reason)) for m in TRL_KNOWN])
+@pytest.mark.parametrize(
+    "name", [m.name for m in TRL_REGRESSIONS] + [pytest.param(m.name, marks=pytest.mark.xfail(strict=True, reason=m.reason)) for m in TRL_KNOWN]
+)
 def test_trl_minimal_case_agrees_with_trl(trl_minimal_results: dict[str, list[str]], name: str):
     assert not trl_minimal_results[name], "\n".join(trl_minimal_results[name])
 
