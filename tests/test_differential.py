@@ -231,15 +231,6 @@ KNOWN_DISAGREEMENTS = [
         "fmtkit says nothing, or FMT602 where counts differ (rules/media.py)",
         lambda d: d.case.stage == "pt" and ("pretraining ignores the media" in d.detail or (d.what == "false-error" and "FMT602" in d.detail)),
     ),
-    Minimal(
-        "arrow-struct-union-of-arguments",
-        Case("sft", OPENAI, [
-            {"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]}, {"role": "tool", "content": "42"}, _assistant()]},
-            {"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"city": "P"}}}]}, {"role": "tool", "content": "42"}, _assistant()]}]),
-        "tool call arguments objects with different keys: `datasets` makes one struct of all their keys, so "
-        "LLaMA-Factory trains {\"x\": 1, \"city\": null}; fmtkit finds nothing (the Arrow-layer rules, issue 10 item 2)",
-        lambda d: d.what == "read-differs" and "null" in d.detail and "arguments" in d.detail,
-    ),
 ]
 
 # ---- LLaMA-Factory trains on these, but not as written: fmtkit's error is right ------------------
@@ -266,6 +257,16 @@ ACCEPTED = [
         "results and trains on the prompt without them (FMT403)",
         lambda d: d.what == "error-unreadable" and d.case.entry.get("formatting") == "openai" and "FMT403" in d.detail
         and _last_message(d).get("role") == "tool",
+    ),
+    Minimal(
+        "arrow-struct-union-of-arguments",
+        Case("sft", OPENAI, [
+            {"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}]}, {"role": "tool", "content": "42"}, _assistant()]},
+            {"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"city": "P"}}}]}, {"role": "tool", "content": "42"}, _assistant()]}]),
+        "tool call arguments objects with different keys: `datasets` makes one struct of all their keys, so "
+        "LLaMA-Factory trains {\"x\": 1, \"city\": null} in every row; fmtkit reports FMT810 once, at the first "
+        "record whose keys differ (the earlier rows, altered too, carry no finding of their own)",
+        lambda d: d.what == "read-differs" and "null" in d.detail and "arguments" in d.detail,
     ),
     Minimal(
         "tool-calls-not-a-list-under-sharegpt",
