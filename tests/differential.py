@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import fmtkit
-from fmtkit.conversion import iter_samples, resolve
+from fmtkit.sources import iter_samples, resolve
 from fmtkit.errors import FmtkitError
 from fmtkit.findings import ERROR, WARNING
 from fmtkit.sample import Sample, Turn

@@ -24,7 +24,7 @@ from typing import Any
 
 import fmtkit
 from differential import ODD, WORDS, _text
-from fmtkit.conversion import iter_samples, resolve
+from fmtkit.sources import iter_samples, resolve
 from fmtkit.errors import FmtkitError
 from fmtkit.findings import ERROR, WARNING
 from fmtkit.forms import FORMS, is_droppable
