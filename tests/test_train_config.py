@@ -341,6 +341,7 @@ PINNED_COMMON = {
     "max_length": 512,
     "model_init_kwargs": {"dtype": "bfloat16"},
     "report_to": "none",
+    "logging_nan_inf_filter": False,
     "disable_tqdm": True,
     "dataloader_pin_memory": True,
 }
@@ -398,8 +399,8 @@ def recorded_trl(monkeypatch):
     import sys
     import types
 
-    def recorder(name):
-        return lambda **kwargs: (name, kwargs)
+    def recorder(name):  # a class (stages may subclass a trainer) that "constructs" (name, kwargs)
+        return type(name, (), {"__new__": lambda cls, **kwargs: (name, kwargs)})
 
     names = {
         "trl": [

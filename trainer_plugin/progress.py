@@ -1,9 +1,11 @@
-"""Live progress of a run and the summary written beside its outputs.
+"""Live progress of a run, its guards against non-finite numbers, and the summary written beside its outputs.
 
 :class:`ProgressPrinter` is a transformers ``TrainerCallback`` that prints one
 line per logging step (step, loss, learning rate, epoch) on the main process
-and keeps every logged loss; :class:`TrainSummary` is what ends up in
-``train_summary.json``.
+and keeps every logged loss; :class:`RawLossWatch` counts the training steps
+whose raw loss is NaN or inf (transformers' logging replaces those by an
+average); :func:`nonfinite_tensors` reads the saved weights back;
+:class:`TrainSummary` is what ends up in ``train_summary.json``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
@@ -44,6 +47,9 @@ class TrainSummary:
     # The data check before training (trainer_plugin.checks): samples over cutoff_len, tokens they lose,
     # all-masked samples, template problems per dataset.
     data_warnings: dict[str, Any] | None = None
+    nonfinite_loss_steps: int = 0  # training steps (micro-batches) whose raw loss was NaN or inf
+    status: str = "completed"  # "failed": a loss or a saved weight is not finite
+    failure: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, allow_nan=True)
@@ -51,6 +57,65 @@ class TrainSummary:
     @property
     def losses_finite(self) -> bool:
         return all(math.isfinite(item["loss"]) for item in self.losses)
+
+    def loss_failures(self) -> list[str]:
+        """What is not finite in the losses of the run ([] when all is well)."""
+        failures = []
+        if self.nonfinite_loss_steps:
+            failures.append(f"the loss was NaN or inf at {self.nonfinite_loss_steps} training step(s)")
+        logged = [item["step"] for item in self.losses if not math.isfinite(item["loss"])]
+        if logged and not self.nonfinite_loss_steps:
+            failures.append(f"the logged loss is not finite at step(s) {', '.join(map(str, logged[:5]))}")
+        if self.train_loss is not None and not math.isfinite(self.train_loss) and not failures:
+            failures.append("the mean training loss is not finite")
+        return failures
+
+
+class RawLossWatch(TrainerCallback):
+    """Counts the training steps whose loss is NaN or inf, as the step returns it (before any logging filter).
+
+    :meth:`attach` wraps the trainer's ``training_step``; the count stays on the
+    device (no synchronisation per step) and is read at each logging step and at the end.
+    """
+
+    def __init__(self) -> None:
+        self._bad: Any = None  # a 0-d tensor on the loss's device
+        self._logged = 0  # the count at the last logging step
+
+    def attach(self, trainer: Any) -> None:
+        step = trainer.training_step
+
+        def training_step(*args: Any, **kwargs: Any):
+            loss = step(*args, **kwargs)
+            flag = (~loss.detach().isfinite()).sum()
+            self._bad = flag if self._bad is None else self._bad + flag
+            return loss
+
+        trainer.training_step = training_step
+
+    def nonfinite_steps(self) -> int:
+        return int(self._bad.item()) if self._bad is not None else 0
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs: Any):
+        if logs is not None and "loss" in logs:
+            count = self.nonfinite_steps()
+            if count > self._logged:
+                logs["loss"] = math.nan  # the logged loss says so too, whatever transformers averaged
+            self._logged = count
+
+
+def nonfinite_tensors(folder: str | Path) -> list[str]:
+    """Names of the tensors holding NaN or inf in the ``*.safetensors`` files of ``folder`` (the saved weights)."""
+    from safetensors import safe_open
+
+    bad = []
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as weights:
+            for name in weights.keys():  # noqa: SIM118 - safe_open is not a mapping
+                tensor = weights.get_tensor(name)
+                if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+                    bad.append(f"{path.name}:{name}")
+    return bad
 
 
 class ProgressPrinter(TrainerCallback):

@@ -75,6 +75,7 @@ class StageContext:
             max_length=c.cutoff_len,
             model_init_kwargs={"dtype": self.model_dtype},
             report_to="none",
+            logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, not replaced by an average
             disable_tqdm=True,  # trainer_plugin.progress prints one line per logging step instead
             dataloader_pin_memory=not self.use_cpu,
             include_num_input_tokens_seen="non_padding" if count_tokens else "no",
@@ -131,6 +132,33 @@ class StageContext:
             use_dora=c.use_dora,
             task_type=task_type,
         )
+
+
+def keeping_the_template_stop(trainer_class: type[Trainer]) -> type[Trainer]:
+    """``trainer_class`` (TRL's experimental ORPO or CPO trainer) without the EOS it appends to an answer that has a stop token.
+
+    Those trainers append EOS to every answer whose last token is not EOS, so a chat template's
+    answer ending ``<|im_end|>\\n`` trained ``<|im_end|>\\n<|im_end|>``. The answer keeps its
+    own stop token (:func:`trainer_plugin.fit.stop_ids`); an answer without one still gets EOS.
+    """
+    from trainer_plugin.fit import stop_ids
+
+    class Trainer(trainer_class):  # type: ignore[misc, valid-type]
+        def tokenize_row(self, feature, model=None):
+            batch = super().tokenize_row(feature, model)
+            if getattr(self, "_stops", None) is None:
+                self._stops = stop_ids(self.processing_class)
+            stops = self._stops
+            for side in ("chosen", "rejected"):
+                answer = self.build_tokenized_answer(feature["prompt"], feature[side])["input_ids"]
+                kept = sum(1 for label in batch[f"{side}_labels"] if label != -100)
+                if stops.intersection(answer) and kept > len(answer):  # the appended EOS survived truncation
+                    for key in ("input_ids", "attention_mask", "labels"):
+                        batch[f"{side}_{key}"] = batch[f"{side}_{key}"][:-1]
+            return batch
+
+    Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
+    return Trainer
 
 
 def experimental_trl(name: str) -> Any:
