@@ -315,7 +315,8 @@ def test_assistant_only_loss_trains_only_assistant_tokens(tiny_model, tmp_path):
     )
     tokenizer, ids, labels = _collated_labels(tiny_model, tmp_path, [sft_row(sample)])
     trained = tokenizer.decode([label for label in labels if label != -100])
-    assert trained == "<think>\n\n</think>\n\nHello<|im_end|><think>\n\n</think>\n\nGoodbye<|im_end|>"
+    # every answer gets qwen3's empty think block and its stop, with the newline after it (LLaMA-Factory's tokens)
+    assert trained == "<think>\n\n</think>\n\nHello<|im_end|>\n<think>\n\n</think>\n\nGoodbye<|im_end|>\n"
     for i, label in enumerate(labels):
         assert label in (-100, ids[i])  # labels are the inputs themselves, or masked
     assert "Hi there" not in trained and "Be brief" not in trained and "Bye<" not in trained

@@ -219,7 +219,8 @@ def test_sft_row_with_tools_system_first_and_openai_tool_calls():
         extra={"id": 7, "source": "x"},
     )
     row = data.sft_row(sample)
-    assert set(row) == {"messages", "tools"}  # extra fields dropped
+    assert set(row) == {"messages", "tools", "chat_template_kwargs"}  # extra fields dropped
+    assert row["chat_template_kwargs"] == {"think_in_history": True}  # every answer of an SFT conversation is trained
     assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
     call = row["messages"][2]["tool_calls"][0]
     assert call == {

@@ -63,6 +63,20 @@ class TrainConfig:
         "tokenizer's own template (which needs {% generation %} markers for assistant-only loss).",
         "model",
     )
+    train_eot_newline: bool = _key(
+        True,
+        "Train the newline a template writes after each answer's end-of-turn token (`<|im_end|>\\n` in chatml, qwen, "
+        "qwen3) with the answer, as LLaMA-Factory does. false: the newline opens the next turn and is never trained "
+        "(as TRL's and the models' own templates mark it). fmtkit's named templates only.",
+        "model",
+    )
+    enable_thinking: bool = _key(
+        True,
+        "qwen3: answers without a think block get an empty one, trained (true, LLaMA-Factory's default); false: "
+        "thoughts are dropped and the empty block goes in the untrained prompt, and at inference the generation "
+        "prompt pre-fills it. fmtkit's named templates only.",
+        "model",
+    )
     # method
     stage: str = _key(
         "sft", "Training stage. ORPO and SimPO are `stage: dpo` with `pref_loss: orpo|simpo`.", "method", STAGES
@@ -188,7 +202,7 @@ IGNORED_KEYS = frozenset(
     dataloader_pin_memory dataloader_persistent_workers plot_loss overwrite_output_dir save_only_model ddp_timeout
     ddp_backend ddp_find_unused_parameters report_to run_name logging_dir logging_strategy logging_first_step
     trust_remote_code overwrite_cache cache_dir tokenized_path flash_attn use_fast_tokenizer low_cpu_mem_usage
-    enable_thinking include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
+    include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir
     eval_on_each_dataset predict_with_generate generation_max_length generation_num_beams do_sample temperature
     top_p top_k num_beams max_new_tokens max_length repetition_penalty length_penalty skip_special_tokens

@@ -151,7 +151,9 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     except (OSError, ValueError) as exc:
         raise TokenizerLoadError(f"cannot load the tokenizer of {path!r} ({_OFFLINE_HINT}): {exc}") from exc
     if config.template:
-        tokenizer.chat_template = chat_template(config.template)
+        tokenizer.chat_template = chat_template(
+            config.template, train_separator=config.train_eot_newline, enable_thinking=config.enable_thinking
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not stage.conversational:
