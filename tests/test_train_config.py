@@ -91,8 +91,9 @@ def test_llamafactory_qwen3_configs_load_unchanged(case):
     assert config.template == "qwen3_nothink" and config.bf16 is True
     ignored = [n for n in notes if n.startswith("ignoring")]
     assert len(ignored) == 1  # named once
-    for key in ("do_train", "trust_remote_code", "preprocessing_num_workers", "plot_loss", "ddp_timeout", "report_to"):
+    for key in ("do_train", "trust_remote_code", "preprocessing_num_workers", "ddp_timeout"):
         assert key in ignored[0]
+    assert (config.plot_loss, config.report_to, config.trackers) == (True, "none", [])  # honoured, not ignored
 
 
 def test_kto_batch_of_one_is_raised_to_two_keeping_the_effective_batch():
@@ -342,6 +343,7 @@ PINNED_COMMON = {
     "max_length": 512,
     "model_init_kwargs": {"dtype": "bfloat16"},
     "report_to": "none",
+    "run_name": None,
     "logging_nan_inf_filter": False,
     "disable_tqdm": True,
     "dataloader_pin_memory": True,

@@ -41,6 +41,8 @@ STAGES = ("pt", "sft", "rm", "dpo", "kto")
 FINETUNING_TYPES = ("lora", "full")
 PREF_LOSSES = ("sigmoid", "hinge", "ipo", "orpo", "simpo")
 REQUIRED = ("model_name_or_path", "dataset", "output_dir")
+# report_to's trackers -> the package each needs (the extra of the same name installs it).
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio", "swanlab": "swanlab"}
 
 
 def _key(default: Any, help: str, group: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -141,7 +143,23 @@ class TrainConfig:
     disable_gradient_checkpointing: bool = _key(
         False, "Turn activation (gradient) checkpointing off. It is on on GPUs and always off on the CPU.", "train"
     )
-    logging_steps: int = _key(10, "Print (and record) the loss every this many steps.", "train")
+    logging_steps: int = _key(10, "Print (and record, and report) the loss every this many steps.", "train")
+    report_to: str = _key(
+        "none",
+        "Where the Trainer reports metrics: none, or a comma list of tensorboard, wandb, mlflow, trackio, swanlab (or "
+        "all). Each needs its package (`pip install 'fmtkit[tensorboard]'`, ...; swanlab: `pip install swanlab`).",
+        "train",
+    )
+    run_name: str | None = _key(None, "Name of the run in the trackers (unset: the tracker's default).", "train")
+    logging_dir: str | None = _key(
+        None, "TensorBoard's folder (unset: output_dir/runs/<date>_<host>, transformers' default).", "train"
+    )
+    plot_loss: bool = _key(
+        False,
+        "Save the loss curve as output_dir/training_loss.png (and training_eval_loss.png with evaluation), as "
+        "LLaMA-Factory does. Needs matplotlib (`pip install 'fmtkit[plot]'`).",
+        "train",
+    )
     save_strategy: str = _key(
         "steps", "When to save checkpoints: steps (every save_steps), epoch, or no.", "train", ("steps", "epoch", "no")
     )
@@ -182,6 +200,14 @@ class TrainConfig:
         return split_names(self.eval_dataset)
 
     @property
+    def trackers(self) -> list[str]:
+        """``report_to`` as a list of trackers ([] for none; every one of :data:`TRACKERS` for all)."""
+        names = split_names(self.report_to)
+        if "all" in names:
+            return list(TRACKERS)
+        return [name for name in names if name != "none"]
+
+    @property
     def use_packing(self) -> bool:
         return self.packing if self.packing is not None else self.stage == "pt"
 
@@ -199,8 +225,8 @@ def split_names(value: str | None) -> list[str]:
 IGNORED_KEYS = frozenset(
     """
     do_train do_eval do_predict preprocessing_num_workers preprocessing_batch_size dataloader_num_workers
-    dataloader_pin_memory dataloader_persistent_workers plot_loss overwrite_output_dir save_only_model ddp_timeout
-    ddp_backend ddp_find_unused_parameters report_to run_name logging_dir logging_strategy logging_first_step
+    dataloader_pin_memory dataloader_persistent_workers overwrite_output_dir save_only_model ddp_timeout
+    ddp_backend ddp_find_unused_parameters logging_strategy logging_first_step
     trust_remote_code overwrite_cache cache_dir tokenized_path flash_attn use_fast_tokenizer low_cpu_mem_usage
     include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir
@@ -491,6 +517,11 @@ def _check(config: TrainConfig) -> list[str]:
         )
     if not config.dataset_names:
         raise FmtkitError("dataset names no dataset entry")
+    for name in split_names(config.report_to):
+        if name not in (*TRACKERS, "none", "all"):
+            close = difflib.get_close_matches(name, list(TRACKERS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise FmtkitError(f"report_to: {name!r} is not one of none, all, {', '.join(TRACKERS)}{hint}")
     if config.stage == "pt" and config.train_on_prompt:
         notes.append("train_on_prompt has no effect on stage pt (every token is trained)")
     return notes

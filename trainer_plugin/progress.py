@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from fmtkit.errors import FmtkitError
 
 
 @dataclass
@@ -69,6 +72,80 @@ class TrainSummary:
         if self.train_loss is not None and not math.isfinite(self.train_loss) and not failures:
             failures.append("the mean training loss is not finite")
         return failures
+
+
+def wants_progress_bar() -> bool:
+    """A live bar (steps, ETA, loss) when the output is a terminal; one line per logging step when piped."""
+    import sys
+
+    from trainer_plugin.gate import is_main_process
+
+    return sys.stdout.isatty() and is_main_process()
+
+
+def bar_echo(text: str) -> None:
+    """Print above the live bar without breaking it."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(text)
+
+
+class LossBar(ProgressCallback):
+    """The Trainer's progress bar with the last loss beside it (in place of the raw log dict it prints)."""
+
+    def on_log(self, args, state, control, logs: dict[str, Any] | None = None, **kwargs: Any):
+        if self.training_bar is not None and logs and "loss" in logs:
+            self.training_bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+
+
+def check_reporting(config: Any) -> None:
+    """Every tracker of ``report_to`` (and matplotlib for ``plot_loss``) is installed: else a clear error before the model loads."""
+    import importlib.util
+
+    from trainer_plugin.config import TRACKERS
+
+    missing = [name for name in config.trackers if importlib.util.find_spec(TRACKERS[name]) is None]
+    if config.plot_loss and importlib.util.find_spec("matplotlib") is None:
+        missing.append("plot")
+    if missing:
+        extras = ",".join(missing)
+        raise FmtkitError(
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed (report_to / plot_loss): "
+            f"pip install 'fmtkit[{extras}]', or remove it from the config"
+        )
+
+
+def _smoothed(values: list[float]) -> list[float]:
+    """An exponential moving average whose weight grows with the number of points (TensorBoard's style of smoothing)."""
+    weight = 1.8 * (1 / (1 + math.exp(-0.05 * len(values))) - 0.5)
+    out: list[float] = []
+    for value in values:
+        out.append(value if not out else out[-1] * weight + (1 - weight) * value)
+    return out
+
+
+def plot_losses(output_dir: str | Path, losses: dict[str, list[dict[str, float]]]) -> list[Path]:
+    """Save ``training_<key>.png`` in ``output_dir`` for each key with points (the logged and the smoothed curve)."""
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for key, points in losses.items():
+        if not points:
+            continue
+        steps, values = [p["step"] for p in points], [p["loss"] for p in points]
+        figure, axes = plt.subplots()
+        axes.plot(steps, values, color="#1f77b4", alpha=0.4, label="logged")
+        axes.plot(steps, _smoothed(values), color="#1f77b4", label="smoothed")
+        axes.set(title=f"training {key} of {output_dir}", xlabel="step", ylabel=key)
+        axes.legend()
+        path = Path(output_dir) / f"training_{key}.png"
+        figure.savefig(path, format="png", dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
 
 
 class RawLossWatch(TrainerCallback):

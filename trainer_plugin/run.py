@@ -11,9 +11,9 @@ loadable again) and ``train_summary.json`` (:class:`~trainer_plugin.progress.Tra
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -249,6 +249,9 @@ def train(
     check_datasets(config.dataset_dir, entries, stage.data_stage, echo)
     data = prepare_data(config, stage, echo)
     if dry_run:
+        from trainer_plugin.progress import check_reporting
+
+        check_reporting(config)
         try:
             tokenizer = load_tokenizer(config, stage, echo)
         except TokenizerLoadError as exc:
@@ -275,13 +278,24 @@ def train_on_datasets(
     dropped (:mod:`trainer_plugin.fit`). A loss or a saved weight that is not finite fails the
     run (exit 1, ``status: failed`` in ``train_summary.json``).
     """
-    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from trainer_plugin.progress import ProgressPrinter, RawLossWatch, TrainSummary, nonfinite_tensors
+    from trainer_plugin.progress import (
+        LossBar,
+        ProgressPrinter,
+        RawLossWatch,
+        TrainSummary,
+        bar_echo,
+        check_reporting,
+        nonfinite_tensors,
+        plot_losses,
+        wants_progress_bar,
+    )
 
     # transformers 5.24 warns about its own deprecated alias, once per model load: not the user's concern.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     stage = get_stage(config.trainer_stage)
+    check_reporting(config)
     tokenizer = load_tokenizer(config, stage, echo)
     samples = data.samples if data is not None else None
     # Before the device is touched: the check may fork tokenizing processes.
@@ -289,7 +303,8 @@ def train_on_datasets(
     if eval_dataset is not None:
         eval_dataset = _fit_eval(config, stage, tokenizer, eval_dataset, echo)
     device = detect_device(config, echo)
-    progress = ProgressPrinter(echo)
+    bar = wants_progress_bar()
+    progress = ProgressPrinter(bar_echo if bar else echo)
     raw_losses = RawLossWatch()
     ctx = StageContext(
         config=config,
@@ -301,13 +316,18 @@ def train_on_datasets(
         fp16=device.fp16,
         activation_checkpointing=device.activation_checkpointing,
         callbacks=[raw_losses, progress, *(callbacks or [])],  # raw_losses first: it corrects the logs
+        progress_bar=bar,
     )
     echo(f"loading {config.model_name_or_path} for {stage.description} ({config.finetuning_type})")
     try:
-        trainer = stage.build(ctx)
+        with _tensorboard_dir(config.logging_dir):
+            trainer = stage.build(ctx)
     except OSError as exc:
         raise FmtkitError(f"cannot load the model {config.model_name_or_path!r} ({_OFFLINE_HINT}): {exc}") from exc
-    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # ProgressPrinter prints the lines
+    if bar:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LossBar())
     raw_losses.attach(trainer)
     _compare_with_trainer(trainer, stage, config, data_warnings, echo)
     trainable, total = _parameter_counts(trainer.model)
@@ -363,6 +383,9 @@ def train_on_datasets(
         tokenizer.save_pretrained(output_dir)
         (output_dir / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
         (output_dir / SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
+        if config.plot_loss:
+            for path in plot_losses(output_dir, {"loss": summary.losses, "eval_loss": summary.eval_losses}):
+                echo(f"loss curve saved to {path}")
     if failures:
         raise FmtkitError(
             f"training failed: {'; '.join(failures)}; the weights in {output_dir} are not usable"
@@ -374,6 +397,24 @@ def train_on_datasets(
         f"{summary.train_tokens:,} tokens ({summary.tokens_per_second:,.0f}/s); saved to {output_dir}"
     )
     return summary
+
+
+@contextmanager
+def _tensorboard_dir(logging_dir: str | None):
+    """transformers' TensorBoard callback takes its folder from TENSORBOARD_LOGGING_DIR when it is built."""
+    import os
+
+    saved = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    if logging_dir:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = logging_dir
+    try:
+        yield
+    finally:
+        if logging_dir:
+            if saved is None:
+                os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+            else:
+                os.environ["TENSORBOARD_LOGGING_DIR"] = saved
 
 
 def _fit_eval(config: TrainConfig, stage: Stage, tokenizer: Any, eval_dataset: Dataset, echo: Echo) -> Dataset | None:

@@ -41,6 +41,7 @@ class StageContext:
     fp16: bool
     activation_checkpointing: bool
     callbacks: list[Any] = field(default_factory=list)
+    progress_bar: bool = False  # the Trainer's live bar (a terminal); else trainer_plugin.progress prints lines
 
     def training_args(self, count_tokens: bool = True) -> dict[str, Any]:
         """Keyword arguments common to every TRL ``*Config`` (all are TrainingArguments subclasses)."""
@@ -74,9 +75,10 @@ class StageContext:
             deepspeed=c.deepspeed,
             max_length=c.cutoff_len,
             model_init_kwargs={"dtype": self.model_dtype},
-            report_to="none",
+            report_to=c.trackers or "none",
+            run_name=c.run_name,
             logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, not replaced by an average
-            disable_tqdm=True,  # trainer_plugin.progress prints one line per logging step instead
+            disable_tqdm=not self.progress_bar,
             dataloader_pin_memory=not self.use_cpu,
             include_num_input_tokens_seen="non_padding" if count_tokens else "no",
         )
