@@ -52,11 +52,16 @@ def test_a_tracker_that_is_not_installed_stops_the_run_before_the_model_loads(ca
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    absent = ("wandb", "matplotlib")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in absent else real(name, *a))
     path, out = config(stage="sft", dataset="alpaca_sft", report_to="tensorboard,wandb")
     code, log = fmtkit(capsys, "train", path)
     assert code == 2 and "wandb is not installed" in log and "pip install 'fmtkit[wandb]'" in log, log
     assert "loading" not in log and not out.exists()
+    # LLaMA-Factory's example configs all ask for plot_loss: without matplotlib, a warning only
+    path, _ = config(stage="sft", dataset="alpaca_sft", plot_loss=True)
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 0 and "warning: plot_loss needs matplotlib" in log, log
     path, _ = config(stage="sft", dataset="alpaca_sft", report_to="tensorbord")
     code, log = fmtkit(capsys, "train", path)
     assert code == 2 and "report_to: 'tensorbord' is not one of" in log and "did you mean tensorboard" in log

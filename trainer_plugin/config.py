@@ -157,7 +157,7 @@ class TrainConfig:
     plot_loss: bool = _key(
         False,
         "Save the loss curve as output_dir/training_loss.png (and training_eval_loss.png with evaluation), as "
-        "LLaMA-Factory does. Needs matplotlib (`pip install 'fmtkit[plot]'`).",
+        "LLaMA-Factory does. Needs matplotlib (`pip install 'fmtkit[plot]'`; without it, a warning and no plot).",
         "train",
     )
     save_strategy: str = _key(

@@ -98,21 +98,23 @@ class LossBar(ProgressCallback):
             self.training_bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
 
 
-def check_reporting(config: Any) -> None:
-    """Every tracker of ``report_to`` (and matplotlib for ``plot_loss``) is installed: else a clear error before the model loads."""
+def check_reporting(config: Any, echo: Callable[[str], None]) -> bool:
+    """Every tracker of ``report_to`` is installed (else a clear error before the model loads); whether
+    ``plot_loss`` can plot (without matplotlib it warns: LLaMA-Factory's example configs all ask for the plot)."""
     import importlib.util
 
     from trainer_plugin.config import TRACKERS
 
     missing = [name for name in config.trackers if importlib.util.find_spec(TRACKERS[name]) is None]
-    if config.plot_loss and importlib.util.find_spec("matplotlib") is None:
-        missing.append("plot")
     if missing:
-        extras = ",".join(missing)
         raise FmtkitError(
-            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed (report_to / plot_loss): "
-            f"pip install 'fmtkit[{extras}]', or remove it from the config"
+            f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not installed (report_to): "
+            f"pip install 'fmtkit[{','.join(missing)}]', or remove it from report_to"
         )
+    if config.plot_loss and importlib.util.find_spec("matplotlib") is None:
+        echo("warning: plot_loss needs matplotlib, which is not installed: no loss curve (pip install 'fmtkit[plot]')")
+        return False
+    return bool(config.plot_loss)
 
 
 def _smoothed(values: list[float]) -> list[float]:

@@ -251,7 +251,7 @@ def train(
     if dry_run:
         from trainer_plugin.progress import check_reporting
 
-        check_reporting(config)
+        check_reporting(config, echo)
         try:
             tokenizer = load_tokenizer(config, stage, echo)
         except TokenizerLoadError as exc:
@@ -295,7 +295,7 @@ def train_on_datasets(
     # transformers 5.24 warns about its own deprecated alias, once per model load: not the user's concern.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     stage = get_stage(config.trainer_stage)
-    check_reporting(config)
+    plot = check_reporting(config, echo)
     tokenizer = load_tokenizer(config, stage, echo)
     samples = data.samples if data is not None else None
     # Before the device is touched: the check may fork tokenizing processes.
@@ -383,7 +383,7 @@ def train_on_datasets(
         tokenizer.save_pretrained(output_dir)
         (output_dir / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
         (output_dir / SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
-        if config.plot_loss:
+        if plot:
             for path in plot_losses(output_dir, {"loss": summary.losses, "eval_loss": summary.eval_losses}):
                 echo(f"loss curve saved to {path}")
     if failures:
