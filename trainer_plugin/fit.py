@@ -24,6 +24,7 @@ Reasons a row is dropped (:data:`DROP_REASONS`):
 from __future__ import annotations
 
 import json
+import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -162,6 +163,7 @@ def fit_rows(
         ),
         num_proc=num_proc if num_proc and num_proc > 1 else None,
         load_from_cache_file=False,
+        new_fingerprint=f"fmtkit-fit-{uuid.uuid4().hex}",  # not a hash of the tokenizer: slow, and nothing to reuse
     )
     drops = measured["_fit_drop"]
     reasons: Counter[str] = Counter()

@@ -73,6 +73,11 @@ class StageContext:
             eval_steps=c.eval_steps,
             seed=c.seed,
             deepspeed=c.deepspeed,
+            ddp_find_unused_parameters=(
+                c.ddp_find_unused_parameters
+                if c.ddp_find_unused_parameters is not None or c.finetuning_type != "lora"
+                else False
+            ),
             max_length=c.cutoff_len,
             model_init_kwargs={"dtype": self.model_dtype},
             report_to=c.trackers or "none",
