@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_runner import run_cli_joined
-from test_train_cli import config, data_dir, write_config  # noqa: F401 - fixtures
+from test_train_cli import config, data_dir  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.train, pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")]
 pytest.importorskip("trl")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 from test_llamafactory_real import _clean_env, lf_python
