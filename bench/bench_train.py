@@ -1,5 +1,7 @@
 """``fmtkit train`` speed on the CPU: steps per second and time to first step, against TRL's own SFT loss and LLaMA-Factory.
 
+``--stage`` picks sft (default), dpo or kto; the configs are LLaMA-Factory's keys, read by both tools.
+
 One run measures, on the same data, config, micro-batches and seed, each in a
 fresh process (so the time to first step includes imports, data preparation
 and model loading):
@@ -19,7 +21,8 @@ same number of words, so every micro-batch has the same length in both
 tools, whatever order each draws them in. Steps per second count the steps
 after the first.
 
-    python bench/bench_train.py                 # 12 steps, batch 2, cutoff_len 512, 1 thread
+    python bench/bench_train.py                 # sft, 12 steps, batch 2, cutoff_len 512, 1 thread
+    python bench/bench_train.py --stage dpo     # or kto (no TRL-loss row: it is SFT's)
     python bench/bench_train.py --steps 20 --threads 2 --json bench/out/train.json
 """
 
@@ -60,16 +63,28 @@ def build_model(directory: Path) -> Path:
 
 
 def write_dataset(directory: Path, records: int, words: int) -> None:
-    """ShareGPT two-turn conversations whose turns all have ``words`` words: every micro-batch has the same
-    length whatever order a trainer draws them in, so the tools' steps compare."""
+    """Synthetic data whose turns all have ``words`` words, so every micro-batch has the same length whatever
+    order a trainer draws them in: ShareGPT two-turn conversations (sft), pairs (dpo), labelled answers (kto)."""
     from gpu_lora_sft import WORDS
 
-    with open(directory / "synthetic.jsonl", "w", encoding="utf-8") as f:
-        for i in range(records):
-            turn = [" ".join(WORDS[(i + j) % len(WORDS)] for j in range(words))]
-            turns = [{"from": "human", "value": turn[0]}, {"from": "gpt", "value": turn[0]}] * 2
-            f.write(json.dumps({"conversations": turns}) + "\n")
-    info = {"synthetic": {"file_name": "synthetic.jsonl", "formatting": "sharegpt"}}
+    def text(i: int) -> str:
+        return " ".join(WORDS[(i + j) % len(WORDS)] for j in range(words))
+
+    rows = {
+        "sft": [{"conversations": [{"from": "human", "value": text(i)}, {"from": "gpt", "value": text(i + 1)}] * 2}
+                for i in range(records)],
+        "dpo": [{"instruction": text(i), "chosen": text(i + 1), "rejected": text(i + 2)} for i in range(records)],
+        "kto": [{"instruction": text(i), "output": text(i + 1), "kto_tag": i % 2 == 0} for i in range(records)],
+    }  # fmt: skip
+    for stage, records_ in rows.items():
+        with open(directory / f"{stage}.jsonl", "w", encoding="utf-8") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records_)
+    info = {
+        "sft": {"file_name": "sft.jsonl", "formatting": "sharegpt"},
+        "dpo": {"file_name": "dpo.jsonl", "ranking": True,
+                "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"}},
+        "kto": {"file_name": "kto.jsonl", "columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}},
+    }  # fmt: skip
     (directory / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
 
 
@@ -77,11 +92,11 @@ def run_config(work: Path, model: Path, data: Path, name: str, args: argparse.Na
     """The keys both tools read (LLaMA-Factory's names), for one run into ``work/name``."""
     return {
         "model_name_or_path": str(model),
-        "stage": "sft",
+        "stage": args.stage,
         "do_train": True,
         "finetuning_type": "lora",
         "lora_target": "all",
-        "dataset": "synthetic",
+        "dataset": args.stage,
         "dataset_dir": str(data),
         "template": "qwen3",
         "cutoff_len": args.cutoff_len,
@@ -166,6 +181,7 @@ def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", choices=("sft", "dpo", "kto"), default="sft")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--cutoff-len", type=int, default=512)
@@ -199,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         (work / "data").mkdir()
         write_dataset(work / "data", args.records, args.words)
         rows: dict[str, dict] = {}
-        for name, plain in (("fmtkit", True), ("fmtkit, TRL loss", False)):
+        variants = (("fmtkit", True), ("fmtkit, TRL loss", False)) if args.stage == "sft" else (("fmtkit", True),)
+        for name, plain in variants:
             config_file = work / f"{len(rows)}.yaml"
             config_file.write_text(yaml.safe_dump(run_config(work, model, work / "data", f"out{len(rows)}", args)))
             rows[name] = run_fmtkit(config_file, plain, env)
@@ -211,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             rows["llamafactory"] = run_llamafactory(args.lf_python, config_file, work / "lf", env, args.lf_timeout)
 
     print(
-        f"SFT, LoRA, tiny Qwen3 with Qwen's 151k vocabulary, batch {args.batch_size}, cutoff_len {args.cutoff_len}, "
+        f"{args.stage}, LoRA, tiny Qwen3 with Qwen's 151k vocabulary, batch {args.batch_size}, cutoff_len {args.cutoff_len}, "
         f"{args.steps} steps, {args.threads} thread(s)"
     )
     print(f"{'run':<20} {'steps/s':>9} {'s/step':>8} {'first step (s)':>15}")
