@@ -199,10 +199,12 @@ def full_logits_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
         mask = labels != -100
         log_probs_all = logits.float().log_softmax(-1)
         log_probs = log_probs_all.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0)
-        with torch.no_grad():
-            entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).masked_fill(~mask, 0)
-            mean_logits = logits.float().mean(-1).masked_fill(~mask, 0)
-            is_top1 = (logits.argmax(-1) == labels) & mask
+        entropy = mean_logits = is_top1 = None
+        if torch.is_grad_enabled() or not self.training:  # not the reference pass of training: the metrics need them
+            with torch.no_grad():
+                entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).masked_fill(~mask, 0)
+                mean_logits = logits.float().mean(-1).masked_fill(~mask, 0)
+                is_top1 = (logits.argmax(-1) == labels) & mask
         loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
         return FusedCausalLMOutput(
             loss=loss, log_probs=log_probs, entropy=entropy, mean_logits=mean_logits, is_top1=is_top1, label_mask=mask
