@@ -5,7 +5,10 @@
 ``.jinja`` file) and replace the tokenizer's own chat template. Every template
 wraps each assistant answer, its end-of-turn token included, in
 ``{% generation %}...{% endgeneration %}``, so TRL can train on the
-assistant's tokens only (and the model learns to stop). The tokenizer saved
+assistant's tokens only (and the model learns to stop). As LLaMA-Factory
+does, the separator a template writes after the end-of-turn token (chatml's
+newline after ``<|im_end|>``) is trained with the answer; ``train_separator=False``
+moves it to the start of the next turn, untrained. The tokenizer saved
 with the adapter keeps the template, so chat and inference format prompts
 exactly as training did.
 
@@ -70,8 +73,15 @@ class ChatFormat:
     empty_think: bool = False  # Qwen3: answers without <think> get an empty think block
     stop_token: str | None = None
 
-    def jinja(self, markers: bool = True) -> str:
-        """The Jinja chat template (transformers' dialect), with generation markers unless ``markers`` is False."""
+    def jinja(self, markers: bool = True, train_separator: bool = True, enable_thinking: bool = True) -> str:
+        """The Jinja chat template (transformers' dialect).
+
+        ``markers``: ``{% generation %}`` around each answer and its stop. ``train_separator``:
+        the separator after the stop (chatml's newline) is part of the answer, trained as
+        LLaMA-Factory trains it; False: it opens the next turn and is never trained.
+        ``enable_thinking`` (Qwen3): the default of the template variable of that name; False
+        puts the empty think block in the prompt, untrained, as LLaMA-Factory does.
+        """
 
         def lit(text: str) -> str:
             return json.dumps(text, ensure_ascii=False)
@@ -87,6 +97,12 @@ class ChatFormat:
             "{%- if messages and messages[0]['role'] == 'system' %}"
             "{%- set ns.system = messages[0]['content'] %}{%- set ns.messages = messages[1:] %}{%- endif %}",
         ]
+        if self.empty_think:
+            j.append(
+                "{%- set thinking = enable_thinking if enable_thinking is defined else "
+                + ("true" if enable_thinking else "false")
+                + " %}"
+            )
         if self.tool_style == "qwen":
             j.append(
                 "{%- if tools %}{%- set ns.system = (ns.system + '\\n\\n' if ns.system else '') + "
@@ -107,13 +123,35 @@ class ChatFormat:
             j.append("{{- " + lit(self.prefix) + " }}")
         j.append("{%- if ns.system %}{{- " + wrap(self.system, "ns.system") + " }}{%- endif %}")
         j.append("{%- for message in ns.messages %}")
+        separate = self.separator and not train_separator  # the separator opens the turn after an answer
+        if separate:
+            j.append(
+                "{%- if not loop.first and ns.messages[loop.index0 - 1]['role'] == 'assistant' %}{{- "
+                + lit(self.separator)
+                + " }}{%- endif %}"
+            )
         j.append("{%- if message['role'] == 'user' %}{{- " + wrap(self.user, "message['content']") + " }}")
         j.append("{%- elif message['role'] == 'assistant' %}{{- " + lit(self.assistant_prefix) + " }}")
+        content = "message['content']"
+        if self.empty_think:
+            # Qwen3 and LLaMA-Factory: earlier answers are context, their thoughts dropped; the last message,
+            # if an answer without a think block, gets an empty one (with think_in_history, every answer: as
+            # LLaMA-Factory trains multi-turn SFT). enable_thinking false: thoughts dropped, the empty block
+            # goes in the prompt, untrained.
+            content = "content"
+            j.append(
+                "{%- set content = message['content'] %}"
+                "{%- set answer = loop.last or (think_in_history is defined and think_in_history) %}"
+                "{%- if (not thinking or not answer) and '</think>' in content %}"
+                "{%- set content = content.split('</think>')[-1].lstrip('\\n') %}{%- endif %}"
+                "{%- set empty = answer and '<think>' not in content and '</think>' not in content %}"
+                "{%- if empty and not thinking %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+            )
         if markers:
             j.append("{%- generation %}")
         if self.empty_think:
-            j.append("{%- if '<think>' not in message['content'] %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}")
-        j.append("{{- message['content'] }}")
+            j.append("{%- if empty and thinking %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}")
+        j.append("{{- " + content + " }}")
         call = (
             "'<tool_call>\\n{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + args + '}\\n</tool_call>'"
             if self.tool_style == "qwen"
@@ -123,13 +161,13 @@ class ChatFormat:
             "{%- if message.get('tool_calls') %}{%- for call in message['tool_calls'] %}"
             "{%- if call['function']['arguments'] is string %}{%- set args = call['function']['arguments'] %}"
             "{%- else %}{%- set args = call['function']['arguments'] | tojson %}{%- endif %}"
-            "{%- if not loop.first or message['content'] %}{{- '\\n' }}{%- endif %}"
+            "{%- if not loop.first or " + content + " %}{{- '\\n' }}{%- endif %}"
             "{{- " + call + " }}{%- endfor %}{%- endif %}"
         )
         stop = lit(self.assistant_suffix) if self.assistant_suffix else "eos_token"
+        if self.separator and train_separator:
+            stop += " + " + lit(self.separator)
         j.append("{{- " + stop + " }}" + ("{%- endgeneration %}" if markers else ""))
-        if self.separator:
-            j.append("{{- " + lit(self.separator) + " }}")
         if self.tool_style == "qwen":
             j.append(
                 "{%- elif message['role'] == 'tool' %}"
@@ -140,9 +178,12 @@ class ChatFormat:
         else:
             j.append("{%- elif message['role'] == 'tool' %}{{- " + wrap(self.tool, "message['content']") + " }}")
         j.append("{%- endif %}{%- endfor %}")
-        gen = "{%- if add_generation_prompt %}{{- " + lit(self.assistant_prefix) + " }}"
+        gen = "{%- if add_generation_prompt %}"
+        if separate:
+            gen += "{%- if ns.messages and ns.messages[-1]['role'] == 'assistant' %}{{- " + lit(self.separator) + " }}{%- endif %}"
+        gen += "{{- " + lit(self.assistant_prefix) + " }}"
         if self.empty_think:  # Qwen3's switch: enable_thinking=False pre-fills an empty think block
-            gen += "{%- if enable_thinking is defined and enable_thinking is false %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+            gen += "{%- if not thinking %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
         j.append(gen + "{%- endif %}")
         return "".join(j)
 
@@ -210,12 +251,13 @@ def has_generation_markers(template: str | None) -> bool:
     return bool(template) and _GENERATION.search(template) is not None
 
 
-def chat_template(name_or_path: str, markers: bool = True) -> str:
+def chat_template(name_or_path: str, markers: bool = True, train_separator: bool = True, enable_thinking: bool = True) -> str:
     """The Jinja text of a template, by LLaMA-Factory name (:data:`TEMPLATES`) or path to a ``.jinja`` file.
 
     ``markers=False``: without the ``{% generation %}`` / ``{% endgeneration %}``
     tags (in a file's text, each becomes an empty comment with the same
-    whitespace control, so the rendered text is unchanged).
+    whitespace control, so the rendered text is unchanged). ``train_separator``
+    and ``enable_thinking``: see :meth:`ChatFormat.jinja` (a file's text is taken as it is).
 
     >>> chat_template("chatml").count("endgeneration")
     1
@@ -225,7 +267,7 @@ def chat_template(name_or_path: str, markers: bool = True) -> str:
     fmtkit.errors.FmtkitError: unknown template 'qwen2' (did you mean qwen, qwen3?); known: chatml, default, empty, llama3, qwen, qwen3, qwen3_nothink, or a path to a .jinja file
     """
     if name_or_path in TEMPLATES:
-        return TEMPLATES[name_or_path].jinja(markers)
+        return TEMPLATES[name_or_path].jinja(markers, train_separator, enable_thinking)
     path = Path(name_or_path)
     if path.suffix in (".jinja", ".j2") and path.is_file():
         try:

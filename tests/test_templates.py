@@ -128,3 +128,61 @@ def test_chatml_writes_tool_turns_as_qwen_does(tokenizer):
         '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call><|im_end|>\n'
         "<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nrainy\n</tool_response><|im_end|>\n"
     ) in text
+
+
+def _trained(tokenizer, template: str, messages: list[dict], **kwargs) -> str:
+    out = tokenizer.apply_chat_template(
+        messages, chat_template=template, return_dict=True, return_assistant_tokens_mask=True, **kwargs
+    )
+    return tokenizer.decode([i for i, m in zip(out["input_ids"], out["assistant_masks"], strict=True) if m])
+
+
+TWO_TURNS = [
+    {"role": "user", "content": "Hi"},
+    {"role": "assistant", "content": "<think>\nhm\n</think>\n\nHello"},
+    {"role": "user", "content": "Bye"},
+    {"role": "assistant", "content": "Goodbye"},
+]
+
+
+@pytest.mark.parametrize("name", ["chatml", "qwen", "qwen3", "qwen3_nothink", "default"])
+def test_the_newline_after_the_stop_is_trained_unless_switched_off(tokenizer, name):
+    trained = _trained(tokenizer, chat_template(name), TWO_TURNS[2:])
+    untrained = _trained(tokenizer, chat_template(name, train_separator=False), TWO_TURNS[2:])
+    stop = TEMPLATES[name].assistant_suffix or tokenizer.eos_token
+    assert trained.endswith(stop + "\n") and untrained.endswith(stop)  # LLaMA-Factory's tokens / TRL's
+    # the text is the same wherever another turn follows; the newline then opens that turn
+    both = [chat_template(name, train_separator=flag) for flag in (True, False)]
+    texts = [tokenizer.apply_chat_template(TWO_TURNS, chat_template=t, tokenize=False) for t in both]
+    assert texts[0] == texts[1] + "\n"
+    prompts = [
+        tokenizer.apply_chat_template(TWO_TURNS, chat_template=t, tokenize=False, add_generation_prompt=True) for t in both
+    ]
+    assert prompts[0] == prompts[1]
+
+
+def test_qwen3_thinks_empty_only_in_the_last_answer_unless_every_answer_is_trained(tokenizer):
+    template = chat_template("qwen3")
+    # a preference prompt's earlier answers are context: no empty think block, their thoughts dropped
+    text = tokenizer.apply_chat_template(TWO_TURNS, chat_template=template, tokenize=False)
+    assert "assistant\nHello<|im_end|>" in text and text.endswith("assistant\n<think>\n\n</think>\n\nGoodbye<|im_end|>\n")
+    prompt = tokenizer.apply_chat_template(TWO_TURNS[:3], chat_template=template, tokenize=False, add_generation_prompt=True)
+    assert "<think>" not in prompt and text.startswith(prompt)
+    # SFT trains every answer (think_in_history, which fmtkit's SFT rows set): each keeps or gets its block
+    trained = _trained(tokenizer, template, TWO_TURNS, think_in_history=True)
+    assert trained == "<think>\nhm\n</think>\n\nHello<|im_end|>\n<think>\n\n</think>\n\nGoodbye<|im_end|>\n"
+
+
+def test_qwen3_without_thinking_puts_the_empty_block_in_the_prompt(tokenizer):
+    template = chat_template("qwen3", enable_thinking=False)
+    trained = _trained(tokenizer, template, TWO_TURNS, think_in_history=True)
+    assert trained == "Hello<|im_end|>\nGoodbye<|im_end|>\n"  # thoughts dropped, nothing of the block trained
+    text = tokenizer.apply_chat_template(TWO_TURNS, chat_template=template, tokenize=False, think_in_history=True)
+    assert text.count("<think>\n\n</think>\n\n") == 2 and "hm" not in text
+    prompt = tokenizer.apply_chat_template(TWO_TURNS[:1], chat_template=template, tokenize=False, add_generation_prompt=True)
+    assert prompt.endswith("<|im_start|>assistant\n<think>\n\n</think>\n\n")  # inference pre-fills it too
+    # the template variable still wins, as in Qwen3's own template
+    thinking = tokenizer.apply_chat_template(
+        TWO_TURNS[:1], chat_template=template, tokenize=False, add_generation_prompt=True, enable_thinking=True
+    )
+    assert thinking.endswith("<|im_start|>assistant\n")

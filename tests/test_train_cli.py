@@ -315,7 +315,8 @@ def test_assistant_only_loss_trains_only_assistant_tokens(tiny_model, tmp_path):
     )
     tokenizer, ids, labels = _collated_labels(tiny_model, tmp_path, [sft_row(sample)])
     trained = tokenizer.decode([label for label in labels if label != -100])
-    assert trained == "<think>\n\n</think>\n\nHello<|im_end|><think>\n\n</think>\n\nGoodbye<|im_end|>"
+    # every answer gets qwen3's empty think block and its stop, with the newline after it (LLaMA-Factory's tokens)
+    assert trained == "<think>\n\n</think>\n\nHello<|im_end|>\n<think>\n\n</think>\n\nGoodbye<|im_end|>\n"
     for i, label in enumerate(labels):
         assert label in (-100, ids[i])  # labels are the inputs themselves, or masked
     assert "Hi there" not in trained and "Be brief" not in trained and "Bye<" not in trained
@@ -337,7 +338,7 @@ def test_a_template_without_generation_markers_is_refused_before_training(capsys
     assert code == 1 and "all-masked" in log
     code, log = fmtkit(capsys, "train", path, "train_on_prompt=true")
     assert code == 0, log
-    assert json.loads((out / "train_summary.json").read_text())["data_warnings"]["all_masked"] == 0
+    assert json.loads((out / "train_summary.json").read_text())["data_warnings"]["samples_dropped"] == {}
 
 
 # --- the data check before training ---------------------------------------------------------
@@ -368,16 +369,19 @@ def test_samples_over_cutoff_len_are_warned_about_and_counted(capsys, config, da
     lost = sum(past for _, _, past in counts)
     all_masked = sum(1 for _, sup, past in counts if sup and past == sup)
     assert (over, all_masked) == (2, 1) and lost > 0  # the data is as intended
-    warnings = json.loads((out / "train_summary.json").read_text())["data_warnings"]
-    assert warnings["samples_checked"] == warnings["samples_total"] == 6 and not warnings["capped"]
+    summary = json.loads((out / "train_summary.json").read_text())
+    warnings = summary["data_warnings"]
+    assert (warnings["samples_total"], warnings["samples_trained"], summary["train_samples"]) == (6, 5, 5)
     assert warnings["cutoff_len"] == cutoff and warnings["over_cutoff_effect"] == "truncated"
-    assert (warnings["over_cutoff"], warnings["supervised_tokens_lost"], warnings["all_masked"]) == (over, lost, 1)
+    # the sample whose answer lies past the cutoff is dropped, the other one over it is truncated
+    assert warnings["samples_truncated"] == over - all_masked == 1
+    assert warnings["samples_dropped"] == {"answer_past_cutoff_len": 1}
+    assert warnings["supervised_tokens_lost"] == lost
     assert warnings["template_problems"] == {}
     # printed before the model loads
-    assert f"warning: 2 of 6 samples (33.3%) exceed cutoff_len {cutoff}: {lost:,} trained tokens are cut off" in log
-    assert "warning: 1 sample is all-masked, training on nothing" in log
+    assert f"warning: 1 of 6 samples (16.7%) exceed cutoff_len {cutoff} and are truncated: {lost:,} trained tokens" in log
+    assert "warning: 1 of 6 samples dropped, training on nothing: every trained token lies past cutoff_len" in log
     assert log.index("data check (6 training samples") < log.index("loading ")
-    assert "1 sample is all-masked" in log
 
 
 def test_data_check_is_quiet_on_good_data_and_names_template_problems(capsys, config, tmp_path):
@@ -400,13 +404,13 @@ def test_data_check_is_quiet_on_good_data_and_names_template_problems(capsys, co
 def test_every_sample_all_masked_by_cutoff_len_stops_the_run(capsys, config):
     path, out = config(stage="sft", dataset="alpaca_sft", cutoff_len=8)
     code, log = fmtkit(capsys, "train", path)
-    assert code == 1 and "every training sample is all-masked" in log and "loading" not in log, log
+    assert code == 1 and "every training sample is dropped" in log and "loading" not in log, log
     code, log = fmtkit(capsys, "train", path, "train_on_prompt=true", "--dry-run")
-    assert code == 0 and "8 of 8 samples (100.0%) exceed cutoff_len 8" in log, log
+    assert code == 0 and "8 of 8 samples (100.0%) exceed cutoff_len 8 and are truncated" in log, log
     # a reward model drops the pairs longer than cutoff_len: all of them here
     path, _ = config(stage="rm", dataset="pref", cutoff_len=8)
     code, log = fmtkit(capsys, "train", path, "--dry-run")
-    assert code == 1 and "the reward trainer drops" in log, log
+    assert code == 1 and "which the reward trainer drops" in log, log
 
 
 def test_rows_made_in_memory_get_the_template_check(config, tiny_model, tmp_path):
@@ -424,15 +428,6 @@ def test_rows_made_in_memory_get_the_template_check(config, tiny_model, tmp_path
     with pytest.raises(AllMaskedError, match="all-masked") as caught:
         train_on_datasets(cfg, rows, echo=lambda _: None)
     assert caught.value.exit_code == 1 and not out.exists()
-
-
-def test_the_data_check_is_capped(monkeypatch, capsys, config):
-    import trainer_plugin.checks
-
-    monkeypatch.setattr(trainer_plugin.checks, "CHECK_CAP", 5)
-    path, _ = config(stage="sft", dataset="alpaca_sft,sharegpt_sft")
-    code, log = fmtkit(capsys, "train", path, "--dry-run")
-    assert code == 0 and "data check (the first 5 of 16 training samples" in log, log
 
 
 # --- the gate and the config errors ---------------------------------------------------------
@@ -531,14 +526,12 @@ def test_llamafactory_keys_are_named_once_and_ignored(capsys, config):
         stage="sft",
         dataset="alpaca_sft",
         do_train=True,
-        plot_loss=True,
         preprocessing_num_workers=16,
-        report_to="none",
         ddp_timeout=180000000,
     )
     code, log = fmtkit(capsys, "train", path)
     assert code == 0, log
-    assert log.count("ignoring LLaMA-Factory keys") == 1 and "plot_loss" in log
+    assert log.count("ignoring LLaMA-Factory keys") == 1 and "preprocessing_num_workers" in log
 
 
 # --- resume and export ----------------------------------------------------------------------

@@ -91,8 +91,9 @@ def test_llamafactory_qwen3_configs_load_unchanged(case):
     assert config.template == "qwen3_nothink" and config.bf16 is True
     ignored = [n for n in notes if n.startswith("ignoring")]
     assert len(ignored) == 1  # named once
-    for key in ("do_train", "trust_remote_code", "preprocessing_num_workers", "plot_loss", "ddp_timeout", "report_to"):
+    for key in ("do_train", "trust_remote_code", "preprocessing_num_workers", "ddp_timeout"):
         assert key in ignored[0]
+    assert (config.plot_loss, config.report_to, config.trackers) == (True, "none", [])  # honoured, not ignored
 
 
 def test_kto_batch_of_one_is_raised_to_two_keeping_the_effective_batch():
@@ -219,7 +220,8 @@ def test_sft_row_with_tools_system_first_and_openai_tool_calls():
         extra={"id": 7, "source": "x"},
     )
     row = data.sft_row(sample)
-    assert set(row) == {"messages", "tools"}  # extra fields dropped
+    assert set(row) == {"messages", "tools", "chat_template_kwargs"}  # extra fields dropped
+    assert row["chat_template_kwargs"] == {"think_in_history": True}  # every answer of an SFT conversation is trained
     assert [m["role"] for m in row["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
     call = row["messages"][2]["tool_calls"][0]
     assert call == {
@@ -338,9 +340,12 @@ PINNED_COMMON = {
     "eval_steps": 10,
     "seed": 7,
     "deepspeed": None,
+    "ddp_find_unused_parameters": False,  # LoRA under DDP: LLaMA-Factory's setting
     "max_length": 512,
     "model_init_kwargs": {"dtype": "bfloat16"},
     "report_to": "none",
+    "run_name": None,
+    "logging_nan_inf_filter": False,
     "disable_tqdm": True,
     "dataloader_pin_memory": True,
 }
@@ -398,8 +403,8 @@ def recorded_trl(monkeypatch):
     import sys
     import types
 
-    def recorder(name):
-        return lambda **kwargs: (name, kwargs)
+    def recorder(name):  # a class (stages may subclass a trainer) that "constructs" (name, kwargs)
+        return type(name, (), {"__new__": lambda cls, **kwargs: (name, kwargs)})
 
     names = {
         "trl": [
@@ -474,6 +479,7 @@ def test_each_stage_full_finetuning_without_eval(recorded_trl, stage_name):
     _, args = trainer_kwargs["args"]
     assert trainer_kwargs["peft_config"] is None and trainer_kwargs["eval_dataset"] is None
     assert (args["eval_strategy"], args["warmup_steps"], args["model_init_kwargs"]) == ("no", 4, {"dtype": "float32"})
+    assert args["ddp_find_unused_parameters"] is None  # full fine-tuning: transformers decides
     if stage_name == "dpo":
         assert (args["loss_type"], args["loss_weights"]) == (["sigmoid"], None)
     if stage_name == "simpo":

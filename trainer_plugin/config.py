@@ -42,6 +42,8 @@ STAGES = ("pt", "sft", "rm", "dpo", "kto")
 FINETUNING_TYPES = ("lora", "full")
 PREF_LOSSES = ("sigmoid", "hinge", "ipo", "orpo", "simpo")
 REQUIRED = ("model_name_or_path", "dataset", "output_dir")
+# report_to's trackers -> the package each needs (the extra of the same name installs it).
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow", "trackio": "trackio", "swanlab": "swanlab"}
 
 
 def _key(default: Any, help: str, group: str, choices: tuple[str, ...] | None = None) -> Any:
@@ -62,6 +64,20 @@ class TrainConfig:
         f"Chat template by LLaMA-Factory name ({', '.join(TEMPLATES)}) or a "
         "path to a .jinja file. It replaces the tokenizer's template and is saved with the output. Unset: the "
         "tokenizer's own template (which needs {% generation %} markers for assistant-only loss).",
+        "model",
+    )
+    train_eot_newline: bool = _key(
+        True,
+        "Train the newline a template writes after each answer's end-of-turn token (`<|im_end|>\\n` in chatml, qwen, "
+        "qwen3) with the answer, as LLaMA-Factory does. false: the newline opens the next turn and is never trained "
+        "(as TRL's and the models' own templates mark it). fmtkit's named templates only.",
+        "model",
+    )
+    enable_thinking: bool = _key(
+        True,
+        "qwen3: answers without a think block get an empty one, trained (true, LLaMA-Factory's default); false: "
+        "thoughts are dropped and the empty block goes in the untrained prompt, and at inference the generation "
+        "prompt pre-fills it. fmtkit's named templates only.",
         "model",
     )
     # method
@@ -128,7 +144,23 @@ class TrainConfig:
     disable_gradient_checkpointing: bool = _key(
         False, "Turn activation (gradient) checkpointing off. It is on on GPUs and always off on the CPU.", "train"
     )
-    logging_steps: int = _key(10, "Print (and record) the loss every this many steps.", "train")
+    logging_steps: int = _key(10, "Print (and record, and report) the loss every this many steps.", "train")
+    report_to: str = _key(
+        "none",
+        "Where the Trainer reports metrics: none, or a comma list of tensorboard, wandb, mlflow, trackio, swanlab (or "
+        "all). Each needs its package (`pip install 'fmtkit[tensorboard]'`, ...; swanlab: `pip install swanlab`).",
+        "train",
+    )
+    run_name: str | None = _key(None, "Name of the run in the trackers (unset: the tracker's default).", "train")
+    logging_dir: str | None = _key(
+        None, "TensorBoard's folder (unset: output_dir/runs/<date>_<host>, transformers' default).", "train"
+    )
+    plot_loss: bool = _key(
+        False,
+        "Save the loss curve as output_dir/training_loss.png (and training_eval_loss.png with evaluation), as "
+        "LLaMA-Factory does. Needs matplotlib (`pip install 'fmtkit[plot]'`; without it, a warning and no plot).",
+        "train",
+    )
     save_strategy: str = _key(
         "steps", "When to save checkpoints: steps (every save_steps), epoch, or no.", "train", ("steps", "epoch", "no")
     )
@@ -147,6 +179,12 @@ class TrainConfig:
     seed: int = _key(42, "Random seed (data order, LoRA init, split).", "train")
     deepspeed: str | None = _key(
         None, "Path to a DeepSpeed JSON config (multi-GPU runs with accelerate launch).", "train"
+    )
+    ddp_find_unused_parameters: bool | None = _key(
+        None,
+        "DDP's find_unused_parameters. Unset: false with LoRA (as LLaMA-Factory sets it), transformers' default "
+        "otherwise.",
+        "train",
     )
 
     @property
@@ -169,6 +207,14 @@ class TrainConfig:
         return split_names(self.eval_dataset)
 
     @property
+    def trackers(self) -> list[str]:
+        """``report_to`` as a list of trackers ([] for none; every one of :data:`TRACKERS` for all)."""
+        names = split_names(self.report_to)
+        if "all" in names:
+            return list(TRACKERS)
+        return [name for name in names if name != "none"]
+
+    @property
     def use_packing(self) -> bool:
         return self.packing if self.packing is not None else self.stage == "pt"
 
@@ -186,10 +232,10 @@ def split_names(value: str | None) -> list[str]:
 IGNORED_KEYS = frozenset(
     """
     do_train do_eval do_predict preprocessing_num_workers preprocessing_batch_size dataloader_num_workers
-    dataloader_pin_memory dataloader_persistent_workers plot_loss overwrite_output_dir save_only_model ddp_timeout
-    ddp_backend ddp_find_unused_parameters report_to run_name logging_dir logging_strategy logging_first_step
+    dataloader_pin_memory dataloader_persistent_workers overwrite_output_dir save_only_model ddp_timeout
+    ddp_backend logging_strategy logging_first_step
     trust_remote_code overwrite_cache cache_dir tokenized_path flash_attn use_fast_tokenizer low_cpu_mem_usage
-    enable_thinking include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
+    include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir
     eval_on_each_dataset predict_with_generate generation_max_length generation_num_beams do_sample temperature
     top_p top_k num_beams max_new_tokens max_length repetition_penalty length_penalty skip_special_tokens
@@ -479,6 +525,11 @@ def _check(config: TrainConfig) -> list[str]:
         )
     if not config.dataset_names:
         raise FmtkitError("dataset names no dataset entry")
+    for name in split_names(config.report_to):
+        if name not in (*TRACKERS, "none", "all"):
+            close = difflib.get_close_matches(name, list(TRACKERS), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise FmtkitError(f"report_to: {name!r} is not one of none, all, {', '.join(TRACKERS)}{hint}")
     if config.stage == "pt" and config.train_on_prompt:
         notes.append("train_on_prompt has no effect on stage pt (every token is trained)")
     return notes

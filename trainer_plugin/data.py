@@ -10,8 +10,8 @@ Columns TRL does not know are never produced, so the extra fields of a record
 are dropped here.
 
 >>> from fmtkit.sample import Sample, Turn
->>> sft_row(Sample(system="Be brief.", turns=[Turn("user", "Hi"), Turn("assistant", "Hello")]))
-{'messages': [{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]}
+>>> sft_row(Sample(system="Be brief.", turns=[Turn("user", "Hi"), Turn("assistant", "Hello")]))["messages"]
+[{'role': 'system', 'content': 'Be brief.'}, {'role': 'user', 'content': 'Hi'}, {'role': 'assistant', 'content': 'Hello'}]
 >>> pt_row(Sample(text="Once upon a time"))
 {'text': 'Once upon a time'}
 """
@@ -97,16 +97,23 @@ def _expect(sample: Sample, kinds: tuple[str, ...], stage: str) -> None:
         )
 
 
+SFT_TEMPLATE_KWARGS = {"think_in_history": True}
+
+
 def sft_row(sample: Sample, default_system: str | None = None) -> Row:
     """An SFT sample as conversational language modelling.
 
+    Every assistant turn of an SFT conversation is trained, so the row tells the templates that treat
+    earlier answers as context (qwen3's think blocks) to render each one as an answer
+    (:data:`SFT_TEMPLATE_KWARGS`, as LLaMA-Factory trains multi-turn SFT).
+
     >>> from fmtkit.sample import Sample, Turn
     >>> sft_row(Sample(turns=[Turn("user", "2+2?"), Turn("assistant", "4")], tools=[{"name": "calc"}]))
-    {'messages': [{'role': 'user', 'content': '2+2?'}, {'role': 'assistant', 'content': '4'}], 'tools': '[{"name": "calc"}]'}
+    {'messages': [{'role': 'user', 'content': '2+2?'}, {'role': 'assistant', 'content': '4'}], 'chat_template_kwargs': {'think_in_history': True}, 'tools': '[{"name": "calc"}]'}
     """
     _expect(sample, ("sft",), "sft")
     messages = prompt_messages(sample, default_system) + [message(sample.turns[-1])]
-    return _with_tools({"messages": messages}, sample)
+    return _with_tools({"messages": messages, "chat_template_kwargs": dict(SFT_TEMPLATE_KWARGS)}, sample)
 
 
 def pt_row(sample: Sample, default_system: str | None = None) -> Row:

@@ -11,16 +11,16 @@ loadable again) and ``train_summary.json`` (:class:`~trainer_plugin.progress.Tra
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.sample import Sample
-from trainer_plugin.checks import assistant_only, capped, check_data
+from trainer_plugin.checks import assistant_only, check_data, fit_dataset
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset, train_entry
 from trainer_plugin.gate import check_datasets, is_main_process
@@ -59,10 +59,8 @@ class PreparedData:
     train: Dataset
     eval: Dataset | None
     counts: dict[str, int]
-    # The first samples of each training dataset (at most checks.CHECK_CAP in all) for the data check,
-    # and how many the training datasets had in all.
+    # The first sample of each training dataset, for the data check's template problems.
     samples: dict[str, list[Sample]] | None = None
-    total_samples: int = 0
 
 
 def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -> PreparedData:
@@ -84,7 +82,7 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
             counts[name] = len(samples)
             rows.extend(rows_for(samples, stage.to_row, name, config.default_system))
             if rows is train_rows:
-                train_samples[name] = samples
+                train_samples[name] = samples[:1]
     train = to_dataset(train_rows)
     evaluation = to_dataset(eval_rows) if eval_rows else None
     if config.val_size:
@@ -95,8 +93,7 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
         + (f", {len(evaluation)} evaluation samples" if evaluation is not None else "")
         + f" ({', '.join(f'{name}: {n}' for name, n in counts.items())})"
     )
-    total = sum(len(samples) for samples in train_samples.values())
-    return PreparedData(train, evaluation, counts, capped(train_samples), total)
+    return PreparedData(train, evaluation, counts, train_samples)
 
 
 def _concat(a: Dataset, b: Dataset) -> Dataset:
@@ -159,7 +156,9 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     except (OSError, ValueError) as exc:
         raise TokenizerLoadError(f"cannot load the tokenizer of {path!r} ({_OFFLINE_HINT}): {exc}") from exc
     if config.template:
-        tokenizer.chat_template = chat_template(config.template)
+        tokenizer.chat_template = chat_template(
+            config.template, train_separator=config.train_eot_newline, enable_thinking=config.enable_thinking
+        )
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not stage.conversational:
@@ -197,12 +196,13 @@ def check_before_training(
     stage: Stage,
     tokenizer: Any,
     samples: dict[str, list[Sample]] | None,
-    train_samples: int,
+    train_dataset: Dataset,
     echo: Echo = default_echo,
-) -> dict[str, Any]:
-    """The data check of a run (see :mod:`trainer_plugin.checks`): its ``data_warnings``, or an error when nothing would train."""
+) -> tuple[Dataset, dict[str, Any]]:
+    """The data check of a run (see :mod:`trainer_plugin.checks`): the rows left to train and the ``data_warnings``,
+    or an error when nothing would train."""
     template = loss_template(config, stage, tokenizer, echo)
-    return check_data(config, stage, tokenizer, template, samples, train_samples, echo)
+    return check_data(config, stage, tokenizer, template, samples, train_dataset, echo)
 
 
 def _in_hub_cache(name: str) -> bool:
@@ -257,12 +257,15 @@ def train(
     check_datasets(config.dataset_dir, entries, stage.data_stage, echo)
     data = prepare_data(config, stage, echo)
     if dry_run:
+        from trainer_plugin.progress import check_reporting
+
+        check_reporting(config, echo)
         try:
             tokenizer = load_tokenizer(config, stage, echo)
         except TokenizerLoadError as exc:
             echo(f"note: no data check of tokens ({exc})")
         else:
-            check_before_training(config, stage, tokenizer, data.samples, data.total_samples, echo)
+            check_before_training(config, stage, tokenizer, data.samples, data.train, echo)
         echo(f"dry run: stage {stage.name} on {config.model_name_or_path} stops here, before loading the model")
         return None
     return train_on_datasets(config, data.train, data.eval, echo, callbacks, data)
@@ -278,23 +281,39 @@ def train_on_datasets(
 ) -> TrainSummary:
     """Train ``config``'s stage on datasets already in TRL form, then save outputs and the summary.
 
-    ``data``: what :func:`prepare_data` read; its samples are checked before the model loads
-    (without it, only the chat template is).
+    ``data``: what :func:`prepare_data` read; its first samples are checked for template problems.
+    Every row is measured before the model loads and rows that would train on nothing are
+    dropped (:mod:`trainer_plugin.fit`). A loss or a saved weight that is not finite fails the
+    run (exit 1, ``status: failed`` in ``train_summary.json``).
     """
-    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-    from trainer_plugin.progress import ProgressPrinter, TrainSummary
+    from trainer_plugin.progress import (
+        LossBar,
+        ProgressPrinter,
+        RawLossWatch,
+        TrainSummary,
+        bar_echo,
+        check_reporting,
+        nonfinite_tensors,
+        plot_losses,
+        wants_progress_bar,
+    )
 
     # transformers 5.24 warns about its own deprecated alias, once per model load: not the user's concern.
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
     stage = get_stage(config.trainer_stage)
+    plot = check_reporting(config, echo)
     tokenizer = load_tokenizer(config, stage, echo)
     samples = data.samples if data is not None else None
-    samples_total = data.total_samples if data is not None else len(train_dataset)
     # Before the device is touched: the check may fork tokenizing processes.
-    data_warnings = check_before_training(config, stage, tokenizer, samples, samples_total, echo)
+    train_dataset, data_warnings = check_before_training(config, stage, tokenizer, samples, train_dataset, echo)
+    if eval_dataset is not None:
+        eval_dataset = _fit_eval(config, stage, tokenizer, eval_dataset, echo)
     device = detect_device(config, echo)
-    progress = ProgressPrinter(echo)
+    bar = wants_progress_bar()
+    progress = ProgressPrinter(bar_echo if bar else echo)
+    raw_losses = RawLossWatch()
     ctx = StageContext(
         config=config,
         tokenizer=tokenizer,
@@ -304,14 +323,21 @@ def train_on_datasets(
         bf16=device.bf16,
         fp16=device.fp16,
         activation_checkpointing=device.activation_checkpointing,
-        callbacks=[progress, *(callbacks or [])],
+        callbacks=[raw_losses, progress, *(callbacks or [])],  # raw_losses first: it corrects the logs
+        progress_bar=bar,
     )
     echo(f"loading {config.model_name_or_path} for {stage.description} ({config.finetuning_type})")
     try:
-        trainer = stage.build(ctx)
+        with _tensorboard_dir(config.logging_dir):
+            trainer = stage.build(ctx)
     except OSError as exc:
         raise FmtkitError(f"cannot load the model {config.model_name_or_path!r} ({_OFFLINE_HINT}): {exc}") from exc
-    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(PrinterCallback)  # ProgressPrinter prints the lines
+    if bar:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LossBar())
+    raw_losses.attach(trainer)
+    _compare_with_trainer(trainer, stage, config, data_warnings, echo)
     trainable, total = _parameter_counts(trainer.model)
     echo(f"trainable parameters: {trainable:,} of {total:,} ({100 * trainable / max(total, 1):.2f}%)")
 
@@ -349,22 +375,81 @@ def train_on_datasets(
         total_params=total,
         resumed_from=str(resume) if resume else None,
         data_warnings=data_warnings,
+        nonfinite_loss_steps=raw_losses.nonfinite_steps(),
     )
     summary.train_tokens, summary.tokens_counted = _tokens_seen(trainer, stage, summary.epochs)
     if summary.train_runtime_s > 0:  # this session's tokens only, when resumed
         session_tokens = summary.train_tokens - (progress.tokens_at_start if summary.tokens_counted == "trainer" else 0)
         summary.tokens_per_second = round(session_tokens / summary.train_runtime_s, 1)
+    failures = summary.loss_failures()
     if trainer.is_world_process_zero():
+        bad = nonfinite_tensors(output_dir)
+        if bad:
+            failures.append(f"{len(bad)} saved weight tensor(s) hold NaN or inf (e.g. {bad[0]})")
+        if failures:
+            summary.status, summary.failure = "failed", "; ".join(failures)
         tokenizer.save_pretrained(output_dir)
         (output_dir / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
         (output_dir / SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
-    if not summary.losses_finite or (summary.train_loss is not None and not math.isfinite(summary.train_loss)):
-        raise FmtkitError(f"the loss is not finite (see {output_dir / SUMMARY_FILE})", exit_code=EXIT_FINDINGS)
+        if plot:
+            for path in plot_losses(output_dir, {"loss": summary.losses, "eval_loss": summary.eval_losses}):
+                echo(f"loss curve saved to {path}")
+    if failures:
+        raise FmtkitError(
+            f"training failed: {'; '.join(failures)}; the weights in {output_dir} are not usable"
+            f" (run marked failed in {output_dir / SUMMARY_FILE})",
+            exit_code=EXIT_FINDINGS,
+        )
     echo(
         f"done: {summary.global_step} steps in {summary.train_runtime_s:.1f}s, train loss {summary.train_loss:.4f}, "
         f"{summary.train_tokens:,} tokens ({summary.tokens_per_second:,.0f}/s); saved to {output_dir}"
     )
     return summary
+
+
+@contextmanager
+def _tensorboard_dir(logging_dir: str | None):
+    """transformers' TensorBoard callback takes its folder from TENSORBOARD_LOGGING_DIR when it is built."""
+    import os
+
+    saved = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    if logging_dir:
+        os.environ["TENSORBOARD_LOGGING_DIR"] = logging_dir
+    try:
+        yield
+    finally:
+        if logging_dir:
+            if saved is None:
+                os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+            else:
+                os.environ["TENSORBOARD_LOGGING_DIR"] = saved
+
+
+def _fit_eval(config: TrainConfig, stage: Stage, tokenizer: Any, eval_dataset: Dataset, echo: Echo) -> Dataset | None:
+    """The evaluation rows with something to score (an empty answer would make its loss NaN), saying how many were dropped."""
+    template = loss_template(config, stage, tokenizer, lambda _: None)
+    saved = tokenizer.chat_template
+    try:
+        tokenizer.chat_template = template or saved
+        kept, fit = fit_dataset(config, stage, tokenizer, eval_dataset)
+    finally:
+        tokenizer.chat_template = saved
+    if fit.dropped_total:
+        echo(f"warning: {fit.dropped_total:,} of {fit.rows:,} evaluation samples dropped, nothing to score in them")
+    return kept if len(kept) else None
+
+
+def _compare_with_trainer(trainer: Any, stage: Stage, config: TrainConfig, data_warnings: dict[str, Any], echo: Echo) -> None:
+    """Say so if the trainer's own preparation dropped rows the data check kept (the counts would then be wrong)."""
+    if config.use_packing or stage.name == "pt":
+        return  # packed: rows are merged into sequences, not counted one for one
+    consumed = len(trainer.train_dataset)
+    if consumed != data_warnings["samples_trained"]:
+        echo(
+            f"warning: the trainer kept {consumed:,} training samples where the data check counted "
+            f"{data_warnings['samples_trained']:,}; train_summary.json reports the trainer's"
+        )
+        data_warnings["samples_trained"] = consumed
 
 
 def _parameter_counts(model: Any) -> tuple[int, int]:

@@ -42,6 +42,7 @@ class StageContext:
     fp16: bool
     activation_checkpointing: bool
     callbacks: list[Any] = field(default_factory=list)
+    progress_bar: bool = False  # the Trainer's live bar (a terminal); else trainer_plugin.progress prints lines
 
     def training_args(self, count_tokens: bool = True) -> dict[str, Any]:
         """Keyword arguments common to every TRL ``*Config`` (all are TrainingArguments subclasses)."""
@@ -73,10 +74,17 @@ class StageContext:
             eval_steps=c.eval_steps,
             seed=c.seed,
             deepspeed=c.deepspeed,
+            ddp_find_unused_parameters=(
+                c.ddp_find_unused_parameters
+                if c.ddp_find_unused_parameters is not None or c.finetuning_type != "lora"
+                else False
+            ),
             max_length=c.cutoff_len,
             model_init_kwargs={"dtype": self.model_dtype},
-            report_to="none",
-            disable_tqdm=True,  # trainer_plugin.progress prints one line per logging step instead
+            report_to=c.trackers or "none",
+            run_name=c.run_name,
+            logging_nan_inf_filter=False,  # a NaN loss is logged as NaN, not replaced by an average
+            disable_tqdm=not self.progress_bar,
             dataloader_pin_memory=not self.use_cpu,
             include_num_input_tokens_seen="non_padding" if count_tokens else "no",
         )
@@ -138,6 +146,85 @@ class StageContext:
             use_dora=c.use_dora,
             task_type=task_type,
         )
+
+
+def keeping_the_template_stop(trainer_class: type[Trainer]) -> type[Trainer]:
+    """``trainer_class`` (TRL's experimental ORPO or CPO trainer) without the EOS it appends to an answer that has a stop token.
+
+    Those trainers append EOS to every answer whose last token is not EOS, so a chat template's
+    answer ending ``<|im_end|>\\n`` trained ``<|im_end|>\\n<|im_end|>``. The answer keeps its
+    own stop token (:func:`trainer_plugin.fit.stop_ids`); an answer without one still gets EOS.
+    """
+    from trainer_plugin.fit import stop_ids
+
+    class Trainer(trainer_class):  # type: ignore[misc, valid-type]
+        def tokenize_row(self, feature, model=None):
+            batch = super().tokenize_row(feature, model)
+            if getattr(self, "_stops", None) is None:
+                self._stops = stop_ids(self.processing_class)
+            stops = self._stops
+            for side in ("chosen", "rejected"):
+                answer = self.build_tokenized_answer(feature["prompt"], feature[side])["input_ids"]
+                kept = sum(1 for label in batch[f"{side}_labels"] if label != -100)
+                if stops.intersection(answer) and kept > len(answer):  # the appended EOS survived truncation
+                    for key in ("input_ids", "attention_mask", "labels"):
+                        batch[f"{side}_{key}"] = batch[f"{side}_{key}"][:-1]
+            return batch
+
+    Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
+    return Trainer
+
+
+def full_logits_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
+    """On the CPU, TRL's DPO and KTO per-token log-probabilities from the model's own logits, not its tiled LM head.
+
+    TRL patches the model with a fused LM head that, off a Triton GPU, scores every position
+    tile by tile (about 3x the time of one full-logits pass on the CPU, more with the entropy,
+    mean logits and top-1 its metrics ask for). On the CPU this computes the same fields
+    from the full logits, as LLaMA-Factory's forward does: the same log-probabilities, hence
+    the same loss and metrics. GPUs and MoE models keep TRL's head.
+    """
+    if not use_cpu:
+        return trainer
+    import types
+
+    import torch
+    from peft import PeftModel
+    from trl.trainer.utils import FusedCausalLMOutput
+
+    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
+        if not fused_lm_head:
+            return trl_forward[id(self)](
+                *args, labels=labels, shift_labels=shift_labels, num_items_in_batch=num_items_in_batch, **kwargs
+            )
+        kwargs["use_cache"] = False
+        logits = type(self).forward(self, *args, **kwargs).logits
+        if shift_labels is None:
+            logits, labels = logits[:, :-1], labels[:, 1:]
+        else:
+            labels = shift_labels
+        mask = labels != -100
+        log_probs_all = logits.float().log_softmax(-1)
+        log_probs = log_probs_all.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0)
+        entropy = mean_logits = is_top1 = None
+        if torch.is_grad_enabled() or not self.training:  # not the reference pass of training: the metrics need them
+            with torch.no_grad():
+                entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).masked_fill(~mask, 0)
+                mean_logits = logits.float().mean(-1).masked_fill(~mask, 0)
+                is_top1 = (logits.argmax(-1) == labels) & mask
+        loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
+        return FusedCausalLMOutput(
+            loss=loss, log_probs=log_probs, entropy=entropy, mean_logits=mean_logits, is_top1=is_top1, label_mask=mask
+        )
+
+    trl_forward: dict[int, Any] = {}
+    policy = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
+    for model in (policy, getattr(trainer, "ref_model", None)):
+        if model is None or getattr(model.config.get_text_config(), "output_router_logits", False):
+            continue
+        trl_forward[id(model)] = model.forward
+        model.forward = types.MethodType(forward, model)
+    return trainer
 
 
 def experimental_trl(name: str) -> Any:

@@ -7,12 +7,12 @@ term beside the SFT loss).
 from __future__ import annotations
 
 from trainer_plugin.data import preference_row
-from trainer_plugin.stages.base import Stage, StageContext, experimental_trl
+from trainer_plugin.stages.base import Stage, StageContext, experimental_trl, keeping_the_template_stop
 
 
 def build(ctx: StageContext):
     orpo = experimental_trl("orpo")
-    return ctx.trainer(orpo.ORPOTrainer, orpo.ORPOConfig(**ctx.preference_args(collator_columns=True)))
+    return ctx.trainer(keeping_the_template_stop(orpo.ORPOTrainer), orpo.ORPOConfig(**ctx.preference_args(collator_columns=True)))
 
 
 STAGE = Stage(

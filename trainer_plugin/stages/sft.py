@@ -4,12 +4,44 @@ The loss covers the assistant turns only (TRL's ``assistant_only_loss``), which
 needs a chat template with ``{% generation %}`` markers; ``train_on_prompt:
 true`` trains on every token instead. ``packing: true`` packs examples with
 TRL's best-fit-decreasing strategy.
+
+The loss is the model's own (``model(labels=...)``, as transformers' Trainer
+and LLaMA-Factory compute it): TRL's SFT loss path also computes, at every
+step, the entropy and the top-1 accuracy of every position over the whole
+vocabulary for its logs, which nobody asked for and which cost most of a
+step on the CPU. The loss value is the same (the mean over the trained
+tokens of the batch, or of the accumulated batches).
 """
 
 from __future__ import annotations
 
 from trainer_plugin.data import sft_row
 from trainer_plugin.stages.base import Stage, StageContext
+
+PLAIN_LOSS = True  # False: TRL's own loss path with its per-step metrics (bench/bench_train.py compares both)
+
+
+def plain_loss_trainer(trainer_class):
+    """``trainer_class`` (TRL's ``SFTTrainer``) computing its loss with the model's own forward, no extra metrics.
+
+    TRL's path is kept where it does more than the plain loss: a custom loss function, label
+    smoothing, a loss type other than nll, MoE auxiliary losses.
+    """
+    class SFTTrainer(trainer_class):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            plain = (
+                self.compute_loss_func is None
+                and self.label_smoother is None
+                and self.args.loss_type == "nll"
+                and not self.aux_loss_enabled
+            )
+            if not plain:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            inputs["use_cache"] = False
+            # transformers' Trainer.compute_loss: the one after TRL's in the method order
+            return super(trainer_class, self).compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+    return SFTTrainer
 
 
 def build_sft_trainer(ctx: StageContext, assistant_only: bool, packing: bool, packing_strategy: str):
@@ -22,7 +54,7 @@ def build_sft_trainer(ctx: StageContext, assistant_only: bool, packing: bool, pa
         packing=packing,
         packing_strategy=packing_strategy,
     )
-    return ctx.trainer(SFTTrainer, args)
+    return ctx.trainer(plain_loss_trainer(SFTTrainer) if PLAIN_LOSS else SFTTrainer, args)
 
 
 def build(ctx: StageContext):

@@ -1,0 +1,217 @@
+"""No silent failure: rows with nothing to train are dropped and counted, non-finite losses and weights fail the run.
+
+The run that once saved an all-NaN adapter with exit 0: ``stage: dpo`` with
+``pref_loss: simpo`` or ``orpo``, a ``cutoff_len`` the prompt fills, two
+samples, two steps. TRL's ORPO / CPO truncate only the answer, so the answer
+was empty and its length-normalised log-probability 0/0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from cli_runner import run_cli_joined
+from test_train_cli import config, data_dir  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.train, pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")]
+pytest.importorskip("trl")
+
+fmtkit = run_cli_joined
+LONG_PROMPT = "Repeat after me: " + "apples and pears and plums " * 12
+
+
+def _pairs(folder: Path, prompts: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    records = [{"instruction": p, "chosen": "No, tigers are carnivores.", "rejected": "Yes."} for p in prompts]
+    (folder / "pairs.json").write_text(json.dumps(records), encoding="utf-8")
+    info = {
+        "pairs": {
+            "file_name": "pairs.json",
+            "ranking": True,
+            "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected"},
+        }
+    }
+    (folder / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    return folder
+
+
+def _finite_adapter(out: Path) -> bool:
+    from trainer_plugin.progress import nonfinite_tensors
+
+    return (out / "adapter_model.safetensors").is_file() and nonfinite_tensors(out) == []
+
+
+@pytest.mark.parametrize("pref_loss", ["simpo", "orpo"])
+def test_prompts_that_fill_cutoff_len_fail_loudly_or_train_finite(capsys, config, tmp_path, pref_loss):
+    # the issue's case: two samples whose prompts fill cutoff_len, two steps
+    data = _pairs(tmp_path / "long", [LONG_PROMPT, LONG_PROMPT + "?"])
+    path, out = config(stage="dpo", pref_loss=pref_loss, dataset="pairs", dataset_dir=str(data), cutoff_len=24)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 1, log
+    assert "every training sample is dropped (2 the prompt alone fills cutoff_len" in log
+    assert "loading" not in log and not out.exists()  # stopped before the model loaded
+
+    # one long prompt among short ones: it is dropped and counted, the rest trains to finite weights
+    data = _pairs(tmp_path / "mixed", [LONG_PROMPT, "Do tigers eat grass?", "Do cows eat grass?"])
+    path, out = config(stage="dpo", pref_loss=pref_loss, dataset="pairs", dataset_dir=str(data), cutoff_len=24)
+    code, log = fmtkit(capsys, "train", path)
+    assert code == 0, log
+    assert "warning: 1 of 3 samples dropped, training on nothing: the prompt alone fills cutoff_len" in log
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["status"] == "completed" and summary["nonfinite_loss_steps"] == 0
+    assert summary["train_samples"] == 2
+    assert summary["data_warnings"]["samples_dropped"] == {"prompt_fills_cutoff_len": 1}
+    assert all(math.isfinite(item["loss"]) for item in summary["losses"])
+    assert _finite_adapter(out)
+
+
+class _Poison:
+    """A callback that turns one trainable weight into NaN after the first step: every later loss is NaN."""
+
+    def __new__(cls):
+        import torch
+        from transformers import TrainerCallback
+
+        class Poison(TrainerCallback):
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                if state.global_step == 1:
+                    with torch.no_grad():
+                        next(p for p in model.parameters() if p.requires_grad).fill_(math.nan)
+
+        return Poison()
+
+
+def test_a_nan_loss_fails_the_run_and_marks_it_failed(config, tmp_path):
+    from fmtkit.errors import FmtkitError
+    from trainer_plugin.config import load_config, read_yaml
+    from trainer_plugin.run import prepare_data, train_on_datasets
+    from trainer_plugin.stages import get_stage
+
+    path, out = config(stage="dpo", pref_loss="simpo", dataset="pref", max_steps=3)
+    cfg, _ = load_config(read_yaml(path))
+    data = prepare_data(cfg, get_stage(cfg.trainer_stage), echo=lambda _: None)
+    lines: list[str] = []
+    with pytest.raises(FmtkitError, match="training failed: the loss was NaN or inf at 2 training step") as caught:
+        train_on_datasets(cfg, data.train, echo=lines.append, callbacks=[_Poison()], data=data)
+    assert caught.value.exit_code == 1
+    assert "saved weight tensor(s) hold NaN or inf" in str(caught.value)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["status"] == "failed" and "NaN" in summary["failure"]
+    assert summary["nonfinite_loss_steps"] == 2
+    # the logged losses say NaN too (transformers' own logging would have shown an average)
+    assert [math.isnan(item["loss"]) for item in summary["losses"]] == [False, True, True]
+    assert any("loss nan" in line for line in lines)
+
+
+@pytest.mark.parametrize("stage", ["orpo", "simpo"])
+def test_orpo_and_simpo_train_the_stop_token_once(tiny_model, tmp_path, stage):
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.config import load_config
+    from trainer_plugin.data import preference_row, to_dataset
+    from trainer_plugin.run import load_tokenizer
+    from trainer_plugin.stages import StageContext, get_stage
+
+    cfg, _ = load_config(
+        {
+            "model_name_or_path": str(tiny_model),
+            "dataset": "x",
+            "output_dir": str(tmp_path / "o"),
+            "template": "qwen3",
+            "stage": "dpo",
+            "pref_loss": stage,
+        }
+    )
+    tokenizer = load_tokenizer(cfg, get_stage(stage), echo=lambda _: None)
+    sample = Sample(turns=[Turn("user", "Hi")], chosen=Turn("assistant", "Good luck!"), rejected=Turn("assistant", "No."))
+    ctx = StageContext(
+        cfg,
+        tokenizer,
+        to_dataset([preference_row(sample)]),
+        None,
+        use_cpu=True,
+        bf16=False,
+        fp16=False,
+        activation_checkpointing=False,
+    )
+    row = get_stage(stage).build(ctx).train_dataset[0]
+    trained = tokenizer.decode([t for t in row["chosen_labels"] if t != -100])
+    assert trained == "<think>\n\n</think>\n\nGood luck!<|im_end|>\n"
+
+
+# --- the counts are those of the data the trainer consumes -------------------------------------------
+
+
+def _rows(stage: str) -> list[dict]:
+    """Rows that fit, rows cut at a cutoff_len of 40, rows left with nothing to train (a long question), and
+    prompts with a long earlier answer, which the preference stages do not train."""
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.data import kto_row, preference_row, sft_row
+
+    long = "apples and pears and plums " * 6
+    history = [Turn("user", "Hi"), Turn("assistant", long), Turn("user", "And?")]
+    prompts = [[Turn("user", "Hi")], [Turn("user", long)], history]
+    answers = ["Yes.", long, "No."]
+    samples = []
+    for prompt in prompts:
+        for answer in answers:
+            if stage == "sft":
+                samples.append(sft_row(Sample(turns=[*prompt, Turn("assistant", answer)])))
+            elif stage == "kto":
+                samples.append(kto_row(Sample(turns=[*prompt, Turn("assistant", answer)], label=len(samples) % 2 == 0)))
+            else:
+                sample = Sample(turns=prompt, chosen=Turn("assistant", answer), rejected=Turn("assistant", "No."))
+                samples.append(preference_row(sample))
+    return samples
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo", "kto", "rm", "simpo"])
+def test_the_data_check_counts_what_the_trainer_consumes(tiny_model, tmp_path, stage):
+    from trainer_plugin.checks import check_data
+    from trainer_plugin.config import load_config
+    from trainer_plugin.data import to_dataset
+    from trainer_plugin.run import load_tokenizer
+    from trainer_plugin.stages import StageContext, get_stage
+
+    cutoff = 40
+    keys = {"stage": "dpo", "pref_loss": stage} if stage == "simpo" else {"stage": stage}
+    cfg, _ = load_config(
+        {
+            "model_name_or_path": str(tiny_model),
+            "dataset": "x",
+            "output_dir": str(tmp_path / "o"),
+            "template": "qwen3",
+            "cutoff_len": cutoff,
+            "per_device_train_batch_size": 2,
+            **keys,
+        }
+    )
+    tokenizer = load_tokenizer(cfg, get_stage(stage), echo=lambda _: None)
+    rows = to_dataset(_rows(stage))
+    kept, warnings = check_data(cfg, get_stage(stage), tokenizer, tokenizer.chat_template, None, rows, lambda _: None)
+    dropped = sum(warnings["samples_dropped"].values())
+    assert warnings["samples_total"] == 9 and dropped > 0
+    assert warnings["samples_truncated"] > 0 if stage != "rm" else warnings["samples_truncated"] == 0  # rm drops
+    assert len(kept) == warnings["samples_trained"] == 9 - dropped
+
+    # TRL's own preparation of every row (none dropped by fmtkit)
+    ctx = StageContext(cfg, tokenizer, rows, None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False)
+    data = get_stage(stage).build(ctx).train_dataset
+    if stage == "simpo":  # TRL keeps every row; those left without an answer token are the NaN ones
+        trained = [sum(t != -100 for t in r["chosen_labels"]) + sum(t != -100 for t in r["rejected_labels"]) for r in data]
+        assert sum(1 for n in trained if n == 0) == dropped
+        assert sum(trained) == warnings["supervised_tokens"]
+        return
+    assert len(data) == warnings["samples_trained"]
+    if stage == "sft":
+        assert sum(sum(t != -100 for t in r["labels"]) for r in data) == warnings["supervised_tokens"]
+    elif stage in ("dpo", "kto"):
+        answers = ("chosen_ids", "rejected_ids") if stage == "dpo" else ("completion_ids",)
+        room = [cutoff - len(r["prompt_ids"]) for r in data]
+        assert sum(min(len(r[a]), n) for r, n in zip(data, room) for a in answers) == warnings["supervised_tokens"]
+        over = sum(1 for r in data if len(r["prompt_ids"]) + max(len(r[a]) for a in answers) > cutoff)
+        assert over == warnings["samples_truncated"]
+        # no prompt kept its earlier answer as trained: rows whose history fills the cutoff are the dropped ones
+        assert warnings["samples_dropped"] == {"prompt_fills_cutoff_len": dropped}

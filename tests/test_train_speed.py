@@ -1,0 +1,94 @@
+"""The SFT loss without TRL's per-step extra metrics: the same value, and no entropy / accuracy computed."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.train, pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing")]
+pytest.importorskip("trl")
+
+
+def _sft_trainer(tiny_model, tmp_path, plain: bool, monkeypatch):
+    import trainer_plugin.stages.sft as sft
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.config import load_config
+    from trainer_plugin.data import sft_row, to_dataset
+    from trainer_plugin.run import load_tokenizer
+    from trainer_plugin.stages import StageContext
+
+    monkeypatch.setattr(sft, "PLAIN_LOSS", plain)
+    cfg, _ = load_config(
+        {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3"}
+    )
+    tokenizer = load_tokenizer(cfg, sft.STAGE, echo=lambda _: None)
+    rows = [
+        sft_row(Sample(system="Be brief.", turns=[Turn("user", f"Question {i}?"), Turn("assistant", "Answer " * (i + 1))]))
+        for i in range(3)
+    ]
+    ctx = StageContext(
+        cfg, tokenizer, to_dataset(rows), None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False
+    )
+    return sft.STAGE.build(ctx)
+
+
+def test_the_plain_sft_loss_equals_trls_and_skips_its_metrics(tiny_model, tmp_path, monkeypatch):
+    import torch
+
+    losses, metrics = {}, {}
+    for plain in (False, True):
+        torch.manual_seed(0)  # the same LoRA initialisation
+        trainer = _sft_trainer(tiny_model, tmp_path, plain, monkeypatch)
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+        trained = int((batch["labels"][:, 1:] != -100).sum())
+        for key, value in batch.items():
+            batch[key] = value.to(trainer.model.device)
+        with torch.no_grad():
+            # as one accumulated step of a longer batch counts its tokens: num_items_in_batch
+            losses[plain] = (
+                float(trainer.compute_loss(trainer.model, dict(batch))),
+                float(trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=torch.tensor(2 * trained))),
+            )
+        metrics[plain] = dict(trainer._metrics["train"])
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    assert losses[True][1] == pytest.approx(losses[True][0] / 2, rel=1e-5)
+    assert {"entropy", "mean_token_accuracy"} <= set(metrics[False]) and metrics[True] == {}
+
+
+@pytest.mark.parametrize("stage", ["dpo", "kto"])
+def test_dpo_and_kto_on_the_cpu_compute_trls_fields_from_the_full_logits(tiny_model, tmp_path, stage):
+    import torch
+
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.config import load_config
+    from trainer_plugin.data import kto_row, preference_row, to_dataset
+    from trainer_plugin.run import load_tokenizer
+    from trainer_plugin.stages import StageContext, get_stage
+
+    cfg, _ = load_config(
+        {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3",
+         "stage": stage, "per_device_train_batch_size": 2}
+    )  # fmt: skip
+    tokenizer = load_tokenizer(cfg, get_stage(stage), echo=lambda _: None)
+    if stage == "dpo":
+        rows = [preference_row(Sample(turns=[Turn("user", f"Q{i}?")], chosen=Turn("assistant", "Yes " * (i + 1)),
+                                      rejected=Turn("assistant", "No."))) for i in range(2)]  # fmt: skip
+    else:
+        rows = [kto_row(Sample(turns=[Turn("user", f"Q{i}?"), Turn("assistant", "Yes " * (i + 1))], label=i == 0))
+                for i in range(2)]  # fmt: skip
+    outputs = {}
+    for cpu_path in (False, True):
+        torch.manual_seed(0)
+        ctx = StageContext(cfg, tokenizer, to_dataset(rows), None, use_cpu=cpu_path, bf16=False, fp16=False,
+                           activation_checkpointing=False)  # fmt: skip
+        trainer = get_stage(stage).build(ctx)
+        ids = torch.tensor([tokenizer("Paris is the capital of France.")["input_ids"]] * 2)
+        labels = ids.clone()
+        labels[:, :3] = -100
+        outputs[cpu_path] = trainer.model(input_ids=ids, labels=labels, fused_lm_head=True)
+    trl, mine = outputs[False], outputs[True]
+    assert torch.allclose(mine.log_probs, trl.log_probs, atol=1e-5)  # the loss's input: the same
+    assert torch.allclose(mine.loss, trl.loss, atol=1e-5)
+    assert torch.allclose(mine.entropy, trl.entropy, atol=1e-4)
+    assert torch.allclose(mine.mean_logits, trl.mean_logits, atol=1e-4)
+    if trl.is_top1 is not None:
+        assert torch.equal(mine.is_top1, trl.is_top1)
