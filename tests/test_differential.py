@@ -121,6 +121,34 @@ REGRESSIONS = [
         {"type": "function", "function": {"name": "f", "arguments": {}}}, {"type": "function", "function": {"name": "f", "arguments": '{"x": 1}'}}]},
         {"role": "tool", "content": "42"}, _assistant()]}])),
     Minimal("openai-system-suffix", Case("sft", OPENAI, [{"messages": [{"role": "system", "content": "S"}, _user(), _assistant()]}])),
+    Minimal(
+        "weight-in-llamafactory-entry",
+        Case("sft", OPENAI, [{"messages": [_user(), {**_assistant(), "weight": None}]}]),
+        "FMT409 for a null (or 2, or \"x\") weight: LLaMA-Factory never reads weight (FMT410 says so for 0); null means "
+        "absent to fmtkit's own reader (rules/conversation.py FMT409)",
+        lambda d: "FMT409" in d.detail,
+    ),
+    Minimal(
+        "tool-calls-on-a-user-message",
+        Case("sft", OPENAI, [{"messages": [{**_user(), "tool_calls": 1}, _assistant()]}]),
+        "FMT703 for tool_calls on a user message: LLaMA-Factory's openai converter reads tool_calls on assistant turns "
+        "only (rules/tools.py FMT703)",
+        lambda d: d.what == "false-error" and "FMT703" in d.detail,
+    ),
+    Minimal(
+        "tools-as-a-list-outside-openai",
+        Case("sft", {"columns": {"prompt": "instruction", "response": "output", "tools": "tools"}}, [{"instruction": "a", "output": "b", "tools": [{"name": "f"}]}]),
+        "tools as a JSON list (not a string) in an alpaca or sharegpt entry: LLaMA-Factory's tool formatter json.loads "
+        "it and training stops with TypeError; only the openai converter dumps lists (rules/tools.py FMT701)",
+        lambda d: d.what == "missed" and "JSON object must be str" in d.detail,
+    ),
+    Minimal(
+        "system-message-without-content",
+        Case("sft", OPENAI, [{"messages": [{"role": "system", "content": None}, _user(), _assistant()]}]),
+        "FMT405 (content null) or FMT401 (no content key) for a leading system message: LLaMA-Factory takes it as no "
+        "system prompt, as fmtkit's reader does (rules/conversation.py)",
+        lambda d: d.what == "false-error" and ("FMT405" in d.detail or "FMT401" in d.detail) and _system_without_content(d),
+    ),
 ]
 
 # ---- fmtkit's to fix: each xfails until fixed, then fails until removed from this list --------
@@ -166,40 +194,12 @@ KNOWN_DISAGREEMENTS = [
         lambda d: d.what == "false-error" and "FMT300" in d.detail and any(m.get("tool_calls") and m.get("content") is None for m in _messages(d)),
     ),
     Minimal(
-        "system-message-without-content",
-        Case("sft", OPENAI, [{"messages": [{"role": "system", "content": None}, _user(), _assistant()]}]),
-        "FMT405 (content null) or FMT401 (no content key) for a leading system message: LLaMA-Factory takes it as no "
-        "system prompt, as fmtkit's reader does (rules/conversation.py)",
-        lambda d: d.what == "false-error" and ("FMT405" in d.detail or "FMT401" in d.detail) and _system_without_content(d),
-    ),
-    Minimal(
         "system-column-type-under-role-tags",
         Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages", "system": "system"}, "tags": OPENAI_TAGS}, [{"messages": [_user(), _assistant()], "system": True}]),
         "a system column that is not a string, in an entry with role/content tags: LLaMA-Factory's template fails "
         "(TypeError); fmtkit finds nothing, as the OpenAI message schema it uses there leaves the system column out "
         "(record_loop._SchemaView; default tags give FMT300)",
         lambda d: d.what == "missed" and d.row is not None and not isinstance(d.case.rows[d.row].get("system", ""), (str, type(None))),
-    ),
-    Minimal(
-        "weight-in-llamafactory-entry",
-        Case("sft", OPENAI, [{"messages": [_user(), {**_assistant(), "weight": None}]}]),
-        "FMT409 for a null (or 2, or \"x\") weight: LLaMA-Factory never reads weight (FMT410 says so for 0); null means "
-        "absent to fmtkit's own reader (rules/conversation.py FMT409)",
-        lambda d: "FMT409" in d.detail,
-    ),
-    Minimal(
-        "tool-calls-on-a-user-message",
-        Case("sft", OPENAI, [{"messages": [{**_user(), "tool_calls": 1}, _assistant()]}]),
-        "FMT703 for tool_calls on a user message: LLaMA-Factory's openai converter reads tool_calls on assistant turns "
-        "only (rules/tools.py FMT703)",
-        lambda d: d.what == "false-error" and "FMT703" in d.detail,
-    ),
-    Minimal(
-        "tools-as-a-list-outside-openai",
-        Case("sft", {"columns": {"prompt": "instruction", "response": "output", "tools": "tools"}}, [{"instruction": "a", "output": "b", "tools": [{"name": "f"}]}]),
-        "tools as a JSON list (not a string) in an alpaca or sharegpt entry: LLaMA-Factory's tool formatter json.loads "
-        "it and training stops with TypeError; only the openai converter dumps lists (rules/tools.py FMT701)",
-        lambda d: d.what == "missed" and "JSON object must be str" in d.detail,
     ),
     Minimal(
         "openai-prompt-ending-with-tool-results",

@@ -154,3 +154,16 @@ def test_sample_rules_run_on_trl_forms(tmp_path):
                                 "rejected": [{"role": "user", "content": "B"}, {"role": "assistant", "content": "y"}]}) + "\n")  # fmt: skip
     (finding,) = fmtkit.validate(path).findings
     assert finding.code == "FMT300" and "no single shared prompt" in finding.message
+
+
+def test_weight_is_checked_by_one_rule_per_reader(tmp_path):
+    """A bare OpenAI file: OpenAI's 0/1 contract (FMT409, error). An entry LLaMA-Factory reads: it never reads
+    weight, so any value is a warning (FMT410) and null is nothing. The schema leaves weight to these rules."""
+    row = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo", "weight": 2}]}
+    bare = tmp_path / "o.jsonl"
+    bare.write_text(json.dumps(row) + "\n")
+    assert codes(fmtkit.validate(bare)) == {"FMT409": "error"}
+    entry = folder(tmp_path / "lf", OPENAI_ENTRY, [row]) if (tmp_path / "lf").mkdir() is None else None
+    assert codes(fmtkit.validate(entry)) == {"FMT410": "warning", "FMT119": "info"}
+    row["messages"][1]["weight"] = None
+    assert codes(fmtkit.validate(folder(tmp_path / "lf", OPENAI_ENTRY, [row]))) == {"FMT119": "info"}

@@ -198,10 +198,9 @@ def _openai_keys(turn: Turn, msg: dict[str, Any], role: str, where: str, role_ta
         elif key == "weight":
             if value is None:
                 continue
-            if type(value) is not int:
-                raise ReadError("FMT409", f"{where}.weight must be 0 or 1")
-            turn.weight = value
-            continue
+            if type(value) is int and value in (0, 1):  # OpenAI's switch; another value is kept as a plain key (FMT409, FMT410)
+                turn.weight = value
+                continue
         elif key == "tool_call_id":
             if value is None:
                 continue

@@ -58,6 +58,8 @@ def messages_not_list(rec: dict, view: EntryView):
         if e.role_tag not in m or e.content_tag not in m:  # both readers index m[content_tag]
             if e.role_tag in m and e.formatting == "openai" and m.get("tool_calls"):
                 continue  # `datasets` fills the key with null, and the openai reader replaces it by the calls
+            if i == 0 and e.system_tag is not None and m.get(e.role_tag) == e.system_tag:
+                continue  # a null system prompt: the template's default
             missing = e.role_tag if e.role_tag not in m else e.content_tag
             message = f"message {i} has no {missing!r} key (keys: {', '.join(map(repr, m))})"
             for role_key, content_key in (("role", "content"), ("from", "value")):
@@ -168,7 +170,9 @@ def content_not_string(rec: dict, view: EntryView):
     for i, m in enumerate(msgs):
         if type(m) is dict:
             c = m.get(tag)
-            if type(c) is not str and not (c is None and "tool_calls" in m) and tag in m:
+            if c is None and ("tool_calls" in m or (i == 0 and m.get(view.entry.role_tag) == view.entry.system_tag)):
+                continue  # replaced by the calls; a null system prompt means the template's default
+            if type(c) is not str and tag in m:
                 return f"message {i}: {tag!r} is {json_type(c)}, not a string"
     return None
 
@@ -256,38 +260,39 @@ def system_overridden(rec: dict, view: EntryView):
     return None
 
 
-@rule("FMT409", "bad-weight", ERROR, "set weight to 0 or 1", applies=_conv)
+@rule("FMT409", "bad-weight", ERROR, "set weight to 0 or 1", applies=lambda v: _conv(v) and v.entry.is_bare)
 def bad_weight(rec: dict, view: EntryView):
     """A message's `weight` (OpenAI's per-message training switch) is not the integer 0 or 1.
 
+    Checked in bare OpenAI files, whose weights OpenAI's fine-tuning reads;
+    null means no weight. LLaMA-Factory never reads `weight` (FMT410).
+
     Passes::
 
-        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
-        # demo.jsonl
+        # demo.jsonl (alone)
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 1}]}
 
     Fails::
 
-        # entry: {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "system_tag": "system"}}
-        # demo.jsonl
+        # demo.jsonl (alone)
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello", "weight": 0.5}]}
     """
     msgs = _messages(rec, view)
     if not msgs:
         return None
     for i, m in enumerate(msgs):
-        if type(m) is dict and "weight" in m and (type(m["weight"]) is not int or m["weight"] not in (0, 1)):
+        if type(m) is dict and m.get("weight") is not None and (type(m["weight"]) is not int or m["weight"] not in (0, 1)):
             return f"message {i} has weight {m['weight']!r}"
     return None
 
 
-@rule("FMT410", "weight-ignored", WARNING, "remove the turn (or the whole record) that should not be trained, or drop the weight key", applies=_conv)
+@rule("FMT410", "weight-ignored", WARNING, "remove the turn (or the whole record) that should not be trained, or drop the weight key", applies=lambda v: _conv(v) and not v.entry.is_bare)
 def weight_ignored(rec: dict, view: EntryView):
-    """A message has ``weight: 0``, but LLaMA-Factory never reads `weight`.
+    """A message has a `weight` other than 1 in an entry LLaMA-Factory reads, which never reads `weight`.
 
     OpenAI's fine-tuning API skips an assistant message with weight 0;
     LLaMA-Factory ignores the key and trains on the message all the same, so
-    the data does not mean what it says there.
+    the data does not mean what it says there. (Null and 1 mean the same to both.)
 
     Passes::
 
@@ -304,10 +309,10 @@ def weight_ignored(rec: dict, view: EntryView):
     msgs = _messages(rec, view)
     if not msgs:
         return None
-    zero = [i for i, m in enumerate(msgs) if type(m) is dict and m.get("weight") == 0 and type(m["weight"]) is int]
-    if zero:
-        more = f" (and message{'s' if len(zero) > 2 else ''} {', '.join(map(str, zero[1:]))})" if len(zero) > 1 else ""
-        return f"message {zero[0]} has weight 0{more}, but LLaMA-Factory ignores weight and trains on it"
+    odd = [i for i, m in enumerate(msgs) if type(m) is dict and m.get("weight") is not None and m["weight"] != 1]
+    if odd:
+        more = f" (and message{'s' if len(odd) > 2 else ''} {', '.join(map(str, odd[1:]))})" if len(odd) > 1 else ""
+        return f"message {odd[0]} has weight {msgs[odd[0]]['weight']!r}{more}, but LLaMA-Factory ignores weight and trains on it"
     return None
 
 

@@ -280,7 +280,10 @@ def media_reads_outside(rec: dict, view: EntryView):
 def _link_outside(root: str, path: str) -> str | None:
     """Where ``root/path`` really is, when a symbolic link on the way leads out of ``root``; else None."""
     full = os.path.join(root, path)
-    real = os.path.realpath(full)
+    try:
+        real = os.path.realpath(full)
+    except ValueError:  # a NUL byte: no such file can exist (FMT603 says it is missing)
+        return None
     if real == os.path.abspath(full):  # no link on the way
         return None
     base = os.path.realpath(root)

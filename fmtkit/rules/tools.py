@@ -19,9 +19,11 @@ def _loads(text):
 def bad_tools(rec: dict, view: EntryView):
     """The tools column is not a JSON list of function schemas.
 
-    ShareGPT keeps tools as a JSON *string*; a list of objects is accepted too.
-    A single object is not: LLaMA-Factory would iterate its keys. Each schema
-    needs a ``name`` (directly or under ``function``).
+    Alpaca and ShareGPT keep tools as a JSON *string*: their readers pass a
+    list through, and the template's ``json.loads`` stops on it. Only the
+    openai reader (``formatting: openai``) turns a list into the string. A
+    single object is not a list either: its keys would be taken as tools. Each
+    schema needs a ``name`` (directly or under ``function``).
 
     Passes::
 
@@ -38,6 +40,8 @@ def bad_tools(rec: dict, view: EntryView):
     v = rec.get(view.entry.tools)
     if v is None or v == "":
         return None
+    if type(v) is list and v and view.entry.formatting != "openai":
+        return f"tools is a list, not a JSON string: LLaMA-Factory's {view.entry.formatting} reader passes it on and its template fails (json.loads of a list); write it as a JSON string"
     if type(v) is str:
         v, err = _loads(v)
         if err:
@@ -108,6 +112,9 @@ def bad_function_call(rec: dict, view: EntryView):
 def bad_tool_calls(rec: dict, view: EntryView):
     """An OpenAI `tool_calls` list is malformed (no function name, arguments not JSON).
 
+    Only assistant messages are read for calls (LLaMA-Factory's openai reader
+    ignores ``tool_calls`` on other roles, and an empty or null one).
+
     Passes::
 
         # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
@@ -123,8 +130,10 @@ def bad_tool_calls(rec: dict, view: EntryView):
     msgs = rec.get(view.entry.messages)
     if type(msgs) is not list:
         return None
+    e = view.entry
+    answer_roles = (e.assistant_tag, e.function_tag)
     for i, m in enumerate(msgs):
-        if type(m) is dict and "tool_calls" in m:
+        if type(m) is dict and m.get("tool_calls") and m.get(e.role_tag) in answer_roles:
             calls = m["tool_calls"]
             if type(calls) is not list:
                 return f"message {i}: tool_calls is not a list"
