@@ -71,12 +71,12 @@ def _relative(path: Path, base: Path) -> str:
 
 def write(path: Path, findings: list, root: str, stdin: bool = False) -> int:
     """Write the baseline of ``findings`` to ``path`` (atomically); return how many it holds."""
-    from fmtkit.models.infer import write_atomically
+    from fmtkit.writing import write_lines
 
     counts = Counter(keys(findings, root, path.parent, stdin))
     rows = [{"code": c, "file": f, "hash": h, "count": n} for (c, f, h), n in sorted(counts.items())]
     doc = {"version": VERSION, "tool": "fmtkit", "findings": rows}
-    write_atomically(path, [json.dumps(doc, indent=2, ensure_ascii=False) + "\n"])
+    write_lines(path, [json.dumps(doc, indent=2, ensure_ascii=False) + "\n"])
     return sum(counts.values())
 
 

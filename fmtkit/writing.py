@@ -274,3 +274,10 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_lines(path: str | Path, lines: Iterable[str]) -> None:
+    """Write text ``lines`` to ``path`` atomically (:func:`atomic_write`): ``path`` is the old file or the complete new one."""
+    with atomic_write(path) as handle:
+        for line in lines:
+            handle.write(line.encode("utf-8"))

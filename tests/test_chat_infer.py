@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from fmtkit.cli import cli, main
 from fmtkit.errors import FmtkitError
 from fmtkit.models.generate import GenerationSettings, prompt_messages, reference_answer
-from fmtkit.models.infer import InferenceSummary, collect_prompts, write_atomically
+from fmtkit.models.infer import InferenceSummary, collect_prompts
+from fmtkit.writing import write_lines
 from fmtkit.sample import Sample, ToolCall, Turn
 
 STATS = re.compile(r"^\((\d+) tokens(, cut at --max-new-tokens)?")
@@ -109,10 +110,10 @@ def test_output_is_replaced_atomically(tmp_path: Path) -> None:
         raise RuntimeError("generation failed half-way")
 
     with pytest.raises(RuntimeError):
-        write_atomically(out, failing())
+        write_lines(out, failing())
     assert out.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # no temporary file left
-    write_atomically(out, ["a\n", "b\n"])
+    write_lines(out, ["a\n", "b\n"])
     assert out.read_text() == "a\nb\n"
     assert out.stat().st_mode & 0o044  # a normal file, not mkstemp's private one
 

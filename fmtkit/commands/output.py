@@ -43,9 +43,9 @@ def write_report(output: str | None, produce: Callable[[], None]) -> None:
     if output is None:
         produce()
         return
-    from fmtkit.models.infer import write_atomically
+    from fmtkit.writing import write_lines
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         produce()
-    write_atomically(Path(output), [buf.getvalue()])
+    write_lines(Path(output), [buf.getvalue()])

@@ -132,7 +132,7 @@ def _report(report, names, settings, write_baseline, output_format, output, quie
 def _fix(report, fix: bool, in_place: bool, diff: bool) -> None:
     """--diff: print the safe fixes and exit; --fix: write them and keep only the findings left to report."""
     from fmtkit import fixes
-    from fmtkit.models.infer import write_atomically
+    from fmtkit.writing import write_lines
     from fmtkit.report import display_path
 
     planned = fixes.plan(report.root, report.findings, _entry_lookup(report))
@@ -151,7 +151,7 @@ def _fix(report, fix: bool, in_place: bool, diff: bool) -> None:
         else:
             target = Path("fmtkit-fixed") / name.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(target, [p.new])
+        write_lines(target, [p.new])
         codes = ", ".join(sorted({f.code for f in p.fixed}))
         click.echo(f"fmtkit: fixed {len(p.fixed)} finding{'' if len(p.fixed) == 1 else 's'} ({codes}) in {name} -> {target}"
                    + (f" (backup: {backup})" if in_place else ""), err=True)  # fmt: skip

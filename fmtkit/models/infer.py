@@ -28,6 +28,7 @@ from typing import Any
 from fmtkit.errors import EXIT_FINDINGS, EXIT_USAGE, FmtkitError
 from fmtkit.models.generate import Generation, GenerationSettings, Message, generate, prompt_messages, reference_answer
 from fmtkit.sample import MEDIA_KINDS, Sample
+from fmtkit.writing import write_lines
 
 
 @dataclass(frozen=True)
@@ -118,19 +119,10 @@ def infer_dataset(
                       "new_tokens": answer.tokens}  # fmt: skip
             yield json.dumps(record, ensure_ascii=False) + "\n"
 
-    write_atomically(output, lines())
+    write_lines(output, lines())
     return summary
 
 
 def _flat(prompt: Prompt) -> str:
     # Only to sort prompts by length: the text of the messages is close enough.
     return "\n".join(str(m.get("content") or "") for m in prompt.messages)
-
-
-def write_atomically(path: Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` to ``path`` so that ``path`` is either the old file or the complete new one."""
-    from fmtkit.writing import atomic_write
-
-    with atomic_write(path) as handle:
-        for line in lines:
-            handle.write(line.encode("utf-8"))
