@@ -107,3 +107,25 @@ def test_rules_and_explain_say_which_rules_have_a_fix(capsys):
     assert "Automatic fix: none." in out
     code, out, _ = run_cli(capsys, "rules", "--output-format", "json")
     assert {r["code"] for r in json.loads(out) if r["autofix"] == "safe"} == set(FIXES)
+
+
+def test_unsafe_fixes_drop_records_only_when_asked(capsys, tmp_path):
+    """FMT803 (a duplicate) and FMT403 (a row LLaMA-Factory drops) go with --unsafe-fixes: the JSON Lines record
+    with its line, the array element with its comma; without the flag nothing is dropped."""
+    hi = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}
+    bad = {"conversations": [{"from": "gpt", "value": "Hi"}, {"from": "human", "value": "Yo"}]}
+    ok = {"conversations": [{"from": "human", "value": "A"}, {"from": "gpt", "value": "B"}]}
+    lines = tmp_path / "c.jsonl"
+    lines.write_text("".join(json.dumps(r) + "\n" for r in (hi, hi, bad, ok)))
+    array = tmp_path / "a.json"
+    array.write_text(json.dumps([hi, ok, hi], indent=2))
+    for path in (lines, array):
+        before = path.read_text()
+        assert run_cli(capsys, "validate", path, "--isolated", "--diff")[2].count("0 findings have a safe fix") == 1
+        code, _, err = run_cli(capsys, "validate", path, "--isolated", "--fix", "--in-place", "--unsafe-fixes")
+        assert "fixed" in err and path.read_text() != before
+        found = {f.code for f in validate(path).findings}
+        assert not found & {"FMT803", "FMT403"}, found
+    assert [json.loads(x) for x in lines.read_text().splitlines()] == [hi, ok]
+    assert json.loads(array.read_text()) == [hi, ok]
+    assert run_cli(capsys, "validate", lines, "--unsafe-fixes")[0] == 2  # it goes with --fix or --diff

@@ -21,7 +21,7 @@ def rules(output_format, output):
 
 
 def _list(output: str) -> None:
-    from fmtkit.fixes import FIXES
+    from fmtkit.fixes import fix_kind
     from fmtkit.rules import load_all
 
     registry = load_all()
@@ -31,7 +31,7 @@ def _list(output: str) -> None:
     if output == "json":
         import orjson
 
-        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": plain(r.summary), "fix": r.fix, "autofix": "safe" if r.code in FIXES else None} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
+        click.echo(orjson.dumps([{"code": r.code, "name": r.name, "severity": r.severity, "summary": plain(r.summary), "fix": r.fix, "autofix": fix_kind(r.code)} for r in registry.values()], option=orjson.OPT_INDENT_2).decode())
         return
     from rich.console import Console
     from rich.table import Table
@@ -42,7 +42,7 @@ def _list(output: str) -> None:
     from rich.text import Text
 
     for r in registry.values():
-        table.add_row(r.code, r.name, r.severity, "safe" if r.code in FIXES else "", Text(plain(r.summary)))
+        table.add_row(r.code, r.name, r.severity, fix_kind(r.code) or "", Text(plain(r.summary)))
     Console().print(table)
 
 
@@ -62,10 +62,16 @@ def explain(code):
     click.echo(f"{rule.code} {rule.name} ({rule.severity})\n")
     click.echo(plain(rule.doc))
     click.echo(f"\nFix: {rule.fix}")
-    from fmtkit.fixes import FIXES
+    from fmtkit.fixes import FIXES, UNSAFE_FIXES
 
     auto = FIXES.get(rule.code)
-    click.echo(f"Automatic fix: safe; `fmtkit validate --fix` {auto[0]}." if auto else "Automatic fix: none.")
+    unsafe = UNSAFE_FIXES.get(rule.code)
+    if auto:
+        click.echo(f"Automatic fix: safe; `fmtkit validate --fix` {auto[0]}.")
+    if unsafe:
+        click.echo(f"Automatic fix: unsafe; `fmtkit validate --fix --unsafe-fixes` {unsafe}.")
+    if not auto and not unsafe:
+        click.echo("Automatic fix: none.")
 
 
 def rules_markdown(registry) -> str:

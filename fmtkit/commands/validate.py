@@ -53,10 +53,11 @@ def settings_options(fn):
 @click.option("--fix", is_flag=True, help="Repair what has a safe fix (FMT204, FMT402, FMT503, FMT601) in copies under fmtkit-fixed/; report the rest.")
 @click.option("--in-place", is_flag=True, help="With --fix: replace the files themselves (atomically), keeping backups under .fmtkit-backup/.")
 @click.option("--diff", is_flag=True, help="Print the safe fixes as a unified diff; write nothing (exit 1 when there are any).")
+@click.option("--unsafe-fixes", is_flag=True, help="With --fix or --diff: also drop records (exact duplicates, FMT803; rows LLaMA-Factory drops, FMT402-FMT404). This changes what is trained.")
 @settings_options
 @click.option("--show-settings", is_flag=True, help="Print the resolved settings and where each came from, then exit.")
 def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on, exit_zero, output_format, output, max_per_rule,
-             statistics, quiet, jobs, staged, baseline, write_baseline, fix, in_place, diff, isolated, config_file, show_settings):  # fmt: skip
+             statistics, quiet, jobs, staged, baseline, write_baseline, fix, in_place, diff, unsafe_fixes, isolated, config_file, show_settings):  # fmt: skip
     """Check a dataset folder (with dataset_info.json) or data files; '-' reads a data file from standard input.
 
     Settings come from the nearest .fmtkit.toml, fmtkit.toml or pyproject.toml
@@ -78,6 +79,8 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
     output, output_format = resolve_output(output, output_format, FORMATS, "human")
     if in_place and not fix:
         raise click.UsageError("--in-place goes with --fix")
+    if unsafe_fixes and not (fix or diff):
+        raise click.UsageError("--unsafe-fixes goes with --fix or --diff")
     cli = {"select": _codes(select), "extend_select": _codes(extend_select), "ignore": _codes(ignore), "fail_on": fail_on,
            "stage": stage, "jobs": jobs, "baseline": baseline, "max_per_rule": max_per_rule}  # fmt: skip
     settings = resolve(cli, start=_common_folder(paths), config=config_file, isolated=isolated)
@@ -97,7 +100,7 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
         report.stdin = stdin
         if stdin and fix and in_place:
             raise click.UsageError("--in-place cannot replace standard input; use --fix (a copy) or --diff")
-        _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero, (fix, in_place, diff))
+        _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero, (fix, in_place, diff, unsafe_fixes))
 
 
 def _report(report, names, settings, write_baseline, output_format, output, quiet, statistics, exit_zero, fixing) -> None:
@@ -105,7 +108,7 @@ def _report(report, names, settings, write_baseline, output_format, output, quie
     if names:
         _entry_typo(report)
     report.findings = settings.apply(report.findings, report.root)
-    if any(fixing):
+    if any(fixing[:3]):
         _fix(report, *fixing)
     if write_baseline is not None:
         from fmtkit import baseline as baselines
@@ -129,17 +132,18 @@ def _report(report, names, settings, write_baseline, output_format, output, quie
     sys.exit(1 if settings.fails(report.findings) and not exit_zero else 0)
 
 
-def _fix(report, fix: bool, in_place: bool, diff: bool) -> None:
-    """--diff: print the safe fixes and exit; --fix: write them and keep only the findings left to report."""
+def _fix(report, fix: bool, in_place: bool, diff: bool, unsafe: bool = False) -> None:
+    """--diff: print the fixes and exit; --fix: write them and keep only the findings left to report (``unsafe``: record drops too)."""
     from fmtkit import fixes
     from fmtkit.writing import write_lines
     from fmtkit.report import display_path
 
-    planned = fixes.plan(report.root, report.findings, _entry_lookup(report))
+    planned = fixes.plan(report.root, report.findings, _entry_lookup(report), unsafe=unsafe)
     if diff:
         for p in planned:
             sys.stdout.write(p.diff(display_path(report, p.fixed[0].file)))
-        click.echo(f"fmtkit: {sum(len(p.fixed) for p in planned)} findings have a safe fix in {len(planned)} files", err=True)
+        kind = "a fix (safe or unsafe)" if unsafe else "a safe fix"
+        click.echo(f"fmtkit: {sum(len(p.fixed) for p in planned)} findings have {kind} in {len(planned)} files", err=True)
         sys.exit(1 if planned else 0)
     for p in planned:
         name = display_path(report, p.fixed[0].file)
