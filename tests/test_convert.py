@@ -494,3 +494,19 @@ def test_columnar_and_array_inputs(tmp_path: Path):
     for name in ("a.parquet", "a.json"):
         report = fmtkit.convert(tmp_path / name, "openai", tmp_path / f"{name}.jsonl", jobs=2)
         assert report.written == 3, name
+
+
+def test_dash_is_standard_input_and_output(capsys, monkeypatch, tmp_path):
+    """`convert - -o -`: records in on stdin, JSON Lines out on stdout, the report on stderr; --register refuses '-'."""
+    import io
+
+    from cli_runner import run_cli
+
+    rows = [{"instruction": "Hi", "input": "", "output": "Hello"}, {"instruction": "Bye", "input": "", "output": "Ciao"}]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("".join(json.dumps(r) + "\n" for r in rows).encode())))
+    code, out, err = run_cli(capsys, "convert", "-", "--to", "sharegpt", "-o", "-", "--output-format", "json")
+    assert code == 0, err
+    assert [json.loads(line)["conversations"][1]["value"] for line in out.splitlines()] == ["Hello", "Ciao"]
+    assert json.loads(err)["written"] == 2 and json.loads(err)["output"] == "-"
+    code, _, err = run_cli(capsys, "convert", "dataset", "--entry", "alpaca_demo", "--to", "sharegpt", "-o", "-", "--register")
+    assert code == 2 and "--register" in err

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import click
 
@@ -12,9 +14,9 @@ FORM_CHOICE = click.Choice(FORMS)
 
 
 @click.command("convert")
-@click.argument("source", type=click.Path(path_type=str))
+@click.argument("source", type=click.Path(path_type=str, allow_dash=True))
 @click.option("--to", "to", required=True, type=FORM_CHOICE, help="The form to write.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Output file; its extension (.jsonl, .json, .parquet) sets its type.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Output file; its extension (.jsonl, .json, .parquet) sets its type. '-': JSON Lines on standard output (the report goes to standard error).")
 @click.option("--entry", help="The entry of dataset_info.json to convert (SOURCE is a dataset folder).")
 @click.option("--from", "from_form", type=FORM_CHOICE, help="Read SOURCE as this form instead of detecting it.")
 @click.option("--register", is_flag=True, help="Add an entry for the output to the dataset folder's dataset_info.json.")
@@ -34,7 +36,7 @@ FORM_CHOICE = click.Choice(FORMS)
 def convert(ctx: click.Context, source: str, to: str, output: str | None, entry: str | None, from_form: str | None,
             register: bool, name: str | None, pairs_to_kto: bool, extract_prompt: bool, standard: bool, show: int,
             report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, no_check: bool) -> None:  # fmt: skip
-    """Convert SOURCE (a data file, or a dataset folder with --entry) to another form.
+    """Convert SOURCE (a data file, or a dataset folder with --entry; '-': standard input) to another form.
 
     Records the target form cannot express are skipped and reported, never
     half-converted; the output is written atomically and never over the input.
@@ -45,20 +47,42 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
       fmtkit convert dataset/ --entry alpaca_demo --to sharegpt --register
       fmtkit convert prefs.jsonl --to trl-unpaired --pairs-to-kto --show 2
     """
+    import contextlib
+    import sys
+    import tempfile
+
     from fmtkit.conversion import convert as run
 
     report_format = report_format or {"text": "human"}.get(report, report) or "human"
     if name is not None and not register:
         raise click.UsageError("--name goes with --register")
-    report = run(
-        source, to, output, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
-        extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
-        conversational=not standard, check=not no_check,
-    )  # fmt: skip
+    to_stdout = output == "-"
+    if register and (to_stdout or source == "-"):
+        raise click.UsageError("--register needs a dataset folder and an output file, not '-'")
+    if source == "-" and output is None:
+        raise click.UsageError("reading standard input ('-'), give -o FILE (or -o - for standard output)")
+    with tempfile.TemporaryDirectory(prefix="fmtkit-stdio-") if "-" in (source, output) else contextlib.nullcontext() as tmp:
+        if source == "-":
+            from fmtkit.commands.output import stdin_copy
+
+            source = str(stdin_copy(Path(tmp)))
+        target = str(Path(tmp) / "stdout.jsonl") if to_stdout else output
+        report = run(
+            source, to, target, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
+            extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
+            conversational=not standard, check=not no_check,
+        )  # fmt: skip
+        if to_stdout:
+            if report.output is not None:
+                with open(report.output, "rb") as fh:
+                    shutil.copyfileobj(fh, sys.stdout.buffer)
+                sys.stdout.flush()
+            report.output = "-" if report.output is not None else None
+    where = sys.stderr if to_stdout else None
     if report_format == "json":
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str))
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str), file=where)
     else:
         from fmtkit.report.convert import render
 
-        render(report)
+        render(report, file=where)
     ctx.exit(report.exit_code)

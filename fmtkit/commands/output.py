@@ -1,4 +1,4 @@
-"""Where and how a command writes its report, the same in every command (ruff's naming).
+"""Where and how a command writes its report, the same in every command (ruff's naming); '-' for standard input.
 
 ``--output-format FORMAT`` chooses the format; ``-o/--output FILE`` writes the
 report to FILE (atomically; ``-`` is standard output). Before this scheme
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +50,12 @@ def write_report(output: str | None, produce: Callable[[], None]) -> None:
     with contextlib.redirect_stdout(buf):
         produce()
     write_lines(Path(output), [buf.getvalue()])
+
+
+def stdin_copy(folder: Path) -> Path:
+    """Standard input as a data file in ``folder``: a JSON array when it starts with '[', else JSON Lines."""
+    data = sys.stdin.buffer.read()
+    suffix = ".json" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") else ".jsonl"
+    path = folder / f"stdin{suffix}"
+    path.write_bytes(data)
+    return path

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from fmtkit.commands.output import output_options, resolve_output, write_report
+from fmtkit.commands.output import output_options, resolve_output, stdin_copy, write_report
 from fmtkit.detect import FORMS
 from fmtkit.findings import SEVERITIES
 from fmtkit.report import FORMATS
@@ -93,7 +93,7 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
     stdin = paths == ("-",)
     with tempfile.TemporaryDirectory(prefix="fmtkit-stdin-") if stdin else contextlib.nullcontext() as tmp:
         if stdin:  # a copy, which stays while its findings are located and baselined
-            paths = (str(_stdin_copy(Path(tmp))),)
+            paths = (str(stdin_copy(Path(tmp))),)
         report = _run(paths, names, form, settings, output_format, staged)
         if report is None:
             sys.exit(0)
@@ -211,15 +211,6 @@ def _run(paths, names, form, settings, output_format, staged):
     if not reports:
         return None
     return reports[0] if len(reports) == 1 else Report.merge(reports)  # one document, whatever the output
-
-
-def _stdin_copy(folder: Path) -> Path:
-    """Standard input as a data file in ``folder``: a JSON array when it starts with '[', else JSON Lines."""
-    data = sys.stdin.buffer.read()
-    suffix = ".json" if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"[") else ".jsonl"
-    path = folder / f"stdin{suffix}"
-    path.write_bytes(data)
-    return path
 
 
 def _entry_typo(report) -> None:

@@ -73,8 +73,8 @@ class ConvertReport:
         return out
 
 
-def render(report: Any) -> None:
-    """The report for people: a summary, what was lost and why, and the records asked for with --show."""
+def render(report: Any, file: Any = None) -> None:
+    """The report for people (on ``file``, default standard output): a summary, what was lost and why, and the records asked for with --show."""
     from rich.columns import Columns
     from fmtkit.report.terminal import console as safe_console
     from rich.markup import escape
@@ -83,7 +83,7 @@ def render(report: Any) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    console = safe_console()
+    console = safe_console(file=file)
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
