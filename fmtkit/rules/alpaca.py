@@ -31,9 +31,13 @@ declare(
 )  # fmt: skip
 
 
-@rule("FMT301", "missing-column", ERROR, "add the column to the record, or map it in the entry's `columns`", applies=_alpaca)
+@rule("FMT301", "missing-column", WARNING, "add the column to the record, or map it in the entry's `columns`", applies=_alpaca)
 def missing_column(rec: dict, view: EntryView):
-    """A record lacks the column the entry maps its instruction (`prompt`) to.
+    """A record lacks the column the entry maps its instruction (`prompt`) to, often a misspelled key.
+
+    `datasets` fills the key with null, so LLaMA-Factory trains the record with
+    the input alone as the prompt (or an empty one); a column that no record
+    has stops it (FMT801).
 
     Passes::
 
@@ -47,7 +51,7 @@ def missing_column(rec: dict, view: EntryView):
         {"instuction": "Hi", "output": "Hello"}
     """
     col = view.entry.prompt
-    if col is not None and rec.get(col) is None and not (view.entry.query and rec.get(view.entry.query)):
+    if col is not None and col not in rec and not (view.entry.query and rec.get(view.entry.query)):
         return f"no {col!r} (the entry's prompt column)"
     return None
 

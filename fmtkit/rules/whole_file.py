@@ -324,8 +324,9 @@ def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[l
         return out, quiet, notes
     if view is not None:
         e = view.entry
+        keys = set().union(*tally.keysets)  # a column null in every row is still a column (`datasets` keeps it)
         absent = [k for k, col in e.used_columns().items()
-                  if col not in tally.types and _indexed_by_reader(e, k) and not (e.is_bare and k in OPTIONAL_COLUMNS)]  # fmt: skip
+                  if col not in tally.types and col not in keys and _indexed_by_reader(e, k) and not (e.is_bare and k in OPTIONAL_COLUMNS)]  # fmt: skip
         for key in absent:
             col = getattr(e, key)
             out.append(FileFinding("FMT801", f"column {col!r} ({key}) is in no record: LLaMA-Factory fails with KeyError: {col!r}",
