@@ -11,7 +11,8 @@ LLaMA-Factory's two conversation readers (``formatting: sharegpt`` and
    function call at odd ones; a system message anywhere else is out of place;
 4. without ``ranking`` the count is even (the record ends with its answer),
    with ``ranking`` odd (the prompt ends with the user; the answers are
-   ``chosen`` and ``rejected``).
+   ``chosen`` and ``rejected``); the openai reader drops tool results that
+   end the conversation before it counts.
 
 A record that breaks 3 or 4 is dropped with a log line; a role that is none
 of the entry's tags is dropped by the sharegpt reader and stops the openai
@@ -167,6 +168,10 @@ def align(messages: list[Any], tags: Tags) -> Alignment:
             turns[-1] = AlignedTurn("tool", last.index, last.count + 1)
             continue
         turns.append(AlignedTurn(role or "unknown", i, 1))
+    if tags.order == LLAMAFACTORY and tags.openai_reader and turns and turns[-1].role == "tool":
+        last = turns.pop()  # its reader writes merged tool results out only when another message follows
+        problems.append(Problem("FMT404", f"message {last.index}: tool results end the conversation, and LLaMA-Factory's "
+                                          "openai reader drops them (it writes them out only before a following message)"))  # fmt: skip
     if tags.order != LLAMAFACTORY:
         if not turns:
             problems.append(Problem("FMT404", "no turn besides the system message"))

@@ -163,6 +163,15 @@ REGRESSIONS = [
         "prompt (rules/alpaca.py, schemas/alpaca-sft.schema.json)",
         lambda d: d.what == "false-error" and ("FMT300" in d.detail or "FMT301" in d.detail) and _alpaca_prompt_null(d),
     ),
+    Minimal(
+        "openai-prompt-ending-with-tool-results",
+        Case("preference", OPENAI_PAIRS, [{"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}],
+                                            "chosen": _assistant("a"), "rejected": _assistant("b")}]),
+        "LLaMA-Factory's openai converter only writes tool results out when a later message follows, so a preference "
+        "prompt ending with them loses them and the row is dropped (even turn count); fmtkit finds nothing "
+        "(rules/conversation.py FMT404 for openai entries)",
+        lambda d: d.what == "missed" and d.case.entry.get("formatting") == "openai" and d.case.kind == "preference" and "drops the row" in d.detail,
+    ),
 ]
 
 # ---- fmtkit's to fix: each xfails until fixed, then fails until removed from this list --------
@@ -210,15 +219,6 @@ KNOWN_DISAGREEMENTS = [
         lambda d: d.what == "missed" and d.row is not None and not isinstance(d.case.rows[d.row].get("system", ""), (str, type(None))),
     ),
     Minimal(
-        "openai-prompt-ending-with-tool-results",
-        Case("preference", OPENAI_PAIRS, [{"messages": [_user(), {"role": "assistant", "content": "", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}],
-                                            "chosen": _assistant("a"), "rejected": _assistant("b")}]),
-        "LLaMA-Factory's openai converter only writes tool results out when a later message follows, so a preference "
-        "prompt ending with them loses them and the row is dropped (even turn count); fmtkit finds nothing "
-        "(rules/conversation.py FMT404 for openai entries)",
-        lambda d: d.what == "missed" and d.case.entry.get("formatting") == "openai" and d.case.kind == "preference" and "drops the row" in d.detail,
-    ),
-    Minimal(
         "openai-text-beside-tool-calls",
         Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "Let me check.", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}]),
         "an assistant message with text and tool_calls: LLaMA-Factory's openai converter replaces the text with the "
@@ -262,8 +262,8 @@ ACCEPTED = [
         "openai-tool-results-after-the-user",
         Case("preference", OPENAI_PAIRS, [{"messages": [_user(), {"role": "tool", "content": "42"}], "chosen": _assistant("a"), "rejected": _assistant("b")}]),
         "tool results no call asked for, ending an openai prompt: LLaMA-Factory's openai converter drops trailing tool "
-        "results and trains on the prompt without them (FMT403)",
-        lambda d: d.what == "error-unreadable" and d.case.entry.get("formatting") == "openai" and "FMT403" in d.detail
+        "results and trains on the prompt without them (FMT404 names the drop; FMT403 the tool turn in a user's place)",
+        lambda d: d.what == "error-unreadable" and d.case.entry.get("formatting") == "openai" and ("FMT403" in d.detail or "FMT404" in d.detail)
         and _last_message(d).get("role") == "tool",
     ),
     Minimal(
