@@ -132,6 +132,7 @@ class _CleanConversation:
     """
 
     __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema")
+    covers = FAST_COVERED
 
     @classmethod
     def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanConversation | None:
@@ -204,6 +205,76 @@ class _CleanConversation:
             if tools is None:
                 return CLEAN_AND_VALID
         return CLEAN
+
+
+# Record rules whose every finding _CleanAlpaca rules out for a record it calls clean.
+ALPACA_COVERED = frozenset(("FMT301", "FMT302", "FMT303", "FMT304", "FMT305", "FMT601", "FMT602", "FMT605"))
+ALPACA_SCHEMA = "alpaca-sft.schema.json"
+
+
+class _CleanAlpaca:
+    """The Alpaca counterpart of :class:`_CleanConversation`: one look at a record's text columns.
+
+    It accepts only, on an entry without media columns: an instruction that is a
+    non-blank string; an input and a system prompt that are strings or absent;
+    an answer (when mapped, outside preference data) that is a non-blank string;
+    no history value; and no media placeholder in any text. Such a record gets
+    no finding from any rule of :data:`ALPACA_COVERED`, and with
+    ``alpaca-sft.schema.json`` it passes the schema too (CLEAN_AND_VALID, as it
+    always has an answer then); every other record takes all rules.
+
+    >>> from fmtkit.dataset_info import DatasetEntry
+    >>> fast = _CleanAlpaca.make(EntryView.of(DatasetEntry.for_file("alpaca")), ALPACA_COVERED, ALPACA_SCHEMA)
+    >>> fast.clean({"instruction": "Add 1 and 2", "input": "", "output": "3"}) == CLEAN_AND_VALID
+    True
+    >>> fast.clean({"instruction": "What is <image>?", "input": "", "output": "A tag."})
+    0
+    """
+
+    __slots__ = ("prompt", "strings", "answer", "texts", "history", "tags", "schema", "mcol")
+    covers = ALPACA_COVERED
+
+    @classmethod
+    def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanAlpaca | None:
+        if view is None or not codes & ALPACA_COVERED:
+            return None
+        e = view.entry
+        if e.formatting != "alpaca" or e.is_conversation or e.prompt is None or any(getattr(e, k) is not None for k in PLACEHOLDERS):
+            return None
+        self = cls()
+        self.mcol = None  # no conversation column (see RecordChecker: the Arrow tally's clean column)
+        self.prompt = e.prompt
+        self.answer = e.response if not e.ranking else None
+        self.strings = tuple(c for c in (e.query, e.system) if c is not None)  # strings or absent
+        self.texts = tuple(c for c in (e.query, e.response, e.chosen, e.rejected) if c is not None)  # looked at for placeholders
+        self.history = e.history
+        self.tags = tuple(PLACEHOLDERS.values())
+        self.schema = schema_name == ALPACA_SCHEMA and self.answer is not None and not e.is_kto
+        return self
+
+    def clean(self, rec: dict) -> int:
+        """NOT_CLEAN, CLEAN (no finding of ALPACA_COVERED), or CLEAN_AND_VALID (the schema passes too)."""
+        p = rec.get(self.prompt)
+        if type(p) is not str or not p or p.isspace():
+            return NOT_CLEAN  # FMT301, FMT302, FMT303
+        if self.history is not None and rec.get(self.history) is not None:
+            return NOT_CLEAN  # FMT304, FMT305 and the history's texts: the rules decide
+        for col in self.strings:
+            v = rec.get(col)
+            if v is not None and type(v) is not str:
+                return NOT_CLEAN  # FMT302
+        if self.answer is not None:
+            a = rec.get(self.answer)
+            if type(a) is not str or not a or a.isspace():
+                return NOT_CLEAN  # FMT302, FMT303; absent: the schema's to report
+        tags = self.tags
+        if "<" in p and any(t in p for t in tags):
+            return NOT_CLEAN  # FMT605
+        for col in self.texts:
+            v = rec.get(col)
+            if type(v) is str and "<" in v and any(t in v for t in tags):
+                return NOT_CLEAN
+        return CLEAN_AND_VALID if self.schema else CLEAN
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
@@ -299,10 +370,11 @@ class RecordChecker:
         read, sample_checks = _sample_rules(view, form)
         schema = _SchemaView(view, form)
         validator, project, identity = schema.validator, schema.project, schema.identity
-        fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
+        codes, schema_name = {c[0] for c in checks}, schema.name if validator is not None else None
+        fast = _CleanConversation.make(view, codes, schema_name) or _CleanAlpaca.make(view, codes, schema_name)
         clean = fast.clean if fast is not None else None
         clean_col = fast.mcol if fast is not None else None  # a clean record's messages cannot change the column's Arrow type
-        rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
+        rest = [c for c in checks if fast is None or c[0] not in fast.covers]  # the rules to run on a record `clean` accepts
         tally = self.tally
         add = tally.add
         append = problems.append

@@ -261,17 +261,22 @@ def near_conversations(draw):
 @settings(max_examples=int(300 * SCALE), deadline=None)
 @given(st.lists(near_conversations(), min_size=1, max_size=6))
 def test_fast_path_never_hides_a_finding(recs):
+    assert_fast_path_sound(_CleanConversation, recs)
+
+
+def assert_fast_path_sound(fast_path, recs: list) -> None:
+    """A record ``fast_path`` calls clean gets no finding from a rule it covers, and CLEAN_AND_VALID passes the schema."""
     for view in FAST_VIEWS:
         checks = _record_rules(view)
         schema = _SchemaView(view, view.entry.form)
-        fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name)
+        fast = fast_path.make(view, {c[0] for c in checks}, schema.name)
         if fast is None:
             continue
         for rec in recs:
             state = fast.clean(rec)
             if state:
                 for code, _, _, check in checks:
-                    if code in FAST_COVERED:
+                    if code in fast.covers:
                         assert not check(rec, view), (view.entry.name, code, rec)
             if state == CLEAN_AND_VALID:
                 assert schema.validator.is_valid(schema.project(rec)), (view.entry.name, schema.name, rec)
@@ -289,6 +294,50 @@ def test_fast_path_applies_to_the_common_entries():
     clean = _CleanConversation.make(VIEWS[[v.entry.name for v in VIEWS].index("<sharegpt>")], FAST_COVERED)
     assert clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]})
     assert not clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": " "}]})
+
+
+# -- the Alpaca fast path (record_loop._CleanAlpaca) never hides a finding either ------------------
+
+from fmtkit.record_loop import _CleanAlpaca  # noqa: E402
+
+near_alpaca_text = st.sampled_from(["Add 1 and 2", "你好", "3", "a < b", "<b>x</b>"]) | near_text
+
+
+@st.composite
+def near_alpaca(draw):
+    """Records close to clean Alpaca ones (SFT, preference, KTO, pretrain), with small defects now and then."""
+    rnd = draw(st.randoms(use_true_random=False))
+    rec = {}
+    for key, odds in (("instruction", 0.95), ("input", 0.7), ("output", 0.9), ("text", 0.3), ("chosen", 0.2), ("rejected", 0.2),
+                      ("system", 0.15), ("history", 0.1), ("kto_tag", 0.1), ("images", 0.05)):  # fmt: skip
+        if rnd.random() < odds:
+            rec[key] = rnd.choice(["Add 1 and 2", "3", ""]) if rnd.random() < 0.8 else draw(near_alpaca_text | scalars | json_values)
+    if "history" in rec and rnd.random() < 0.5:
+        rec["history"] = [[draw(near_alpaca_text), draw(near_alpaca_text)]]
+    return rec
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(near_alpaca(), min_size=1, max_size=6))
+def test_alpaca_fast_path_never_hides_a_finding(recs):
+    assert_fast_path_sound(_CleanAlpaca, recs)
+
+
+def test_alpaca_fast_path_applies_to_the_common_entries():
+    def fast(v):
+        return _CleanAlpaca.make(v, {c[0] for c in _record_rules(v)}, _SchemaView(v, v.entry.form).name)
+
+    applies = {v.entry.name for v in FAST_VIEWS if fast(v)}
+    assert {"<alpaca>", "<alpaca-preference>", "<alpaca-kto>", "<alpaca-pretrain>", "alpaca_demo", "alpaca_preference_demo", "pretrain_demo"} <= applies
+    assert "alpaca_mm_demo" not in applies  # media columns: the media rules run
+    skips_schema = {v.entry.name for v in FAST_VIEWS if (f := fast(v)) and f.schema}
+    assert {"<alpaca>", "alpaca_demo"} <= skips_schema
+    assert not {"<alpaca-preference>", "<alpaca-kto>", "<alpaca-pretrain>"} & skips_schema
+    clean = fast(VIEWS[[v.entry.name for v in VIEWS].index("<alpaca>")])
+    assert clean.clean({"instruction": "Add 1 and 2", "input": "", "output": "3"}) == CLEAN_AND_VALID
+    assert clean.clean({"instruction": "is a < b?", "input": "", "output": "yes"}) == CLEAN_AND_VALID  # '<' but no placeholder
+    assert not clean.clean({"instruction": "Add 1 and 2", "input": "", "output": " "})
+    assert not clean.clean({"instruction": "Describe <image>", "input": "", "output": "3"})
 
 
 # -- convert's fast lanes (fmtkit/forms/lanes.py) take only records validate finds no error in ----------

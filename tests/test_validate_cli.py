@@ -318,6 +318,37 @@ def test_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
     assert fast == slow
 
 
+def alpaca_defect_file(path: Path, n: int, seed: int = 7) -> Path:
+    """Alpaca records (SFT, preference, KTO and pretrain columns side by side) with a defect every few records."""
+    rng = random.Random(seed)
+    defects = [("output", " "), ("output", 3), ("instruction", ""), ("instruction", None), ("input", "<image> here"), ("output", "see <audio>"),
+               ("system", ["x"]), ("history", "h"), ("history", [["a"]]), ("chosen", ""), ("text", "<video>"), ("kto_tag", "yes"), ("images", "a.png")]  # fmt: skip
+    lines = []
+    for i in range(n):
+        rec = {"instruction": f"q{i} " + "x" * rng.randint(1, 40), "input": rng.choice(["", "a < b"]), "output": f"a{i}",
+               "chosen": "c", "rejected": "r", "kto_tag": True, "text": f"t{i}"}  # fmt: skip
+        if i % 7 == 3:
+            key, value = rng.choice(defects)
+            rec[key] = value
+        lines.append(json.dumps(rec, ensure_ascii=False))
+    lines[n - 3] = lines[10]  # a duplicate
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_alpaca_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
+    import fmtkit
+    from fmtkit import record_loop as check
+
+    p = alpaca_defect_file(tmp_path / "d.jsonl", 3000)
+    targets = [(p, "alpaca"), (p, "alpaca-preference"), (p, "alpaca-kto"), (p, "alpaca-pretrain"), (DATASET, None)]
+    fast = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
+    monkeypatch.setattr(check._CleanAlpaca, "make", classmethod(lambda cls, *a, **k: None))
+    slow = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
+    assert fast[0]["summary"]["errors"] > 50 and {"FMT302", "FMT303", "FMT605"} <= set(fast[0]["summary"]["by_rule"])
+    assert fast == slow
+
+
 def test_jobs_2_finds_the_same_as_jobs_1(capsys, tmp_path):
     """A file above the sharding threshold, with defects in every shard and duplicates across shards."""
     from fmtkit.record_loop import SHARD_MIN_BYTES
