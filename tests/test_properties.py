@@ -153,6 +153,69 @@ def test_random_bytes_after_a_plausible_start_never_raise(data, start):
             assert validate(p).exit_code in (0, 1)
 
 
+# -- the fast JSON array reader reads exactly what the exact one reads ---------------------------------
+
+from fmtkit.loading import json_file  # noqa: E402
+
+array_elements = st.lists(records | st.fixed_dictionaries({"a": st.integers(min_value=-(2**80), max_value=2**80)}), max_size=5)
+
+
+@st.composite
+def array_files(draw):
+    """JSON arrays (or objects one after another) written the ways people write them, now and then damaged."""
+    rnd = draw(st.randoms(use_true_random=False))
+    values = draw(array_elements)
+    style = rnd.choice(["indent", "indent", "lines", "compact", "objects"])
+    indent = rnd.choice([1, 2, 4, "\t"])
+    ascii_only = rnd.random() < 0.5
+    dump = (lambda v: json.dumps(v, ensure_ascii=ascii_only, indent=indent)) if style in ("indent", "objects") else (lambda v: json.dumps(v, ensure_ascii=ascii_only))
+    if style == "objects":
+        text = "\n".join(dump(v) for v in values if isinstance(v, dict)) + "\n"
+    elif style == "lines":
+        text = "[\n" + ",\n".join(dump(v) for v in values) + "\n]\n"
+    elif style == "compact":
+        text = dump(values)
+    else:
+        text = json.dumps(values, ensure_ascii=ascii_only, indent=indent)
+    data = text.encode("utf-8", errors="surrogatepass")
+    if rnd.random() < 0.3 and data:  # damage: a byte replaced, cut, or inserted
+        at = rnd.randrange(len(data))
+        data = rnd.choice([data[:at] + draw(st.binary(min_size=1, max_size=3)) + data[at + 1 :], data[:at], data[:at] + b",\n" + data[at:]])
+    return data
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(array_files(), st.booleans())
+def test_fast_array_reader_reads_what_the_exact_one_reads(data, bom):
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "d.json"
+        p.write_bytes((json_file.BOM if bom else b"") + data)
+        kind = json_file.container(p)
+        if kind == "lines":
+            return
+        fast_problems: list = []
+        exact_problems: list = []
+        fast = list(json_file._iter_elements(p, fast_problems.append, bom, kind == "array"))
+        exact = list(json_file._iter_values(p, exact_problems.append, bom, kind == "array"))
+        assert [(r.index, r.line, repr(r.value)) for r in fast] == [(r.index, r.line, repr(r.value)) for r in exact]
+        assert fast_problems == exact_problems
+
+
+def test_fast_array_reader_takes_every_element_of_pretty_printed_arrays(tmp_path, monkeypatch):
+    """The exact reader is left only what follows the last element, for each way json.dump indents."""
+    resumed = []
+    exact = json_file._iter_values
+    monkeypatch.setattr(json_file, "_iter_values", lambda *a, **k: (resumed.append(k["resume"][2]), exact(*a, **k))[1])
+    recs = [{"instruction": f"q{i} 你好 <b>", "input": "", "output": "a\nb", "history": [["x", "y"]], "n": 2**40} for i in range(300)]
+    for name, text in {"indent2": json.dumps(recs, indent=2, ensure_ascii=False), "indent4": json.dumps(recs, indent=4),
+                       "tab": json.dumps(recs, indent="\t"), "lines": "[\n" + ",\n".join(json.dumps(r) for r in recs) + "\n]"}.items():  # fmt: skip
+        p = tmp_path / f"{name}.json"
+        p.write_text(text, encoding="utf-8")
+        resumed.clear()
+        loaded = list(json_file.iter_json(p, lambda problem: None))
+        assert [r.value for r in loaded] == recs and resumed == [300], name
+
+
 # -- round trip: valid conversations stay clean ----------------------------------------------
 
 def _plain(s: str) -> bool:
