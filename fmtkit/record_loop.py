@@ -277,6 +277,48 @@ class _CleanAlpaca:
         return CLEAN_AND_VALID if self.schema else CLEAN
 
 
+class _CleanStrings:
+    """For TRL's standard forms (read without an entry): one look that proves a record gives no finding when read.
+
+    It accepts a record holding exactly its form's text columns, each a
+    non-blank string (and ``label`` a boolean for trl-unpaired; ``chosen`` and
+    ``rejected`` different for trl-preference): such a record reads into a
+    Sample without a read error and with no finding of the rules' sample
+    checks, so neither runs (the schema still does). Every other record is
+    read and checked as before (tests/test_properties.py pins this).
+
+    >>> fast = _CleanStrings.make("trl-prompt-completion")
+    >>> fast.clean({"prompt": "2+2?", "completion": "4"}), fast.clean({"prompt": "2+2?", "completion": " "})
+    (True, False)
+    """
+
+    __slots__ = ("columns", "keys", "label", "pair")
+    COLUMNS = {"trl-text": ("text",), "trl-prompt-only": ("prompt",), "trl-prompt-completion": ("prompt", "completion"),
+               "trl-preference": ("prompt", "chosen", "rejected"), "trl-unpaired": ("prompt", "completion")}  # fmt: skip
+
+    @classmethod
+    def make(cls, form: str) -> _CleanStrings | None:
+        if form not in cls.COLUMNS:
+            return None
+        self = cls()
+        self.columns = cls.COLUMNS[form]
+        self.label = form == "trl-unpaired"
+        self.pair = form == "trl-preference"
+        self.keys = frozenset(self.columns + (("label",) if self.label else ()))
+        return self
+
+    def clean(self, rec: dict) -> bool:
+        if rec.keys() != self.keys:
+            return False
+        for col in self.columns:
+            v = rec[col]
+            if type(v) is not str or not v or v.isspace():
+                return False
+        if self.label and type(rec["label"]) is not bool:
+            return False
+        return not self.pair or rec["chosen"] != rec["rejected"]
+
+
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
     """The FMT300 message for a record its schema rejects (the most specific error, kept short), and its path.
 
@@ -368,6 +410,8 @@ class RecordChecker:
         """The per-record check, as a closure over everything chosen once per file (the hot loop)."""
         checks = _record_rules(view)
         read, sample_checks = _sample_rules(view, form)
+        fast_strings = _CleanStrings.make(form) if read is not None else None
+        strings = fast_strings.clean if fast_strings is not None else None  # a record it accepts is neither read nor sample-checked
         schema = _SchemaView(view, form)
         validator, project, identity = schema.validator, schema.project, schema.identity
         codes, schema_name = {c[0] for c in checks}, schema.name if validator is not None else None
@@ -407,7 +451,7 @@ class RecordChecker:
                 if message is not None:
                     append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index, pointer=schema_pointer(where, schema)))
                     errored = True
-            if read is not None and not errored:
+            if read is not None and not errored and not (strings is not None and strings(rec)):
                 errored = _check_sample(read, sample_checks, rec, rel, line, index, append)
             if errored:
                 tally.errored += 1

@@ -403,6 +403,38 @@ def test_alpaca_fast_path_applies_to_the_common_entries():
     assert not clean.clean({"instruction": "Describe <image>", "input": "", "output": "3"})
 
 
+# -- the TRL string-form fast path (record_loop._CleanStrings) never hides a finding either ------------------
+
+from fmtkit.record_loop import _CleanStrings, _check_sample, _sample_rules  # noqa: E402
+
+
+@st.composite
+def near_trl_strings(draw):
+    """Records close to clean ones of TRL's standard forms: one form's columns, now and then a column more or less."""
+    rnd = draw(st.randoms(use_true_random=False))
+    keys = list(rnd.choice(list(_CleanStrings.COLUMNS.values()))) + (["label"] if rnd.random() < 0.3 else [])
+    if rnd.random() < 0.1:
+        keys.append(rnd.choice(["prompt", "completion", "chosen", "text", "tools", "images", "extra"]))
+    if rnd.random() < 0.1:
+        keys.pop(rnd.randrange(len(keys)))
+    rec = {k: rnd.choice(["2+2?", "4", "5"]) if rnd.random() < 0.85 else draw(near_alpaca_text | scalars | json_values) for k in keys}
+    if "label" in rec and rnd.random() < 0.8:
+        rec["label"] = rnd.random() < 0.5
+    return rec
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(near_trl_strings(), min_size=1, max_size=6))
+def test_trl_strings_fast_path_never_hides_a_finding(recs):
+    for form in _CleanStrings.COLUMNS:
+        fast = _CleanStrings.make(form)
+        read, checks = _sample_rules(None, form)
+        for rec in recs:
+            if fast.clean(rec):
+                found: list = []
+                assert not _check_sample(read, checks, rec, "d.jsonl", 1, 0, found.append) and found == [], (form, rec, found)
+
+
 # -- convert's fast lanes (fmtkit/forms/lanes.py) take only records validate finds no error in ----------
 
 from fmtkit.forms import FORMS  # noqa: E402

@@ -349,6 +349,28 @@ def test_alpaca_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkey
     assert fast == slow
 
 
+def test_trl_strings_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
+    import fmtkit
+    from fmtkit import record_loop as check
+
+    p = alpaca_defect_file(tmp_path / "d.jsonl", 2000)
+    rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]
+    shapes = [("text",), ("prompt",), ("prompt", "completion"), ("prompt", "completion", "label"), ("prompt", "chosen", "rejected")]
+    for i, r in enumerate(rows):  # each TRL form's columns in turn, with the same defects now and then
+        r["prompt"], r["completion"], r["label"] = r.pop("instruction"), r.pop("output"), r.pop("kto_tag")
+        rows[i] = {k: r[k] for k in shapes[i % len(shapes)] + (("text",) if i % 11 == 0 else ()) if k in r}
+        if i % 13 == 4:
+            rows[i]["chosen"] = rows[i]["rejected"] = "same"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    forms = list(check._CleanStrings.COLUMNS)
+    fast = [fmtkit.validate(p, form=f).to_dict() for f in forms]
+    monkeypatch.setattr(check._CleanStrings, "make", classmethod(lambda cls, *a, **k: None))
+    slow = [fmtkit.validate(p, form=f).to_dict() for f in forms]
+    assert all(r["summary"]["records"] == 2000 for r in fast) and sum(r["summary"]["errors"] for r in fast) > 100
+    assert fast[forms.index("trl-preference")]["summary"]["by_rule"].get("FMT502")
+    assert fast == slow
+
+
 def test_jobs_2_finds_the_same_as_jobs_1(capsys, tmp_path):
     """A file above the sharding threshold, with defects in every shard and duplicates across shards."""
     from fmtkit.record_loop import SHARD_MIN_BYTES
