@@ -128,10 +128,12 @@ class _CleanConversation:
     exactly the role and content tags, non-blank string contents without media
     placeholders, an optional leading system message (when no system column also
     has a value), then user/observation and assistant turns alternating, an even
-    number of them, no function call, and no tools value.
+    number of them, no function call, and no tools value. With ``ranking`` the
+    turns end with a user turn instead, and ``chosen`` and ``rejected`` are each
+    one assistant message of the same kind.
     """
 
-    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema")
+    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides")
     covers = FAST_COVERED
 
     @classmethod
@@ -139,7 +141,7 @@ class _CleanConversation:
         if view is None or not codes & FAST_COVERED:
             return None
         e = view.entry
-        if not (e.is_conversation and e.messages is not None) or e.ranking is True:
+        if not (e.is_conversation and e.messages is not None) or (e.ranking is True and not (e.chosen and e.rejected)):
             return None
         if e.role_tag == e.content_tag or any(getattr(e, k) is not None for k in PLACEHOLDERS):
             return None
@@ -151,6 +153,7 @@ class _CleanConversation:
         self.mcol, self.rt, self.ct = e.messages, e.role_tag, e.content_tag
         self.system_tag, self.sys_col, self.tools_col = e.system_tag, e.system, e.tools
         self.even, self.odd = even, odd
+        self.sides = (e.chosen, e.rejected) if e.ranking is True else None
         self.tags = tuple(PLACEHOLDERS.values())
         # which schema a clean record passes without running it: 0 none, 1 sharegpt SFT, 2 OpenAI messages
         self.schema = 0
@@ -175,7 +178,24 @@ class _CleanConversation:
             if len(first) != 2 or type(c) is not str or not c or c.isspace() or ("<" in c and any(t in c for t in tags)):
                 return NOT_CLEAN
             start = 1
-        if (len(msgs) - start) & 1 or len(msgs) == start:
+        sides = self.sides
+        if sides is not None:  # a preference pair: the prompt ends with the user, the answers are chosen and rejected
+            if not (len(msgs) - start) & 1:
+                return NOT_CLEAN  # FMT404
+            last = msgs[-1]
+            for m in (last, rec.get(sides[0]), rec.get(sides[1])):
+                if type(m) is not dict or len(m) != 2:
+                    return NOT_CLEAN
+                c = m.get(ct)
+                if type(c) is not str or not c or c.isspace() or ("<" in c and any(t in c for t in tags)):
+                    return NOT_CLEAN
+            try:
+                if last.get(rt) not in self.even or rec[sides[0]].get(rt) not in self.odd or rec[sides[1]].get(rt) not in self.odd:
+                    return NOT_CLEAN
+            except TypeError:  # a list as role
+                return NOT_CLEAN
+            msgs = msgs[:-1]
+        elif (len(msgs) - start) & 1 or len(msgs) == start:
             return NOT_CLEAN  # FMT404
         tools = rec.get(self.tools_col) if self.tools_col is not None else None
         if tools is not None and tools != "":

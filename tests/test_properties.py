@@ -315,6 +315,13 @@ def near_conversations(draw):
             m = draw(scalars)
         msgs.append(m)
     rec = {rnd.choice(["conversations", "conversations", "messages"]): msgs}
+    if rnd.random() < 0.4:  # a preference pair, mostly well formed
+        for side in ("chosen", "rejected"):
+            content = rnd.choice(["fine", "好的"]) if rnd.random() < 0.8 else rnd.choice([" ", "", "<image>", "a <video>", draw(near_text)])
+            m = {rt: rnd.choice(assistants[:1]) if rnd.random() < 0.85 else rnd.choice(ROLES), ct: content}
+            if rnd.random() < 0.05:
+                m[rnd.choice(["weight", "name", rt])] = draw(scalars)
+            rec[side] = m if rnd.random() < 0.97 else draw(scalars)
     for key in ("system", "tools", "kto_tag", "images"):
         if rnd.random() < 0.15:
             rec[key] = rnd.choice(["", "Be brief.", None, True, "[]", [], 0])

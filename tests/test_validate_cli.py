@@ -310,7 +310,17 @@ def test_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
         "chat": {"file_name": "d.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}},
         "plain": {"file_name": "d.jsonl", "formatting": "sharegpt"},
     }))  # fmt: skip
-    targets = [(tmp_path, None), (p, "sharegpt"), (p, "openai"), (p, "sharegpt-kto"), (DATASET, None)]
+    pairs = tmp_path / "pairs" / "d.jsonl"  # the same records as preference pairs: the last turn answered twice
+    pairs.parent.mkdir()
+    with pairs.open("w", encoding="utf-8") as fh:
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
+            rec = json.loads(line) if line.startswith("{") and line.endswith("}") else None
+            turns = rec.get("conversations") if rec else None
+            if type(turns) is list and turns and type(turns[-1]) is dict:
+                rec["chosen"], rec["rejected"] = turns[-1], dict(turns[-1], value=f"other {i}") if i % 9 else turns[-1]
+                rec["conversations"] = turns[:-1] if i % 17 else turns
+            fh.write((json.dumps(rec, ensure_ascii=False) if rec else line) + "\n")
+    targets = [(tmp_path, None), (p, "sharegpt"), (p, "openai"), (p, "sharegpt-kto"), (pairs, "sharegpt-preference"), (DATASET, None)]
     fast = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
     monkeypatch.setattr(check._CleanConversation, "make", classmethod(lambda cls, *a, **k: None))
     slow = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
