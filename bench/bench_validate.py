@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -203,6 +204,228 @@ def help_check() -> dict:
     return {"process_wall_s": wall, "in_process_s": float(seconds), "heavy_modules": [m for m in heavy.split(",") if m]}
 
 
+# -- shapes: every bundled form, both containers, short and long records ----------------
+#
+# Lengths are drawn from log-normal distributions (median, sigma) fitted by eye to
+# public data: Alpaca-52k (instruction median ~60 characters, 60% of inputs empty,
+# output median ~200 with a long tail), LLaMA-Factory's demo files (~0.9 kB Alpaca
+# records, 1-4 ShareGPT exchanges, glaive-style tool calls) and ShareGPT-90k style
+# chats (long: 2-10 exchanges, answers median ~1,200 characters). About 1% of texts
+# hold a harmless '<' (HTML or a comparison), as code-heavy sets do.
+
+PROFILES = {
+    # name: instruction/user text, input/context, answer, pretrain text, exchanges (min, max)
+    "short": {"ask": (60, 0.7), "input": (80, 0.9), "answer": (200, 1.0), "doc": (600, 0.8), "turns": (1, 3)},
+    "long": {"ask": (250, 0.9), "input": (600, 1.0), "answer": (1200, 0.7), "doc": (4000, 0.7), "turns": (2, 10)},
+}
+_CORPUS_WORDS = (ASCII * 3).split() + ["model", "dataset", "function", "python", "example", "because", "therefore", "answer", "question"]
+_LT = ["use <b>bold</b> here", "if a < b then", "the <div> element", "x <= 3"]
+
+
+class TextSource:
+    """Random texts of realistic lengths, cut from one pre-built corpus (fast)."""
+
+    def __init__(self, rng: random.Random, profile: dict):
+        self.rng, self.p = rng, profile
+        parts = []
+        for _ in range(40000):
+            parts.append("".join(rng.choice(CJK) for _ in range(rng.randint(2, 10))) if rng.random() < 0.12 else rng.choice(_CORPUS_WORDS))
+        self.corpus = " ".join(parts)
+
+    def text(self, kind: str) -> str:
+        median, sigma = self.p[kind]
+        n = max(3, min(int(self.rng.lognormvariate(0, sigma) * median), 20000))
+        start = self.rng.randrange(len(self.corpus) - n)
+        t = self.corpus[start : start + n].strip() or "ok"
+        if self.rng.random() < 0.01:
+            t = t[: n // 2] + " " + self.rng.choice(_LT) + " " + t[n // 2 :]
+        return t
+
+    def exchanges(self) -> int:
+        return self.rng.randint(*self.p["turns"])
+
+
+def _alpaca(ts: TextSource) -> dict:
+    return {"instruction": ts.text("ask"), "input": ts.text("input") if ts.rng.random() < 0.4 else "", "output": ts.text("answer")}
+
+
+def _chat(ts: TextSource, user="human", assistant="gpt", rt="from", ct="value") -> list[dict]:
+    out = []
+    for _ in range(ts.exchanges()):
+        out += [{rt: user, ct: ts.text("ask")}, {rt: assistant, ct: ts.text("answer")}]
+    return out
+
+
+_TOOLS = json.dumps([{"name": "get_weather", "description": "Get the current weather in a city",
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "the city"}}, "required": ["city"]}}])  # fmt: skip
+
+
+def _sharegpt_tools(ts: TextSource) -> dict:
+    conv = []
+    for _ in range(ts.exchanges()):
+        conv.append({"from": "human", "value": ts.text("ask")})
+        if ts.rng.random() < 0.5:
+            conv.append({"from": "function_call", "value": json.dumps({"name": "get_weather", "arguments": {"city": ts.text("ask")[:12]}})})
+            conv.append({"from": "observation", "value": json.dumps({"temperature": ts.rng.randint(-5, 35), "condition": "sunny"})})
+        conv.append({"from": "gpt", "value": ts.text("answer")})
+    return {"conversations": conv, "tools": _TOOLS}
+
+
+def _with_system(ts: TextSource, rec: dict, key: str = "system") -> dict:
+    if ts.rng.random() < 0.1:
+        rec[key] = ts.text("ask")
+    return rec
+
+
+def _openai(ts: TextSource) -> list[dict]:
+    msgs = [{"role": "system", "content": ts.text("ask")}] if ts.rng.random() < 0.1 else []
+    return msgs + _chat(ts, "user", "assistant", "role", "content")
+
+
+# form name shown -> (form passed to fmtkit, record generator)
+SHAPES: dict[str, tuple[str, Callable[[TextSource], dict]]] = {
+    "alpaca": ("alpaca", _alpaca),
+    "alpaca-preference": ("alpaca-preference", lambda ts: {"instruction": ts.text("ask"), "input": "", "chosen": ts.text("answer"), "rejected": ts.text("answer")}),
+    "alpaca-kto": ("alpaca-kto", lambda ts: _alpaca(ts) | {"kto_tag": ts.rng.random() < 0.6}),
+    "alpaca-pretrain": ("alpaca-pretrain", lambda ts: {"text": ts.text("doc")}),
+    "sharegpt": ("sharegpt", lambda ts: _with_system(ts, {"conversations": _chat(ts)})),
+    "sharegpt-tools": ("sharegpt", _sharegpt_tools),
+    "sharegpt-preference": ("sharegpt-preference", lambda ts: {"conversations": [{"from": "human", "value": ts.text("ask")}],
+                                                               "chosen": {"from": "gpt", "value": ts.text("answer")},
+                                                               "rejected": {"from": "gpt", "value": ts.text("answer")}}),  # fmt: skip
+    "sharegpt-kto": ("sharegpt-kto", lambda ts: {"conversations": _chat(ts), "kto_tag": ts.rng.random() < 0.6}),
+    "openai": ("openai", lambda ts: {"messages": _openai(ts)}),
+    "trl-text": ("trl-text", lambda ts: {"text": ts.text("doc")}),
+    "trl-messages": ("trl-messages", lambda ts: {"messages": _openai(ts)}),
+    "trl-prompt-completion": ("trl-prompt-completion", lambda ts: {"prompt": ts.text("ask"), "completion": ts.text("answer")}),
+    "trl-preference": ("trl-preference", lambda ts: {"prompt": ts.text("ask"), "chosen": ts.text("answer"), "rejected": ts.text("answer")}),
+    "trl-unpaired": ("trl-unpaired", lambda ts: {"prompt": ts.text("ask"), "completion": ts.text("answer"), "label": ts.rng.random() < 0.5}),
+}
+CONTAINERS = ("jsonl", "array")
+
+
+def make_shape(path: Path, shape: str, profile: str, container: str, n: int, seed: int) -> None:
+    """``n`` records of ``shape``; an array is pretty-printed with indent 2, as LLaMA-Factory ships its demos."""
+    import orjson
+
+    rng = random.Random(f"{seed}-{shape}-{profile}")
+    ts = TextSource(rng, PROFILES[profile])
+    gen = SHAPES[shape][1]
+    with path.open("wb") as fh:
+        if container == "array":
+            fh.write(b"[\n")
+        for i in range(n):
+            rec = gen(ts)
+            if container == "jsonl":
+                fh.write(orjson.dumps(rec) + b"\n")
+            else:
+                body = orjson.dumps(rec, option=orjson.OPT_INDENT_2).replace(b"\n", b"\n  ")
+                fh.write(b"  " + body + (b",\n" if i < n - 1 else b"\n"))
+        if container == "array":
+            fh.write(b"]\n")
+
+
+def ensure_shape(shape: str, profile: str, container: str, n: int, seed: int) -> Path:
+    folder = HERE / "data" / "shapes"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{shape}_{profile}_{n}_s{seed}.{'jsonl' if container == 'jsonl' else 'json'}"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        make_shape(tmp, shape, profile, container, n, seed)
+        tmp.replace(path)
+    warm = folder / f"{shape}_warm.jsonl"  # what the child validates before the clock starts
+    if not warm.exists():
+        make_shape(warm, shape, "short", "jsonl", 1, seed)
+    return path
+
+
+SHAPE_CHILD = r"""
+import json, sys, time
+mode, path, form = sys.argv[1], sys.argv[2], sys.argv[3]
+findings, n = {}, 0
+clock = time.process_time  # CPU seconds: steadier than wall time on a shared machine
+if mode == "floor":
+    import orjson
+    loads = orjson.loads
+    t = clock()
+    if path.endswith(".jsonl"):
+        with open(path, "rb") as fh:
+            for line in fh:
+                loads(line)
+                n += 1
+    else:
+        with open(path, "rb") as fh:
+            n = len(loads(fh.read()))
+    dt = clock() - t
+else:
+    import fmtkit
+    fmtkit.validate(sys.argv[4], form=form)  # one record first: imports (and their compiling) are not per-record costs
+    t = clock()
+    s = fmtkit.validate(path, form=form).summary
+    dt = clock() - t
+    n, findings = s["records"], s["by_rule"]
+rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+print(json.dumps({"seconds": dt, "records": n, "rss_kb": rss, "findings": findings}))
+"""
+
+
+def shape_child(mode: str, path: Path, form: str) -> dict:
+    warm = path.with_name(path.stem.split("_")[0] + "_warm.jsonl")
+    r = subprocess.run([sys.executable, "-c", SHAPE_CHILD, mode, str(path), form, str(warm)], capture_output=True, text=True, cwd=REPO, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"{mode} child failed on {path}:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_shapes(args) -> None:
+    """One table: every shape x container x profile, fmtkit against the floor measured on the same file in the same run."""
+    shapes = args.forms.split(",") if args.forms else list(SHAPES)
+    unknown = set(shapes) - set(SHAPES)
+    if unknown:
+        raise SystemExit(f"unknown --forms {sorted(unknown)}; use some of {', '.join(SHAPES)}")
+    sizes = {"short": args.shape_records, "long": max(1, args.shape_records // args.long_divisor)}
+    load = os.getloadavg()[0]
+    print(f"fmtkit validate over shapes: {sizes['short']:,} short / {sizes['long']:,} long records per file, seed {args.seed}, "
+          f"{os.cpu_count()} CPUs (load {load:.1f}), best of {args.repeat}", flush=True)  # fmt: skip
+    rows = []
+    for shape in shapes:
+        form = SHAPES[shape][0]
+        for profile in ("short", "long"):
+            jsonl_rps = None
+            for cont in CONTAINERS:
+                path = ensure_shape(shape, profile, cont, sizes[profile], args.seed)
+                size_mb = path.stat().st_size / MB
+                floors, runs = [], []
+                for _ in range(args.repeat):  # interleaved; the fastest of each counts (the least disturbed by other work)
+                    floors.append(shape_child("floor", path, form))
+                    runs.append(shape_child("validate", path, form))
+                f = min(floors, key=lambda r: r["seconds"])
+                v = min(runs, key=lambda r: r["seconds"])
+                assert v["records"] == f["records"] == sizes[profile], (v, f)
+                rps = v["records"] / v["seconds"]
+                row = {"shape": shape, "profile": profile, "container": cont, "records": v["records"], "size_mb": size_mb,
+                       "floor_rps": f["records"] / f["seconds"], "rps": rps, "mbps": size_mb / v["seconds"], "ratio": f["seconds"] / v["seconds"],
+                       "rss_mb": v["rss_kb"] / 1024, "floor_rss_mb": f["rss_kb"] / 1024, "findings": v["findings"],
+                       "vs_jsonl": rps / jsonl_rps if jsonl_rps else None}  # fmt: skip
+                if cont == "jsonl":
+                    jsonl_rps = rps
+                rows.append(row)
+                print(f"  {shape} {profile} {cont}: {rps:,.0f} rec/s, {row['ratio']:.2f}x floor, {row['rss_mb']:.0f} MB", flush=True)
+    print()
+    print("| form | records | container | MB | floor rec/s | fmtkit rec/s | MB/s | vs floor | array vs JSONL | peak RSS (floor) | findings |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        target = 0.8 if r["shape"] in ("alpaca", "sharegpt", "openai") else 0.5
+        vs = f"{r['vs_jsonl']:.2f}x" + ("" if r["vs_jsonl"] >= 0.8 else " MISSED") if r["vs_jsonl"] is not None else "-"
+        print(f"| {r['shape']} | {r['profile']} {r['records']:,} | {r['container']} | {r['size_mb']:.0f} | {r['floor_rps']:,.0f} | {r['rps']:,.0f} "
+              f"| {r['mbps']:.0f} | {r['ratio']:.2f}x{'' if r['ratio'] >= target else ' MISSED'} | {vs} | {r['rss_mb']:.0f} MB ({r['floor_rss_mb']:.0f}) "
+              f"| {', '.join(f'{k} {v}' for k, v in r['findings'].items()) or 'none'} |")  # fmt: skip
+    print("\ntargets: vs floor >= 0.8x for alpaca, sharegpt, openai; >= 0.5x for the others; an array >= 0.8x of the same records in JSON Lines")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"sizes": sizes, "rows": rows}, indent=2))
+
+
 # -- main ---------------------------------------------------------------------------------
 
 
@@ -210,13 +433,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=3, help="runs of (a), (b), (c); the median counts")
+    ap.add_argument("--repeat", type=int, default=None, help="runs of (a), (b), (c), the median counts (default 3); with --shapes, runs per file, the fastest counts (default 2)")
     ap.add_argument("--schema-records", type=int, default=None, help="subset for (d); default records/10")
     ap.add_argument("--datasets-records", type=int, default=None, help="subset for (e); default records/4")
     ap.add_argument("--rss-scale", type=int, default=2, help="also measure the peak RSS of (b) on a file this many times bigger (0: skip)")
     ap.add_argument("--skip-datasets", action="store_true")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--shapes", action="store_true", help="instead: every bundled form, JSON Lines and JSON array, short and long records, against each file's floor")
+    ap.add_argument("--shape-records", type=int, default=10_000, help="with --shapes: records per file of short records")
+    ap.add_argument("--long-divisor", type=int, default=5, help="with --shapes: files of long records hold --shape-records / this many")
+    ap.add_argument("--forms", default=None, help=f"with --shapes: only these, comma-separated ({', '.join(SHAPES)})")
     args = ap.parse_args()
+    if args.shapes:
+        args.repeat = args.repeat or 2
+        run_shapes(args)
+        return
+    args.repeat = args.repeat or 3
 
     n = args.records
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -126,17 +126,20 @@ class _CleanConversation:
     exactly the role and content tags, non-blank string contents without media
     placeholders, an optional leading system message (when no system column also
     has a value), then user/observation and assistant turns alternating, an even
-    number of them, no function call, and no tools value.
+    number of them, no function call, and no tools value. With ``ranking`` the
+    turns end with a user turn instead, and ``chosen`` and ``rejected`` are each
+    one assistant message of the same kind.
     """
 
-    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema")
+    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides")
+    covers = FAST_COVERED
 
     @classmethod
     def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanConversation | None:
         if view is None or not codes & FAST_COVERED:
             return None
         e = view.entry
-        if not (e.is_conversation and e.messages is not None) or e.ranking is True:
+        if not (e.is_conversation and e.messages is not None) or (e.ranking is True and not (e.chosen and e.rejected)):
             return None
         if e.role_tag == e.content_tag or any(getattr(e, k) is not None for k in PLACEHOLDERS):
             return None
@@ -148,6 +151,7 @@ class _CleanConversation:
         self.mcol, self.rt, self.ct = e.messages, e.role_tag, e.content_tag
         self.system_tag, self.sys_col, self.tools_col = e.system_tag, e.system, e.tools
         self.even, self.odd = even, odd
+        self.sides = (e.chosen, e.rejected) if e.ranking is True else None
         self.tags = tuple(PLACEHOLDERS.values())
         # which schema a clean record passes without running it: 0 none, 1 sharegpt SFT, 2 OpenAI messages
         self.schema = 0
@@ -172,7 +176,24 @@ class _CleanConversation:
             if len(first) != 2 or type(c) is not str or not c or c.isspace() or ("<" in c and any(t in c for t in tags)):
                 return NOT_CLEAN
             start = 1
-        if (len(msgs) - start) & 1 or len(msgs) == start:
+        sides = self.sides
+        if sides is not None:  # a preference pair: the prompt ends with the user, the answers are chosen and rejected
+            if not (len(msgs) - start) & 1:
+                return NOT_CLEAN  # FMT404
+            last = msgs[-1]
+            for m in (last, rec.get(sides[0]), rec.get(sides[1])):
+                if type(m) is not dict or len(m) != 2:
+                    return NOT_CLEAN
+                c = m.get(ct)
+                if type(c) is not str or not c or c.isspace() or ("<" in c and any(t in c for t in tags)):
+                    return NOT_CLEAN
+            try:
+                if last.get(rt) not in self.even or rec[sides[0]].get(rt) not in self.odd or rec[sides[1]].get(rt) not in self.odd:
+                    return NOT_CLEAN
+            except TypeError:  # a list as role
+                return NOT_CLEAN
+            msgs = msgs[:-1]
+        elif (len(msgs) - start) & 1 or len(msgs) == start:
             return NOT_CLEAN  # FMT404
         tools = rec.get(self.tools_col) if self.tools_col is not None else None
         if tools is not None and tools != "":
@@ -202,6 +223,118 @@ class _CleanConversation:
             if tools is None:
                 return CLEAN_AND_VALID
         return CLEAN
+
+
+# Record rules whose every finding _CleanAlpaca rules out for a record it calls clean.
+ALPACA_COVERED = frozenset(("FMT301", "FMT302", "FMT303", "FMT304", "FMT305", "FMT601", "FMT602", "FMT605"))
+ALPACA_SCHEMA = "alpaca-sft.schema.json"
+
+
+class _CleanAlpaca:
+    """The Alpaca counterpart of :class:`_CleanConversation`: one look at a record's text columns.
+
+    It accepts only, on an entry without media columns: an instruction that is a
+    non-blank string; an input and a system prompt that are strings or absent;
+    an answer (when mapped, outside preference data) that is a non-blank string;
+    no history value; and no media placeholder in any text. Such a record gets
+    no finding from any rule of :data:`ALPACA_COVERED`, and with
+    ``alpaca-sft.schema.json`` it passes the schema too (CLEAN_AND_VALID, as it
+    always has an answer then); every other record takes all rules.
+
+    >>> from fmtkit.dataset_info import DatasetEntry
+    >>> fast = _CleanAlpaca.make(EntryView.of(DatasetEntry.for_file("alpaca")), ALPACA_COVERED, ALPACA_SCHEMA)
+    >>> fast.clean({"instruction": "Add 1 and 2", "input": "", "output": "3"}) == CLEAN_AND_VALID
+    True
+    >>> fast.clean({"instruction": "What is <image>?", "input": "", "output": "A tag."})
+    0
+    """
+
+    __slots__ = ("prompt", "strings", "answer", "texts", "history", "tags", "schema", "mcol")
+    covers = ALPACA_COVERED
+
+    @classmethod
+    def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanAlpaca | None:
+        if view is None or not codes & ALPACA_COVERED:
+            return None
+        e = view.entry
+        if e.formatting != "alpaca" or e.is_conversation or e.prompt is None or any(getattr(e, k) is not None for k in PLACEHOLDERS):
+            return None
+        self = cls()
+        self.mcol = None  # no conversation column (see RecordChecker: the Arrow tally's clean column)
+        self.prompt = e.prompt
+        self.answer = e.response if not e.ranking else None
+        self.strings = tuple(c for c in (e.query, e.system) if c is not None)  # strings or absent
+        self.texts = tuple(c for c in (e.query, e.response, e.chosen, e.rejected) if c is not None)  # looked at for placeholders
+        self.history = e.history
+        self.tags = tuple(PLACEHOLDERS.values())
+        self.schema = schema_name == ALPACA_SCHEMA and self.answer is not None and not e.is_kto
+        return self
+
+    def clean(self, rec: dict) -> int:
+        """NOT_CLEAN, CLEAN (no finding of ALPACA_COVERED), or CLEAN_AND_VALID (the schema passes too)."""
+        p = rec.get(self.prompt)
+        if type(p) is not str or not p or p.isspace():
+            return NOT_CLEAN  # FMT301, FMT302, FMT303
+        if self.history is not None and rec.get(self.history) is not None:
+            return NOT_CLEAN  # FMT304, FMT305 and the history's texts: the rules decide
+        for col in self.strings:
+            v = rec.get(col)
+            if v is not None and type(v) is not str:
+                return NOT_CLEAN  # FMT302
+        if self.answer is not None:
+            a = rec.get(self.answer)
+            if type(a) is not str or not a or a.isspace():
+                return NOT_CLEAN  # FMT302, FMT303; absent: the schema's to report
+        tags = self.tags
+        if "<" in p and any(t in p for t in tags):
+            return NOT_CLEAN  # FMT605
+        for col in self.texts:
+            v = rec.get(col)
+            if type(v) is str and "<" in v and any(t in v for t in tags):
+                return NOT_CLEAN
+        return CLEAN_AND_VALID if self.schema else CLEAN
+
+
+class _CleanStrings:
+    """For TRL's standard forms (read without an entry): one look that proves a record gives no finding when read.
+
+    It accepts a record holding exactly its form's text columns, each a
+    non-blank string (and ``label`` a boolean for trl-unpaired; ``chosen`` and
+    ``rejected`` different for trl-preference): such a record reads into a
+    Sample without a read error and with no finding of the rules' sample
+    checks, so neither runs (the schema still does). Every other record is
+    read and checked as before (tests/test_properties.py pins this).
+
+    >>> fast = _CleanStrings.make("trl-prompt-completion")
+    >>> fast.clean({"prompt": "2+2?", "completion": "4"}), fast.clean({"prompt": "2+2?", "completion": " "})
+    (True, False)
+    """
+
+    __slots__ = ("columns", "keys", "label", "pair")
+    COLUMNS = {"trl-text": ("text",), "trl-prompt-only": ("prompt",), "trl-prompt-completion": ("prompt", "completion"),
+               "trl-preference": ("prompt", "chosen", "rejected"), "trl-unpaired": ("prompt", "completion")}  # fmt: skip
+
+    @classmethod
+    def make(cls, form: str) -> _CleanStrings | None:
+        if form not in cls.COLUMNS:
+            return None
+        self = cls()
+        self.columns = cls.COLUMNS[form]
+        self.label = form == "trl-unpaired"
+        self.pair = form == "trl-preference"
+        self.keys = frozenset(self.columns + (("label",) if self.label else ()))
+        return self
+
+    def clean(self, rec: dict) -> bool:
+        if rec.keys() != self.keys:
+            return False
+        for col in self.columns:
+            v = rec[col]
+            if type(v) is not str or not v or v.isspace():
+                return False
+        if self.label and type(rec["label"]) is not bool:
+            return False
+        return not self.pair or rec["chosen"] != rec["rejected"]
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
@@ -295,12 +428,15 @@ class RecordChecker:
         """The per-record check, as a closure over everything chosen once per file (the hot loop)."""
         checks = _record_rules(view)
         read, sample_checks = _sample_rules(view, form)
+        fast_strings = _CleanStrings.make(form) if read is not None else None
+        strings = fast_strings.clean if fast_strings is not None else None  # a record it accepts is neither read nor sample-checked
         schema = _SchemaView(view, form)
         validator, project, identity = schema.validator, schema.project, schema.identity
-        fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name if validator is not None else None)
+        codes, schema_name = {c[0] for c in checks}, schema.name if validator is not None else None
+        fast = _CleanConversation.make(view, codes, schema_name) or _CleanAlpaca.make(view, codes, schema_name)
         clean = fast.clean if fast is not None else None
         clean_col = fast.mcol if fast is not None else None  # a clean record's messages cannot change the column's Arrow type
-        rest = [c for c in checks if c[0] not in FAST_COVERED]  # the rules to run on a record `clean` accepts
+        rest = [c for c in checks if fast is None or c[0] not in fast.covers]  # the rules to run on a record `clean` accepts
         tally = self.tally
         add = tally.add
         append = problems.append
@@ -333,7 +469,7 @@ class RecordChecker:
                 if message is not None:
                     append(Finding("FMT300", ERROR, message, rule_registry.RULES["FMT300"].fix, rel, line, index, pointer=schema_pointer(where, schema)))
                     errored = True
-            if read is not None and not errored:
+            if read is not None and not errored and not (strings is not None and strings(rec)):
                 errored = _check_sample(read, sample_checks, rec, rel, line, index, append)
             if errored:
                 tally.errored += 1

@@ -153,6 +153,69 @@ def test_random_bytes_after_a_plausible_start_never_raise(data, start):
             assert validate(p).exit_code in (0, 1)
 
 
+# -- the fast JSON array reader reads exactly what the exact one reads ---------------------------------
+
+from fmtkit.loading import json_file  # noqa: E402
+
+array_elements = st.lists(records | st.fixed_dictionaries({"a": st.integers(min_value=-(2**80), max_value=2**80)}), max_size=5)
+
+
+@st.composite
+def array_files(draw):
+    """JSON arrays (or objects one after another) written the ways people write them, now and then damaged."""
+    rnd = draw(st.randoms(use_true_random=False))
+    values = draw(array_elements)
+    style = rnd.choice(["indent", "indent", "lines", "compact", "objects"])
+    indent = rnd.choice([1, 2, 4, "\t"])
+    ascii_only = rnd.random() < 0.5
+    dump = (lambda v: json.dumps(v, ensure_ascii=ascii_only, indent=indent)) if style in ("indent", "objects") else (lambda v: json.dumps(v, ensure_ascii=ascii_only))
+    if style == "objects":
+        text = "\n".join(dump(v) for v in values if isinstance(v, dict)) + "\n"
+    elif style == "lines":
+        text = "[\n" + ",\n".join(dump(v) for v in values) + "\n]\n"
+    elif style == "compact":
+        text = dump(values)
+    else:
+        text = json.dumps(values, ensure_ascii=ascii_only, indent=indent)
+    data = text.encode("utf-8", errors="surrogatepass")
+    if rnd.random() < 0.3 and data:  # damage: a byte replaced, cut, or inserted
+        at = rnd.randrange(len(data))
+        data = rnd.choice([data[:at] + draw(st.binary(min_size=1, max_size=3)) + data[at + 1 :], data[:at], data[:at] + b",\n" + data[at:]])
+    return data
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(array_files(), st.booleans())
+def test_fast_array_reader_reads_what_the_exact_one_reads(data, bom):
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "d.json"
+        p.write_bytes((json_file.BOM if bom else b"") + data)
+        kind = json_file.container(p)
+        if kind == "lines":
+            return
+        fast_problems: list = []
+        exact_problems: list = []
+        fast = list(json_file._iter_elements(p, fast_problems.append, bom, kind == "array"))
+        exact = list(json_file._iter_values(p, exact_problems.append, bom, kind == "array"))
+        assert [(r.index, r.line, repr(r.value)) for r in fast] == [(r.index, r.line, repr(r.value)) for r in exact]
+        assert fast_problems == exact_problems
+
+
+def test_fast_array_reader_takes_every_element_of_pretty_printed_arrays(tmp_path, monkeypatch):
+    """The exact reader is left only what follows the last element, for each way json.dump indents."""
+    resumed = []
+    exact = json_file._iter_values
+    monkeypatch.setattr(json_file, "_iter_values", lambda *a, **k: (resumed.append(k["resume"][2]), exact(*a, **k))[1])
+    recs = [{"instruction": f"q{i} 你好 <b>", "input": "", "output": "a\nb", "history": [["x", "y"]], "n": 2**40} for i in range(300)]
+    for name, text in {"indent2": json.dumps(recs, indent=2, ensure_ascii=False), "indent4": json.dumps(recs, indent=4),
+                       "tab": json.dumps(recs, indent="\t"), "lines": "[\n" + ",\n".join(json.dumps(r) for r in recs) + "\n]"}.items():  # fmt: skip
+        p = tmp_path / f"{name}.json"
+        p.write_text(text, encoding="utf-8")
+        resumed.clear()
+        loaded = list(json_file.iter_json(p, lambda problem: None))
+        assert [r.value for r in loaded] == recs and resumed == [300], name
+
+
 # -- round trip: valid conversations stay clean ----------------------------------------------
 
 def _plain(s: str) -> bool:
@@ -252,6 +315,13 @@ def near_conversations(draw):
             m = draw(scalars)
         msgs.append(m)
     rec = {rnd.choice(["conversations", "conversations", "messages"]): msgs}
+    if rnd.random() < 0.4:  # a preference pair, mostly well formed
+        for side in ("chosen", "rejected"):
+            content = rnd.choice(["fine", "好的"]) if rnd.random() < 0.8 else rnd.choice([" ", "", "<image>", "a <video>", draw(near_text)])
+            m = {rt: rnd.choice(assistants[:1]) if rnd.random() < 0.85 else rnd.choice(ROLES), ct: content}
+            if rnd.random() < 0.05:
+                m[rnd.choice(["weight", "name", rt])] = draw(scalars)
+            rec[side] = m if rnd.random() < 0.97 else draw(scalars)
     for key in ("system", "tools", "kto_tag", "images"):
         if rnd.random() < 0.15:
             rec[key] = rnd.choice(["", "Be brief.", None, True, "[]", [], 0])
@@ -261,17 +331,22 @@ def near_conversations(draw):
 @settings(max_examples=int(300 * SCALE), deadline=None)
 @given(st.lists(near_conversations(), min_size=1, max_size=6))
 def test_fast_path_never_hides_a_finding(recs):
+    assert_fast_path_sound(_CleanConversation, recs)
+
+
+def assert_fast_path_sound(fast_path, recs: list) -> None:
+    """A record ``fast_path`` calls clean gets no finding from a rule it covers, and CLEAN_AND_VALID passes the schema."""
     for view in FAST_VIEWS:
         checks = _record_rules(view)
         schema = _SchemaView(view, view.entry.form)
-        fast = _CleanConversation.make(view, {c[0] for c in checks}, schema.name)
+        fast = fast_path.make(view, {c[0] for c in checks}, schema.name)
         if fast is None:
             continue
         for rec in recs:
             state = fast.clean(rec)
             if state:
                 for code, _, _, check in checks:
-                    if code in FAST_COVERED:
+                    if code in fast.covers:
                         assert not check(rec, view), (view.entry.name, code, rec)
             if state == CLEAN_AND_VALID:
                 assert schema.validator.is_valid(schema.project(rec)), (view.entry.name, schema.name, rec)
@@ -289,6 +364,82 @@ def test_fast_path_applies_to_the_common_entries():
     clean = _CleanConversation.make(VIEWS[[v.entry.name for v in VIEWS].index("<sharegpt>")], FAST_COVERED)
     assert clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]})
     assert not clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": " "}]})
+
+
+# -- the Alpaca fast path (record_loop._CleanAlpaca) never hides a finding either ------------------
+
+from fmtkit.record_loop import _CleanAlpaca  # noqa: E402
+
+near_alpaca_text = st.sampled_from(["Add 1 and 2", "你好", "3", "a < b", "<b>x</b>"]) | near_text
+
+
+@st.composite
+def near_alpaca(draw):
+    """Records close to clean Alpaca ones (SFT, preference, KTO, pretrain), with small defects now and then."""
+    rnd = draw(st.randoms(use_true_random=False))
+    rec = {}
+    for key, odds in (("instruction", 0.95), ("input", 0.7), ("output", 0.9), ("text", 0.3), ("chosen", 0.2), ("rejected", 0.2),
+                      ("system", 0.15), ("history", 0.1), ("kto_tag", 0.1), ("images", 0.05)):  # fmt: skip
+        if rnd.random() < odds:
+            rec[key] = rnd.choice(["Add 1 and 2", "3", ""]) if rnd.random() < 0.8 else draw(near_alpaca_text | scalars | json_values)
+    if "history" in rec and rnd.random() < 0.5:
+        rec["history"] = [[draw(near_alpaca_text), draw(near_alpaca_text)]]
+    return rec
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(near_alpaca(), min_size=1, max_size=6))
+def test_alpaca_fast_path_never_hides_a_finding(recs):
+    assert_fast_path_sound(_CleanAlpaca, recs)
+
+
+def test_alpaca_fast_path_applies_to_the_common_entries():
+    def fast(v):
+        return _CleanAlpaca.make(v, {c[0] for c in _record_rules(v)}, _SchemaView(v, v.entry.form).name)
+
+    applies = {v.entry.name for v in FAST_VIEWS if fast(v)}
+    assert {"<alpaca>", "<alpaca-preference>", "<alpaca-kto>", "<alpaca-pretrain>", "alpaca_demo", "alpaca_preference_demo", "pretrain_demo"} <= applies
+    assert "alpaca_mm_demo" not in applies  # media columns: the media rules run
+    skips_schema = {v.entry.name for v in FAST_VIEWS if (f := fast(v)) and f.schema}
+    assert {"<alpaca>", "alpaca_demo"} <= skips_schema
+    assert not {"<alpaca-preference>", "<alpaca-kto>", "<alpaca-pretrain>"} & skips_schema
+    clean = fast(VIEWS[[v.entry.name for v in VIEWS].index("<alpaca>")])
+    assert clean.clean({"instruction": "Add 1 and 2", "input": "", "output": "3"}) == CLEAN_AND_VALID
+    assert clean.clean({"instruction": "is a < b?", "input": "", "output": "yes"}) == CLEAN_AND_VALID  # '<' but no placeholder
+    assert not clean.clean({"instruction": "Add 1 and 2", "input": "", "output": " "})
+    assert not clean.clean({"instruction": "Describe <image>", "input": "", "output": "3"})
+
+
+# -- the TRL string-form fast path (record_loop._CleanStrings) never hides a finding either ------------------
+
+from fmtkit.record_loop import _CleanStrings, _check_sample, _sample_rules  # noqa: E402
+
+
+@st.composite
+def near_trl_strings(draw):
+    """Records close to clean ones of TRL's standard forms: one form's columns, now and then a column more or less."""
+    rnd = draw(st.randoms(use_true_random=False))
+    keys = list(rnd.choice(list(_CleanStrings.COLUMNS.values()))) + (["label"] if rnd.random() < 0.3 else [])
+    if rnd.random() < 0.1:
+        keys.append(rnd.choice(["prompt", "completion", "chosen", "text", "tools", "images", "extra"]))
+    if rnd.random() < 0.1:
+        keys.pop(rnd.randrange(len(keys)))
+    rec = {k: rnd.choice(["2+2?", "4", "5"]) if rnd.random() < 0.85 else draw(near_alpaca_text | scalars | json_values) for k in keys}
+    if "label" in rec and rnd.random() < 0.8:
+        rec["label"] = rnd.random() < 0.5
+    return rec
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(near_trl_strings(), min_size=1, max_size=6))
+def test_trl_strings_fast_path_never_hides_a_finding(recs):
+    for form in _CleanStrings.COLUMNS:
+        fast = _CleanStrings.make(form)
+        read, checks = _sample_rules(None, form)
+        for rec in recs:
+            if fast.clean(rec):
+                found: list = []
+                assert not _check_sample(read, checks, rec, "d.jsonl", 1, 0, found.append) and found == [], (form, rec, found)
 
 
 # -- convert's fast lanes (fmtkit/forms/lanes.py) take only records validate finds no error in ----------

@@ -310,11 +310,74 @@ def test_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
         "chat": {"file_name": "d.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}},
         "plain": {"file_name": "d.jsonl", "formatting": "sharegpt"},
     }))  # fmt: skip
-    targets = [(tmp_path, None), (p, "sharegpt"), (p, "openai"), (p, "sharegpt-kto"), (DATASET, None)]
+    pairs = tmp_path / "pairs" / "d.jsonl"  # the same records as preference pairs: the last turn answered twice
+    pairs.parent.mkdir()
+    with pairs.open("w", encoding="utf-8") as fh:
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
+            rec = json.loads(line) if line.startswith("{") and line.endswith("}") else None
+            turns = rec.get("conversations") if rec else None
+            if type(turns) is list and turns and type(turns[-1]) is dict:
+                rec["chosen"], rec["rejected"] = turns[-1], dict(turns[-1], value=f"other {i}") if i % 9 else turns[-1]
+                rec["conversations"] = turns[:-1] if i % 17 else turns
+            fh.write((json.dumps(rec, ensure_ascii=False) if rec else line) + "\n")
+    targets = [(tmp_path, None), (p, "sharegpt"), (p, "openai"), (p, "sharegpt-kto"), (pairs, "sharegpt-preference"), (DATASET, None)]
     fast = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
     monkeypatch.setattr(check._CleanConversation, "make", classmethod(lambda cls, *a, **k: None))
     slow = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
     assert fast[0]["summary"]["errors"] > 20 and len(fast[0]["summary"]["by_rule"]) >= 8
+    assert fast == slow
+
+
+def alpaca_defect_file(path: Path, n: int, seed: int = 7) -> Path:
+    """Alpaca records (SFT, preference, KTO and pretrain columns side by side) with a defect every few records."""
+    rng = random.Random(seed)
+    defects = [("output", " "), ("output", 3), ("instruction", ""), ("instruction", None), ("input", "<image> here"), ("output", "see <audio>"),
+               ("system", ["x"]), ("history", "h"), ("history", [["a"]]), ("chosen", ""), ("text", "<video>"), ("kto_tag", "yes"), ("images", "a.png")]  # fmt: skip
+    lines = []
+    for i in range(n):
+        rec = {"instruction": f"q{i} " + "x" * rng.randint(1, 40), "input": rng.choice(["", "a < b"]), "output": f"a{i}",
+               "chosen": "c", "rejected": "r", "kto_tag": True, "text": f"t{i}"}  # fmt: skip
+        if i % 7 == 3:
+            key, value = rng.choice(defects)
+            rec[key] = value
+        lines.append(json.dumps(rec, ensure_ascii=False))
+    lines[n - 3] = lines[10]  # a duplicate
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_alpaca_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
+    import fmtkit
+    from fmtkit import record_loop as check
+
+    p = alpaca_defect_file(tmp_path / "d.jsonl", 3000)
+    targets = [(p, "alpaca"), (p, "alpaca-preference"), (p, "alpaca-kto"), (p, "alpaca-pretrain"), (DATASET, None)]
+    fast = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
+    monkeypatch.setattr(check._CleanAlpaca, "make", classmethod(lambda cls, *a, **k: None))
+    slow = [fmtkit.validate(t, form=f, stage="sft").to_dict() for t, f in targets]
+    assert fast[0]["summary"]["errors"] > 50 and {"FMT302", "FMT303", "FMT605"} <= set(fast[0]["summary"]["by_rule"])
+    assert fast == slow
+
+
+def test_trl_strings_fast_path_reports_exactly_what_the_rules_report(tmp_path, monkeypatch):
+    import fmtkit
+    from fmtkit import record_loop as check
+
+    p = alpaca_defect_file(tmp_path / "d.jsonl", 2000)
+    rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]
+    shapes = [("text",), ("prompt",), ("prompt", "completion"), ("prompt", "completion", "label"), ("prompt", "chosen", "rejected")]
+    for i, r in enumerate(rows):  # each TRL form's columns in turn, with the same defects now and then
+        r["prompt"], r["completion"], r["label"] = r.pop("instruction"), r.pop("output"), r.pop("kto_tag")
+        rows[i] = {k: r[k] for k in shapes[i % len(shapes)] + (("text",) if i % 11 == 0 else ()) if k in r}
+        if i % 13 == 4:
+            rows[i]["chosen"] = rows[i]["rejected"] = "same"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    forms = list(check._CleanStrings.COLUMNS)
+    fast = [fmtkit.validate(p, form=f).to_dict() for f in forms]
+    monkeypatch.setattr(check._CleanStrings, "make", classmethod(lambda cls, *a, **k: None))
+    slow = [fmtkit.validate(p, form=f).to_dict() for f in forms]
+    assert all(r["summary"]["records"] == 2000 for r in fast) and sum(r["summary"]["errors"] for r in fast) > 100
+    assert fast[forms.index("trl-preference")]["summary"]["by_rule"].get("FMT502")
     assert fast == slow
 
 

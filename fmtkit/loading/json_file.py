@@ -8,6 +8,7 @@ scanner, so memory stays near the size of one record, not of the file.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -122,7 +123,7 @@ def iter_json(path: Path, problem: ProblemSink) -> Iterator[Record]:
     kind = container(path)
     if kind == "lines":
         return _iter_lines(path, problem, has_bom)
-    return _iter_values(path, problem, has_bom, array=kind == "array")
+    return _iter_elements(path, problem, has_bom, array=kind == "array")
 
 
 def _utf8_error(exc: UnicodeDecodeError, line: int, index: int) -> LoadProblem:
@@ -217,21 +218,28 @@ def json_problem(raw: bytes, exc: orjson.JSONDecodeError, lineno: int, index: in
     return LoadProblem("FMT201", f"invalid JSON{where}: {msg}", lineno, index)
 
 
-def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -> Iterator[Record]:
-    """Decode a top-level array (``array``), or JSON objects one after another, one value at a time.
+def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool, resume: tuple[int, int, int, bool, int] | None = None) -> Iterator[Record]:
+    """Decode a top-level array (``array``), or JSON objects one after another, one value at a time, exactly.
 
     The buffer holds at most the current element plus one chunk; ``line``
     counts newlines consumed so far so each element knows where it starts.
+    ``resume``: (byte, line, index, expect_value, column) where :func:`_iter_elements` stopped.
     """
     with path.open("rb") as fh:
-        if has_bom:
+        if resume is not None:
+            fh.seek(resume[0])
+        elif has_bom:
             fh.read(3)
         reader = _TextChunks(fh)
-        buf = reader.read()
-        pos = buf.index("[") + 1 if array else 0
-        line = 1 + buf.count("\n", 0, pos)
-        index = 0
-        expect_value = True
+        buf = reader.read() or ""
+        column = 0  # the column of buf[0], while its line is in the buffer
+        if resume is None:
+            pos = buf.index("[") + 1 if array else 0
+            line = 1 + buf.count("\n", 0, pos)
+            index = 0
+            expect_value = True
+        else:
+            pos, (_, line, index, expect_value, column) = 0, resume
         while True:
             # skip white space and one comma between elements
             while True:
@@ -246,6 +254,7 @@ def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -
                     if array:
                         problem(LoadProblem("FMT201", "invalid JSON: the file ends inside the top-level array (truncated?)", line, index))
                     return
+                column = _column_at(buf, pos, column)
                 buf, pos = buf[pos:] + more, 0
             ch = buf[pos]
             if not array:
@@ -274,8 +283,10 @@ def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -
                     more = reader.read(len(buf))  # grow geometrically: huge records stay linear
                     if more is None:
                         err_line = line + buf.count("\n", pos, exc.pos)
-                        problem(LoadProblem("FMT201", f"invalid JSON at column {exc.colno}: {exc.msg}", err_line, index))
+                        col = exc.colno + (column if buf.rfind("\n", 0, exc.pos) < 0 else 0)
+                        problem(LoadProblem("FMT201", f"invalid JSON at column {col}: {exc.msg}", err_line, index))
                         return
+                    column = _column_at(buf, pos, column)
                     buf, pos = buf[pos:] + more, 0
                 except RecursionError:
                     problem(LoadProblem("FMT201", "invalid JSON: nested too deeply", line, index))
@@ -297,7 +308,139 @@ def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -
             index += 1
             expect_value = False
             if pos > CHUNK:  # drop what has been consumed
+                column = _column_at(buf, pos, column)
                 buf, pos = buf[pos:], 0
+
+_GAP = re.compile(rb"[ \t\r\n]*")
+
+
+def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -> Iterator[Record]:
+    """The values of a top-level array (``array``) or of objects one after another, at JSON Lines speed.
+
+    A byte-level splitter: an element that fits on its line, or one whose
+    closing bracket sits on a line of its own at the indentation of its
+    opening line (``json.dump(..., indent=N)``, as LLaMA-Factory writes its
+    files), is cut out and decoded by ``msgspec`` (which refuses what the
+    stdlib would read otherwise: NaN, lone surrogates, 1e400). Raw newlines
+    occur only between tokens, and an object or array that decodes whole ends
+    where its closing bracket is, so the cut is the element. Anything else (a
+    one-line array, an element that does not decode, invalid UTF-8, what
+    follows the last element) goes on with :func:`_iter_values` from the end
+    of the last element, so every message and line stays the exact path's.
+    The buffer holds at most the current element plus one chunk.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
+    >>> _ = p.write_text('[\\n  {\\n    "a": [\\n      1\\n    ]\\n  },\\n  {"a": 2}\\n]\\n')
+    >>> [(r.line, r.value) for r in _iter_elements(p, print, False, True)]
+    [(2, {'a': [1]}), (7, {'a': 2})]
+    """
+    loads = msgspec.json.Decoder().decode  # as fast as orjson here, and exact on integers beyond 64 bits, like the stdlib
+    make = tuple.__new__  # Record(...) without the Python-level __new__, as iter_line_range
+    with path.open("rb") as fh:
+        buf = fh.read(CHUNK)
+        eof = len(buf) < CHUNK
+        valid = _utf8(buf, eof)  # invalid UTF-8 at the start: the exact path says where (later, an element that holds it does not decode)
+        base = 0  # the file offset of buf[0]
+        done = _GAP.match(buf, 3 if has_bom else 0).end() + (1 if array else 0)  # container() saw the "["
+        done_line = 1 + buf.count(b"\n", 0, done)
+        index = 0  # done: the end of the last element (or of "["): where the exact path takes over
+        grow = 0  # > 0: the element does not fit in the buffer, read this much more
+        while True:
+            if not eof and (grow or len(buf) - done < (1 << 16)):  # keep a whole element in the buffer
+                want = max(CHUNK, grow)
+                more = fh.read(want)
+                eof = len(more) < want
+                buf, base, done, grow = buf[done:] + more, base + done, 0, 0
+            expect_value, line = index == 0 or not array, done_line
+            gap = _GAP.match(buf, done).end()
+            if not expect_value and gap < len(buf) and buf[gap] == 0x2C:  # ","
+                expect_value = True
+                gap = _GAP.match(buf, gap + 1).end()
+            bracket = _CLOSING.get(buf[gap]) if gap < len(buf) else None
+            if not expect_value or bracket is None or not valid:
+                break  # "]", the end of the data, or anything unusual: the exact path decides
+            start = gap
+            line += buf.count(b"\n", done, start)
+            eol = buf.find(b"\n", start)
+            if eol < 0:
+                eol = len(buf)
+            end = buf.rfind(bracket, start, eol) + 1  # the element on its own line
+            value = _loads(loads, buf, start, end) if end > start + 1 else _NOT_DECODED
+            lead = buf.rfind(b"\n", 0, start) + 1
+            if value is _NOT_DECODED:  # an element written over several lines: its closing line
+                indent = buf[lead:start]
+                if indent.strip(b" \t"):
+                    break
+                closer = buf.find(b"\n" + indent + bracket, eol)
+                if closer < 0:
+                    if eof:
+                        break
+                    grow = 2 * len(buf)  # a huge element: grow the buffer geometrically, then look again
+                    continue
+                end = closer + len(indent) + 2
+                value = _loads(loads, buf, start, end)
+                if value is _NOT_DECODED:
+                    break
+            yield make(Record, (index, line, value, None))
+            index += 1
+            done = end
+            done_line = line + buf.count(b"\n", start, end)
+            if array and end > eol:  # an element over several lines
+                # the steady state of json.dump(indent=N): "\n<indent>},\n<indent>{" between elements, found with
+                # two searches per element; anything else goes back to the steps above
+                step, closing = b",\n" + buf[lead:start + 1], b"\n" + buf[lead:start] + bracket
+                skip = len(step) - 1
+                while buf.startswith(step, done) and (eof or len(buf) - done >= (1 << 16)):
+                    start = done + skip
+                    closer = buf.find(closing, start)
+                    if closer < 0:
+                        break
+                    end = closer + len(closing)
+                    try:
+                        value = loads(buf[start:end])
+                    except (msgspec.DecodeError, RecursionError):
+                        break
+                    line = done_line + 1
+                    yield make(Record, (index, line, value, None))
+                    index += 1
+                    done = end
+                    done_line = line + buf.count(b"\n", start, end)
+    if index == 0:  # nothing read fast: the exact path from the start
+        yield from _iter_values(path, problem, has_bom, array)
+        return
+    line_start = max(buf.rfind(b"\n", 0, done) + 1, 3 if has_bom and base == 0 else 0)  # the exact path's columns leave out a BOM
+    column = len(buf[line_start:done].decode("utf-8"))
+    yield from _iter_values(path, problem, has_bom, array, resume=(base + done, done_line, index, index == 0 or not array, column))
+
+
+_NOT_DECODED = object()
+_CLOSING = {0x7B: b"}", 0x5B: b"]"}
+
+
+def _loads(loads, buf: bytes, start: int, end: int):
+    """``buf[start:end]`` decoded, or _NOT_DECODED."""
+    if end <= start:
+        return _NOT_DECODED
+    try:
+        return loads(buf[start:end])
+    except (msgspec.DecodeError, RecursionError):
+        return _NOT_DECODED
+
+
+def _utf8(data: bytes, final: bool) -> bool:
+    """Whether ``data`` is UTF-8 (but for a character cut at its end, unless ``final``)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return not final and exc.end == len(data) and exc.reason == "unexpected end of data"
+    return True
+
+
+def _column_at(buf: str, pos: int, column: int) -> int:
+    """The column (0-based) of ``buf[pos]``, given that of ``buf[0]``."""
+    newline = buf.rfind("\n", 0, pos)
+    return pos - newline - 1 if newline >= 0 else column + pos
 
 
 def _lone_surrogate(value) -> bool:
