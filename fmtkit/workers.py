@@ -53,6 +53,7 @@ def run_in_workers(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, initiali
     try:
         return list(pool.map(fn, tasks))
     except BrokenProcessPool:
+        _quiet_pool_threads()
         _stop(pool)
         raise FmtkitError(WORKER_DIED, EXIT_USAGE) from None
     except BaseException:
@@ -70,8 +71,39 @@ def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> No
         initializer(*initargs)
 
 
+def _quiet_pool_threads() -> None:
+    """A broken pool's feeder and manager threads may still fail on its closed pipes (EBADF, EOF):
+    the run ends with its own message, so those threads' errors are not printed."""
+    import threading
+
+    previous = threading.excepthook
+
+    def hook(args: Any) -> None:
+        if isinstance(args.exc_value, (OSError, EOFError, ValueError)):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    from multiprocessing import queues
+
+    feeder_error = queues.Queue._on_queue_feeder_error  # prints the traceback of a failed send itself
+
+    def quiet(e: BaseException, obj: Any) -> None:
+        if not isinstance(e, (OSError, EOFError, ValueError)):
+            feeder_error(e, obj)
+
+    queues.Queue._on_queue_feeder_error = staticmethod(quiet)
+
+
 def _stop(pool: Any) -> None:
-    """Stop every worker now: a broken or interrupted run must not wait for the others to finish."""
+    """Stop every worker now: a broken or interrupted run must not wait for the others to finish.
+
+    The pool's pipes are closed by then, so it is taken out of the interpreter's exit hook, which would
+    otherwise wake its manager thread through a closed pipe and print a traceback.
+    """
+    from concurrent.futures import process
+
+    process._threads_wakeups.pop(getattr(pool, "_executor_manager_thread", None), None)
     for proc in list((getattr(pool, "_processes", None) or {}).values()):
         if proc.is_alive():
             proc.terminate()

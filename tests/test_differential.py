@@ -172,6 +172,20 @@ REGRESSIONS = [
         "(rules/conversation.py FMT404 for openai entries)",
         lambda d: d.what == "missed" and d.case.entry.get("formatting") == "openai" and d.case.kind == "preference" and "drops the row" in d.detail,
     ),
+    Minimal(
+        "openai-text-beside-tool-calls",
+        Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "Let me check.", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}]),
+        "an assistant message with text and tool_calls: LLaMA-Factory's openai converter replaces the text with the "
+        "calls (the text is never trained); fmtkit finds nothing (rules/tools.py)",
+        lambda d: d.what in ("read-differs", "missed") and any(m.get("tool_calls") and isinstance(m.get("content"), str) and m["content"].strip() for m in _messages(d)),
+    ),
+    Minimal(
+        "kto-desirable-with-empty-answer",
+        Case("kto", {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}}, [{"instruction": "a", "output": "", "kto_tag": True}]),
+        "a KTO row labelled true with an empty answer: LLaMA-Factory's feedback processor takes an empty first response "
+        "for the undesirable side and trains it with kto_tag false; fmtkit warns of empty text only (rules/preference.py)",
+        lambda d: "trains on kto_tag" in d.detail,
+    ),
 ]
 
 # ---- fmtkit's to fix: each xfails until fixed, then fails until removed from this list --------
@@ -217,20 +231,6 @@ KNOWN_DISAGREEMENTS = [
         "(TypeError); fmtkit finds nothing, as the OpenAI message schema it uses there leaves the system column out "
         "(record_loop._SchemaView; default tags give FMT300)",
         lambda d: d.what == "missed" and d.row is not None and not isinstance(d.case.rows[d.row].get("system", ""), (str, type(None))),
-    ),
-    Minimal(
-        "openai-text-beside-tool-calls",
-        Case("sft", OPENAI, [{"messages": [_user(), {"role": "assistant", "content": "Let me check.", "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant()]}]),
-        "an assistant message with text and tool_calls: LLaMA-Factory's openai converter replaces the text with the "
-        "calls (the text is never trained); fmtkit finds nothing (rules/tools.py)",
-        lambda d: d.what in ("read-differs", "missed") and any(m.get("tool_calls") and isinstance(m.get("content"), str) and m["content"].strip() for m in _messages(d)),
-    ),
-    Minimal(
-        "kto-desirable-with-empty-answer",
-        Case("kto", {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}}, [{"instruction": "a", "output": "", "kto_tag": True}]),
-        "a KTO row labelled true with an empty answer: LLaMA-Factory's feedback processor takes an empty first response "
-        "for the undesirable side and trains it with kto_tag false; fmtkit warns of empty text only (rules/preference.py)",
-        lambda d: "trains on kto_tag" in d.detail,
     ),
     Minimal(
         "pretraining-media",

@@ -139,3 +139,37 @@ def identical_pair_sample(sample: Sample):
     if sample.chosen is not None and sample.rejected is not None and sample.chosen == sample.rejected:
         return "chosen and rejected are identical"
     return None
+
+
+@rule("FMT505", "kto-empty-desirable", ERROR, "write the answer, or drop the record", applies=_kto)
+def kto_empty_desirable(rec: dict, view: EntryView):
+    """A KTO record labelled desirable (``true``) has an empty answer: LLaMA-Factory trains it as undesirable.
+
+    Its feedback processor tells the label from which side of the pair holds
+    the answer, so an empty desirable answer reads as ``false``.
+
+    Passes::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "Hello", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
+
+    Fails::
+
+        # entry: {"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "label"}}
+        # demo.jsonl
+        {"instruction": "Hi", "input": "", "output": "", "label": true}
+        {"instruction": "Hi", "input": "", "output": "Go away", "label": false}
+    """
+    e = view.entry
+    if rec.get(e.kto_tag) is not True:
+        return None
+    if e.is_conversation:
+        msgs = rec.get(e.messages)
+        answer = msgs[-1].get(e.content_tag) if type(msgs) is list and msgs and type(msgs[-1]) is dict else None
+    else:
+        answer = rec.get(e.response) if e.response is not None else None
+    if answer == "":
+        return "the answer is empty and the label is true: LLaMA-Factory reads the record as undesirable (false)"
+    return None

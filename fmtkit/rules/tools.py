@@ -210,3 +210,34 @@ def tool_call_arguments_text(rec: dict, view: EntryView):
             if type(fn) is dict and type(fn.get("arguments")) is str:
                 return f"message {i}: tool call arguments are JSON text, which LLaMA-Factory encodes again (the model learns escaped JSON)"
     return None
+
+
+@rule("FMT706", "text-beside-tool-calls", ERROR, "put the text in an assistant message of its own before the call, or drop it", applies=lambda v: v.entry.formatting == "openai" and v.entry.messages is not None)
+def text_beside_tool_calls(rec: dict, view: EntryView):
+    """An assistant message has text beside its `tool_calls`: LLaMA-Factory's openai reader drops the text.
+
+    It writes the message as the calls alone, so the text ("Let me check.") is
+    never trained.
+
+    Passes::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+
+    Fails::
+
+        # entry: {"formatting": "openai", "columns": {"messages": "messages"}, "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}}
+        # demo.jsonl
+        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "Let me check.", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
+    """
+    msgs = rec.get(view.entry.messages)
+    if type(msgs) is not list:
+        return None
+    e = view.entry
+    for i, m in enumerate(msgs):
+        if type(m) is dict and m.get("tool_calls") and m.get(e.role_tag) in (e.assistant_tag, e.function_tag):
+            text = m.get(e.content_tag)
+            if type(text) is str and text.strip():
+                return f"message {i} has text beside its tool calls: LLaMA-Factory's openai reader drops the text"
+    return None
