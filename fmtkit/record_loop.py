@@ -58,7 +58,7 @@ class _SchemaView:
         if e.is_pretrain:
             name, self.keys = schema_for_form("alpaca-pretrain"), [("text", e.prompt)]
         else:
-            openai_native = e.role_tag == "role" and e.content_tag == "content" and not e.ranking and not e.is_kto
+            openai_native = e.formatting == "openai" and e.role_tag == "role" and e.content_tag == "content" and not e.ranking and not e.is_kto
             if openai_native:
                 name, table = schema_for_form("openai"), {"messages": "messages", "tools": "tools"} | {k: k for k in ("images", "videos", "audios")}
             else:

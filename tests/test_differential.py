@@ -186,19 +186,6 @@ REGRESSIONS = [
         "for the undesirable side and trains it with kto_tag false; fmtkit warns of empty text only (rules/preference.py)",
         lambda d: "trains on kto_tag" in d.detail,
     ),
-]
-
-# ---- fmtkit's to fix: each xfails until fixed, then fails until removed from this list --------
-
-KNOWN_DISAGREEMENTS = [
-    Minimal(
-        "pretraining-row-without-text",
-        Case("pretrain", {"columns": {"prompt": "text"}}, [{"text": "a"}, {}]),
-        "FMT300 for a pretraining row without text: LLaMA-Factory trains it as the end-of-sequence token alone, while TRL "
-        "fails on such a row of a bare text file; the alpaca-pretrain schema serves both (schemas/alpaca-pretrain.schema.json, "
-        "record_loop._SchemaView: an entry of a dataset_info.json should allow it)",
-        lambda d: d.what == "false-error" and d.case.kind == "pretrain" and ("FMT300" in d.detail or "FMT301" in d.detail),
-    ),
     Minimal(
         "sharegpt-role-tags-with-function-call",
         Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {**OPENAI_TAGS, "function_tag": "function_call"}}, [{"messages": [
@@ -216,6 +203,27 @@ KNOWN_DISAGREEMENTS = [
             "name" in m or ("tool_calls" in m and m.get("role") != "assistant") for m in _messages(d)),
     ),
     Minimal(
+        "system-column-type-under-role-tags",
+        Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages", "system": "system"}, "tags": OPENAI_TAGS}, [{"messages": [_user(), _assistant()], "system": True}]),
+        "a system column that is not a string, in an entry with role/content tags: LLaMA-Factory's template fails "
+        "(TypeError); fmtkit finds nothing, as the OpenAI message schema it uses there leaves the system column out "
+        "(record_loop._SchemaView; default tags give FMT300)",
+        lambda d: d.what == "missed" and d.row is not None and not isinstance(d.case.rows[d.row].get("system", ""), (str, type(None))),
+    ),
+]
+
+# ---- fmtkit's to fix: each xfails until fixed, then fails until removed from this list --------
+
+KNOWN_DISAGREEMENTS = [
+    Minimal(
+        "pretraining-row-without-text",
+        Case("pretrain", {"columns": {"prompt": "text"}}, [{"text": "a"}, {}]),
+        "FMT300 for a pretraining row without text: LLaMA-Factory trains it as the end-of-sequence token alone, while TRL "
+        "fails on such a row of a bare text file; the alpaca-pretrain schema serves both (schemas/alpaca-pretrain.schema.json, "
+        "record_loop._SchemaView: an entry of a dataset_info.json should allow it)",
+        lambda d: d.what == "false-error" and d.case.kind == "pretrain" and ("FMT300" in d.detail or "FMT301" in d.detail),
+    ),
+    Minimal(
         "openai-pairs-null-content-beside-tool-calls",
         Case("preference", OPENAI_PAIRS, [{"messages": [_user(), {"role": "assistant", "content": None, "tool_calls": [CALL]}, {"role": "tool", "content": "42"}, _assistant(), _user()],
                                             "chosen": _assistant("a"), "rejected": _assistant("b")}]),
@@ -223,14 +231,6 @@ KNOWN_DISAGREEMENTS = [
         "ShareGPT preference schema, which wants a string; FMT401 allows it and LLaMA-Factory reads it "
         "(record_loop._SchemaView, schemas/sharegpt-preference.schema.json)",
         lambda d: d.what == "false-error" and "FMT300" in d.detail and any(m.get("tool_calls") and m.get("content") is None for m in _messages(d)),
-    ),
-    Minimal(
-        "system-column-type-under-role-tags",
-        Case("sft", {"formatting": "sharegpt", "columns": {"messages": "messages", "system": "system"}, "tags": OPENAI_TAGS}, [{"messages": [_user(), _assistant()], "system": True}]),
-        "a system column that is not a string, in an entry with role/content tags: LLaMA-Factory's template fails "
-        "(TypeError); fmtkit finds nothing, as the OpenAI message schema it uses there leaves the system column out "
-        "(record_loop._SchemaView; default tags give FMT300)",
-        lambda d: d.what == "missed" and d.row is not None and not isinstance(d.case.rows[d.row].get("system", ""), (str, type(None))),
     ),
     Minimal(
         "pretraining-media",
