@@ -109,9 +109,10 @@ def test_rules_and_explain_say_which_rules_have_a_fix(capsys):
     assert {r["code"] for r in json.loads(out) if r["autofix"] == "safe"} == set(FIXES)
 
 
-def test_unsafe_fixes_drop_records_only_when_asked(capsys, tmp_path):
+def test_unsafe_fixes_drop_records_only_when_asked(capsys, tmp_path, monkeypatch):
     """FMT803 (a duplicate) and FMT403 (a row LLaMA-Factory drops) go with --unsafe-fixes: the JSON Lines record
     with its line, the array element with its comma; without the flag nothing is dropped."""
+    monkeypatch.chdir(tmp_path)  # backups go under the working folder
     hi = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}]}
     bad = {"conversations": [{"from": "gpt", "value": "Hi"}, {"from": "human", "value": "Yo"}]}
     ok = {"conversations": [{"from": "human", "value": "A"}, {"from": "gpt", "value": "B"}]}
