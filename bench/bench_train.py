@@ -11,7 +11,7 @@ and model loading):
   computes entropy and top-1 accuracy over the whole vocabulary at every step
   (``trainer_plugin.stages.sft.PLAIN_LOSS = False``): the "before";
 - ``llamafactory``: ``llamafactory-cli train`` in LLaMA-Factory's own
-  environment (``--lf-python``, default ``/work/main/.venv-lf/bin/python``),
+  environment (``--lf-python``, default ``.venv-lf/bin/python`` in the repository),
   when it is there and runs; otherwise the row says why.
 
 The model is a tiny Qwen3 (hidden 64, 2 layers) with Qwen's real 151k-token
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-LF_PYTHON = "/work/main/.venv-lf/bin/python"
+LF_PYTHON = str(ROOT / ".venv-lf" / "bin" / "python")
 
 
 def build_model(directory: Path) -> Path:

@@ -76,7 +76,7 @@ def fix_kind(code: str) -> str | None:
     >>> fix_kind("FMT503"), fix_kind("FMT803"), fix_kind("FMT300")
     ('safe', 'unsafe', None)
     """
-    if code in FIXES and FIXES[code][1] is not None or code == "FMT204":
+    if code in FIXES:
         return "safe"
     return "unsafe" if code in UNSAFE_FIXES else None
 

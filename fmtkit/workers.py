@@ -53,7 +53,6 @@ def run_in_workers(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, initiali
     try:
         return list(pool.map(fn, tasks))
     except BrokenProcessPool:
-        _quiet_pool_threads()
         _stop(pool)
         raise FmtkitError(WORKER_DIED, EXIT_USAGE) from None
     except BaseException:
@@ -69,30 +68,6 @@ def _start_worker(initializer: Callable[..., Any] | None, initargs: tuple) -> No
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if initializer is not None:
         initializer(*initargs)
-
-
-def _quiet_pool_threads() -> None:
-    """A broken pool's feeder and manager threads may still fail on its closed pipes (EBADF, EOF):
-    the run ends with its own message, so those threads' errors are not printed."""
-    import threading
-
-    previous = threading.excepthook
-
-    def hook(args: Any) -> None:
-        if isinstance(args.exc_value, (OSError, EOFError, ValueError)):
-            return
-        previous(args)
-
-    threading.excepthook = hook
-    from multiprocessing import queues
-
-    feeder_error = queues.Queue._on_queue_feeder_error  # prints the traceback of a failed send itself
-
-    def quiet(e: BaseException, obj: Any) -> None:
-        if not isinstance(e, (OSError, EOFError, ValueError)):
-            feeder_error(e, obj)
-
-    queues.Queue._on_queue_feeder_error = staticmethod(quiet)
 
 
 def _stop(pool: Any) -> None:

@@ -616,7 +616,7 @@ if __name__ == "__main__":  # by hand: python tests/differential.py SEED CASES |
     else:
         rnd = random.Random(int(sys.argv[1]))
         batch = [random_case(random.Random(rnd.random())) for _ in range(int(sys.argv[2]))]
-    python = Path(sys.argv[3] if len(sys.argv) > 3 else "/work/main/.venv-lf/bin/python")
+    python = Path(sys.argv[3]) if len(sys.argv) > 3 else Path(__file__).resolve().parents[1] / ".venv-lf" / "bin" / "python"
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         found = run_batch(python, Path(tmp) / "ds", batch)

