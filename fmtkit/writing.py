@@ -7,6 +7,10 @@
   link is replaced at the link's destination (the link stays a link).
 - :func:`publish` does the rename for a temporary file written some other way
   (the parts of a parallel conversion); :func:`discard` removes one.
+- :func:`atomic_folder` does the same for a folder of files (an exported
+  model): they are written under a temporary folder, then the folder is
+  renamed into place, or, where the target folder already has files, each new
+  file replaces its namesake; other files of the target are left as they are.
 - :func:`locked` holds an advisory lock on a folder around a read-modify-write
   (``convert --register`` editing ``dataset_info.json``).
 - :func:`refuse_output` refuses an output that is the input, ``dataset_info.json``
@@ -29,6 +33,7 @@ import contextlib
 import itertools
 import os
 import re
+import shutil
 import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -36,7 +41,7 @@ from typing import IO, Any
 
 from fmtkit.errors import EXIT_FINDINGS, EXIT_USAGE, FmtkitError
 
-__all__ = ["atomic_write", "cleanup_on_sigterm", "discard", "locked", "publish", "refuse_model_folder", "refuse_output", "sweep_stale", "temp_path", "write_failure"]
+__all__ = ["atomic_folder", "atomic_write", "cleanup_on_sigterm", "discard", "locked", "publish", "refuse_model_folder", "refuse_output", "sweep_stale", "temp_path", "write_failure"]
 
 # ".out.jsonl.fmtkit-1234-0.tmp": the target's name, then fmtkit's mark, the writing process and a counter.
 TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.fmtkit-(?P<pid>\d+)-(?P<tag>[0-9a-z]+)\.tmp$")
@@ -74,6 +79,53 @@ def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
         with tmp.open("xb") as fh:
             yield fh
         publish(tmp, target)
+    except OSError as exc:
+        discard(tmp)
+        raise write_failure(exc, Path(path)) from None
+    except BaseException:
+        discard(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on a clean exit its files land in ``path``, on an error it is removed.
+
+    A new (or empty) ``path`` gets the whole folder by one rename; into a folder
+    that has files, each new file is renamed over its namesake, so no file is
+    ever seen half written and files fmtkit did not write stay.
+
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with atomic_folder(d / "model") as tmp:
+    ...     _ = (tmp / "config.json").write_text("{}")
+    >>> sorted(p.name for p in d.iterdir()), (d / "model" / "config.json").read_text()
+    (['model'], '{}')
+    """
+    target = real_target(Path(path))
+    if target.exists() and not target.is_dir():
+        raise FmtkitError(f"{path} is a file, not a folder: choose a folder for the output", EXIT_USAGE)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale(target.parent)
+        tmp = temp_path(target)
+        tmp.mkdir()
+    except OSError as exc:
+        raise write_failure(exc, Path(path)) from None
+    try:
+        yield tmp
+        if target.is_dir() and any(target.iterdir()):
+            for root, _dirs, files in os.walk(tmp):
+                rel = Path(root).relative_to(tmp)
+                (target / rel).mkdir(exist_ok=True)
+                for name in files:
+                    os.replace(Path(root) / name, target / rel / name)
+            shutil.rmtree(tmp)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                target.rmdir()
+            os.replace(tmp, target)
+        _LIVE.discard(tmp)
     except OSError as exc:
         discard(tmp)
         raise write_failure(exc, Path(path)) from None
@@ -130,9 +182,12 @@ def publish(tmp: Path, path: Path) -> None:
 
 
 def discard(*paths: Path) -> None:
-    """Remove temporary files (those that exist)."""
+    """Remove temporary files and folders (those that exist)."""
     for p in paths:
-        p.unlink(missing_ok=True)
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
         _LIVE.discard(p)
 
 
@@ -150,7 +205,7 @@ def locked(folder: Path) -> Iterator[None]:
 
 
 def sweep_stale(folder: Path) -> list[Path]:
-    """Remove fmtkit's temporary files in ``folder`` left by processes that no longer run; return them."""
+    """Remove fmtkit's temporary files and folders in ``folder`` left by processes that no longer run; return them."""
     removed = []
     try:
         names = os.listdir(folder)
@@ -162,8 +217,13 @@ def sweep_stale(folder: Path) -> list[Path]:
             continue
         path = folder / name
         with contextlib.suppress(OSError):
-            if path.is_file() and not path.is_symlink():
+            if path.is_symlink():
+                continue
+            if path.is_file():
                 path.unlink()
+                removed.append(path)
+            elif path.is_dir():  # an atomic_folder of a killed run
+                shutil.rmtree(path)
                 removed.append(path)
     return removed
 

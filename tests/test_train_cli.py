@@ -562,6 +562,7 @@ def test_export_merges_the_adapter(capsys, config, tmp_path):
     code, log = fmtkit(capsys, "export", "--adapter", out, "-o", merged)
     assert code == 0, log
     assert (merged / "model.safetensors").is_file() and not (merged / "adapter_config.json").exists()
+    assert not [p for p in tmp_path.iterdir() if ".fmtkit-" in p.name]  # written under a temporary name, then renamed
 
     model = AutoModelForCausalLM.from_pretrained(merged)
     tokenizer = AutoTokenizer.from_pretrained(merged)

@@ -174,6 +174,39 @@ def test_temporary_files_of_killed_runs_are_swept_and_no_others(tmp_path: Path, 
     assert not stale.exists() and live.exists() and other.exists()
 
 
+def test_a_folder_output_lands_whole_or_not_at_all(tmp_path: Path):
+    from fmtkit.writing import atomic_folder
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "config.json").write_text("old")
+    (target / "NOTES.md").write_text("the user's")
+    with pytest.raises(RuntimeError), atomic_folder(target) as tmp:  # a save that fails half way
+        (tmp / "config.json").write_text("half")
+        raise RuntimeError("disk trouble")
+    assert (target / "config.json").read_text() == "old"
+    with atomic_folder(target) as tmp:
+        (tmp / "config.json").write_text("new")
+        (tmp / "sub").mkdir()
+        (tmp / "sub" / "w.bin").write_bytes(b"w")
+    assert (target / "config.json").read_text() == "new" and (target / "sub" / "w.bin").read_bytes() == b"w"
+    assert (target / "NOTES.md").read_text() == "the user's"  # files fmtkit did not write stay
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folder left
+
+
+def test_a_temporary_folder_of_a_killed_run_is_swept(tmp_path: Path):
+    from fmtkit.writing import atomic_folder
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".model.fmtkit-{dead.pid}-0.tmp"
+    (stale / "sub").mkdir(parents=True)
+    (stale / "sub" / "model.safetensors").write_bytes(b"x" * 100)
+    with atomic_folder(tmp_path / "model") as tmp:
+        (tmp / "config.json").write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
 # ---- the worker pool ------------------------------------------------------------------------
 
 

@@ -78,8 +78,10 @@ def export_adapter(
         tokenizer = AutoTokenizer.from_pretrained(str(adapter) if has_tokenizer else base)
     except Exception as exc:  # noqa: BLE001 - missing adapter weights, a malformed config, no tokenizer
         raise FmtkitError(f"cannot merge the adapter {adapter} into {base}: {first_line(exc)}") from None
-    output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output)
-    tokenizer.save_pretrained(output)
+    from fmtkit.writing import atomic_folder
+
+    with atomic_folder(output) as folder:
+        model.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
     echo(f"saved the merged model and tokenizer to {output}")
     return output

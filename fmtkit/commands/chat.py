@@ -16,6 +16,7 @@ from fmtkit.errors import FmtkitError
 from fmtkit.models.chat import COMMANDS, ChatSession
 from fmtkit.models.generate import Generation, GenerationSettings
 from fmtkit.models.loading import DTYPES, load_model
+from fmtkit.report.terminal import printable
 
 
 def model_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -105,7 +106,7 @@ def chat(
         if interactive:
             click.secho("model> ", fg="green", nl=False)
         started = time.perf_counter()
-        answer = session.send(text, on_text=lambda piece: click.echo(piece, nl=False))
+        answer = session.send(text, on_text=lambda piece: click.echo(printable(piece), nl=False))  # no escape codes
         click.echo()
         click.echo(_stats(answer, time.perf_counter() - started), err=True)
 
