@@ -75,13 +75,20 @@ def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
         raise FmtkitError(f"{path}: the folder {folder} does not exist", EXIT_USAGE)
     sweep_stale(folder)
     tmp = temp_path(target)
-    try:
+    with _discarded_on_error(tmp, Path(path)):
         with tmp.open("xb") as fh:
             yield fh
         publish(tmp, target)
+
+
+@contextlib.contextmanager
+def _discarded_on_error(tmp: Path, path: Path) -> Iterator[None]:
+    """Remove ``tmp`` if the block fails; an OSError becomes :func:`write_failure`'s message for ``path``."""
+    try:
+        yield
     except OSError as exc:
         discard(tmp)
-        raise write_failure(exc, Path(path)) from None
+        raise write_failure(exc, path) from None
     except BaseException:
         discard(tmp)
         raise
@@ -112,7 +119,7 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
         tmp.mkdir()
     except OSError as exc:
         raise write_failure(exc, Path(path)) from None
-    try:
+    with _discarded_on_error(tmp, Path(path)):
         yield tmp
         if target.is_dir() and any(target.iterdir()):
             for root, _dirs, files in os.walk(tmp):
@@ -126,12 +133,6 @@ def atomic_folder(path: str | Path) -> Iterator[Path]:
                 target.rmdir()
             os.replace(tmp, target)
         _LIVE.discard(tmp)
-    except OSError as exc:
-        discard(tmp)
-        raise write_failure(exc, Path(path)) from None
-    except BaseException:
-        discard(tmp)
-        raise
 
 
 def write_failure(exc: OSError, path: Path) -> FmtkitError:
