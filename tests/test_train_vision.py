@@ -65,9 +65,8 @@ def mm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def train(capsys, tmp_path: Path, model: Path, **keys) -> tuple[int, str, Path]:
-    out = tmp_path / "out"
-    config = {
+def base_config(model: Path, out: Path) -> dict:
+    return {
         "model_name_or_path": str(model),
         "dataset_dir": str(ROOT / "dataset"),
         "output_dir": str(out),
@@ -76,8 +75,13 @@ def train(capsys, tmp_path: Path, model: Path, **keys) -> tuple[int, str, Path]:
         "learning_rate": 1e-3,
         "logging_steps": 1,
         "save_strategy": "no",
-        **keys,
     }
+
+
+def train(capsys, tmp_path: Path, model: Path, **keys) -> tuple[int, str, Path]:
+    """``fmtkit train`` on the command line: exit code, output, output folder."""
+    out = tmp_path / "out"
+    config = {**base_config(model, out), **keys}
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     code, log = run_cli_joined(capsys, "train", str(path))
@@ -105,9 +109,21 @@ def reload_adapter(model: Path, out: Path):
     return tuned
 
 
-def test_image_sft_on_the_bundled_multimodal_entries(capsys, tmp_path, tiny_vlm):
-    code, log, out = train(capsys, tmp_path, tiny_vlm, stage="sft", dataset="alpaca_mm_demo,sharegpt_mm_demo")
-    assert code == 0, log
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory: pytest.TempPathFactory, tiny_vlm: Path) -> tuple[list[str], Path]:
+    """``fmtkit train`` (the function the command calls) on the bundled multimodal SFT entries: its log and output folder."""
+    from trainer_plugin.config import load_config
+    from trainer_plugin.run import train as run_train
+
+    out = tmp_path_factory.mktemp("sft") / "out"
+    config, notes = load_config({**base_config(tiny_vlm, out), "stage": "sft", "dataset": "alpaca_mm_demo,sharegpt_mm_demo"})
+    log: list[str] = []
+    run_train(config, notes, echo=log.append)
+    return log, out
+
+
+def test_image_sft_on_the_bundled_multimodal_entries(sft_run, tiny_vlm):
+    log, out = sft_run
     assert "data: 3 training samples (alpaca_mm_demo: 2, sharegpt_mm_demo: 1)" in log
     summary = finite_summary(out)
     # 4 images, each 1x1 pixel scaled up to image_min_pixels (32*32) then to 56x56: 2x2 merged patches = 4 tokens
@@ -201,3 +217,62 @@ def test_image_pixels_follow_the_config(tiny_vlm):
     assert image_tokens(processor, red) == 4
     assert set_image_pixels(processor, 28 * 28, 28 * 28)  # image_max_pixels 784: one merged patch
     assert image_tokens(processor, red) == 1
+
+
+# --- render, chat and infer with images ------------------------------------------------------
+
+
+def test_render_counts_the_image_tokens(capsys, tiny_vlm):
+    code, out = run_cli_joined(
+        capsys, "render", ROOT / "dataset", "--entry", "alpaca_mm_demo", "--index", "1", "--tokenizer", tiny_vlm, "--cutoff-len", "20"
+    )
+    assert code == 0, out
+    assert out.count("<|image_pad|>") == 8  # two images, 4 tokens each (fmtkit train's default image pixels)
+    assert "⟦No: one is red, one is blue.<|im_end|>" in out  # the answer is trained, through TRL's training template
+    assert "50 tokens, 12 in the loss (24.0%), 38 masked; 8 image tokens" in out
+    assert "exceed --cutoff-len 20" in out and "an image's tokens do not fit" in out
+
+
+def test_chat_with_an_image_on_the_trained_adapter(capsys, monkeypatch, sft_run):
+    import io
+
+    _, adapter = sft_run
+    monkeypatch.setattr("sys.stdin", io.StringIO("What is this?\nAnd this?\n"))
+    code, out = run_cli_joined(
+        capsys, "chat", "--adapter", adapter, "--image", ROOT / "dataset" / "media" / "red.png", "--max-new-tokens", "3"
+    )
+    assert code == 0, out
+    assert out.count("(3 tokens, cut at --max-new-tokens") == 2
+
+
+def test_the_image_goes_into_the_prompt(sft_run):
+    from fmtkit.models.chat import ChatSession
+    from fmtkit.models.generate import GenerationSettings, encode_prompts
+    from fmtkit.models.loading import load_model
+
+    _, adapter = sft_run
+    loaded = load_model(None, adapter)
+    assert loaded.processor is not None
+    session = ChatSession(loaded, GenerationSettings(max_new_tokens=2, min_new_tokens=2))
+    assert session.send("What is this?", images=[str(ROOT / "dataset" / "media" / "red.png")]).tokens == 2
+    assert session.messages[0]["content"] == "<image>What is this?" and len(session.images) == 1
+    batch = encode_prompts(loaded, [session.messages], images=[session.images])
+    assert int((batch["input_ids"] == loaded.processor.image_token_id).sum()) == 4 and "pixel_values" in batch
+
+
+def test_chat_refuses_an_image_for_a_text_model(capsys, tiny_model):
+    code, out = run_cli_joined(capsys, "chat", tiny_model, "--image", ROOT / "dataset" / "media" / "red.png")
+    assert code == 2 and "is a text model; images need a vision-language model" in out
+
+
+def test_infer_sees_the_images_of_each_record(capsys, tmp_path, sft_run):
+    _, adapter = sft_run
+    output = tmp_path / "pred.jsonl"
+    code, out = run_cli_joined(
+        capsys, "infer", "--adapter", adapter, "--dataset", ROOT / "dataset", "--entry", "alpaca_mm_demo", "-o", output,
+        "--max-new-tokens", "2",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "did not see" not in out
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [len(r["images"]) for r in records] == [1, 2] and all(r["new_tokens"] == 2 for r in records)

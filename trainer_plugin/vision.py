@@ -164,11 +164,12 @@ def with_images(dataset: Dataset) -> Dataset:
 VISION_DROP_REASONS = {
     "no_trained_token": "the chat template puts no token of the answer in the loss",
     "images_past_cutoff_len": "an image's tokens do not fit in cutoff_len (TRL cannot feed a cut image)",
+    "answer_past_cutoff_len": "every trained token lies past cutoff_len",
     "template_error": "the processor or its chat template fails on it",
 }
 
 
-def _images(row: dict[str, Any], dataset_dir: str | Path | None = None) -> list[Any]:
+def _images(row: dict[str, Any]) -> list[Any]:
     from fmtkit.models.vision import open_image
 
     return [open_image(p) if isinstance(p, str) else p for p in row["images"]]
@@ -178,6 +179,8 @@ def measure_vision_row(row: dict[str, Any], processor: Any, stage: str, cutoff: 
     """Tokens of one row as TRL's collator makes them (image tokens included): ``length``, ``trained`` (after
     cutoff_len), ``trained_full``, ``image_tokens``, ``drop`` ("" or a reason of :data:`VISION_DROP_REASONS`)."""
     from trl.data_utils import prepare_multimodal_messages
+
+    from fmtkit.models.vision import flat_ids
 
     images = _images(row)
     image_id = getattr(processor, "image_token_id", None)
@@ -189,19 +192,14 @@ def measure_vision_row(row: dict[str, Any], processor: Any, stage: str, cutoff: 
     try:
         if stage == "sft":
             done = encode(row["messages"], return_assistant_tokens_mask=assistant_only)
-            ids = list(done["input_ids"][0] if _batched(done["input_ids"]) else done["input_ids"])
-            mask = done["assistant_masks"] if assistant_only else [1] * len(ids)
-            mask = list(mask[0] if _batched(mask) else mask)
+            ids = flat_ids(done["input_ids"])
+            mask = flat_ids(done["assistant_masks"]) if assistant_only else [1] * len(ids)
             start, lengths = 0, [len(ids)]
             full, kept = sum(mask), sum(mask[:cutoff])
             fulls = [ids]
         else:
-            prompt = encode(row["prompt"], add_generation_prompt=True)["input_ids"]
-            prompt = list(prompt[0] if _batched(prompt) else prompt)
-            fulls = []
-            for side in ("chosen", "rejected"):
-                ids = encode(row["prompt"] + row[side])["input_ids"]
-                fulls.append(list(ids[0] if _batched(ids) else ids))
+            prompt = flat_ids(encode(row["prompt"], add_generation_prompt=True)["input_ids"])
+            fulls = [flat_ids(encode(row["prompt"] + row[side])["input_ids"]) for side in ("chosen", "rejected")]
             start = len(prompt)
             lengths = [len(ids) - start for ids in fulls]
             full = sum(lengths)
@@ -212,13 +210,11 @@ def measure_vision_row(row: dict[str, Any], processor: Any, stage: str, cutoff: 
     out = {"length": start + max(lengths), "trained": kept, "trained_full": full, "image_tokens": len(positions)}
     if not full:
         return {**out, "drop": "no_trained_token"}
-    if positions and positions[-1] >= cutoff or not kept:
+    if positions and positions[-1] >= cutoff:
         return {**out, "drop": "images_past_cutoff_len"}
+    if not kept:
+        return {**out, "drop": "answer_past_cutoff_len"}
     return {**out, "drop": ""}
-
-
-def _batched(value: Any) -> bool:
-    return bool(len(value)) and isinstance(value[0], (list, tuple)) or getattr(value, "ndim", 1) > 1
 
 
 def check_vision_data(
@@ -228,25 +224,16 @@ def check_vision_data(
     images) and the ``data_warnings`` of ``train_summary.json``."""
     from collections import Counter
 
-    from trl.chat_template_utils import get_training_chat_template
+    from fmtkit.models.vision import loss_template
 
     only_assistant = stage.name == "sft" and not config.train_on_prompt
-    template = None
-    if only_assistant:
-        from fmtkit.templates import has_generation_markers
-
-        template = processor.chat_template if has_generation_markers(processor.chat_template) else None
-        if template is None:
-            try:
-                template = get_training_chat_template(processor)
-            except ValueError:
-                template = None
-            if template is None:
-                raise FmtkitError(
-                    f"the chat template of {config.model_name_or_path} has no {{% generation %}} markers and TRL has no "
-                    "training version of it, so assistant-only loss would train nothing: set `train_on_prompt: true`",
-                    exit_code=EXIT_FINDINGS,
-                )
+    template = loss_template(processor) if only_assistant else None
+    if only_assistant and template is None:
+        raise FmtkitError(
+            f"the chat template of {config.model_name_or_path} has no {{% generation %}} markers and TRL has no "
+            "training version of it, so assistant-only loss would train nothing: set `train_on_prompt: true`",
+            exit_code=EXIT_FINDINGS,
+        )
     cutoff = config.cutoff_len
     measured = [measure_vision_row(row, processor, stage.name, cutoff, only_assistant, template) for row in dataset]
     reasons: Counter[str] = Counter(m["drop"].partition(":")[0] for m in measured if m["drop"])

@@ -208,3 +208,82 @@ def image_tokens(processor: Any, image: Any) -> int:
         merge = getattr(processor.image_processor, "merge_size", 1) or 1
         return int(math.prod(int(x) for x in grid[0])) // (merge * merge)
     return int(getattr(processor, "num_image_tokens", 0) or getattr(processor, "image_seq_length", 0) or 0)
+
+
+def loss_template(processor: Any) -> str | None:
+    """The chat template the loss is masked with: the processor's when it has ``{% generation %}`` markers, else
+    TRL's training version of it (what ``fmtkit train`` and TRL's SFT trainer use); None when neither has markers."""
+    from fmtkit.templates import has_generation_markers
+
+    template = processor.chat_template
+    if has_generation_markers(template):
+        return template
+    try:
+        from trl.chat_template_utils import get_training_chat_template
+
+        return get_training_chat_template(processor)
+    except (ImportError, ValueError):
+        return None
+
+
+def chat_with_images(messages: list[dict[str, Any]], images: list[Any]) -> list[dict[str, Any]]:
+    """Messages with text content as content blocks (:func:`content_blocks`), the images filled into the image blocks in order.
+
+    >>> chat_with_images([{"role": "user", "content": "<image>Hi"}], ["IMG"])
+    [{'role': 'user', 'content': [{'type': 'image', 'image': 'IMG'}, {'type': 'text', 'text': 'Hi'}]}]
+    """
+    queue = list(images)
+    out = []
+    for msg in messages:
+        content = msg.get("content")
+        if isinstance(content, str):
+            blocks = content_blocks(content)
+            for block in blocks:
+                if block["type"] == "image" and queue:
+                    block["image"] = queue.pop(0)
+            msg = {**msg, "content": blocks}
+        out.append(msg)
+    return out
+
+
+def render_vision_sample(processor: Any, sample: Any, base_dir: str | Path, answer: str = "chosen") -> Any:
+    """:func:`fmtkit.stats.render.render_sample` for a VLM: the tokens the processor makes, each image expanded to its
+    image tokens (never trained); the loss mask from :func:`loss_template`."""
+    from fmtkit.stats.conversation import sequences
+    from fmtkit.stats.render import RenderedSample, Token, template_errors
+
+    seqs = sequences(sample)
+    template = loss_template(processor)
+    if not seqs:
+        return RenderedSample("", kind=sample.kind, markers=template is not None)
+    seq = seqs[1] if answer == "rejected" and len(seqs) > 1 else seqs[0]
+    if seq.text is not None:
+        raise FmtkitError("a pretraining sample has no chat to render with a processor")
+    images = [open_image(Path(base_dir) / path) for path in sample.images]
+    messages = chat_with_images(seq.messages, images)
+    use_mask = template is not None and not seq.generation_prompt
+    with template_errors():
+        out = processor.apply_chat_template(
+            messages,
+            chat_template=template or processor.chat_template,
+            tokenize=True,
+            return_dict=True,
+            add_generation_prompt=seq.generation_prompt,
+            return_assistant_tokens_mask=use_mask,
+        )
+    ids = flat_ids(out["input_ids"])
+    mask = flat_ids(out["assistant_masks"]) if use_mask else [0] * len(ids)
+    tokenizer = processor.tokenizer
+    tokens = [Token(int(i), tokenizer.decode([int(i)]), bool(m)) for i, m in zip(ids, mask, strict=True)]
+    which = ("chosen" if seq is seqs[0] else "rejected") if sample.kind == "preference" else None
+    return RenderedSample("".join(t.text for t in tokens), tokens, kind=sample.kind, answer=which, markers=template is not None)
+
+
+def flat_ids(value: Any) -> list[int]:
+    """One row of ids (or mask) as a list, whether the processor returned one row, a batch of one, or a tensor.
+
+    >>> flat_ids([[1, 2]]), flat_ids([1, 2])
+    ([1, 2], [1, 2])
+    """
+    value = value.tolist() if hasattr(value, "tolist") else list(value)
+    return list(value[0]) if value and isinstance(value[0], (list, tuple)) else value
