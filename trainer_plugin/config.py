@@ -187,11 +187,11 @@ class TrainConfig:
         "train",
     )
     # vision-language models (trainer_plugin/vision.py): LLaMA-Factory's keys and defaults
-    image_max_pixels: int = _key(768 * 768, "Images larger than this many pixels are scaled down (VLMs).", "vision")
-    image_min_pixels: int = _key(32 * 32, "Images smaller than this many pixels are scaled up (VLMs).", "vision")
-    freeze_vision_tower: bool = _key(True, "Keep the vision encoder of a VLM frozen (no LoRA on it).", "vision")
+    image_max_pixels: int = _key(768 * 768, "Images larger than this many pixels are scaled down (VLMs).", "data")
+    image_min_pixels: int = _key(32 * 32, "Images smaller than this many pixels are scaled up (VLMs).", "data")
+    freeze_vision_tower: bool = _key(True, "Keep the vision encoder of a VLM frozen (no LoRA on it).", "method")
     freeze_multi_modal_projector: bool = _key(
-        True, "Keep the projector from vision to language frozen (no LoRA on it).", "vision"
+        True, "Keep the projector from vision to language frozen (no LoRA on it).", "method"
     )
 
     @property
