@@ -145,6 +145,23 @@ def test_image_dpo(capsys, tmp_path, tiny_vlm, mm_data):
     reload_adapter(tiny_vlm, out)
 
 
+def test_full_fine_tuning_keeps_the_vision_side_frozen(capsys, tmp_path, tiny_vlm):
+    from safetensors.torch import load_file
+
+    code, log, out = train(
+        capsys, tmp_path, tiny_vlm, stage="sft", dataset="alpaca_mm_demo,sharegpt_mm_demo", finetuning_type="full", val_size=2
+    )
+    assert code == 0, log
+    assert "data check (2 evaluation samples with images" in log
+    summary = finite_summary(out)
+    assert summary["eval_samples"] == 2 and math.isfinite(summary["eval_loss"])
+    before, after = load_file(tiny_vlm / "model.safetensors"), load_file(out / "model.safetensors")
+    visual = [name for name in before if name.startswith("visual.")]  # the checkpoint keeps Qwen2-VL's own key names
+    assert visual and all(before[name].equal(after[name]) for name in visual)
+    language = [name for name in before if name.startswith("model.layers.")]
+    assert any(not before[name].equal(after[name]) for name in language)
+
+
 def test_labels_mask_the_image_tokens(tiny_vlm):
     """TRL's collator on fmtkit's rows: image tokens (and the prompt) are never trained; the answer is."""
     from trl.chat_template_utils import get_training_chat_template

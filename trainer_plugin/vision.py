@@ -153,9 +153,16 @@ def load_vision_processor(config: TrainConfig, echo: Callable[[str], None]) -> A
 
 def with_images(dataset: Dataset) -> Dataset:
     """The ``images`` column (file paths) read as images by ``datasets`` (decoded when a row is read)."""
+    import datasets
     from datasets import Image, List
 
-    return dataset.cast_column("images", List(Image()))
+    quiet = datasets.are_progress_bars_disabled()
+    datasets.disable_progress_bars()  # no "Casting the dataset" bar in the run's log
+    try:
+        return dataset.cast_column("images", List(Image()))
+    finally:
+        if not quiet:
+            datasets.enable_progress_bars()
 
 
 # ---------------------------------------------------------------- the data check
@@ -256,7 +263,7 @@ def check_vision_data(
     }
     echo(
         f"data check ({len(dataset):,} {what} samples with images, in tokens as the processor makes them): "
-        f"{len(keep):,} to train, {warnings_['image_tokens']:,} image tokens"
+        f"{len(keep):,} kept, {warnings_['image_tokens']:,} image tokens"
     )
     if truncated:
         echo(f"warning: {truncated:,} samples exceed cutoff_len {cutoff} and are truncated (after their images)")
