@@ -15,7 +15,9 @@ from the folder's PIL image processor and tokenizer; videos then need torchvisio
 
 Messages with images use the structured content of chat templates: the
 ``<image>`` placeholders of LLaMA-Factory's data become ``{"type": "image"}``
-blocks in place (:func:`content_blocks`).
+blocks in place (:func:`content_blocks`, :func:`chat_with_images`).
+:func:`render_vision_sample` is ``fmtkit render``'s view of a sample with its
+image tokens, masked with :func:`loss_template` as training masks it.
 
 >>> content_blocks("<image>What is this?")
 [{'type': 'image'}, {'type': 'text', 'text': 'What is this?'}]
@@ -28,7 +30,6 @@ torch, transformers and PIL are imported inside the functions.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -194,20 +195,6 @@ def open_image(path: str | Path) -> Any:
             return image.convert("RGB")
     except (OSError, UnidentifiedImageError) as exc:
         raise FmtkitError(f"cannot read the image {path}: {first_line(exc)}") from None
-
-
-def image_tokens(processor: Any, image: Any) -> int:
-    """How many tokens the processor expands one image to.
-
-    >>> import math; math.prod((1, 2, 2)) // 2 ** 2  # Qwen2-VL: grid t*h*w over merge_size**2
-    1
-    """
-    out = processor.image_processor(images=[image], return_tensors="np")
-    grid = out.get("image_grid_thw")
-    if grid is not None:
-        merge = getattr(processor.image_processor, "merge_size", 1) or 1
-        return int(math.prod(int(x) for x in grid[0])) // (merge * merge)
-    return int(getattr(processor, "num_image_tokens", 0) or getattr(processor, "image_seq_length", 0) or 0)
 
 
 def loss_template(processor: Any) -> str | None:
