@@ -188,7 +188,10 @@ def content_blocks(text: str) -> list[dict[str, Any]]:
 
 def open_image(path: str | Path) -> Any:
     """An image file as an RGB PIL image (a clear error for a file that is not one)."""
-    from PIL import Image, UnidentifiedImageError
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise FmtkitError("reading images needs Pillow: pip install 'fmtkit[vision]'") from None
 
     try:
         with Image.open(path) as image:
