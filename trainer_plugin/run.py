@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
-from fmtkit.models.vision import is_processor
+from fmtkit.models.vision import is_processor, is_vision_model
 from fmtkit.sample import Sample
 from trainer_plugin.checks import assistant_only, check_data, fit_dataset
 from trainer_plugin.config import TrainConfig
@@ -145,9 +145,9 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     """
     from transformers import AutoTokenizer
 
-    from fmtkit.models.vision import is_vision_model
-    from fmtkit.stats.tokenizer import no_tokenizer_message
     from fmtkit.templates import chat_template
+
+    from fmtkit.stats.tokenizer import no_tokenizer_message
 
     path = config.model_name_or_path
     if is_vision_model(path):  # a VLM: its processor (trainer_plugin.vision)
