@@ -186,6 +186,13 @@ class TrainConfig:
         "otherwise.",
         "train",
     )
+    # vision-language models (trainer_plugin/vision.py): LLaMA-Factory's keys and defaults
+    image_max_pixels: int = _key(768 * 768, "Images larger than this many pixels are scaled down (VLMs).", "data")
+    image_min_pixels: int = _key(32 * 32, "Images smaller than this many pixels are scaled up (VLMs).", "data")
+    freeze_vision_tower: bool = _key(True, "Keep the vision encoder of a VLM frozen (no LoRA on it).", "method")
+    freeze_multi_modal_projector: bool = _key(
+        True, "Keep the projector from vision to language frozen (no LoRA on it).", "method"
+    )
 
     @property
     def resolved_lora_alpha(self) -> int:
@@ -239,9 +246,9 @@ IGNORED_KEYS = frozenset(
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir
     eval_on_each_dataset predict_with_generate generation_max_length generation_num_beams do_sample temperature
     top_p top_k num_beams max_new_tokens max_length repetition_penalty length_penalty skip_special_tokens
-    upcast_layernorm upcast_lmhead_output neat_packing use_reentrant_gc image_max_pixels image_min_pixels
+    upcast_layernorm upcast_lmhead_output neat_packing use_reentrant_gc
     video_max_pixels video_min_pixels video_fps video_maxlen audio_sampling_rate use_audio_in_video
-    freeze_vision_tower freeze_multi_modal_projector freeze_language_model moe_aux_loss_coef tf32
+    freeze_language_model moe_aux_loss_coef tf32
     save_safetensors ignore_pad_token_for_loss model_revision split_special_tokens infer_backend infer_dtype
     data_shared_file_system disable_shuffling buffer_size
     """.split()

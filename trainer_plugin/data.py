@@ -92,8 +92,8 @@ def _expect(sample: Sample, kinds: tuple[str, ...], stage: str) -> None:
     if sample.kind not in kinds:
         raise SampleKindError(f"a {sample.kind} sample cannot train stage {stage} (it needs {' or '.join(kinds)} data)")
     if sample.images or sample.videos or sample.audios:
-        raise SampleKindError(
-            "samples with images, videos or audios cannot be trained by fmtkit train (text models only)"
+        raise SampleKindError(  # a vision-language model's rows come from trainer_plugin.vision
+            "samples with images need a vision-language model as model_name_or_path (stages sft and dpo)"
         )
 
 

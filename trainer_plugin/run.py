@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
+from fmtkit.models.vision import is_processor, is_vision_model
 from fmtkit.sample import Sample
 from trainer_plugin.checks import assistant_only, check_data, fit_dataset
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset, train_entry
 from trainer_plugin.gate import check_datasets, is_main_process
 from trainer_plugin.stages import Stage, StageContext, get_stage
+from trainer_plugin.vision import check_vision_data, freeze_vision_parts, load_vision_processor, row_function
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
@@ -80,7 +82,7 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
                 samples = subsample(list(load_samples(entry)), num_samples, config.seed)
                 samples = take(samples, config.max_samples)
             counts[name] = len(samples)
-            rows.extend(rows_for(samples, stage.to_row, name, config.default_system))
+            rows.extend(rows_for(samples, row_function(config, stage), name, config.default_system))
             if rows is train_rows:
                 train_samples[name] = samples[:1]
     train = to_dataset(train_rows)
@@ -148,6 +150,8 @@ def load_tokenizer(config: TrainConfig, stage: Stage, echo: Echo = default_echo)
     from fmtkit.stats.tokenizer import no_tokenizer_message
 
     path = config.model_name_or_path
+    if is_vision_model(path):  # a VLM: its processor (trainer_plugin.vision)
+        return load_vision_processor(config, echo)
     missing = no_tokenizer_message(path)
     if missing is not None:
         raise TokenizerLoadError(missing)
@@ -201,6 +205,8 @@ def check_before_training(
 ) -> tuple[Dataset, dict[str, Any]]:
     """The data check of a run (see :mod:`trainer_plugin.checks`): the rows left to train and the ``data_warnings``,
     or an error when nothing would train."""
+    if is_processor(tokenizer):  # a VLM's processor: rows with images (trainer_plugin.vision)
+        return check_vision_data(config, stage, tokenizer, train_dataset, echo)
     template = loss_template(config, stage, tokenizer, echo)
     return check_data(config, stage, tokenizer, template, samples, train_dataset, echo)
 
@@ -332,6 +338,8 @@ def train_on_datasets(
             trainer = stage.build(ctx)
     except OSError as exc:
         raise FmtkitError(f"cannot load the model {config.model_name_or_path!r} ({_OFFLINE_HINT}): {exc}") from exc
+    if config.finetuning_type == "full" and is_processor(tokenizer):
+        freeze_vision_parts(trainer.model, config)
     trainer.remove_callback(PrinterCallback)  # ProgressPrinter prints the lines
     if bar:
         trainer.remove_callback(ProgressCallback)
@@ -427,6 +435,9 @@ def _tensorboard_dir(logging_dir: str | None):
 
 def _fit_eval(config: TrainConfig, stage: Stage, tokenizer: Any, eval_dataset: Dataset, echo: Echo) -> Dataset | None:
     """The evaluation rows with something to score (an empty answer would make its loss NaN), saying how many were dropped."""
+    if is_processor(tokenizer):
+        kept, _ = check_vision_data(config, stage, tokenizer, eval_dataset, echo, what="evaluation")
+        return kept if len(kept) else None
     template = loss_template(config, stage, tokenizer, lambda _: None)
     saved = tokenizer.chat_template
     try:

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from fmtkit.errors import FmtkitError
+from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.models.chat import COMMANDS, ChatSession
 from fmtkit.models.generate import Generation, GenerationSettings
 from fmtkit.models.loading import DTYPES, load_model
@@ -65,6 +65,9 @@ def settings_from(
 @model_options
 @generation_options(max_new_tokens=512)
 @click.option("--system", help="System prompt.")
+@click.option("--image", "images", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="An image for the first message (repeatable; a vision-language model). The message's <image> "
+                   "placeholders mark where; without them the images go first.")  # fmt: skip
 def chat(
     model: str | None,
     adapter: str | None,
@@ -76,6 +79,7 @@ def chat(
     top_p: float | None,
     do_sample: bool,
     system: str | None,
+    images: tuple[str, ...],
 ) -> None:
     """Chat with MODEL (a folder or hub id), or with a trained --adapter.
 
@@ -88,10 +92,14 @@ def chat(
       fmtkit chat models/Qwen3-0.6B
       fmtkit chat --adapter outputs/sft-lora
       printf 'Hi\\nWhat is 2+2?\\n' | fmtkit chat models/Qwen3-0.6B
+      fmtkit chat models/Qwen2-VL-2B-Instruct --image cat.png
     """
     settings = settings_from(max_new_tokens, temperature, top_p, do_sample)
     loaded = load_model(model, adapter, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    if images and loaded.processor is None:
+        raise FmtkitError(f"--image: {loaded.name} is a text model; images need a vision-language model (e.g. Qwen2-VL)", EXIT_USAGE)
     session = ChatSession(loaded, settings, system=system)
+    pending = list(images)  # for the first message
     interactive = sys.stdin.isatty()
     if interactive:
         help_text = ", ".join(f"{name} {what}" for name, what in COMMANDS.items())
@@ -106,7 +114,8 @@ def chat(
         if interactive:
             click.secho("model> ", fg="green", nl=False)
         started = time.perf_counter()
-        answer = session.send(text, on_text=lambda piece: click.echo(printable(piece), nl=False))  # no escape codes
+        answer = session.send(text, on_text=lambda piece: click.echo(printable(piece), nl=False), images=pending)
+        pending = []
         click.echo()
         click.echo(_stats(answer, time.perf_counter() - started), err=True)
 

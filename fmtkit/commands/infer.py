@@ -37,7 +37,8 @@ def infer(
     """Generate an answer for every prompt of a dataset, with MODEL or a trained --adapter.
 
     Writes one JSON line per record: {"prompt": [messages], "reference":
-    answer or null, "prediction": text, "new_tokens": n}. Greedy unless
+    answer or null, "prediction": text, "new_tokens": n}. A vision-language
+    model sees the images of each record (and the line names them: "images"). Greedy unless
     --do-sample, --temperature or --top-p is given. The output file appears
     only when complete.
 
@@ -48,15 +49,18 @@ def infer(
     """
     import fmtkit
     from fmtkit.models.infer import infer_dataset
+    from fmtkit.sources import resolve
 
     settings = settings_from(max_new_tokens, temperature, top_p, do_sample)
     _refuse_output_on_data(source, output)
     samples = list(fmtkit.read(source, entry=entry, form=form))  # unreadable data fails before the model loads
     loaded = load_model(model, adapter, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    image_dir = resolve(source, entry).base_dir if loaded.processor is not None else None  # where LLaMA-Factory finds media
     with _ProgressBar(f"{loaded.name} on {loaded.device}") as bar:
         summary = infer_dataset(
-            loaded, samples, output, settings, batch_size=batch_size, on_start=bar.start, on_progress=bar.advance
-        )
+            loaded, samples, output, settings, batch_size=batch_size, on_start=bar.start, on_progress=bar.advance,
+            image_dir=image_dir,
+        )  # fmt: skip
     notes = []
     if summary.skipped:
         notes.append(f"{summary.skipped} records without a prompt skipped")

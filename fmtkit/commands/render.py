@@ -14,7 +14,8 @@ from fmtkit.templates import TEMPLATES
 @click.option("--index", type=click.IntRange(0), default=0, show_default=True, help="Which record (0-based).")
 @click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--rejected", is_flag=True, help="Show the rejected answer of a preference pair instead of the chosen one.")
-def render(source, tokenizer_path, entry, index, template, rejected):
+@click.option("--cutoff-len", type=click.IntRange(1), help="Warn when the sample (image tokens included) is longer than this many tokens.")
+def render(source, tokenizer_path, entry, index, template, rejected, cutoff_len):
     """Show one sample of SOURCE as training sees it after the chat template.
 
     Tokens that count in the loss are highlighted (alternating shades mark
@@ -23,9 +24,15 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     token or leaves the end-of-turn token out of the loss.
 
     \b
+    With a vision-language model folder (Qwen2-VL...), its processor renders
+    the sample: each <image> becomes the image tokens the processor expands it
+    to, counted in the totals and never trained.
+
+    \b
     Examples:
       fmtkit render dataset/ --entry sharegpt_demo --tokenizer models/qwen
       fmtkit render data.jsonl --tokenizer models/qwen --index 3 --template chatml
+      fmtkit render dataset/ --entry sharegpt_mm_demo --tokenizer models/qwen2-vl --cutoff-len 1024
     """
     from rich.text import Text
 
@@ -42,9 +49,23 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     samples, _ = read_entry(source, name)
     if index >= len(samples):
         raise FmtkitError(f"--index {index}: the entry has {len(samples)} samples")
-    tokenizer = load_tokenizer(tokenizer_path, template)
     sample = samples[index]
-    view = render_sample(tokenizer, sample, "rejected" if rejected else "chosen")
+    answer = "rejected" if rejected else "chosen"
+    from fmtkit.models.vision import is_vision_model
+
+    processor = None
+    if is_vision_model(tokenizer_path):
+        from fmtkit.models.vision import load_processor, render_vision_sample, set_image_pixels
+
+        if template:
+            raise FmtkitError("--template: a vision-language model renders with its processor's chat template")
+        processor = load_processor(tokenizer_path)
+        set_image_pixels(processor, None, None)  # fmtkit train's defaults (LLaMA-Factory's image_max/min_pixels)
+        view = render_vision_sample(processor, sample, found.base_dir, answer)
+        tokenizer = processor.tokenizer
+    else:
+        tokenizer = load_tokenizer(tokenizer_path, template)
+        view = render_sample(tokenizer, sample, answer)
 
     console = safe_console(highlight=False)
     body = Text()
@@ -65,6 +86,16 @@ def render(source, tokenizer_path, entry, index, template, rejected):
     console.print(body, end="" if view.text.endswith("\n") else "\n")
     console.rule()
     n = len(view.tokens)
-    console.print(f"{n:,} tokens, {view.trained:,} in the loss ({100 * view.trained / n if n else 0:.1f}%), {n - view.trained:,} masked")
-    for problem in mask_problems(tokenizer, sample):
+    images = [i for i, t in enumerate(view.tokens) if processor is not None and t.id == processor.image_token_id]
+    console.print(
+        f"{n:,} tokens, {view.trained:,} in the loss ({100 * view.trained / n if n else 0:.1f}%), {n - view.trained:,} masked"
+        + (f"; {len(images):,} image tokens" if processor is not None else "")
+    )
+    if cutoff_len is not None and n > cutoff_len:
+        lost = sum(t.trained for t in view.tokens[cutoff_len:])
+        line = f"warning: {n:,} tokens exceed --cutoff-len {cutoff_len}: {lost:,} trained tokens are cut off"
+        if images and images[-1] >= cutoff_len:
+            line += "; an image's tokens do not fit, and fmtkit train drops the sample"
+        console.print(Text(line, style="bold yellow"), soft_wrap=True)
+    for problem in (mask_problems(tokenizer, sample) if processor is None else []):
         console.print(Text(f"warning: {problem}", style="bold yellow"), soft_wrap=True)

@@ -15,4 +15,7 @@ costs nothing.
   conversation that keeps its history.
 - :mod:`fmtkit.models.infer`: :func:`~fmtkit.models.infer.infer_dataset`,
   answers for every prompt of a dataset, written as JSON Lines.
+- :mod:`fmtkit.models.vision`: vision-language models: their processor
+  (:func:`~fmtkit.models.vision.load_processor`, images without torchvision
+  too), messages with images, and ``fmtkit render``'s view with image tokens.
 """

@@ -154,18 +154,43 @@ def _count(row: Sequence[int], stop: set[int]) -> tuple[int, bool]:
     return len(row), False
 
 
+def encode_prompts(
+    loaded: Any,
+    prompts: Sequence[Sequence[Message]],
+    tools: Sequence[list[Any] | None] | None = None,
+    images: Sequence[Sequence[str]] | None = None,
+) -> Any:
+    """The left-padded model inputs of a batch of prompts; with a VLM's processor, ``images[i]`` (files) go with prompt i,
+    one per ``<image>`` placeholder of its messages."""
+    if loaded.processor is None:
+        if images and any(images):
+            raise FmtkitError(f"{loaded.name} is a text model: images need a vision-language model", EXIT_USAGE)
+        texts = [render_prompt(loaded.tokenizer, p, tools[i] if tools else None) for i, p in enumerate(prompts)]
+        return loaded.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
+    from fmtkit.models.vision import chat_with_images, open_image
+
+    per_prompt = [[open_image(path) for path in (images[i] if images else [])] for i in range(len(prompts))]
+    texts = [
+        render_prompt(loaded.processor, chat_with_images(list(p), per_prompt[i]), tools[i] if tools else None)
+        for i, p in enumerate(prompts)
+    ]
+    flat = [image for row in per_prompt for image in row]
+    batch = loaded.processor(text=texts, images=flat or None, return_tensors="pt", padding=True, add_special_tokens=False)
+    return batch.to(loaded.device)
+
+
 def generate(
     loaded: Any,
     prompts: Sequence[Sequence[Message]],
     settings: GenerationSettings,
     tools: Sequence[list[Any] | None] | None = None,
+    images: Sequence[Sequence[str]] | None = None,
 ) -> list[Generation]:
-    """Answers for a batch of prompts (one forward pass over the left-padded batch)."""
+    """Answers for a batch of prompts (one forward pass over the left-padded batch); ``images``: see :func:`encode_prompts`."""
     import torch
 
     tokenizer, model = loaded.tokenizer, loaded.model
-    texts = [render_prompt(tokenizer, p, tools[i] if tools else None) for i, p in enumerate(prompts)]
-    batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(loaded.device)
+    batch = encode_prompts(loaded, prompts, tools, images)
     config = generation_config(model, tokenizer, settings)
     with torch.inference_mode():
         out = model.generate(**batch, generation_config=config)
@@ -183,8 +208,10 @@ def stream(
     messages: Sequence[Message],
     settings: GenerationSettings,
     on_text: Callable[[str], None],
+    images: Sequence[str] = (),
 ) -> Generation:
-    """One answer, passing its text to ``on_text`` piece by piece as the model writes it."""
+    """One answer, passing its text to ``on_text`` piece by piece as the model writes it (``images``: the files of the
+    conversation's ``<image>`` placeholders, in order)."""
     import torch
     from transformers import TextStreamer
 
@@ -194,8 +221,7 @@ def stream(
                 on_text(text)
 
     tokenizer, model = loaded.tokenizer, loaded.model
-    batch = tokenizer([render_prompt(tokenizer, messages)], return_tensors="pt", add_special_tokens=False)
-    batch = batch.to(loaded.device)
+    batch = encode_prompts(loaded, [messages], images=[list(images)])
     config = generation_config(model, tokenizer, settings)
     streamer = _Callback(tokenizer, skip_prompt=True, skip_special_tokens=True)
     with torch.inference_mode():

@@ -9,7 +9,10 @@ Each output line is one record of the dataset that has a prompt::
 when the dataset has none), ``prediction`` the model's answer and
 ``new_tokens`` how many tokens it took (equal to ``--max-new-tokens`` when the
 answer was cut). Records without a prompt (pretraining text) are skipped and
-counted. The file appears only when complete: it is written next to its
+counted. With a vision-language model, the images of each record (its
+``images`` column, relative to the dataset folder) go with its prompt; with a
+text model, or for videos and audios, records with media are counted as
+media the model did not see. The file appears only when complete: it is written next to its
 destination under a temporary name, then renamed.
 
 ::
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,7 @@ class Prompt:
     messages: list[Message]
     reference: str | None
     tools: list[Any] | None = None
+    images: list[str] = field(default_factory=list)  # files, for a vision-language model
 
 
 @dataclass
@@ -52,8 +56,13 @@ class InferenceSummary:
     cut: int = 0  # answers that reached max_new_tokens without a stop token
 
 
-def collect_prompts(samples: Iterable[Sample], summary: InferenceSummary | None = None) -> list[Prompt]:
-    """The prompts of the samples that have one, in order; the others are counted in ``summary``."""
+def collect_prompts(
+    samples: Iterable[Sample], summary: InferenceSummary | None = None, image_dir: str | Path | None = None
+) -> list[Prompt]:
+    """The prompts of the samples that have one, in order; the others are counted in ``summary``.
+
+    ``image_dir``: the folder image paths are relative to, when the model sees images (else they are not read).
+    """
     prompts = []
     for sample in samples:
         messages = prompt_messages(sample)
@@ -61,9 +70,11 @@ def collect_prompts(samples: Iterable[Sample], summary: InferenceSummary | None 
             if summary is not None:
                 summary.skipped += 1
             continue
-        if summary is not None and any(sample.media(kind) for kind in MEDIA_KINDS):
+        seen = ("images",) if image_dir is not None else ()
+        if summary is not None and any(sample.media(kind) for kind in MEDIA_KINDS if kind not in seen):
             summary.with_media += 1
-        prompts.append(Prompt(messages, reference_answer(sample), sample.tools or None))
+        images = [str(Path(image_dir) / path) for path in sample.images] if image_dir is not None else []
+        prompts.append(Prompt(messages, reference_answer(sample), sample.tools or None, images))
     return prompts
 
 
@@ -76,12 +87,14 @@ def infer_dataset(
     batch_size: int = 8,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    image_dir: str | Path | None = None,
 ) -> InferenceSummary:
     """Generate an answer for every prompt of ``samples`` and write the records to ``output``.
 
     ``on_start(total)`` is called once the prompts are read, ``on_progress(n)``
     after each batch with the number of prompts it answered. Prompts are
     batched by length (less padding); the output keeps the dataset's order.
+    ``image_dir``: where the samples' image paths resolve, for a vision-language model (see :func:`collect_prompts`).
     """
     settings = settings or GenerationSettings()
     settings.check()
@@ -91,7 +104,7 @@ def infer_dataset(
     if output.is_dir():
         raise FmtkitError(f"-o {output}: is a folder; give a file name such as {output / 'predictions.jsonl'}", EXIT_USAGE)
     summary = InferenceSummary(output=output)
-    prompts = collect_prompts(samples, summary)
+    prompts = collect_prompts(samples, summary, image_dir if loaded.processor is not None else None)
     if not prompts:
         raise FmtkitError("the dataset has no prompt to answer", EXIT_FINDINGS)
     if on_start is not None:
@@ -103,7 +116,13 @@ def infer_dataset(
     answers: list[Generation | None] = [None] * len(prompts)
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        results = generate(loaded, [prompts[i].messages for i in chunk], settings, [prompts[i].tools for i in chunk])
+        results = generate(
+            loaded,
+            [prompts[i].messages for i in chunk],
+            settings,
+            [prompts[i].tools for i in chunk],
+            [prompts[i].images for i in chunk],
+        )
         for i, result in zip(chunk, results, strict=True):
             answers[i] = result
         if on_progress is not None:
@@ -117,6 +136,8 @@ def infer_dataset(
             summary.cut += not answer.stopped
             record = {"prompt": prompt.messages, "reference": prompt.reference, "prediction": answer.text,
                       "new_tokens": answer.tokens}  # fmt: skip
+            if prompt.images:
+                record["images"] = prompt.images
             yield json.dumps(record, ensure_ascii=False) + "\n"
 
     write_lines(output, lines())

@@ -8,6 +8,9 @@ taken as ``--adapter`` too::
     loaded = load_model("models/Qwen3-0.6B", adapter="outputs/sft-lora")
     loaded.model, loaded.tokenizer, loaded.device
 
+A vision-language model folder (:func:`fmtkit.models.vision.is_vision_model`)
+loads with its processor too (``loaded.processor``), so prompts can hold images.
+
 torch, transformers and peft are imported inside the functions.
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from fmtkit.errors import EXIT_USAGE, FmtkitError, first_line
+from fmtkit.models.vision import is_vision_model, load_processor, set_image_pixels
 from fmtkit.stats.tokenizer import has_tokenizer_files, no_tokenizer_message
 
 ADAPTER_CONFIG = "adapter_config.json"
@@ -35,6 +39,7 @@ class LoadedModel:
     base: str
     adapter: Path | None
     device: str
+    processor: Any = None  # a vision-language model's processor (fmtkit.models.vision); None for a text model
 
     @property
     def name(self) -> str:
@@ -126,9 +131,20 @@ def load_model(
     missing = no_tokenizer_message(tokenizer_source)
     if missing is not None:
         raise FmtkitError(missing, EXIT_USAGE)
+    processor = None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
-        lm = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        if is_vision_model(base):
+            from transformers import AutoModelForImageTextToText
+
+            processor = load_processor(base, tokenizer_source)
+            set_image_pixels(processor, None, None)  # as fmtkit train sizes images by default
+            tokenizer = processor.tokenizer
+            lm = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer_source, trust_remote_code=trust_remote_code)
+            lm = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except FmtkitError as exc:
+        raise FmtkitError(str(exc), EXIT_USAGE) from None
     except Exception as exc:  # noqa: BLE001 - whatever transformers raises for a folder that is not a model
         raise FmtkitError(_not_loadable(base, exc), EXIT_USAGE) from None
     if not placed:
@@ -150,7 +166,8 @@ def load_model(
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return LoadedModel(model=lm, tokenizer=tokenizer, base=base, adapter=adapter_dir, device=str(_device_of(lm, device)))
+    device_name = str(_device_of(lm, device))
+    return LoadedModel(model=lm, tokenizer=tokenizer, base=base, adapter=adapter_dir, device=device_name, processor=processor)
 
 
 def _has_accelerate() -> bool:

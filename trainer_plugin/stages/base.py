@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.errors import FmtkitError, first_line
+from fmtkit.models.vision import is_processor
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.data import RowFunction
 
@@ -136,11 +137,16 @@ class StageContext:
 
         targets = [t.strip() for t in c.lora_target.split(",") if t.strip()]
         extra = [t.strip() for t in (c.additional_target or "").split(",") if t.strip()]
+        modules: str | list[str] = "all-linear" if targets in ([], ["all"]) else targets
+        if is_processor(self.tokenizer):  # a VLM: not its frozen vision parts (trainer_plugin.vision)
+            from trainer_plugin.vision import lora_targets
+
+            modules = lora_targets(c, targets)
         return LoraConfig(
             r=c.lora_rank,
             lora_alpha=c.resolved_lora_alpha,
             lora_dropout=c.lora_dropout,
-            target_modules="all-linear" if targets in ([], ["all"]) else targets,
+            target_modules=modules,
             modules_to_save=extra or None,
             use_rslora=c.use_rslora,
             use_dora=c.use_dora,
