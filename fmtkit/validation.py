@@ -178,8 +178,7 @@ def validate(
             files = [p for p in data_files(root) if p.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")]
             if not files:
                 raise FmtkitError(f"{root}: no {INFO_FILE} and no data file here (is this the dataset folder?)")
-            for p in files:
-                checker.check_bare_file(p, root, form)
+            checker.check_bare_files(files, root, form)
     else:
         if path.is_file():  # a FIFO, a device or an unreadable file is a finding (FMT206), an unknown extension a usage error
             check_data_file(path, readable=False)
@@ -245,6 +244,22 @@ class _Checker:
         self.progress = progress
         self.record_pass = record_pass
         self.report: Report
+        self.ahead: dict[Path, Callable[[], tuple[list[Finding], FileTally]]] = {}
+
+    def run_ahead(self, files: list[tuple[Path, EntryView | None, str]], root: Path) -> None:
+        """Under an engine that runs many units at once (``--engine ray``), start each file's check now.
+
+        :meth:`check_file` then joins each file's result in file order, where it would
+        have checked it, so the report is the same as the file-by-file one.
+        """
+        from fmtkit.engines import check_ahead, current
+
+        engine = current()
+        if engine is None or self.record_pass is not None:
+            return
+        for path, view, form in files:
+            if os.access(path, os.R_OK) and path.is_file() and path.stat().st_size:  # else check_file reports it
+                self.ahead[path.resolve()] = check_ahead(engine, path, _rel(path, root), view, form)
 
     def add(self, code: str, message: str, *, file=None, line=None, record=None, entry=None, fix=None) -> None:
         rule = rule_registry.RULES[code]
@@ -304,9 +319,9 @@ class _Checker:
         view = EntryView.of(entry, root=root, stage=self.stage)
         total = errored = 0
         parts = []  # (file, its Arrow parts): datasets loads a folder's files as one table
-        for path in data_files(entry.data_path()):
-            if only_file is not None and path.resolve() != only_file.resolve():
-                continue
+        files = [p for p in data_files(entry.data_path()) if only_file is None or p.resolve() == only_file.resolve()]
+        self.run_ahead([(p, view, entry.form) for p in files], root)
+        for path in files:
             tally = self.check_file(path, root, view, entry.form)
             total += tally.records
             errored += tally.errored
@@ -321,22 +336,32 @@ class _Checker:
         for f in found:
             self.add(f.code, f.message, file=file, line=f.line, record=f.record, entry=entry, fix=f.fix)
 
-    def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
-        rel = _rel(path, root)
+    def bare_plan(self, path: Path, root: Path, form: str | None) -> tuple[str | None, EntryView | None]:
+        """A bare file's form (``form``, or detected from its first records; None: unknown) and the view it is checked through."""
         head = head_records(path)
+        form = form or detect_form(head)
+        if form not in BARE_ENTRIES:
+            return form, None
+        entry = DatasetEntry.for_file(form, head, root, file_name=_rel(path, root))
+        return form, EntryView.of(entry, root=root, stage=self.stage)
+
+    def check_bare_files(self, files: list[Path], root: Path, form: str | None) -> None:
+        plans = [self.bare_plan(p, root, form) for p in files]
+        self.run_ahead([(p, view, found or "unknown") for p, (found, view) in zip(files, plans, strict=True)], root)
+        for p, plan in zip(files, plans, strict=True):
+            self.check_bare_file(p, root, form, plan)
+
+    def check_bare_file(self, path: Path, root: Path, form: str | None, plan: tuple[str | None, EntryView | None] | None = None) -> None:
+        rel = _rel(path, root)
+        found, view = plan or self.bare_plan(path, root, form)
+        if found is None:
+            tally = self.check_file(path, root, None, "unknown")
+            if tally.records:
+                self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
+            return
         if form is None:
-            form = detect_form(head)
-            if form is None:
-                tally = self.check_file(path, root, None, "unknown")
-                if tally.records:
-                    self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
-                return
-            self.report.detected[rel] = form
-        view = None
-        if form in BARE_ENTRIES:
-            entry = DatasetEntry.for_file(form, head, root, file_name=rel)
-            view = EntryView.of(entry, root=root, stage=self.stage)
-        tally = self.check_file(path, root, view, form)
+            self.report.detected[rel] = found
+        tally = self.check_file(path, root, view, found)
         if view is not None:
             self._add_all(kto_balance(tally, view.entry), rel, None)
 
@@ -357,7 +382,8 @@ class _Checker:
             return FileTally()
         from fmtkit.record_loop import check_path
 
-        findings, tally = (self.record_pass or check_path)(path, rel, view, form, self.jobs, self.progress)
+        started = self.ahead.pop(path.resolve(), None)
+        findings, tally = started() if started else (self.record_pass or check_path)(path, rel, view, form, self.jobs, self.progress)
         for f in findings:
             f.entry = name
         self.report.findings.extend(findings)
