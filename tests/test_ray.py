@@ -33,6 +33,21 @@ def cluster():
         ray.shutdown()
 
 
+@pytest.fixture
+def units(monkeypatch) -> list[str]:
+    """The function of every task sent to Ray during the test."""
+    from fmtkit.engines.ray_engine import RayEngine
+
+    sent, submit = [], RayEngine.submit
+
+    def spy(self, fn, tasks, *args):
+        sent.extend(fn.__name__ for _ in tasks)
+        return submit(self, fn, tasks, *args)
+
+    monkeypatch.setattr(RayEngine, "submit", spy)
+    return sent
+
+
 def on_ray(fn, *args, **kwargs):
     from fmtkit.engines import start, using
 
@@ -63,19 +78,15 @@ def test_bundled_dataset_same_report_on_ray(cluster):
     assert on_ray(fmtkit.validate, DATASET, stage="sft").to_dict() == local
 
 
-def test_shards_with_defects_same_report_on_ray(cluster, tmp_path, monkeypatch):
+def test_shards_with_defects_same_report_on_ray(cluster, tmp_path, monkeypatch, units):
     """Files run at once and big ones split in byte ranges: findings, order, duplicates, drift and KTO balance as --jobs 1."""
     from fmtkit import record_loop
 
     root = shards_folder(tmp_path / "ds")
     local = [fmtkit.validate(root, stage="kto").to_dict(), fmtkit.validate(root / "shards").to_dict()]
-    from fmtkit.engines.ray_engine import RayEngine
-
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # part-00002 is split into byte ranges
-    units, submit = [], RayEngine.submit
-    monkeypatch.setattr(RayEngine, "submit", lambda self, fn, tasks, *a: units.extend((fn.__name__, t[0].name) for t in tasks) or submit(self, fn, tasks, *a))
     ray_runs = [on_ray(fmtkit.validate, root, stage="kto").to_dict(), on_ray(fmtkit.validate, root / "shards").to_dict()]
-    assert units.count(("_check_shard", "part-00002.jsonl")) == 4 and ("_check_whole", "part-00003.jsonl") in units  # 2 runs, 2 ranges each
+    assert sorted(units) == ["_check_shard"] * 4 + ["_check_whole"] * 7  # part-00002 in 2 ranges, twice; the other files whole
     found = local[0]["summary"]["by_rule"]
     assert {"FMT201", "FMT402", "FMT404", "FMT504", "FMT802", "FMT803", "FMT808"} <= set(found), found
     assert len({f["file"] for f in local[0]["findings"] if f["code"] in ("FMT201", "FMT803")}) == 4  # every shard has defects
@@ -110,3 +121,20 @@ def test_without_ray_says_how_to_install():
 def test_address_without_ray_engine_is_a_usage_error(capsys):
     code, _, err = run_cli(capsys, "validate", DATASET, "--address", "auto")
     assert code == 2 and "--address names a Ray cluster: it goes with --engine ray" in err
+
+
+def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, monkeypatch, units):
+    """convert --engine ray: the byte ranges of a big file converted and checked as Ray tasks, joined in order."""
+    from fmtkit.conversion import engine
+
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 50_000)  # the 300 kB file splits in two ranges
+    src = defect_file(tmp_path / "chat.jsonl", 300_000)
+    runs = []
+    for extra in ([], ["--engine", "ray", "--jobs", "2"]):
+        out = tmp_path / f"out{len(runs)}.jsonl"
+        code, text, err = run_cli(capsys, "convert", src, "--from", "sharegpt", "--to", "openai", "-o", out, "--output-format", "json", *extra)
+        report = json.loads(text)
+        runs.append((code, out.read_bytes(), {k: v for k, v in report.items() if k not in ("output", "jobs", "seconds", "elapsed")}))
+    assert runs[0][0] == 1 and runs[0][1].count(b"\n") > 200  # records with errors skipped, the rest written
+    assert runs[1] == runs[0]
+    assert units == ["_worker_run"] * 2  # the two byte ranges

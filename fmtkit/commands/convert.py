@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from fmtkit.commands.engine import engine_options, engine_running
 from fmtkit.detect import FORMS
 
 FORM_CHOICE = click.Choice(FORMS)
@@ -31,11 +32,13 @@ FORM_CHOICE = click.Choice(FORMS)
 @click.option("--strict", is_flag=True, help="Any loss is an error: exit 1 and write nothing.")
 @click.option("--dry-run", is_flag=True, help="Convert and report, but write nothing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (JSON Lines input is split by byte ranges).")
+@engine_options
 @click.option("--no-check", is_flag=True, help="Do not check the input with the rules of `fmtkit validate` first.")
 @click.pass_context
 def convert(ctx: click.Context, source: str, to: str, output: str | None, entry: str | None, from_form: str | None,
             register: bool, name: str | None, pairs_to_kto: bool, extract_prompt: bool, standard: bool, show: int,
-            report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, no_check: bool) -> None:  # fmt: skip
+            report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, engine: str, address: str | None,
+            no_check: bool) -> None:  # fmt: skip
     """Convert SOURCE (a data file, or a dataset folder with --entry; '-': standard input) to another form.
 
     Records the target form cannot express are skipped and reported, never
@@ -67,11 +70,13 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
 
             source = str(stdin_copy(Path(tmp)))
         target = str(Path(tmp) / "stdout.jsonl") if to_stdout else output
-        report = run(
-            source, to, target, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
-            extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
-            conversational=not standard, check=not no_check,
-        )  # fmt: skip
+        asked = jobs if ctx.get_parameter_source("jobs") is not click.core.ParameterSource.DEFAULT else None
+        with engine_running(engine, asked, address) as slots:
+            report = run(
+                source, to, target, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
+                extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=slots or jobs, show=show,
+                conversational=not standard, check=not no_check,
+            )  # fmt: skip
         if to_stdout:
             if report.output is not None:
                 with open(report.output, "rb") as fh:

@@ -20,9 +20,12 @@ def engine_options(fn):
 
 
 @contextlib.contextmanager
-def engine_running(engine: str, jobs: int | None, address: str | None) -> Iterator[None]:
-    """The block run on the engine the options ask for (started here, stopped after)."""
+def engine_running(engine: str, jobs: int | None, address: str | None) -> Iterator[int | None]:
+    """The block run on the engine the options ask for (started here, stopped after); yields the units it runs at once.
+
+    ``jobs`` None: every core (a local Ray instance), or the cluster's CPUs; yields None for the local engine.
+    """
     from fmtkit.engines import start, using
 
-    with using(start(engine, jobs, address)):
-        yield
+    with using(start(engine, jobs, address)) as started:
+        yield started.slots if started is not None else None

@@ -106,10 +106,11 @@ def check_ahead(engine: Engine, path: Path, rel: str, view: Any, form: str) -> C
     """
     from fmtkit.record_loop import _check_shard, join_shards, shard_args
 
+    path = path.resolve()  # where the workers run, the working folder may differ
     if args := shard_args(path, rel, view, form, engine.slots):
         shards = engine.submit(_check_shard, args)
         return lambda: join_shards(shards())
-    whole = engine.submit(_check_whole, [(path.resolve(), rel, view, form)])
+    whole = engine.submit(_check_whole, [(path, rel, view, form)])
     return lambda: whole()[0]
 
 
