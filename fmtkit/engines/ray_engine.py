@@ -8,11 +8,9 @@ records (FMT803) are found by comparing ``hash()`` values made in different
 workers, which must agree. Workers import the fmtkit this process runs (its
 folder is put on their ``PYTHONPATH``); on a cluster of other machines, install
 the same fmtkit version on every node, and give data paths every node can read
-(a shared folder, or URLs).
-
->>> engine = RayEngine(jobs=2)                                    # doctest: +SKIP
->>> engine.map(abs, [-1, 2], jobs=2)                              # doctest: +SKIP
-[1, 2]
+(a shared folder, or URLs). Ray is imported only when an engine starts
+(``--engine ray``), so this module loads without it. tests/test_ray.py runs it
+on a local instance of 2 CPUs.
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import ray
-
 import fmtkit
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 from fmtkit.workers import WORKER_DIED, available_cores
@@ -36,7 +32,6 @@ __all__ = ["RayEngine"]
 _ready: str | None = None  # in a worker: the map whose initializer ran there last
 
 
-@ray.remote
 def _run(key: str, init: tuple | None, fn: Callable[[Any], Any], task: Any) -> Any:
     global _ready
     if init is not None and _ready != key:
@@ -62,6 +57,8 @@ class RayEngine:
     """Runs units of work as Ray tasks; ``address`` None starts a local Ray instance with ``jobs`` CPUs."""
 
     def __init__(self, jobs: int | None = None, address: str | None = None):
+        import ray
+
         self.owned = False
         if not ray.is_initialized():
             _reachable(address)
@@ -77,11 +74,13 @@ class RayEngine:
         self.slots = max(1, min(jobs, cpus) if jobs else cpus)
         here = str(Path(fmtkit.__file__).resolve().parent.parent)
         path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
-        self.task = _run.options(runtime_env={"env_vars": {"PYTHONHASHSEED": "0", "PYTHONPATH": path}})
+        self.task = ray.remote(_run).options(runtime_env={"env_vars": {"PYTHONHASHSEED": "0", "PYTHONPATH": path}})
 
     def submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any], initializer: Callable[..., Any] | None = None,
                initargs: tuple = ()) -> Callable[[], list[Any]]:  # fmt: skip
         """Start every task now; the call returned waits for their results, in order."""
+        import ray
+
         key = uuid.uuid4().hex
         init = ray.put((initializer, initargs)) if initializer is not None else None
         refs = [self.task.remote(key, init, fn, t) for t in tasks]
@@ -107,6 +106,8 @@ class RayEngine:
         return self.submit(fn, tasks, initializer, initargs)()
 
     def close(self) -> None:
+        import ray
+
         if self.owned:
             ray.shutdown()
             self.owned = False
