@@ -77,3 +77,26 @@ def test_url_errors(capsys, memory, tmp_path):
     memory.pipe("/empty/readme.md", b"# nothing to check\n")
     code, _, err = run_cli(capsys, "validate", "memory://empty", "--remote")
     assert code == 2 and "no dataset_info.json and no data file here" in err
+
+
+# -- convert at scale: a folder of shards out -----------------------------------------------
+
+
+def test_convert_to_a_folder_writes_one_shard_per_input_file(tmp_path, capsys):
+    """The shards hold, in order, what one output file holds; a manifest lists them; --register registers the folder."""
+    from test_ray import shards_folder
+
+    ds = shards_folder(tmp_path / "ds")
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", ds / "one.jsonl")
+    assert code == 1, err  # records with errors are skipped, and reported
+    code, out, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", f"{ds / 'out'}/", "--register", "--name", "chat_openai")
+    assert code == 1, err
+    names = [f"part-{k:05d}.jsonl" for k in range(4)]
+    assert sorted(p.name for p in (ds / "out").iterdir()) == names
+    assert b"".join((ds / "out" / n).read_bytes() for n in names) == (ds / "one.jsonl").read_bytes()
+    manifest = json.loads((ds / "out.manifest.json").read_text(encoding="utf-8"))
+    assert [s["file"] for s in manifest["shards"]] == names and manifest["form"] == "openai"
+    assert manifest["records"] == (ds / "one.jsonl").read_bytes().count(b"\n") == sum(s["records"] for s in manifest["shards"])
+    assert json.loads((ds / "dataset_info.json").read_text(encoding="utf-8"))["chat_openai"]["file_name"] == "out"
+    report = fmtkit.validate(ds, entries=["chat_openai"])
+    assert not report.has_errors and [f.file for f in report.files] == [f"out/{n}" for n in names]
