@@ -30,7 +30,7 @@ from typing import Any
 from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 
-__all__ = ["Stage", "hub_split_files", "is_url"]
+__all__ = ["Stage", "filesystem", "hub_split_files", "is_url", "remote_error"]
 
 BLOCK = 8 << 20  # bytes read per request
 
@@ -73,7 +73,7 @@ class Stage:
 
     def source(self, url: str) -> Path:
         """A remote data file, or a folder (its data files and dataset_info.json), copied here; the local path to check."""
-        fs, path = _filesystem(url)
+        fs, path = filesystem(url)
         try:
             if fs.info(path)["type"] != "directory":  # a missing repository or file raises here, with its cause
                 local = self.root / "source" / PurePosixPath(path).name
@@ -99,7 +99,7 @@ class Stage:
         """The data files of an ``hf_hub_url`` entry (``folder`` and ``split`` honoured; not ``subset``), copied here."""
         repo, folder, split = raw["hf_hub_url"], raw.get("folder"), raw.get("split", "train")
         base = f"hf://datasets/{repo}" + (f"/{folder.strip('/')}" if folder else "")
-        fs, path = _filesystem(base)
+        fs, path = filesystem(base)
         try:
             fs.info(path)  # a missing repository or folder raises here, with its cause
             every = [p[len(path) + 1 :] for p in fs.find(path) if _wanted(p) and PurePosixPath(p).name != INFO_FILE]
@@ -140,7 +140,7 @@ def _wanted(path: str) -> bool:
     return name == INFO_FILE or PurePosixPath(name).suffix.lower() in DATA_EXTENSIONS
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
+def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec file system of a URL and the path in it; an unknown protocol or a missing extra is a usage error."""
     import fsspec
 

@@ -100,3 +100,19 @@ def test_convert_to_a_folder_writes_one_shard_per_input_file(tmp_path, capsys):
     assert json.loads((ds / "dataset_info.json").read_text(encoding="utf-8"))["chat_openai"]["file_name"] == "out"
     report = fmtkit.validate(ds, entries=["chat_openai"])
     assert not report.has_errors and [f.file for f in report.files] == [f"out/{n}" for n in names]
+
+
+def test_convert_to_a_memory_url(tmp_path, capsys, memory):
+    from test_ray import shards_folder
+
+    ds = shards_folder(tmp_path / "ds")
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", f"{ds / 'out'}/")
+    code2, out, err2 = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", "memory://bucket/chat-openai/")
+    assert (code, code2) == (1, 1), err2
+    names = [f"part-{k:05d}.jsonl" for k in range(4)]
+    assert sorted(p.rsplit("/", 1)[1] for p in memory.ls("/bucket/chat-openai", detail=False)) == names
+    assert all(memory.cat(f"/bucket/chat-openai/{n}") == (ds / "out" / n).read_bytes() for n in names)
+    assert json.loads(memory.cat("/bucket/chat-openai.manifest.json"))["shards"] == json.loads((ds / "out.manifest.json").read_text())["shards"]
+    assert "memory://bucket/chat-openai.manifest.json" in out
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", "memory://bucket/x.jsonl")
+    assert code == 2 and "a URL output is a folder of shards: end it with /" in err

@@ -101,6 +101,12 @@ def convert(
 
     from fmtkit.writing import discard, publish, real_target, sweep_stale, temp_path, write_failure
 
+    from fmtkit.remote import is_url
+
+    if output is not None and is_url(str(output)):
+        return _convert_to_url(str(output), register, dict(source=source, to=to, entry=entry, form=form, pairs_to_kto=pairs_to_kto,
+                               extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
+                               conversational=conversational, check=check))  # fmt: skip
     started = time.perf_counter()
     if to not in FORMS:
         raise FmtkitError(f"unknown form {to!r}; forms: {', '.join(FORM_NAMES)}")
@@ -265,6 +271,38 @@ def publish_shards(src: Source, to: str, folder: Path, names: list[str], tmps: l
     with atomic_write(manifest) as fh:
         fh.write(json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n")
     return f"{len(shards)} shards in {folder} (one per input file with records left), listed in {manifest}"
+
+
+def _convert_to_url(url: str, register: bool, args: dict[str, Any]) -> ConvertReport:
+    """``-o URL/`` (a writable fsspec URL such as ``memory://`` or ``s3://``): the shards written here, then uploaded with the manifest.
+
+    Each shard is one object put whole, so a reader never sees half of one; the manifest goes last.
+    """
+    import tempfile
+
+    from fmtkit.remote import filesystem, remote_error
+
+    if register:
+        raise FmtkitError("--register needs a local output folder: dataset_info.json names local files")
+    if not url.endswith("/"):
+        raise FmtkitError(f"{url}: a URL output is a folder of shards: end it with /")
+    fs, path = filesystem(url)
+    with tempfile.TemporaryDirectory(prefix="fmtkit-shards-") as tmp:
+        local = Path(tmp) / "out"
+        report = convert(output=f"{local}/", **args)
+        report.output = None if report.output is None else url
+        if report.dry_run or report.output is None:
+            return report
+        try:
+            fs.makedirs(path.rstrip("/"), exist_ok=True)
+            for shard in sorted(local.iterdir()):
+                fs.put_file(str(shard), f"{path.rstrip('/')}/{shard.name}")
+            fs.put_file(str(local.with_name(local.name + MANIFEST)), path.rstrip("/") + MANIFEST)
+        except Exception as exc:  # noqa: BLE001 - each store raises its own types
+            raise remote_error(url, exc) from None
+    report.notes = [n.replace(str(local.with_name(local.name + MANIFEST)), url.rstrip("/") + MANIFEST).replace(str(local), url.rstrip("/"))
+                    for n in report.notes]  # fmt: skip
+    return report
 
 
 def _openai_notes(src: Source, to: str, registered: dict[str, Any] | None) -> list[str]:
