@@ -138,3 +138,13 @@ def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, mon
     assert runs[0][0] == 1 and runs[0][1].count(b"\n") > 200  # records with errors skipped, the rest written
     assert runs[1] == runs[0]
     assert units == ["_worker_run"] * 2  # the two byte ranges
+
+
+def test_a_worker_that_dies_ends_the_run_with_a_clear_message(cluster):
+    """A Ray worker killed mid-task (out of memory, say) is exit 2 and a sentence, never a hang or a traceback."""
+    from fmtkit.engines import start, using
+    from fmtkit.errors import FmtkitError
+
+    with using(start("ray", 2)) as engine, pytest.raises(FmtkitError) as caught:
+        engine.map(os._exit, [3], 1)
+    assert caught.value.exit_code == 2 and "a Ray worker ended unexpectedly" in str(caught.value)
