@@ -167,7 +167,7 @@ def validate(
     return _validate(Path(path), entries, form, stage, jobs, progress, record_pass)
 
 
-def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pass, fetched=None) -> Report:
+def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pass) -> Report:
     """``validate(remote=True)``: a URL's files (or a local folder's hub entries) copied to a temporary folder and checked there."""
     import tempfile
 

@@ -736,12 +736,14 @@ def test_hub_entry_is_read_with_remote_honouring_folder_and_split(shards_hub, ca
     (ds / "dataset_info.json").write_text(json.dumps({
         "chat": {"hf_hub_url": SHARDS_REPO, "folder": "data", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}},
         "chat_test": {"hf_hub_url": SHARDS_REPO, "folder": "data", "split": "test", "formatting": "sharegpt"},
+        "configured": {"hf_hub_url": SHARDS_REPO, "subset": "small", "formatting": "sharegpt"},
     }), encoding="utf-8")  # fmt: skip
     code, offline, _ = _validate_json(capsys, str(ds))
-    assert code == 0 and offline["summary"]["not_checked"] == ["chat", "chat_test"] and not hub.requests  # no network without --remote
+    assert code == 0 and offline["summary"]["not_checked"] == ["chat", "chat_test", "configured"] and not hub.requests  # no network without --remote
     code, report, _ = _validate_json(capsys, str(ds), "--remote")
     base = f"hf://datasets/{SHARDS_REPO}/data/"
-    assert code == 1 and report["summary"]["not_checked"] == []
+    assert code == 1 and report["summary"]["not_checked"] == ["configured"]
+    assert "entry 'configured': --remote does not read a repository's README configurations (subset) yet" in report["summary"]["notes"]
     assert [(f["file"], f["entry"]) for f in report["files"]] == [(base + f"train-{k:05d}-of-00003.jsonl", "chat") for k in range(3)] + [
         (base + "test-00000-of-00001.jsonl", "chat_test")]  # fmt: skip
     assert {f["file"] for f in report["findings"] if f["code"] == "FMT803"} >= {base + "train-00000-of-00003.jsonl"}
