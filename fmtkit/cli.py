@@ -94,6 +94,7 @@ def _missing_plugin(name: str) -> click.Command:
 # Set for every command but `download` (unless already set): models and tokenizers come from local folders or the hub cache.
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
 NETWORK_COMMANDS = {"download"}
+OFFLINE_SET_HERE: set[str] = set()  # the ones fmtkit set (not the user): `--remote` may lift them
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,7 +113,9 @@ def cli(ctx: click.Context) -> None:
         import os
 
         for name in OFFLINE_VARS:
-            os.environ.setdefault(name, "1")
+            if name not in os.environ:
+                os.environ[name] = "1"
+                OFFLINE_SET_HERE.add(name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -510,9 +510,7 @@ def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
 def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None):
     """Check one file; JSON Lines files bigger than a few MB are sharded over ``jobs`` processes."""
     problems: list[Finding] = []
-    if jobs > 1 and is_json_lines(path) and path.stat().st_size >= SHARD_MIN_BYTES:
-        bounds = line_ranges(path, jobs)
-        args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
+    if args := shard_args(path, rel, view, form, jobs):
         # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
         return join_shards(run_in_workers(_check_shard, args, jobs))
     checker = RecordChecker(rel, view, form, problems)
@@ -523,6 +521,14 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
         problems.append(Finding("FMT206", ERROR, f"cannot read {rel}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, rel))
         return problems, FileTally()
     return problems, checker.tally
+
+
+def shard_args(path: Path, rel: str, view: EntryView | None, form: str, jobs: int) -> list[tuple] | None:
+    """The byte ranges of a JSON Lines file worth splitting over ``jobs`` workers, as :func:`_check_shard` tasks; None: check it whole."""
+    if jobs > 1 and is_json_lines(path) and path.stat().st_size >= SHARD_MIN_BYTES:
+        bounds = line_ranges(path, jobs)
+        return [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
+    return None
 
 
 def range_problems(path: Path, start: int, checker: RecordChecker):

@@ -136,6 +136,7 @@ def validate(
     jobs: int = 1,
     progress: ProgressHook | None = None,
     record_pass: Callable[..., tuple[list[Finding], FileTally]] | None = None,
+    remote: bool = False,
 ) -> Report:
     """Validate a dataset folder, a ``dataset_info.json``, or a single data file.
 
@@ -146,6 +147,8 @@ def validate(
     - ``record_pass``: what reads each data file through the record rules, in place of
       :func:`fmtkit.record_loop.check_path` (same arguments and result); ``fmtkit convert``
       passes one that converts the file in the same read.
+    - ``remote``: ``path`` may be a URL (``hf://datasets/ORG/NAME/...``, ``s3://``, ``memory://``
+      ...), and ``hf_hub_url`` entries are read from the hub and checked (:mod:`fmtkit.remote`).
 
     Raises :class:`FmtkitError` (exit code 2) only when the path cannot be read at all.
 
@@ -155,7 +158,31 @@ def validate(
     >>> validate("dataset/", entries=["sharegpt_demo"], stage="dpo").findings[0].code
     'FMT901'
     """
-    path = Path(path)
+    from fmtkit.remote import is_url
+
+    if remote:
+        return _validate_remote(str(path), entries, form, stage, jobs, progress, record_pass)
+    if is_url(path):
+        raise FmtkitError(f"{path} is a URL: add --remote to read it (fmtkit uses no network unless asked)")
+    return _validate(Path(path), entries, form, stage, jobs, progress, record_pass)
+
+
+def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pass) -> Report:
+    """``validate(remote=True)``: a URL's files (or a local folder's hub entries) copied to a temporary folder and checked there."""
+    import tempfile
+
+    from fmtkit.remote import Stage, is_url
+
+    with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
+        fetched = Stage(Path(tmp))
+        url = path if is_url(path) else None
+        local = fetched.source(url) if url else Path(path)
+        report = _validate(local, entries, form, stage, jobs, progress, record_pass, fetched)
+        fetched.relabel(report, None if url is None else url.rstrip("/") if local.is_dir() else url.rpartition("/")[0])
+    return report
+
+
+def _validate(path: Path, entries, form, stage, jobs, progress, record_pass, fetched=None) -> Report:
     if stage is not None and stage not in STAGES:
         raise FmtkitError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
     if form is not None and form not in FORMS:
@@ -163,7 +190,7 @@ def validate(
     if not path.exists():
         raise FmtkitError(f"no such file or folder: {path}")
     rule_registry.load_all()
-    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress, record_pass=record_pass)
+    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress, record_pass=record_pass, fetched=fetched)
     if path.is_dir() or path.name == INFO_FILE:
         root = path if path.is_dir() else path.parent
         report = Report(root=str(root), stage=stage)
@@ -178,8 +205,7 @@ def validate(
             files = [p for p in data_files(root) if p.suffix.lower() in (".json", ".jsonl", ".csv", ".parquet", ".arrow", ".txt")]
             if not files:
                 raise FmtkitError(f"{root}: no {INFO_FILE} and no data file here (is this the dataset folder?)")
-            for p in files:
-                checker.check_bare_file(p, root, form)
+            checker.check_bare_files(files, root, form)
     else:
         if path.is_file():  # a FIFO, a device or an unreadable file is a finding (FMT206), an unknown extension a usage error
             check_data_file(path, readable=False)
@@ -239,12 +265,29 @@ def owning_entries(info: Path, file: Path, doc: Any = None) -> list[str]:
 class _Checker:
     """Runs the checks and fills one :class:`Report`."""
 
-    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None, record_pass=None):
+    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None, record_pass=None, fetched=None):
         self.stage = stage
         self.jobs = jobs
         self.progress = progress
         self.record_pass = record_pass
+        self.fetched = fetched  # with --remote: the fmtkit.remote.Stage that copies hub entries' files
         self.report: Report
+        self.ahead: dict[Path, Callable[[], tuple[list[Finding], FileTally]]] = {}
+
+    def run_ahead(self, files: list[tuple[Path, EntryView | None, str]], root: Path) -> None:
+        """Under an engine that runs many units at once (``--engine ray``), start each file's check now.
+
+        :meth:`check_file` then joins each file's result in file order, where it would
+        have checked it, so the report is the same as the file-by-file one.
+        """
+        from fmtkit.engines import check_ahead, current
+
+        engine = current()
+        if engine is None or self.record_pass is not None:
+            return
+        for path, view, form in files:
+            if os.access(path, os.R_OK) and path.is_file() and path.stat().st_size:  # else check_file reports it
+                self.ahead[path.resolve()] = check_ahead(engine, path, _rel(path, root), view, form)
 
     def add(self, code: str, message: str, *, file=None, line=None, record=None, entry=None, fix=None) -> None:
         rule = rule_registry.RULES[code]
@@ -276,8 +319,12 @@ class _Checker:
                 continue
             entry = DatasetEntry.from_dict(name, raw, root)
             self.report.entries.append(name)
-            if not self.check_entry(entry, line) and entry.is_local:
+            if self.check_entry(entry, line):
+                continue
+            if entry.is_local:
                 self.check_entry_files(entry, root, only_file)
+            elif self._from_hub(entry):
+                self.check_entry_files(entry, root, None, self.fetched.hub_entry(name, raw))
 
     def check_entry(self, entry: DatasetEntry, line: int | None) -> bool:
         """Entry and stage rules; True when an error stops the entry's files from being read."""
@@ -294,19 +341,26 @@ class _Checker:
                 where, text = explain_error(err)
                 where = where.partition("/")[2] or "(entry)"
                 self.add("FMT100", f"{where}: {text}", file=INFO_FILE, line=line, entry=entry.name)
-        if entry.source_key is not None and not entry.is_local:
+        if entry.source_key is not None and not entry.is_local and not self._from_hub(entry):
             self.report.not_checked.append(entry.name)
+            if self.fetched is not None and entry.source_key == "hf_hub_url":
+                self.report.notes.append(f"entry {entry.name!r}: --remote does not read a repository's README configurations (subset) yet")
         blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
         return any(f.code in blocking for f in self.report.findings[before:])
 
+    def _from_hub(self, entry: DatasetEntry) -> bool:
+        """With --remote: an ``hf_hub_url`` entry whose files are read from the hub (not one with a ``subset``)."""
+        return self.fetched is not None and entry.source_key == "hf_hub_url" and not entry.raw.get("subset")
+
     # -- data files --------------------------------------------------------
-    def check_entry_files(self, entry: DatasetEntry, root: Path, only_file: Path | None) -> None:
+    def check_entry_files(self, entry: DatasetEntry, root: Path, only_file: Path | None, fetched: list[Path] | None = None) -> None:
+        """The entry's files (``fetched``: copies of its hub files) through the record and whole-file rules."""
         view = EntryView.of(entry, root=root, stage=self.stage)
         total = errored = 0
         parts = []  # (file, its Arrow parts): datasets loads a folder's files as one table
-        for path in data_files(entry.data_path()):
-            if only_file is not None and path.resolve() != only_file.resolve():
-                continue
+        files = fetched if fetched is not None else [p for p in data_files(entry.data_path()) if only_file is None or p.resolve() == only_file.resolve()]
+        self.run_ahead([(p, view, entry.form) for p in files], root)
+        for path in files:
             tally = self.check_file(path, root, view, entry.form)
             total += tally.records
             errored += tally.errored
@@ -321,22 +375,32 @@ class _Checker:
         for f in found:
             self.add(f.code, f.message, file=file, line=f.line, record=f.record, entry=entry, fix=f.fix)
 
-    def check_bare_file(self, path: Path, root: Path, form: str | None) -> None:
-        rel = _rel(path, root)
+    def bare_plan(self, path: Path, root: Path, form: str | None) -> tuple[str | None, EntryView | None]:
+        """A bare file's form (``form``, or detected from its first records; None: unknown) and the view it is checked through."""
         head = head_records(path)
+        form = form or detect_form(head)
+        if form not in BARE_ENTRIES:
+            return form, None
+        entry = DatasetEntry.for_file(form, head, root, file_name=_rel(path, root))
+        return form, EntryView.of(entry, root=root, stage=self.stage)
+
+    def check_bare_files(self, files: list[Path], root: Path, form: str | None) -> None:
+        plans = [self.bare_plan(p, root, form) for p in files]
+        self.run_ahead([(p, view, found or "unknown") for p, (found, view) in zip(files, plans, strict=True)], root)
+        for p, plan in zip(files, plans, strict=True):
+            self.check_bare_file(p, root, form, plan)
+
+    def check_bare_file(self, path: Path, root: Path, form: str | None, plan: tuple[str | None, EntryView | None] | None = None) -> None:
+        rel = _rel(path, root)
+        found, view = plan or self.bare_plan(path, root, form)
+        if found is None:
+            tally = self.check_file(path, root, None, "unknown")
+            if tally.records:
+                self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
+            return
         if form is None:
-            form = detect_form(head)
-            if form is None:
-                tally = self.check_file(path, root, None, "unknown")
-                if tally.records:
-                    self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
-                return
-            self.report.detected[rel] = form
-        view = None
-        if form in BARE_ENTRIES:
-            entry = DatasetEntry.for_file(form, head, root, file_name=rel)
-            view = EntryView.of(entry, root=root, stage=self.stage)
-        tally = self.check_file(path, root, view, form)
+            self.report.detected[rel] = found
+        tally = self.check_file(path, root, view, found)
         if view is not None:
             self._add_all(kto_balance(tally, view.entry), rel, None)
 
@@ -357,7 +421,8 @@ class _Checker:
             return FileTally()
         from fmtkit.record_loop import check_path
 
-        findings, tally = (self.record_pass or check_path)(path, rel, view, form, self.jobs, self.progress)
+        started = self.ahead.pop(path.resolve(), None)
+        findings, tally = started() if started else (self.record_pass or check_path)(path, rel, view, form, self.jobs, self.progress)
         for f in findings:
             f.entry = name
         self.report.findings.extend(findings)

@@ -6,7 +6,8 @@ may run on (:func:`available_cores`), whatever ``--jobs`` asks. Workers are
 forked where the system can (they share the parent's state, hash seed
 included). A worker that dies (killed, out of memory) ends the run at once
 with a clear message and exit code 2, never a hang or a traceback; an
-interrupted run (Ctrl-C, SIGTERM) stops its workers.
+interrupted run (Ctrl-C, SIGTERM) stops its workers. Under another engine
+(``--engine ray``, :func:`fmtkit.engines.using`) the same map runs there instead.
 
 >>> run_in_workers(abs, [-1, -2, 3], jobs=2)
 [1, 2, 3]
@@ -43,6 +44,10 @@ def available_cores() -> int:
 def run_in_workers(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, initializer: Callable[..., Any] | None = None,
                    initargs: tuple = ()) -> list[R]:  # fmt: skip
     """``[fn(t) for t in tasks]``, over at most ``jobs`` worker processes (capped at the tasks and cores)."""
+    from fmtkit.engines import current
+
+    if (engine := current()) is not None:
+        return engine.map(fn, tasks, jobs, initializer, initargs)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool

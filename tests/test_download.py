@@ -68,6 +68,10 @@ class StandInHub:
     url: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def add_dataset(self, repo_id: str, files: dict[str, bytes], **kwargs: object) -> Repo:
+        """A dataset repository (``hf://datasets/REPO_ID``)."""
+        return self.add("datasets/" + repo_id, files, **kwargs)
+
     def add(self, repo_id: str, files: dict[str, bytes], **kwargs: object) -> Repo:
         commit = hashlib.sha1(repo_id.encode() + b"".join(files[name] for name in sorted(files))).hexdigest()
         self.repos[repo_id] = Repo(files=files, commit=commit, **kwargs)  # type: ignore[arg-type]
@@ -78,6 +82,8 @@ class StandInHub:
         return [r for r in self.requests if r.method == "GET" and "/resolve/" in r.path and r.path.endswith("/" + filename)]
 
 
+_DATASET_API = re.compile(r"^/api/datasets/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+)|/tree/(?P<tree>[^/]+)(?P<sub>/.*)?)?/?$")
+_DATASET_RESOLVE = re.compile(r"^/datasets/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 _API = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+)|/tree/(?P<tree>[^/]+))?/?$")
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 
@@ -99,6 +105,24 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
             path = unquote(urlsplit(self.path).path)
             with hub.lock:
                 hub.requests.append(Request(self.command, path, {k.lower(): v for k, v in self.headers.items()}))
+            if m := _DATASET_API.match(path):  # a dataset repository (hf://datasets/...): its description and tree
+                repo = self._repo("datasets/" + m["repo"], m["rev"] or m["tree"] or "main")
+                if repo is None:
+                    return
+                if m["tree"]:
+                    query = urlsplit(self.path).query
+                    return self._send(200, json.dumps(_tree(repo, (m["sub"] or "").strip("/"), "recursive=true" in query.lower())).encode(), body)
+                info = {"id": m["repo"], "sha": repo.commit, "private": False, "gated": False,
+                        "siblings": [{"rfilename": name} for name in sorted(repo.files)]}  # fmt: skip
+                return self._send(200, json.dumps(info).encode(), body)
+            if m := _DATASET_RESOLVE.match(path):
+                repo = self._repo("datasets/" + m["repo"], m["rev"])
+                if repo is None:
+                    return
+                data = repo.files.get(m["file"])
+                if data is None:
+                    return self._send(404, b"", body, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": repo.commit})
+                return self._file(repo, m["file"], data, body)
             if m := _API.match(path):
                 repo = self._repo(m["repo"], m["rev"] or m["tree"] or "main")
                 if repo is None:
@@ -148,11 +172,11 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
         def _file(self, repo: Repo, name: str, data: bytes, body: bool) -> None:
             headers = {"ETag": f'"{repo.etag or hashlib.sha256(data).hexdigest()}"', "X-Repo-Commit": repo.file_commit or repo.commit,
                        "Accept-Ranges": "bytes"}  # fmt: skip
-            start, status = 0, 200
-            if body and (m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range", ""))):
-                start, status = int(m[1]), 206
-                headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-            chunk = data[start:]
+            start, end, status = 0, len(data), 200
+            if body and (m := re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))):
+                start, end, status = int(m[1]), min(len(data), int(m[2]) + 1 if m[2] else len(data)), 206
+                headers["Content-Range"] = f"bytes {start}-{end - 1}/{len(data)}"
+            chunk = data[start:end]
             if not body:
                 return self._send(200, data, False, headers)
             with hub.lock:
@@ -184,6 +208,23 @@ def _handler(hub: StandInHub) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
 
     return Handler
+
+
+def _tree(repo: Repo, sub: str, recursive: bool) -> list[dict[str, object]]:
+    """The entries under ``sub`` of a repository (all below it when ``recursive``), folders included, as the hub lists them."""
+    prefix = sub + "/" if sub else ""
+    out: dict[str, dict[str, object]] = {}
+    for name, data in sorted(repo.files.items()):
+        if not name.startswith(prefix):
+            continue
+        parts = name[len(prefix) :].split("/")
+        for depth in range(1, len(parts)):
+            folder = prefix + "/".join(parts[:depth])
+            if recursive or depth == 1:
+                out.setdefault(folder, {"type": "directory", "path": folder, "oid": _blob_id(folder.encode()), "size": 0})
+        if recursive or len(parts) == 1:
+            out[name] = {"type": "file", "path": name, "size": len(data), "oid": _blob_id(data)}
+    return list(out.values())
 
 
 def _blob_id(data: bytes) -> str:
@@ -635,3 +676,91 @@ def test_a_local_dir_on_no_disk_is_said_plainly(hub: StandInHub, model_files: di
     assert code == 2, err
     _assert_clean(err)
     assert "not on a disk" in err and "0 B" not in err
+
+
+# -- validate --remote: a dataset repository of several shards on the stand-in hub --------------------
+
+SHARDS_REPO = "tiny-org/chat-shards"
+
+
+def _point_at(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """huggingface_hub's endpoint (what HF_ENDPOINT sets, read when it was imported)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", url + "/{repo_id}/resolve/{revision}/{filename}")
+
+
+@pytest.fixture
+def shards_hub(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[StandInHub, Path]:
+    """A dataset repository: three train shards with defects in each and a test shard under data/; the same files in a local folder."""
+    from test_validate_cli import defect_file
+
+    local = tmp_path / "local-shards"
+    local.mkdir()
+    for k in range(3):
+        defect_file(local / f"train-{k:05d}-of-00003.jsonl", 30_000, seed=k)
+    defect_file(local / "test-00000-of-00001.jsonl", 10_000, seed=9)
+    hub.add_dataset(SHARDS_REPO, {f"data/{p.name}": p.read_bytes() for p in local.iterdir()} | {"README.md": b"# shards\n"})
+    _point_at(monkeypatch, hub.url)
+    return hub, local
+
+
+def _validate_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict, str]:
+    code, out, err = run_cli(capsys, "validate", *args, "--output-format", "json")
+    assert "Traceback" not in err
+    return code, (json.loads(out) if out.strip() else {}), err
+
+
+def test_remote_folder_of_shards_reports_what_the_local_copy_reports(shards_hub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from fmtkit import remote
+
+    hub, local = shards_hub
+    monkeypatch.setattr(remote, "BLOCK", 16 << 10)  # shards are read in byte ranges of 16 KiB
+    code, there, _ = _validate_json(capsys, f"hf://datasets/{SHARDS_REPO}/data", "--remote")
+    _, here, _ = _validate_json(capsys, str(local))
+    assert code == 1 and there["summary"]["root"] == f"hf://datasets/{SHARDS_REPO}/data"
+    def found(report: dict) -> list[tuple]:  # the columns are located in local files only (afterwards: they order findings of a line)
+        return sorted((f["file"], f["line"], f["record"], f["code"], f["message"], f["pointer"]) for f in report["findings"])
+
+    assert found(there) == found(here) and there["files"] == here["files"]
+    assert len({f["file"] for f in there["findings"] if f["severity"] == "error"}) == 4  # defects in every shard
+    ranges = [r.headers.get("range") for r in hub.gets("train-00001-of-00003.jsonl")]
+    assert len(ranges) >= 2 and all(r and r.startswith("bytes=") for r in ranges)  # block by block, never the whole file at once
+
+
+def test_hub_entry_is_read_with_remote_honouring_folder_and_split(shards_hub, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    hub, _ = shards_hub
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "dataset_info.json").write_text(json.dumps({
+        "chat": {"hf_hub_url": SHARDS_REPO, "folder": "data", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}},
+        "chat_test": {"hf_hub_url": SHARDS_REPO, "folder": "data", "split": "test", "formatting": "sharegpt"},
+        "configured": {"hf_hub_url": SHARDS_REPO, "subset": "small", "formatting": "sharegpt"},
+    }), encoding="utf-8")  # fmt: skip
+    code, offline, _ = _validate_json(capsys, str(ds))
+    assert code == 0 and offline["summary"]["not_checked"] == ["chat", "chat_test", "configured"] and not hub.requests  # no network without --remote
+    code, report, _ = _validate_json(capsys, str(ds), "--remote")
+    base = f"hf://datasets/{SHARDS_REPO}/data/"
+    assert code == 1 and report["summary"]["not_checked"] == ["configured"]
+    assert "entry 'configured': --remote does not read a repository's README configurations (subset) yet" in report["summary"]["notes"]
+    assert [(f["file"], f["entry"]) for f in report["files"]] == [(base + f"train-{k:05d}-of-00003.jsonl", "chat") for k in range(3)] + [
+        (base + "test-00000-of-00001.jsonl", "chat_test")]  # fmt: skip
+    assert {f["file"] for f in report["findings"] if f["code"] == "FMT803"} >= {base + "train-00000-of-00003.jsonl"}
+    code, out, err = run_cli(capsys, "validate", str(ds), "--remote")
+    assert code == 1 and base + "train-00002-of-00003.jsonl:" in out  # the human report names the hub file
+
+
+def test_remote_errors_are_clear(shards_hub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, closed_port_url: str) -> None:
+    hub, _ = shards_hub
+    code, _, err = run_cli(capsys, "validate", "hf://datasets/tiny-org/missing/data", "--remote")
+    assert code == 2 and "no such repository, or no access" in err, err
+    hub.add_dataset("tiny-org/gated", {"a.jsonl": b"{}\n"}, status=403, error_code="GatedRepo")
+    code, _, err = run_cli(capsys, "validate", "hf://datasets/tiny-org/gated/a.jsonl", "--remote")
+    assert code == 2 and "no access" in err, err
+    code, _, err = run_cli(capsys, "validate", f"hf://datasets/{SHARDS_REPO}/data/nope.jsonl", "--remote")
+    assert code == 2 and "no such file or folder" in err, err
+    _point_at(monkeypatch, closed_port_url)
+    code, _, err = run_cli(capsys, "validate", f"hf://datasets/{SHARDS_REPO}/data", "--remote")
+    assert code == 2 and "cannot reach it (no network?)" in err, err
+    _assert_clean(err)

@@ -19,7 +19,7 @@ from cli_runner import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 DATASET = REPO / "dataset"
-HEAVY = ("torch", "transformers", "datasets")
+HEAVY = ("torch", "transformers", "datasets", "ray")
 FINDING_KEYS = {"code", "severity", "message", "fix", "file", "line", "record", "entry", "column", "pointer", "path"}
 SUMMARY_KEYS = {"root", "entries", "files", "records", "errors", "warnings", "infos", "by_rule", "not_checked", "detected_forms", "notes", "stage"}
 FILE_KEYS = {"file", "entry", "form", "records"}

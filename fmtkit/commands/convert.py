@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from fmtkit.commands.engine import engine_options, engine_running
 from fmtkit.detect import FORMS
 
 FORM_CHOICE = click.Choice(FORMS)
@@ -16,7 +17,7 @@ FORM_CHOICE = click.Choice(FORMS)
 @click.command("convert")
 @click.argument("source", type=click.Path(path_type=str, allow_dash=True))
 @click.option("--to", "to", required=True, type=FORM_CHOICE, help="The form to write.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="Output file; its extension (.jsonl, .json, .parquet) sets its type. '-': JSON Lines on standard output (the report goes to standard error).")
+@click.option("-o", "--output", type=click.Path(allow_dash=True), help="Output file; its extension (.jsonl, .json, .parquet) sets its type. A folder (ending with /): one JSON Lines shard per input file, and FOLDER.manifest.json. '-': JSON Lines on standard output (the report goes to standard error).")
 @click.option("--entry", help="The entry of dataset_info.json to convert (SOURCE is a dataset folder).")
 @click.option("--from", "from_form", type=FORM_CHOICE, help="Read SOURCE as this form instead of detecting it.")
 @click.option("--register", is_flag=True, help="Add an entry for the output to the dataset folder's dataset_info.json.")
@@ -31,11 +32,13 @@ FORM_CHOICE = click.Choice(FORMS)
 @click.option("--strict", is_flag=True, help="Any loss is an error: exit 1 and write nothing.")
 @click.option("--dry-run", is_flag=True, help="Convert and report, but write nothing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (JSON Lines input is split by byte ranges).")
+@engine_options
 @click.option("--no-check", is_flag=True, help="Do not check the input with the rules of `fmtkit validate` first.")
 @click.pass_context
 def convert(ctx: click.Context, source: str, to: str, output: str | None, entry: str | None, from_form: str | None,
             register: bool, name: str | None, pairs_to_kto: bool, extract_prompt: bool, standard: bool, show: int,
-            report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, no_check: bool) -> None:  # fmt: skip
+            report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, engine: str, address: str | None,
+            no_check: bool) -> None:  # fmt: skip
     """Convert SOURCE (a data file, or a dataset folder with --entry; '-': standard input) to another form.
 
     Records the target form cannot express are skipped and reported, never
@@ -67,11 +70,13 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
 
             source = str(stdin_copy(Path(tmp)))
         target = str(Path(tmp) / "stdout.jsonl") if to_stdout else output
-        report = run(
-            source, to, target, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
-            extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
-            conversational=not standard, check=not no_check,
-        )  # fmt: skip
+        asked = jobs if ctx.get_parameter_source("jobs") is not click.core.ParameterSource.DEFAULT else None
+        with engine_running(engine, asked, address) as slots:
+            report = run(
+                source, to, target, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
+                extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=slots or jobs, show=show,
+                conversational=not standard, check=not no_check,
+            )  # fmt: skip
         if to_stdout:
             if report.output is not None:
                 with open(report.output, "rb") as fh:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from fmtkit.commands.engine import engine_options, engine_running
 from fmtkit.commands.output import output_options, resolve_output, stdin_copy, write_report
 from fmtkit.detect import FORMS
 from fmtkit.findings import SEVERITIES
@@ -47,6 +48,8 @@ def settings_options(fn):
 @click.option("--statistics", is_flag=True, help="Only the number of findings per rule.")
 @click.option("--quiet", "-q", is_flag=True, help="Only findings at or above --fail-on (errors by default); no summary.")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Worker processes for large JSON Lines files. [default: 1]")
+@engine_options
+@click.option("--remote", is_flag=True, help="Read PATHS where they live: fsspec URLs (hf://datasets/ORG/NAME/..., s3://, memory://) and hf_hub_url entries. Uses the network.")
 @click.option("--staged", is_flag=True, help="PATHS are changed files (pre-commit): check each dataset folder once; skip files no entry reads.")
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=str), help="Hide the findings this baseline file accepts; report new ones.")
 @click.option("--write-baseline", type=click.Path(dir_okay=False, path_type=Path), help="Write today's findings to this baseline file and exit 0.")
@@ -57,7 +60,7 @@ def settings_options(fn):
 @settings_options
 @click.option("--show-settings", is_flag=True, help="Print the resolved settings and where each came from, then exit.")
 def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on, exit_zero, output_format, output, max_per_rule,
-             statistics, quiet, jobs, staged, baseline, write_baseline, fix, in_place, diff, unsafe_fixes, isolated, config_file, show_settings):  # fmt: skip
+             statistics, quiet, jobs, engine, address, remote, staged, baseline, write_baseline, fix, in_place, diff, unsafe_fixes, isolated, config_file, show_settings):  # fmt: skip
     """Check a dataset folder (with dataset_info.json) or data files; '-' reads a data file from standard input.
 
     Settings come from the nearest .fmtkit.toml, fmtkit.toml or pyproject.toml
@@ -94,7 +97,8 @@ def validate(paths, entries, form, stage, select, extend_select, ignore, fail_on
     with tempfile.TemporaryDirectory(prefix="fmtkit-stdin-") if stdin else contextlib.nullcontext() as tmp:
         if stdin:  # a copy, which stays while its findings are located and baselined
             paths = (str(stdin_copy(Path(tmp))),)
-        report = _run(paths, names, form, settings, output_format, staged)
+        with engine_running(engine, jobs, address):
+            report = _run(paths, names, form, settings, output_format, staged, remote)
         if report is None:
             sys.exit(0)
         report.stdin = stdin
@@ -201,13 +205,13 @@ def _common_folder(paths: tuple[str, ...]) -> Path:
     return Path(os.path.commonpath(folders)) if folders else Path.cwd()
 
 
-def _run(paths, names, form, settings, output_format, staged):
+def _run(paths, names, form, settings, output_format, staged, remote=False):
     from fmtkit.validation import Report
     from fmtkit.validation import validate as run
 
     targets = _group_staged(paths) if staged else dict.fromkeys(paths, names)
     progress = _progress_hook(output_format)
-    reports = [run(p, entries=e, form=form, stage=settings.stage, jobs=settings.jobs, progress=progress) for p, e in targets.items()]
+    reports = [run(p, entries=e, form=form, stage=settings.stage, jobs=settings.jobs, progress=progress, remote=remote) for p, e in targets.items()]
     if not reports:
         return None
     return reports[0] if len(reports) == 1 else Report.merge(reports)  # one document, whatever the output

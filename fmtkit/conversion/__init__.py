@@ -93,11 +93,20 @@ def convert(
     ``dataset_info.json`` (named ``name``, default ``<entry>_<form>``).
     ``jobs`` splits JSON Lines input by byte ranges over that many processes.
     ``conversational=False`` writes TRL's standard (string) style.
+    An ``output`` that is a folder (it exists, or ends with ``/``) gets one JSON
+    Lines shard per input file, named after it, and ``<folder>.manifest.json``
+    beside it lists them (:func:`publish_shards`).
     """
     import time
 
     from fmtkit.writing import discard, publish, real_target, sweep_stale, temp_path, write_failure
 
+    from fmtkit.remote import is_url
+
+    if output is not None and is_url(str(output)):
+        return _convert_to_url(str(output), register, dict(source=source, to=to, entry=entry, form=form, pairs_to_kto=pairs_to_kto,
+                               extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
+                               conversational=conversational, check=check))  # fmt: skip
     started = time.perf_counter()
     if to not in FORMS:
         raise FmtkitError(f"unknown form {to!r}; forms: {', '.join(FORM_NAMES)}")
@@ -105,7 +114,9 @@ def convert(
         raise FmtkitError("--jobs must be at least 1")
     src = resolve(source, entry, form)
     out_path = Path(output) if output is not None else _default_output(src, to)
-    kind = _check_output(src, out_path)
+    sharded = output is not None and (str(output).endswith(("/", "\\")) or out_path.is_dir())
+    kind = "jsonl" if sharded else _check_output(src, out_path)
+    names = shard_names(src, out_path) if sharded else []
     info_dir = src.info_dir or out_path.parent
     reg_name = name or f"{src.name}_{to}"
     if register:
@@ -120,7 +131,7 @@ def convert(
         skipped_by={}, lost={}, dropped={}, examples={}, findings=[], shown=[], notes=[],
         dry_run=dry_run, strict=strict, jobs=jobs,
     )  # fmt: skip
-    media_to = info_dir if register else out_path.parent
+    media_to = info_dir if register else out_path if sharded else out_path.parent
     rebase = None  # media may come from columns or from OpenAI content parts
     if src.base_dir.resolve() != media_to.resolve():
         rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
@@ -128,7 +139,7 @@ def convert(
 
     template = output_template(src, opts)
     shards = plan_shards(src, jobs)
-    out_dir = out_path.parent
+    out_dir = out_path if sharded else out_path.parent
     if not dry_run:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +150,7 @@ def convert(
         sweep_stale(target.parent)
     parts = [] if dry_run else [temp_path(target, k) for k in range(len(shards))]
     tmp = temp_path(target, "all")
+    shard_tmps = [temp_path(target, f"s{k}") for k in range(len(names))]
     try:
         checked = None
         if check:
@@ -158,6 +170,20 @@ def convert(
         if strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
+        elif not dry_run and sharded:
+            written_files = write_shards(parts, shards, names, shard_tmps, fill, drop)
+            report.refused = unloadable(written_files[0], kind) if register and written_files else None
+            if report.refused:
+                report.notes.append(f"nothing written: {report.refused}")
+                report.output = None
+            else:
+                report.notes.append(publish_shards(src, to, out_path, names, shard_tmps, written_files))
+            if register and report.written == 0:
+                report.notes.append("nothing written, so nothing registered")
+            elif register and not report.refused:
+                raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
+                add_entry(info_dir, reg_name, raw)
+                report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw}
         elif not dry_run:
             if kind == "jsonl" and fill is None and not drop:
                 concatenate(parts)
@@ -186,9 +212,96 @@ def convert(
             raise FmtkitError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
         raise write_failure(exc, out_path) from None
     finally:
-        discard(*parts, tmp)
+        discard(*parts, tmp, *shard_tmps)
     report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+MANIFEST = ".manifest.json"  # beside the folder of shards: LLaMA-Factory reads every file inside it
+
+
+def shard_names(src: Source, folder: Path) -> list[str]:
+    """The output shard of each input file, in ``folder``: the input's name with ``.jsonl``; the same name twice is an error.
+
+    >>> from fmtkit.sources import Source
+    >>> shard_names(Source([Path("in/part-00000.json"), Path("in/part-00001.jsonl")], None, "alpaca", None, Path("in")), Path("out"))
+    ['part-00000.jsonl', 'part-00001.jsonl']
+    """
+    from fmtkit.writing import refuse_output
+
+    names = [f"{f.stem}.jsonl" for f in src.files]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise FmtkitError(f"{folder}: two input files would write the same shard {twice[0]} (inputs that differ only in extension); convert them apart")
+    folders = [d for d in (src.info_dir, folder.parent) if d is not None and (d / INFO_FILE).is_file()]
+    for name in names:
+        refuse_output(folder / name, src.files, folders)
+    return names
+
+
+def write_shards(parts: list[Path], shards: list, names: list[str], tmps: list[Path], fill: dict[str, Any] | None,
+                 drop: set[int]) -> list[Path]:  # fmt: skip
+    """Each input file's converted parts joined into its shard's temporary file (rows ``drop`` left out); the non-empty ones."""
+    written, row = [], 0
+    for fno, tmp in enumerate(tmps):
+        mine = [parts[k] for k, shard in enumerate(shards) if shard.fno == fno]
+        rows = sum(p.read_bytes().count(b"\n") for p in mine)
+        assemble(mine, tmp, "jsonl", fill, {r - row for r in drop if row <= r < row + rows})
+        row += rows
+        if tmp.stat().st_size:
+            written.append(tmp)
+    return written
+
+
+def publish_shards(src: Source, to: str, folder: Path, names: list[str], tmps: list[Path], written: list[Path]) -> str:
+    """Put the non-empty shards in place and write the manifest beside the folder; the report's note about them."""
+    import json
+
+    from fmtkit.writing import atomic_write, publish
+
+    shards = []
+    for name, tmp, source in zip(names, tmps, src.files, strict=True):
+        if tmp in written:
+            records = tmp.read_bytes().count(b"\n")
+            publish(tmp, folder / name)
+            shards.append({"file": name, "source": str(source), "records": records})
+    manifest = folder.with_name(folder.name + MANIFEST)
+    doc = {"form": to, "source_form": src.form, "records": sum(s["records"] for s in shards), "shards": shards}
+    with atomic_write(manifest) as fh:
+        fh.write(json.dumps(doc, ensure_ascii=False, indent=2).encode() + b"\n")
+    return f"{len(shards)} shards in {folder} (one per input file with records left), listed in {manifest}"
+
+
+def _convert_to_url(url: str, register: bool, args: dict[str, Any]) -> ConvertReport:
+    """``-o URL/`` (a writable fsspec URL such as ``memory://`` or ``s3://``): the shards written here, then uploaded with the manifest.
+
+    Each shard is one object put whole, so a reader never sees half of one; the manifest goes last.
+    """
+    import tempfile
+
+    from fmtkit.remote import filesystem, remote_error
+
+    if register:
+        raise FmtkitError("--register needs a local output folder: dataset_info.json names local files")
+    if not url.endswith("/"):
+        raise FmtkitError(f"{url}: a URL output is a folder of shards: end it with /")
+    fs, path = filesystem(url)
+    with tempfile.TemporaryDirectory(prefix="fmtkit-shards-") as tmp:
+        local = Path(tmp) / "out"
+        report = convert(output=f"{local}/", **args)
+        report.output = None if report.output is None else url
+        if report.dry_run or report.output is None:
+            return report
+        try:
+            fs.makedirs(path.rstrip("/"), exist_ok=True)
+            for shard in sorted(local.iterdir()):
+                fs.put_file(str(shard), f"{path.rstrip('/')}/{shard.name}")
+            fs.put_file(str(local.with_name(local.name + MANIFEST)), path.rstrip("/") + MANIFEST)
+        except Exception as exc:  # noqa: BLE001 - each store raises its own types
+            raise remote_error(url, exc) from None
+    report.notes = [n.replace(str(local.with_name(local.name + MANIFEST)), url.rstrip("/") + MANIFEST).replace(str(local), url.rstrip("/"))
+                    for n in report.notes]  # fmt: skip
     return report
 
 

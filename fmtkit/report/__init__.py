@@ -84,6 +84,8 @@ def display_path(report, file: str | None) -> str:
     """
     if getattr(report, "stdin", False):
         return "-"
+    if "://" in report.root or (file and "://" in file):  # read with --remote: a URL, or a hub file's URL
+        return file if file and "://" in file else f"{report.root.rstrip('/')}/{file}" if file else report.root
     return _display(report.root, file, os.getcwd())
 
 

@@ -1,0 +1,123 @@
+"""Where fmtkit's units of work run: this machine's worker processes, or a Ray cluster (``--engine ray``).
+
+A unit of work is what ``--jobs`` splits a check into: one data file, or a
+byte range of a JSON Lines file (:mod:`fmtkit.record_loop`). An engine runs a
+list of units and hands their results back in order; the caller joins them
+with the same code whatever ran them, so the report does not depend on the
+engine.
+
+- ``local`` (default): worker processes on this machine, :func:`fmtkit.workers.run_in_workers`.
+- ``ray``: Ray tasks on a local Ray instance or an existing cluster
+  (:class:`fmtkit.engines.ray_engine.RayEngine`; needs ``pip install 'fmtkit[ray]'``).
+
+:func:`using` makes an engine the one that every parallel step of a run goes
+through (``run_in_workers`` hands its map to it):
+
+>>> current() is None  # the local worker processes
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Protocol
+
+from fmtkit.errors import EXIT_USAGE, FmtkitError
+
+__all__ = ["ENGINES", "Engine", "check_ahead", "current", "start", "using"]
+
+ENGINES = ("local", "ray")
+RAY_MISSING = "--engine ray needs Ray, an optional extra: pip install 'fmtkit[ray]' (or pip install ray), then run again"
+
+
+class Engine(Protocol):
+    """What runs units of work somewhere other than this machine's worker processes."""
+
+    slots: int  # units it runs at once: the parts a big file is split into
+
+    def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, initializer: Callable[..., Any] | None = None,
+            initargs: tuple = ()) -> list[Any]:  # fmt: skip
+        """``[fn(t) for t in tasks]``, in order, ``initializer(*initargs)`` run first where each runs."""
+
+    def submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any], initializer: Callable[..., Any] | None = None,
+               initargs: tuple = ()) -> Callable[[], list[Any]]:  # fmt: skip
+        """Start ``fn`` over ``tasks`` now; the returned call waits for their results, in order."""
+
+    def close(self) -> None:
+        """Let go of what :func:`start` started."""
+
+
+_current: ContextVar[Engine | None] = ContextVar("fmtkit_engine", default=None)
+
+
+def current() -> Engine | None:
+    """The engine of this run; None: the local worker processes."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def using(engine: Engine | None) -> Iterator[Engine | None]:
+    """Run the block on ``engine`` (None: locally), then close it."""
+    token = _current.set(engine)
+    try:
+        yield engine
+    finally:
+        _current.reset(token)
+        if engine is not None:
+            engine.close()
+
+
+def start(name: str | None, jobs: int | None = None, address: str | None = None) -> Engine | None:
+    """The engine ``--engine NAME`` asks for, started: None for ``local``.
+
+    ``jobs``: the CPUs of a local Ray instance; ``address``: an existing Ray
+    cluster (``auto``, ``ray://host:port`` or a ``host:port`` of its head).
+
+    >>> start("local") is None
+    True
+    >>> start("local", address="auto")
+    Traceback (most recent call last):
+    ...
+    fmtkit.errors.FmtkitError: --address names a Ray cluster: it goes with --engine ray
+    """
+    if name in (None, "local"):
+        if address:
+            raise FmtkitError("--address names a Ray cluster: it goes with --engine ray", EXIT_USAGE)
+        return None
+    if name != "ray":
+        raise FmtkitError(f"unknown engine {name!r}; use one of {', '.join(ENGINES)}", EXIT_USAGE)
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise FmtkitError(RAY_MISSING, EXIT_USAGE) from None
+    from fmtkit.engines.ray_engine import RayEngine
+
+    return RayEngine(jobs=jobs, address=address)
+
+
+def check_ahead(engine: Engine, path: Path, rel: str, view: Any, form: str) -> Callable[[], tuple[list, Any]]:
+    """Start checking one file on ``engine`` now, in the units ``--jobs`` uses; the call returned waits and joins them.
+
+    Started for every file of an entry before the first is joined, the files run
+    at once; joined in file order, they give :func:`fmtkit.record_loop.check_path`'s result.
+    """
+    from fmtkit.record_loop import _check_shard, join_shards, shard_args
+
+    path = path.resolve()  # where the workers run, the working folder may differ
+    if args := shard_args(path, rel, view, form, engine.slots):
+        shards = engine.submit(_check_shard, args)
+        return lambda: join_shards(shards())
+    whole = engine.submit(_check_whole, [(path, rel, view, form)])
+    return lambda: whole()[0]
+
+
+def _check_whole(args: tuple) -> tuple[list, Any]:
+    """One file checked whole in a worker (:func:`fmtkit.record_loop.check_path` with one job)."""
+    from fmtkit import rules
+    from fmtkit.record_loop import check_path
+
+    rules.load_all()
+    return check_path(*args)

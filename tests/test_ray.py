@@ -1,0 +1,150 @@
+"""``--engine ray``: the same units of work as ``--jobs``, run as Ray tasks, give the same report.
+
+One local Ray instance with 2 CPUs serves the whole module (starting one takes
+seconds); each test compares a Ray run with a ``--jobs 1`` run of the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_runner import run_cli
+from test_validate_cli import DATASET, REPO, defect_file
+
+import fmtkit
+
+ray = pytest.importorskip("ray")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A local Ray instance (2 CPUs) for the module; the engine fmtkit starts joins it."""
+    import logging
+
+    ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        yield ctx.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture
+def units(monkeypatch) -> list[str]:
+    """The function of every task sent to Ray during the test."""
+    from fmtkit.engines.ray_engine import RayEngine
+
+    sent, submit = [], RayEngine.submit
+
+    def spy(self, fn, tasks, *args):
+        sent.extend(fn.__name__ for _ in tasks)
+        return submit(self, fn, tasks, *args)
+
+    monkeypatch.setattr(RayEngine, "submit", spy)
+    return sent
+
+
+def on_ray(fn, *args, **kwargs):
+    from fmtkit.engines import start, using
+
+    with using(start("ray", 2)):
+        return fn(*args, **kwargs)
+
+
+def shards_folder(root: Path) -> Path:
+    """A dataset folder: one folder entry of four ShareGPT shards with defects in each, and a KTO entry with one label."""
+    shards = root / "shards"
+    shards.mkdir(parents=True)
+    for k in range(4):
+        defect_file(shards / f"part-{k:05d}.jsonl", 60_000 if k != 2 else 200_000, seed=k)
+    with (shards / "part-00003.jsonl").open("a", encoding="utf-8") as fh:  # type drift across files: system a number here
+        fh.write(json.dumps({"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}], "system": 3}) + "\n")
+    kto = root / "kto.jsonl"
+    kto.write_text("".join(json.dumps({"messages": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a"}], "label": True}) + "\n"
+                           for i in range(200)), encoding="utf-8")  # fmt: skip
+    (root / "dataset_info.json").write_text(json.dumps({
+        "chat": {"file_name": "shards", "formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}},
+        "kto": {"file_name": "kto.jsonl", "formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "label"}},
+    }), encoding="utf-8")  # fmt: skip
+    return root
+
+
+def test_bundled_dataset_same_report_on_ray(cluster):
+    local = fmtkit.validate(DATASET, stage="sft").to_dict()
+    assert on_ray(fmtkit.validate, DATASET, stage="sft").to_dict() == local
+
+
+def test_shards_with_defects_same_report_on_ray(cluster, tmp_path, monkeypatch, units):
+    """Files run at once and big ones split in byte ranges: findings, order, duplicates, drift and KTO balance as --jobs 1."""
+    from fmtkit import record_loop
+
+    root = shards_folder(tmp_path / "ds")
+    local = [fmtkit.validate(root, stage="kto").to_dict(), fmtkit.validate(root / "shards").to_dict()]
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # part-00002 is split into byte ranges
+    ray_runs = [on_ray(fmtkit.validate, root, stage="kto").to_dict(), on_ray(fmtkit.validate, root / "shards").to_dict()]
+    assert sorted(units) == ["_check_shard"] * 4 + ["_check_whole"] * 7  # part-00002 in 2 ranges, twice; the other files whole
+    found = local[0]["summary"]["by_rule"]
+    assert {"FMT201", "FMT402", "FMT404", "FMT504", "FMT802", "FMT803", "FMT808"} <= set(found), found
+    assert len({f["file"] for f in local[0]["findings"] if f["code"] in ("FMT201", "FMT803")}) == 4  # every shard has defects
+    assert ray_runs == local
+
+
+def test_cli_engine_ray_same_json_as_jobs_1(cluster, capsys, tmp_path):
+    root = shards_folder(tmp_path / "ds")
+    code1, out1, _ = run_cli(capsys, "validate", root, "--output-format", "json")
+    code2, out2, err2 = run_cli(capsys, "validate", root, "--output-format", "json", "--engine", "ray", "--jobs", "2")
+    assert (code2, out2) == (code1, out1) and code1 == 1, err2
+
+
+def test_address_connects_to_a_running_cluster(cluster, tmp_path):
+    """A second process joins the module's Ray instance by its address and reports what --jobs 1 reports."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "fmtkit", "validate", str(DATASET), "--output-format", "json"]
+    local = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    joined = subprocess.run([*cmd, "--engine", "ray", "--address", cluster], capture_output=True, text=True, env=env)
+    assert joined.returncode == local.returncode == 0, joined.stderr
+    assert json.loads(joined.stdout) == json.loads(local.stdout)
+    nowhere = subprocess.run([*cmd, "--engine", "ray", "--address", "127.0.0.1:9"], capture_output=True, text=True, env=env)
+    assert nowhere.returncode == 2 and "cannot start or reach the Ray cluster at 127.0.0.1:9" in nowhere.stderr and "Traceback" not in nowhere.stderr
+
+
+def test_without_ray_says_how_to_install():
+    probe = "import sys; sys.modules['ray'] = None\nfrom fmtkit.cli import main\nmain(['validate', %r, '--engine', 'ray'])" % str(DATASET)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert done.returncode == 2 and "pip install 'fmtkit[ray]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_address_without_ray_engine_is_a_usage_error(capsys):
+    code, _, err = run_cli(capsys, "validate", DATASET, "--address", "auto")
+    assert code == 2 and "--address names a Ray cluster: it goes with --engine ray" in err
+
+
+def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, monkeypatch, units):
+    """convert --engine ray: the byte ranges of a big file converted and checked as Ray tasks, joined in order."""
+    from fmtkit.conversion import engine
+
+    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 50_000)  # the 300 kB file splits in two ranges
+    src = defect_file(tmp_path / "chat.jsonl", 300_000)
+    runs = []
+    for extra in ([], ["--engine", "ray", "--jobs", "2"]):
+        out = tmp_path / f"out{len(runs)}.jsonl"
+        code, text, err = run_cli(capsys, "convert", src, "--from", "sharegpt", "--to", "openai", "-o", out, "--output-format", "json", *extra)
+        report = json.loads(text)
+        runs.append((code, out.read_bytes(), {k: v for k, v in report.items() if k not in ("output", "jobs", "seconds", "elapsed")}))
+    assert runs[0][0] == 1 and runs[0][1].count(b"\n") > 200  # records with errors skipped, the rest written
+    assert runs[1] == runs[0]
+    assert units == ["_worker_run"] * 2  # the two byte ranges
+
+
+def test_a_worker_that_dies_ends_the_run_with_a_clear_message(cluster):
+    """A Ray worker killed mid-task (out of memory, say) is exit 2 and a sentence, never a hang or a traceback."""
+    from fmtkit.engines import start, using
+    from fmtkit.errors import FmtkitError
+
+    with using(start("ray", 2)) as engine, pytest.raises(FmtkitError) as caught:
+        engine.map(os._exit, [3], 1)
+    assert caught.value.exit_code == 2 and "a Ray worker ended unexpectedly" in str(caught.value)

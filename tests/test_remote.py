@@ -1,0 +1,118 @@
+"""``validate --remote`` over fsspec URLs that need no network: ``memory://`` and ``file://``.
+
+The hub (``hf://datasets/...``) is tested against the loopback stand-in hub in tests/test_download.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from cli_runner import run_cli
+from test_validate_cli import DATASET, defect_file
+
+import fmtkit
+
+fsspec = pytest.importorskip("fsspec")
+
+
+def local_dataset(tmp_path: Path) -> Path:
+    """The bundled dataset folder without its hub entry (with --remote that entry would be read from the hub)."""
+    ds = tmp_path / "ds"
+    shutil.copytree(DATASET, ds)
+    info = json.loads((ds / "dataset_info.json").read_text(encoding="utf-8"))
+    (ds / "dataset_info.json").write_text(json.dumps({k: v for k, v in info.items() if "hf_hub_url" not in v}, indent=2), encoding="utf-8")
+    with (ds / "sharegpt_demo.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write('{"conversations": [{"from": "human", "value": "hi"}]}\n{broken\n')
+    return ds
+
+
+def same(a: dict, b: dict) -> bool:
+    """The same findings, files and summary, wherever the root is."""
+    a, b = json.loads(json.dumps(a)), json.loads(json.dumps(b))
+    a["summary"].pop("root"), b["summary"].pop("root")
+    return a == b
+
+
+@pytest.fixture
+def memory():
+    fs = fsspec.filesystem("memory")
+    yield fs
+    fs.rm("/", recursive=True) if fs.ls("/") else None
+
+
+def test_memory_folder_reports_what_the_local_folder_reports(tmp_path, memory):
+    ds = local_dataset(tmp_path)
+    for p in ds.rglob("*"):
+        if p.is_file():
+            memory.pipe(f"/ds/{p.relative_to(ds).as_posix()}", p.read_bytes())
+    here = fmtkit.validate(ds)
+    there = fmtkit.validate("memory://ds", remote=True)
+    assert there.root == "memory://ds" and here.summary["errors"] >= 2
+    assert same(there.to_dict(), here.to_dict())
+
+
+def test_file_url_of_a_bare_file(tmp_path, capsys):
+    p = defect_file(tmp_path / "chat.jsonl", 20_000)
+    code, out, err = run_cli(capsys, "validate", p.as_uri(), "--remote", "--output-format", "json")
+    _, local, _ = run_cli(capsys, "validate", p, "--output-format", "json")
+    there, here = json.loads(out), json.loads(local)
+    assert code == 1 and there["summary"]["root"] == tmp_path.as_uri()
+    # sorted: a finding's column is located in local files only, and orders the findings of one line
+    assert sorted((f["file"], f["line"], f["code"], f["message"]) for f in there["findings"]) == sorted(
+        (f["file"], f["line"], f["code"], f["message"]) for f in here["findings"])  # fmt: skip
+    code, out, _ = run_cli(capsys, "validate", p.as_uri(), "--remote")
+    assert f"{tmp_path.as_uri()}/chat.jsonl:" in out  # the human report names the URL
+
+
+def test_url_errors(capsys, memory, tmp_path):
+    code, _, err = run_cli(capsys, "validate", "memory://nowhere/x.jsonl", "--remote")
+    assert code == 2 and "memory://nowhere/x.jsonl: no such file or folder" in err
+    code, _, err = run_cli(capsys, "validate", "memory://nowhere/x.jsonl")
+    assert code == 2 and "is a URL: add --remote to read it" in err
+    code, _, err = run_cli(capsys, "validate", "nosuchproto://a/b.jsonl", "--remote")
+    assert code == 2 and "nosuchproto" in err and "Traceback" not in err
+    memory.pipe("/empty/readme.md", b"# nothing to check\n")
+    code, _, err = run_cli(capsys, "validate", "memory://empty", "--remote")
+    assert code == 2 and "no dataset_info.json and no data file here" in err
+
+
+# -- convert at scale: a folder of shards out -----------------------------------------------
+
+
+def test_convert_to_a_folder_writes_one_shard_per_input_file(tmp_path, capsys):
+    """The shards hold, in order, what one output file holds; a manifest lists them; --register registers the folder."""
+    from test_ray import shards_folder
+
+    ds = shards_folder(tmp_path / "ds")
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", ds / "one.jsonl")
+    assert code == 1, err  # records with errors are skipped, and reported
+    code, out, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", f"{ds / 'out'}/", "--register", "--name", "chat_openai")
+    assert code == 1, err
+    names = [f"part-{k:05d}.jsonl" for k in range(4)]
+    assert sorted(p.name for p in (ds / "out").iterdir()) == names
+    assert b"".join((ds / "out" / n).read_bytes() for n in names) == (ds / "one.jsonl").read_bytes()
+    manifest = json.loads((ds / "out.manifest.json").read_text(encoding="utf-8"))
+    assert [s["file"] for s in manifest["shards"]] == names and manifest["form"] == "openai"
+    assert manifest["records"] == (ds / "one.jsonl").read_bytes().count(b"\n") == sum(s["records"] for s in manifest["shards"])
+    assert json.loads((ds / "dataset_info.json").read_text(encoding="utf-8"))["chat_openai"]["file_name"] == "out"
+    report = fmtkit.validate(ds, entries=["chat_openai"])
+    assert not report.has_errors and [f.file for f in report.files] == [f"out/{n}" for n in names]
+
+
+def test_convert_to_a_memory_url(tmp_path, capsys, memory):
+    from test_ray import shards_folder
+
+    ds = shards_folder(tmp_path / "ds")
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", f"{ds / 'out'}/")
+    code2, out, err2 = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", "memory://bucket/chat-openai/")
+    assert (code, code2) == (1, 1), err2
+    names = [f"part-{k:05d}.jsonl" for k in range(4)]
+    assert sorted(p.rsplit("/", 1)[1] for p in memory.ls("/bucket/chat-openai", detail=False)) == names
+    assert all(memory.cat(f"/bucket/chat-openai/{n}") == (ds / "out" / n).read_bytes() for n in names)
+    assert json.loads(memory.cat("/bucket/chat-openai.manifest.json"))["shards"] == json.loads((ds / "out.manifest.json").read_text())["shards"]
+    assert "memory://bucket/chat-openai.manifest.json" in out
+    code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", "memory://bucket/x.jsonl")
+    assert code == 2 and "a URL output is a folder of shards: end it with /" in err
