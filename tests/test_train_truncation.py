@@ -225,3 +225,10 @@ def test_rows_keep_their_tools_when_the_first_row_has_none(config):
     rows = prepare_data(cfg, get_stage("sft"), lambda _: None).train
     tools = rows["tools"]
     assert tools[0] is None and "get_weather" in tools[-1]  # the first rows have no tools, the last ones do
+
+
+def test_texts_too_short_for_one_block_stop_the_run_with_the_way_out(capsys, config, tmp_path):
+    data = _write_long_data(tmp_path / "data")
+    path, _ = config(stage="pt", dataset="texts", dataset_dir=str(data), cutoff_len=2048, template=None)
+    code, log = fmtkit(capsys, "train", path, "--dry-run")
+    assert code == 1 and "fill no block of cutoff_len 2048 tokens" in log and "lower cutoff_len" in log, log

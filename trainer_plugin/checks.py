@@ -170,6 +170,11 @@ def check_data(
     echo(f"data check ({total:,} training samples, in tokens as the trainer renders them): {verdict}")
     for line in lines:
         echo(line)
+    if not fit.trained and set(fit.dropped) == {"past_last_block"}:
+        raise AllMaskedError(
+            f"the texts together fill no block of cutoff_len {cutoff} tokens, and packing drops what is left after the "
+            "last block: training would learn nothing; lower cutoff_len or add text"
+        )
     if not fit.trained:
         reasons = "; ".join(f"{n:,} {DROP_REASONS[r]}" for r, n in fit.dropped.items())
         raise AllMaskedError(
