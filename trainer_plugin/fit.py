@@ -14,7 +14,7 @@ Two ways to fit ``cutoff_len`` (the config's ``truncation``, :data:`TRUNCATIONS`
 - ``trl`` (:func:`fit_rows`): the trainer gets the rows as chat messages and
   tokenizes and cuts them itself; each row is measured here as TRL tokenizes it.
 
-What TRL does with a row longer than ``cutoff_len``, stage by stage:
+With ``truncation: trl``, what TRL does with a row longer than ``cutoff_len``, stage by stage:
 
 - sft: keeps the first ``cutoff_len`` tokens (the loss mask with them);
 - dpo, kto, orpo, simpo: keeps the prompt and the start of each answer; a
