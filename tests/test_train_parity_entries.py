@@ -2,7 +2,7 @@
 
 For each entry of ``dataset/dataset_info.json`` that ``fmtkit train`` can train (text only, local), each
 stage it fits, each template (qwen3, qwen, chatml; llama3 where the entry has no tools) and each
-``cutoff_len`` (64 and 256, where truncation happens, and one nothing is cut at), the input ids and labels
+``cutoff_len`` (16, 64 and 256, where truncation happens, and one nothing is cut at), the input ids and labels
 the trainer gets from fmtkit (``truncation: llamafactory``, the default: :mod:`trainer_plugin.encode`) must
 equal those of LLaMA-Factory's own dataset processors, row by row, with no row dropped.
 
@@ -73,7 +73,7 @@ CASES = [
     for stage in stages
     for template in TEMPLATES
     if not (template == "llama3" and _has_tools(entry))
-    for cutoff in CUTOFFS.get(stage, (64, 256, NO_CUTOFF))
+    for cutoff in CUTOFFS.get(stage, (16, 64, 256, NO_CUTOFF))
 ]
 
 
@@ -208,6 +208,15 @@ def both(tmp_path_factory):
     folder = tmp_path_factory.mktemp("parity-entries")
     tokenizers = save_tokenizers(folder)
     return Fmtkit(tokenizers), run_llamafactory(python, folder, tokenizers)
+
+
+def test_truncation_really_happens_in_every_entry_stage_and_template(both):
+    fmtkit, _ = both
+    for entry, stage, template in {(e, s, t) for e, s, t, _ in CASES}:
+        cutoff = min(c for e, s, t, c in CASES if (e, s, t) == (entry, stage, template))
+        report = fmtkit.encode(entry, stage, template, cutoff)[1]
+        cut = report.sequences > report.rows if stage == "pt" else report.truncated > 0  # pt: texts cut into blocks
+        assert cut, (entry, stage, template, cutoff, report)
 
 
 def test_every_trainable_bundled_entry_is_compared():
