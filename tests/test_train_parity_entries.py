@@ -153,6 +153,7 @@ class Fmtkit:
 
         return load_tokenizer(self.config("alpaca_demo", "sft", template, NO_CUTOFF), get_stage("sft"), lambda _: None)
 
+    @functools.cache
     def encode(self, entry: str, stage: str, template: str, cutoff: int):
         from trainer_plugin.checks import fit_dataset
         from trainer_plugin.stages import get_stage
