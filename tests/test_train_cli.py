@@ -358,7 +358,8 @@ def test_samples_over_cutoff_len_are_warned_about_and_counted(capsys, config, da
     from fmtkit.templates import chat_template
 
     cutoff = 48
-    path, out = config(stage="sft", dataset="long_sft", cutoff_len=cutoff, max_steps=1)
+    # TRL's truncation (the first cutoff_len tokens); LLaMA-Factory's: tests/test_train_truncation.py
+    path, out = config(stage="sft", dataset="long_sft", cutoff_len=cutoff, max_steps=1, truncation="trl")
     code, log = fmtkit(capsys, "train", path)
     assert code == 0, log
     tokenizer = AutoTokenizer.from_pretrained(yaml.safe_load(path.read_text())["model_name_or_path"])
@@ -402,15 +403,18 @@ def test_data_check_is_quiet_on_good_data_and_names_template_problems(capsys, co
 
 
 def test_every_sample_all_masked_by_cutoff_len_stops_the_run(capsys, config):
-    path, out = config(stage="sft", dataset="alpaca_sft", cutoff_len=8)
+    path, out = config(stage="sft", dataset="alpaca_sft", cutoff_len=8, truncation="trl")
     code, log = fmtkit(capsys, "train", path)
     assert code == 1 and "every training sample is dropped" in log and "loading" not in log, log
     code, log = fmtkit(capsys, "train", path, "train_on_prompt=true", "--dry-run")
     assert code == 0 and "8 of 8 samples (100.0%) exceed cutoff_len 8 and are truncated" in log, log
     # a reward model drops the pairs longer than cutoff_len: all of them here
-    path, _ = config(stage="rm", dataset="pref", cutoff_len=8)
+    path, _ = config(stage="rm", dataset="pref", cutoff_len=8, truncation="trl")
     code, log = fmtkit(capsys, "train", path, "--dry-run")
     assert code == 1 and "which the reward trainer drops" in log, log
+    # LLaMA-Factory's truncation keeps every row, each answer with its share of cutoff_len
+    code, log = fmtkit(capsys, "train", path, "truncation=llamafactory", "--dry-run")
+    assert code == 0 and "8 of 8 samples (100.0%) exceed cutoff_len 8 and are truncated" in log, log
 
 
 def test_rows_made_in_memory_get_the_template_check(config, tiny_model, tmp_path):

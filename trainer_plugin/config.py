@@ -37,6 +37,7 @@ import yaml
 
 from fmtkit.errors import FmtkitError
 from fmtkit.templates import TEMPLATES
+from trainer_plugin.fit import TRUNCATIONS
 
 STAGES = ("pt", "sft", "rm", "dpo", "kto")
 FINETUNING_TYPES = ("lora", "full")
@@ -113,7 +114,30 @@ class TrainConfig:
     dataset: str = _key("", "Comma list of entry names in dataset_info.json; mixed datasets are concatenated.", "data")
     eval_dataset: str | None = _key(None, "Comma list of entries used only for evaluation.", "data")
     dataset_dir: str = _key("data", "Folder holding dataset_info.json (LLaMA-Factory's default: data).", "data")
-    cutoff_len: int = _key(2048, "Maximum tokens per example; longer ones are truncated.", "data")
+    cutoff_len: int = _key(
+        2048, "Maximum tokens per example; longer ones are truncated (how: `truncation`).", "data"
+    )
+    truncation: str = _key(
+        "llamafactory",
+        "How an example longer than cutoff_len is cut. llamafactory: as LLaMA-Factory cuts it (prompt and answer "
+        "share cutoff_len by their lengths, turn by turn; pairs by the longer answer; pt: packed blocks, the "
+        "remainder dropped); fmtkit tokenizes and the trainer gets token ids. trl: as TRL's trainers cut it (the "
+        "first cutoff_len tokens; rm drops longer pairs); examples left with nothing to train are dropped.",
+        "data",
+        tuple(TRUNCATIONS),
+    )
+    tokenized_path: str | None = _key(
+        None,
+        "Folder of the tokenized training set (truncation: llamafactory), as LLaMA-Factory's key: when it holds files, "
+        "the set is loaded from it and the dataset keys are not read; else the set is tokenized and saved there.",
+        "data",
+    )
+    preprocessing_batch_size: int = _key(
+        1000,
+        "truncation: llamafactory, packed pt: texts concatenated together before cutting blocks; the remainder of "
+        "each group, shorter than a block, is dropped (LLaMA-Factory's key and default).",
+        "data",
+    )
     max_samples: int | None = _key(None, "Keep at most this many records of each dataset (the first ones).", "data")
     val_size: float = _key(
         0.0, "Split off an evaluation set: a fraction (0 < x < 1) or a record count (x > 1). 0: no split.", "data"
@@ -238,10 +262,10 @@ def split_names(value: str | None) -> list[str]:
 # LLaMA-Factory keys that change nothing here: accepted and named once in the log.
 IGNORED_KEYS = frozenset(
     """
-    do_train do_eval do_predict preprocessing_num_workers preprocessing_batch_size dataloader_num_workers
+    do_train do_eval do_predict preprocessing_num_workers dataloader_num_workers
     dataloader_pin_memory dataloader_persistent_workers overwrite_output_dir save_only_model ddp_timeout
     ddp_backend logging_strategy logging_first_step
-    trust_remote_code overwrite_cache cache_dir tokenized_path flash_attn use_fast_tokenizer low_cpu_mem_usage
+    trust_remote_code overwrite_cache cache_dir flash_attn use_fast_tokenizer low_cpu_mem_usage
     include_num_input_tokens_seen include_effective_tokens_per_second include_tokens_per_second
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir
     eval_on_each_dataset predict_with_generate generation_max_length generation_num_beams do_sample temperature
@@ -509,6 +533,7 @@ def _check(config: TrainConfig) -> list[str]:
         "cutoff_len",
         "logging_steps",
         "save_steps",
+        "preprocessing_batch_size",
     ):
         if getattr(config, key) < 1:
             raise FmtkitError(f"{key} must be at least 1, got {getattr(config, key)}")
@@ -537,6 +562,11 @@ def _check(config: TrainConfig) -> list[str]:
             close = difflib.get_close_matches(name, list(TRACKERS), n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise FmtkitError(f"report_to: {name!r} is not one of none, all, {', '.join(TRACKERS)}{hint}")
+    if config.tokenized_path and config.truncation != "llamafactory":
+        raise FmtkitError(
+            "tokenized_path needs `truncation: llamafactory` (with truncation: trl the trainer tokenizes the set itself,"
+            " so there is no tokenized set to save): remove tokenized_path or the truncation key"
+        )
     if config.stage == "pt" and config.train_on_prompt:
         notes.append("train_on_prompt has no effect on stage pt (every token is trained)")
     return notes

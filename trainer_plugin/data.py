@@ -229,12 +229,18 @@ def rows_for(
 
 
 def to_dataset(rows: list[Row]) -> Dataset:
-    """Rows as a ``datasets.Dataset``; an empty list is an error, not an empty run."""
+    """Rows as a ``datasets.Dataset``, with every column any row has (None where a row lacks it: ``Dataset.from_list``
+    alone takes the first row's columns, so the tools of later rows would be lost); an empty list is an error.
+
+    >>> list(to_dataset([{"text": "a"}, {"text": "b", "tools": "[]"}])["tools"])
+    [None, '[]']
+    """
     from datasets import Dataset
 
     if not rows:
         raise FmtkitError("no training samples: the datasets are empty", exit_code=EXIT_FINDINGS)
-    return Dataset.from_list(rows)
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    return Dataset.from_list([{key: row.get(key) for key in columns} for row in rows])
 
 
 def split_eval(dataset: Dataset, val_size: float, seed: int) -> tuple[Dataset, Dataset | None]:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
 Echo = Callable[[str], None]
 CONFIG_FILE = "train_config.yaml"
 SUMMARY_FILE = "train_summary.json"
+TOKENIZED_CHECK_FILE = "fmtkit_data_check.json"  # beside the saved set in tokenized_path: its stage and data check
 _OFFLINE_HINT = "a local folder, or a hub id already in the local cache"
 
 
@@ -96,6 +97,75 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
         + f" ({', '.join(f'{name}: {n}' for name, n in counts.items())})"
     )
     return PreparedData(train, evaluation, counts, train_samples)
+
+
+@dataclass
+class TokenizedSet:
+    """A tokenized training set saved in ``tokenized_path``: the trainer's rows and the data check made with them."""
+
+    train: Dataset
+    eval: Dataset | None
+    data_warnings: dict[str, Any]
+
+
+def has_tokenized_set(path: str | Path) -> bool:
+    """LLaMA-Factory's test for ``tokenized_path``: a folder with something in it (then it is loaded, not written)."""
+    folder = Path(path)
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def load_tokenized_set(config: TrainConfig, echo: Echo = default_echo) -> TokenizedSet:
+    """The set saved in ``config.tokenized_path`` by an earlier run (:func:`save_tokenized_set`), for the same stage."""
+    import json
+
+    from datasets import load_from_disk
+
+    folder = Path(config.tokenized_path or "")
+    check = folder / TOKENIZED_CHECK_FILE
+    if not check.is_file():
+        raise FmtkitError(
+            f"tokenized_path {folder} holds files but no tokenized set saved by fmtkit train (no {TOKENIZED_CHECK_FILE}): "
+            "empty the folder, or point tokenized_path at a new one, and fmtkit saves the set there"
+        )
+    saved = json.loads(check.read_text(encoding="utf-8"))
+    if saved["stage"] != config.trainer_stage:
+        raise FmtkitError(
+            f"tokenized_path {folder} holds a set tokenized for stage {saved['stage']}, not {config.trainer_stage}: "
+            "point tokenized_path at another folder"
+        )
+    sets = load_from_disk(str(folder))
+    echo(
+        f"loaded the tokenized set from {folder} (tokenized_path): {len(sets['train']):,} training rows; the dataset keys "
+        "(dataset, cutoff_len, template, ...) are not read again (empty the folder to tokenize anew)"
+    )
+    return TokenizedSet(sets["train"], sets["validation"] if "validation" in sets else None, saved["data_warnings"])
+
+
+def save_tokenized_set(config: TrainConfig, tokenized: TokenizedSet, echo: Echo = default_echo) -> None:
+    """Save the run's tokenized set in ``config.tokenized_path`` (written beside it, then renamed into place)."""
+    import json
+    import os
+    import shutil
+
+    from datasets import DatasetDict
+
+    from fmtkit.writing import temp_path
+
+    folder = Path(config.tokenized_path or "")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(folder)
+    sets = {"train": tokenized.train, **({"validation": tokenized.eval} if tokenized.eval is not None else {})}
+    try:
+        DatasetDict(sets).save_to_disk(str(tmp))
+        saved = {"stage": config.trainer_stage, "data_warnings": tokenized.data_warnings}
+        (tmp / TOKENIZED_CHECK_FILE).write_text(json.dumps(saved, indent=1), encoding="utf-8")
+        if folder.is_dir():
+            folder.rmdir()  # empty: has_tokenized_set said so
+        os.rename(tmp, folder)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise FmtkitError(f"cannot save the tokenized set in tokenized_path {folder}: {exc}") from exc
+    echo(f"tokenized set saved to {folder}: later runs with `tokenized_path: {folder}` load it")
 
 
 def _concat(a: Dataset, b: Dataset) -> Dataset:
@@ -259,6 +329,12 @@ def train(
     for note in notes:
         echo(f"note: {note}")
     stage = get_stage(config.trainer_stage)
+    if config.tokenized_path and has_tokenized_set(config.tokenized_path):
+        tokenized = load_tokenized_set(config, echo)
+        if dry_run:
+            echo(f"dry run: stage {stage.name} on {config.model_name_or_path} stops here, before loading the model")
+            return None
+        return train_on_datasets(config, tokenized.train, tokenized.eval, echo, callbacks, tokenized=tokenized)
     entries = config.dataset_names + config.eval_dataset_names
     check_datasets(config.dataset_dir, entries, stage.data_stage, echo)
     data = prepare_data(config, stage, echo)
@@ -284,10 +360,13 @@ def train_on_datasets(
     echo: Echo = default_echo,
     callbacks: list[Any] | None = None,
     data: PreparedData | None = None,
+    tokenized: TokenizedSet | None = None,
 ) -> TrainSummary:
     """Train ``config``'s stage on datasets already in TRL form, then save outputs and the summary.
 
     ``data``: what :func:`prepare_data` read; its first samples are checked for template problems.
+    ``tokenized``: a set loaded from ``tokenized_path``, already checked and tokenized (the datasets are its own).
+    Else, with ``tokenized_path`` set, the set is saved there once tokenized.
     Every row is measured before the model loads and rows that would train on nothing are
     dropped (:mod:`trainer_plugin.fit`). A loss or a saved weight that is not finite fails the
     run (exit 1, ``status: failed`` in ``train_summary.json``).
@@ -312,10 +391,15 @@ def train_on_datasets(
     plot = check_reporting(config, echo)
     tokenizer = load_tokenizer(config, stage, echo)
     samples = data.samples if data is not None else None
-    # Before the device is touched: the check may fork tokenizing processes.
-    train_dataset, data_warnings = check_before_training(config, stage, tokenizer, samples, train_dataset, echo)
-    if eval_dataset is not None:
-        eval_dataset = _fit_eval(config, stage, tokenizer, eval_dataset, echo)
+    if tokenized is not None:
+        data_warnings = tokenized.data_warnings
+    else:
+        # Before the device is touched: the check may fork tokenizing processes.
+        train_dataset, data_warnings = check_before_training(config, stage, tokenizer, samples, train_dataset, echo)
+        if eval_dataset is not None:
+            eval_dataset = _fit_eval(config, stage, tokenizer, eval_dataset, echo)
+        if config.tokenized_path and is_main_process():
+            save_tokenized_set(config, TokenizedSet(train_dataset, eval_dataset, data_warnings), echo)
     device = detect_device(config, echo)
     bar = wants_progress_bar()
     progress = ProgressPrinter(bar_echo if bar else echo)
@@ -376,7 +460,7 @@ def train_on_datasets(
         losses=progress.losses,
         eval_loss=progress.eval_losses[-1]["loss"] if progress.eval_losses else None,
         eval_losses=progress.eval_losses,
-        train_samples=len(train_dataset),
+        train_samples=data_warnings["samples_trained"],
         eval_samples=len(eval_dataset) if eval_dataset is not None else 0,
         train_runtime_s=float(result.metrics.get("train_runtime", 0.0)),
         trainable_params=trainable,

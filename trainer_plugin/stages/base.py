@@ -103,8 +103,19 @@ class StageContext:
             args["remove_unused_columns"] = False
         return args
 
+    @property
+    def tokenized(self) -> bool:
+        """The rows carry token ids, cut by fmtkit (``truncation: llamafactory``, :mod:`trainer_plugin.encode`)."""
+        from trainer_plugin.encode import is_tokenized
+
+        return is_tokenized(self.train_dataset)
+
     def trainer(self, trainer_class: type[Trainer], args: Any, task_type: str = "CAUSAL_LM") -> Trainer:
         """``trainer_class`` on the run's model, data, tokenizer, LoRA (of ``task_type``) and callbacks."""
+        if self.tokenized:
+            from trainer_plugin.encode import accepting_tokenized
+
+            trainer_class = accepting_tokenized(trainer_class)
         try:
             return trainer_class(
                 model=self.config.model_name_or_path,

@@ -13,7 +13,8 @@ from trainer_plugin.stages.sft import build_sft_trainer
 
 
 def build(ctx: StageContext):
-    return build_sft_trainer(ctx, assistant_only=False, packing=ctx.config.use_packing, packing_strategy="wrapped")
+    packing = ctx.config.use_packing and not ctx.tokenized  # token-id rows come packed (trainer_plugin.encode)
+    return build_sft_trainer(ctx, assistant_only=False, packing=packing, packing_strategy="wrapped")
 
 
 STAGE = Stage(

@@ -58,9 +58,9 @@ def build_sft_trainer(ctx: StageContext, assistant_only: bool, packing: bool, pa
 
 
 def build(ctx: StageContext):
-    return build_sft_trainer(
-        ctx, assistant_only=not ctx.config.train_on_prompt, packing=ctx.config.use_packing, packing_strategy="bfd"
-    )
+    # Token-id rows carry their labels already: the loss mask is in them.
+    assistant_only = not ctx.config.train_on_prompt and not ctx.tokenized
+    return build_sft_trainer(ctx, assistant_only=assistant_only, packing=ctx.config.use_packing, packing_strategy="bfd")
 
 
 STAGE = Stage(name="sft", data_stage="sft", to_row=sft_row, build=build, description="supervised fine-tuning")

@@ -1,0 +1,304 @@
+"""LLaMA-Factory's truncation (``truncation: llamafactory``): training rows to token ids, cut as it cuts them.
+
+fmtkit renders each row with the run's chat template, exactly as the TRL
+trainers would, then fits it in ``cutoff_len`` the way LLaMA-Factory 0.9.5's
+dataset processors do, and hands the trainer the token ids (the trainer only
+batches them):
+
+- sft: turn by turn. Each (prompt, answer) pair of the conversation gets a
+  share of the budget left (:func:`split_budget`); once the budget is spent the
+  later turns are left out. Every turn's answer stays in the loss.
+- dpo, orpo, simpo, rm (pairs): the prompt and the *longer* of the two answers
+  share ``cutoff_len``; both answers are cut to the same length.
+- kto: the prompt and the answer share ``cutoff_len``.
+- pt: texts (each ending with the end-of-sequence text) are concatenated per
+  group of ``preprocessing_batch_size`` texts and cut into blocks of
+  ``cutoff_len`` tokens; the remainder of each group, shorter than a block,
+  is dropped. Without packing each text is cut to its first ``cutoff_len``.
+
+Unlike TRL's truncation (first ``cutoff_len`` tokens), no answer loses all its
+tokens to a long prompt, so rows are kept. A row left with nothing to train all
+the same (an answer with no token in the loss) is dropped and counted, as
+:mod:`trainer_plugin.fit` does for TRL's truncation.
+
+>>> split_budget(10, 5, 64)  # it fits: nothing is cut
+(10, 5)
+>>> split_budget(100, 100, 64)  # both long: split by their ratio
+(32, 32)
+>>> split_budget(10, 100, 64)  # a short prompt is kept whole, the answer takes the rest
+(10, 54)
+>>> split_budget(100, 20, 64)  # a short answer is kept whole, the prompt takes the rest
+(44, 20)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from datasets import Dataset
+
+IGNORE = -100
+PACKING_GROUP = 1000  # LLaMA-Factory's preprocessing_batch_size: texts packed together before the remainder is dropped
+# The columns each stage's trainer takes, pre-tokenized (TRL 1.16; ORPO and CPO: their tokenize_row's output).
+COLUMNS = {
+    "sft": ("input_ids", "labels"),
+    "pt": ("input_ids",),
+    "dpo": ("prompt_ids", "chosen_ids", "rejected_ids"),
+    "kto": ("prompt_ids", "completion_ids", "label"),
+    "rm": ("chosen_ids", "rejected_ids"),
+    "orpo": tuple(f"{side}_{key}" for side in ("prompt", "chosen", "rejected") for key in ("input_ids", "attention_mask"))
+    + ("chosen_labels", "rejected_labels"),
+}
+COLUMNS["simpo"] = COLUMNS["orpo"]
+
+
+def is_tokenized(dataset: Any) -> bool:
+    """Whether a training set's rows carry token ids (made here) rather than chat messages or texts."""
+    columns = getattr(dataset, "column_names", None) or ()
+    return any(column in columns for column in ("input_ids", "prompt_ids", "chosen_ids", "chosen_input_ids"))
+
+
+def split_budget(prompt_len: int, answer_len: int, budget: int) -> tuple[int, int]:
+    """How many prompt and answer tokens LLaMA-Factory keeps of a pair in ``budget`` tokens (its ``infer_seqlen``).
+
+    An answer shorter than half the budget is kept whole; else a prompt shorter than half is kept
+    whole and the answer gets the rest; else the budget is shared in proportion to the two lengths.
+    """
+    if 2 * answer_len < budget:
+        answer_room = budget
+    elif 2 * prompt_len < budget:
+        answer_room = budget - prompt_len
+    else:
+        answer_room = int(budget * answer_len / (prompt_len + answer_len))
+    answer = min(answer_room, answer_len)
+    return min(max(budget - answer, 0), prompt_len), answer
+
+
+def turns(ids: list[int], mask: list[int]) -> list[tuple[list[int], list[int]]]:
+    """A rendered conversation as (prompt, answer) pairs: each run of unmasked tokens, then the masked run after it.
+
+    >>> turns([1, 2, 3, 4, 5, 6], [0, 0, 1, 0, 1, 1])
+    [([1, 2], [3]), ([4], [5, 6])]
+    >>> turns([1, 2], [0, 0])  # no answer marked: one prompt
+    [([1, 2], [])]
+    """
+    pairs: list[tuple[list[int], list[int]]] = []
+    source: list[int] = []
+    target: list[int] = []
+    for token, trained in zip(ids, mask, strict=True):
+        if not trained and target:
+            pairs.append((source, target))
+            source, target = [], []
+        (target if trained else source).append(token)
+    if source or target:
+        pairs.append((source, target))
+    return pairs
+
+
+def _kwargs(row: dict[str, Any]) -> dict[str, Any]:
+    tools = row.get("tools")
+    kwargs: dict[str, Any] = {"tools": json.loads(tools) if isinstance(tools, str) else tools}
+    kwargs.update(row.get("chat_template_kwargs") or {})
+    return kwargs
+
+
+def render_ids(tokenizer: Any, messages: list[dict[str, Any]], kwargs: dict[str, Any], **extra: Any) -> dict:
+    """The chat template's token ids of ``messages`` (``input_ids``, plus ``assistant_masks`` when asked), as TRL renders them."""
+    return tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs, **extra)
+
+
+def _fit(length: int, trained: int, full: int, truncated: bool, drop: str = "") -> dict[str, Any]:
+    return {"_fit_length": length, "_fit_trained": trained, "_fit_trained_full": full, "_fit_truncated": truncated, "_fit_drop": drop}
+
+
+def encode_sft(row: dict[str, Any], tokenizer: Any, cutoff: int, train_on_prompt: bool) -> dict[str, Any]:
+    """One conversation: ``input_ids`` and ``labels`` (``IGNORE`` outside the loss), cut turn by turn.
+
+    The turns come from the template's ``{% generation %}`` markers (the assistant mask).
+    """
+    done = render_ids(tokenizer, row["messages"], _kwargs(row), return_assistant_tokens_mask=True)
+    ids = done["input_ids"]
+    pairs = turns(ids, done["assistant_masks"])
+    input_ids: list[int] = []
+    labels: list[int] = []
+    for source, target in pairs:
+        room = cutoff - len(input_ids)
+        if room <= 0:
+            break
+        keep_source, keep_target = split_budget(len(source), len(target), room)
+        prompt, answer = source[:keep_source], target[:keep_target]
+        input_ids += prompt + answer
+        labels += (prompt if train_on_prompt else [IGNORE] * len(prompt)) + answer
+    full = len(ids) if train_on_prompt else sum(len(t) for _, t in pairs)
+    trained = sum(1 for label in labels if label != IGNORE)
+    drop = "no_trained_token" if not full else ("answer_past_cutoff_len" if not trained else "")
+    return {"input_ids": input_ids, "labels": labels, **_fit(len(ids), trained, full, len(input_ids) < len(ids), drop)}
+
+
+def _prompt_and_answers(row: dict[str, Any], tokenizer: Any, sides: tuple[str, ...]) -> tuple[list[int], list[list[int]]]:
+    """The prompt's ids and each answer's, split where the rendered prompt and prompt + answer part (TRL's rule)."""
+    kwargs = _kwargs(row)
+    prompt = render_ids(tokenizer, row["prompt"], kwargs, add_generation_prompt=True)["input_ids"]
+    fulls = [render_ids(tokenizer, row["prompt"] + row[side], kwargs)["input_ids"] for side in sides]
+    start = min(common_prefix(prompt, ids) for ids in fulls)
+    return fulls[0][:start], [ids[start:] for ids in fulls]
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading ids ``a`` and ``b`` share.
+
+    >>> common_prefix([1, 2, 3], [1, 2, 4, 5])
+    2
+    """
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def encode_pair(row: dict[str, Any], tokenizer: Any, cutoff: int, stage: str) -> dict[str, Any]:
+    """A preference pair: the prompt and both answers, cut with the longer answer's share (dpo, orpo, simpo, rm)."""
+    prompt, (chosen, rejected) = _prompt_and_answers(row, tokenizer, ("chosen", "rejected"))
+    longer = max(len(chosen), len(rejected))
+    keep_prompt, keep_answer = split_budget(len(prompt), longer, cutoff)
+    p, c, r = prompt[:keep_prompt], chosen[:keep_answer], rejected[:keep_answer]
+    kept, full = len(c) + len(r), len(chosen) + len(rejected)
+    if stage == "rm":  # the reward model scores whole sequences
+        out: dict[str, Any] = {"chosen_ids": p + c, "rejected_ids": p + r}
+        kept, full = kept + 2 * len(p), full + 2 * len(prompt)
+    elif stage == "dpo":
+        out = {"prompt_ids": p, "chosen_ids": c, "rejected_ids": r}
+    else:  # TRL's experimental ORPO / CPO trainers: their tokenize_row's columns
+        out = {"prompt_input_ids": p, "prompt_attention_mask": [1] * len(p)}
+        for side, answer in (("chosen", c), ("rejected", r)):
+            out[f"{side}_input_ids"] = p + answer
+            out[f"{side}_attention_mask"] = [1] * (len(p) + len(answer))
+            out[f"{side}_labels"] = [IGNORE] * len(p) + answer
+    drop = "no_trained_token" if not (chosen and rejected) else ("answer_past_cutoff_len" if not keep_answer else "")
+    return {**out, **_fit(len(prompt) + longer, kept, full, keep_prompt + keep_answer < len(prompt) + longer, drop)}
+
+
+def encode_kto(row: dict[str, Any], tokenizer: Any, cutoff: int) -> dict[str, Any]:
+    """A labelled answer: the prompt and the answer share ``cutoff_len``."""
+    prompt, (answer,) = _prompt_and_answers(row, tokenizer, ("completion",))
+    keep_prompt, keep_answer = split_budget(len(prompt), len(answer), cutoff)
+    drop = "no_trained_token" if not answer else ("answer_past_cutoff_len" if not keep_answer else "")
+    out = {"prompt_ids": prompt[:keep_prompt], "completion_ids": answer[:keep_answer], "label": row["label"]}
+    length = len(prompt) + len(answer)
+    return {**out, **_fit(length, keep_answer, len(answer), keep_prompt + keep_answer < length, drop)}
+
+
+def pt_texts_ids(texts: list[str], tokenizer: Any, eos_text: str) -> list[list[int]]:
+    """Each text with the end-of-sequence text appended, tokenized without special tokens (BOS first when the tokenizer adds one)."""
+    bos = [tokenizer.bos_token_id] if getattr(tokenizer, "add_bos_token", False) and tokenizer.bos_token_id is not None else []
+    return [bos + tokenizer(text + eos_text, add_special_tokens=False)["input_ids"] for text in texts]
+
+
+def pack_blocks(ids: list[list[int]], block: int, group: int = PACKING_GROUP, bos_id: int | None = None) -> tuple[list[list[int]], list[int]]:
+    """Texts' ids packed into blocks of ``block`` tokens, ``group`` texts at a time; and how many tokens of each text made it.
+
+    The remainder of each group (fewer than ``block`` tokens) is dropped, as LLaMA-Factory packs.
+    ``bos_id``: the first token of every block becomes BOS (tokenizers that add one).
+
+    >>> pack_blocks([[1, 2, 3], [4, 5], [6, 7, 8]], block=3, group=2)  # [4, 5]: the first group's remainder
+    ([[1, 2, 3], [6, 7, 8]], [3, 0, 3])
+    >>> pack_blocks([[1, 2, 3], [4, 5], [6, 7, 8]], block=2, group=3)
+    ([[1, 2], [3, 4], [5, 6], [7, 8]], [3, 2, 3])
+    """
+    blocks: list[list[int]] = []
+    kept: list[int] = []
+    for start in range(0, len(ids), group):
+        part = ids[start : start + group]
+        flat = [token for text in part for token in text]
+        usable = len(flat) // block * block
+        blocks += [flat[i : i + block] for i in range(0, usable, block)]
+        seen = 0
+        for text in part:
+            kept.append(max(0, min(len(text), usable - seen)))
+            seen += len(text)
+    if bos_id is not None:
+        for b in blocks:
+            b[0] = bos_id
+    return blocks, kept
+
+
+def pt_eos_text(tokenizer: Any, template: str | None) -> str:
+    """The text LLaMA-Factory appends to each pretraining text: the template's stop token (it replaces EOS), llama3's end of text."""
+    from fmtkit.templates import TEMPLATES
+
+    if template == "llama3":
+        return "<|end_of_text|>"
+    chat = TEMPLATES.get(template or "")
+    return chat.stop_token if chat is not None and chat.stop_token else tokenizer.eos_token
+
+
+def encode_pt(
+    texts: list[str], tokenizer: Any, cutoff: int, packed: bool, template: str | None, group: int = PACKING_GROUP
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pretraining texts: the ``_fit_*`` columns of each text, and the trainer's ``input_ids`` rows (blocks when ``packed``)."""
+    ids = pt_texts_ids(texts, tokenizer, pt_eos_text(tokenizer, template))
+    if not packed:
+        fits = [_fit(len(t), min(len(t), cutoff), len(t), len(t) > cutoff) for t in ids]
+        return fits, [{"input_ids": t[:cutoff]} for t in ids]
+    bos = tokenizer.bos_token_id if getattr(tokenizer, "add_bos_token", False) else None
+    blocks, kept = pack_blocks(ids, cutoff, group, bos)
+    fits = [_fit(len(t), k, len(t), 0 < k < len(t), "" if k else "past_last_block") for t, k in zip(ids, kept, strict=True)]
+    return fits, [{"input_ids": b} for b in blocks]
+
+
+def encode_row(row: dict[str, Any], tokenizer: Any, stage: str, cutoff: int, train_on_prompt: bool) -> dict[str, Any]:
+    """One row of any conversational stage, cut as LLaMA-Factory cuts it, with its ``_fit_*`` columns."""
+    try:
+        if stage == "sft":
+            return encode_sft(row, tokenizer, cutoff, train_on_prompt)
+        if stage == "kto":
+            return encode_kto(row, tokenizer, cutoff)
+        return encode_pair(row, tokenizer, cutoff, stage)
+    except Exception as exc:  # noqa: BLE001 - a template that fails on a row is reported, not a crash
+        empty: dict[str, Any] = {column: [] for column in COLUMNS[stage]}
+        if stage == "kto":
+            empty["label"] = bool(row.get("label"))
+        return {**empty, **_fit(0, 0, 0, False, f"template_error:{exc}")}
+
+
+def with_kl_completions(dataset: Dataset, batch_size: int) -> Dataset:
+    """KTO's mismatched answers for its KL term: in each batch of ``batch_size`` rows, each prompt gets the previous row's answer.
+
+    What TRL's KTOTrainer adds to the rows it tokenizes (the first row of a batch gets the batch's last answer).
+    """
+
+    def rotate(batch: dict[str, list]) -> dict[str, list]:
+        answers = batch["completion_ids"]
+        return {"KL_completion_ids": answers[-1:] + answers[:-1]}
+
+    return dataset.map(rotate, batched=True, batch_size=batch_size)
+
+
+def accepting_tokenized(trainer_class: type) -> type:
+    """``trainer_class`` taking the rows :mod:`trainer_plugin.encode` made as they are, without tokenizing them again.
+
+    TRL 1.16's ``SFTTrainer`` and ``RewardTrainer`` already skip rows that carry token ids; its
+    ``DPOTrainer`` and ``KTOTrainer`` always tokenize (``_prepare_dataset``), and the experimental
+    ``ORPOTrainer`` / ``CPOTrainer`` map every row through ``tokenize_row``: those two steps pass
+    rows with token ids through (KTO still gets its KL answers, as TRL adds them).
+    """
+
+    class Trainer(trainer_class):  # type: ignore[misc, valid-type]
+        def _prepare_dataset(self, dataset, processing_class, args, *rest, **kwargs):
+            if "prompt_ids" not in (dataset.column_names or []):
+                return super()._prepare_dataset(dataset, processing_class, args, *rest, **kwargs)
+            if getattr(self, "calculate_KL", False):
+                dataset = with_kl_completions(dataset, args.per_device_train_batch_size)
+            return dataset
+
+        def tokenize_row(self, feature, model=None):
+            if "chosen_input_ids" in feature:
+                return {}
+            return super().tokenize_row(feature, model)
+
+    Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
+    return Trainer
