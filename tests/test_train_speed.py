@@ -55,7 +55,7 @@ def test_the_plain_sft_loss_equals_trls_and_skips_its_metrics(tiny_model, tmp_pa
 
 
 @pytest.mark.parametrize("stage", ["dpo", "kto"])
-def test_dpo_and_kto_on_the_cpu_compute_trls_fields_from_the_full_logits(tiny_model, tmp_path, stage):
+def test_dpo_and_kto_on_the_cpu_compute_trls_fields_from_the_trained_positions(tiny_model, tmp_path, stage):
     import torch
 
     from fmtkit.sample import Sample, Turn

@@ -175,14 +175,21 @@ def keeping_the_template_stop(trainer_class: type[Trainer]) -> type[Trainer]:
     return Trainer
 
 
-def full_logits_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
-    """On the CPU, TRL's DPO and KTO per-token log-probabilities from the model's own logits, not its tiled LM head.
+SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+
+
+def trained_positions_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
+    """On the CPU, TRL's DPO and KTO per-token fields from the LM head applied to the trained positions only.
 
     TRL patches the model with a fused LM head that, off a Triton GPU, scores every position
-    tile by tile (about 3x the time of one full-logits pass on the CPU, more with the entropy,
-    mean logits and top-1 its metrics ask for). On the CPU this computes the same fields
-    from the full logits, as LLaMA-Factory's forward does: the same log-probabilities, hence
-    the same loss and metrics. GPUs and MoE models keep TRL's head.
+    tile by tile: prompt and padding too, about 3x the time of one full-logits pass on the CPU.
+    LLaMA-Factory scores every position in one pass. Here the model's backbone runs as usual
+    and its LM head projects only the positions whose next token is trained (the answer: a
+    fraction of the sequence), in one matrix product, as TRL does on a Triton GPU. Prompt and
+    padding positions count 0 in TRL's loss and metrics, so the log-probabilities, loss and
+    metrics (entropy, mean logits, top-1) are the same. The reference pass (no gradient while
+    training) computes the log-probabilities only: its other fields feed no metric.
+    GPUs, MoE models and models whose logits are scaled or soft-capped keep TRL's head.
     """
     if not use_cpu:
         return trainer
@@ -198,29 +205,39 @@ def full_logits_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
                 *args, labels=labels, shift_labels=shift_labels, num_items_in_batch=num_items_in_batch, **kwargs
             )
         kwargs["use_cache"] = False
-        logits = type(self).forward(self, *args, **kwargs).logits
+        hidden = self.base_model(*args, **kwargs).last_hidden_state
         if shift_labels is None:
-            logits, labels = logits[:, :-1], labels[:, 1:]
+            hidden, labels = hidden[:, :-1], labels[:, 1:]
         else:
             labels = shift_labels
         mask = labels != -100
-        log_probs_all = logits.float().log_softmax(-1)
-        log_probs = log_probs_all.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0)
+        targets = labels[mask]
+        logits = self.get_output_embeddings()(hidden[mask]).float()  # (trained positions, vocabulary)
+        log_probs_all = logits.log_softmax(-1)
+        log_probs = log_probs_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+        def per_token(values):  # back to (batch, positions), 0 where nothing is trained (as TRL's head)
+            return values.new_zeros(mask.shape).masked_scatter(mask, values)
+
         entropy = mean_logits = is_top1 = None
         if torch.is_grad_enabled() or not self.training:  # not the reference pass of training: the metrics need them
             with torch.no_grad():
-                entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).masked_fill(~mask, 0)
-                mean_logits = logits.float().mean(-1).masked_fill(~mask, 0)
-                is_top1 = (logits.argmax(-1) == labels) & mask
+                entropy = per_token(-(log_probs_all.exp() * log_probs_all).sum(-1))
+                mean_logits = per_token(logits.mean(-1))
+                is_top1 = per_token(logits.argmax(-1) == targets)
         loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
         return FusedCausalLMOutput(
-            loss=loss, log_probs=log_probs, entropy=entropy, mean_logits=mean_logits, is_top1=is_top1, label_mask=mask
-        )
+            loss=loss, log_probs=per_token(log_probs), entropy=entropy, mean_logits=mean_logits, is_top1=is_top1,
+            label_mask=mask,
+        )  # fmt: skip
 
     trl_forward: dict[int, Any] = {}
     policy = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
     for model in (policy, getattr(trainer, "ref_model", None)):
-        if model is None or getattr(model.config.get_text_config(), "output_router_logits", False):
+        text_config = None if model is None else model.config.get_text_config()
+        if text_config is None or getattr(text_config, "output_router_logits", False):
+            continue
+        if any(getattr(text_config, name, None) not in (None, 1.0) for name in SCALED_LOGITS):
             continue
         trl_forward[id(model)] = model.forward
         model.forward = types.MethodType(forward, model)
