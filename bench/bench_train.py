@@ -1,6 +1,7 @@
 """``fmtkit train`` speed on the CPU: steps per second and time to first step, against TRL's own SFT loss and LLaMA-Factory.
 
-``--stage`` picks sft (default), dpo or kto; the configs are LLaMA-Factory's keys, read by both tools.
+``--stage`` picks sft (default), dpo, kto, orpo, simpo or rm; the configs are LLaMA-Factory's keys, read
+by both tools (orpo and simpo: ``stage: dpo`` with that ``pref_loss``; rm on the dpo pairs).
 
 One run measures, on the same data, config, micro-batches and seed, each in a
 fresh process (so the time to first step includes imports, data preparation
@@ -22,7 +23,7 @@ tools, whatever order each draws them in. Steps per second count the steps
 after the first.
 
     python bench/bench_train.py                 # sft, 12 steps, batch 2, cutoff_len 512, 1 thread
-    python bench/bench_train.py --stage dpo     # or kto (no TRL-loss row: it is SFT's)
+    python bench/bench_train.py --stage dpo     # or kto, orpo, simpo, rm (no TRL-loss row: it is SFT's)
     python bench/bench_train.py --steps 20 --threads 2 --json bench/out/train.json
 """
 
@@ -42,6 +43,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 LF_PYTHON = str(ROOT / ".venv-lf" / "bin" / "python")
+STAGES = ("sft", "dpo", "kto", "orpo", "simpo", "rm")
+PREFERENCE_LOSSES = ("orpo", "simpo")  # stage dpo with this pref_loss
+DATASETS = {"orpo": "dpo", "simpo": "dpo", "rm": "dpo"}  # the data each stage reads, when not its own name
 
 
 def build_model(directory: Path) -> Path:
@@ -90,13 +94,15 @@ def write_dataset(directory: Path, records: int, words: int) -> None:
 
 def run_config(work: Path, model: Path, data: Path, name: str, args: argparse.Namespace) -> dict:
     """The keys both tools read (LLaMA-Factory's names), for one run into ``work/name``."""
+    preference_loss = args.stage in PREFERENCE_LOSSES
     return {
         "model_name_or_path": str(model),
-        "stage": args.stage,
+        "stage": "dpo" if preference_loss else args.stage,
+        **({"pref_loss": args.stage} if preference_loss else {}),
         "do_train": True,
         "finetuning_type": "lora",
         "lora_target": "all",
-        "dataset": args.stage,
+        "dataset": DATASETS.get(args.stage, args.stage),
         "dataset_dir": str(data),
         "template": "qwen3",
         "cutoff_len": args.cutoff_len,
@@ -134,9 +140,11 @@ def worker(config_file: str, plain: bool) -> int:
     return 0
 
 
-def figures(start: float, marks: list[float]) -> dict:
+def figures(start: float, marks: list[float], warmup: int = 1) -> dict:
+    """Steps, time from ``start`` to the end of the first step, and steps/s over the steps after ``warmup``."""
     steps = len(marks)
-    rate = (steps - 1) / (marks[-1] - marks[0]) if steps > 1 and marks[-1] > marks[0] else None
+    first, last = marks[min(warmup, steps) - 1], marks[-1]
+    rate = (steps - warmup) / (last - first) if steps > warmup and last > first else None
     return {"steps": steps, "first_step_s": round(marks[0] - start, 2), "steps_per_s": rate and round(rate, 3)}
 
 
@@ -152,8 +160,9 @@ def run_fmtkit(config_file: Path, plain: bool, env: dict) -> dict:
     return figures(start, json.loads(lines[-1][6:]))
 
 
-def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict, timeout: float) -> dict:
-    """``llamafactory-cli train``, timing each line of its ``trainer_log.jsonl`` as it appears (one per step)."""
+def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict, timeout: float, warmup: int = 1) -> dict:
+    """``llamafactory-cli train``, timing each line of its ``trainer_log.jsonl`` as it appears (one per step:
+    ``logging_steps: 1``); steps/s over the steps after ``warmup``."""
     if not Path(python).exists():
         return {"error": f"no LLaMA-Factory environment at {python}"}
     lf_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -176,12 +185,12 @@ def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict
     tail = (process.stdout.read() if process.stdout else "")[-600:]
     if not marks:
         return {"error": f"exit {process.returncode}: {tail}"}
-    return figures(start, marks)
+    return figures(start, marks, warmup)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("sft", "dpo", "kto"), default="sft")
+    parser.add_argument("--stage", choices=STAGES, default="sft")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--cutoff-len", type=int, default=512)

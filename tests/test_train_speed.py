@@ -55,7 +55,7 @@ def test_the_plain_sft_loss_equals_trls_and_skips_its_metrics(tiny_model, tmp_pa
 
 
 def _preference_trainer(tiny_model, tmp_path, stage: str, use_cpu_path: bool):
-    """A DPO or KTO trainer on two tiny rows: with fmtkit's CPU path (``use_cpu_path``) or TRL's own head."""
+    """A DPO, KTO, ORPO or SimPO trainer on two tiny rows: with fmtkit's CPU path (``use_cpu_path``) or TRL's own."""
     import torch
 
     from fmtkit.sample import Sample, Turn
@@ -66,11 +66,12 @@ def _preference_trainer(tiny_model, tmp_path, stage: str, use_cpu_path: bool):
 
     cfg, _ = load_config(
         {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3",
-         "stage": stage, "per_device_train_batch_size": 2}
+         "stage": "kto" if stage == "kto" else "dpo", "pref_loss": "sigmoid" if stage in ("dpo", "kto") else stage,
+         "per_device_train_batch_size": 2, "pref_ftx": 0.5 if stage == "simpo" else 0.0}
     )  # fmt: skip
     tokenizer = load_tokenizer(cfg, get_stage(stage), echo=lambda _: None)
     prompt = [Turn("user", "Name a colour, then explain why it is your favourite one?")]
-    if stage == "dpo":
+    if stage != "kto":
         rows = [preference_row(Sample(turns=prompt, chosen=Turn("assistant", "Yes " * (i + 1)),
                                       rejected=Turn("assistant", "No."))) for i in range(2)]  # fmt: skip
     else:
@@ -81,10 +82,10 @@ def _preference_trainer(tiny_model, tmp_path, stage: str, use_cpu_path: bool):
     return get_stage(stage).build(ctx)
 
 
-@pytest.mark.parametrize("stage", ["dpo", "kto"])
-def test_dpo_and_kto_on_the_cpu_give_trls_loss_gradients_and_metrics(tiny_model, tmp_path, stage):
+@pytest.mark.parametrize("stage", ["dpo", "kto", "orpo", "simpo"])
+def test_preference_stages_on_the_cpu_give_trls_loss_gradients_and_metrics(tiny_model, tmp_path, stage):
     """A training step's loss (reference pass included), LoRA gradients and logged metrics equal TRL's
-    default path; the LM head projects only the positions whose next token is trained."""
+    default path; the LM head projects only the positions a loss term reads (SimPO: with an SFT term)."""
     import torch
 
     results = {}
@@ -98,7 +99,8 @@ def test_dpo_and_kto_on_the_cpu_give_trls_loss_gradients_and_metrics(tiny_model,
         loss.backward()
         hook.remove()
         grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
-        metrics = {k: v[-1] for k, v in trainer._metrics["train"].items()}
+        logged = trainer._stored_metrics if stage in ("orpo", "simpo") else trainer._metrics  # TRL's experimental ones
+        metrics = {k: float(v[-1]) for k, v in logged["train"].items()}
         results[cpu_path] = float(loss.detach()), grads, metrics, rows
     (trl_loss, trl_grads, trl_metrics, _), (loss, grads, metrics, rows) = results[False], results[True]
     assert loss == pytest.approx(trl_loss, rel=1e-5, abs=1e-6)
@@ -107,10 +109,8 @@ def test_dpo_and_kto_on_the_cpu_give_trls_loss_gradients_and_metrics(tiny_model,
         assert torch.allclose(grad, trl_grads[name], rtol=1e-4, atol=1e-6), name
     assert metrics.keys() == trl_metrics.keys()
     assert metrics == pytest.approx(trl_metrics, rel=1e-4, abs=1e-5)
-    # every LM head call (policy, reference, KTO's KL passes) scores trained positions only: 2-D, fewer rows
-    # than the batch's positions
-    positions = batch["input_ids"].numel()
-    assert rows and all(len(shape) == 2 and shape[0] < positions / 2 for shape in rows), rows
+    # every LM head call (policy, reference, KTO's KL passes) gets the scored positions, not (batch, length, hidden)
+    assert rows and all(len(shape) == 2 for shape in rows), rows
 
 
 @pytest.mark.parametrize("stage", ["dpo", "kto"])
@@ -128,7 +128,7 @@ def test_dpo_and_kto_on_the_cpu_compute_trls_fields_from_the_trained_positions(t
          "stage": stage, "per_device_train_batch_size": 2}
     )  # fmt: skip
     tokenizer = load_tokenizer(cfg, get_stage(stage), echo=lambda _: None)
-    if stage == "dpo":
+    if stage != "kto":
         rows = [preference_row(Sample(turns=[Turn("user", f"Q{i}?")], chosen=Turn("assistant", "Yes " * (i + 1)),
                                       rejected=Turn("assistant", "No."))) for i in range(2)]  # fmt: skip
     else:
