@@ -5,8 +5,8 @@ words, so every micro-batch has the same length in both tools whatever order
 each draws them in), builds the run's config in LLaMA-Factory's keys, and calls
 :func:`trainer_plugin.run.train` (validation gate, fmtkit.read, TRL's
 SFTTrainer with assistant-only loss), timing every optimizer step. Then, with
-``--lf-python`` (default: ``.venv-lf/bin/python`` in the repository, when it
-is there), it runs ``llamafactory-cli train`` on the same config, data and
+``--lf-python`` (default: ``.venv-lf/bin/python`` in the repository; with
+``--tiny``, only when given), it runs ``llamafactory-cli train`` on the same config, data and
 seed in that environment, timing each step from its ``trainer_log.jsonl``.
 It prints, side by side: steps/s and tokens/s over the steps after
 ``--warmup`` (LLaMA-Factory's tokens/s: fmtkit's tokens per step, the same
@@ -18,7 +18,7 @@ memory (fmtkit's), and the first and last loss.
     # no model at hand: a Qwen3-0.6B-shaped model with random weights
     python bench/gpu_lora_sft.py --random qwen3-0.6b --steps 40
     # smoke check of the same path on the CPU with the tests' tiny model
-    python bench/gpu_lora_sft.py --tiny
+    python bench/gpu_lora_sft.py --tiny [--lf-python .venv-lf/bin/python]
     # fmtkit only (no LLaMA-Factory environment)
     python bench/gpu_lora_sft.py --random qwen3-0.6b --lf-python ''
 
@@ -147,7 +147,7 @@ def run_keys(model_path: Path, data_dir: Path, output_dir: str, args: argparse.N
         "save_strategy": "no",
         "seed": 0,
         "report_to": "none",
-        "bf16": True,
+        "bf16": not args.tiny,  # the CPU smoke check in float32 (LLaMA-Factory refuses bf16 without a GPU)
         "disable_gradient_checkpointing": not args.checkpointing,
     }  # fmt: skip
 
@@ -208,7 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         "--checkpointing", action="store_true", help="keep activation checkpointing on (slower, less memory)"
     )
     parser.add_argument(
-        "--lf-python", default=LF_PYTHON, help="python of LLaMA-Factory's environment ('' to skip; default %(default)s)"
+        "--lf-python",
+        default=None,
+        help=f"python of LLaMA-Factory's environment ('' to skip; default {LF_PYTHON}, none with --tiny)",
     )
     parser.add_argument("--lf-timeout", type=float, default=1800, help="seconds LLaMA-Factory's run may take")
     parser.add_argument("--output", default=str(ROOT / "bench" / "out" / "gpu_lora_sft"), help="output_dir of the run")
@@ -223,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     seq_len = args.seq_len or (128 if tiny else 1024)
     if not 1 <= warmup < steps:
         parser.error("--warmup must be at least 1 and smaller than --steps")
+    if args.lf_python is None:  # the CPU smoke check runs fmtkit alone unless asked
+        args.lf_python = "" if tiny else LF_PYTHON
     if args.dry_run:
         model = args.model or f"(random {args.random})" if not tiny else "(tiny)"
         keys = run_keys(Path(model), Path("(synthetic data)"), args.output, args, steps, batch, seq_len)

@@ -151,3 +151,27 @@ def test_dpo_and_kto_on_the_cpu_compute_trls_fields_from_the_trained_positions(t
     assert torch.allclose(mine.mean_logits, trl.mean_logits, atol=1e-4)
     if trl.is_top1 is not None:
         assert torch.equal(mine.is_top1, trl.is_top1)
+
+
+def test_gpu_benchmark_parses_its_arguments_and_prints_the_config_both_tools_run(capsys):
+    """The GPU benchmark's path without a GPU: one config in LLaMA-Factory's keys for fmtkit and llamafactory-cli."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gpu_lora_sft", root / "bench" / "gpu_lora_sft.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--random", "qwen3-0.6b", "--dry-run", "--lf-python", "/opt/lf/bin/python"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    config = printed["config"]
+    assert printed["lf_python"] == "/opt/lf/bin/python" and printed["warmup"] == 5
+    assert config["stage"] == "sft" and config["bf16"] is True and config["logging_steps"] == 1
+    assert config["per_device_train_batch_size"] == 8 and config["cutoff_len"] == 1024 and config["max_steps"] == 40
+    assert bench.main(["--tiny", "--dry-run"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["lf_python"] is None and printed["config"]["bf16"] is False  # the CPU smoke check: fmtkit alone
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--tiny", "--warmup", "0"])
+    assert exit_.value.code == 2 and "--warmup" in capsys.readouterr().err
