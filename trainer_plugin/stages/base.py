@@ -192,14 +192,23 @@ def keeping_the_template_stop(trainer_class: type[Trainer]) -> type[Trainer]:
     return Trainer
 
 
-def full_logits_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
-    """On the CPU, TRL's DPO and KTO per-token log-probabilities from the model's own logits, not its tiled LM head.
+SCALED_LOGITS = ("final_logit_softcapping", "logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+
+
+def trained_positions_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
+    """On the CPU, TRL's per-token fields (DPO, KTO; ORPO and CPO through :func:`on_trained_positions`) from the LM head
+    applied to the trained positions only.
 
     TRL patches the model with a fused LM head that, off a Triton GPU, scores every position
-    tile by tile (about 3x the time of one full-logits pass on the CPU, more with the entropy,
-    mean logits and top-1 its metrics ask for). On the CPU this computes the same fields
-    from the full logits, as LLaMA-Factory's forward does: the same log-probabilities, hence
-    the same loss and metrics. GPUs and MoE models keep TRL's head.
+    tile by tile: prompt and padding too, about 3x the time of one full-logits pass on the CPU.
+    LLaMA-Factory scores every position in one pass. Here the model's backbone runs as usual
+    and its LM head projects only the positions whose next token is trained (the answer: a
+    fraction of the sequence), in one matrix product, as TRL does on a Triton GPU. Prompt and
+    padding positions count 0 in TRL's loss and metrics, so the log-probabilities, loss and
+    metrics (entropy, mean logits, top-1) are the same. The reference pass (no gradient while
+    training) computes the log-probabilities only: its other fields feed no metric.
+    ``every_mean_logit=True`` (ORPO, CPO): the mean logit of every position instead of those metrics.
+    GPUs, MoE models and models whose logits are scaled or soft-capped keep TRL's head.
     """
     if not use_cpu:
         return trainer
@@ -209,39 +218,108 @@ def full_logits_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
     from peft import PeftModel
     from trl.trainer.utils import FusedCausalLMOutput
 
-    def forward(self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, **kwargs):
+    def forward(
+        self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, every_mean_logit=False,
+        **kwargs,
+    ):  # fmt: skip
         if not fused_lm_head:
             return trl_forward[id(self)](
                 *args, labels=labels, shift_labels=shift_labels, num_items_in_batch=num_items_in_batch, **kwargs
             )
         kwargs["use_cache"] = False
-        logits = type(self).forward(self, *args, **kwargs).logits
+        hidden = hidden_all = self.base_model(*args, **kwargs).last_hidden_state
         if shift_labels is None:
-            logits, labels = logits[:, :-1], labels[:, 1:]
+            hidden, labels = hidden[:, :-1], labels[:, 1:]
         else:
             labels = shift_labels
         mask = labels != -100
-        log_probs_all = logits.float().log_softmax(-1)
-        log_probs = log_probs_all.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1).masked_fill(~mask, 0)
+        targets = labels[mask]
+        logits = self.get_output_embeddings()(hidden[mask]).float()  # (trained positions, vocabulary)
+        log_probs_all = logits.log_softmax(-1)
+        log_probs = log_probs_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+        def per_token(values):  # back to (batch, positions), 0 where nothing is trained (as TRL's head)
+            return values.new_zeros(mask.shape).masked_scatter(mask, values)
+
         entropy = mean_logits = is_top1 = None
-        if torch.is_grad_enabled() or not self.training:  # not the reference pass of training: the metrics need them
+        if every_mean_logit:  # ORPO / CPO: the mean logit of every position (vocabulary mean of h.W + b = h.mean(W) + mean(b))
             with torch.no_grad():
-                entropy = -(log_probs_all.exp() * log_probs_all).sum(-1).masked_fill(~mask, 0)
-                mean_logits = logits.float().mean(-1).masked_fill(~mask, 0)
-                is_top1 = (logits.argmax(-1) == labels) & mask
+                head = self.get_output_embeddings()
+                mean_row = head.weight.float().mean(0)
+                mean_logits = hidden_all.float() @ mean_row + (head.bias.float().mean() if head.bias is not None else 0)
+        elif torch.is_grad_enabled() or not self.training:  # not the reference pass of training: the metrics need them
+            with torch.no_grad():
+                entropy = per_token(-(log_probs_all.exp() * log_probs_all).sum(-1))
+                mean_logits = per_token(logits.mean(-1))
+                is_top1 = per_token(logits.argmax(-1) == targets)
         loss = -log_probs.sum() / (mask.sum().clamp(min=1) if num_items_in_batch is None else num_items_in_batch)
         return FusedCausalLMOutput(
-            loss=loss, log_probs=log_probs, entropy=entropy, mean_logits=mean_logits, is_top1=is_top1, label_mask=mask
-        )
+            loss=loss, log_probs=per_token(log_probs), entropy=entropy, mean_logits=mean_logits, is_top1=is_top1,
+            label_mask=mask,
+        )  # fmt: skip
 
     trl_forward: dict[int, Any] = {}
     policy = trainer.model.get_base_model() if isinstance(trainer.model, PeftModel) else trainer.model
     for model in (policy, getattr(trainer, "ref_model", None)):
-        if model is None or getattr(model.config.get_text_config(), "output_router_logits", False):
+        text_config = None if model is None else model.config.get_text_config()
+        if text_config is None or getattr(text_config, "output_router_logits", False):
+            continue
+        if any(getattr(text_config, name, None) not in (None, 1.0) for name in SCALED_LOGITS):
             continue
         trl_forward[id(model)] = model.forward
         model.forward = types.MethodType(forward, model)
+    trainer.trained_positions = id(policy) in trl_forward  # read by on_trained_positions
     return trainer
+
+
+def on_trained_positions(trainer_class: type[Trainer], nll_on_prompt: bool) -> type[Trainer]:
+    """``trainer_class`` (TRL's experimental ORPO or CPO trainer) scoring, on the CPU, only the positions its loss reads.
+
+    TRL's ``concatenated_forward`` takes the full logits of chosen and rejected, copies them and
+    runs a log-softmax over the whole vocabulary twice (the SFT term, then the answers' log-probs).
+    With :func:`trained_positions_on_cpu` applied, one pass of the LM head scores only the positions
+    a term reads: the answers, and the chosen sequence's SFT positions (``nll_on_prompt``: ORPO's
+    covers the prompt too; CPO's the chosen answer, when ``cpo_alpha`` weighs it). The same
+    log-probabilities, hence the same losses; the logged mean logits come from each position's
+    mean over the vocabulary (the hidden state times the LM head's mean row), as TRL averages them.
+    A model in 16-bit precision keeps TRL's path (its log-softmax would run in 16 bits there).
+    """
+    import torch
+
+    class Trainer(trainer_class):  # type: ignore[misc, valid-type]
+        def concatenated_forward(self, model, batch):
+            head = self.accelerator.unwrap_model(model).get_output_embeddings()
+            exact = head.weight.dtype == torch.float32  # TRL's log-softmax runs in the model's dtype: the same values in float32
+            if not getattr(self, "trained_positions", False) or self.is_encoder_decoder or self.aux_loss_enabled or not exact:
+                return super().concatenated_forward(model, batch)
+            pad = self.padding_value if hasattr(self, "padding_value") else self.pad_token_id
+            cat = self.concatenated_inputs(batch, padding_value=pad, device=self.accelerator.device)
+            chosen = batch["chosen_labels"].shape[0]
+            ids, attention, answers = cat["concatenated_input_ids"], cat["concatenated_attention_mask"], cat["concatenated_labels"]
+            with_sft = nll_on_prompt or self.cpo_alpha != 0  # CPO: no SFT term at cpo_alpha 0 (pure SimPO)
+            sft = torch.zeros_like(ids, dtype=torch.bool)
+            if with_sft:
+                sft[:chosen] = (attention[:chosen] == 1) if nll_on_prompt else (answers[:chosen] != -100)
+            labels = ids.masked_fill((answers == -100) & ~sft, -100)
+            out = model(ids, attention_mask=attention, use_cache=False, labels=labels, fused_lm_head=True, every_mean_logit=True)
+            log_probs, answer = out.log_probs, answers[:, 1:] != -100
+            logps = (log_probs * answer).sum(-1)
+            if nll_on_prompt or self.loss_type in ("ipo", "simpo"):  # TRL's average_log_prob
+                logps = logps / answer.sum(-1)
+            sft = sft[:chosen, 1:]
+            nll = -(log_probs[:chosen] * sft).sum() / sft.sum() if with_sft else torch.tensor(0.0)
+            mean_logits = out.mean_logits[:, :-1] if nll_on_prompt else out.mean_logits  # ORPO's are the shifted logits
+            return logps[:chosen], logps[chosen:], mean_logits[:chosen], mean_logits[chosen:], nll.to(logps.device)
+
+    Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
+    return Trainer
+
+
+def experimental_pair_trainer(ctx: StageContext, trainer_class: type[Trainer], args: Any, nll_on_prompt: bool) -> Trainer:
+    """TRL's experimental ORPO or CPO trainer for the run: the template's stop token kept
+    (:func:`keeping_the_template_stop`), trained positions only on the CPU (:func:`on_trained_positions`)."""
+    trainer_class = keeping_the_template_stop(on_trained_positions(trainer_class, nll_on_prompt))
+    return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)
 
 
 def experimental_trl(name: str) -> Any:

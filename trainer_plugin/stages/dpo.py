@@ -9,7 +9,7 @@ with full fine-tuning TRL loads a frozen copy.
 from __future__ import annotations
 
 from trainer_plugin.data import preference_row
-from trainer_plugin.stages.base import Stage, StageContext, full_logits_on_cpu
+from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
 
 
 def build(ctx: StageContext):
@@ -22,7 +22,7 @@ def build(ctx: StageContext):
     args = DPOConfig(
         **ctx.preference_args(), loss_type=losses, loss_weights=weights, label_smoothing=c.dpo_label_smoothing
     )
-    return full_logits_on_cpu(ctx.trainer(DPOTrainer, args), ctx.use_cpu)
+    return trained_positions_on_cpu(ctx.trainer(DPOTrainer, args), ctx.use_cpu)
 
 
 STAGE = Stage(name="dpo", data_stage="dpo", to_row=preference_row, build=build, description="DPO")

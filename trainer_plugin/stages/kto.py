@@ -8,7 +8,7 @@ examples per batch (the config raises a batch size of 1 to 2).
 from __future__ import annotations
 
 from trainer_plugin.data import kto_row
-from trainer_plugin.stages.base import Stage, StageContext, full_logits_on_cpu
+from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
 
 
 def build(ctx: StageContext):
@@ -18,7 +18,7 @@ def build(ctx: StageContext):
     args = KTOConfig(
         **ctx.preference_args(), desirable_weight=c.kto_chosen_weight, undesirable_weight=c.kto_rejected_weight
     )
-    return full_logits_on_cpu(ctx.trainer(KTOTrainer, args), ctx.use_cpu)
+    return trained_positions_on_cpu(ctx.trainer(KTOTrainer, args), ctx.use_cpu)
 
 
 STAGE = Stage(name="kto", data_stage="kto", to_row=kto_row, build=build, description="KTO")

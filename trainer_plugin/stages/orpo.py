@@ -7,12 +7,13 @@ term beside the SFT loss).
 from __future__ import annotations
 
 from trainer_plugin.data import preference_row
-from trainer_plugin.stages.base import Stage, StageContext, experimental_trl, keeping_the_template_stop
+from trainer_plugin.stages.base import Stage, StageContext, experimental_pair_trainer, experimental_trl
 
 
 def build(ctx: StageContext):
     orpo = experimental_trl("orpo")
-    return ctx.trainer(keeping_the_template_stop(orpo.ORPOTrainer), orpo.ORPOConfig(**ctx.preference_args(collator_columns=True)))
+    args = orpo.ORPOConfig(**ctx.preference_args(collator_columns=True))
+    return experimental_pair_trainer(ctx, orpo.ORPOTrainer, args, nll_on_prompt=True)  # ORPO's SFT term: prompt too
 
 
 STAGE = Stage(

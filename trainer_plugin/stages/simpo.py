@@ -8,7 +8,7 @@ margin, and ``pref_ftx`` the weight of an added SFT loss (CPO's ``cpo_alpha``;
 from __future__ import annotations
 
 from trainer_plugin.data import preference_row
-from trainer_plugin.stages.base import Stage, StageContext, experimental_trl, keeping_the_template_stop
+from trainer_plugin.stages.base import Stage, StageContext, experimental_pair_trainer, experimental_trl
 
 
 def build(ctx: StageContext):
@@ -17,7 +17,7 @@ def build(ctx: StageContext):
     args = cpo.CPOConfig(
         **ctx.preference_args(collator_columns=True), loss_type="simpo", simpo_gamma=c.simpo_gamma, cpo_alpha=c.pref_ftx
     )
-    return ctx.trainer(keeping_the_template_stop(cpo.CPOTrainer), args)
+    return experimental_pair_trainer(ctx, cpo.CPOTrainer, args, nll_on_prompt=False)
 
 
 STAGE = Stage(
