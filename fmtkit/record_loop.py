@@ -9,7 +9,11 @@ each worker returns its findings and a :class:`FileTally` that joins in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import operator
+from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_right
+from itertools import accumulate, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,8 @@ from typing import Any
 from fmtkit import rules as rule_registry
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
-from fmtkit.loading.json_file import BOM, is_json_lines, iter_line_range, line_ranges
+from fmtkit.dataset_info import DATA_EXTENSIONS
+from fmtkit.loading.json_file import BOM, is_json_lines, iter_json_blocks, iter_line_blocks, line_ranges
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.arrow_types import arrow_tally_for
@@ -224,6 +229,10 @@ class _CleanConversation:
                 return CLEAN_AND_VALID
         return CLEAN
 
+    def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
+        """The least :meth:`clean` state of ``recs``."""
+        return min(map(self.clean, recs))
+
 
 # Record rules whose every finding _CleanAlpaca rules out for a record it calls clean.
 ALPACA_COVERED = frozenset(("FMT301", "FMT302", "FMT303", "FMT304", "FMT305", "FMT601", "FMT602", "FMT605"))
@@ -294,6 +303,54 @@ class _CleanAlpaca:
                 return NOT_CLEAN
         return CLEAN_AND_VALID if self.schema else CLEAN
 
+    def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
+        """The least :meth:`clean` state of ``recs`` (``raws``: their bytes), column by column in C-level loops.
+
+        A block whose lines hold no ``<`` (nor its escape) has no placeholder;
+        any other is looked at record by record.
+        """
+        get = dict.get
+        if not _texts(list(map(get, recs, repeat(self.prompt)))):
+            return NOT_CLEAN
+        if self.history is not None and list(map(get, recs, repeat(self.history))).count(None) != len(recs):
+            return NOT_CLEAN
+        for col in self.strings:
+            if not set(map(type, map(get, recs, repeat(col)))) <= _STR_OR_NONE:
+                return NOT_CLEAN
+        if self.answer is not None and not _texts(list(map(get, recs, repeat(self.answer)))):
+            return NOT_CLEAN
+        state = CLEAN_AND_VALID if self.schema else CLEAN
+        marked = _may_hold_tags(raws) if raws is not None else range(len(recs))
+        return min(state, *map(self.clean, map(recs.__getitem__, marked))) if marked else state
+
+
+def _may_hold_tags(raws: list[bytes]) -> list[int]:
+    """The positions of the lines that hold a ``<`` or its JSON escape: only their records may hold a media tag.
+
+    >>> _may_hold_tags([b'{"a": "x"}', b'{"a": "<b>"}', b'{"a": "\\\\u003cimage>"}'])
+    [1, 2]
+    """
+    data = b"".join(raws)
+    starts: list[int] | None = None
+    marked: set[int] = set()
+    for needle in (b"<", b"\\u003"):
+        at = data.find(needle)
+        while at >= 0:
+            if starts is None:
+                starts = list(accumulate(map(len, raws)))
+            i = bisect_right(starts, at)  # the line holding byte `at`
+            marked.add(i)
+            at = data.find(needle, starts[i])
+    return sorted(marked)
+
+
+_STR_OR_NONE = frozenset((str, type(None)))
+
+
+def _texts(values: list) -> bool:
+    """Whether every value is a string with a character that is not white space (C-level loops)."""
+    return set(map(type, values)) == {str} and all(values) and not any(map(str.isspace, values))
+
 
 class _CleanStrings:
     """For TRL's standard forms (read without an entry): one look that proves a record gives no finding when read.
@@ -335,6 +392,20 @@ class _CleanStrings:
         if self.label and type(rec["label"]) is not bool:
             return False
         return not self.pair or rec["chosen"] != rec["rejected"]
+
+    def clean_block(self, recs: list[dict]) -> bool:
+        """Whether :meth:`clean` accepts every record of ``recs`` (C-level loops)."""
+        if set(map(len, recs)) != {len(self.keys)}:
+            return False
+        try:
+            cols = {c: list(map(itemgetter(c), recs)) for c in self.columns}  # every column present: exactly the keys
+            if self.label and set(map(type, map(itemgetter("label"), recs))) != {bool}:
+                return False
+        except KeyError:
+            return False
+        if not all(map(_texts, cols.values())):
+            return False
+        return not self.pair or not any(map(operator.eq, cols["chosen"], cols["rejected"]))
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
@@ -417,6 +488,23 @@ class RecordChecker:
         self.check = self._make_check(rel, view, form, problems)
         self.problem = _sink(problems, rel, self.tally)
 
+    def check_block(self, index: int, lines: Sequence[int], recs: list, raws: list[bytes] | None, raw_hash: bool = True) -> None:
+        """:meth:`check` for consecutive records (on ``lines``), in one step for a block of clean records.
+
+        ``raws``: the records' bytes (JSON Lines, or array elements), or None;
+        ``raw_hash``: they are JSON Lines (duplicates are found by their bytes).
+        ``_block_clean`` accepts a block only when every record would get no
+        finding from ``check``; the tally then takes the block at once (same
+        state as record by record). Any other block goes record by record.
+        """
+        if self._block_clean(recs, raws):
+            self.tally.records += len(recs)
+            self.tally.add_block(index, lines, recs, raws if raw_hash else None, self._clean_col)
+            return
+        check = self.check
+        for i, rec in enumerate(recs):
+            check(index + i, lines[i], rec, raws[i] if raw_hash and raws is not None else None)
+
     def vouched(self, index: int, line: int | None, shape: dict) -> None:
         """Count a record proved clean elsewhere (not indexed for duplicates: those are warnings)."""
         tally = self.tally
@@ -442,6 +530,34 @@ class RecordChecker:
         append = problems.append
         entry = view.entry if view is not None else None
 
+        def to_schema(rec):
+            return rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
+
+        def block_clean(recs: list, raws: list[bytes]) -> bool:
+            """Whether no record of ``recs`` gets a finding from ``check`` (False: look at each)."""
+            if set(map(type, recs)) != {dict}:
+                return False
+            state = NOT_CLEAN
+            if fast is not None:
+                state = fast.clean_block(recs, raws)
+                if not state:
+                    return False
+                for _, _, _, rule in rest:
+                    if any(map(rule, recs, repeat(view))):
+                        return False
+            elif checks:
+                return False
+            if validator is not None and state != CLEAN_AND_VALID:
+                try:
+                    if not all(map(validator.is_valid, map(to_schema, recs) if schema.keys else recs)):
+                        return False
+                except (ValueError, OverflowError):
+                    return False
+            return read is None or (fast_strings is not None and fast_strings.clean_block(recs))
+
+        self._block_clean = block_clean
+        self._clean_col = clean_col
+
         def check(index: int, line: int | None, rec, raw: bytes | None) -> bool:
             tally.records += 1
             if type(rec) is not dict:
@@ -458,7 +574,7 @@ class RecordChecker:
                     for message in (out,) if type(out) is str else out:
                         append(Finding(code, severity, message, fix, rel, line, index, pointer=rule_pointer(code, message, entry)))
             if validator is not None and not errored and state != CLEAN_AND_VALID:
-                obj = rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
+                obj = to_schema(rec)
                 try:
                     if validator.is_valid(obj):
                         message = None
@@ -495,6 +611,19 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
     return checker.tally
 
 
+def check_blocks(blocks: Iterator[tuple[int, Sequence[int], list, list[bytes] | None]], checker: RecordChecker, progress=None,
+                 rel: str = "", raw_hash: bool = True) -> FileTally:  # fmt: skip
+    """:func:`check_records` for blocks ``(index, lines, records, raws)`` (see :meth:`RecordChecker.check_block`)."""
+    check_block = checker.check_block
+    done = 0
+    for index, lines, recs, raws in blocks:
+        check_block(index, lines, recs, raws, raw_hash)
+        if progress is not None and (done + len(recs)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
+            progress(rel, done + len(recs))
+        done += len(recs)
+    return checker.tally
+
+
 def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
     """A load problem becomes a finding; a record that does not decode counts as a record with an error."""
 
@@ -518,7 +647,13 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
     checker = RecordChecker(rel, view, form, problems)
     try:
         checker.tally.arrow = arrow_tally_for(path)
-        check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
+        kind = DATA_EXTENSIONS.get(path.suffix.lower()) if path.is_file() else None
+        if kind == "json" and is_json_lines(path):
+            check_blocks(iter_line_blocks(path, range_problems(path, 0, checker)), checker, progress, rel)
+        elif kind == "json":  # an array, or objects one after another
+            check_blocks(iter_json_blocks(path, checker.problem), checker, progress, rel, raw_hash=False)
+        else:
+            check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
     except OSError as exc:
         problems.append(Finding("FMT206", ERROR, f"cannot read {rel}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, rel))
         return problems, FileTally()
@@ -544,7 +679,7 @@ def _check_shard(args):
     counts = [0, 0]
     checker = RecordChecker(rel, view, form, problems, hash_limit)
     checker.tally.arrow = arrow_tally_for(path, start, end)
-    check_records(iter_line_range(path, range_problems(path, start, checker), start, end, counts), rel, view, form, problems, checker=checker)
+    check_blocks(iter_line_blocks(path, range_problems(path, start, checker), start, end, counts), checker)
     return shard_result(problems, checker.tally, counts)
 
 

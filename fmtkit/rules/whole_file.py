@@ -9,8 +9,9 @@ These rules need every record of a file, so they keep a little state per file
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from array import array
-from itertools import count
+from itertools import count, repeat
 from dataclasses import dataclass, field
 
 import orjson
@@ -219,6 +220,37 @@ class FileTally:
             except TypeError:
                 self.hashes.append(_digest(rec))
         self.hash_lines.append(line or 0)
+
+    def add_block(self, index: int, lines: Sequence[int], recs: list[dict], raws: list[bytes] | None, clean_col: str | None = None) -> None:
+        """:meth:`add` for consecutive records (on ``lines``), with C-level loops; ``raws``: their JSON Lines, or None (hash the records)."""
+        self.arrow.add_block(index, lines, recs, raws, clean_col)
+        keysets = self.keysets
+        if len(keysets) < 2:
+            sets = list(map(frozenset, recs))
+            for ks in sorted(set(sets).difference(keysets), key=sets.index)[: 2 - len(keysets)]:
+                i = sets.index(ks)
+                keysets[ks] = (index + i, lines[i])
+        if self.kto_col is not None:
+            labels = list(map(dict.get, recs, repeat(self.kto_col)))
+            if set(map(type, labels)) <= {bool, type(None)}:
+                self.kto[1] += labels.count(True)
+                self.kto[0] += labels.count(False)
+            else:
+                for label in labels:
+                    if type(label) is bool:
+                        self.kto[label] += 1
+        room = self.hash_limit - len(self.hashes)
+        if room > 0:
+            take = recs if len(recs) <= room else recs[:room]
+            if raws is not None:
+                self.hashes.extend(map(hash, map(bytes.strip, raws[: len(take)])))
+            else:
+                try:
+                    hashes = list(map(hash, map(_dumps, take)))
+                except TypeError:  # a record orjson cannot write: each as add does
+                    hashes = list(map(_digest, take))
+                self.hashes.extend(hashes)
+            self.hash_lines.extend(lines[: len(take)])
 
     def add_shape(self, index: int, line: int | None, shape: dict) -> None:
         """Track the column types and key set of a record known only by its ``shape`` (column -> a value of its type).
