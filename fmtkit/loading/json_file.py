@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 from bisect import bisect_left
-from itertools import accumulate
+from itertools import accumulate, repeat
+from operator import add
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -408,28 +409,36 @@ def iter_json_blocks(path: Path, problem: ProblemSink, size: int = 256) -> Itera
     _, has_bom = _first_byte(path)
     if has_bom:
         problem(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", line=1))
-    held: list[LoadProblem] = []  # problems met reading the next record: reported after the records before it
+    held: list[LoadProblem] = []  # problems met reading the next records: reported after the records before them
     start, lines, values, raws = 0, [], [], []
-    for index, line, value, raw in _iter_elements(path, held.append, has_bom, container(path) == "array", with_bytes=True):
-        if values and (held or index != start + len(values) or len(values) >= size or (raw is None) != (raws is None)):
+    for index, got_lines, got, got_raws in _element_blocks(path, held.append, has_bom, container(path) == "array", with_bytes=True):
+        if values and (held or index != start + len(values) or len(values) + len(got) > size or (got_raws is None) != (raws is None)):
             yield start, lines, values, raws
             lines, values, raws = [], [], []
         for p in held:
             problem(p)
         held.clear()
         if not values:
-            start, raws = index, None if raw is None else []
-        lines.append(line)
-        values.append(value)
+            start, raws = index, None if got_raws is None else []
+        lines.extend(got_lines)
+        values.extend(got)
         if raws is not None:
-            raws.append(raw)
+            raws.extend(got_raws)
     if values:
         yield start, lines, values, raws
     for p in held:
         problem(p)
 
 
-def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool, with_bytes: bool = False) -> Iterator[Record]:
+def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -> Iterator[Record]:
+    """The records of :func:`_element_blocks`, one at a time."""
+    make = tuple.__new__  # Record(...) without the Python-level __new__, as iter_line_range
+    for index, lines, values, _ in _element_blocks(path, problem, has_bom, array):
+        for k, value in enumerate(values):
+            yield make(Record, (index + k, lines[k], value, None))
+
+
+def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool, with_bytes: bool = False) -> Iterator[tuple]:
     """The values of a top-level array (``array``) or of objects one after another, at JSON Lines speed.
 
     A byte-level splitter: an element that fits on its line, or one whose
@@ -449,9 +458,12 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool,
     >>> _ = p.write_text('[\\n  {\\n    "a": [\\n      1\\n    ]\\n  },\\n  {"a": 2}\\n]\\n')
     >>> [(r.line, r.value) for r in _iter_elements(p, print, False, True)]
     [(2, {'a': [1]}), (7, {'a': 2})]
+
+    It yields blocks ``(index, lines, values, raws)`` of consecutive records
+    (``raws``: their bytes, ``with_bytes``); in the steady state of
+    ``json.dump(indent=N)`` the rest of the buffer is split at once.
     """
     loads = msgspec.json.Decoder().decode  # as fast as orjson here, and exact on integers beyond 64 bits, like the stdlib
-    make = tuple.__new__  # Record(...) without the Python-level __new__, as iter_line_range
     with path.open("rb") as fh:
         buf = fh.read(CHUNK)
         eof = len(buf) < CHUNK
@@ -461,12 +473,14 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool,
         done_line = 1 + buf.count(b"\n", 0, done)
         index = 0  # done: the end of the last element (or of "["): where the exact path takes over
         grow = 0  # > 0: the element does not fit in the buffer, read this much more
+        split = True  # the buffer may be split at once (no element of it failed to decode yet)
         while True:
             if not eof and (grow or len(buf) - done < (1 << 16)):  # keep a whole element in the buffer
                 want = max(CHUNK, grow)
                 more = fh.read(want)
                 eof = len(more) < want
                 buf, base, done, grow = buf[done:] + more, base + done, 0, 0
+                split = True
             expect_value, line = index == 0 or not array, done_line
             gap = _GAP.match(buf, done).end()
             if not expect_value and gap < len(buf) and buf[gap] == 0x2C:  # ","
@@ -497,7 +511,7 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool,
                 value = _loads(loads, buf, start, end)
                 if value is _NOT_DECODED:
                     break
-            yield make(Record, (index, line, value, buf[start:end] if with_bytes else None))
+            yield index, (line,), (value,), (buf[start:end],) if with_bytes else None
             index += 1
             done = end
             done_line = line + buf.count(b"\n", start, end)
@@ -505,8 +519,25 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool,
                 # the steady state of json.dump(indent=N): "\n<indent>},\n<indent>{" between elements, found with
                 # two searches per element; anything else goes back to the steps above
                 step, closing = b",\n" + buf[lead:start + 1], b"\n" + buf[lead:start] + bracket
-                skip = len(step) - 1
+                skip, sep, opener = len(step) - 1, closing + step, step[-1:]
                 while buf.startswith(step, done) and (eof or len(buf) - done >= (1 << 16)):
+                    if split:  # every element the separators enclose, each decoded on its own
+                        first = done + len(step)
+                        pieces = buf[first:].split(sep)
+                        pieces.pop()  # the last one may not be whole
+                        elems = list(map(bytes.__add__, map(opener.__add__, pieces), repeat(closing)))
+                        try:
+                            values = list(map(loads, elems))
+                        except (msgspec.DecodeError, RecursionError):
+                            values, split = None, False  # one at a time for the rest of this buffer
+                        if values:
+                            n = len(values)
+                            lines = list(accumulate(map(add, map(bytes.count, pieces, repeat(b"\n")), repeat(2)), initial=done_line + 1))
+                            yield index, lines[:n], values, elems if with_bytes else None
+                            index += n
+                            done = first + sum(map(len, pieces)) + len(sep) * (n - 1) + len(closing)
+                            done_line = lines[n] - 1
+                            continue
                     start = done + skip
                     closer = buf.find(closing, start)
                     if closer < 0:
@@ -517,16 +548,18 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool,
                     except (msgspec.DecodeError, RecursionError):
                         break
                     line = done_line + 1
-                    yield make(Record, (index, line, value, buf[start:end] if with_bytes else None))
+                    yield index, (line,), (value,), (buf[start:end],) if with_bytes else None
                     index += 1
                     done = end
                     done_line = line + buf.count(b"\n", start, end)
     if index == 0:  # nothing read fast: the exact path from the start
-        yield from _iter_values(path, problem, has_bom, array)
-        return
-    line_start = max(buf.rfind(b"\n", 0, done) + 1, 3 if has_bom and base == 0 else 0)  # the exact path's columns leave out a BOM
-    column = len(buf[line_start:done].decode("utf-8"))
-    yield from _iter_values(path, problem, has_bom, array, resume=(base + done, done_line, index, index == 0 or not array, column))
+        rest = _iter_values(path, problem, has_bom, array)
+    else:
+        line_start = max(buf.rfind(b"\n", 0, done) + 1, 3 if has_bom and base == 0 else 0)  # the exact path's columns leave out a BOM
+        column = len(buf[line_start:done].decode("utf-8"))
+        rest = _iter_values(path, problem, has_bom, array, resume=(base + done, done_line, index, index == 0 or not array, column))
+    for r in rest:
+        yield r.index, (r.line,), (r.value,), None
 
 
 _NOT_DECODED = object()
