@@ -306,11 +306,12 @@ class _CleanAlpaca:
     def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
         """The least :meth:`clean` state of ``recs`` (``raws``: their bytes), column by column in C-level loops.
 
-        A block whose lines hold no ``<`` (nor its escape) has no placeholder;
-        any other is looked at record by record.
+        A block whose lines (or texts, without ``raws``) hold no ``<`` (nor its
+        escape) has no placeholder; any other is looked at record by record.
         """
         get = dict.get
-        if not _texts(list(map(get, recs, repeat(self.prompt)))):
+        prompts = list(map(get, recs, repeat(self.prompt)))
+        if not _texts(prompts):
             return NOT_CLEAN
         if self.history is not None and list(map(get, recs, repeat(self.history))).count(None) != len(recs):
             return NOT_CLEAN
@@ -320,7 +321,11 @@ class _CleanAlpaca:
         if self.answer is not None and not _texts(list(map(get, recs, repeat(self.answer)))):
             return NOT_CLEAN
         state = CLEAN_AND_VALID if self.schema else CLEAN
-        marked = _may_hold_tags(raws) if raws is not None else range(len(recs))
+        if raws is None:  # rows of a columnar file: their texts
+            texts = [v for col in self.texts for v in map(get, recs, repeat(col)) if type(v) is str]
+            marked = range(len(recs)) if "<" in "".join(prompts) or "<" in "".join(texts) else ()
+        else:
+            marked = _may_hold_tags(raws)
         return min(state, *map(self.clean, map(recs.__getitem__, marked))) if marked else state
 
 
@@ -652,6 +657,10 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
             check_blocks(iter_line_blocks(path, range_problems(path, 0, checker)), checker, progress, rel)
         elif kind == "json":  # an array, or objects one after another
             check_blocks(iter_json_blocks(path, checker.problem), checker, progress, rel, raw_hash=False)
+        elif kind in ("parquet", "arrow"):
+            from fmtkit.loading.columnar import iter_columnar_blocks
+
+            check_blocks(iter_columnar_blocks(path, kind, checker.problem), checker, progress, rel, raw_hash=False)
         else:
             check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
     except OSError as exc:

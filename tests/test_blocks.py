@@ -70,6 +70,20 @@ def _write(recs: list, rnd: random.Random) -> Path:
     return path
 
 
+def _as_parquet(recs: list, rnd: random.Random) -> Path | None:
+    """The records as a Parquet file (small record batches), or None where Arrow cannot hold them."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist(recs)
+    except Exception:  # mixed types: not a table
+        return None
+    path = ROOT / f"d{rnd.randrange(1 << 30)}.parquet"
+    pq.write_table(table, path, row_group_size=rnd.choice([1, 7, 1000]))
+    return path
+
+
 def _per_record(path: Path, rel: str, view, form: str):
     """The reference: every record through ``RecordChecker.check``, one at a time."""
     problems: list = []
@@ -114,6 +128,11 @@ def _assert_same(recs: list, seed: int, forms: list[tuple]) -> None:
     finally:
         json_file.BLOCK_BYTES, arrow_types.CHUNK_BYTES, arrow_types.chunk_bounds = saved
         path.unlink()
+    parquet = _as_parquet(recs, rnd)
+    if parquet is not None:
+        for view, form in forms:
+            assert _state(*check_path(parquet, "d.parquet", view, form), view) == _state(*_per_record(parquet, "d.parquet", view, form), view), recs
+        parquet.unlink()
 
 
 SETTINGS = settings(max_examples=int(40 * SCALE), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
