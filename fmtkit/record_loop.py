@@ -22,7 +22,7 @@ from fmtkit import rules as rule_registry
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.dataset_info import DATA_EXTENSIONS
-from fmtkit.loading.json_file import BOM, is_json_lines, iter_json_blocks, iter_line_blocks, line_ranges
+from fmtkit.loading.json_file import BOM, ShardFailed, element_ranges, is_json_lines, iter_json_blocks, iter_line_blocks, line_ranges
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.arrow_types import arrow_tally_for
@@ -642,13 +642,17 @@ def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
 
 
 def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None):
-    """Check one file; JSON Lines files bigger than a few MB are sharded over ``jobs`` processes."""
+    """Check one file; JSON Lines files and pretty-printed JSON arrays bigger than a few MB are sharded over ``jobs`` processes."""
     problems: list[Finding] = []
-    if jobs > 1 and is_json_lines(path) and path.stat().st_size >= SHARD_MIN_BYTES:
-        bounds = line_ranges(path, jobs)
-        args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
-        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
-        return join_shards(run_in_workers(_check_shard, args, jobs))
+    if jobs > 1 and path.is_file() and DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and path.stat().st_size >= SHARD_MIN_BYTES:
+        lines = is_json_lines(path)
+        bounds = line_ranges(path, jobs) if lines else element_ranges(path, jobs)
+        if bounds:
+            args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
+            # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
+            results = run_in_workers(_check_shard if lines else _check_array_shard, args, jobs)
+            if None not in results:  # an array range that only the whole-file reader may judge: one process, below
+                return join_shards(results)
     checker = RecordChecker(rel, view, form, problems)
     try:
         checker.tally.arrow = arrow_tally_for(path)
@@ -689,6 +693,22 @@ def _check_shard(args):
     checker = RecordChecker(rel, view, form, problems, hash_limit)
     checker.tally.arrow = arrow_tally_for(path, start, end)
     check_blocks(iter_line_blocks(path, range_problems(path, start, checker), start, end, counts), checker)
+    return shard_result(problems, checker.tally, counts)
+
+
+def _check_array_shard(args):
+    """:func:`_check_shard` for a range of :func:`~fmtkit.loading.json_file.element_ranges`; None where the range
+    holds something the whole-file reader must judge."""
+    path, start, end, rel, view, form, hash_limit = args
+    rule_registry.load_all()
+    problems: list[Finding] = []
+    counts = [0, 0]
+    checker = RecordChecker(rel, view, form, problems, hash_limit)
+    checker.tally.arrow = arrow_tally_for(path, start, end)
+    try:
+        check_blocks(iter_json_blocks(path, checker.problem, span=(start, end), counts=counts), checker, raw_hash=False)
+    except ShardFailed:
+        return None
     return shard_result(problems, checker.tally, counts)
 
 

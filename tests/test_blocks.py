@@ -163,3 +163,62 @@ def test_blocks_of_a_clean_file_with_duplicates_and_kto_labels():
     kto = [v for v in VIEWS if v.entry.kto_tag is not None and v.entry.formatting == "alpaca"]
     assert kto
     _assert_same(recs, rnd.randrange(1 << 20), [(v, v.entry.form) for v in VIEWS])
+
+
+# -- --jobs splits a pretty-printed array at element lines: the same report as one process ----------------
+
+from fmtkit.validation import validate  # noqa: E402
+
+
+def _report(path: Path, form: str, jobs: int) -> tuple:
+    result = validate(path, form=form, jobs=jobs)
+    return [(f.code, f.message, f.line, f.record) for f in result.findings], result.summary["records"]
+
+
+def test_jobs_split_arrays_and_report_as_one_process(monkeypatch):
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 0)
+    rnd = random.Random(3)
+    good = [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "a" * rnd.randrange(1, 40)}]} for i in range(300)]
+    defects = {
+        "clean": lambda recs: None,
+        "bad record late": lambda recs: recs[250]["conversations"].append({"from": "human", "value": ""}),
+        "duplicates across the cut": lambda recs: recs.__setitem__(280, dict(recs[10])),
+        "type drift": lambda recs: recs[290].__setitem__("system", 3) or recs[5].__setitem__("system", "s"),
+    }
+    for name, spoil in defects.items():
+        recs = json.loads(json.dumps(good))
+        spoil(recs)
+        for indent, prefix in ((2, ""), (4, ""), (2, "\ufeff")):
+            path = ROOT / f"jobs-{indent}-{len(prefix)}.json"
+            path.write_text(prefix + json.dumps(recs, indent=indent, ensure_ascii=False), encoding="utf-8")
+            assert json_file.element_ranges(path, 2), name
+            assert _report(path, "sharegpt", 2) == _report(path, "sharegpt", 1), (name, indent, prefix)
+    # what only the whole-file reader may judge: a trailing comma, an element that does not decode, a cut inside
+    # an element (a nested list written at the top level's indentation), and arrays that are not indented
+    text = json.dumps(good, indent=2)
+    odd = {
+        "trailing comma": text[:-2] + ",\n]",
+        "broken element": text.replace('"q200"', '"q200" "x"'),
+        "cut inside": text.replace('"conversations": [\n      {\n        "from": "human",\n        "value": "q150"',
+                                   '"conversations": [\n  {\n        "from": "human",\n        "value": "q150"\n  },\n  {"from": "human", "value": "q150"'),
+        "one line": json.dumps(good),
+    }
+    for name, body in odd.items():
+        path = ROOT / "jobs-odd.json"
+        path.write_text(body, encoding="utf-8")
+        assert _report(path, "sharegpt", 2) == _report(path, "sharegpt", 1), name
+
+
+def test_array_ranges_are_read_in_parallel_or_refused():
+    good = [{"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": "answer"}]} for i in range(300)]
+    text = json.dumps(good, indent=2)
+    cut_inside = text.replace('"conversations": [\n      {\n        "from": "human",\n        "value": "q150"',
+                              '"conversations": [\n  {\n        "from": "human",\n        "value": "q150"\n  },\n  {"from": "human", "value": "q150"')
+    for body, whole in ((text, True), (cut_inside, False)):
+        path = ROOT / "ranges.json"
+        path.write_text(body, encoding="utf-8")
+        ranges = json_file.element_ranges(path, 2)
+        shards = [record_loop._check_array_shard((path, a, b, "d.json", None, "sharegpt", 1000)) for a, b in ranges]
+        assert (None not in shards) == whole
+        if whole:
+            assert sum(s[2] for s in shards) == 300 and sum(s[1].lines for s in shards) == body.count("\n")

@@ -394,11 +394,13 @@ def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool, r
 _GAP = re.compile(rb"[ \t\r\n]*")
 
 
-def iter_json_blocks(path: Path, problem: ProblemSink, size: int = 256) -> Iterator[tuple[int, list[int], list, list[bytes] | None]]:
+def iter_json_blocks(path: Path, problem: ProblemSink, size: int = 256, span: tuple[int, int] | None = None,
+                     counts: list[int] | None = None) -> Iterator[tuple[int, list[int], list, list[bytes] | None]]:  # fmt: skip
     """The records of a ``.json`` file holding an array (or objects one after another) in blocks ``(index, lines, values, raws)``.
 
     ``raws`` are the elements' bytes as written (None for the elements read by
-    the exact path); a block holds consecutive records, at most ``size``.
+    the exact path); a block holds consecutive records, at most ``size``. ``span`` and
+    ``counts``: one range of :func:`element_ranges` (see :func:`_element_blocks`).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
@@ -407,11 +409,11 @@ def iter_json_blocks(path: Path, problem: ProblemSink, size: int = 256) -> Itera
     [(0, [2, 3], [{'a': 1}, {'a': 2}], [b'{"a": 1}', b'{"a": 2}'])]
     """
     _, has_bom = _first_byte(path)
-    if has_bom:
+    if has_bom and not (span and span[0]):
         problem(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", line=1))
     held: list[LoadProblem] = []  # problems met reading the next records: reported after the records before them
     start, lines, values, raws = 0, [], [], []
-    for index, got_lines, got, got_raws in _element_blocks(path, held.append, has_bom, container(path) == "array", with_bytes=True):
+    for index, got_lines, got, got_raws in _element_blocks(path, held.append, has_bom, container(path) == "array", True, span, counts):
         if values and (held or index != start + len(values) or len(values) + len(got) > size or (got_raws is None) != (raws is None)):
             yield start, lines, values, raws
             lines, values, raws = [], [], []
@@ -438,7 +440,50 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool)
             yield make(Record, (index + k, lines[k], value, None))
 
 
-def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool, with_bytes: bool = False) -> Iterator[tuple]:
+class ShardFailed(Exception):
+    """A byte range of an array (``--jobs``) held something only the whole-file reader may judge: read the file in one process."""
+
+
+def element_ranges(path: Path, parts: int) -> list[tuple[int, int]] | None:
+    """Split a pretty-printed JSON array into ``parts`` byte ranges cut at the line of an element, or None.
+
+    The cut is the line start of the ``{`` after ``\\n<indent>},\\n<indent>`` at the indentation of
+    the first element (``json.dump(indent=N)``); a cut that is not between two
+    elements makes a range fail to read (:class:`ShardFailed`), and the file is
+    then read in one process.
+
+    >>> import tempfile, pathlib, json
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
+    >>> _ = p.write_text(json.dumps([{"a": i} for i in range(4)], indent=2))
+    >>> element_ranges(p, 2)
+    [(0, 62), (62, 82)]
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(CHUNK)
+        at = _GAP.match(head, 3 if head.startswith(BOM) else 0).end()
+        if head[at : at + 1] != b"[":
+            return None
+        first = _GAP.match(head, at + 1).end()
+        lead = head.rfind(b"\n", 0, first) + 1
+        indent = head[lead:first]
+        if head[first : first + 1] != b"{" or not lead or indent.strip(b" \t"):
+            return None
+        sep = b"\n" + indent + b"},\n" + indent + b"{"
+        cuts = [0]
+        for k in range(1, parts):
+            fh.seek(max(cuts[-1] + 1, size * k // parts))
+            where = fh.tell()
+            found = fh.read(16 << 20).find(sep)
+            if found < 0:
+                return None
+            cuts.append(where + found + len(sep) - len(indent) - 1)  # the start of the element's line
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool, with_bytes: bool = False,
+                    span: tuple[int, int] | None = None, counts: list[int] | None = None) -> Iterator[tuple]:  # fmt: skip
     """The values of a top-level array (``array``) or of objects one after another, at JSON Lines speed.
 
     A byte-level splitter: an element that fits on its line, or one whose
@@ -462,14 +507,25 @@ def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool
     It yields blocks ``(index, lines, values, raws)`` of consecutive records
     (``raws``: their bytes, ``with_bytes``); in the steady state of
     ``json.dump(indent=N)`` the rest of the buffer is split at once.
+
+    ``span``: only the elements in bytes ``[start, end)`` of an array (from
+    :func:`element_ranges`), with local indices and lines; ``counts`` is then
+    set to ``[records, newlines]`` read, and anything the exact reader would
+    have to judge raises :class:`ShardFailed`.
     """
     loads = msgspec.json.Decoder().decode  # as fast as orjson here, and exact on integers beyond 64 bits, like the stdlib
+    origin, stop = span or (0, None)
     with path.open("rb") as fh:
-        buf = fh.read(CHUNK)
+        fh.seek(origin)
+
+        def read(n: int) -> bytes:
+            return fh.read(n if stop is None else min(n, stop - fh.tell()))
+
+        buf = read(CHUNK)
         eof = len(buf) < CHUNK
         valid = _utf8(buf, eof)  # invalid UTF-8 at the start: the exact path says where (later, an element that holds it does not decode)
         base = 0  # the file offset of buf[0]
-        done = _GAP.match(buf, 3 if has_bom else 0).end() + (1 if array else 0)  # container() saw the "["
+        done = _GAP.match(buf, 3 if has_bom and not origin else 0).end() + (1 if array and not origin else 0)  # container() saw the "["
         done_line = 1 + buf.count(b"\n", 0, done)
         index = 0  # done: the end of the last element (or of "["): where the exact path takes over
         grow = 0  # > 0: the element does not fit in the buffer, read this much more
@@ -477,7 +533,7 @@ def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool
         while True:
             if not eof and (grow or len(buf) - done < (1 << 16)):  # keep a whole element in the buffer
                 want = max(CHUNK, grow)
-                more = fh.read(want)
+                more = read(want)
                 eof = len(more) < want
                 buf, base, done, grow = buf[done:] + more, base + done, 0, 0
                 split = True
@@ -552,6 +608,13 @@ def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool
                     index += 1
                     done = end
                     done_line = line + buf.count(b"\n", start, end)
+        if span is not None:  # a range of the array: it must end after an element, with "," (or "]" at the end of the file)
+            tail = buf[done:].strip(b" \t\r\n")
+            if not eof or not index or tail != (b"]" if stop == path.stat().st_size else b","):
+                raise ShardFailed(path)
+            if counts is not None:
+                counts[:] = [index, done_line - 1 + buf.count(b"\n", done)]
+            return
     if index == 0:  # nothing read fast: the exact path from the start
         rest = _iter_values(path, problem, has_bom, array)
     else:
