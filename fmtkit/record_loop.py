@@ -648,9 +648,9 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
         lines = is_json_lines(path)
         bounds = line_ranges(path, jobs) if lines else element_ranges(path, jobs)
         if bounds:
-            args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
+            args = [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds), not lines) for a, b in bounds]
             # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
-            results = run_in_workers(_check_shard if lines else _check_array_shard, args, jobs)
+            results = run_in_workers(_check_shard, args, jobs)
             if None not in results:  # an array range that only the whole-file reader may judge: one process, below
                 return join_shards(results)
     checker = RecordChecker(rel, view, form, problems)
@@ -686,29 +686,21 @@ def _starts_with_bom(path: Path) -> bool:
 
 
 def _check_shard(args):
-    path, start, end, rel, view, form, hash_limit = args
+    """One byte range of a file (``--jobs``): JSON Lines from :func:`line_ranges`, or with ``array`` set (an 8th
+    argument) a range of :func:`element_ranges`, which gives None where it holds something only the whole-file reader may judge."""
+    path, start, end, rel, view, form, hash_limit = args[:7]
     rule_registry.load_all()
     problems: list[Finding] = []
     counts = [0, 0]
     checker = RecordChecker(rel, view, form, problems, hash_limit)
     checker.tally.arrow = arrow_tally_for(path, start, end)
-    check_blocks(iter_line_blocks(path, range_problems(path, start, checker), start, end, counts), checker)
-    return shard_result(problems, checker.tally, counts)
-
-
-def _check_array_shard(args):
-    """:func:`_check_shard` for a range of :func:`~fmtkit.loading.json_file.element_ranges`; None where the range
-    holds something the whole-file reader must judge."""
-    path, start, end, rel, view, form, hash_limit = args
-    rule_registry.load_all()
-    problems: list[Finding] = []
-    counts = [0, 0]
-    checker = RecordChecker(rel, view, form, problems, hash_limit)
-    checker.tally.arrow = arrow_tally_for(path, start, end)
-    try:
-        check_blocks(iter_json_blocks(path, checker.problem, span=(start, end), counts=counts), checker, raw_hash=False)
-    except ShardFailed:
-        return None
+    if len(args) > 7 and args[7]:
+        try:
+            check_blocks(iter_json_blocks(path, checker.problem, span=(start, end), counts=counts), checker, raw_hash=False)
+        except ShardFailed:
+            return None
+    else:
+        check_blocks(iter_line_blocks(path, range_problems(path, start, checker), start, end, counts), checker)
     return shard_result(problems, checker.tally, counts)
 
 

@@ -218,7 +218,7 @@ def test_array_ranges_are_read_in_parallel_or_refused():
         path = ROOT / "ranges.json"
         path.write_text(body, encoding="utf-8")
         ranges = json_file.element_ranges(path, 2)
-        shards = [record_loop._check_array_shard((path, a, b, "d.json", None, "sharegpt", 1000)) for a, b in ranges]
+        shards = [record_loop._check_shard((path, a, b, "d.json", None, "sharegpt", 1000, True)) for a, b in ranges]
         assert (None not in shards) == whole
         if whole:
             assert sum(s[2] for s in shards) == 300 and sum(s[1].lines for s in shards) == body.count("\n")
