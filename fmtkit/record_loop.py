@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from bisect import bisect_right
-from itertools import accumulate, repeat
+from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -230,8 +230,44 @@ class _CleanConversation:
         return CLEAN
 
     def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
-        """The least :meth:`clean` state of ``recs``."""
-        return min(map(self.clean, recs))
+        """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record is a
+        preference pair or opens with a system message (the records that hold a ``<`` then one by one); record by
+        record otherwise."""
+        state = self._clean_messages(recs, raws) if self.sides is None else NOT_CLEAN
+        return state if state else min(map(self.clean, recs))
+
+    def _clean_messages(self, recs: list[dict], raws: list[bytes] | None) -> int:
+        """:meth:`clean`'s checks over the flattened messages of ``recs``, or NOT_CLEAN (then look at each record)."""
+        get = dict.get
+        convs = list(map(get, recs, repeat(self.mcol)))
+        if set(map(type, convs)) != {list}:
+            return NOT_CLEAN
+        lens = list(map(len, convs))
+        if 0 in lens or any(map(int.__and__, lens, repeat(1))):  # every conversation has pairs of turns
+            return NOT_CLEAN
+        msgs = list(chain.from_iterable(convs))
+        if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2}:
+            return NOT_CLEAN
+        try:
+            roles = list(map(itemgetter(self.rt), msgs))
+            contents = list(map(itemgetter(self.ct), msgs))
+            # each conversation starts at an even position: user turns there, answers between (no system message)
+            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd):
+                return NOT_CLEAN
+            tools = set(map(get, recs, repeat(self.tools_col))) if self.tools_col is not None else {None}
+        except (KeyError, TypeError):  # a missing tag, an unhashable role or tools value
+            return NOT_CLEAN
+        if not tools <= {None, ""} or not _texts(contents):
+            return NOT_CLEAN
+        state = CLEAN
+        if self.schema == 1 and (self.sys_col is None or set(map(type, map(get, recs, repeat(self.sys_col)))) <= _STR_OR_NONE):
+            state = CLEAN_AND_VALID
+        elif self.schema == 2 and tools == {None}:
+            state = CLEAN_AND_VALID
+        if "<" in "".join(contents):  # the records that may hold a media tag: each as clean() sees it
+            marked = _may_hold_tags(raws) if raws is not None else range(len(recs))
+            state = min(state, *map(self.clean, map(recs.__getitem__, marked)))
+        return state
 
 
 # Record rules whose every finding _CleanAlpaca rules out for a record it calls clean.

@@ -77,10 +77,10 @@ def _as_parquet(recs: list, rnd: random.Random) -> Path | None:
         import pyarrow.parquet as pq
 
         table = pa.Table.from_pylist(recs)
-    except Exception:  # mixed types: not a table
+        path = ROOT / f"d{rnd.randrange(1 << 30)}.parquet"
+        pq.write_table(table, path, row_group_size=rnd.choice([1, 7, 1000]))
+    except Exception:  # mixed types, or what Parquet cannot hold ({}): not a table
         return None
-    path = ROOT / f"d{rnd.randrange(1 << 30)}.parquet"
-    pq.write_table(table, path, row_group_size=rnd.choice([1, 7, 1000]))
     return path
 
 
