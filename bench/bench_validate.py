@@ -441,7 +441,7 @@ def run_shapes(args) -> None:
               f"| {', '.join(f'{k} {v}' for k, v in r['findings'].items()) or 'none'} |")  # fmt: skip
     print("\ntargets: vs floor >= 0.8x for alpaca, sharegpt, openai; >= 0.5x for the others; an array >= 0.8x of the same records in JSON Lines")
     if args.jobs_mb:
-        jobs_rows = run_jobs(args, shapes, containers)
+        jobs_rows = run_jobs(args, args.jobs_forms.split(","), [c for c in containers if c != "parquet"])  # --jobs splits JSON only
     else:
         jobs_rows = []
     if args.json:
@@ -491,6 +491,7 @@ def main() -> None:
     ap.add_argument("--forms", default=None, help=f"with --shapes: only these, comma-separated ({', '.join(SHAPES)})")
     ap.add_argument("--containers", default=",".join(CONTAINERS), help="with --shapes: jsonl, array and/or parquet")
     ap.add_argument("--jobs-mb", type=int, default=0, help="with --shapes: also time --jobs 2 against 1 process (wall) on files of about this many MB")
+    ap.add_argument("--jobs-forms", default="alpaca,sharegpt,openai", help="with --jobs-mb: these forms")
     args = ap.parse_args()
     if args.shapes:
         args.repeat = args.repeat or 2
