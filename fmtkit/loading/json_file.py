@@ -76,6 +76,14 @@ def _spans_lines(path: Path, has_bom: bool) -> bool:
         head = fh.read(CHUNK)
     if has_bom:
         head = head[3:]
+    first = len(head) - len(head.lstrip(b" \t\r\n"))
+    end = head.find(b"\n", first)
+    if end >= 0:  # the first line a whole record (valid UTF-8 and JSON): JSON Lines, without decoding the rest
+        try:
+            orjson.loads(head[first:end])
+            return False
+        except orjson.JSONDecodeError:
+            pass
     text = head.decode("utf-8", errors="replace")
     start = len(text) - len(text.lstrip(_WS))
     newline = text.find("\n", start)
