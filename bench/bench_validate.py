@@ -301,7 +301,8 @@ SHAPES: dict[str, tuple[str, Callable[[TextSource], dict]]] = {
     "trl-preference": ("trl-preference", lambda ts: {"prompt": ts.text("ask"), "chosen": ts.text("answer"), "rejected": ts.text("answer")}),
     "trl-unpaired": ("trl-unpaired", lambda ts: {"prompt": ts.text("ask"), "completion": ts.text("answer"), "label": ts.rng.random() < 0.5}),
 }
-CONTAINERS = ("jsonl", "array")
+CONTAINERS = ("jsonl", "array")  # --containers adds "parquet" (needs pyarrow)
+SUFFIX = {"jsonl": "jsonl", "array": "json", "parquet": "parquet"}
 
 
 def make_shape(path: Path, shape: str, profile: str, container: str, n: int, seed: int) -> None:
@@ -311,6 +312,12 @@ def make_shape(path: Path, shape: str, profile: str, container: str, n: int, see
     rng = random.Random(f"{seed}-{shape}-{profile}")
     ts = TextSource(rng, PROFILES[profile])
     gen = SHAPES[shape][1]
+    if container == "parquet":  # record batches of 1,000 rows, as datasets writes them
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist([gen(ts) for _ in range(n)]), path, row_group_size=1000)
+        return
     with path.open("wb") as fh:
         if container == "array":
             fh.write(b"[\n")
@@ -328,7 +335,7 @@ def make_shape(path: Path, shape: str, profile: str, container: str, n: int, see
 def ensure_shape(shape: str, profile: str, container: str, n: int, seed: int) -> Path:
     folder = HERE / "data" / "shapes"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{shape}_{profile}_{n}_s{seed}.{'jsonl' if container == 'jsonl' else 'json'}"
+    path = folder / f"{shape}_{profile}_{n}_s{seed}.{SUFFIX[container]}"
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         make_shape(tmp, shape, profile, container, n, seed)
@@ -344,6 +351,8 @@ import json, sys, time
 mode, path, form = sys.argv[1], sys.argv[2], sys.argv[3]
 findings, n = {}, 0
 clock = time.process_time  # CPU seconds: steadier than wall time on a shared machine
+if path.endswith(".parquet"):
+    import pyarrow.parquet  # imports are not per-record costs
 if mode == "floor":
     import orjson
     loads = orjson.loads
@@ -353,19 +362,28 @@ if mode == "floor":
             for line in fh:
                 loads(line)
                 n += 1
+    elif path.endswith(".parquet"):  # the rows as Python values, a record batch at a time
+        import pyarrow.parquet as pq
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            n += len(batch.to_pylist())
     else:
         with open(path, "rb") as fh:
             n = len(loads(fh.read()))
     dt = clock() - t
 else:
-    import fmtkit
+    import fmtkit, resource
+    jobs = 2 if mode == "jobs2" else 1
+    if mode in ("jobs2", "wall"):
+        clock = time.perf_counter  # wall time: what two processes save
     fmtkit.validate(sys.argv[4], form=form)  # one record first: imports (and their compiling) are not per-record costs
-    t = clock()
-    s = fmtkit.validate(path, form=form).summary
+    t, cpu = clock(), time.process_time()
+    s = fmtkit.validate(path, form=form, jobs=jobs).summary
     dt = clock() - t
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = [time.process_time() - cpu, workers.ru_utime + workers.ru_stime]  # this process, its workers
     n, findings = s["records"], s["by_rule"]
 rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
-print(json.dumps({"seconds": dt, "records": n, "rss_kb": rss, "findings": findings}))
+print(json.dumps({"seconds": dt, "records": n, "rss_kb": rss, "findings": findings, "cpu": cpu if mode != "floor" else None}))
 """
 
 
@@ -388,11 +406,12 @@ def run_shapes(args) -> None:
     print(f"fmtkit validate over shapes: {sizes['short']:,} short / {sizes['long']:,} long records per file, seed {args.seed}, "
           f"{os.cpu_count()} CPUs (load {load:.1f}), best of {args.repeat}", flush=True)  # fmt: skip
     rows = []
+    containers = args.containers.split(",")
     for shape in shapes:
         form = SHAPES[shape][0]
         for profile in ("short", "long"):
             jsonl_rps = None
-            for cont in CONTAINERS:
+            for cont in containers:
                 path = ensure_shape(shape, profile, cont, sizes[profile], args.seed)
                 size_mb = path.stat().st_size / MB
                 floors, runs = [], []
@@ -421,9 +440,36 @@ def run_shapes(args) -> None:
               f"| {r['mbps']:.0f} | {r['ratio']:.2f}x{'' if r['ratio'] >= target else ' MISSED'} | {vs} | {r['rss_mb']:.0f} MB ({r['floor_rss_mb']:.0f}) "
               f"| {', '.join(f'{k} {v}' for k, v in r['findings'].items()) or 'none'} |")  # fmt: skip
     print("\ntargets: vs floor >= 0.8x for alpaca, sharegpt, openai; >= 0.5x for the others; an array >= 0.8x of the same records in JSON Lines")
+    if args.jobs_mb:
+        jobs_rows = run_jobs(args, args.jobs_forms.split(","), [c for c in containers if c != "parquet"])  # --jobs splits JSON only
+    else:
+        jobs_rows = []
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"sizes": sizes, "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({"sizes": sizes, "rows": rows, "jobs": jobs_rows}, indent=2))
+
+
+def run_jobs(args, shapes: list[str], containers: list[str]) -> list[dict]:
+    """``--jobs 2`` against one process, wall time in the same run, on files of about ``--jobs-mb`` MB (short records)."""
+    rows = []
+    print(f"\n--jobs 2 against 1 process, files of ~{args.jobs_mb} MB, wall time, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
+    print("| form | container | MB | records | 1 process rec/s | --jobs 2 rec/s | speed-up | CPU s: 1 process / --jobs 2 parent + workers |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for shape in shapes:
+        sample = ensure_shape(shape, "short", "jsonl", 2000, args.seed)
+        n = max(2000, int(2000 * args.jobs_mb * MB / sample.stat().st_size))
+        for cont in containers:
+            path = ensure_shape(shape, "short", cont, n, args.seed)
+            one, two = [], []
+            for _ in range(args.repeat):
+                one.append(shape_child("wall", path, SHAPES[shape][0]))
+                two.append(shape_child("jobs2", path, SHAPES[shape][0]))
+            r1, r2 = min(one, key=lambda r: r["seconds"]), min(two, key=lambda r: r["seconds"])
+            a, b = r1["seconds"], r2["seconds"]
+            rows.append({"shape": shape, "container": cont, "records": n, "size_mb": path.stat().st_size / MB, "one_s": a, "two_s": b, "cpu_one": r1["cpu"], "cpu_two": r2["cpu"]})
+            print(f"| {shape} | {cont} | {path.stat().st_size / MB:.0f} | {n:,} | {n / a:,.0f} | {n / b:,.0f} | {a / b:.2f}x{'' if a / b >= 1.8 else ' MISSED'} "
+                  f"| {r1['cpu'][0]:.2f} / {r2['cpu'][0]:.2f} + {r2['cpu'][1]:.2f} |", flush=True)  # fmt: skip
+    return rows
 
 
 # -- main ---------------------------------------------------------------------------------
@@ -443,6 +489,9 @@ def main() -> None:
     ap.add_argument("--shape-records", type=int, default=10_000, help="with --shapes: records per file of short records")
     ap.add_argument("--long-divisor", type=int, default=5, help="with --shapes: files of long records hold --shape-records / this many")
     ap.add_argument("--forms", default=None, help=f"with --shapes: only these, comma-separated ({', '.join(SHAPES)})")
+    ap.add_argument("--containers", default=",".join(CONTAINERS), help="with --shapes: jsonl, array and/or parquet")
+    ap.add_argument("--jobs-mb", type=int, default=0, help="with --shapes: also time --jobs 2 against 1 process (wall) on files of about this many MB")
+    ap.add_argument("--jobs-forms", default="alpaca,sharegpt,openai", help="with --jobs-mb: these forms")
     args = ap.parse_args()
     if args.shapes:
         args.repeat = args.repeat or 2

@@ -9,7 +9,11 @@ each worker returns its findings and a :class:`FileTally` that joins in order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import operator
+from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_right
+from itertools import accumulate, chain, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,8 @@ from typing import Any
 from fmtkit import rules as rule_registry
 from fmtkit.findings import ERROR, Finding
 from fmtkit.loading import LoadProblem, Record, iter_records
-from fmtkit.loading.json_file import BOM, is_json_lines, iter_line_range, line_ranges
+from fmtkit.dataset_info import DATA_EXTENSIONS
+from fmtkit.loading.json_file import BOM, ShardFailed, element_ranges, is_json_lines, iter_json_blocks, iter_line_blocks, line_ranges
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.arrow_types import arrow_tally_for
@@ -224,6 +229,46 @@ class _CleanConversation:
                 return CLEAN_AND_VALID
         return CLEAN
 
+    def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
+        """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record is a
+        preference pair or opens with a system message (the records that hold a ``<`` then one by one); record by
+        record otherwise."""
+        state = self._clean_messages(recs, raws) if self.sides is None else NOT_CLEAN
+        return state if state else min(map(self.clean, recs))
+
+    def _clean_messages(self, recs: list[dict], raws: list[bytes] | None) -> int:
+        """:meth:`clean`'s checks over the flattened messages of ``recs``, or NOT_CLEAN (then look at each record)."""
+        get = dict.get
+        convs = list(map(get, recs, repeat(self.mcol)))
+        if set(map(type, convs)) != {list}:
+            return NOT_CLEAN
+        lens = list(map(len, convs))
+        if 0 in lens or any(map(int.__and__, lens, repeat(1))):  # every conversation has pairs of turns
+            return NOT_CLEAN
+        msgs = list(chain.from_iterable(convs))
+        if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2}:
+            return NOT_CLEAN
+        try:
+            roles = list(map(itemgetter(self.rt), msgs))
+            contents = list(map(itemgetter(self.ct), msgs))
+            # each conversation starts at an even position: user turns there, answers between (no system message)
+            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd):
+                return NOT_CLEAN
+            tools = set(map(get, recs, repeat(self.tools_col))) if self.tools_col is not None else {None}
+        except (KeyError, TypeError):  # a missing tag, an unhashable role or tools value
+            return NOT_CLEAN
+        if not tools <= {None, ""} or not _texts(contents):
+            return NOT_CLEAN
+        state = CLEAN
+        if self.schema == 1 and (self.sys_col is None or set(map(type, map(get, recs, repeat(self.sys_col)))) <= _STR_OR_NONE):
+            state = CLEAN_AND_VALID
+        elif self.schema == 2 and tools == {None}:
+            state = CLEAN_AND_VALID
+        if "<" in "".join(contents):  # the records that may hold a media tag: each as clean() sees it
+            marked = _may_hold_tags(raws) if raws is not None else range(len(recs))
+            state = min(state, *map(self.clean, map(recs.__getitem__, marked)))
+        return state
+
 
 # Record rules whose every finding _CleanAlpaca rules out for a record it calls clean.
 ALPACA_COVERED = frozenset(("FMT301", "FMT302", "FMT303", "FMT304", "FMT305", "FMT601", "FMT602", "FMT605"))
@@ -294,6 +339,59 @@ class _CleanAlpaca:
                 return NOT_CLEAN
         return CLEAN_AND_VALID if self.schema else CLEAN
 
+    def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
+        """The least :meth:`clean` state of ``recs`` (``raws``: their bytes), column by column in C-level loops.
+
+        A block whose lines (or texts, without ``raws``) hold no ``<`` (nor its
+        escape) has no placeholder; any other is looked at record by record.
+        """
+        get = dict.get
+        prompts = list(map(get, recs, repeat(self.prompt)))
+        if not _texts(prompts):
+            return NOT_CLEAN
+        if self.history is not None and list(map(get, recs, repeat(self.history))).count(None) != len(recs):
+            return NOT_CLEAN
+        for col in self.strings:
+            if not set(map(type, map(get, recs, repeat(col)))) <= _STR_OR_NONE:
+                return NOT_CLEAN
+        if self.answer is not None and not _texts(list(map(get, recs, repeat(self.answer)))):
+            return NOT_CLEAN
+        state = CLEAN_AND_VALID if self.schema else CLEAN
+        if raws is None:  # rows of a columnar file: their texts
+            texts = [v for col in self.texts for v in map(get, recs, repeat(col)) if type(v) is str]
+            marked = range(len(recs)) if "<" in "".join(prompts) or "<" in "".join(texts) else ()
+        else:
+            marked = _may_hold_tags(raws)
+        return min(state, *map(self.clean, map(recs.__getitem__, marked))) if marked else state
+
+
+def _may_hold_tags(raws: list[bytes]) -> list[int]:
+    """The positions of the lines that hold a ``<`` or its JSON escape: only their records may hold a media tag.
+
+    >>> _may_hold_tags([b'{"a": "x"}', b'{"a": "<b>"}', b'{"a": "\\\\u003cimage>"}'])
+    [1, 2]
+    """
+    data = b"".join(raws)
+    starts: list[int] | None = None
+    marked: set[int] = set()
+    for needle in (b"<", b"\\u003"):
+        at = data.find(needle)
+        while at >= 0:
+            if starts is None:
+                starts = list(accumulate(map(len, raws)))
+            i = bisect_right(starts, at)  # the line holding byte `at`
+            marked.add(i)
+            at = data.find(needle, starts[i])
+    return sorted(marked)
+
+
+_STR_OR_NONE = frozenset((str, type(None)))
+
+
+def _texts(values: list) -> bool:
+    """Whether every value is a string with a character that is not white space (C-level loops)."""
+    return set(map(type, values)) == {str} and all(values) and not any(map(str.isspace, values))
+
 
 class _CleanStrings:
     """For TRL's standard forms (read without an entry): one look that proves a record gives no finding when read.
@@ -335,6 +433,20 @@ class _CleanStrings:
         if self.label and type(rec["label"]) is not bool:
             return False
         return not self.pair or rec["chosen"] != rec["rejected"]
+
+    def clean_block(self, recs: list[dict]) -> bool:
+        """Whether :meth:`clean` accepts every record of ``recs`` (C-level loops)."""
+        if set(map(len, recs)) != {len(self.keys)}:
+            return False
+        try:
+            cols = {c: list(map(itemgetter(c), recs)) for c in self.columns}  # every column present: exactly the keys
+            if self.label and set(map(type, map(itemgetter("label"), recs))) != {bool}:
+                return False
+        except KeyError:
+            return False
+        if not all(map(_texts, cols.values())):
+            return False
+        return not self.pair or not any(map(operator.eq, cols["chosen"], cols["rejected"]))
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
@@ -417,6 +529,23 @@ class RecordChecker:
         self.check = self._make_check(rel, view, form, problems)
         self.problem = _sink(problems, rel, self.tally)
 
+    def check_block(self, index: int, lines: Sequence[int], recs: list, raws: list[bytes] | None, raw_hash: bool = True) -> None:
+        """:meth:`check` for consecutive records (on ``lines``), in one step for a block of clean records.
+
+        ``raws``: the records' bytes (JSON Lines, or array elements), or None;
+        ``raw_hash``: they are JSON Lines (duplicates are found by their bytes).
+        ``_block_clean`` accepts a block only when every record would get no
+        finding from ``check``; the tally then takes the block at once (same
+        state as record by record). Any other block goes record by record.
+        """
+        if self._block_clean(recs, raws):
+            self.tally.records += len(recs)
+            self.tally.add_block(index, lines, recs, raws if raw_hash else None, self._clean_col)
+            return
+        check = self.check
+        for i, rec in enumerate(recs):
+            check(index + i, lines[i], rec, raws[i] if raw_hash and raws is not None else None)
+
     def vouched(self, index: int, line: int | None, shape: dict) -> None:
         """Count a record proved clean elsewhere (not indexed for duplicates: those are warnings)."""
         tally = self.tally
@@ -442,6 +571,34 @@ class RecordChecker:
         append = problems.append
         entry = view.entry if view is not None else None
 
+        def to_schema(rec):
+            return rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
+
+        def block_clean(recs: list, raws: list[bytes]) -> bool:
+            """Whether no record of ``recs`` gets a finding from ``check`` (False: look at each)."""
+            if set(map(type, recs)) != {dict}:
+                return False
+            state = NOT_CLEAN
+            if fast is not None:
+                state = fast.clean_block(recs, raws)
+                if not state:
+                    return False
+                for _, _, _, rule in rest:
+                    if any(map(rule, recs, repeat(view))):
+                        return False
+            elif checks:
+                return False
+            if validator is not None and state != CLEAN_AND_VALID:
+                try:
+                    if not all(map(validator.is_valid, map(to_schema, recs) if schema.keys else recs)):
+                        return False
+                except (ValueError, OverflowError):
+                    return False
+            return read is None or (fast_strings is not None and fast_strings.clean_block(recs))
+
+        self._block_clean = block_clean
+        self._clean_col = clean_col
+
         def check(index: int, line: int | None, rec, raw: bytes | None) -> bool:
             tally.records += 1
             if type(rec) is not dict:
@@ -458,7 +615,7 @@ class RecordChecker:
                     for message in (out,) if type(out) is str else out:
                         append(Finding(code, severity, message, fix, rel, line, index, pointer=rule_pointer(code, message, entry)))
             if validator is not None and not errored and state != CLEAN_AND_VALID:
-                obj = rec if identity is not None and rec.keys() <= identity and None not in rec.values() else project(rec)
+                obj = to_schema(rec)
                 try:
                     if validator.is_valid(obj):
                         message = None
@@ -495,6 +652,19 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
     return checker.tally
 
 
+def check_blocks(blocks: Iterator[tuple[int, Sequence[int], list, list[bytes] | None]], checker: RecordChecker, progress=None,
+                 rel: str = "", raw_hash: bool = True) -> FileTally:  # fmt: skip
+    """:func:`check_records` for blocks ``(index, lines, records, raws)`` (see :meth:`RecordChecker.check_block`)."""
+    check_block = checker.check_block
+    done = 0
+    for index, lines, recs, raws in blocks:
+        check_block(index, lines, recs, raws, raw_hash)
+        if progress is not None and (done + len(recs)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
+            progress(rel, done + len(recs))
+        done += len(recs)
+    return checker.tally
+
+
 def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
     """A load problem becomes a finding; a record that does not decode counts as a record with an error."""
 
@@ -508,15 +678,27 @@ def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
 
 
 def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None):
-    """Check one file; JSON Lines files bigger than a few MB are sharded over ``jobs`` processes."""
+    """Check one file; JSON Lines files and pretty-printed JSON arrays bigger than a few MB are sharded over ``jobs`` processes."""
     problems: list[Finding] = []
     if args := shard_args(path, rel, view, form, jobs):
         # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
-        return join_shards(run_in_workers(_check_shard, args, jobs))
+        results = run_in_workers(_check_shard, args, jobs)
+        if None not in results:  # an array range that only the whole-file reader may judge: one process, below
+            return join_shards(results)
     checker = RecordChecker(rel, view, form, problems)
     try:
         checker.tally.arrow = arrow_tally_for(path)
-        check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
+        kind = DATA_EXTENSIONS.get(path.suffix.lower()) if path.is_file() else None
+        if kind == "json" and is_json_lines(path):
+            check_blocks(iter_line_blocks(path, range_problems(path, 0, checker)), checker, progress, rel)
+        elif kind == "json":  # an array, or objects one after another
+            check_blocks(iter_json_blocks(path, checker.problem), checker, progress, rel, raw_hash=False)
+        elif kind in ("parquet", "arrow"):
+            from fmtkit.loading.columnar import iter_columnar_blocks
+
+            check_blocks(iter_columnar_blocks(path, kind, checker.problem), checker, progress, rel, raw_hash=False)
+        else:
+            check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
     except OSError as exc:
         problems.append(Finding("FMT206", ERROR, f"cannot read {rel}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, rel))
         return problems, FileTally()
@@ -524,10 +706,13 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
 
 
 def shard_args(path: Path, rel: str, view: EntryView | None, form: str, jobs: int) -> list[tuple] | None:
-    """The byte ranges of a JSON Lines file worth splitting over ``jobs`` workers, as :func:`_check_shard` tasks; None: check it whole."""
-    if jobs > 1 and is_json_lines(path) and path.stat().st_size >= SHARD_MIN_BYTES:
-        bounds = line_ranges(path, jobs)
-        return [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds)) for a, b in bounds]
+    """The byte ranges of a JSON Lines file or an indented JSON array worth splitting over ``jobs`` workers, as
+    :func:`_check_shard` tasks; None: check it whole."""
+    if jobs > 1 and path.is_file() and DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and path.stat().st_size >= SHARD_MIN_BYTES:
+        lines = is_json_lines(path)
+        bounds = line_ranges(path, jobs) if lines else element_ranges(path, jobs)
+        if bounds:
+            return [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds), not lines) for a, b in bounds]
     return None
 
 
@@ -544,13 +729,21 @@ def _starts_with_bom(path: Path) -> bool:
 
 
 def _check_shard(args):
-    path, start, end, rel, view, form, hash_limit = args
+    """One byte range of a file (``--jobs``): JSON Lines from :func:`line_ranges`, or with ``array`` set (an 8th
+    argument) a range of :func:`element_ranges`, which gives None where it holds something only the whole-file reader may judge."""
+    path, start, end, rel, view, form, hash_limit = args[:7]
     rule_registry.load_all()
     problems: list[Finding] = []
     counts = [0, 0]
     checker = RecordChecker(rel, view, form, problems, hash_limit)
     checker.tally.arrow = arrow_tally_for(path, start, end)
-    check_records(iter_line_range(path, range_problems(path, start, checker), start, end, counts), rel, view, form, problems, checker=checker)
+    if len(args) > 7 and args[7]:
+        try:
+            check_blocks(iter_json_blocks(path, checker.problem, span=(start, end), counts=counts), checker, raw_hash=False)
+        except ShardFailed:
+            return None
+    else:
+        check_blocks(iter_line_blocks(path, range_problems(path, start, checker), start, end, counts), checker)
     return shard_result(problems, checker.tally, counts)
 
 

@@ -107,10 +107,18 @@ def check_ahead(engine: Engine, path: Path, rel: str, view: Any, form: str) -> C
     from fmtkit.record_loop import _check_shard, join_shards, shard_args
 
     path = path.resolve()  # where the workers run, the working folder may differ
+    task = (path, rel, view, form)
     if args := shard_args(path, rel, view, form, engine.slots):
         shards = engine.submit(_check_shard, args)
-        return lambda: join_shards(shards())
-    whole = engine.submit(_check_whole, [(path, rel, view, form)])
+
+        def joined() -> tuple[list, Any]:
+            results = shards()
+            if None in results:  # an array range that only the whole-file reader may judge: the file is checked whole
+                return engine.submit(_check_whole, [task])()[0]
+            return join_shards(results)
+
+        return joined
+    whole = engine.submit(_check_whole, [task])
     return lambda: whole()[0]
 
 

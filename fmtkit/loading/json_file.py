@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
+from itertools import accumulate, repeat
+from operator import add
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -73,6 +76,14 @@ def _spans_lines(path: Path, has_bom: bool) -> bool:
         head = fh.read(CHUNK)
     if has_bom:
         head = head[3:]
+    first = len(head) - len(head.lstrip(b" \t\r\n"))
+    end = head.find(b"\n", first)
+    if end >= 0:  # the first line a whole record (valid UTF-8 and JSON): JSON Lines, without decoding the rest
+        try:
+            orjson.loads(head[first:end])
+            return False
+        except orjson.JSONDecodeError:
+            pass
     text = head.decode("utf-8", errors="replace")
     start = len(text) - len(text.lstrip(_WS))
     newline = text.find("\n", start)
@@ -174,13 +185,7 @@ def iter_line_range(
     make = tuple.__new__  # Record(...) without the Python-level __new__: this is the hot loop
     index = lineno = 0
     with path.open("rb", buffering=READ_BUFFER) as fh:  # a big buffer: measured 0.85 -> 0.35 us per 1.6 kB line
-        fh.seek(start)
-        pos = start
-        if start == 0:
-            if fh.read(3) == BOM:
-                pos = 3
-            else:
-                fh.seek(0)
+        pos = _seek_lines(fh, start)
         for raw in fh:
             if end is not None:
                 if pos >= end:
@@ -200,6 +205,89 @@ def iter_line_range(
                 continue
             yield make(Record, (index, lineno, value, raw))
             index += 1
+    if counts is not None:
+        counts[:] = [index, lineno]
+
+
+def _seek_lines(fh, start: int) -> int:
+    """Put ``fh`` at byte ``start`` (past a leading BOM at 0); the position it is at."""
+    fh.seek(start)
+    if start == 0 and fh.read(3) != BOM:
+        fh.seek(0)
+    return fh.tell()
+
+
+BLOCK_BYTES = 64 << 10  # lines read per block: a bad record sends ~60 short records down the per-record path
+
+
+def iter_line_blocks(path: Path, problem: ProblemSink, start: int = 0, end: int | None = None, counts: list[int] | None = None,
+                     size: int | None = None) -> Iterator[tuple[int, range, list, list[bytes]]]:  # fmt: skip
+    """What :func:`iter_line_range` yields, grouped: ``(index, lines, values, raws)`` for runs of consecutive records.
+
+    Lines are read ``size`` bytes at a time and decoded in one C-level ``map``;
+    a block holding a blank or undecodable line is read line by line, exactly as
+    :func:`iter_line_range` does (its problems reported, its good records in
+    runs), so indices, lines and messages are the same.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
+    >>> _ = p.write_bytes(b'{"a": 1}\\n{"a": 2}\\n\\n{"a": 3}\\n')
+    >>> [(i, list(ln), v) for i, ln, v, _ in iter_line_blocks(p, print)]
+    [(0, [1, 2], [{'a': 1}, {'a': 2}]), (2, [4], [{'a': 3}])]
+    """
+    decode = _decode_exact
+    index = lineno = 0
+    with path.open("rb", buffering=READ_BUFFER) as fh:
+        pos = _seek_lines(fh, start)
+        while True:
+            lines = fh.readlines(size or BLOCK_BYTES)
+            if not lines:
+                break
+            last = False
+            if end is not None:  # the lines that start before `end`
+                ends = list(accumulate(map(len, lines), initial=pos))
+                k = bisect_left(ends, end, 0, len(lines))
+                if k < len(lines):
+                    lines, last = lines[:k], True
+                pos = ends[k]
+            try:
+                values = None if any(map(bytes.isspace, lines)) else list(map(decode, lines))
+            except (ValueError, RecursionError):
+                values = None
+            if values is not None:
+                if values:
+                    yield index, range(lineno + 1, lineno + 1 + len(values)), values, lines
+                index += len(values)
+                lineno += len(values)
+            else:  # line by line
+                run_v: list = []
+                run_r: list[bytes] = []
+                for raw in lines:
+                    lineno += 1
+                    if raw.isspace():
+                        value = _NOT_DECODED
+                    else:
+                        try:
+                            value = decode_line(raw)
+                        except orjson.JSONDecodeError as exc:
+                            if run_v:
+                                yield index - len(run_v), range(lineno - len(run_v), lineno), run_v, run_r
+                                run_v, run_r = [], []
+                            problem(json_problem(raw, exc, lineno, index))
+                            index += 1
+                            continue
+                    if value is _NOT_DECODED:
+                        if run_v:
+                            yield index - len(run_v), range(lineno - len(run_v), lineno), run_v, run_r
+                            run_v, run_r = [], []
+                        continue
+                    run_v.append(value)
+                    run_r.append(raw)
+                    index += 1
+                if run_v:
+                    yield index - len(run_v), range(lineno + 1 - len(run_v), lineno + 1), run_v, run_r
+            if last:
+                break
     if counts is not None:
         counts[:] = [index, lineno]
 
@@ -314,7 +402,96 @@ def _iter_values(path: Path, problem: ProblemSink, has_bom: bool, array: bool, r
 _GAP = re.compile(rb"[ \t\r\n]*")
 
 
+def iter_json_blocks(path: Path, problem: ProblemSink, size: int = 256, span: tuple[int, int] | None = None,
+                     counts: list[int] | None = None) -> Iterator[tuple[int, list[int], list, list[bytes] | None]]:  # fmt: skip
+    """The records of a ``.json`` file holding an array (or objects one after another) in blocks ``(index, lines, values, raws)``.
+
+    ``raws`` are the elements' bytes as written (None for the elements read by
+    the exact path); a block holds consecutive records, at most ``size``. ``span`` and
+    ``counts``: one range of :func:`element_ranges` (see :func:`_element_blocks`).
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
+    >>> _ = p.write_text('[\\n  {"a": 1},\\n  {"a": 2}\\n]\\n')
+    >>> [(i, lines, values, raws) for i, lines, values, raws in iter_json_blocks(p, print)]
+    [(0, [2, 3], [{'a': 1}, {'a': 2}], [b'{"a": 1}', b'{"a": 2}'])]
+    """
+    _, has_bom = _first_byte(path)
+    if has_bom and not (span and span[0]):
+        problem(LoadProblem("FMT204", "the file starts with a UTF-8 byte order mark (BOM)", line=1))
+    held: list[LoadProblem] = []  # problems met reading the next records: reported after the records before them
+    start, lines, values, raws = 0, [], [], []
+    for index, got_lines, got, got_raws in _element_blocks(path, held.append, has_bom, container(path) == "array", True, span, counts):
+        if values and (held or index != start + len(values) or len(values) + len(got) > size or (got_raws is None) != (raws is None)):
+            yield start, lines, values, raws
+            lines, values, raws = [], [], []
+        for p in held:
+            problem(p)
+        held.clear()
+        if not values:
+            start, raws = index, None if got_raws is None else []
+        lines.extend(got_lines)
+        values.extend(got)
+        if raws is not None:
+            raws.extend(got_raws)
+    if values:
+        yield start, lines, values, raws
+    for p in held:
+        problem(p)
+
+
 def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool) -> Iterator[Record]:
+    """The records of :func:`_element_blocks`, one at a time."""
+    make = tuple.__new__  # Record(...) without the Python-level __new__, as iter_line_range
+    for index, lines, values, _ in _element_blocks(path, problem, has_bom, array):
+        for k, value in enumerate(values):
+            yield make(Record, (index + k, lines[k], value, None))
+
+
+class ShardFailed(Exception):
+    """A byte range of an array (``--jobs``) held something only the whole-file reader may judge: read the file in one process."""
+
+
+def element_ranges(path: Path, parts: int) -> list[tuple[int, int]] | None:
+    """Split a pretty-printed JSON array into ``parts`` byte ranges cut at the line of an element, or None.
+
+    The cut is the line start of the ``{`` after ``\\n<indent>},\\n<indent>`` at the indentation of
+    the first element (``json.dump(indent=N)``); a cut that is not between two
+    elements makes a range fail to read (:class:`ShardFailed`), and the file is
+    then read in one process.
+
+    >>> import tempfile, pathlib, json
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.json"
+    >>> _ = p.write_text(json.dumps([{"a": i} for i in range(4)], indent=2))
+    >>> element_ranges(p, 2)
+    [(0, 62), (62, 82)]
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(CHUNK)
+        at = _GAP.match(head, 3 if head.startswith(BOM) else 0).end()
+        if head[at : at + 1] != b"[":
+            return None
+        first = _GAP.match(head, at + 1).end()
+        lead = head.rfind(b"\n", 0, first) + 1
+        indent = head[lead:first]
+        if head[first : first + 1] != b"{" or not lead or indent.strip(b" \t"):
+            return None
+        sep = b"\n" + indent + b"},\n" + indent + b"{"
+        cuts = [0]
+        for k in range(1, parts):
+            fh.seek(max(cuts[-1] + 1, size * k // parts))
+            where = fh.tell()
+            found = fh.read(16 << 20).find(sep)
+            if found < 0:
+                return None
+            cuts.append(where + found + len(sep) - len(indent) - 1)  # the start of the element's line
+    cuts.append(size)
+    return [(a, b) for a, b in zip(cuts, cuts[1:], strict=False) if b > a]
+
+
+def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool, with_bytes: bool = False,
+                    span: tuple[int, int] | None = None, counts: list[int] | None = None) -> Iterator[tuple]:  # fmt: skip
     """The values of a top-level array (``array``) or of objects one after another, at JSON Lines speed.
 
     A byte-level splitter: an element that fits on its line, or one whose
@@ -334,24 +511,40 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool)
     >>> _ = p.write_text('[\\n  {\\n    "a": [\\n      1\\n    ]\\n  },\\n  {"a": 2}\\n]\\n')
     >>> [(r.line, r.value) for r in _iter_elements(p, print, False, True)]
     [(2, {'a': [1]}), (7, {'a': 2})]
+
+    It yields blocks ``(index, lines, values, raws)`` of consecutive records
+    (``raws``: their bytes, ``with_bytes``); in the steady state of
+    ``json.dump(indent=N)`` the rest of the buffer is split at once.
+
+    ``span``: only the elements in bytes ``[start, end)`` of an array (from
+    :func:`element_ranges`), with local indices and lines; ``counts`` is then
+    set to ``[records, newlines]`` read, and anything the exact reader would
+    have to judge raises :class:`ShardFailed`.
     """
     loads = msgspec.json.Decoder().decode  # as fast as orjson here, and exact on integers beyond 64 bits, like the stdlib
-    make = tuple.__new__  # Record(...) without the Python-level __new__, as iter_line_range
+    origin, stop = span or (0, None)
     with path.open("rb") as fh:
-        buf = fh.read(CHUNK)
+        fh.seek(origin)
+
+        def read(n: int) -> bytes:
+            return fh.read(n if stop is None else min(n, stop - fh.tell()))
+
+        buf = read(CHUNK)
         eof = len(buf) < CHUNK
         valid = _utf8(buf, eof)  # invalid UTF-8 at the start: the exact path says where (later, an element that holds it does not decode)
         base = 0  # the file offset of buf[0]
-        done = _GAP.match(buf, 3 if has_bom else 0).end() + (1 if array else 0)  # container() saw the "["
+        done = _GAP.match(buf, 3 if has_bom and not origin else 0).end() + (1 if array and not origin else 0)  # container() saw the "["
         done_line = 1 + buf.count(b"\n", 0, done)
         index = 0  # done: the end of the last element (or of "["): where the exact path takes over
         grow = 0  # > 0: the element does not fit in the buffer, read this much more
+        split = True  # the buffer may be split at once (no element of it failed to decode yet)
         while True:
             if not eof and (grow or len(buf) - done < (1 << 16)):  # keep a whole element in the buffer
                 want = max(CHUNK, grow)
-                more = fh.read(want)
+                more = read(want)
                 eof = len(more) < want
                 buf, base, done, grow = buf[done:] + more, base + done, 0, 0
+                split = True
             expect_value, line = index == 0 or not array, done_line
             gap = _GAP.match(buf, done).end()
             if not expect_value and gap < len(buf) and buf[gap] == 0x2C:  # ","
@@ -382,7 +575,7 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool)
                 value = _loads(loads, buf, start, end)
                 if value is _NOT_DECODED:
                     break
-            yield make(Record, (index, line, value, None))
+            yield index, (line,), (value,), (buf[start:end],) if with_bytes else None
             index += 1
             done = end
             done_line = line + buf.count(b"\n", start, end)
@@ -390,8 +583,25 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool)
                 # the steady state of json.dump(indent=N): "\n<indent>},\n<indent>{" between elements, found with
                 # two searches per element; anything else goes back to the steps above
                 step, closing = b",\n" + buf[lead:start + 1], b"\n" + buf[lead:start] + bracket
-                skip = len(step) - 1
+                skip, sep, opener = len(step) - 1, closing + step, step[-1:]
                 while buf.startswith(step, done) and (eof or len(buf) - done >= (1 << 16)):
+                    if split:  # every element the separators enclose, each decoded on its own
+                        first = done + len(step)
+                        pieces = buf[first:].split(sep)
+                        pieces.pop()  # the last one may not be whole
+                        elems = list(map(bytes.__add__, map(opener.__add__, pieces), repeat(closing)))
+                        try:
+                            values = list(map(loads, elems))
+                        except (msgspec.DecodeError, RecursionError):
+                            values, split = None, False  # one at a time for the rest of this buffer
+                        if values:
+                            n = len(values)
+                            lines = list(accumulate(map(add, map(bytes.count, pieces, repeat(b"\n")), repeat(2)), initial=done_line + 1))
+                            yield index, lines[:n], values, elems if with_bytes else None
+                            index += n
+                            done = first + sum(map(len, pieces)) + len(sep) * (n - 1) + len(closing)
+                            done_line = lines[n] - 1
+                            continue
                     start = done + skip
                     closer = buf.find(closing, start)
                     if closer < 0:
@@ -402,16 +612,25 @@ def _iter_elements(path: Path, problem: ProblemSink, has_bom: bool, array: bool)
                     except (msgspec.DecodeError, RecursionError):
                         break
                     line = done_line + 1
-                    yield make(Record, (index, line, value, None))
+                    yield index, (line,), (value,), (buf[start:end],) if with_bytes else None
                     index += 1
                     done = end
                     done_line = line + buf.count(b"\n", start, end)
+        if span is not None:  # a range of the array: it must end after an element, with "," (or "]" at the end of the file)
+            tail = buf[done:].strip(b" \t\r\n")
+            if not eof or not index or tail != (b"]" if stop == path.stat().st_size else b","):
+                raise ShardFailed(path)
+            if counts is not None:
+                counts[:] = [index, done_line - 1 + buf.count(b"\n", done)]
+            return
     if index == 0:  # nothing read fast: the exact path from the start
-        yield from _iter_values(path, problem, has_bom, array)
-        return
-    line_start = max(buf.rfind(b"\n", 0, done) + 1, 3 if has_bom and base == 0 else 0)  # the exact path's columns leave out a BOM
-    column = len(buf[line_start:done].decode("utf-8"))
-    yield from _iter_values(path, problem, has_bom, array, resume=(base + done, done_line, index, index == 0 or not array, column))
+        rest = _iter_values(path, problem, has_bom, array)
+    else:
+        line_start = max(buf.rfind(b"\n", 0, done) + 1, 3 if has_bom and base == 0 else 0)  # the exact path's columns leave out a BOM
+        column = len(buf[line_start:done].decode("utf-8"))
+        rest = _iter_values(path, problem, has_bom, array, resume=(base + done, done_line, index, index == 0 or not array, column))
+    for r in rest:
+        yield r.index, (r.line,), (r.value,), None
 
 
 _NOT_DECODED = object()

@@ -35,7 +35,9 @@ joins across the shards of ``--jobs``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from fmtkit.dataset_info import DATA_EXTENSIONS
@@ -405,6 +407,42 @@ class ArrowTally:
                 self._last = line
             else:
                 self._place(line, raw)
+        self._join_record(record, line, rec, clean_col)
+
+    def add_block(self, record: int, lines: Sequence[int], recs: list[dict], raws: list[bytes] | None, clean_col: str | None = None) -> None:
+        """:meth:`add` for consecutive records (on ``lines``; ``raws``: their JSON Lines), in one step where they cannot change the shapes.
+
+        After the first record, a block changes nothing when every key is a known
+        column whose values are all null or of its type, a string or a boolean
+        (``clean_col``, once settled, as in :meth:`add`), and no part starts within
+        it; any other block is added record by record.
+        """
+        bounds = self._bounds
+        if bounds and (raws is None or lines[0] != self._last + 1 or self._pos + sum(map(len, raws)) - len(raws[-1]) >= bounds[0]):
+            for i, rec in enumerate(recs):
+                self.add(record + i, lines[i], rec, clean_col, raws and raws[i])
+            return
+        if bounds:
+            self._pos += sum(map(len, raws))
+            self._last = lines[-1]
+        self._join_record(record, lines[0], recs[0], clean_col)
+        fields = self._fields
+        for k in set().union(*recs):
+            node = fields.get(k)
+            if node is None:
+                break
+            if k == clean_col and k == self._clean_col:
+                continue
+            types = set(map(type, map(dict.get, recs, repeat(k))))
+            types.discard(type(None))
+            if types and (len(types) > 1 or node.py not in types or node.py not in (str, bool)):
+                break
+        else:
+            return
+        for i in range(1, len(recs)):
+            self._join_record(record + i, lines[i], recs[i], clean_col)
+
+    def _join_record(self, record: int, line: int | None, rec: dict, clean_col: str | None) -> None:
         fields = self._fields
         if clean_col is not None and clean_col == self._clean_col:  # the hot path of a clean conversation file
             if len(rec) > 1:

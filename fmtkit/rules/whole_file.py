@@ -9,8 +9,10 @@ These rules need every record of a file, so they keep a little state per file
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from array import array
-from itertools import count
+from itertools import count, repeat
+from operator import add
 from dataclasses import dataclass, field
 
 import orjson
@@ -157,6 +159,7 @@ declare(
 # so `fmtkit validate` stays under 200 MB on any file size, and the report says so.
 DUPLICATE_LIMIT = 6_000_000
 DUPLICATE_FINDINGS = 1000  # FMT803 findings listed per file; the report's notes give the full count
+SET_CHECK_MAX = 1 << 20  # up to this many hashes, one set tells whether any two are alike (~80 MB for a moment)
 
 
 def _digest(rec: dict, _dumps=orjson.dumps) -> int:
@@ -220,6 +223,37 @@ class FileTally:
                 self.hashes.append(_digest(rec))
         self.hash_lines.append(line or 0)
 
+    def add_block(self, index: int, lines: Sequence[int], recs: list[dict], raws: list[bytes] | None, clean_col: str | None = None) -> None:
+        """:meth:`add` for consecutive records (on ``lines``), with C-level loops; ``raws``: their JSON Lines, or None (hash the records)."""
+        self.arrow.add_block(index, lines, recs, raws, clean_col)
+        keysets = self.keysets
+        if len(keysets) < 2:
+            sets = list(map(frozenset, recs))
+            for ks in sorted(set(sets).difference(keysets), key=sets.index)[: 2 - len(keysets)]:
+                i = sets.index(ks)
+                keysets[ks] = (index + i, lines[i])
+        if self.kto_col is not None:
+            labels = list(map(dict.get, recs, repeat(self.kto_col)))
+            if set(map(type, labels)) <= {bool, type(None)}:
+                self.kto[1] += labels.count(True)
+                self.kto[0] += labels.count(False)
+            else:
+                for label in labels:
+                    if type(label) is bool:
+                        self.kto[label] += 1
+        room = self.hash_limit - len(self.hashes)
+        if room > 0:
+            take = recs if len(recs) <= room else recs[:room]
+            if raws is not None:
+                self.hashes.extend(map(hash, map(bytes.strip, raws[: len(take)])))
+            else:
+                try:
+                    hashes = list(map(hash, map(_dumps, take)))
+                except TypeError:  # a record orjson cannot write: each as add does
+                    hashes = list(map(_digest, take))
+                self.hashes.extend(hashes)
+            self.hash_lines.extend(lines[: len(take)] if lines[0] is not None else [0] * len(take))  # columnar rows: no lines
+
     def add_shape(self, index: int, line: int | None, shape: dict) -> None:
         """Track the column types and key set of a record known only by its ``shape`` (column -> a value of its type).
 
@@ -255,7 +289,10 @@ class FileTally:
         self.arrow.shift(records, lines)
         self.keysets = {ks: move(i, ln) for ks, (i, ln) in self.keysets.items()}
         if lines:
-            self.hash_lines = array("q", (ln + lines if ln else 0 for ln in self.hash_lines))
+            if 0 in self.hash_lines:  # records without a line keep 0
+                self.hash_lines = array("q", (ln + lines if ln else 0 for ln in self.hash_lines))
+            else:
+                self.hash_lines = array("q", map(add, self.hash_lines, repeat(lines)))
         return self
 
     def duplicates(self, limit: int = 1000) -> tuple[list[tuple[int, int | None, int]], int]:
@@ -267,6 +304,8 @@ class FileTally:
         """
         hashes = self.hashes
         n = len(hashes)
+        if n <= SET_CHECK_MAX and len(set(hashes)) == n:  # the common case, in C: no two alike
+            return [], 0
         buckets = 1 << (n >> 16).bit_length()
         if buckets == 1:
             parts = [None]
