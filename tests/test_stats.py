@@ -101,7 +101,7 @@ def test_human_output(capsys):
     assert "alpaca_kto_demo · 6 records" in out and "sharegpt_demo · 5 records" in out
     assert "KTO labels: desirable 3 (50.0%) · undesirable 3 (50.0%)" in out
     assert "█" in out  # the histogram
-    assert "overview" in out and "near = BLAKE2b" in out
+    assert "overview" in out and "near = MinHash LSH" in out
 
 
 def test_stats_without_tokenizer_imports_nothing_heavy():
@@ -186,7 +186,7 @@ def test_duplicates_exact_and_near():
     other = chat("What is 3+3?", "6")
     d = find_duplicates([a, a, near, other, a])
     assert (d["exact"], d["near"]) == (2, 3)
-    assert d["near_groups"] == [[0, 1, 2, 4]]
+    assert d["near_examples"] == [[0, 1], [0, 2], [0, 4]] and d["exact_examples"] == [[0, 1], [0, 4]]
     assert "casefold" in d["method"]["near"] and "JSON" in d["method"]["exact"]
     # roles and the KTO label make samples different, exactly
     assert find_duplicates([chat("a", "b"), Sample(turns=chat("a", "b").turns, label=True)])["exact"] == 0

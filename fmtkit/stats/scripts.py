@@ -53,17 +53,35 @@ def script_of(char: str) -> str | None:
     return _NAME_PREFIX.get(first, first.title())
 
 
-def script_mix(samples: Iterable[Sample]) -> dict:
-    """Letters per script and samples per main script, both most common first."""
-    letters: Counter[str] = Counter()
-    mains: Counter[str] = Counter()
-    for s in samples:
+class ScriptMix:
+    """Running letters per script and samples per main script (bounded: one counter per script)."""
+
+    def __init__(self) -> None:
+        self.letters: Counter[str] = Counter()
+        self.mains: Counter[str] = Counter()
+
+    def add(self, text: str) -> None:
         per_sample: Counter[str] = Counter()
         # Count characters in C first; the script lookup then runs once per distinct character.
-        for char, n in Counter(plain_text(s)).items():
+        for char, n in Counter(text).items():
             script = script_of(char)
             if script is not None:
                 per_sample[script] += n
-        letters.update(per_sample)
-        mains[per_sample.most_common(1)[0][0] if per_sample else "none"] += 1
-    return {"letters": dict(letters.most_common()), "samples": dict(mains.most_common())}
+        self.letters.update(per_sample)
+        self.mains[per_sample.most_common(1)[0][0] if per_sample else "none"] += 1
+
+    def merge(self, other: ScriptMix) -> None:
+        self.letters.update(other.letters)
+        self.mains.update(other.mains)
+
+    def report(self) -> dict:
+        """Letters per script and samples per main script, both most common first."""
+        return {"letters": dict(self.letters.most_common()), "samples": dict(self.mains.most_common())}
+
+
+def script_mix(samples: Iterable[Sample]) -> dict:
+    """Letters per script and samples per main script of samples (see :class:`ScriptMix`)."""
+    mix = ScriptMix()
+    for s in samples:
+        mix.add(plain_text(s))
+    return mix.report()
