@@ -57,17 +57,18 @@ METHOD = {
 _M64 = (1 << 64) - 1
 _SLOT_WEIGHTS: Any = None  # set on first use (numpy is imported lazily)
 _KEEP: Any = None  # a bool per code point: kept in the normalised text (letters, digits, marks)
+_TABLE_SIZE = 0x30000
 
 
 def _keep_table() -> Any:
+    """Whether each code point below U+30000 is kept; the planes above (rare ideographs, tags,
+    private use) are kept whole, so building the table stays a fraction of a second."""
     global _KEEP
     if _KEEP is None:
-        import sys
-
         import numpy as np
 
-        keep = np.ones(sys.maxunicode + 1, dtype=bool)
-        for cp in range(sys.maxunicode + 1):
+        keep = np.ones(_TABLE_SIZE, dtype=bool)
+        for cp in range(_TABLE_SIZE):
             ch = chr(cp)
             if unicodedata.category(ch)[0] in "PSZ" or ch.isspace():
                 keep[cp] = False
@@ -91,7 +92,7 @@ def _code_points(text: str) -> Any:
     import numpy as np
 
     cps = np.frombuffer(unicodedata.normalize("NFKC", text).casefold().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    return cps[_keep_table()[cps]]
+    return cps[_keep_table()[np.minimum(cps, _TABLE_SIZE - 1)] | (cps >= _TABLE_SIZE)]
 
 
 def _mix(h: Any) -> Any:
@@ -109,11 +110,16 @@ def _mix(h: Any) -> Any:
 def near_keys(texts: Sequence[str]) -> Any:
     """The :data:`BANDS` 64-bit band keys of each text's MinHash (a uint64 array, texts x bands).
 
-    Equal keys in a band mean a match. The whole batch is hashed in a few numpy
-    passes over the concatenated code points (pieces crossing two texts are dropped).
+    Equal keys in a band mean a match. The batch is hashed in a few numpy passes
+    over the concatenated code points (pieces crossing two texts are dropped), a
+    chunk of :data:`~fmtkit.stats.text.CHUNK_CHARS` characters at a time.
     """
     import numpy as np
 
+    from fmtkit.stats.text import CHUNK_CHARS, chunks
+
+    if sum(map(len, texts)) > CHUNK_CHARS:
+        return np.concatenate([near_keys(part) for part in chunks(texts)])
     global _SLOT_WEIGHTS
     if _SLOT_WEIGHTS is None:
         _SLOT_WEIGHTS = _mix(np.arange(1, BANDS * ROWS + 1, dtype=np.uint64)) | np.uint64(1)
@@ -127,15 +133,16 @@ def near_keys(texts: Sequence[str]) -> Any:
     sizes = np.maximum(lengths, SHINGLE)
     cps = np.concatenate(parts).astype(np.uint64) if parts else np.zeros(0, dtype=np.uint64)
     ends = np.cumsum(sizes)
-    starts = ends - sizes
     count = len(cps) - SHINGLE + 1
     with np.errstate(over="ignore"):
         h = np.zeros(max(0, count), dtype=np.uint64)
         for i in range(SHINGLE):  # a polynomial over each piece's code points
             h = h * np.uint64(0x100000001B3) + cps[i : i + count]
-        owner = np.repeat(np.arange(len(texts)), sizes)[: max(0, count)]
-        keep = np.arange(max(0, count)) <= (ends[owner] - SHINGLE)  # the piece lies inside its text
-        pieces, owner = _mix(h[keep]), owner[keep]
+        keep = np.ones(max(0, count), dtype=bool)
+        for end in ends[:-1].tolist():  # the pieces that cross into the next text
+            keep[end - SHINGLE + 1 : end] = False
+        owner = np.repeat(np.arange(len(texts)), sizes)[: max(0, count)][keep]
+        pieces = _mix(h[keep])
         # One permutation, 64 bins per text: the top 6 bits pick the bin, the rest is the value kept if smallest.
         values = pieces & np.uint64((1 << 58) - 1)
         sig = np.full(len(texts) * slots, np.uint64(_M64), dtype=np.uint64)

@@ -30,7 +30,7 @@ from fmtkit.stats.scripts import ScriptMix
 from fmtkit.stats.sketches import LengthSketch
 from fmtkit.stats.text import plain_text
 
-BATCH = 1024  # samples per task sent to a worker
+BATCH = 512  # samples per task sent to a worker
 
 # A progress callback: called with the number of samples measured so far.
 Progress = Callable[[int], None]
@@ -68,12 +68,10 @@ def measure(samples: list[Sample], tokenizer: Any = None, cutoff_len: int | None
     count of media tokens can join the text's.
     """
     counts, scripts, chars = Counts(), ScriptMix(), LengthSketch()
-    texts = []
     for s in samples:
         counts.add(s)
-        text = plain_text(s)
-        texts.append(text)
-        scripts.add(text)
+    texts = [plain_text(s) for s in samples]
+    scripts.add(texts)
     chars.add([len(t) for t in texts])
     tokens = None
     if tokenizer is not None:
