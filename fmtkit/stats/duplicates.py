@@ -14,7 +14,7 @@
   similarity of two samples' pieces, and a sample is a near duplicate when
   all :data:`ROWS` values of one band equal those of an earlier sample. Two
   samples with similarity *s* are matched with probability
-  ``1 - (1 - s**ROWS)**BANDS``: 99% at 0.9, 72% at 0.8, 9% at 0.6, 0.3% at 0.4.
+  ``1 - (1 - s**ROWS)**BANDS``: 98.9% at 0.9, 77% at 0.8, 13% at 0.6, 0.5% at 0.4.
   8 band keys per sample are kept, up to :data:`NEAR_CAPACITY`
   samples (then as for exact).
 
