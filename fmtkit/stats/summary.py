@@ -49,16 +49,10 @@ class Measures:
     near_keys: Any  # uint64 array, samples x bands
 
 
-# The tokenizer and cutoff a worker counts with (set by the pool's initializer; inherited when forked).
-_WORKER: dict[str, Any] = {"tokenizer": None, "cutoff_len": None}
-
-
-def _set_worker(tokenizer: Any, cutoff_len: int | None) -> None:
-    _WORKER.update(tokenizer=tokenizer, cutoff_len=cutoff_len)
-
-
 def _measure_in_worker(samples: list[Sample]) -> Measures:
-    return measure(samples, _WORKER["tokenizer"], _WORKER["cutoff_len"])
+    from fmtkit.stats.tokens import worker_tokenizer
+
+    return measure(samples, *worker_tokenizer())
 
 
 def measure(samples: list[Sample], tokenizer: Any = None, cutoff_len: int | None = None) -> Measures:
@@ -154,10 +148,10 @@ def summarize(
     stats = EntryStats()
     tasks = batches(watch(samples))
     jobs = jobs or available_cores()
-    from fmtkit.stats.tokens import quiet_tokenizer_threads
+    from fmtkit.stats.tokens import quiet_tokenizer_threads, set_worker_tokenizer
 
     with quiet_tokenizer_threads() if tokenizer is not None and jobs > 1 else contextlib.nullcontext():
-        for m in stream_in_workers(_measure_in_worker, tasks, jobs, _set_worker, (tokenizer, cutoff_len)):
+        for m in stream_in_workers(_measure_in_worker, tasks, jobs, set_worker_tokenizer, (tokenizer, cutoff_len)):
             stats.merge(m)
             if progress is not None:
                 progress(stats.records)

@@ -142,17 +142,23 @@ def count_tokens_serial(tokenizer: Any, samples: Sequence[Sample], cutoff_len: i
 
 
 # What each worker counts with, set once per worker (inherited when forked, never pickled then).
-_WORKER: dict[str, Any] = {}
+_WORKER: dict[str, Any] = {"tokenizer": None, "cutoff_len": None}
 
 
 def set_worker_tokenizer(tokenizer: Any, cutoff_len: int | None) -> None:
-    """The pool's initializer: the tokenizer and cutoff :func:`worker_counts` uses in this process."""
+    """The pool's initializer: the tokenizer (or None) and cutoff this worker process counts with."""
     _WORKER.update(tokenizer=tokenizer, cutoff_len=cutoff_len)
+
+
+def worker_tokenizer() -> tuple[Any, int | None]:
+    """The tokenizer and cutoff :func:`set_worker_tokenizer` set in this process."""
+    return _WORKER["tokenizer"], _WORKER["cutoff_len"]
 
 
 def worker_counts(samples: Sequence[Sample]) -> TokenCounts:
     """Token counts of a batch with the worker's tokenizer (see :func:`set_worker_tokenizer`)."""
-    return count_tokens_serial(_WORKER["tokenizer"], samples, _WORKER["cutoff_len"])
+    tokenizer, cutoff_len = worker_tokenizer()
+    return count_tokens_serial(tokenizer, samples, cutoff_len)
 
 
 @contextlib.contextmanager
