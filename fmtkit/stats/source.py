@@ -41,15 +41,14 @@ def entry_names(source: str | Path, wanted: list[str] | None = None) -> list[str
 class Skipped:
     """Records left out because they cannot be read: how many, and the first few messages (bounded)."""
 
-    KEEP = 3
-
-    def __init__(self) -> None:
+    def __init__(self, keep: int = 3) -> None:
         self.records = 0
+        self.keep = keep
         self.first: list[str] = []
 
     def __call__(self, file: Path, index: int, line: int | None, code: str, message: str) -> None:
         self.records += 1
-        if len(self.first) < self.KEEP:
+        if len(self.first) < self.keep:
             self.first.append(f"{file}{f':{line}' if line else ''}: record {index}: {message} [{code}]")
 
 
@@ -70,6 +69,5 @@ def entry_files(source: str | Path, entry: str | None) -> list[Path]:
 
 def read_entry(source: str | Path, entry: str | None) -> tuple[list[Sample], list[str]]:
     """Every readable sample of one entry, and the first messages of records skipped (``fmtkit validate`` explains them)."""
-    skipped = Skipped()
-    skipped.KEEP = 1 << 62
+    skipped = Skipped(keep=1 << 62)
     return list(stream_entry(source, entry, skipped)), skipped.first
