@@ -147,7 +147,9 @@ def summarize(
 
     stats = EntryStats()
     tasks = batches(watch(samples))
-    jobs = jobs or available_cores()
+    head = list(itertools.islice(tasks, 2))
+    tasks = itertools.chain(head, tasks)
+    jobs = (jobs or available_cores()) if len(head) > 1 else 1  # one batch: starting workers costs more than it saves
     from fmtkit.stats.tokens import quiet_tokenizer_threads, set_worker_tokenizer
 
     with quiet_tokenizer_threads() if tokenizer is not None and jobs > 1 else contextlib.nullcontext():
