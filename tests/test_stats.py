@@ -497,3 +497,15 @@ def test_a_progress_bar_on_a_terminal_and_none_when_piped(tmp_path):
     assert tty.returncode == 0
     assert b"records" in shown and b"/s" in shown and b"ETA" in shown and b"d.jsonl" in shown
     assert json.loads(tty.stdout) == report
+
+
+def test_samples_orjson_cannot_write_still_get_a_duplicate_key(capsys, tmp_path):
+    call = json.dumps({"name": "f", "arguments": {"x": 12345678901234567890123}})  # past 64 bits
+    rec = {"conversations": [{"from": "human", "value": "hi"}, {"from": "function_call", "value": call},
+                             {"from": "observation", "value": "ok"}, {"from": "gpt", "value": "done"}]}  # fmt: skip
+    data = tmp_path / "big.jsonl"
+    data.write_text(json.dumps(rec) + "\n" + json.dumps(rec) + "\n")
+    code, out = run(capsys, "stats", str(data), "--output-format", "json")
+    assert code == 0, out
+    (entry,) = json.loads(out)["entries"].values()
+    assert entry["duplicates"]["exact"] == 1 and entry["counts"]["tool_calls"] == 2

@@ -171,8 +171,26 @@ def exact_key(sample: Sample) -> int:
     """A 64-bit key of the sample's canonical JSON (its ``extra`` fields, which no trainer reads, left out)."""
     doc = (sample.kind, sample.system, sample.tools, sample.turns, sample.chosen, sample.rejected, sample.label,
            sample.text, sample.images, sample.videos, sample.audios)  # fmt: skip
-    data = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_SUBCLASS, default=str)
+    try:
+        data = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
+    except orjson.JSONEncodeError:  # what orjson cannot write (integers past 64 bits, deep nesting): the slow, general way
+        data = _general_json(doc)
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def _general_json(doc: tuple) -> bytes:
+    """``doc`` as JSON by the standard library (dataclasses as dicts); its repr where even that fails (nesting past the stack)."""
+    import dataclasses
+    import json
+
+    def plain(value: Any) -> Any:
+        return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else str(value)
+
+    try:
+        text = json.dumps(doc, sort_keys=True, default=plain, ensure_ascii=False)
+    except (ValueError, TypeError, RecursionError):
+        text = repr(doc)
+    return text.encode("utf-8", "surrogatepass")
 
 
 class KeySet:
