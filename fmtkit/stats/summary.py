@@ -69,11 +69,9 @@ def measure(samples: list[Sample], tokenizer: Any = None, cutoff_len: int | None
     chars.add([len(t) for t in texts])
     tokens = None
     if tokenizer is not None:
-        from fmtkit.stats.tokens import METHOD_MARKERS, METHOD_PROMPT
-        from fmtkit.templates import has_generation_markers
-
-        tokens = TokenTally(cutoff_len, METHOD_MARKERS if has_generation_markers(tokenizer.chat_template) else METHOD_PROMPT)
-        tokens.add(samples, count_tokens_in_batch(tokenizer, samples, cutoff_len))
+        counted = count_tokens_in_batch(tokenizer, samples, cutoff_len)
+        tokens = TokenTally(cutoff_len, counted.method)
+        tokens.add(samples, counted)
     exact, near = sample_keys(samples, texts)
     return Measures(len(samples), counts, scripts, chars, tokens, exact, near)
 
