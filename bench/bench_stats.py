@@ -17,6 +17,9 @@ largest process of its tree, a worker included):
      ``datasets.map(batched=True)`` (on the first ``--datasets-records``), all
      counting tokens and assistant tokens. The loop's counts are checked
      against fmtkit's on the records they share.
+  D. the loop, fmtkit's batched token counting and a whole ``stats`` batch in
+     one process, one after the other (the same machine load for each: C's
+     rates move with what else runs on a shared machine).
 
     python bench/bench_stats.py                                    # 200k records, 300 MB array, 20k with tokenizer
     python bench/bench_stats.py --records 1000000 --array-mb 1500 --tokenizer-records 200000 --old /work/main
@@ -35,7 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(REPO), str(HERE)]  # this checkout's fmtkit, and bench_validate
 
 from bench_validate import PROFILES, head_file, make_shape  # noqa: E402
 
@@ -87,7 +90,7 @@ def row(part: str, what: str, records: int, m: dict, command: str) -> None:
          "command": command}  # fmt: skip
     ROWS.append(r)
     rss = f"{r['rss_mb']:>8,} MB" if r["rss_mb"] is not None else f"{'':>11}"
-    print(f"  {part} {what:<44}{records:>10,}{r['seconds']:>9,.1f} s{r['records_per_s']:>10,}/s{rss}", flush=True)
+    print(f"  {part} {what:<58}{records:>10,}{r['seconds']:>9,.1f} s{r['records_per_s']:>10,}/s{rss}", flush=True)
 
 
 def part_a(args) -> Path:
@@ -196,6 +199,30 @@ def part_c(args, jsonl: Path) -> None:
     print(f"  C tokens agree with the loop on {args.loop_records:,} records: {loop['total']:,} tokens, {loop['supervised']:,} supervised")
 
 
+def part_d(args, jsonl: Path) -> None:
+    """The loop, fmtkit's batched token counting and a whole ``stats`` batch, in one process at one moment."""
+    import fmtkit
+    from fmtkit.stats.conversation import sequences
+    from fmtkit.stats.summary import BATCH, measure
+    from fmtkit.stats.tokenizer import qwen_tokenizer
+    from fmtkit.stats.tokens import count_tokens_serial
+
+    tok = qwen_tokenizer()
+    samples = list(fmtkit.read(head_file(jsonl, args.loop_records)))
+
+    def loop() -> None:
+        for s in samples:
+            (seq,) = sequences(s)
+            tok.apply_chat_template(seq.messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+
+    ways = {"per-sample apply_chat_template loop": loop, "fmtkit batched token counting": lambda: count_tokens_serial(tok, samples),
+            "fmtkit stats batch (tokens, MinHash, scripts, counts)": lambda: [measure(samples[i : i + BATCH], tok) for i in range(0, len(samples), BATCH)]}  # fmt: skip
+    for what, fn in ways.items():
+        t = time.perf_counter()
+        fn()
+        row("D", what + " (1 process)", len(samples), {"seconds": time.perf_counter() - t}, "bench/bench_stats.py --only D")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000, help="JSON Lines records for A (and the pool C draws from).")
@@ -205,17 +232,19 @@ def main() -> None:
     parser.add_argument("--datasets-records", type=int, default=20_000)
     parser.add_argument("--jobs", type=lambda v: [int(j) for j in v.split(",")], default=[1, 2], help="--jobs values to run fmtkit with (default 1,2).")
     parser.add_argument("--old", help="A checkout of the old code (with .venv) to compare B with.")
-    parser.add_argument("--only", default="A,B,C", help="Parts to run, e.g. A,C.")
+    parser.add_argument("--only", default="A,B,C,D", help="Parts to run, e.g. A,C.")
     parser.add_argument("--json", action="store_true", help="Also print the rows as one JSON line.")
     args = parser.parse_args()
     parts = set(args.only.upper().split(","))
     assert PROFILES["short"] and PROFILES["long"]
-    print(f"{os.cpu_count()} CPUs; {'part':<6}{'what':<44}{'records':>10}{'time':>11}{'rate':>12}{'peak RSS':>11}", flush=True)
+    print(f"{os.cpu_count()} CPUs; {'part':<6}{'what':<58}{'records':>10}{'time':>11}{'rate':>12}{'peak RSS':>11}", flush=True)
     jsonl = part_a(args) if "A" in parts else data_file("sharegpt", "short", "jsonl", args.records)
     if "B" in parts:
         part_b(args)
     if "C" in parts:
         part_c(args, jsonl)
+    if "D" in parts:
+        part_d(args, jsonl)
     if args.json:
         print(json.dumps(ROWS))
 
