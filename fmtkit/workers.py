@@ -1,7 +1,7 @@
 """The one worker pool for everything fmtkit runs in parallel (``convert``, ``validate`` and ``stats`` ``--jobs``).
 
 :func:`run_in_workers` maps a function over tasks in worker processes, in
-order. It never starts more workers than there are tasks or cores this process
+order; :func:`stream_in_workers` does the same lazily, over a stream of tasks. It never starts more workers than there are tasks or cores this process
 may run on (:func:`available_cores`), whatever ``--jobs`` asks. Workers are
 forked where the system can (they share the parent's state, hash seed
 included). A worker that dies (killed, out of memory) ends the run at once
@@ -15,14 +15,15 @@ interrupted run (Ctrl-C, SIGTERM) stops its workers. Under another engine
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 
-__all__ = ["WORKER_DIED", "available_cores", "run_in_workers"]
+__all__ = ["WORKER_DIED", "available_cores", "run_in_workers", "stream_in_workers"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -48,15 +49,50 @@ def run_in_workers(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, initiali
 
     if (engine := current()) is not None:
         return engine.map(fn, tasks, jobs, initializer, initargs)
+    with _worker_pool(max(1, min(jobs, len(tasks), available_cores())), initializer, initargs) as pool:
+        return list(pool.map(fn, tasks))
+
+
+def stream_in_workers(fn: Callable[[T], R], tasks: Iterable[T], jobs: int, initializer: Callable[..., Any] | None = None,
+                      initargs: tuple = ()) -> Iterator[R]:  # fmt: skip
+    """``fn(t) for t in tasks``, lazily and in order, over at most ``jobs`` workers (capped at the cores).
+
+    Tasks are taken from the iterable as results are consumed (at most two per
+    worker in flight), so a stream of any length runs in bounded memory. With one
+    job everything runs in this process (``initializer`` too).
+
+    >>> list(stream_in_workers(abs, iter([-1, -2, 3]), jobs=2))
+    [1, 2, 3]
+    """
+    from collections import deque
+
+    workers = max(1, min(jobs, available_cores()))
+    if workers == 1:
+        if initializer is not None:
+            initializer(*initargs)
+        yield from map(fn, tasks)
+        return
+    with _worker_pool(workers, initializer, initargs) as pool:
+        pending: deque = deque()
+        for task in tasks:
+            pending.append(pool.submit(fn, task))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+@contextlib.contextmanager
+def _worker_pool(workers: int, initializer: Callable[..., Any] | None, initargs: tuple) -> Iterator[Any]:
+    """A process pool (forked where the system can) that stops at once, with :data:`WORKER_DIED`, when a worker dies."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    workers = max(1, min(jobs, len(tasks), available_cores()))
     ctx = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() else None
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker, initargs=(initializer, initargs))
     try:
-        return list(pool.map(fn, tasks))
+        yield pool
     except BrokenProcessPool:
         _stop(pool)
         raise FmtkitError(WORKER_DIED, EXIT_USAGE) from None

@@ -101,7 +101,7 @@ def test_human_output(capsys):
     assert "alpaca_kto_demo · 6 records" in out and "sharegpt_demo · 5 records" in out
     assert "KTO labels: desirable 3 (50.0%) · undesirable 3 (50.0%)" in out
     assert "█" in out  # the histogram
-    assert "overview" in out and "near = BLAKE2b" in out
+    assert "overview" in out and "near = MinHash LSH" in out
 
 
 def test_stats_without_tokenizer_imports_nothing_heavy():
@@ -186,7 +186,7 @@ def test_duplicates_exact_and_near():
     other = chat("What is 3+3?", "6")
     d = find_duplicates([a, a, near, other, a])
     assert (d["exact"], d["near"]) == (2, 3)
-    assert d["near_groups"] == [[0, 1, 2, 4]]
+    assert d["near_examples"] == [[0, 1], [0, 2], [0, 4]] and d["exact_examples"] == [[0, 1], [0, 4]]
     assert "casefold" in d["method"]["near"] and "JSON" in d["method"]["exact"]
     # roles and the KTO label make samples different, exactly
     assert find_duplicates([chat("a", "b"), Sample(turns=chat("a", "b").turns, label=True)])["exact"] == 0
@@ -318,3 +318,212 @@ def test_a_bad_plot_path_is_a_clear_error_before_any_work(capsys, tmp_path, name
     assert code == 2, out
     assert ("the image type comes from its extension" in out) or ("does not exist" in out), out
     assert "Traceback" not in out and list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------- streaming: sketches, MinHash, --jobs, progress
+
+
+def test_lengths_are_exact_up_to_the_limit_and_within_the_sketch_error_beyond():
+    import random
+
+    from fmtkit.stats.sketches import EXACT_LIMIT, LengthSketch
+
+    rng = random.Random(7)
+    values = [int(rng.lognormvariate(6, 1)) for _ in range(EXACT_LIMIT + 50_000)]
+    small, big = LengthSketch(), LengthSketch()
+    small.add(values[:1000])
+    assert small.distribution() == {**distribution(values[:1000])} and small.distribution()["exact"]
+    for i in range(0, len(values), 4096):  # as batches arrive
+        big.add(values[i : i + 4096])
+    d = big.distribution()
+    s = sorted(values)
+    n = len(s)
+    assert not d["exact"] and 0 < d["rank_error"] < 0.02
+    assert (d["min"], d["max"], d["mean"]) == (s[0], s[-1], round(sum(s) / n, 1))  # exact whatever the size
+    for q, got in ((0.5, d["median"]), (0.95, d["p95"])):
+        # the rank of the reported value is within the documented error of the asked rank
+        lo, hi = s.index(got) / n, (n - s[::-1].index(got)) / n
+        assert lo - d["rank_error"] <= q <= hi + d["rank_error"], (q, got, lo, hi)
+    exact = histogram(s)
+    edges, counts = d["histogram"]["edges"], d["histogram"]["counts"]
+    assert edges == exact["edges"][: len(edges)]  # the same bins (trailing ones the sketch counts as empty left out)
+    for mine, true in zip(counts + [0] * len(exact["counts"]), exact["counts"]):
+        assert abs(mine - true) <= 2 * d["rank_error"] * n
+    assert sum(d["histogram"]["counts"]) == pytest.approx(n, abs=len(exact["counts"]))
+
+
+def test_sketches_of_parts_merge_and_pickle():
+    import pickle
+
+    from fmtkit.stats.sketches import EXACT_LIMIT, LengthSketch
+
+    a, b, whole = LengthSketch(), LengthSketch(), LengthSketch()
+    a.add(list(range(EXACT_LIMIT)))
+    b.add(list(range(EXACT_LIMIT, EXACT_LIMIT + 1000)))
+    a, b = pickle.loads(pickle.dumps(a)), pickle.loads(pickle.dumps(b))
+    b.merge(pickle.loads(pickle.dumps(a)))  # an exact part merged into an exact part goes over the limit
+    whole.add(list(range(EXACT_LIMIT + 1000)))
+    mine, true = b.distribution(), whole.distribution()
+    assert not mine["exact"] and not true["exact"]
+    assert (mine["min"], mine["max"], mine["mean"]) == (true["min"], true["max"], true["mean"])
+    assert abs(mine["median"] - (EXACT_LIMIT + 1000) / 2) <= mine["rank_error"] * (EXACT_LIMIT + 1000)
+
+
+def _paragraph(rng, words=120) -> str:
+    vocab = "alpha beta gamma delta river mountain cloud answer model data train token loss sample chat".split()
+    return " ".join(rng.choice(vocab) + str(rng.randint(0, 99)) for _ in range(words))
+
+
+def test_near_duplicates_are_found_and_different_texts_are_not():
+    import random
+
+    rng = random.Random(3)
+    originals = [_paragraph(rng) for _ in range(200)]
+    edited = []
+    for text in originals:  # a few words changed: Jaccard similarity of the pieces ~0.9
+        words = text.split()
+        for i in rng.sample(range(len(words)), 2):
+            words[i] = "changed"
+        edited.append(" ".join(words))
+    samples = [chat(t, "ok") for t in originals] + [chat(t, "ok") for t in edited]
+    d = find_duplicates(samples)
+    assert d["exact"] == 0
+    assert d["near"] >= 0.95 * len(edited)  # 98.9% expected at similarity 0.9 (docs/stats.md)
+    assert d["near"] <= len(edited)  # no original matched another original
+    assert all(b == a + 200 for a, b in d["near_examples"])
+    assert d["complete"] and "MinHash" in d["method"]["near"]
+
+
+def test_the_duplicate_index_is_bounded_and_says_when_it_is_full():
+    from fmtkit.stats.duplicates import DuplicateFinder, sample_keys
+
+    samples = [chat(f"question {i}", f"answer {i}") for i in range(300)]
+    finder = DuplicateFinder(exact_capacity=100, near_capacity=100)
+    finder.add(*sample_keys(samples))
+    finder.add(*sample_keys(samples[:50] + samples[250:]))  # 50 remembered, 50 past the capacity
+    r = finder.report()
+    assert not r["complete"]
+    assert r["exact"] == 50 and r["near"] >= 50  # a lower bound: the repeats of forgotten samples are missed
+    assert finder.exact_keys.size == 100 and finder.near_keys.size <= 100 * 8
+    full = DuplicateFinder()
+    for start in range(0, 300, 7):  # many small batches: runs of the index merge
+        full.add(*sample_keys(samples[start : start + 7]))
+    full.add(*sample_keys(samples))
+    assert (full.report()["exact"], full.report()["complete"]) == (300, True)
+    assert len(full.exact_keys.runs) < 10
+
+
+def _sharegpt_file(path: Path, n: int) -> Path:
+    import random
+
+    rng = random.Random(11)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(n):
+            text = _paragraph(rng, rng.randint(3, 60))
+            if i % 50 == 7:
+                text = "数据 训练 " + text  # a few Han samples
+            rec = {"conversations": [{"from": "human", "value": text}, {"from": "gpt", "value": f"answer {i % 300}"}]}
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            if i % 100 == 0:  # exact duplicates
+                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return path
+
+
+def test_jobs_give_the_same_report_as_one_job(capsys, tmp_path):
+    data = _sharegpt_file(tmp_path / "d.jsonl", 3000)  # several batches per worker
+    reports = []
+    for jobs in ("1", "2"):
+        code, out = run(capsys, "stats", str(data), "--output-format", "json", "--jobs", jobs)
+        assert code == 0, out
+        reports.append(json.loads(out)["entries"])
+    assert reports[0] == reports[1]
+    (entry,) = reports[0].values()
+    assert entry["counts"]["records"] == 3030 and entry["duplicates"]["exact"] == 30
+    assert entry["characters"]["exact"] and entry["scripts"]["letters"]["Han"] == 60 * 4
+
+
+def test_jobs_give_the_same_token_report(capsys, tmp_path, tiny_model):
+    data = _sharegpt_file(tmp_path / "d.jsonl", 1500)
+    reports = []
+    for jobs in ("1", "2"):
+        code, out = run(capsys, "stats", str(data), "--output-format", "json", "--jobs", jobs, "--tokenizer", str(tiny_model), "--cutoff-len", "64")
+        assert code == 0, out
+        reports.append(json.loads(out)["entries"])
+    assert reports[0] == reports[1]
+    (entry,) = reports[0].values()
+    assert entry["tokens"]["samples"] == 1515 and entry["tokens"]["over_cutoff"] > 0
+
+
+def _stats_env() -> dict:
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent), "COLUMNS": "120", "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def test_a_progress_bar_on_a_terminal_and_none_when_piped(tmp_path):
+    import os
+    import pty
+    import threading
+
+    data = _sharegpt_file(tmp_path / "d.jsonl", 6000)
+    args = [sys.executable, "-m", "fmtkit", "stats", str(data), "--output-format", "json", "--jobs", "1"]
+    piped = subprocess.run(args, capture_output=True, env=_stats_env(), timeout=300, check=False)
+    assert piped.returncode == 0 and piped.stderr == b""
+    report = json.loads(piped.stdout)  # stdout is the report alone
+    master, slave = pty.openpty()
+    seen: list[bytes] = []
+
+    def read_terminal() -> None:  # the terminal must be read while the run writes to it
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # closed
+                return
+            if not chunk:
+                return
+            seen.append(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        tty = subprocess.run(args, stdout=subprocess.PIPE, stderr=slave, env=_stats_env(), timeout=300, check=False)
+    finally:
+        os.close(slave)
+        reader.join(10)
+        os.close(master)
+    shown = b"".join(seen)
+    assert tty.returncode == 0
+    assert b"records" in shown and b"/s" in shown and b"ETA" in shown and b"d.jsonl" in shown
+    assert json.loads(tty.stdout) == report
+
+
+def test_samples_orjson_cannot_write_still_get_a_duplicate_key(capsys, tmp_path):
+    call = json.dumps({"name": "f", "arguments": {"x": 12345678901234567890123}})  # past 64 bits
+    rec = {"conversations": [{"from": "human", "value": "hi"}, {"from": "function_call", "value": call},
+                             {"from": "observation", "value": "ok"}, {"from": "gpt", "value": "done"}]}  # fmt: skip
+    data = tmp_path / "big.jsonl"
+    data.write_text(json.dumps(rec) + "\n" + json.dumps(rec) + "\n")
+    code, out = run(capsys, "stats", str(data), "--output-format", "json")
+    assert code == 0, out
+    (entry,) = json.loads(out)["entries"].values()
+    assert entry["duplicates"]["exact"] == 1 and entry["counts"]["tool_calls"] == 2
+
+
+def test_a_killed_worker_stops_stats_with_a_clear_message(tmp_path):
+    import os
+    import signal
+    import time
+
+    from test_writing import big_jsonl, children, fmtkit_process, wait_for
+
+    src = big_jsonl(tmp_path / "s.jsonl", 10)
+    run = fmtkit_process("stats", src, "--output-format", "json", "--jobs", "2")
+    wait_for(lambda: len(children(run.pid)) >= 2 or run.poll() is not None)
+    assert run.poll() is None, "the run ended before a worker could be killed; use a bigger input"
+    time.sleep(0.3)
+    os.kill(children(run.pid)[0], signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 2, err
+    assert "worker process ended unexpectedly" in err and "Traceback" not in err and out == ""

@@ -81,8 +81,10 @@ CASES = [
 ]
 
 
-def fmtkit_encode(tokenizer, template: str, thinking: bool, stage: str, messages: list[dict], system: str | None):
-    """fmtkit's ids and labels, as its training path encodes the row (no truncation)."""
+def fmtkit_encode(
+    tokenizer, template: str, thinking: bool, stage: str, messages: list[dict], system: str | None, tools: list | None = None
+):
+    """fmtkit's ids and labels, as its training path encodes the row (no truncation); ``tools``: the row's tools column."""
     from fmtkit.templates import chat_template
     from trainer_plugin.data import SFT_TEMPLATE_KWARGS
     from trainer_plugin.encode import encode_pair, encode_sft
@@ -90,9 +92,10 @@ def fmtkit_encode(tokenizer, template: str, thinking: bool, stage: str, messages
     tokenizer.chat_template = chat_template(template, enable_thinking=thinking)
     head = [{"role": "system", "content": system}] if system else []
     if stage == "sft":
-        out = encode_sft({"messages": head + messages, "chat_template_kwargs": SFT_TEMPLATE_KWARGS}, tokenizer, NO_CUTOFF, False)
+        row = {"messages": head + messages, "chat_template_kwargs": SFT_TEMPLATE_KWARGS, "tools": tools}
+        out = encode_sft(row, tokenizer, NO_CUTOFF, False)
         return out["input_ids"], out["labels"]
-    row = {"prompt": head + messages[:-1], "chosen": messages[-1:], "rejected": messages[-1:]}
+    row = {"prompt": head + messages[:-1], "chosen": messages[-1:], "rejected": messages[-1:], "tools": tools}
     out = encode_pair(row, tokenizer, NO_CUTOFF, "dpo")
     return out["prompt_ids"] + out["chosen_ids"], [IGNORE] * len(out["prompt_ids"]) + out["chosen_ids"]
 

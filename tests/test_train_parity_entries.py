@@ -1,7 +1,7 @@
 """Token parity with LLaMA-Factory 0.9.5 on every bundled entry, with and without truncation.
 
 For each entry of ``dataset/dataset_info.json`` that ``fmtkit train`` can train (text only, local), each
-stage it fits, each template (qwen3, qwen, chatml; llama3 where the entry has no tools) and each
+stage it fits, each template (qwen3, qwen, chatml, llama3) and each
 ``cutoff_len`` (16, 64 and 256, where truncation happens, and one nothing is cut at), the input ids and labels
 the trainer gets from fmtkit (``truncation: llamafactory``, the default: :mod:`trainer_plugin.encode`) must
 equal those of LLaMA-Factory's own dataset processors, row by row, with no row dropped.
@@ -62,8 +62,6 @@ def _has_tools(entry: str) -> bool:
 # Template gaps, not truncation: the rows with tools of these templates differ from LLaMA-Factory's (strict xfail:
 # fixing the template makes the case pass, and the mark must then go).
 TOOL_GAPS = {
-    "qwen3": "qwen3 with tools and no system prompt: LLaMA-Factory writes '<|im_start|>system\\n\\n\\n# Tools' "
-    "(its tool text starts with two newlines), fmtkit '<|im_start|>system\\n# Tools'",
     "chatml": "chatml with tools: LLaMA-Factory uses its default tool format ('You have access to the following "
     "tools:', calls as 'Action: / Action Input:', results as a 'tool' turn), fmtkit Qwen's <tools> / <tool_call> format",
 }
@@ -72,7 +70,6 @@ CASES = [
     for entry, stages in ENTRY_STAGES.items()
     for stage in stages
     for template in TEMPLATES
-    if not (template == "llama3" and _has_tools(entry))
     for cutoff in CUTOFFS.get(stage, (16, 64, 256, NO_CUTOFF))
 ]
 

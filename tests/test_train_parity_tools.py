@@ -90,23 +90,6 @@ def lf_messages(messages: list[dict]) -> list[dict]:
     return out
 
 
-class WithTools:
-    """A tokenizer whose ``apply_chat_template`` passes ``tools`` (how TRL renders a row with a tools column)."""
-
-    def __init__(self, tokenizer, tools: list[dict]):
-        object.__setattr__(self, "_tokenizer", tokenizer)
-        object.__setattr__(self, "_tools", tools)
-
-    def __getattr__(self, name):
-        return getattr(self._tokenizer, name)
-
-    def __setattr__(self, name, value):
-        setattr(self._tokenizer, name, value)
-
-    def apply_chat_template(self, *args, **kwargs):
-        return self._tokenizer.apply_chat_template(*args, tools=self._tools, **kwargs)
-
-
 def _tokenizers(folder):
     """Qwen's tokenizer, and the same with Llama 3's special tokens (BOS, EOS = <|eot_id|>): saved, and loaded here."""
     from transformers import AutoTokenizer
@@ -162,7 +145,7 @@ def test_fmtkit_tool_calling_tokens_equal_llamafactory(lf_encoded, case):
     template, thinking, stage, name = case
     tools, messages = CONVERSATIONS[name]
     tokenizer = tokenizers["llama3" if template == "llama3" else "qwen"]
-    ids, labels = fmtkit_encode(WithTools(tokenizer, tools), template, thinking, stage, messages, SYSTEM[name])
+    ids, labels = fmtkit_encode(tokenizer, template, thinking, stage, messages, SYSTEM[name], tools)
 
     def texts(ids, labels):  # the texts first, so that a difference reads as text
         return tokenizer.decode(ids), tokenizer.decode([t for t in labels if t != IGNORE]), ids, labels

@@ -48,7 +48,10 @@ def histogram_table(dist: dict[str, Any], unit: str, cutoff_len: int | None = No
 
 
 def _distribution_line(d: dict[str, Any]) -> str:
-    return f"min {d['min']:,} · median {d['median']:,} · p95 {d['p95']:,} · max {d['max']:,} · mean {d['mean']:,}"
+    line = f"min {d['min']:,} · median {d['median']:,} · p95 {d['p95']:,} · max {d['max']:,} · mean {d['mean']:,}"
+    if not d.get("exact", True):
+        line += f" (median, p95 and histogram from a sketch: rank within ±{100 * d['rank_error']:.1f}% of the samples)"
+    return line
 
 
 def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
@@ -75,9 +78,12 @@ def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
         )
     d = s["duplicates"]
     style = "yellow" if d["exact"] or d["near"] else ""
-    console.print(
-        Text(f"duplicates: exact {d['exact']:,} ({_pct(d['exact'], n)}) · near {d['near']:,} ({_pct(d['near'], n)})", style=style)
-    )
+    line = f"duplicates: exact {d['exact']:,} ({_pct(d['exact'], n)}) · near {d['near']:,} ({_pct(d['near'], n)})"
+    if d["near_examples"]:
+        line += " · e.g. records " + ", ".join(f"{a}~{b}" for a, b in d["near_examples"][:3])
+    if not d["complete"]:
+        line += " (at least: more distinct samples than the index keeps, see docs/stats.md)"
+    console.print(Text(line, style=style))
     letters = s["scripts"]["letters"]
     total_letters = sum(letters.values())
     mix = ", ".join(f"{k} {_pct(v, total_letters)}" for k, v in list(letters.items())[:6]) or "no letters"
@@ -174,14 +180,14 @@ def plot_lengths(path: str, entries: dict[str, dict[str, Any]], cutoff_len: int 
     for ax, name in zip(axes.flat, names):
         s = entries[name]
         report = s["tokens"] or s["characters"]
-        lengths = report.get("lengths") or []
-        edges = report["histogram"]["edges"] or 1  # the bins the terminal shows
-        ax.hist(lengths, bins=edges, color="#3b82f6", edgecolor="white", linewidth=0.5)
+        hist = report["histogram"]  # the bins the terminal shows
+        if hist["counts"]:
+            ax.stairs(hist["counts"], hist["edges"], fill=True, color="#3b82f6", edgecolor="white", linewidth=0.5)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         if s["tokens"] is not None and cutoff_len is not None:
             ax.axvline(cutoff_len, color="#dc2626", linestyle="--", label=f"cutoff_len {cutoff_len}")
             ax.legend(fontsize=7)
-        ax.set_title(f"{name} ({len(lengths)})", fontsize=9)
+        ax.set_title(f"{name} ({report['samples']:,})", fontsize=9)
         ax.set_xlabel(report["unit"], fontsize=8)
         ax.set_ylabel("samples", fontsize=8)
         ax.tick_params(labelsize=7)

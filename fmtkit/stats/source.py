@@ -6,6 +6,7 @@ named ones); a data file is one unnamed entry.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from fmtkit.errors import FmtkitError
@@ -37,13 +38,36 @@ def entry_names(source: str | Path, wanted: list[str] | None = None) -> list[str
     return list(wanted)
 
 
-def read_entry(source: str | Path, entry: str | None) -> tuple[list[Sample], list[str]]:
-    """Every readable sample of one entry, and a message per record skipped (``fmtkit validate`` explains them)."""
+class Skipped:
+    """Records left out because they cannot be read: how many, and the first few messages (bounded)."""
+
+    def __init__(self, keep: int = 3) -> None:
+        self.records = 0
+        self.keep = keep
+        self.first: list[str] = []
+
+    def __call__(self, file: Path, index: int, line: int | None, code: str, message: str) -> None:
+        self.records += 1
+        if len(self.first) < self.keep:
+            self.first.append(f"{file}{f':{line}' if line else ''}: record {index}: {message} [{code}]")
+
+
+def stream_entry(source: str | Path, entry: str | None, skipped: Skipped) -> Iterator[Sample]:
+    """The readable samples of one entry, streamed; records that cannot be read go to ``skipped``
+    (``fmtkit validate`` explains them)."""
     from fmtkit.sources import read
 
-    skipped: list[str] = []
+    return read(str(source), entry=entry, errors="skip", on_skip=skipped)
 
-    def on_skip(file: Path, index: int, line: int | None, code: str, message: str) -> None:
-        skipped.append(f"{file}{f':{line}' if line else ''}: record {index}: {message} [{code}]")
 
-    return list(read(str(source), entry=entry, errors="skip", on_skip=on_skip)), skipped
+def entry_files(source: str | Path, entry: str | None) -> list[Path]:
+    """The data files of one entry (what a progress bar measures its position in)."""
+    from fmtkit.sources import resolve
+
+    return resolve(str(source), entry).files
+
+
+def read_entry(source: str | Path, entry: str | None) -> tuple[list[Sample], list[str]]:
+    """Every readable sample of one entry, and the first messages of records skipped (``fmtkit validate`` explains them)."""
+    skipped = Skipped(keep=1 << 62)
+    return list(stream_entry(source, entry, skipped)), skipped.first

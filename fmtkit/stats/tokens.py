@@ -12,16 +12,18 @@ completion-only loss trains: the tokens after the rendered prompt (the prompt
 followed by the assistant header). Pretraining text is all supervised.
 
 Speed: conversations go to ``apply_chat_template`` in batches (one Rust call
-tokenizes the batch), and batches are spread over worker processes (forked,
-so neither the tokenizer nor the samples are pickled). Rendering the Jinja
-template is Python and is what the processes parallelise.
+tokenizes the batch), and batches are spread over worker processes
+(:func:`fmtkit.workers.stream_in_workers`; forked, so the tokenizer is not
+pickled). Rendering the Jinja template is Python and is what the processes
+parallelise.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,15 +133,6 @@ def count_batch(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | Non
     return counts
 
 
-# Forked workers inherit these (set just before the pool starts): nothing is pickled on the way in.
-_SHARED: dict[str, Any] = {}
-
-
-def _worker(bounds: tuple[int, int]) -> TokenCounts:
-    start, stop = bounds
-    return count_tokens_serial(_SHARED["tokenizer"], _SHARED["samples"][start:stop], _SHARED["cutoff_len"])
-
-
 def count_tokens_serial(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None, batch_size: int = BATCH_SIZE) -> TokenCounts:
     """Token counts in this process, ``batch_size`` samples per tokenizer call."""
     counts = TokenCounts(method=METHOD_MARKERS if has_generation_markers(tokenizer.chat_template) else METHOD_PROMPT)
@@ -148,35 +141,58 @@ def count_tokens_serial(tokenizer: Any, samples: Sequence[Sample], cutoff_len: i
     return counts
 
 
-def count_tokens(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None, jobs: int | None = None) -> TokenCounts:
-    """Token counts of every sample, on ``jobs`` processes (default: every core available).
+# What each worker counts with, set once per worker (inherited when forked, never pickled then).
+_WORKER: dict[str, Any] = {"tokenizer": None, "cutoff_len": None}
 
-    Small inputs, ``jobs=1`` and systems without ``fork`` run in this process.
-    """
-    import multiprocessing
 
-    from fmtkit.workers import available_cores, run_in_workers
+def set_worker_tokenizer(tokenizer: Any, cutoff_len: int | None) -> None:
+    """The pool's initializer: the tokenizer (or None) and cutoff this worker process counts with."""
+    _WORKER.update(tokenizer=tokenizer, cutoff_len=cutoff_len)
 
-    samples = samples if isinstance(samples, list) else list(samples)
-    jobs = min(jobs or available_cores(), max(1, len(samples) // MIN_PER_PROCESS))
-    if jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return count_tokens_serial(tokenizer, samples, cutoff_len)
-    # A few chunks per process keep every core busy to the end when samples differ in length.
-    step = max(BATCH_SIZE, -(-len(samples) // (jobs * 4)))
-    bounds = [(i, min(i + step, len(samples))) for i in range(0, len(samples), step)]
-    _SHARED.update(tokenizer=tokenizer, samples=samples, cutoff_len=cutoff_len)
-    counts = TokenCounts(method=METHOD_MARKERS if has_generation_markers(tokenizer.chat_template) else METHOD_PROMPT)
-    # Configuring the Rust thread pool before forking keeps the children quiet (no "already used
-    # parallelism" warning); the setting is restored for this process afterwards.
+
+def worker_tokenizer() -> tuple[Any, int | None]:
+    """The tokenizer and cutoff :func:`set_worker_tokenizer` set in this process."""
+    return _WORKER["tokenizer"], _WORKER["cutoff_len"]
+
+
+def worker_counts(samples: Sequence[Sample]) -> TokenCounts:
+    """Token counts of a batch with the worker's tokenizer (see :func:`set_worker_tokenizer`)."""
+    tokenizer, cutoff_len = worker_tokenizer()
+    return count_tokens_serial(tokenizer, samples, cutoff_len)
+
+
+@contextlib.contextmanager
+def quiet_tokenizer_threads() -> Iterator[None]:
+    """Configure the Rust thread pool before forking (children then say nothing about "already used
+    parallelism"); the setting is restored for this process afterwards."""
     saved = os.environ.get("TOKENIZERS_PARALLELISM")
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
-        for (start, _), part in zip(bounds, run_in_workers(_worker, bounds, jobs), strict=True):
-            counts.extend(part, start)
+        yield
     finally:
-        _SHARED.clear()
         if saved is None:
             os.environ.pop("TOKENIZERS_PARALLELISM", None)
         else:
             os.environ["TOKENIZERS_PARALLELISM"] = saved
+
+
+def count_tokens(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None, jobs: int | None = None) -> TokenCounts:
+    """Per-sample token counts of a list of samples, on ``jobs`` processes (default: every core available).
+
+    Small inputs and ``jobs=1`` run in this process. (``fmtkit stats`` streams
+    through :func:`fmtkit.stats.summary.summarize` instead, keeping no per-sample lists.)
+    """
+    from fmtkit.workers import available_cores, stream_in_workers
+
+    samples = samples if isinstance(samples, list) else list(samples)
+    jobs = min(jobs or available_cores(), max(1, len(samples) // MIN_PER_PROCESS))
+    if jobs <= 1:
+        return count_tokens_serial(tokenizer, samples, cutoff_len)
+    # A few chunks per process keep every core busy to the end when samples differ in length.
+    step = max(BATCH_SIZE, -(-len(samples) // (jobs * 4)))
+    chunks = (samples[i : i + step] for i in range(0, len(samples), step))
+    counts = TokenCounts(method=METHOD_MARKERS if has_generation_markers(tokenizer.chat_template) else METHOD_PROMPT)
+    with quiet_tokenizer_threads():
+        for start, part in zip(range(0, len(samples), step), stream_in_workers(worker_counts, chunks, jobs, set_worker_tokenizer, (tokenizer, cutoff_len))):
+            counts.extend(part, start)
     return counts
