@@ -7,10 +7,18 @@
 - A ``dataset_info.json`` entry with ``hf_hub_url``: its repository's data files,
   under ``folder``, of ``split``, as ``datasets.load_dataset`` picks them for LLaMA-Factory.
 
-Each remote data file is copied in blocks (one range request each) into a
-local staging folder (a temporary one, deleted after the run), then checked
-like a local file; other files of a folder (media) are only listed, as their
-existence is all the rules check. Findings name the URL. ``--remote`` is the opt-in to the network: without it fmtkit stays offline.
+A :class:`Stage` lays the remote dataset out in a local folder (a temporary
+one, deleted after the run): ``dataset_info.json`` whole, each JSON, JSON
+Lines, CSV or text data file as its first bytes only (:data:`HEAD`, to detect
+its form and columns), media as empty stand-ins (their existence is all the
+rules check). The records are then read from the store itself: a
+:class:`RemoteFile` streams the file in range requests of :data:`BLOCK` bytes
+into the same record loop a local file goes through, so checking starts with
+the first block, memory stays at one block, and nothing is copied
+(``validate``). Parquet and Arrow files, which their readers open by path, and
+every file that ``convert`` and ``stats`` read, are copied whole
+(``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is the
+opt-in to the network: without it fmtkit stays offline.
 
 >>> is_url("hf://datasets/org/name/train.jsonl"), is_url("data/train.jsonl")
 (True, False)
@@ -22,17 +30,23 @@ existence is all the rules check. Findings name the URL. ``--remote`` is the opt
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 from typing import Any
 
 from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 
-__all__ = ["Stage", "filesystem", "hub_split_files", "is_url", "remote_error"]
+__all__ = ["RemoteFile", "Stage", "filesystem", "hub_split_files", "is_url", "remote_error"]
 
-BLOCK = 8 << 20  # bytes read per request
+BLOCK = 8 << 20  # bytes read per request, and held, while a file streams
+HEAD = 1 << 20  # bytes of a streamed file kept in the stage: its first records tell its form
+SEEK_BLOCK = 64 << 10  # bytes read per request where a reader looks around (chunk bounds, the head)
+STREAMED = ("json", "csv", "text")  # kinds of data file whose readers take an open file: streamed, not copied
 
 # datasets' default split names and how a file or folder name says its split (a keyword between non-word characters)
 SPLIT_KEYWORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "dev", "val"), "test": ("test", "testing", "eval", "evaluation")}
@@ -64,12 +78,125 @@ def hub_split_files(files: list[str], split: str) -> list[str]:
     return sorted(named.get(split, []))
 
 
-class Stage:
-    """A local folder holding copies of remote files, and the URL each copy stands for (for the report)."""
+class RemoteFile:
+    """A data file in a store, read the way the loaders read a local :class:`~pathlib.Path`.
 
-    def __init__(self, root: Path):
+    It has the part of ``Path`` that :func:`fmtkit.loading.iter_records`, the
+    record loop and :func:`fmtkit.locate.locate` use (``name``, ``suffix``,
+    ``open``, ``stat``, ``read_text``, ``exists``, ``is_file``). ``open`` gives
+    a buffered stream: the bytes of ``head`` (a local file holding the first
+    bytes, which :class:`Stage` kept) from disk, the rest in range requests of
+    :data:`BLOCK` bytes (:data:`SEEK_BLOCK` with default buffering, for readers
+    that look around: chunk bounds, a JSON array read again from an element).
+
+    >>> import fsspec
+    >>> fs = fsspec.filesystem("memory"); fs.pipe("/doc/d.jsonl", b'{"a": 1}\\n{"a": 2}\\n')
+    >>> from fmtkit.loading import iter_records
+    >>> [r.value for r in iter_records(RemoteFile(fs, "/doc/d.jsonl", "memory://doc/d.jsonl"))]
+    [{'a': 1}, {'a': 2}]
+    """
+
+    def __init__(self, fs: Any, path: str, url: str, head: Path | None = None, whole: bool = False):
+        self.fs, self.path, self.url = fs, path, url
+        self.head, self.whole = head, whole  # whole: the head is the whole file
+        self.name = PurePosixPath(path).name
+        self.suffix = PurePosixPath(path).suffix
+        self._size: int | None = head.stat().st_size if head is not None and whole else None
+
+    def __str__(self) -> str:
+        return self.url
+
+    def open(self, mode: str = "r", buffering: int = -1, encoding: str | None = None, errors: str | None = None, newline: str | None = None):
+        if set(mode) - set("rbt"):
+            raise ValueError(f"{self.url}: a remote file is opened for reading only")
+        size = BLOCK if buffering > 1 else SEEK_BLOCK
+        fh = io.BufferedReader(_Stream(self, size), buffer_size=size)
+        if "b" in mode:
+            return fh
+        text = io.TextIOWrapper(fh, encoding or "utf-8", errors, newline)
+        text._CHUNK_SIZE = size  # else it reads (and requests) 8 KiB at a time
+        return text
+
+    def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
+        with self.open("r", buffering=BLOCK, encoding=encoding, errors=errors) as fh:
+            return fh.read()
+
+    def stat(self) -> SimpleNamespace:
+        if self._size is None:
+            try:
+                self._size = self.fs.size(self.path)
+            except Exception as exc:  # noqa: BLE001
+                raise remote_error(self.url, exc) from None
+        return SimpleNamespace(st_size=self._size)
+
+    def exists(self) -> bool:
+        return True
+
+    def is_file(self) -> bool:
+        return True
+
+
+class _Stream(io.RawIOBase):
+    """The raw bytes of a :class:`RemoteFile`: its head from disk, the rest from the store (opened at the first byte past the head).
+
+    A store's error (a network lost mid-file) is :func:`remote_error`'s: exit 2, naming the URL.
+    """
+
+    def __init__(self, remote: RemoteFile, block: int):
+        self.remote, self.block, self.pos = remote, block, 0
+        self.head = remote.head.open("rb") if remote.head is not None else None
+        self.head_size = remote.head.stat().st_size if remote.head is not None else 0
+        self.store: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.pos < self.head_size:
+            self.head.seek(self.pos)
+            n = self.head.readinto(memoryview(buffer)[: self.head_size - self.pos])
+        elif self.remote.whole:
+            return 0
+        else:
+            try:
+                if self.store is None:
+                    self.store = self.remote.fs.open(self.remote.path, "rb", block_size=self.block, cache_type="none")  # no cache: memory stays at the buffer
+                self.store.seek(self.pos)
+                n = self.store.readinto(memoryview(buffer)[: self.block])  # one request a block, however much a reader asks for
+            except Exception as exc:  # noqa: BLE001 - each store raises its own types
+                raise remote_error(self.remote.url, exc) from None
+        self.pos += n
+        return n
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos if whence == 0 else self.pos + pos if whence == 1 else self.remote.stat().st_size + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        for fh in (self.head, self.store):
+            if fh is not None:
+                fh.close()
+        super().close()
+
+
+class Stage:
+    """A local folder laid out like the remote dataset (see the module), and the URL each local file stands for.
+
+    ``stream``: data files that can be streamed are kept as their heads and read
+    through :meth:`record_pass`; False: every data file is copied whole.
+    """
+
+    def __init__(self, root: Path, stream: bool = True):
         self.root = root
+        self.stream = stream
         self.urls: dict[str, str] = {}  # local path (as the report names it) -> URL
+        self.streamed: dict[str, RemoteFile] = {}  # local head -> the file it stands for
 
     def source(self, url: str) -> Path:
         """A remote data file, or a folder (its data files and dataset_info.json), copied here; the local path to check."""
@@ -116,13 +243,44 @@ class Stage:
         return out
 
     def _copy(self, fs: Any, path: str, local: Path, url: str) -> None:
+        """``path`` copied to ``local`` in blocks (one range request each); a data file :meth:`record_pass` streams: its head only."""
         local.parent.mkdir(parents=True, exist_ok=True)
+        streamed = self.stream and DATA_EXTENSIONS.get(PurePosixPath(path).suffix.lower()) in STREAMED
         try:
-            with fs.open(path, "rb", block_size=BLOCK, cache_type="none") as src, local.open("wb") as dst:  # one range request a block
-                shutil.copyfileobj(src, dst, BLOCK)
+            with fs.open(path, "rb", block_size=HEAD if streamed else BLOCK, cache_type="none") as src, local.open("wb") as dst:
+                if streamed:
+                    whole = dst.write(src.read(HEAD)) < HEAD
+                else:
+                    shutil.copyfileobj(src, dst, BLOCK)
         except Exception as exc:  # noqa: BLE001
             raise remote_error(url, exc) from None
         self.urls[str(local)] = url
+        if streamed:
+            self.streamed[str(local)] = RemoteFile(fs, path, url, head=local, whole=whole)
+
+    def record_pass(self, then: Callable[..., Any] | None = None) -> Callable[..., Any]:
+        """The record pass of :func:`fmtkit.validation.validate`: a streamed file read from its store, in one process, in order;
+        any other file (and each streamed one, as a :class:`RemoteFile`) through ``then`` (default :func:`fmtkit.record_loop.check_path`)."""
+        if then is None:
+            from fmtkit.record_loop import check_path as then
+
+        def run(path: Path, rel: str, view: Any, form: str, jobs: int = 1, progress: Any = None):
+            source = self.streamed.get(str(path))
+            if source is None:
+                return then(path, rel, view, form, jobs, progress)
+            return then(source, rel, view, form, 1, progress)
+
+        return run
+
+    def locate(self, report: Any) -> None:
+        """Columns of the findings in streamed files, read from their stores (before :meth:`relabel`), as :func:`fmtkit.locate.locate` does locally.
+
+        A file with findings is read once more, up to its last finding's line.
+        """
+        from fmtkit.locate import locate
+
+        locate(report.root, [f for f in report.findings if f.file and str(Path(report.root) / f.file) in self.streamed],
+               path_of=lambda file: self.streamed[str(Path(report.root) / file)])  # fmt: skip
 
     def relabel(self, report: Any, root_url: str | None) -> None:
         """Copies outside the report's root (a hub entry's files) named by their URLs; the root by ``root_url``."""

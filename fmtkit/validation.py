@@ -168,7 +168,7 @@ def validate(
 
 
 def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pass) -> Report:
-    """``validate(remote=True)``: a URL's files (or a local folder's hub entries) copied to a temporary folder and checked there."""
+    """``validate(remote=True)``: a URL's dataset (or a local folder's hub entries) laid out in a temporary folder, its data files streamed."""
     import tempfile
 
     from fmtkit.remote import Stage, is_url
@@ -177,7 +177,8 @@ def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pas
         fetched = Stage(Path(tmp))
         url = path if is_url(path) else None
         local = fetched.source(url) if url else Path(path)
-        report = _validate(local, entries, form, stage, jobs, progress, record_pass, fetched)
+        report = _validate(local, entries, form, stage, jobs, progress, fetched.record_pass(record_pass), fetched)
+        fetched.locate(report)
         fetched.relabel(report, None if url is None else url.rstrip("/") if local.is_dir() else url.rpartition("/")[0])
     return report
 

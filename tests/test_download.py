@@ -716,17 +716,16 @@ def test_remote_folder_of_shards_reports_what_the_local_copy_reports(shards_hub,
     from fmtkit import remote
 
     hub, local = shards_hub
-    monkeypatch.setattr(remote, "BLOCK", 16 << 10)  # shards are read in byte ranges of 16 KiB
     code, there, _ = _validate_json(capsys, f"hf://datasets/{SHARDS_REPO}/data", "--remote")
     _, here, _ = _validate_json(capsys, str(local))
     assert code == 1 and there["summary"]["root"] == f"hf://datasets/{SHARDS_REPO}/data"
-    def found(report: dict) -> list[tuple]:  # the columns are located in local files only (afterwards: they order findings of a line)
-        return sorted((f["file"], f["line"], f["record"], f["code"], f["message"], f["pointer"]) for f in report["findings"])
+    def found(report: dict) -> list[tuple]:
+        return [(f["file"], f["line"], f["column"], f["record"], f["code"], f["message"], f["pointer"]) for f in report["findings"]]
 
-    assert found(there) == found(here) and there["files"] == here["files"]
+    assert found(there) == found(here) and there["files"] == here["files"]  # columns included: located in the hub's files
     assert len({f["file"] for f in there["findings"] if f["severity"] == "error"}) == 4  # defects in every shard
     ranges = [r.headers.get("range") for r in hub.gets("train-00001-of-00003.jsonl")]
-    assert len(ranges) >= 2 and all(r and r.startswith("bytes=") for r in ranges)  # block by block, never the whole file at once
+    assert ranges == [f"bytes=0-{remote.HEAD - 1}"]  # a shard smaller than the head: one request; checked and located from there
 
 
 def test_hub_entry_is_read_with_remote_honouring_folder_and_split(shards_hub, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -764,3 +763,29 @@ def test_remote_errors_are_clear(shards_hub, capsys: pytest.CaptureFixture[str],
     code, _, err = run_cli(capsys, "validate", f"hf://datasets/{SHARDS_REPO}/data", "--remote")
     assert code == 2 and "cannot reach it (no network?)" in err, err
     _assert_clean(err)
+
+
+def test_checking_starts_before_a_shard_is_downloaded(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A hub file is streamed into the record loop in range requests of one block: no copy, memory at one block, checking from the first blocks."""
+    import fmtkit
+    from fmtkit import record_loop, remote
+    from fmtkit.locate import locate
+    from test_validate_cli import defect_file
+
+    big = defect_file(tmp_path / "big.jsonl", 2 * remote.HEAD + 200_000)
+    hub.add_dataset("tiny-org/big", {"big.jsonl": big.read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    block = 64 << 10
+    monkeypatch.setattr(remote, "BLOCK", block)
+    monkeypatch.setattr(record_loop, "PROGRESS_EVERY", 100)
+    requested_when_checking: list[int] = []
+    report = fmtkit.validate("hf://datasets/tiny-org/big/big.jsonl", remote=True, progress=lambda rel, n: requested_when_checking.append(len(hub.gets("big.jsonl"))))
+    ranges = [re.fullmatch(r"bytes=(\d+)-(\d+)", r.headers["range"]) for r in hub.gets("big.jsonl")]  # every GET asks for a range
+    assert (int(ranges[0][1]), int(ranges[0][2])) == (0, remote.HEAD - 1)  # the head, which the form is detected from
+    assert all(int(m[2]) - int(m[1]) + 1 <= block for m in ranges[1:])  # then never more than one block at once
+    assert len(ranges) > (big.stat().st_size - remote.HEAD) // block
+    assert requested_when_checking[0] == 1  # 100 records were checked when only the head had been asked for
+    assert requested_when_checking[len(requested_when_checking) // 2] < len(ranges) // 2  # and the blocks come as the check goes
+    local = fmtkit.validate(big)
+    locate(local.root, local.findings)
+    assert report.has_errors and [(f.line, f.column, f.code, f.message) for f in report.findings] == [(f.line, f.column, f.code, f.message) for f in local.findings]
