@@ -118,3 +118,27 @@ def test_convert_to_a_memory_url(tmp_path, capsys, memory):
     assert "memory://bucket/chat-openai.manifest.json" in out
     code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", "memory://bucket/x.jsonl")
     assert code == 2 and "a URL output is a folder of shards: end it with /" in err
+
+
+def test_files_larger_than_the_head_stream_from_the_store(tmp_path, memory, monkeypatch):
+    """JSON arrays (pretty-printed, and on one line: the exact reader, which seeks back), JSON Lines and CSV past the head read
+    from the store in blocks report what the local files report, columns included."""
+    from fmtkit import remote
+
+    (tmp_path / "ds").mkdir()
+    lines = defect_file(tmp_path / "ds" / "chat.jsonl", 60_000).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(x) for x in lines if x.strip() and x != "{broken"]
+    records[7]["conversations"] = "not a list"
+    ds = tmp_path / "ds"
+    (ds / "pretty.json").write_text(json.dumps(records, indent=2, ensure_ascii=False), encoding="utf-8")
+    (ds / "flat.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    (ds / "table.csv").write_text("instruction,output\n" + "".join(f"q{i},{'' if i % 50 == 3 else 'a'}\n" for i in range(3000)), encoding="utf-8")
+    for p in ds.iterdir():
+        memory.pipe(f"/ds/{p.name}", p.read_bytes())
+    monkeypatch.setattr(remote, "HEAD", 4096)
+    monkeypatch.setattr(remote, "BLOCK", 8192)
+    here = fmtkit.validate(ds)
+    locate(here.root, here.findings)
+    there = fmtkit.validate("memory://ds", remote=True)
+    assert {f.file for f in here.findings} == {"chat.jsonl", "pretty.json", "flat.json", "table.csv"}
+    assert same(there.to_dict(), here.to_dict())
