@@ -30,10 +30,12 @@ opt-in to the network: without it fmtkit stays offline.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
+import tempfile
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
@@ -41,7 +43,7 @@ from typing import Any
 from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 
-__all__ = ["RemoteFile", "Stage", "filesystem", "hub_split_files", "is_url", "remote_error"]
+__all__ = ["RemoteFile", "Stage", "filesystem", "hub_split_files", "is_url", "needs_remote", "read_here", "remote_error"]
 
 BLOCK = 8 << 20  # bytes read per request, and held, while a file streams
 HEAD = 1 << 20  # bytes of a streamed file kept in the stage: its first records tell its form
@@ -56,6 +58,29 @@ _SEP = r"[-._ 0-9]"
 def is_url(text: str | Path) -> bool:
     """Whether a source is a URL (``scheme://...``) rather than a local path."""
     return isinstance(text, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+
+
+def needs_remote(source: str) -> FmtkitError:
+    """The usage error for a URL given without ``--remote``."""
+    return FmtkitError(f"{source} is a URL: add --remote to read it (fmtkit uses no network unless asked)", EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def read_here(source: str, remote: bool) -> Iterator[tuple[str, Stage | None]]:
+    """What ``convert`` and ``stats`` read: a URL (``remote``) copied whole into a temporary :class:`Stage`, a local path as is.
+
+    >>> with read_here("data/chat.jsonl", remote=False) as (here, stage):
+    ...     here, stage
+    ('data/chat.jsonl', None)
+    """
+    if not is_url(source):
+        yield source, None
+        return
+    if not remote:
+        raise needs_remote(source)
+    with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
+        stage = Stage(Path(tmp), stream=False)
+        yield str(stage.source(source)), stage
 
 
 def _says_split(rel: str, keyword: str) -> bool:
@@ -197,6 +222,17 @@ class Stage:
         self.stream = stream
         self.urls: dict[str, str] = {}  # local path (as the report names it) -> URL
         self.streamed: dict[str, RemoteFile] = {}  # local head -> the file it stands for
+        self.origin: tuple[str, str] | None = None  # what :meth:`source` made: its local path and its URL
+
+    def named(self, value: Any) -> Any:
+        """``value`` (text, or lists and dicts of it) with the local path of :meth:`source` written as its URL."""
+        if isinstance(value, str):
+            return value.replace(*self.origin) if self.origin else value
+        if isinstance(value, list):
+            return [self.named(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.named(v) for k, v in value.items()}
+        return value
 
     def source(self, url: str) -> Path:
         """A remote data file, or a folder (its data files and dataset_info.json), copied here; the local path to check."""
@@ -205,6 +241,7 @@ class Stage:
             if fs.info(path)["type"] != "directory":  # a missing repository or file raises here, with its cause
                 local = self.root / "source" / PurePosixPath(path).name
                 self._copy(fs, path, local, url)
+                self.origin = (str(local), url)
                 return local
             base = path.rstrip("/")
             every = fs.find(base)
@@ -220,6 +257,7 @@ class Stage:
             else:  # media and the rest: only that they exist is checked (FMT603), so an empty stand-in, not a download
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
                 (folder / rel).touch()
+        self.origin = (str(folder), url.rstrip("/"))
         return folder
 
     def hub_entry(self, name: str, raw: dict[str, Any]) -> list[Path]:

@@ -158,12 +158,12 @@ def validate(
     >>> validate("dataset/", entries=["sharegpt_demo"], stage="dpo").findings[0].code
     'FMT901'
     """
-    from fmtkit.remote import is_url
+    from fmtkit.remote import is_url, needs_remote
 
     if remote:
         return _validate_remote(str(path), entries, form, stage, jobs, progress, record_pass)
     if is_url(path):
-        raise FmtkitError(f"{path} is a URL: add --remote to read it (fmtkit uses no network unless asked)")
+        raise needs_remote(str(path))
     return _validate(Path(path), entries, form, stage, jobs, progress, record_pass)
 
 

@@ -789,3 +789,20 @@ def test_checking_starts_before_a_shard_is_downloaded(hub: StandInHub, monkeypat
     local = fmtkit.validate(big)
     locate(local.root, local.findings)
     assert report.has_errors and [(f.line, f.column, f.code, f.message) for f in report.findings] == [(f.line, f.column, f.code, f.message) for f in local.findings]
+
+
+def test_convert_and_stats_read_a_hub_file(shards_hub, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    hub, local = shards_hub
+    url = f"hf://datasets/{SHARDS_REPO}/data/train-00001-of-00003.jsonl"
+    code, out, err = run_cli(capsys, "convert", url, "--remote", "--to", "openai", "-o", str(tmp_path / "there.jsonl"), "--output-format", "json")
+    code_here, _, _ = run_cli(capsys, "convert", str(local / "train-00001-of-00003.jsonl"), "--to", "openai", "-o", str(tmp_path / "here.jsonl"))
+    assert code == code_here == 1 and json.loads(out)["source"] == url, err
+    assert (tmp_path / "there.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
+    code, out, err = run_cli(capsys, "stats", url, "--remote", "--output-format", "json")
+    _, here, _ = run_cli(capsys, "stats", str(local / "train-00001-of-00003.jsonl"), "--output-format", "json")
+    there = json.loads(out)
+    assert code == 0 and list(there["entries"]) == [url] and there["entries"][url]["counts"]["records"] > 0
+    assert there["entries"] == json.loads(here.replace(str(local / "train-00001-of-00003.jsonl"), url))["entries"]
+    code, _, err = run_cli(capsys, "stats", "hf://datasets/tiny-org/missing/a.jsonl", "--remote")
+    assert code == 2 and "no such repository, or no access" in err
+    _assert_clean(err)

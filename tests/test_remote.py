@@ -142,3 +142,31 @@ def test_files_larger_than_the_head_stream_from_the_store(tmp_path, memory, monk
     there = fmtkit.validate("memory://ds", remote=True)
     assert {f.file for f in here.findings} == {"chat.jsonl", "pretty.json", "flat.json", "table.csv"}
     assert same(there.to_dict(), here.to_dict())
+
+
+def _without(report: dict, *keys: str) -> dict:
+    return {k: v for k, v in report.items() if k not in keys}
+
+
+def test_convert_and_stats_read_a_memory_url(tmp_path, capsys, memory):
+    ds = local_dataset(tmp_path)
+    for p in ds.rglob("*"):
+        if p.is_file():
+            memory.pipe(f"/ds/{p.relative_to(ds).as_posix()}", p.read_bytes())
+    args = ("--entry", "sharegpt_demo", "--to", "openai", "--output-format", "json")
+    code, out, err = run_cli(capsys, "convert", "memory://ds", *args, "-o", tmp_path / "there.jsonl", "--remote")
+    code_here, out_here, _ = run_cli(capsys, "convert", ds, *args, "-o", tmp_path / "here.jsonl")
+    there, here = json.loads(out), json.loads(out_here)
+    assert code == code_here == 1, err  # the broken record is skipped, and reported
+    assert (tmp_path / "there.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
+    assert there["source"] == "memory://ds" and "fmtkit-remote-" not in out
+    assert _without(there, "source", "output", "seconds") == json.loads(json.dumps(_without(here, "source", "output", "seconds")).replace(str(ds), "memory://ds"))
+    code, out, err = run_cli(capsys, "stats", "memory://ds", "--remote", "--output-format", "json")
+    _, out_here, _ = run_cli(capsys, "stats", ds, "--output-format", "json")
+    assert code == 0 and json.loads(out)["source"] == "memory://ds" and "fmtkit-remote-" not in out
+    assert json.loads(out)["entries"] == json.loads(out_here.replace(str(ds), "memory://ds"))["entries"]
+    for command in (("convert", "memory://ds", "--entry", "sharegpt_demo", "--to", "openai", "-o", tmp_path / "x.jsonl"), ("stats", "memory://ds")):
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2 and "is a URL: add --remote to read it" in err
+    code, _, err = run_cli(capsys, "convert", "memory://ds", "--entry", "sharegpt_demo", "--to", "openai", "--remote")
+    assert code == 2 and "a URL SOURCE is read, not written beside: give -o" in err

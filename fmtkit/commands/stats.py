@@ -17,7 +17,8 @@ from fmtkit.templates import TEMPLATES
 @output_options(["human", "json"], "human")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this image: .png, .svg or .pdf (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes for tokenizing (default: every core).")
-def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs):
+@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")
+def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs, remote):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
 
     SOURCE is a dataset folder (with dataset_info.json) or a data file. Without
@@ -50,15 +51,19 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     wanted = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
     results = {}
     unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
-    for name in entry_names(source, wanted):
-        try:
-            samples, skipped = read_entry(source, name)
-        except FmtkitError as exc:
-            unreadable[name or source] = str(exc)
-            continue
-        summary = summarize(samples, tokenizer, cutoff_len, jobs=jobs, keep_lengths=bool(plot))
-        summary["skipped"] = {"records": len(skipped), "first": skipped[:3]}
-        results[name or source] = summary
+    from fmtkit.remote import read_here
+
+    with read_here(source, remote) as (here, fetched):
+        named = fetched.named if fetched is not None else lambda text: text  # a URL, not its temporary copy
+        for name in entry_names(here, wanted):
+            try:
+                samples, skipped = read_entry(here, name)
+            except FmtkitError as exc:
+                unreadable[name or source] = named(str(exc))
+                continue
+            summary = summarize(samples, tokenizer, cutoff_len, jobs=jobs, keep_lengths=bool(plot))
+            summary["skipped"] = {"records": len(skipped), "first": named(skipped[:3])}
+            results[name or source] = summary
     if unreadable and not results:
         raise FmtkitError("nothing could be read: " + "; ".join(f"{n}: {why}" for n, why in unreadable.items()))
     if plot:
