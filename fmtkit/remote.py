@@ -374,7 +374,8 @@ def remote_error(url: str, exc: BaseException) -> FmtkitError:
         kinds |= {c.__name__ for c in type(seen).__mro__}
         seen = seen.__cause__ or seen.__context__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "GatedRepoError" in kinds or "PermissionError" in kinds:
+    status = getattr(getattr(exc, "response", None), "status_code", None)  # an HTTP error without a hub error code
+    if "GatedRepoError" in kinds or "PermissionError" in kinds or status in (401, 403):
         why = "no access (a gated or private repository? log in with `hf auth login`, or set HF_TOKEN)"
     elif "RepositoryNotFoundError" in kinds:
         why = "no such repository, or no access to it (a private one? log in with `hf auth login`, or set HF_TOKEN)"

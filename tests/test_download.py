@@ -806,3 +806,21 @@ def test_convert_and_stats_read_a_hub_file(shards_hub, capsys: pytest.CaptureFix
     code, _, err = run_cli(capsys, "stats", "hf://datasets/tiny-org/missing/a.jsonl", "--remote")
     assert code == 2 and "no such repository, or no access" in err
     _assert_clean(err)
+
+
+def test_a_store_failing_mid_file_ends_the_run_clearly(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmtkit import record_loop, remote
+    from test_validate_cli import defect_file
+
+    big = defect_file(tmp_path / "big.jsonl", remote.HEAD + 300_000)
+    repo = hub.add_dataset("tiny-org/big", {"big.jsonl": big.read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    monkeypatch.setattr(remote, "BLOCK", 64 << 10)
+    monkeypatch.setattr(record_loop, "PROGRESS_EVERY", 100)
+
+    def refuse_from_now_on(rel: str, n: int) -> None:
+        repo.status = 403  # a 5xx would do too, after huggingface_hub's retries (seconds)
+    monkeypatch.setattr("fmtkit.commands.validate._progress_hook", lambda output_format: refuse_from_now_on)
+    code, out, err = run_cli(capsys, "validate", "hf://datasets/tiny-org/big/big.jsonl", "--remote")
+    assert code == 2 and not out and err.startswith("error: hf://datasets/tiny-org/big/big.jsonl: no access"), err
+    _assert_clean(err)
