@@ -127,6 +127,7 @@ class RemoteFile:
         self.name = PurePosixPath(path).name
         self.suffix = PurePosixPath(path).suffix
         self._size: int | None = head.stat().st_size if head is not None and whole else None
+        self.marks = {0: 0}  # byte -> the lines before it, at the end of each block a stream read in order (a few per file)
 
     def __str__(self) -> str:
         return self.url
@@ -193,6 +194,9 @@ class _Stream(io.RawIOBase):
                 n = self.store.readinto(memoryview(buffer)[: self.block])  # one request a block, however much a reader asks for
             except Exception as exc:  # noqa: BLE001 - each store raises its own types
                 raise remote_error(self.remote.url, exc) from None
+        marks = self.remote.marks
+        if self.pos in marks and n:  # read on from a byte whose line is known: so is the line of the byte after
+            marks[self.pos + n] = marks[self.pos] + memoryview(buffer)[:n].tobytes().count(b"\n")
         self.pos += n
         return n
 
@@ -313,12 +317,23 @@ class Stage:
     def locate(self, report: Any) -> None:
         """Columns of the findings in streamed files, read from their stores (before :meth:`relabel`), as :func:`fmtkit.locate.locate` does locally.
 
-        A file with findings is read once more, up to its last finding's line.
+        A JSON Lines file is read again only in the blocks that hold a finding's
+        line (:attr:`RemoteFile.marks` says where each block starts); any other
+        file with findings, up to its last finding's line.
         """
+        from fmtkit.loading.json_file import is_json_lines
         from fmtkit.locate import locate
 
-        locate(report.root, [f for f in report.findings if f.file and str(Path(report.root) / f.file) in self.streamed],
-               path_of=lambda file: self.streamed[str(Path(report.root) / file)])  # fmt: skip
+        by_file: dict[str, list] = {}
+        for f in report.findings:
+            if f.file and f.line and f.column is None and str(Path(report.root) / f.file) in self.streamed:
+                by_file.setdefault(str(Path(report.root) / f.file), []).append(f)
+        for local, group in by_file.items():
+            source = self.streamed[local]
+            if is_json_lines(source):
+                _locate_lines(source, group)
+            else:
+                locate(report.root, group, path_of=lambda _: source)
 
     def relabel(self, report: Any, root_url: str | None) -> None:
         """Copies outside the report's root (a hub entry's files) named by their URLs; the root by ``root_url``."""
@@ -329,6 +344,31 @@ class Stage:
         report.detected = {self.urls.get(k, k): v for k, v in report.detected.items()}
         if root_url is not None:
             report.root = root_url
+
+
+def _locate_lines(source: RemoteFile, group: list) -> None:
+    """The columns of findings in a remote JSON Lines file: each finding's line read from the block that holds it."""
+    from fmtkit.locate import _place
+
+    wanted: dict[int, list] = {}
+    for f in group:
+        wanted.setdefault(f.line, []).append(f)
+    marks = sorted((before, at) for at, before in source.marks.items())
+    with source.open("rb", buffering=BLOCK) as fh:
+        n = raw = None
+        for line in sorted(wanted):
+            before, at = max(m for m in marks if m[1] == 0 or m[0] + 1 < line)  # a mark is inside line before + 1 (but byte 0)
+            if n is None or before + 1 > n:  # a later block than the one being read: go there, past the end of that line
+                fh.seek(at)
+                n = before + 1 if at and fh.readline() else before
+            while n < line:
+                raw = fh.readline()
+                n += 1
+                if not raw:
+                    return
+            text = raw.decode("utf-8-sig" if line == 1 else "utf-8", errors="replace")
+            for f in wanted[line]:
+                _place(f, text, 0, line)
 
 
 def _wanted(path: str) -> bool:

@@ -824,3 +824,20 @@ def test_a_store_failing_mid_file_ends_the_run_clearly(hub: StandInHub, monkeypa
     code, out, err = run_cli(capsys, "validate", "hf://datasets/tiny-org/big/big.jsonl", "--remote")
     assert code == 2 and not out and err.startswith("error: hf://datasets/tiny-org/big/big.jsonl: no access"), err
     _assert_clean(err)
+
+
+def test_columns_of_a_remote_file_are_found_in_the_blocks_that_hold_them(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmtkit import remote
+
+    rows = [json.dumps({"conversations": [{"from": "human", "value": f"question {i}"}, {"from": "gpt", "value": f"answer {i}" + " x" * 40}]}) for i in range(30_000)]
+    rows[-5] = rows[-5].replace('"from": "gpt"', '"from": "robot"')  # one finding, near the end
+    data = ("\n".join(rows) + "\n").encode()
+    hub.add_dataset("tiny-org/late", {"late.jsonl": data})
+    _point_at(monkeypatch, hub.url)
+    block = 64 << 10
+    monkeypatch.setattr(remote, "BLOCK", block)
+    code, report, _ = _validate_json(capsys, "hf://datasets/tiny-org/late/late.jsonl", "--remote")
+    [finding] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert code == 1 and finding["line"] == len(rows) - 4 and finding["column"] == rows[-5].index('"robot"') + 1
+    streamed = -(-(len(data) - remote.HEAD) // block)  # the blocks past the head, each read once by the check
+    assert streamed + 1 <= len(hub.gets("late.jsonl")) <= streamed + 1 + 2  # the head, the blocks, and at most two to find the column
