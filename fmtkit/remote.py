@@ -318,8 +318,8 @@ class Stage:
         """Columns of the findings in streamed files, read from their stores (before :meth:`relabel`), as :func:`fmtkit.locate.locate` does locally.
 
         A JSON Lines file is read again only in the blocks that hold a finding's
-        line (:attr:`RemoteFile.marks` says where each block starts); any other
-        file with findings, up to its last finding's line.
+        line (:attr:`RemoteFile.marks` says where each block starts); another
+        JSON file with findings is read again whole, as :func:`fmtkit.locate.locate` reads it.
         """
         from fmtkit.loading.json_file import is_json_lines
         from fmtkit.locate import locate
