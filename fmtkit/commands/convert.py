@@ -67,7 +67,7 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
         raise click.UsageError("reading standard input ('-'), give -o FILE (or -o - for standard output)")
     from fmtkit.remote import is_url, read_here
 
-    if is_url(source) and (register or (output is None and not dry_run)):
+    if is_url(source) and remote and (register or (output is None and not dry_run)):
         raise click.UsageError("a URL SOURCE is read, not written beside: give -o FILE or -o FOLDER/ (and no --register)")
     with tempfile.TemporaryDirectory(prefix="fmtkit-stdio-") if "-" in (source, output) else contextlib.nullcontext() as tmp, \
             read_here(source, remote) as (source, fetched):  # fmt: skip
