@@ -56,7 +56,10 @@ def test_memory_folder_reports_what_the_local_folder_reports(tmp_path, memory):
     assert same(there.to_dict(), here.to_dict()) and all(f.column for f in there.findings if f.line)
 
 
-def test_file_url_of_a_bare_file(tmp_path, capsys):
+def test_file_url_of_a_bare_file(tmp_path, capsys, monkeypatch):
+    from fmtkit import remote
+
+    monkeypatch.setattr(remote, "HEAD", 4096)  # most of the file streams from the store
     p = defect_file(tmp_path / "chat.jsonl", 20_000)
     code, out, err = run_cli(capsys, "validate", p.as_uri(), "--remote", "--output-format", "json")
     _, local, _ = run_cli(capsys, "validate", p, "--output-format", "json")
