@@ -35,7 +35,7 @@ import io
 import re
 import tempfile
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from types import SimpleNamespace
 from typing import Any
@@ -132,6 +132,12 @@ class RemoteFile:
     def __str__(self) -> str:
         return self.url
 
+    def __reduce__(self):  # to a worker process or a Ray node: the store's file, without the head (a local file here)
+        return RemoteFile, (self.fs, self.path, self.url)
+
+    def resolve(self) -> RemoteFile:
+        return self
+
     def open(self, mode: str = "r", buffering: int = -1, encoding: str | None = None, errors: str | None = None, newline: str | None = None):
         if set(mode) - set("rbt"):
             raise ValueError(f"{self.url}: a remote file is opened for reading only")
@@ -217,8 +223,8 @@ class _Stream(io.RawIOBase):
 class Stage:
     """A local folder laid out like the remote dataset (see the module), and the URL each local file stands for.
 
-    ``stream``: data files that can be streamed are kept as their heads and read
-    through :meth:`record_pass`; False: every data file is copied whole.
+    ``stream``: data files that can be streamed are kept as their heads, and
+    :attr:`streamed` gives the :class:`RemoteFile` to read for each; False: every data file is copied whole.
     """
 
     def __init__(self, root: Path, stream: bool = True):
@@ -285,7 +291,7 @@ class Stage:
         return out
 
     def _copy(self, fs: Any, path: str, local: Path, url: str) -> None:
-        """``path`` copied to ``local`` in blocks (one range request each); a data file :meth:`record_pass` streams: its head only."""
+        """``path`` copied to ``local`` in blocks (one range request each); a data file that streams: its head only."""
         local.parent.mkdir(parents=True, exist_ok=True)
         streamed = self.stream and DATA_EXTENSIONS.get(PurePosixPath(path).suffix.lower()) in STREAMED
         try:
@@ -299,20 +305,6 @@ class Stage:
         self.urls[str(local)] = url
         if streamed:
             self.streamed[str(local)] = RemoteFile(fs, path, url, head=local, whole=whole)
-
-    def record_pass(self, then: Callable[..., Any] | None = None) -> Callable[..., Any]:
-        """The record pass of :func:`fmtkit.validation.validate`: a streamed file read from its store, in one process, in order;
-        any other file (and each streamed one, as a :class:`RemoteFile`) through ``then`` (default :func:`fmtkit.record_loop.check_path`)."""
-        if then is None:
-            from fmtkit.record_loop import check_path as then
-
-        def run(path: Path, rel: str, view: Any, form: str, jobs: int = 1, progress: Any = None):
-            source = self.streamed.get(str(path))
-            if source is None:
-                return then(path, rel, view, form, jobs, progress)
-            return then(source, rel, view, form, 1, progress)
-
-        return run
 
     def locate(self, report: Any) -> None:
         """Columns of the findings in streamed files, read from their stores (before :meth:`relabel`), as :func:`fmtkit.locate.locate` does locally.
@@ -380,10 +372,14 @@ def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec file system of a URL and the path in it; an unknown protocol or a missing extra is a usage error."""
     import fsspec
 
+    options = {}
     if url.startswith("hf://"):
-        _allow_hub()
+        _allow_hub()  # says how to install huggingface_hub where it is missing
+        from huggingface_hub import constants
+
+        options["endpoint"] = constants.ENDPOINT  # HF_ENDPOINT here, also where a worker or a Ray node reads the file
     try:
-        return fsspec.core.url_to_fs(url, skip_instance_cache=True)  # a fresh listing each run
+        return fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)  # a fresh listing each run
     except ImportError as exc:
         raise FmtkitError(f"{url}: reading {url.split('://')[0]}:// needs its fsspec package: {exc}", EXIT_USAGE) from None
     except ValueError as exc:

@@ -173,3 +173,20 @@ def test_convert_and_stats_read_a_memory_url(tmp_path, capsys, memory):
         assert code == 2 and "is a URL: add --remote to read it" in err
     code, _, err = run_cli(capsys, "convert", "memory://ds", "--entry", "sharegpt_demo", "--to", "openai", "--remote")
     assert code == 2 and "a URL SOURCE is read, not written beside: give -o" in err
+
+
+def test_jobs_split_a_remote_file_in_byte_ranges_each_worker_streams(tmp_path, memory, monkeypatch):
+    from fmtkit import record_loop, remote
+
+    big = defect_file(tmp_path / "big.jsonl", 300_000)
+    memory.pipe("/b/big.jsonl", big.read_bytes())
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)
+    monkeypatch.setattr(remote, "HEAD", 4096)
+    monkeypatch.setattr(remote, "BLOCK", 16384)
+    here = fmtkit.validate(big)
+    locate(here.root, here.findings)
+    ranges, run = [], record_loop.run_in_workers
+    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs: ranges.extend(t[1:3] for t in tasks) or run(fn, tasks, jobs))
+    there = fmtkit.validate("memory://b/big.jsonl", remote=True, jobs=2)
+    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[1][0] == ranges[0][1] > 0  # two workers, each reading its half from the store
+    assert same(there.to_dict(), here.to_dict()) and here.has_errors
