@@ -287,6 +287,8 @@ class _Checker:
         if engine is None or self.record_pass is not None:
             return
         for path, view, form in files:
+            if self.fetched is not None and self.readable(path) is path and str(path) in self.fetched.urls:
+                continue  # a remote file copied to this machine (Parquet, Arrow): checked here, where the copy is
             if os.access(path, os.R_OK) and path.is_file() and path.stat().st_size:  # else check_file reports it
                 self.ahead[path.resolve()] = check_ahead(engine, self.readable(path), _rel(path, root), view, form)
 

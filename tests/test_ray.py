@@ -155,7 +155,11 @@ def test_remote_files_are_read_by_the_ray_tasks_themselves(cluster, tmp_path, mo
     from fmtkit import record_loop, remote
     from fmtkit.locate import locate
 
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     root = shards_folder(tmp_path / "ds")
+    pq.write_table(pa.table({"instruction": ["q", ""], "output": ["a", "b"]}), root / "shards" / "table.parquet")  # copied here, checked here
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # part-00002 is split into byte ranges
     monkeypatch.setattr(remote, "HEAD", 4096)  # what this machine keeps of each file: its first 4 KiB
     here = fmtkit.validate(root / "shards")
@@ -169,4 +173,4 @@ def test_remote_files_are_read_by_the_ray_tasks_themselves(cluster, tmp_path, mo
     assert sorted(set(read)) == [f"{(root / 'shards').as_uri()}/part-{k:05d}.jsonl" for k in range(4)]  # the URLs, not local paths
     a, b = there.to_dict(), here.to_dict()
     assert a["summary"].pop("root") == (root / "shards").as_uri() and b["summary"].pop("root")
-    assert a == b and here.has_errors
+    assert a == b and here.has_errors and "table.parquet" in {f["file"] for f in a["findings"]}
