@@ -48,6 +48,7 @@ __all__ = ["RemoteFile", "Stage", "filesystem", "hub_split_files", "is_url", "ne
 BLOCK = 8 << 20  # bytes read per request, and held, while a file streams
 HEAD = 1 << 20  # bytes of a streamed file kept in the stage: its first records tell its form
 SEEK_BLOCK = 64 << 10  # bytes read per request where a reader looks around (chunk bounds, the head)
+FETCHES = 8  # heads (or copies) of a folder's files read at once
 STREAMED = ("json", "csv", "text")  # kinds of data file whose readers take an open file: streamed, not copied
 
 # datasets' default split names and how a file or folder name says its split (a keyword between non-word characters)
@@ -260,13 +261,18 @@ class Stage:
         if not any(_wanted(p) for p in every):
             raise FmtkitError(f"{url}: no {INFO_FILE} and no data file here", EXIT_USAGE)
         folder = self.root / "source"
+        copies = []
         for p in every:
             rel = p[len(base) + 1 :]
             if _wanted(p):
-                self._copy(fs, p, folder / rel, url.rstrip("/") + "/" + rel)
+                copies.append((fs, p, folder / rel, url.rstrip("/") + "/" + rel))
             else:  # media and the rest: only that they exist is checked (FMT603), so an empty stand-in, not a download
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
                 (folder / rel).touch()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(FETCHES) as pool:  # the requests wait on the network: several at once
+            list(pool.map(lambda args: self._copy(*args), copies))
         self.origin = (str(folder), url.rstrip("/"))
         return folder
 
