@@ -139,14 +139,17 @@ def value_span(text: str, start: int, ptr: str) -> tuple[int, int] | None:
         return None
 
 
-def locate(root: str, findings: list) -> None:
-    """Set ``line`` and ``column`` of the findings (in place) from their files' text, as the module says."""
+def locate(root: str, findings: list, path_of=None) -> None:
+    """Set ``line`` and ``column`` of the findings (in place) from their files' text, as the module says.
+
+    ``path_of(file)``: where a finding's file is read (default ``root / file``; ``--remote``: the file in its store).
+    """
     by_file: dict[str, list] = {}
     for f in findings:
         if f.file and f.line and f.column is None and f.file.lower().endswith((".json", ".jsonl")):
             by_file.setdefault(f.file, []).append(f)
     for file, group in by_file.items():
-        path = Path(root) / file
+        path = Path(root) / file if path_of is None else path_of(file)
         try:
             if is_json_lines(path):
                 _locate_lines(path, group)

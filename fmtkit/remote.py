@@ -7,10 +7,18 @@
 - A ``dataset_info.json`` entry with ``hf_hub_url``: its repository's data files,
   under ``folder``, of ``split``, as ``datasets.load_dataset`` picks them for LLaMA-Factory.
 
-Each remote data file is copied in blocks (one range request each) into a
-local staging folder (a temporary one, deleted after the run), then checked
-like a local file; other files of a folder (media) are only listed, as their
-existence is all the rules check. Findings name the URL. ``--remote`` is the opt-in to the network: without it fmtkit stays offline.
+A :class:`Stage` lays the remote dataset out in a local folder (a temporary
+one, deleted after the run): ``dataset_info.json`` whole, each JSON, JSON
+Lines, CSV or text data file as its first bytes only (:data:`HEAD`, to detect
+its form and columns), media as empty stand-ins (their existence is all the
+rules check). The records are then read from the store itself: a
+:class:`RemoteFile` streams the file in range requests of :data:`BLOCK` bytes
+into the same record loop a local file goes through, so checking starts with
+the first block, memory stays at one block, and nothing is copied
+(``validate``). Parquet and Arrow files, which their readers open by path, and
+every file that ``convert`` and ``stats`` read, are copied whole
+(``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is the
+opt-in to the network: without it fmtkit stays offline.
 
 >>> is_url("hf://datasets/org/name/train.jsonl"), is_url("data/train.jsonl")
 (True, False)
@@ -22,17 +30,26 @@ existence is all the rules check. Findings name the URL. ``--remote`` is the opt
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import tempfile
 import shutil
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
+from types import SimpleNamespace
 from typing import Any
 
 from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 
-__all__ = ["Stage", "filesystem", "hub_split_files", "is_url", "remote_error"]
+__all__ = ["RemoteFile", "Stage", "filesystem", "hub_split_files", "is_url", "needs_remote", "read_here", "remote_error"]
 
-BLOCK = 8 << 20  # bytes read per request
+BLOCK = 8 << 20  # bytes read per request, and held, while a file streams
+HEAD = 1 << 20  # bytes of a streamed file kept in the stage: its first records tell its form
+SEEK_BLOCK = 64 << 10  # bytes read per request where a reader looks around (chunk bounds, the head)
+FETCHES = 8  # heads (or copies) of a folder's files read at once
+STREAMED = ("json", "csv", "text")  # kinds of data file whose readers take an open file: streamed, not copied
 
 # datasets' default split names and how a file or folder name says its split (a keyword between non-word characters)
 SPLIT_KEYWORDS = {"train": ("train", "training"), "validation": ("validation", "valid", "dev", "val"), "test": ("test", "testing", "eval", "evaluation")}
@@ -42,6 +59,29 @@ _SEP = r"[-._ 0-9]"
 def is_url(text: str | Path) -> bool:
     """Whether a source is a URL (``scheme://...``) rather than a local path."""
     return isinstance(text, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text) is not None
+
+
+def needs_remote(source: str) -> FmtkitError:
+    """The usage error for a URL given without ``--remote``."""
+    return FmtkitError(f"{source} is a URL: add --remote to read it (fmtkit uses no network unless asked)", EXIT_USAGE)
+
+
+@contextlib.contextmanager
+def read_here(source: str, remote: bool) -> Iterator[tuple[str, Stage | None]]:
+    """What ``convert`` and ``stats`` read: a URL (``remote``) copied whole into a temporary :class:`Stage`, a local path as is.
+
+    >>> with read_here("data/chat.jsonl", remote=False) as (here, stage):
+    ...     here, stage
+    ('data/chat.jsonl', None)
+    """
+    if not is_url(source):
+        yield source, None
+        return
+    if not remote:
+        raise needs_remote(source)
+    with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
+        stage = Stage(Path(tmp), stream=False)
+        yield str(stage.source(source)), stage
 
 
 def _says_split(rel: str, keyword: str) -> bool:
@@ -64,12 +104,146 @@ def hub_split_files(files: list[str], split: str) -> list[str]:
     return sorted(named.get(split, []))
 
 
-class Stage:
-    """A local folder holding copies of remote files, and the URL each copy stands for (for the report)."""
+class RemoteFile:
+    """A data file in a store, read the way the loaders read a local :class:`~pathlib.Path`.
 
-    def __init__(self, root: Path):
+    It has the part of ``Path`` that :func:`fmtkit.loading.iter_records`, the
+    record loop and :func:`fmtkit.locate.locate` use (``name``, ``suffix``,
+    ``open``, ``stat``, ``read_text``, ``exists``, ``is_file``). ``open`` gives
+    a buffered stream: the bytes of ``head`` (a local file holding the first
+    bytes, which :class:`Stage` kept) from disk, the rest in range requests of
+    :data:`BLOCK` bytes (:data:`SEEK_BLOCK` with default buffering, for readers
+    that look around: chunk bounds, a JSON array read again from an element).
+
+    >>> import fsspec
+    >>> fs = fsspec.filesystem("memory"); fs.pipe("/doc/d.jsonl", b'{"a": 1}\\n{"a": 2}\\n')
+    >>> from fmtkit.loading import iter_records
+    >>> [r.value for r in iter_records(RemoteFile(fs, "/doc/d.jsonl", "memory://doc/d.jsonl"))]
+    [{'a': 1}, {'a': 2}]
+    """
+
+    def __init__(self, fs: Any, path: str, url: str, head: Path | None = None, whole: bool = False):
+        self.fs, self.path, self.url = fs, path, url
+        self.head, self.whole = head, whole  # whole: the head is the whole file
+        self.name = PurePosixPath(path).name
+        self.suffix = PurePosixPath(path).suffix
+        self._size: int | None = head.stat().st_size if head is not None and whole else None
+        self.marks = {0: 0}  # byte -> the lines before it, at the end of each block a stream read in order (a few per file)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def __reduce__(self):  # to a worker process or a Ray node: the store's file, without the head (a local file here)
+        return RemoteFile, (self.fs, self.path, self.url)
+
+    def resolve(self) -> RemoteFile:
+        return self
+
+    def open(self, mode: str = "r", buffering: int = -1, encoding: str | None = None, errors: str | None = None, newline: str | None = None):
+        if set(mode) - set("rbt"):
+            raise ValueError(f"{self.url}: a remote file is opened for reading only")
+        size = BLOCK if buffering > 1 else SEEK_BLOCK
+        fh = io.BufferedReader(_Stream(self, size), buffer_size=size)
+        if "b" in mode:
+            return fh
+        text = io.TextIOWrapper(fh, encoding or "utf-8", errors, newline)
+        text._CHUNK_SIZE = size  # else it reads (and requests) 8 KiB at a time
+        return text
+
+    def read_text(self, encoding: str | None = None, errors: str | None = None) -> str:
+        with self.open("r", buffering=BLOCK, encoding=encoding, errors=errors) as fh:
+            return fh.read()
+
+    def stat(self) -> SimpleNamespace:
+        if self._size is None:
+            try:
+                self._size = self.fs.size(self.path)
+            except Exception as exc:  # noqa: BLE001
+                raise remote_error(self.url, exc) from None
+        return SimpleNamespace(st_size=self._size)
+
+    def exists(self) -> bool:
+        return True
+
+    def is_file(self) -> bool:
+        return True
+
+
+class _Stream(io.RawIOBase):
+    """The raw bytes of a :class:`RemoteFile`: its head from disk, the rest from the store (opened at the first byte past the head).
+
+    A store's error (a network lost mid-file) is :func:`remote_error`'s: exit 2, naming the URL.
+    """
+
+    def __init__(self, remote: RemoteFile, block: int):
+        self.remote, self.block, self.pos = remote, block, 0
+        self.head = remote.head.open("rb") if remote.head is not None else None
+        self.head_size = remote.head.stat().st_size if remote.head is not None else 0
+        self.store: Any = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.pos < self.head_size:
+            self.head.seek(self.pos)
+            n = self.head.readinto(memoryview(buffer)[: self.head_size - self.pos])
+        elif self.remote.whole:
+            return 0
+        else:
+            try:
+                if self.store is None:
+                    self.store = self.remote.fs.open(self.remote.path, "rb", block_size=self.block, cache_type="none")  # no cache: memory stays at the buffer
+                self.store.seek(self.pos)
+                n = self.store.readinto(memoryview(buffer)[: self.block])  # one request a block, however much a reader asks for
+            except Exception as exc:  # noqa: BLE001 - each store raises its own types
+                raise remote_error(self.remote.url, exc) from None
+        marks = self.remote.marks
+        if self.pos in marks and n:  # read on from a byte whose line is known: so is the line of the byte after
+            marks[self.pos + n] = marks[self.pos] + memoryview(buffer)[:n].tobytes().count(b"\n")
+        self.pos += n
+        return n
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self.pos = pos if whence == 0 else self.pos + pos if whence == 1 else self.remote.stat().st_size + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        for fh in (self.head, self.store):
+            if fh is not None:
+                fh.close()
+        super().close()
+
+
+class Stage:
+    """A local folder laid out like the remote dataset (see the module), and the URL each local file stands for.
+
+    ``stream``: data files that can be streamed are kept as their heads, and
+    :attr:`streamed` gives the :class:`RemoteFile` to read for each; False: every data file is copied whole.
+    """
+
+    def __init__(self, root: Path, stream: bool = True):
         self.root = root
+        self.stream = stream
         self.urls: dict[str, str] = {}  # local path (as the report names it) -> URL
+        self.streamed: dict[str, RemoteFile] = {}  # local head -> the file it stands for
+        self.origin: tuple[str, str] | None = None  # what :meth:`source` made: its local path and its URL
+
+    def named(self, value: Any) -> Any:
+        """``value`` (text, or lists and dicts of it) with the local path of :meth:`source` written as its URL."""
+        if isinstance(value, str):
+            return value.replace(*self.origin) if self.origin else value
+        if isinstance(value, list):
+            return [self.named(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.named(v) for k, v in value.items()}
+        return value
 
     def source(self, url: str) -> Path:
         """A remote data file, or a folder (its data files and dataset_info.json), copied here; the local path to check."""
@@ -78,6 +252,7 @@ class Stage:
             if fs.info(path)["type"] != "directory":  # a missing repository or file raises here, with its cause
                 local = self.root / "source" / PurePosixPath(path).name
                 self._copy(fs, path, local, url)
+                self.origin = (str(local), url)
                 return local
             base = path.rstrip("/")
             every = fs.find(base)
@@ -86,13 +261,19 @@ class Stage:
         if not any(_wanted(p) for p in every):
             raise FmtkitError(f"{url}: no {INFO_FILE} and no data file here", EXIT_USAGE)
         folder = self.root / "source"
+        copies = []
         for p in every:
             rel = p[len(base) + 1 :]
             if _wanted(p):
-                self._copy(fs, p, folder / rel, url.rstrip("/") + "/" + rel)
+                copies.append((fs, p, folder / rel, url.rstrip("/") + "/" + rel))
             else:  # media and the rest: only that they exist is checked (FMT603), so an empty stand-in, not a download
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
                 (folder / rel).touch()
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(FETCHES) as pool:  # the requests wait on the network: several at once
+            list(pool.map(lambda args: self._copy(*args), copies))
+        self.origin = (str(folder), url.rstrip("/"))
         return folder
 
     def hub_entry(self, name: str, raw: dict[str, Any]) -> list[Path]:
@@ -116,13 +297,41 @@ class Stage:
         return out
 
     def _copy(self, fs: Any, path: str, local: Path, url: str) -> None:
+        """``path`` copied to ``local`` in blocks (one range request each); a data file that streams: its head only."""
         local.parent.mkdir(parents=True, exist_ok=True)
+        streamed = self.stream and DATA_EXTENSIONS.get(PurePosixPath(path).suffix.lower()) in STREAMED
         try:
-            with fs.open(path, "rb", block_size=BLOCK, cache_type="none") as src, local.open("wb") as dst:  # one range request a block
-                shutil.copyfileobj(src, dst, BLOCK)
+            with fs.open(path, "rb", block_size=HEAD if streamed else BLOCK, cache_type="none") as src, local.open("wb") as dst:
+                if streamed:
+                    whole = dst.write(src.read(HEAD)) < HEAD
+                else:
+                    shutil.copyfileobj(src, dst, BLOCK)
         except Exception as exc:  # noqa: BLE001
             raise remote_error(url, exc) from None
         self.urls[str(local)] = url
+        if streamed:
+            self.streamed[str(local)] = RemoteFile(fs, path, url, head=local, whole=whole)
+
+    def locate(self, report: Any) -> None:
+        """Columns of the findings in streamed files, read from their stores (before :meth:`relabel`), as :func:`fmtkit.locate.locate` does locally.
+
+        A JSON Lines file is read again only in the blocks that hold a finding's
+        line (:attr:`RemoteFile.marks` says where each block starts); another
+        JSON file with findings is read again whole, as :func:`fmtkit.locate.locate` reads it.
+        """
+        from fmtkit.loading.json_file import is_json_lines
+        from fmtkit.locate import locate
+
+        by_file: dict[str, list] = {}
+        for f in report.findings:
+            if f.file and f.line and f.column is None and str(Path(report.root) / f.file) in self.streamed:
+                by_file.setdefault(str(Path(report.root) / f.file), []).append(f)
+        for local, group in by_file.items():
+            source = self.streamed[local]
+            if is_json_lines(source):
+                _locate_lines(source, group)
+            else:
+                locate(report.root, group, path_of=lambda _: source)
 
     def relabel(self, report: Any, root_url: str | None) -> None:
         """Copies outside the report's root (a hub entry's files) named by their URLs; the root by ``root_url``."""
@@ -135,6 +344,31 @@ class Stage:
             report.root = root_url
 
 
+def _locate_lines(source: RemoteFile, group: list) -> None:
+    """The columns of findings in a remote JSON Lines file: each finding's line read from the block that holds it."""
+    from fmtkit.locate import _place
+
+    wanted: dict[int, list] = {}
+    for f in group:
+        wanted.setdefault(f.line, []).append(f)
+    marks = sorted((before, at) for at, before in source.marks.items())
+    with source.open("rb", buffering=BLOCK) as fh:
+        n = raw = None
+        for line in sorted(wanted):
+            before, at = max(m for m in marks if m[1] == 0 or m[0] + 1 < line)  # a mark is inside line before + 1 (but byte 0)
+            if n is None or before + 1 > n:  # a later block than the one being read: go there, past the end of that line
+                fh.seek(at)
+                n = before + 1 if at and fh.readline() else before
+            while n < line:
+                raw = fh.readline()
+                n += 1
+                if not raw:
+                    return
+            text = raw.decode("utf-8-sig" if line == 1 else "utf-8", errors="replace")
+            for f in wanted[line]:
+                _place(f, text, 0, line)
+
+
 def _wanted(path: str) -> bool:
     name = PurePosixPath(path).name
     return name == INFO_FILE or PurePosixPath(name).suffix.lower() in DATA_EXTENSIONS
@@ -144,10 +378,14 @@ def filesystem(url: str) -> tuple[Any, str]:
     """The fsspec file system of a URL and the path in it; an unknown protocol or a missing extra is a usage error."""
     import fsspec
 
+    options = {}
     if url.startswith("hf://"):
-        _allow_hub()
+        _allow_hub()  # says how to install huggingface_hub where it is missing
+        from huggingface_hub import constants
+
+        options["endpoint"] = constants.ENDPOINT  # HF_ENDPOINT here, also where a worker or a Ray node reads the file
     try:
-        return fsspec.core.url_to_fs(url, skip_instance_cache=True)  # a fresh listing each run
+        return fsspec.core.url_to_fs(url, skip_instance_cache=True, **options)  # a fresh listing each run
     except ImportError as exc:
         raise FmtkitError(f"{url}: reading {url.split('://')[0]}:// needs its fsspec package: {exc}", EXIT_USAGE) from None
     except ValueError as exc:
@@ -178,7 +416,8 @@ def remote_error(url: str, exc: BaseException) -> FmtkitError:
         kinds |= {c.__name__ for c in type(seen).__mro__}
         seen = seen.__cause__ or seen.__context__
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "GatedRepoError" in kinds or "PermissionError" in kinds:
+    status = getattr(getattr(exc, "response", None), "status_code", None)  # an HTTP error without a hub error code
+    if "GatedRepoError" in kinds or "PermissionError" in kinds or status in (401, 403):
         why = "no access (a gated or private repository? log in with `hf auth login`, or set HF_TOKEN)"
     elif "RepositoryNotFoundError" in kinds:
         why = "no such repository, or no access to it (a private one? log in with `hf auth login`, or set HF_TOKEN)"

@@ -158,17 +158,17 @@ def validate(
     >>> validate("dataset/", entries=["sharegpt_demo"], stage="dpo").findings[0].code
     'FMT901'
     """
-    from fmtkit.remote import is_url
+    from fmtkit.remote import is_url, needs_remote
 
     if remote:
         return _validate_remote(str(path), entries, form, stage, jobs, progress, record_pass)
     if is_url(path):
-        raise FmtkitError(f"{path} is a URL: add --remote to read it (fmtkit uses no network unless asked)")
+        raise needs_remote(str(path))
     return _validate(Path(path), entries, form, stage, jobs, progress, record_pass)
 
 
 def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pass) -> Report:
-    """``validate(remote=True)``: a URL's files (or a local folder's hub entries) copied to a temporary folder and checked there."""
+    """``validate(remote=True)``: a URL's dataset (or a local folder's hub entries) laid out in a temporary folder, its data files streamed."""
     import tempfile
 
     from fmtkit.remote import Stage, is_url
@@ -178,6 +178,7 @@ def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pas
         url = path if is_url(path) else None
         local = fetched.source(url) if url else Path(path)
         report = _validate(local, entries, form, stage, jobs, progress, record_pass, fetched)
+        fetched.locate(report)
         fetched.relabel(report, None if url is None else url.rstrip("/") if local.is_dir() else url.rpartition("/")[0])
     return report
 
@@ -270,7 +271,7 @@ class _Checker:
         self.jobs = jobs
         self.progress = progress
         self.record_pass = record_pass
-        self.fetched = fetched  # with --remote: the fmtkit.remote.Stage that copies hub entries' files
+        self.fetched = fetched  # with --remote: the fmtkit.remote.Stage that lays out the remote files (hub entries' too)
         self.report: Report
         self.ahead: dict[Path, Callable[[], tuple[list[Finding], FileTally]]] = {}
 
@@ -286,8 +287,14 @@ class _Checker:
         if engine is None or self.record_pass is not None:
             return
         for path, view, form in files:
+            if self.fetched is not None and self.readable(path) is path and str(path) in self.fetched.urls:
+                continue  # a remote file copied to this machine (Parquet, Arrow): checked here, where the copy is
             if os.access(path, os.R_OK) and path.is_file() and path.stat().st_size:  # else check_file reports it
-                self.ahead[path.resolve()] = check_ahead(engine, path, _rel(path, root), view, form)
+                self.ahead[path.resolve()] = check_ahead(engine, self.readable(path), _rel(path, root), view, form)
+
+    def readable(self, path: Path):
+        """The file whose records to read for ``path``: with --remote, a streamed file's :class:`fmtkit.remote.RemoteFile` (``path`` holds its head)."""
+        return self.fetched.streamed.get(str(path), path) if self.fetched is not None else path
 
     def add(self, code: str, message: str, *, file=None, line=None, record=None, entry=None, fix=None) -> None:
         rule = rule_registry.RULES[code]
@@ -422,7 +429,7 @@ class _Checker:
         from fmtkit.record_loop import check_path
 
         started = self.ahead.pop(path.resolve(), None)
-        findings, tally = started() if started else (self.record_pass or check_path)(path, rel, view, form, self.jobs, self.progress)
+        findings, tally = started() if started else (self.record_pass or check_path)(self.readable(path), rel, view, form, self.jobs, self.progress)
         for f in findings:
             f.entry = name
         self.report.findings.extend(findings)

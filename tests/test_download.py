@@ -716,17 +716,16 @@ def test_remote_folder_of_shards_reports_what_the_local_copy_reports(shards_hub,
     from fmtkit import remote
 
     hub, local = shards_hub
-    monkeypatch.setattr(remote, "BLOCK", 16 << 10)  # shards are read in byte ranges of 16 KiB
     code, there, _ = _validate_json(capsys, f"hf://datasets/{SHARDS_REPO}/data", "--remote")
     _, here, _ = _validate_json(capsys, str(local))
     assert code == 1 and there["summary"]["root"] == f"hf://datasets/{SHARDS_REPO}/data"
-    def found(report: dict) -> list[tuple]:  # the columns are located in local files only (afterwards: they order findings of a line)
-        return sorted((f["file"], f["line"], f["record"], f["code"], f["message"], f["pointer"]) for f in report["findings"])
+    def found(report: dict) -> list[tuple]:
+        return [(f["file"], f["line"], f["column"], f["record"], f["code"], f["message"], f["pointer"]) for f in report["findings"]]
 
-    assert found(there) == found(here) and there["files"] == here["files"]
+    assert found(there) == found(here) and there["files"] == here["files"]  # columns included: located in the hub's files
     assert len({f["file"] for f in there["findings"] if f["severity"] == "error"}) == 4  # defects in every shard
     ranges = [r.headers.get("range") for r in hub.gets("train-00001-of-00003.jsonl")]
-    assert len(ranges) >= 2 and all(r and r.startswith("bytes=") for r in ranges)  # block by block, never the whole file at once
+    assert ranges == [f"bytes=0-{remote.HEAD - 1}"]  # a shard smaller than the head: one request; checked and located from there
 
 
 def test_hub_entry_is_read_with_remote_honouring_folder_and_split(shards_hub, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -764,3 +763,81 @@ def test_remote_errors_are_clear(shards_hub, capsys: pytest.CaptureFixture[str],
     code, _, err = run_cli(capsys, "validate", f"hf://datasets/{SHARDS_REPO}/data", "--remote")
     assert code == 2 and "cannot reach it (no network?)" in err, err
     _assert_clean(err)
+
+
+def test_checking_starts_before_a_shard_is_downloaded(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A hub file is streamed into the record loop in range requests of one block: no copy, memory at one block, checking from the first blocks."""
+    import fmtkit
+    from fmtkit import record_loop, remote
+    from fmtkit.locate import locate
+    from test_validate_cli import defect_file
+
+    big = defect_file(tmp_path / "big.jsonl", 2 * remote.HEAD + 200_000)
+    hub.add_dataset("tiny-org/big", {"big.jsonl": big.read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    block = 64 << 10
+    monkeypatch.setattr(remote, "BLOCK", block)
+    monkeypatch.setattr(record_loop, "PROGRESS_EVERY", 100)
+    requested_when_checking: list[int] = []
+    report = fmtkit.validate("hf://datasets/tiny-org/big/big.jsonl", remote=True, progress=lambda rel, n: requested_when_checking.append(len(hub.gets("big.jsonl"))))
+    ranges = [re.fullmatch(r"bytes=(\d+)-(\d+)", r.headers["range"]) for r in hub.gets("big.jsonl")]  # every GET asks for a range
+    assert (int(ranges[0][1]), int(ranges[0][2])) == (0, remote.HEAD - 1)  # the head, which the form is detected from
+    assert all(int(m[2]) - int(m[1]) + 1 <= block for m in ranges[1:])  # then never more than one block at once
+    assert len(ranges) > (big.stat().st_size - remote.HEAD) // block
+    assert requested_when_checking[0] == 1  # 100 records were checked when only the head had been asked for
+    assert requested_when_checking[len(requested_when_checking) // 2] < len(ranges) // 2  # and the blocks come as the check goes
+    local = fmtkit.validate(big)
+    locate(local.root, local.findings)
+    assert report.has_errors and [(f.line, f.column, f.code, f.message) for f in report.findings] == [(f.line, f.column, f.code, f.message) for f in local.findings]
+
+
+def test_convert_and_stats_read_a_hub_file(shards_hub, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    hub, local = shards_hub
+    url = f"hf://datasets/{SHARDS_REPO}/data/train-00001-of-00003.jsonl"
+    code, out, err = run_cli(capsys, "convert", url, "--remote", "--to", "openai", "-o", str(tmp_path / "there.jsonl"), "--output-format", "json")
+    code_here, _, _ = run_cli(capsys, "convert", str(local / "train-00001-of-00003.jsonl"), "--to", "openai", "-o", str(tmp_path / "here.jsonl"))
+    assert code == code_here == 1 and json.loads(out)["source"] == url, err
+    assert (tmp_path / "there.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
+    code, out, err = run_cli(capsys, "stats", url, "--remote", "--output-format", "json")
+    _, here, _ = run_cli(capsys, "stats", str(local / "train-00001-of-00003.jsonl"), "--output-format", "json")
+    there = json.loads(out)
+    assert code == 0 and list(there["entries"]) == [url] and there["entries"][url]["counts"]["records"] > 0
+    assert there["entries"] == json.loads(here.replace(str(local / "train-00001-of-00003.jsonl"), url))["entries"]
+    code, _, err = run_cli(capsys, "stats", "hf://datasets/tiny-org/missing/a.jsonl", "--remote")
+    assert code == 2 and "no such repository, or no access" in err
+    _assert_clean(err)
+
+
+def test_a_store_failing_mid_file_ends_the_run_clearly(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmtkit import record_loop, remote
+    from test_validate_cli import defect_file
+
+    big = defect_file(tmp_path / "big.jsonl", remote.HEAD + 300_000)
+    repo = hub.add_dataset("tiny-org/big", {"big.jsonl": big.read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    monkeypatch.setattr(remote, "BLOCK", 64 << 10)
+    monkeypatch.setattr(record_loop, "PROGRESS_EVERY", 100)
+
+    def refuse_from_now_on(rel: str, n: int) -> None:
+        repo.status = 403  # a 5xx would do too, after huggingface_hub's retries (seconds)
+    monkeypatch.setattr("fmtkit.commands.validate._progress_hook", lambda output_format: refuse_from_now_on)
+    code, out, err = run_cli(capsys, "validate", "hf://datasets/tiny-org/big/big.jsonl", "--remote")
+    assert code == 2 and not out and err.startswith("error: hf://datasets/tiny-org/big/big.jsonl: no access"), err
+    _assert_clean(err)
+
+
+def test_columns_of_a_remote_file_are_found_in_the_blocks_that_hold_them(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from fmtkit import remote
+
+    rows = [json.dumps({"conversations": [{"from": "human", "value": f"question {i}"}, {"from": "gpt", "value": f"answer {i}" + " x" * 40}]}) for i in range(30_000)]
+    rows[-5] = rows[-5].replace('"from": "gpt"', '"from": "robot"')  # one finding, near the end
+    data = ("\n".join(rows) + "\n").encode()
+    hub.add_dataset("tiny-org/late", {"late.jsonl": data})
+    _point_at(monkeypatch, hub.url)
+    block = 64 << 10
+    monkeypatch.setattr(remote, "BLOCK", block)
+    code, report, _ = _validate_json(capsys, "hf://datasets/tiny-org/late/late.jsonl", "--remote")
+    [finding] = [f for f in report["findings"] if f["severity"] == "error"]
+    assert code == 1 and finding["line"] == len(rows) - 4 and finding["column"] == rows[-5].index('"robot"') + 1
+    streamed = -(-(len(data) - remote.HEAD) // block)  # the blocks past the head, each read once by the check
+    assert streamed + 1 <= len(hub.gets("late.jsonl")) <= streamed + 1 + 2  # the head, the blocks, and at most two to find the column

@@ -148,3 +148,29 @@ def test_a_worker_that_dies_ends_the_run_with_a_clear_message(cluster):
     with using(start("ray", 2)) as engine, pytest.raises(FmtkitError) as caught:
         engine.map(os._exit, [3], 1)
     assert caught.value.exit_code == 2 and "a Ray worker ended unexpectedly" in str(caught.value)
+
+
+def test_remote_files_are_read_by_the_ray_tasks_themselves(cluster, tmp_path, monkeypatch, units):
+    """With --remote each task streams its file (or byte range) from the store, not from this machine: the report is the local one."""
+    from fmtkit import record_loop, remote
+    from fmtkit.locate import locate
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root = shards_folder(tmp_path / "ds")
+    pq.write_table(pa.table({"instruction": ["q", ""], "output": ["a", "b"]}), root / "shards" / "table.parquet")  # copied here, checked here
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # part-00002 is split into byte ranges
+    monkeypatch.setattr(remote, "HEAD", 4096)  # what this machine keeps of each file: its first 4 KiB
+    here = fmtkit.validate(root / "shards")
+    locate(here.root, here.findings)
+    from fmtkit.engines.ray_engine import RayEngine
+
+    read, submit = [], RayEngine.submit
+    monkeypatch.setattr(RayEngine, "submit", lambda self, fn, tasks, *args: read.extend(str(t[0]) for t in tasks) or submit(self, fn, tasks, *args))
+    there = on_ray(fmtkit.validate, (root / "shards").as_uri(), remote=True)
+    assert sorted(units) == ["_check_shard"] * 2 + ["_check_whole"] * 3
+    assert sorted(set(read)) == [f"{(root / 'shards').as_uri()}/part-{k:05d}.jsonl" for k in range(4)]  # the URLs, not local paths
+    a, b = there.to_dict(), here.to_dict()
+    assert a["summary"].pop("root") == (root / "shards").as_uri() and b["summary"].pop("root")
+    assert a == b and here.has_errors and "table.parquet" in {f["file"] for f in a["findings"]}

@@ -14,6 +14,7 @@ from cli_runner import run_cli
 from test_validate_cli import DATASET, defect_file
 
 import fmtkit
+from fmtkit.locate import locate
 
 fsspec = pytest.importorskip("fsspec")
 
@@ -49,20 +50,24 @@ def test_memory_folder_reports_what_the_local_folder_reports(tmp_path, memory):
         if p.is_file():
             memory.pipe(f"/ds/{p.relative_to(ds).as_posix()}", p.read_bytes())
     here = fmtkit.validate(ds)
+    locate(here.root, here.findings)  # the remote run locates its findings' columns while it can read the files
     there = fmtkit.validate("memory://ds", remote=True)
     assert there.root == "memory://ds" and here.summary["errors"] >= 2
-    assert same(there.to_dict(), here.to_dict())
+    assert same(there.to_dict(), here.to_dict()) and all(f.column for f in there.findings if f.line)
 
 
-def test_file_url_of_a_bare_file(tmp_path, capsys):
+def test_file_url_of_a_bare_file(tmp_path, capsys, monkeypatch):
+    from fmtkit import remote
+
+    monkeypatch.setattr(remote, "HEAD", 4096)  # most of the file streams from the store
     p = defect_file(tmp_path / "chat.jsonl", 20_000)
     code, out, err = run_cli(capsys, "validate", p.as_uri(), "--remote", "--output-format", "json")
     _, local, _ = run_cli(capsys, "validate", p, "--output-format", "json")
     there, here = json.loads(out), json.loads(local)
     assert code == 1 and there["summary"]["root"] == tmp_path.as_uri()
-    # sorted: a finding's column is located in local files only, and orders the findings of one line
-    assert sorted((f["file"], f["line"], f["code"], f["message"]) for f in there["findings"]) == sorted(
-        (f["file"], f["line"], f["code"], f["message"]) for f in here["findings"])  # fmt: skip
+    unplaced = [{k: v for k, v in f.items() if k != "path"} for f in there["findings"]]  # path: the URL, or the local path
+    assert unplaced == [{k: v for k, v in f.items() if k != "path"} for f in here["findings"]]
+    assert any(f["column"] > 1 for f in there["findings"])  # columns are located in remote files too
     code, out, _ = run_cli(capsys, "validate", p.as_uri(), "--remote")
     assert f"{tmp_path.as_uri()}/chat.jsonl:" in out  # the human report names the URL
 
@@ -116,3 +121,72 @@ def test_convert_to_a_memory_url(tmp_path, capsys, memory):
     assert "memory://bucket/chat-openai.manifest.json" in out
     code, _, err = run_cli(capsys, "convert", ds, "--entry", "chat", "--to", "openai", "-o", "memory://bucket/x.jsonl")
     assert code == 2 and "a URL output is a folder of shards: end it with /" in err
+
+
+def test_files_larger_than_the_head_stream_from_the_store(tmp_path, memory, monkeypatch):
+    """JSON arrays (pretty-printed, and on one line: the exact reader, which seeks back), JSON Lines and CSV past the head read
+    from the store in blocks report what the local files report, columns included."""
+    from fmtkit import remote
+
+    (tmp_path / "ds").mkdir()
+    lines = defect_file(tmp_path / "ds" / "chat.jsonl", 60_000).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(x) for x in lines if x.strip() and x != "{broken"]
+    records[7]["conversations"] = "not a list"
+    ds = tmp_path / "ds"
+    (ds / "pretty.json").write_text(json.dumps(records, indent=2, ensure_ascii=False), encoding="utf-8")
+    (ds / "flat.json").write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    (ds / "table.csv").write_text("instruction,output\n" + "".join(f"q{i},{'' if i % 50 == 3 else 'a'}\n" for i in range(3000)), encoding="utf-8")
+    for p in ds.iterdir():
+        memory.pipe(f"/ds/{p.name}", p.read_bytes())
+    monkeypatch.setattr(remote, "HEAD", 4096)
+    monkeypatch.setattr(remote, "BLOCK", 8192)
+    here = fmtkit.validate(ds)
+    locate(here.root, here.findings)
+    there = fmtkit.validate("memory://ds", remote=True)
+    assert {f.file for f in here.findings} == {"chat.jsonl", "pretty.json", "flat.json", "table.csv"}
+    assert same(there.to_dict(), here.to_dict())
+
+
+def _without(report: dict, *keys: str) -> dict:
+    return {k: v for k, v in report.items() if k not in keys}
+
+
+def test_convert_and_stats_read_a_memory_url(tmp_path, capsys, memory):
+    ds = local_dataset(tmp_path)
+    for p in ds.rglob("*"):
+        if p.is_file():
+            memory.pipe(f"/ds/{p.relative_to(ds).as_posix()}", p.read_bytes())
+    args = ("--entry", "sharegpt_demo", "--to", "openai", "--output-format", "json")
+    code, out, err = run_cli(capsys, "convert", "memory://ds", *args, "-o", tmp_path / "there.jsonl", "--remote")
+    code_here, out_here, _ = run_cli(capsys, "convert", ds, *args, "-o", tmp_path / "here.jsonl")
+    there, here = json.loads(out), json.loads(out_here)
+    assert code == code_here == 1, err  # the broken record is skipped, and reported
+    assert (tmp_path / "there.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
+    assert there["source"] == "memory://ds" and "fmtkit-remote-" not in out
+    assert _without(there, "source", "output", "seconds") == json.loads(json.dumps(_without(here, "source", "output", "seconds")).replace(str(ds), "memory://ds"))
+    code, out, err = run_cli(capsys, "stats", "memory://ds", "--remote", "--output-format", "json")
+    _, out_here, _ = run_cli(capsys, "stats", ds, "--output-format", "json")
+    assert code == 0 and json.loads(out)["source"] == "memory://ds" and "fmtkit-remote-" not in out
+    assert json.loads(out)["entries"] == json.loads(out_here.replace(str(ds), "memory://ds"))["entries"]
+    for command in (("convert", "memory://ds", "--entry", "sharegpt_demo", "--to", "openai", "-o", tmp_path / "x.jsonl"), ("stats", "memory://ds")):
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2 and "is a URL: add --remote to read it" in err
+    code, _, err = run_cli(capsys, "convert", "memory://ds", "--entry", "sharegpt_demo", "--to", "openai", "--remote")
+    assert code == 2 and "a URL SOURCE is read, not written beside: give -o" in err
+
+
+def test_jobs_split_a_remote_file_in_byte_ranges_each_worker_streams(tmp_path, memory, monkeypatch):
+    from fmtkit import record_loop, remote
+
+    big = defect_file(tmp_path / "big.jsonl", 300_000)
+    memory.pipe("/b/big.jsonl", big.read_bytes())
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)
+    monkeypatch.setattr(remote, "HEAD", 4096)
+    monkeypatch.setattr(remote, "BLOCK", 16384)
+    here = fmtkit.validate(big)
+    locate(here.root, here.findings)
+    ranges, run = [], record_loop.run_in_workers
+    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs: ranges.extend(t[1:3] for t in tasks) or run(fn, tasks, jobs))
+    there = fmtkit.validate("memory://b/big.jsonl", remote=True, jobs=2)
+    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[1][0] == ranges[0][1] > 0  # two workers, each reading its half from the store
+    assert same(there.to_dict(), here.to_dict()) and here.has_errors

@@ -34,11 +34,12 @@ FORM_CHOICE = click.Choice(FORMS)
 @click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (JSON Lines input is split by byte ranges).")
 @engine_options
 @click.option("--no-check", is_flag=True, help="Do not check the input with the rules of `fmtkit validate` first.")
+@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")
 @click.pass_context
 def convert(ctx: click.Context, source: str, to: str, output: str | None, entry: str | None, from_form: str | None,
             register: bool, name: str | None, pairs_to_kto: bool, extract_prompt: bool, standard: bool, show: int,
             report_format: str | None, report: str | None, strict: bool, dry_run: bool, jobs: int, engine: str, address: str | None,
-            no_check: bool) -> None:  # fmt: skip
+            no_check: bool, remote: bool) -> None:  # fmt: skip
     """Convert SOURCE (a data file, or a dataset folder with --entry; '-': standard input) to another form.
 
     Records the target form cannot express are skipped and reported, never
@@ -64,7 +65,12 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
         raise click.UsageError("--register needs a dataset folder and an output file, not '-'")
     if source == "-" and output is None:
         raise click.UsageError("reading standard input ('-'), give -o FILE (or -o - for standard output)")
-    with tempfile.TemporaryDirectory(prefix="fmtkit-stdio-") if "-" in (source, output) else contextlib.nullcontext() as tmp:
+    from fmtkit.remote import is_url, read_here
+
+    if is_url(source) and remote and (register or (output is None and not dry_run)):
+        raise click.UsageError("a URL SOURCE is read, not written beside: give -o FILE or -o FOLDER/ (and no --register)")
+    with tempfile.TemporaryDirectory(prefix="fmtkit-stdio-") if "-" in (source, output) else contextlib.nullcontext() as tmp, \
+            read_here(source, remote) as (source, fetched):  # fmt: skip
         if source == "-":
             from fmtkit.commands.output import stdin_copy
 
@@ -83,6 +89,9 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
                     shutil.copyfileobj(fh, sys.stdout.buffer)
                 sys.stdout.flush()
             report.output = "-" if report.output is not None else None
+        if fetched is not None:  # the report names the URL, not the temporary copy
+            for key, value in vars(report).items():
+                setattr(report, key, fetched.named(value))
     where = sys.stderr if to_stdout else None
     if report_format == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str), file=where)

@@ -17,7 +17,8 @@ from fmtkit.templates import TEMPLATES
 @output_options(["human", "json"], "human")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this image: .png, .svg or .pdf (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes measuring samples and counting tokens (default: every core).")
-def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs):
+@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")
+def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs, remote):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
 
     SOURCE is a dataset folder (with dataset_info.json) or a data file. Without
@@ -56,18 +57,22 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     wanted = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
     results = {}
     unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
-    for name in entry_names(source, wanted):
-        label = name or source
-        try:
-            files = entry_files(source, name)  # an entry that cannot be read at all fails here, before any work
-        except FmtkitError as exc:
-            unreadable[label] = str(exc)
-            continue
-        skipped = Skipped()
-        with ProgressBar(label, files, enabled=sys.stderr.isatty()) as bar:
-            summary = summarize(stream_entry(source, name, skipped), tokenizer, cutoff_len, jobs=jobs, progress=bar)
-        summary["skipped"] = {"records": skipped.records, "first": skipped.first}
-        results[label] = summary
+    from fmtkit.remote import read_here
+
+    with read_here(source, remote) as (here, fetched):
+        named = fetched.named if fetched is not None else lambda text: text  # a URL, not its temporary copy
+        for name in entry_names(here, wanted):
+            label = name or source
+            try:
+                files = entry_files(here, name)  # an entry that cannot be read at all fails here, before any work
+            except FmtkitError as exc:
+                unreadable[label] = named(str(exc))
+                continue
+            skipped = Skipped()
+            with ProgressBar(label, files, enabled=sys.stderr.isatty()) as bar:
+                summary = summarize(stream_entry(here, name, skipped), tokenizer, cutoff_len, jobs=jobs, progress=bar)
+            summary["skipped"] = {"records": skipped.records, "first": named(skipped.first)}
+            results[label] = summary
     if unreadable and not results:
         raise FmtkitError("nothing could be read: " + "; ".join(f"{n}: {why}" for n, why in unreadable.items()))
     if plot:

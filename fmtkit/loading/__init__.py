@@ -55,8 +55,9 @@ def iter_records(path: Path | str, problem: ProblemSink = _ignore) -> Iterator[R
 
     ``.json`` holding a top-level array is read incrementally; any other
     ``.json`` and every ``.jsonl`` is read as JSON Lines, as ``datasets`` does.
+    ``path`` may also be a file in a store (:class:`fmtkit.remote.RemoteFile`), streamed.
     """
-    path = Path(path)
+    path = Path(path) if isinstance(path, str) else path
     kind = DATA_EXTENSIONS.get(path.suffix.lower())
     if path.exists() and not path.is_file():
         # a folder, FIFO or device: opening a FIFO would block until a writer comes
