@@ -21,6 +21,7 @@ from fmtkit.loading.json_file import BOM, is_json_lines, iter_line_range, line_r
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.arrow_types import arrow_tally_for
+from fmtkit.rules.trl_columns import TrlColumns
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
@@ -413,7 +414,8 @@ class RecordChecker:
     def __init__(self, rel: str, view: EntryView | None, form: str, problems: list[Finding], hash_limit: int | None = None):
         e = view.entry if view is not None else None
         self.tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None,
-                               hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit)  # fmt: skip
+                               hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit,
+                               trl=TrlColumns() if form.startswith("trl-") or form == "openai" and (e is None or e.is_bare) else None)  # fmt: skip
         self.check = self._make_check(rel, view, form, problems)
         self.problem = _sink(problems, rel, self.tally)
 

@@ -8,7 +8,7 @@ statement of how LLaMA-Factory aligns messages (the readers use it too).
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, INFO, WARNING, rule, json_type, sample_check
+from fmtkit.rules import ERROR, INFO, WARNING, declare, rule, json_type, sample_check
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import Sample
 
@@ -315,6 +315,28 @@ def weight_ignored(rec: dict, view: EntryView):
         return f"message {odd[0]} has weight {msgs[odd[0]]['weight']!r}{more}, but LLaMA-Factory ignores weight and trains on it"
     return None
 
+
+
+declare(
+    "FMT411", "prompt-continued", WARNING, "end the prompt with the user's message, or use trl-prompt-completion with that message as the completion", "record",
+    """A TRL prompt-only row whose prompt ends with an assistant message.
+
+    TRL's chat template then continues that message (``continue_final_message``)
+    instead of starting a new answer: the row is a prefill, which no other form
+    can hold (they read a conversation ending with the assistant as answered),
+    so ``convert`` skips it.
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"prompt": [{"role": "user", "content": "Name a colour."}]}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"prompt": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "The colour is"}]}
+    """,
+)  # fmt: skip
 
 
 @sample_check("FMT406")
