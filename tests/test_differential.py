@@ -463,3 +463,57 @@ def test_generated_trl_datasets_agree_with_trl(tokenizer, tmp_path_factory: pyte
     batch = [random_trl_case(random.Random(seed)) for seed in seeds]
     found = [d for d in trl_disagreements(tmp_path_factory.mktemp("trl-generated"), batch, tokenizer) if not _trl_explained(d)]
     assert not found, f"{len(found)} new disagreements with TRL (add each, reduced, to a list above):\n" + "\n".join(found)
+
+
+# ==== convert --register: LLaMA-Factory trains the converted entry as it trains its source ==========
+
+from differential_convert import Difference, convert_batch  # noqa: E402
+
+
+def _openai_system_suffix(d: Difference) -> bool:
+    """LLaMA-Factory 0.9.5's openai reader appends "detailed thinking off" (or a newline, with tools) to the system
+    prompt of every row of an openai entry (FMT119). Converting from such an entry, fmtkit writes the system prompt as
+    written; registering tool calls, which need the openai reader, adds it. convert's notes say both."""
+    openai = d.converted.case.entry.get("formatting") == "openai" or d.registered.get("formatting") == "openai"
+    return d.what == "trains-differently" and set(d.diff) == {"_system"} and openai
+
+
+CONVERT_ACCEPTED = {"openai-system-suffix": _openai_system_suffix}
+
+SHAREGPT_CALL = {"formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}
+CONVERT_CASES = [
+    # each to every LLaMA-Factory form of its kind (differential_convert.TARGETS)
+    Case("sft", SHAREGPT_CALL, [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yo"}], "tools": "[]"}], why="tools \"[]\" renders a tools block"),
+    Case("sft", {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}},
+         [{"instruction": "Sum", "input": "1 2", "output": "3", "system": ""}], why="instruction and input joined; an empty system"),
+    Case("preference", {"ranking": True, "columns": {"prompt": "instruction", "chosen": "chosen", "rejected": "rejected", "history": "history"}},
+         [{"instruction": "Q", "chosen": "a", "rejected": "b", "history": [["x", "y"]]}], why="a pair with history"),
+    Case("kto", {"formatting": "sharegpt", "columns": {"messages": "conversations", "kto_tag": "label"}},
+         [{"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "a"}], "label": False},
+          {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "b"}], "label": True}], why="KTO rows of both labels"),
+    Case("sft", OPENAI, [{"messages": [{"role": "system", "content": "S"}, _user(), {"role": "assistant", "content": "", "tool_calls": [CALL]},
+                                       {"role": "tool", "content": "42"}, _assistant()]}], why="openai tool calls (FMT119 both ways)"),
+]
+
+
+def test_converted_minimal_cases_train_as_their_source(python: Path, tmp_path: Path):
+    run = convert_batch(python, tmp_path / "ds", [Case(**c.to_dict()) for c in CONVERT_CASES])
+    assert {(c.case.kind, c.target) for c in run.compared} >= {("sft", "alpaca"), ("sft", "sharegpt"), ("sft", "openai"), ("preference", "alpaca-preference"),
+                                                                ("preference", "sharegpt-preference"), ("kto", "alpaca-kto"), ("kto", "sharegpt-kto")}  # fmt: skip
+    unexplained = [d for d in run.differences if not any(m(d) for m in CONVERT_ACCEPTED.values())]
+    assert not unexplained, "\n".join(map(str, unexplained))
+    assert any(_openai_system_suffix(d) for d in run.differences), "the openai reader's suffix no longer shows: drop CONVERT_ACCEPTED's entry"
+
+
+@settings(
+    max_examples=max(1, round(SCALE)), derandomize=True, database=None, deadline=None,
+    phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
+)  # fmt: skip
+@given(st.lists(st.integers(0, 2**32 - 1), min_size=CASES_PER_BATCH, max_size=CASES_PER_BATCH, unique=True))
+def test_generated_conversions_train_as_their_source(python: Path, tmp_path_factory: pytest.TempPathFactory, seeds: list[int]):
+    """Every clean generated case, converted with --register to each LLaMA-Factory form of its kind, trains on the same tokens."""
+    batch = [random_case(random.Random(seed)) for seed in seeds]
+    run = convert_batch(python, tmp_path_factory.mktemp("converted") / "ds", batch)
+    assert len(run.compared) >= CASES_PER_BATCH // 4, (len(run.compared), run.not_written)  # clean cases are about half
+    found = [d for d in run.differences if not any(m(d) for m in CONVERT_ACCEPTED.values())]
+    assert not found, f"{len(found)} conversions LLaMA-Factory trains otherwise than their source (fix, or explain in CONVERT_ACCEPTED):\n" + "\n".join(map(str, found))
