@@ -179,6 +179,8 @@ def align(messages: list[Any], tags: Tags) -> Alignment:
             problems.append(Problem("FMT403", f"message {late.index} is a system message; only the first message may be one"))
         if not turns:
             problems.append(Problem("FMT404", "no turn besides the system message"))
+        elif turns[-1].role not in _ANSWER_SIDE and not tags.ranking:
+            problems.append(Problem("FMT412", f"message {turns[-1].index} ({turns[-1].role}) ends the conversation: no answer follows it"))
         return Alignment(0 if start else None, turns, problems)
     if unknown is None:
         for k, turn in enumerate(turns):

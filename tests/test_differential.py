@@ -355,6 +355,14 @@ TRL_REGRESSIONS = [
     Minimal("trl-prompt-ending-with-assistant", TrlCase("trl-prompt-only", [{"prompt": [U, {"role": "assistant", "content": "Partial"}]}])),
     Minimal("trl-implicit-preference-with-messages", TrlCase("trl-preference-implicit", [
         {"chosen": [U, A], "rejected": [U, {"role": "assistant", "content": "No"}], "messages": [U, A]}])),
+    # found by the generated cases at a larger scale (FMTKIT_DIFF_SCALE)
+    Minimal("trl-standard-rows-with-and-without-prompt", TrlCase("trl-preference", [{"prompt": "Q", "chosen": "a", "rejected": "b"}, {"chosen": "Qa", "rejected": "Qb"}])),  # FMT812
+    Minimal("trl-empty-system-message", TrlCase("trl-unpaired", [{"prompt": [{"role": "system", "content": ""}, U], "completion": [A], "label": False}])),  # FMT406
+    Minimal("trl-null-system-message", TrlCase("trl-messages", [{"messages": [{"role": "system", "content": None}, U, A]}])),  # FMT405
+    Minimal("trl-messages-ending-with-a-tool-result", TrlCase("trl-messages", [{"messages": [U, {"role": "tool", "content": "42"}]}])),  # FMT412
+    Minimal("trl-shared-prompt-ending-with-system", TrlCase("trl-preference-implicit", [
+        {"chosen": [{"role": "system", "content": "S"}, A], "rejected": [{"role": "system", "content": "S"}, {"role": "assistant", "content": "No"}]}])),  # FMT404
+    Minimal("trl-text-row-holding-messages", TrlCase("trl-text", [{"text": "Hi"}, {"text": "Yo"}, {"text": None, "messages": [U, A]}])),
 ]
 
 TRL_KNOWN: list[Minimal] = []

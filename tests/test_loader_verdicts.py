@@ -232,3 +232,17 @@ def test_stage_pt_ignores_media(tmp_path):
     found = codes(fmtkit.validate(src, stage="pt"))
     assert found["FMT906"] == "warning" and "FMT602" not in found
     assert codes(fmtkit.validate(src, stage="sft"))["FMT602"] == "error"
+
+
+def test_system_messages_chat_templates_render(tmp_path):
+    """A bare file's chat template renders an empty system message (a Sample holds none: FMT406 warns) and fails on a null one."""
+    assert _bare(tmp_path, [{"prompt": [{"role": "system", "content": ""}, U], "completion": [A]}]) == {("FMT406", 0): "warning"}
+    assert _bare(tmp_path, [{"messages": [{"role": "system", "content": None}, U, A]}]) == {("FMT405", 0): "error"}
+    entry = {**OPENAI_ENTRY, "formatting": "sharegpt"}  # LLaMA-Factory takes a null system prompt for none
+    assert codes(fmtkit.validate(folder(tmp_path, entry, [{"messages": [{"role": "system", "content": None}, U, A]}]))) == {}
+
+
+def test_a_bare_conversation_without_a_final_answer_is_a_warning(tmp_path):
+    assert _bare(tmp_path, [{"messages": [U, {"role": "tool", "content": "42"}]}]) == {("FMT412", 0): "warning"}
+    shared = [{"role": "system", "content": "S"}]
+    assert _bare(tmp_path, [{"chosen": [*shared, A], "rejected": [*shared, N]}]) == {("FMT404", 0): "error"}  # an extracted prompt ends with it

@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import REQUIRED, Form, Loss, ReadError
+from fmtkit.forms import EMPTY_SYSTEM_HINT, REQUIRED, Form, Loss, ReadError
 from fmtkit.forms.columns import (
     OPENAI_MESSAGE_KEYS,
     add_found,
@@ -90,6 +90,8 @@ def _single(value: Any, where: str, found: Found) -> Turn:
 def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], system: str | None = None, found: Found | None = None) -> Sample:
     if system:
         sample.system = system
+    elif system is not None and not system.strip():
+        sample.hints[EMPTY_SYSTEM_HINT] = True
     if "tools" in record:
         sample.tools = read_tools(record["tools"])
     for kind in MEDIA_KINDS:
@@ -187,7 +189,7 @@ def _implicit(record: dict[str, Any]) -> Sample:
     if n == 0:
         raise ReadError("FMT300", "chosen and rejected share no first message: TRL extracts an empty prompt and fails on it")
     found: Found = []
-    system, turns = read_messages(chosen[:n], _OPENAI, lf_order=False, where="chosen", found=found)
+    system, turns = _prompt(chosen[:n], found, "chosen")
     sample = Sample(turns, chosen=_single(chosen[n:], "chosen", found), rejected=_single(rejected[n:], "rejected", found))
     return _finish(sample, record, known, system, found)
 

@@ -82,8 +82,8 @@ def no_text(rec: dict, view: EntryView):
         {"text": "A long document."}
         {"source": "wiki"}
     """
-    if rec.get(view.entry.prompt) is None:  # another type is FMT302's
-        return f"no {view.entry.prompt!r}: a trainer reading this file alone fails on it"
+    if rec.get(view.entry.prompt) is None and type(rec.get("messages")) is not list:  # another type is FMT302's
+        return f"no {view.entry.prompt!r}: a trainer reading this file alone fails on it"  # (TRL takes a row's messages instead)
     return None
 
 

@@ -128,9 +128,9 @@ class TrlColumns:
         for (present, lists), (count, rows) in self.groups.items():
             if {"chosen", "rejected"} <= present:
                 if "prompt" in present and ("prompt" in lists) == ("chosen" in lists):
-                    explicit = explicit or "chosen" in lists
+                    explicit = True
                 else:  # maybe_extract_prompt takes the prompt out of chosen and rejected, and only those go on
-                    implicit = implicit or "chosen" in lists
+                    implicit = True
                     continue
             if not lists:
                 continue  # text rows: TRL applies no chat template to them
