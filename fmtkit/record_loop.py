@@ -48,6 +48,7 @@ class _SchemaView:
         self.validator = None
         self.keys: list[tuple[str, str]] = []
         self.retag = None
+        self.tools_dumped = False
         self.identity: frozenset[str] | None = None
         self.name: str | None = None
         base = form.split("-")[0]
@@ -59,7 +60,8 @@ class _SchemaView:
         if e.is_pretrain:
             name, self.keys = schema_for_form("alpaca-pretrain"), [("text", e.prompt)]
         else:
-            openai_native = e.formatting == "openai" and e.role_tag == "role" and e.content_tag == "content" and not e.ranking and not e.is_kto
+            # OpenAI's schema is OpenAI's API: for a bare file; LLaMA-Factory's openai reader reads less (no `name`, either tools shape)
+            openai_native = e.is_bare and e.formatting == "openai" and e.role_tag == "role" and e.content_tag == "content" and not e.ranking and not e.is_kto
             if openai_native:
                 name, table = schema_for_form("openai"), {"messages": "messages", "tools": "tools"} | {k: k for k in ("images", "videos", "audios")}
             else:
@@ -70,16 +72,19 @@ class _SchemaView:
             self.keys = [(k, getattr(e, attr)) for k, attr in table.items() if getattr(e, attr, None) is not None]
         self.name = name
         self.validator = fast_validator(name) if name else None
+        self.tools_dumped = not e.is_bare and e.formatting == "openai"  # its reader json.dumps a list or object of tools
         self.message_keys = {"conversations", "chosen", "rejected"}
         # columns under their default names and no retagging: a record holding only those
         # keys, none of them null, is its own projection (saves a dict per record)
-        if self.retag is None and self.keys and all(k == col for k, col in self.keys):
+        if self.retag is None and not self.tools_dumped and self.keys and all(k == col for k, col in self.keys):
             self.identity = frozenset(k for k, _ in self.keys)
 
     def project(self, rec: dict):
         if not self.keys:
             return rec
         out = {k: rec[col] for k, col in self.keys if col in rec and rec[col] is not None}
+        if self.tools_dumped and type(out.get("tools")) in (list, dict):
+            out["tools"] = "[]"  # a JSON text, as the reader makes it (FMT701 checks what it holds)
         if self.retag is not None:
             rt, ct, roles = self.retag
             for k in ("conversations", "chosen", "rejected"):

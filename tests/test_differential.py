@@ -131,6 +131,13 @@ REGRESSIONS = [
     # stage pt never reads media (FMT906 warns; FMT602 does not count placeholders there) -- rules/stage.py, rules/media.py
     Minimal("pretraining-media", Case("pretrain", {"columns": {"prompt": "text", "images": "images"}}, [{"text": "<image>Hi", "images": ["img/a.png"]}])),
     Minimal("pretraining-media-placeholders-differ", Case("pretrain", {"columns": {"prompt": "text", "images": "images"}}, [{"text": "<image><image>Hi", "images": ["img/a.png"]}])),
+    # found at a larger scale: OpenAI's API schema applied to an openai entry (record_loop._SchemaView: bare files only)
+    Minimal("openai-entry-message-key-type", Case("sft", OPENAI, [{"messages": [_user(), {**_assistant(), "name": 1}]}])),
+    Minimal("openai-entry-tools-without-type", Case("sft", {**OPENAI, "columns": {"messages": "messages", "tools": "tools"}}, [{"messages": [_user(), _assistant()],
+        "tools": [{"name": "f", "description": "d", "parameters": {"type": "object", "properties": {"x": {"type": "integer"}}}}]}])),
+    Minimal("pretraining-media-not-a-path", Case("pretrain", {"columns": {"prompt": "text", "images": "images"}}, [{"text": "Hi", "images": [3]}])),  # pt opens none
+    Minimal("ranking-under-stage-kto", Case("kto", {"ranking": True, "columns": {"prompt": "instruction", "response": "output", "kto_tag": "kto_tag"}},
+        [{"instruction": "a", "output": "b", "kto_tag": True}, {"instruction": "a", "output": "c", "kto_tag": False}])),  # LLaMA-Factory refuses the entry
     Minimal(
         "weight-in-llamafactory-entry",
         Case("sft", OPENAI, [{"messages": [_user(), {**_assistant(), "weight": None}]}]),

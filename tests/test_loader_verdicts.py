@@ -246,3 +246,11 @@ def test_a_bare_conversation_without_a_final_answer_is_a_warning(tmp_path):
     assert _bare(tmp_path, [{"messages": [U, {"role": "tool", "content": "42"}]}]) == {("FMT412", 0): "warning"}
     shared = [{"role": "system", "content": "S"}]
     assert _bare(tmp_path, [{"chosen": [*shared, A], "rejected": [*shared, N]}]) == {("FMT404", 0): "error"}  # an extracted prompt ends with it
+
+
+def test_an_openai_entry_is_checked_for_what_its_reader_reads(tmp_path):
+    """OpenAI's own schema (a string `name`, tools as {"type": "function", ...}) binds a bare OpenAI file, not an entry."""
+    entry = {**OPENAI_ENTRY, "columns": {"messages": "messages", "tools": "tools"}}
+    row = {"messages": [U, {**A, "name": 1}], "tools": [{"name": "f", "parameters": {"type": "object", "properties": {}}}]}
+    assert codes(fmtkit.validate(folder(tmp_path, entry, [row]))) == {"FMT119": "info"}
+    assert _bare(tmp_path, [row])[("FMT300", 0)] == "error"
