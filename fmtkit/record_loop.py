@@ -109,7 +109,7 @@ class _SchemaView:
 
 # Record rules whose every finding the fast path below rules out for a record it calls clean.
 FAST_COVERED = frozenset(
-    ("FMT401", "FMT402", "FMT403", "FMT404", "FMT405", "FMT406", "FMT407", "FMT408", "FMT409", "FMT410",
+    ("FMT401", "FMT402", "FMT403", "FMT404", "FMT405", "FMT406", "FMT407", "FMT408", "FMT409", "FMT410", "FMT412",
      "FMT601", "FMT602", "FMT605", "FMT701", "FMT702", "FMT703", "FMT704", "FMT705", "FMT706")
 )  # fmt: skip
 # Schemas a clean record is known to pass (with the per-record conditions in _CleanConversation.clean).

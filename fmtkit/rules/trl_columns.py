@@ -76,10 +76,18 @@ TYPES = frozenset(frozenset(s) for s in (
     ("prompt", "completion", "label"),
 ))  # fmt: skip
 ROWS_LISTED = 100  # rows named per group; the last finding counts the rest
+_KEYS = frozenset(TRL_KEYS)
+# a group's key: bit i for a value in column TRL_KEYS[i], bits 7 + i (with bit i) for a list there
+_BIT = {k: 1 << i for i, k in enumerate(TRL_KEYS)}
+_LIST_BIT = {k: (1 | 1 << len(TRL_KEYS)) << i for i, k in enumerate(TRL_KEYS)}
+
+
+def _keys(bits: int) -> frozenset[str]:
+    return frozenset(k for i, k in enumerate(TRL_KEYS) if bits >> i & 1)
 
 
 class TrlColumns:
-    """The rows of one TRL file grouped by (TRL columns with a value, those holding lists): a count and the first rows.
+    """The rows of one TRL file grouped by the TRL columns with a value and those holding lists: a count and the first rows.
 
     >>> t = TrlColumns()
     >>> for i, rec in enumerate([{"prompt": [{"role": "user"}], "completion": [{"role": "assistant"}]}, {"prompt": [{"role": "user"}]}]):
@@ -91,17 +99,14 @@ class TrlColumns:
     __slots__ = ("groups",)
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[frozenset, frozenset], list] = {}  # -> [count, [(record, line), ...]]
+        self.groups: dict[int, list] = {}  # bits (see _BIT) -> [count, [(record, line), ...]]
 
     def add(self, record: int, line: int | None, rec: dict) -> None:
-        present, lists = [], []
-        for k in TRL_KEYS:
-            v = rec.get(k)
+        key = 0
+        for k in rec.keys() & _KEYS:  # usually one or two keys
+            v = rec[k]
             if v is not None:
-                present.append(k)
-                if type(v) is list:
-                    lists.append(k)
-        key = (frozenset(present), frozenset(lists))
+                key |= _LIST_BIT[k] if type(v) is list else _BIT[k]
         group = self.groups.get(key)
         if group is None:
             self.groups[key] = group = [0, []]
@@ -121,11 +126,12 @@ class TrlColumns:
 
     def problems(self) -> list[tuple[str, int | None, int | None, str]]:
         """(code, record, line, message): FMT811 for each row listed of a failing group, FMT812 once per file."""
-        columns = frozenset().union(*(present for present, _ in self.groups))
+        groups = [(_keys(bits), _keys(bits >> len(TRL_KEYS)), group) for bits, group in self.groups.items()]
+        columns = frozenset().union(*(present for present, _, _ in groups))
         keys = columns - {"text"}
         out = []
         explicit = implicit = False
-        for (present, lists), (count, rows) in self.groups.items():
+        for present, lists, (count, rows) in groups:
             if {"chosen", "rejected"} <= present:
                 if "prompt" in present and ("prompt" in lists) == ("chosen" in lists):
                     explicit = True
