@@ -8,7 +8,8 @@ LLaMA-Factory's two conversation readers (``formatting: sharegpt`` and
 2. the openai reader only: an assistant message with ``tool_calls`` is a
    function call turn, and consecutive tool results are one observation turn;
 3. the turns alternate: user or observation at even positions, assistant or
-   function call at odd ones; a system message anywhere else is out of place;
+   function call at odd ones; a system message anywhere else is out of place
+   (in any order too: many chat templates refuse it);
 4. without ``ranking`` the count is even (the record ends with its answer),
    with ``ranking`` odd (the prompt ends with the user; the answers are
    ``chosen`` and ``rejected``); the openai reader drops tool results that
@@ -173,8 +174,13 @@ def align(messages: list[Any], tags: Tags) -> Alignment:
         problems.append(Problem("FMT404", f"message {last.index}: tool results end the conversation, and LLaMA-Factory's "
                                           "openai reader drops them (it writes them out only before a following message)"))  # fmt: skip
     if tags.order != LLAMAFACTORY:
+        late = next((t for t in turns if t.role == "system"), None)
+        if late is not None:  # chat templates differ on it: many refuse it, some render it in place
+            problems.append(Problem("FMT403", f"message {late.index} is a system message; only the first message may be one"))
         if not turns:
             problems.append(Problem("FMT404", "no turn besides the system message"))
+        elif turns[-1].role not in _ANSWER_SIDE and not tags.ranking:
+            problems.append(Problem("FMT412", f"message {turns[-1].index} ({turns[-1].role}) ends the conversation: no answer follows it"))
         return Alignment(0 if start else None, turns, problems)
     if unknown is None:
         for k, turn in enumerate(turns):

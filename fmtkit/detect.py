@@ -36,7 +36,7 @@ def detect_record(record: Any) -> str | None:
         return "alpaca-kto" if "kto_tag" in keys else "alpaca"
     if "chosen" in keys and "rejected" in keys:  # before `messages`: preference sets often carry an SFT copy (UltraFeedback)
         return "trl-preference" if "prompt" in keys else "trl-preference-implicit"
-    if "messages" in keys:
+    if "messages" in keys and "prompt" not in keys:  # beside a prompt: a TRL row whose key set fits no type (FMT300)
         msgs = record["messages"]
         first = msgs[0] if isinstance(msgs, list) and msgs else None
         if isinstance(first, dict) and "from" in first:

@@ -26,6 +26,7 @@ from fmtkit.loading.json_file import BOM, ShardFailed, element_ranges, is_json_l
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.arrow_types import arrow_tally_for
+from fmtkit.rules.trl_columns import TrlColumns
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import PLACEHOLDERS
@@ -52,6 +53,7 @@ class _SchemaView:
         self.validator = None
         self.keys: list[tuple[str, str]] = []
         self.retag = None
+        self.tools_dumped = False
         self.identity: frozenset[str] | None = None
         self.name: str | None = None
         base = form.split("-")[0]
@@ -63,7 +65,8 @@ class _SchemaView:
         if e.is_pretrain:
             name, self.keys = schema_for_form("alpaca-pretrain"), [("text", e.prompt)]
         else:
-            openai_native = e.formatting == "openai" and e.role_tag == "role" and e.content_tag == "content" and not e.ranking and not e.is_kto
+            # OpenAI's schema is OpenAI's API: for a bare file; LLaMA-Factory's openai reader reads less (no `name`, either tools shape)
+            openai_native = e.is_bare and e.formatting == "openai" and e.role_tag == "role" and e.content_tag == "content" and not e.ranking and not e.is_kto
             if openai_native:
                 name, table = schema_for_form("openai"), {"messages": "messages", "tools": "tools"} | {k: k for k in ("images", "videos", "audios")}
             else:
@@ -74,16 +77,19 @@ class _SchemaView:
             self.keys = [(k, getattr(e, attr)) for k, attr in table.items() if getattr(e, attr, None) is not None]
         self.name = name
         self.validator = fast_validator(name) if name else None
+        self.tools_dumped = not e.is_bare and e.formatting == "openai"  # its reader json.dumps a list or object of tools
         self.message_keys = {"conversations", "chosen", "rejected"}
         # columns under their default names and no retagging: a record holding only those
         # keys, none of them null, is its own projection (saves a dict per record)
-        if self.retag is None and self.keys and all(k == col for k, col in self.keys):
+        if self.retag is None and not self.tools_dumped and self.keys and all(k == col for k, col in self.keys):
             self.identity = frozenset(k for k, _ in self.keys)
 
     def project(self, rec: dict):
         if not self.keys:
             return rec
         out = {k: rec[col] for k, col in self.keys if col in rec and rec[col] is not None}
+        if self.tools_dumped and type(out.get("tools")) in (list, dict):
+            out["tools"] = "[]"  # a JSON text, as the reader makes it (FMT701 checks what it holds)
         if self.retag is not None:
             rt, ct, roles = self.retag
             for k in ("conversations", "chosen", "rejected"):
@@ -108,7 +114,7 @@ class _SchemaView:
 
 # Record rules whose every finding the fast path below rules out for a record it calls clean.
 FAST_COVERED = frozenset(
-    ("FMT401", "FMT402", "FMT403", "FMT404", "FMT405", "FMT406", "FMT407", "FMT408", "FMT409", "FMT410",
+    ("FMT401", "FMT402", "FMT403", "FMT404", "FMT405", "FMT406", "FMT407", "FMT408", "FMT409", "FMT410", "FMT412",
      "FMT601", "FMT602", "FMT605", "FMT701", "FMT702", "FMT703", "FMT704", "FMT705", "FMT706")
 )  # fmt: skip
 # Schemas a clean record is known to pass (with the per-record conditions in _CleanConversation.clean).
@@ -525,7 +531,8 @@ class RecordChecker:
     def __init__(self, rel: str, view: EntryView | None, form: str, problems: list[Finding], hash_limit: int | None = None):
         e = view.entry if view is not None else None
         self.tally = FileTally(mapped=tuple(e.used_columns().values()) if e else (), kto_col=e.kto_tag if e else None,
-                               hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit)  # fmt: skip
+                               hash_limit=whole_file.DUPLICATE_LIMIT if hash_limit is None else hash_limit,
+                               trl=TrlColumns() if form.startswith("trl-") or form == "openai" and (e is None or e.is_bare) else None)  # fmt: skip
         self.check = self._make_check(rel, view, form, problems)
         self.problem = _sink(problems, rel, self.tally)
 

@@ -522,12 +522,17 @@ def disagreements(folder: Path, cases: list[Case], fm: dict[str, list[FmtkitRow]
     - fmtkit reports an error for a row that LLaMA-Factory trains on exactly as fmtkit reads it
       ("false-error"), or that fmtkit cannot read although LLaMA-Factory trains on it
       ("error-unreadable": fmtkit is right only if that row means something else to its author).
-    - A pretraining entry's media: LLaMA-Factory's pretraining never reads them, so fmtkit must
-      report something (a warning will do).
+    - A pretraining entry's media: LLaMA-Factory's pretraining never reads them (nor opens them),
+      so fmtkit must report something (a warning will do).
+    - An entry whose ``ranking`` does not fit the stage fails to load as a whole (LLaMA-Factory
+      checks it before reading a row; its single-dataset loader, which the probe runs, does not).
     """
     out = []
     for case in cases:
         got, rows = lf[case.name], fm[case.name]
+        ranking = case.entry.get("ranking", False)  # LLaMA-Factory's _get_merged_dataset, before any row is read:
+        if (case.stage == "rm" and ranking is False) or (case.stage != "rm" and ranking is True):
+            got = {"error": "ValueError: The dataset is not applicable in the current training stage."}
         if "error" in got:
             if not any(r.errors for r in rows):
                 out.append(Disagreement(case, None, "missed", f"LLaMA-Factory cannot load it ({got['error'][:300]}); fmtkit: no error"))
@@ -536,7 +541,7 @@ def disagreements(folder: Path, cases: list[Case], fm: dict[str, list[FmtkitRow]
             out.append(Disagreement(case, None, "row-count", f"LLaMA-Factory reads {len(got['rows'])} rows, fmtkit {len(rows)}"))
             continue
         for i, (lf_row, fm_row, fm_encoded) in enumerate(zip(got["rows"], rows, got["extra"], strict=True)):
-            state = _lf_state(lf_row["encoded"], lf_row["aligned"], case.media)
+            state = _lf_state(lf_row["encoded"], lf_row["aligned"], case.media and case.stage != "pt")  # pt opens no media
             same = (
                 fm_encoded is not None
                 and fm_encoded == lf_row["encoded"]

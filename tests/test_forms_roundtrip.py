@@ -187,6 +187,8 @@ def expected_codes(form: str, s: Sample) -> set[str] | None:
         out.add("system")  # no prompt turns: written in the standard (string) style
     if form == "trl-preference-implicit" and not s.turns and any(t.tool_calls for t in turns):
         out.add("tool-calls")
+    if form in ("trl-prompt-only", "trl-prompt-completion", "trl-unpaired") and s.kind in cap["kinds"] and not s.prompt_turns:
+        out.add("role-order")  # TRL's chat template needs a message to end the prompt
     if form.startswith("alpaca") and not form.endswith("pretrain") and s.kind in cap["kinds"]:
         prompt = s.turns if s.kind in ("preference", "prompt") else s.turns[:-1]
         if not prompt:

@@ -167,3 +167,90 @@ def test_weight_is_checked_by_one_rule_per_reader(tmp_path):
     assert codes(fmtkit.validate(entry)) == {"FMT410": "warning", "FMT119": "info"}
     row["messages"][1]["weight"] = None
     assert codes(fmtkit.validate(folder(tmp_path / "lf", OPENAI_ENTRY, [row]))) == {"FMT119": "info"}
+
+
+def _bare(tmp_path, rows) -> dict[str, str]:
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return {(f.code, f.record): f.severity for f in fmtkit.validate(path).findings}
+
+
+U, A, N = {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}, {"role": "assistant", "content": "No"}
+
+
+def test_trl_rows_are_judged_by_the_columns_of_the_whole_file(tmp_path):
+    """`datasets` gives every row every column (null where absent): TRL sees the file's key set in each row (FMT811)."""
+    found = _bare(tmp_path, [{"prompt": [U], "completion": [A], "label": True, "messages": [U, A]}, {"prompt": [U], "completion": [A], "label": False}])
+    assert found[("FMT811", 1)] == "error"  # the row without `messages` fails too
+    found = _bare(tmp_path, [{"prompt": [U]}, {"prompt": [U], "completion": [A]}, {"prompt": [U], "completion": [A]}])
+    assert found[("FMT811", 0)] == "error" and not any(code == "FMT811" and row for code, row in found)
+    # a standard row gets no chat template; an implicit pair keeps only prompt/chosen/rejected after extraction
+    assert not any(code == "FMT811" for code, _ in _bare(tmp_path, [{"prompt": "a"}, {"prompt": "b", "completion": "c"}]))
+    assert _bare(tmp_path, [{"chosen": [U, A], "rejected": [U, N], "messages": [U, A]}]) == {}
+
+
+def test_trl_preference_rows_take_their_own_prompt(tmp_path):
+    """As maybe_extract_prompt: a prompt of the pair's style is kept, a row without one has it extracted (FMT812 warns of DPOTrainer)."""
+    rows = [{"chosen": [U, A], "rejected": [U, N]}, {"prompt": [U], "chosen": [A], "rejected": [N]}]
+    assert _bare(tmp_path, rows) == {("FMT812", None): "warning", ("FMT805", 1): "info"}
+    samples = [fmtkit.read(tmp_path / "t.jsonl")][0]
+    assert [(len(s.turns), s.chosen.content) for s in samples] == [(1, "Yo"), (1, "Yo")]
+    assert _bare(tmp_path, [{"chosen": [A], "rejected": [N]}]) == {("FMT300", 0): "error"}  # no shared first message: TRL fails
+
+
+def test_trl_prompt_endings(tmp_path):
+    assert _bare(tmp_path, [{"prompt": [{"role": "system", "content": "S"}]}]) == {("FMT404", 0): "error"}  # "Invalid role in the last message"
+    assert _bare(tmp_path, [{"prompt": [U, {"role": "assistant", "content": "The colour is"}]}]) == {("FMT411", 0): "warning"}  # continued
+    assert _bare(tmp_path, [{"prompt": "Why?", "completion": "Yo", "messages": [U, A]}])[("FMT300", 0)] == "error"  # a TRL row, not openai
+
+
+def test_a_second_system_message_is_out_of_place_in_any_order(tmp_path):
+    rows = [{"messages": [{"role": "system", "content": "S"}, {"role": "system", "content": "T"}, U, A]}]
+    assert _bare(tmp_path, rows) == {("FMT403", 0): "error"}  # validate says what the reader says
+
+
+def test_pretraining_text_missing_follows_the_loader(tmp_path):
+    """An entry's row without text trains as EOS alone in LLaMA-Factory (FMT301 warns); a text file alone is TRL's (FMT306)."""
+    rows = [{"text": "a"}, {"source": "wiki"}]
+    entry = codes(fmtkit.validate(folder(tmp_path / "e" if (tmp_path / "e").mkdir() is None else None, {"columns": {"prompt": "text"}}, rows)))
+    assert entry["FMT301"] == "warning" and "FMT300" not in entry and "FMT306" not in entry
+    assert _bare(tmp_path, rows)[("FMT306", 1)] == "error"
+
+
+def test_openai_pair_with_null_content_beside_tool_calls(tmp_path):
+    entry = {**OPENAI_ENTRY, "ranking": True, "columns": {"messages": "messages", "chosen": "chosen", "rejected": "rejected"}}
+    call = {"type": "function", "function": {"name": "f", "arguments": {"x": 1}}}
+    row = {"messages": [U, {"role": "assistant", "content": None, "tool_calls": [call]}, {"role": "tool", "content": "42"}, A, U],
+           "chosen": A, "rejected": N}  # fmt: skip
+    assert not fmtkit.validate(folder(tmp_path, entry, [row])).has_errors
+
+
+def test_stage_pt_ignores_media(tmp_path):
+    (tmp_path / "a.png").write_bytes(b"\0")
+    entry = {"columns": {"prompt": "text", "images": "images"}}
+    src = folder(tmp_path, entry, [{"text": "<image><image>Hi", "images": ["a.png"]}])
+    found = codes(fmtkit.validate(src, stage="pt"))
+    assert found["FMT906"] == "warning" and "FMT602" not in found
+    assert codes(fmtkit.validate(src, stage="sft"))["FMT602"] == "error"
+
+
+def test_system_messages_chat_templates_render(tmp_path):
+    """A bare file's chat template renders an empty system message (a Sample holds none: FMT406 warns) and fails on a null one."""
+    assert _bare(tmp_path, [{"prompt": [{"role": "system", "content": ""}, U], "completion": [A]}]) == {("FMT406", 0): "warning"}
+    assert _bare(tmp_path, [{"messages": [{"role": "system", "content": None}, U, A]}]) == {("FMT405", 0): "error"}
+    entry = {**OPENAI_ENTRY, "formatting": "sharegpt"}  # LLaMA-Factory takes a null system prompt for none
+    assert codes(fmtkit.validate(folder(tmp_path, entry, [{"messages": [{"role": "system", "content": None}, U, A]}]))) == {}
+
+
+def test_a_bare_conversation_without_a_final_answer_is_a_warning(tmp_path):
+    assert _bare(tmp_path, [{"messages": [U, {"role": "tool", "content": "42"}]}]) == {("FMT412", 0): "warning"}
+    shared = [{"role": "system", "content": "S"}]
+    assert _bare(tmp_path, [{"chosen": [*shared, A], "rejected": [*shared, N]}]) == {("FMT404", 0): "error"}  # an extracted prompt ends with it
+
+
+def test_an_openai_entry_is_checked_for_what_its_reader_reads(tmp_path):
+    """OpenAI's own schema (a string `name`, tools as {"type": "function", ...}) binds a bare OpenAI file, not an entry."""
+    entry = {**OPENAI_ENTRY, "columns": {"messages": "messages", "tools": "tools"}}
+    row = {"messages": [U, {**A, "name": 1}], "tools": [{"name": "f", "parameters": {"type": "object", "properties": {}}}]}
+    assert codes(fmtkit.validate(folder(tmp_path, entry, [row]))) == {"FMT119": "info"}
+    assert _bare(tmp_path, [row])[("FMT300", 0)] == "error"

@@ -175,12 +175,17 @@ TRL_KEYS = ("prompt", "chosen", "rejected", "completion", "messages", "label", "
 
 @pytest.mark.parametrize("name", TRL_FILES)
 def test_trl_schemas_refuse_only_their_own_keys_out_of_type(name: str) -> None:
-    """TRL ignores columns it does not know (ids, scores); it refuses a set of its own keys that fits no type."""
+    """TRL ignores columns it does not know (ids, scores); it refuses a set of its own keys that fits no type.
+
+    Except `messages` beside an implicit pair: extracting the prompt keeps only prompt, chosen and rejected."""
     for example in SCHEMAS[name]["examples"]:
         assert verdicts(name, {**example, "id": 7, "prompt_id": "a1", "score_chosen": 8.0}) == (True, True), example
         assert verdicts(name, {**example, "tools": []}) == (True, True), example
+        implicit = "chosen" in example and "prompt" not in example
         for key in TRL_KEYS:
-            if key not in example:
+            if implicit and key == "messages":
+                assert verdicts(name, {**example, key: "x"}) == (True, True), example
+            elif key not in example:
                 assert verdicts(name, {**example, key: example.get("text", "x")}) == (False, False), (key, example)
 
 
@@ -316,7 +321,7 @@ INVALID: list[tuple[str, str, Any]] = [
     ("alpaca-sft.schema.json", "images object", {"instruction": "q", "output": "a", "images": {"path": "a.png"}}),
     ("alpaca-sft.schema.json", "empty image path", {"instruction": "q", "output": "a", "images": [""]}),
     ("alpaca-sft.schema.json", "record is a list", [{"instruction": "q", "output": "a"}]),
-    ("alpaca-pretrain.schema.json", "no text", {"content": "x"}),
+    ("alpaca-pretrain.schema.json", "text not a string", {"text": ["x"]}),  # no text at all is the rules' (FMT301 in an entry, FMT306 alone)
     ("alpaca-pretrain.schema.json", "text not a string", {"text": ["x"]}),
     ("alpaca-preference.schema.json", "output instead of chosen/rejected", {"instruction": "q", "output": "a"}),
     ("alpaca-preference.schema.json", "chosen as a list", {"instruction": "q", "chosen": ["a"], "rejected": "b"}),

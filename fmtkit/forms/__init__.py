@@ -86,6 +86,7 @@ HINT_PREFIX = "fmtkit:"
 DROPPED_HINT = HINT_PREFIX + "dropped"
 QUERY_HINT = HINT_PREFIX + "input"  # the Alpaca `input` joined into the last user turn (forms without the split report "input-split")
 PARTS_HINT = HINT_PREFIX + "parts"  # some content was a list of typed parts (read into strings and media)
+EMPTY_SYSTEM_HINT = HINT_PREFIX + "empty-system"  # an empty system message, which chat templates render and a Sample cannot hold (FMT406)
 
 Reader = Callable[[dict[str, Any], DatasetEntry], Sample]
 Writer = Callable[..., tuple[dict[str, Any], list[Loss]]]

@@ -152,6 +152,8 @@ def read_messages(
     start = 0
     if msgs and tags.system_tag is not None and type(msgs[0]) is dict and msgs[0].get(role_tag) == tags.system_tag:
         first = msgs[0]
+        if first.get(content_tag) is None and tags.aligned.order != LLAMAFACTORY:  # LLaMA-Factory reads none; chat templates fail
+            raise ReadError("FMT405", f"{where}[0]: a system message without content, on which chat templates fail")
         system = content_text(first.get(content_tag), f"{where}[0].{content_tag}", found)
         if len(first) > 2:
             keys = [f"{where}[0].{k}" for k in first if k != role_tag and k != content_tag]

@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import REQUIRED, Form, Loss, ReadError
+from fmtkit.forms import EMPTY_SYSTEM_HINT, REQUIRED, Form, Loss, ReadError
 from fmtkit.forms.columns import (
     OPENAI_MESSAGE_KEYS,
     add_found,
@@ -60,9 +60,15 @@ Found = list[tuple[str, Any]]  # what content parts carried besides text (see co
 
 
 def _prompt(value: Any, found: Found, where: str = "prompt") -> tuple[str | None, list[Turn]]:
+    """A standard prompt (one user turn) or a conversational one, which TRL's chat template must end with a
+    user, tool or assistant message (it refuses any other: "Invalid role in the last message")."""
     if isinstance(value, str):
         return None, [Turn("user", value)]
-    return read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
+    system, turns = read_messages(value, _OPENAI, lf_order=False, where=where, found=found)
+    if not turns:
+        last = "is empty" if system is None else "ends with the system message"
+        raise ReadError("FMT404", f"{where} {last}: TRL's chat template needs a user, tool or assistant message last")
+    return system, turns
 
 
 def _completion(value: Any, where: str, found: Found) -> list[Turn]:
@@ -84,6 +90,8 @@ def _single(value: Any, where: str, found: Found) -> Turn:
 def _finish(sample: Sample, record: dict[str, Any], columns: frozenset[str], system: str | None = None, found: Found | None = None) -> Sample:
     if system:
         sample.system = system
+    elif system is not None and not system.strip():
+        sample.hints[EMPTY_SYSTEM_HINT] = True
     if "tools" in record:
         sample.tools = read_tools(record["tools"])
     for kind in MEDIA_KINDS:
@@ -122,6 +130,8 @@ def read_messages_form(record: dict[str, Any], entry: DatasetEntry | None) -> Sa
 def read_prompt_only(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
     found: Found = []
     system, turns = _prompt(_column(_check(record), "prompt"), found)
+    if turns[-1].role == "assistant":
+        raise ReadError("FMT411", "the prompt ends with an assistant message: TRL continues that message instead of starting an answer")
     return _finish(Sample(turns), record, PROMPT_ONLY_KNOWN, system, found)
 
 
@@ -134,18 +144,39 @@ def read_prompt_completion(record: dict[str, Any], entry: DatasetEntry | None) -
     return _finish(Sample(turns), record, PROMPT_COMPLETION_KNOWN, system, found)
 
 
+def _conversational(value: Any) -> bool:
+    """TRL's ``is_conversational`` on one column: a list whose first item is a message with a role."""
+    return isinstance(value, list) and bool(value) and isinstance(value[0], dict) and "role" in value[0]
+
+
 def read_preference(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
+    """A preference row, its prompt taken as TRL's ``maybe_extract_prompt`` takes it.
+
+    An explicit ``prompt`` of the style of ``chosen`` (both conversational or both
+    text) is the prompt; a row without one, or with one of the other style (a text
+    prompt beside conversations, as UltraFeedback has), has its prompt inside
+    ``chosen`` and ``rejected``, where it is extracted from.
+    """
+    prompt, chosen = _check(record).get("prompt"), _column(record, "chosen")
+    if prompt is None or _conversational(prompt) != _conversational(chosen):
+        return _implicit(record)
     found: Found = []
-    system, turns = _prompt(_column(_check(record), "prompt"), found)
-    sample = Sample(turns, chosen=_single(_column(record, "chosen"), "chosen", found), rejected=_single(_column(record, "rejected"), "rejected", found))
+    system, turns = _prompt(prompt, found)
+    sample = Sample(turns, chosen=_single(chosen, "chosen", found), rejected=_single(_column(record, "rejected"), "rejected", found))
     return _finish(sample, record, PREFERENCE_KNOWN, system, found)
 
 
 def read_preference_implicit(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
-    chosen, rejected = _column(_check(record), "chosen"), _column(record, "rejected")
+    """The same reading as :func:`read_preference`: a row's own prompt column decides (``maybe_extract_prompt``)."""
+    return read_preference(record, entry)
+
+
+def _implicit(record: dict[str, Any]) -> Sample:
+    chosen, rejected = _column(record, "chosen"), _column(record, "rejected")
+    known = IMPLICIT_KNOWN | {"prompt"}  # a prompt of the other style is dropped, as TRL drops it
     if isinstance(chosen, str) and isinstance(rejected, str):
         sample = Sample(chosen=Turn("assistant", chosen), rejected=Turn("assistant", rejected))
-        return _finish(sample, record, IMPLICIT_KNOWN)
+        return _finish(sample, record, known)
     if not (isinstance(chosen, list) and isinstance(rejected, list)):
         raise ReadError("FMT300", "chosen and rejected must both be strings or both be message lists")
     n = 0
@@ -155,10 +186,12 @@ def read_preference_implicit(record: dict[str, Any], entry: DatasetEntry | None)
         n -= 1  # identical pair: the last message is the answer on both sides
     if len(chosen) - n != 1 or len(rejected) - n != 1:
         raise ReadError("FMT300", "chosen and rejected differ before their last message: no single shared prompt")
+    if n == 0:
+        raise ReadError("FMT300", "chosen and rejected share no first message: TRL extracts an empty prompt and fails on it")
     found: Found = []
-    system, turns = read_messages(chosen[:n], _OPENAI, lf_order=False, where="chosen", found=found)
+    system, turns = _prompt(chosen[:n], found, "chosen")
     sample = Sample(turns, chosen=_single(chosen[n:], "chosen", found), rejected=_single(rejected[n:], "rejected", found))
-    return _finish(sample, record, IMPLICIT_KNOWN, system, found)
+    return _finish(sample, record, known, system, found)
 
 
 def read_unpaired(record: dict[str, Any], entry: DatasetEntry | None) -> Sample:
@@ -238,6 +271,12 @@ def _common(
         write_extra(sample, record, form, losses, reserved=TRL_COLUMNS)
 
 
+def _prompt_turns(turns: list[Turn], form: str, losses: list[Loss]) -> None:
+    """A conversational prompt needs a message after any system message (TRL's chat template reads the last one)."""
+    if not turns:
+        losses.append(Loss("role-order", f"{form} needs a prompt message (a system prompt alone ends the prompt with it)"))
+
+
 def _prompt_losses(sample: Sample, form: str, losses: list[Loss]) -> None:
     if not sample.turns:
         losses.append(Loss("implicit-prompt", f"{form} needs a prompt apart from chosen and rejected"))
@@ -270,6 +309,8 @@ def write_prompt_only(sample: Sample, conversational: bool = True) -> tuple[dict
     losses: list[Loss] = []
     _kind(sample, form, "prompt", losses)
     _weights(sample.turns, form, losses)
+    if conversational:
+        _prompt_turns(sample.turns, form, losses)
     prompt = _conv(sample, sample.turns) if conversational else _std_prompt(sample, sample.turns, form, losses)
     record: dict[str, Any] = {"prompt": prompt}
     _common(sample, record, form, losses, conversational)
@@ -332,6 +373,8 @@ def _write_completion(sample: Sample, form: str, kind: str, conversational: bool
     prompt_turns = sample.turns[:-1] if ok else sample.turns
     answer = sample.turns[-1] if ok else None
     if conversational:
+        if ok:
+            _prompt_turns(prompt_turns, form, losses)
         record: dict[str, Any] = {"prompt": _conv(sample, prompt_turns), "completion": _conv(sample, [answer] if answer else [], False)}
     else:
         record = {"prompt": _std_prompt(sample, prompt_turns, form, losses), "completion": _std_answer(answer, form, losses)}

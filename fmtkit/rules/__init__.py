@@ -105,7 +105,7 @@ def declare(code, name, severity, fix, scope, doc, check=None, applies=None) -> 
 
 def load_all() -> dict[str, Rule]:
     """Import every rule module (registration happens on import) and return the registry."""
-    from fmtkit.rules import alpaca, conversation, files, info, media, preference, stage, tools, whole_file  # noqa: F401
+    from fmtkit.rules import alpaca, conversation, files, info, media, preference, stage, tools, trl_columns, whole_file  # noqa: F401
 
     return dict(sorted(RULES.items()))
 

@@ -51,8 +51,39 @@ def missing_column(rec: dict, view: EntryView):
         {"instuction": "Hi", "output": "Hello"}
     """
     col = view.entry.prompt
-    if col is not None and col not in rec and not (view.entry.query and rec.get(view.entry.query)):
+    if col is not None and col not in rec and not (view.entry.query and rec.get(view.entry.query)) and not _bare_text(view):
+        if view.entry.is_pretrain:
+            return f"no {col!r}: LLaMA-Factory trains this record as the end-of-sequence token alone"
         return f"no {col!r} (the entry's prompt column)"
+    return None
+
+
+def _bare_text(view: EntryView) -> bool:
+    return view.entry.is_bare and view.entry.is_pretrain
+
+
+@rule("FMT306", "no-text", ERROR, "give every record its text, or drop the record", applies=_bare_text)
+def no_text(rec: dict, view: EntryView):
+    """A record of a text file given alone (no ``dataset_info.json``) has no `text`, or a null one.
+
+    `datasets` gives the record a null text, and a trainer reading the file
+    alone (TRL's) fails on it. In an entry of a ``dataset_info.json``
+    LLaMA-Factory trains such a record as the end-of-sequence token alone
+    instead: FMT301 warns of it there.
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"text": "A long document."}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"text": "A long document."}
+        {"source": "wiki"}
+    """
+    if rec.get(view.entry.prompt) is None and type(rec.get("messages")) is not list:  # another type is FMT302's
+        return f"no {view.entry.prompt!r}: a trainer reading this file alone fails on it"  # (TRL takes a row's messages instead)
     return None
 
 

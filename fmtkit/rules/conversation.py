@@ -8,7 +8,8 @@ statement of how LLaMA-Factory aligns messages (the readers use it too).
 
 from __future__ import annotations
 
-from fmtkit.rules import ERROR, INFO, WARNING, rule, json_type, sample_check
+from fmtkit.rules import ERROR, INFO, WARNING, declare, rule, json_type, sample_check
+from fmtkit.alignment import LLAMAFACTORY
 from fmtkit.rules.view import EntryView
 from fmtkit.sample import Sample
 
@@ -170,8 +171,10 @@ def content_not_string(rec: dict, view: EntryView):
     for i, m in enumerate(msgs):
         if type(m) is dict:
             c = m.get(tag)
-            if c is None and ("tool_calls" in m or (i == 0 and m.get(view.entry.role_tag) == view.entry.system_tag)):
-                continue  # replaced by the calls; a null system prompt means the template's default
+            if c is None and ("tool_calls" in m or (i == 0 and m.get(view.entry.role_tag) == view.entry.system_tag and view.tags.order == LLAMAFACTORY)):
+                continue  # replaced by the calls; LLaMA-Factory takes a null system prompt for none (chat templates fail on it)
+            if c is None and tag not in m and i == 0 and view.tags.order != LLAMAFACTORY and m.get(view.entry.role_tag) == view.entry.system_tag:
+                return f"message 0: a system message without {tag!r}, on which chat templates fail"
             if type(c) is not str and tag in m:
                 return f"message {i}: {tag!r} is {json_type(c)}, not a string"
     return None
@@ -317,8 +320,60 @@ def weight_ignored(rec: dict, view: EntryView):
 
 
 
+@rule("FMT412", "no-final-answer", WARNING, "end the conversation with the assistant's answer, or drop the messages after it", applies=lambda v: _conv(v) and v.tags.order != LLAMAFACTORY)
+def no_final_answer(rec: dict, view: EntryView):
+    """A conversation read in any order (a bare OpenAI file) ends with a user or tool message, not an answer.
+
+    Chat templates render it as it is, so a trainer of the whole text trains
+    on it, but nothing answers the last message: fmtkit reads it as a prompt,
+    which converts to prompt-only forms only. (An entry LLaMA-Factory reads
+    counts turns instead: FMT404.)
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}, {"role": "user", "content": "Bye"}]}
+    """
+    msgs = _messages(rec, view)
+    if not msgs or type(msgs[-1]) is not dict or msgs[-1].get(view.entry.role_tag) == view.entry.assistant_tag:
+        return None  # the common case, without aligning
+    aligned = view.alignment(rec)
+    return aligned.problem("FMT412") if aligned is not None else None
+
+
+declare(
+    "FMT411", "prompt-continued", WARNING, "end the prompt with the user's message, or use trl-prompt-completion with that message as the completion", "record",
+    """A TRL prompt-only row whose prompt ends with an assistant message.
+
+    TRL's chat template then continues that message (``continue_final_message``)
+    instead of starting a new answer: the row is a prefill, which no other form
+    can hold (they read a conversation ending with the assistant as answered),
+    so ``convert`` skips it.
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"prompt": [{"role": "user", "content": "Name a colour."}]}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"prompt": [{"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "The colour is"}]}
+    """,
+)  # fmt: skip
+
+
 @sample_check("FMT406")
 def empty_content_sample(sample: Sample):
+    from fmtkit.forms import EMPTY_SYSTEM_HINT
+
+    if sample.hints.get(EMPTY_SYSTEM_HINT):
+        return "the system message is empty: chat templates render an empty system block, which a converted copy loses"
     sides = [("message", i, t) for i, t in enumerate(sample.turns)]
     sides += [(name, None, t) for name, t in (("chosen", sample.chosen), ("rejected", sample.rejected)) if t is not None]
     for name, i, t in sides:

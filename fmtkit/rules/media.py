@@ -88,7 +88,12 @@ def _maps_media(view: EntryView) -> bool:
     return any(getattr(view.entry, kind) for kind in PLACEHOLDERS)
 
 
-@rule("FMT602", "placeholder-count", ERROR, "make the number of <image>/<video>/<audio> tags equal the number of media", applies=_maps_media)
+def _counts_placeholders(view: EntryView) -> bool:
+    """Stage pt neither loads media nor counts placeholders (FMT906 says so)."""
+    return _maps_media(view) and view.stage != "pt"
+
+
+@rule("FMT602", "placeholder-count", ERROR, "make the number of <image>/<video>/<audio> tags equal the number of media", applies=_counts_placeholders)
 def placeholder_count(rec: dict, view: EntryView):
     """The number of placeholders differs from the number of media files.
 

@@ -86,6 +86,35 @@ def stage_pt(entry: DatasetEntry, stage: str) -> Iterator[str]:
         yield "stage pt keeps only the first message / instruction of each record"
 
 
+@rule("FMT906", "stage-pt-media", WARNING, "train the media under stage sft, or drop the media columns from the entry", scope="stage")
+def stage_pt_media(entry: DatasetEntry, stage: str) -> Iterator[str]:
+    """Stage pt never reads the entry's media columns: it trains on the text alone.
+
+    LLaMA-Factory's pretraining processor takes the text of each record and
+    nothing else, so images, videos and audios are neither loaded nor matched
+    with their placeholders (which stay in the text as written; FMT602 does not
+    count them under stage pt).
+
+    Passes::
+
+        # stage: pt
+        # entry: {"columns": {"prompt": "text"}}
+        # demo.jsonl
+        {"text": "A long document."}
+
+    Fails::
+
+        # stage: pt
+        # entry: {"columns": {"prompt": "text", "images": "images"}}
+        # demo.jsonl
+        {"text": "<image>A photo of a cat.", "images": ["cat.png"]}
+    """
+    if stage == "pt":
+        media = [k for k in ("images", "videos", "audios") if getattr(entry, k) is not None]
+        if media:
+            yield f"stage pt ignores the entry's {', '.join(media)}: only the text is trained"
+
+
 @rule("FMT905", "stage-no-response-column", ERROR, "map the answer column (response) in `columns`", scope="stage")
 def stage_no_response_column(entry: DatasetEntry, stage: str) -> Iterator[str]:
     """Under stage sft (or kto) an Alpaca entry maps no response column, so no record has an answer.

@@ -20,6 +20,7 @@ import orjson
 from fmtkit.dataset_info import ALPACA_ONLY, DatasetEntry
 from fmtkit.rules import ERROR, INFO, WARNING, declare
 from fmtkit.rules.arrow_types import ArrowTally
+from fmtkit.rules.trl_columns import TrlColumns
 from fmtkit.rules.view import EntryView
 
 declare(
@@ -194,6 +195,7 @@ class FileTally:
     hash_lines: array = field(default_factory=lambda: array("q"))
     hash_limit: int = DUPLICATE_LIMIT  # records indexed for FMT803 (16 bytes each)
     shapes: dict = field(default_factory=dict)  # id -> shape, for add_shape
+    trl: TrlColumns | None = None  # a TRL file's rows by their TRL columns (FMT811, FMT812)
 
     @property
     def types(self) -> dict[str, str]:
@@ -203,6 +205,8 @@ class FileTally:
     def add(self, index: int, line: int | None, rec: dict, raw: bytes | None = None, clean_col: str | None = None) -> None:
         """Count a record; ``clean_col``: see :meth:`ArrowTally.add`."""
         self.arrow.add(index, line, rec, clean_col, raw)
+        if self.trl is not None:
+            self.trl.add(index, line, rec)
         keysets = self.keysets
         if len(keysets) < 2:
             ks = frozenset(rec)
@@ -265,6 +269,8 @@ class FileTally:
             return
         self.shapes[key] = shape  # kept alive, so its id stays its own
         self.arrow.add(index, line, shape)
+        if self.trl is not None:
+            self.trl.add(index, line, shape)
         if len(self.keysets) < 2:
             ks = frozenset(shape)
             if ks not in self.keysets:
@@ -273,6 +279,8 @@ class FileTally:
     def join(self, later: FileTally) -> None:
         """Append a later shard's tally (its indices already shifted)."""
         self.arrow.join(later.arrow)
+        if self.trl is not None and later.trl is not None:
+            self.trl.join(later.trl)
         for ks, where in later.keysets.items():
             if len(self.keysets) < 2 and ks not in self.keysets:
                 self.keysets[ks] = where
@@ -287,6 +295,8 @@ class FileTally:
             return idx + records, (ln + lines if ln else ln)
 
         self.arrow.shift(records, lines)
+        if self.trl is not None:
+            self.trl.shift(records, lines)
         self.keysets = {ks: move(i, ln) for ks, (i, ln) in self.keysets.items()}
         if lines:
             if 0 in self.hash_lines:  # records without a line keep 0
@@ -376,6 +386,8 @@ def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[l
             out.append(FileFinding("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", fix=fix))
     for p in tally.arrow.problems():
         out.append(FileFinding(p.code, p.message, p.line, p.record, p.fix))
+    for code, record, line, message in tally.trl.problems() if tally.trl is not None else ():
+        out.append(FileFinding(code, message, line, record))
     if len(tally.keysets) > 1:
         (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
         diff = sorted(set(k1) ^ set(k2))
