@@ -230,6 +230,9 @@ class FileTally:
     def add_block(self, index: int, lines: Sequence[int], recs: list[dict], raws: list[bytes] | None, clean_col: str | None = None) -> None:
         """:meth:`add` for consecutive records (on ``lines``), with C-level loops; ``raws``: their JSON Lines, or None (hash the records)."""
         self.arrow.add_block(index, lines, recs, raws, clean_col)
+        if self.trl is not None:
+            for i, rec in enumerate(recs):
+                self.trl.add(index + i, lines[i], rec)
         keysets = self.keysets
         if len(keysets) < 2:
             sets = list(map(frozenset, recs))
