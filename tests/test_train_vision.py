@@ -182,6 +182,24 @@ def test_a_vlm_refuses_stages_without_image_support(capsys, tmp_path, tiny_vlm):
     assert code != 0 and "vision-language model" in log and "not orpo" in log, log
 
 
+def test_video_keys_on_a_vlm_warn_that_videos_are_not_supported(capsys, tmp_path, tiny_vlm, tiny_model):
+    def dry_run(model: Path, **keys) -> str:
+        path = tmp_path / "train.yaml"
+        path.write_text(yaml.safe_dump({**base_config(model, tmp_path / "out"), **keys}), encoding="utf-8")
+        code, log = run_cli_joined(capsys, "train", str(path), "--dry-run")
+        assert code == 0, log
+        return log
+
+    keys = {"stage": "sft", "video_fps": 2.0, "video_maxlen": 64, "preprocessing_num_workers": 4}  # the YAML lists keys sorted
+    log = dry_run(tiny_vlm, dataset="alpaca_mm_demo", **keys)
+    assert "warning: videos are not supported here: fmtkit train trains images only" in log
+    assert "video_fps, video_maxlen change nothing" in log
+    assert "no use for: preprocessing_num_workers\n" in log  # the video keys are not also listed as merely ignored
+    # A text model: the keys are only ignored (its samples cannot have media at all).
+    log = dry_run(tiny_model, dataset="alpaca_demo", template="qwen3", **keys)
+    assert "videos are not supported" not in log and "no use for: preprocessing_num_workers, video_fps, video_maxlen\n" in log
+
+
 def test_lora_targets_and_full_freezing_follow_llamafactory(tiny_vlm):
     from transformers import Qwen2VLForConditionalGeneration
 
