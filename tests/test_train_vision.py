@@ -291,7 +291,9 @@ def test_stats_names_a_missing_image(capsys, tmp_path, tiny_vlm):
     )
     assert code == 0, out
     tokens = json.loads(out[out.index("{") :])["entries"]["sharegpt_mm_demo"]["tokens"]
-    assert tokens["render_errors"] == 1 and "blue.png" in tokens["first_render_error"][1]
+    index, message = tokens["first_render_error"]
+    assert tokens["render_errors"] == 1 and index == 0
+    assert message.startswith("cannot read the image ") and "blue.png" in message
 
 
 def test_chat_with_an_image_on_the_trained_adapter(capsys, monkeypatch, sft_run):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fmtkit.errors import FmtkitError
 from fmtkit.sample import Sample
 from fmtkit.stats.conversation import ChatSequence, sequences
 from fmtkit.templates import has_generation_markers
@@ -176,8 +177,8 @@ def count_media_batch(counter: MediaCounter, samples: Sequence[Sample], cutoff_l
                     n = max(n, len(ids))  # a preference pair is as long as its longer sequence
                     sup += sum(mask)
                     lost += sum(mask[cutoff_len:]) if cutoff_len is not None else 0
-            except Exception as exc:  # noqa: BLE001 - an unreadable image, the template's own error: reported per sample
-                counts.errors[i] = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - an unreadable image, the template's or processor's error: per sample
+                counts.errors[i] = str(exc) if isinstance(exc, FmtkitError) else f"{type(exc).__name__}: {exc}"
                 n = sup = lost = 0
         counts.total.append(n)
         counts.supervised.append(sup)
