@@ -27,13 +27,16 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     the exit code is 2 only when no entry could be read. Memory stays bounded
     at any size: past 200,000 samples the percentiles come from a sketch
     (docs/stats.md says how close). In a terminal a progress bar shows the
-    rate and time left.
+    rate and time left. With a vision-language model folder as --tokenizer
+    (Qwen2-VL...), its processor counts: each <image> is the image tokens it
+    expands to, in the lengths and the --cutoff-len figures.
 
     \b
     Examples:
       fmtkit stats dataset/
       fmtkit stats dataset/ --entry alpaca_demo --tokenizer models/qwen --cutoff-len 1024
       fmtkit stats data.jsonl --output-format json --plot lengths.png
+      fmtkit stats dataset/ --entry sharegpt_mm_demo --tokenizer models/qwen2-vl --cutoff-len 1024
     """
     import sys
 
