@@ -38,6 +38,7 @@ RECORDS = {
     "sharegpt_preference_demo": 3,
     "sharegpt_kto_demo": 4,
     "sharegpt_mm_demo": 1,
+    "sharegpt_mm_preference_demo": 3,
     "openai_demo": 3,
 }
 

@@ -44,7 +44,14 @@ ENTRY_STAGES = {
     "pretrain_demo": ("pt",),
     "pretrain_lines": ("pt",),
 }
-NOT_TRAINABLE = {"alpaca_mm_demo": "images", "sharegpt_mm_demo": "images", "remote_example": "on the hub"}
+# The probe encodes text rows only (processor=None: LLaMA-Factory needs a VLM processor for images);
+# image training is tested against TRL's own collators in test_train_vision.py.
+NOT_TRAINABLE = {
+    "alpaca_mm_demo": "images",
+    "sharegpt_mm_demo": "images",
+    "sharegpt_mm_preference_demo": "images",
+    "remote_example": "on the hub",
+}
 LF_KIND = {"sft": "sft", "dpo": "pairwise", "orpo": "pairwise", "rm": "pairwise", "kto": "feedback", "pt": "pt"}
 TEMPLATES = ("qwen3", "qwen", "chatml", "llama3")
 CUTOFFS = {"pt": (8, 16)}  # packed blocks: a cutoff_len the (short) entries fill several times

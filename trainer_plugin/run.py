@@ -327,7 +327,7 @@ def train(
     check_model_path(config.model_name_or_path)
     refuse_model_folder(config.output_dir, "output_dir", {"model_name_or_path": config.model_name_or_path, "dataset_dir": config.dataset_dir})
     for note in notes:
-        echo(f"note: {note}")
+        echo(note if note.startswith("warning:") else f"note: {note}")
     stage = get_stage(config.trainer_stage)
     if config.tokenized_path and has_tokenized_set(config.tokenized_path):
         tokenized = load_tokenized_set(config, echo)

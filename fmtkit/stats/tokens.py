@@ -25,8 +25,10 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from fmtkit.errors import FmtkitError
 from fmtkit.sample import Sample
 from fmtkit.stats.conversation import ChatSequence, sequences
 from fmtkit.templates import has_generation_markers
@@ -36,6 +38,7 @@ MIN_PER_PROCESS = 2048  # below this many samples per process, forking costs mor
 
 METHOD_MARKERS = "generation markers (every assistant turn)"
 METHOD_PROMPT = "tokens after the prompt (the template has no generation markers)"
+METHOD_NO_MASK = "none (the processor's template has no generation markers)"
 
 
 @dataclass(slots=True)
@@ -127,6 +130,56 @@ def count_batch(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | Non
             row[1] += sup
             row[2] += lost
     for n, sup, lost in per_sample:
+        counts.total.append(n)
+        counts.supervised.append(sup)
+        counts.lost.append(lost)
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class MediaCounter:
+    """What token counts use for a vision-language model: its ``processor`` (image sizes already set, see
+    :func:`fmtkit.models.vision.set_image_pixels`) and the folder ``base_dir`` the entry's media paths are relative to.
+
+    Passed where a tokenizer goes (``summarize(samples, MediaCounter(processor, base_dir))``); the seam
+    :func:`fmtkit.stats.summary.count_tokens_in_batch` counts with :func:`count_media_batch` then.
+    """
+
+    processor: Any
+    base_dir: Path
+
+
+def count_media_batch(counter: MediaCounter, samples: Sequence[Sample], cutoff_len: int | None = None) -> TokenCounts:
+    """Token counts of a batch with a VLM's processor: each image counts as the image tokens it expands to.
+
+    Chat samples render one by one as ``fmtkit render`` renders them
+    (:func:`fmtkit.models.vision.vision_ids_and_mask`: same tokens, same loss
+    mask); pretraining text is counted as :func:`count_batch` counts it.
+    """
+    from fmtkit.models.vision import loss_template, open_image, vision_ids_and_mask
+
+    processor = counter.processor
+    template = loss_template(processor)
+    counts = TokenCounts(method=METHOD_MARKERS if template is not None else METHOD_NO_MASK)
+    texts = [i for i, s in enumerate(samples) if all(seq.text is not None for seq in sequences(s))]
+    text_counts = count_batch(processor.tokenizer, [samples[i] for i in texts], cutoff_len) if texts else None
+    by_text = dict(zip(texts, range(len(texts)), strict=True))
+    for i, sample in enumerate(samples):
+        if i in by_text:
+            j = by_text[i]
+            n, sup, lost = text_counts.total[j], text_counts.supervised[j], text_counts.lost[j]
+        else:
+            n = sup = lost = 0
+            try:
+                images = [open_image(counter.base_dir / path) for path in sample.images]
+                for seq in sequences(sample):
+                    ids, mask = vision_ids_and_mask(processor, seq, images, template)
+                    n = max(n, len(ids))  # a preference pair is as long as its longer sequence
+                    sup += sum(mask)
+                    lost += sum(mask[cutoff_len:]) if cutoff_len is not None else 0
+            except Exception as exc:  # noqa: BLE001 - an unreadable image, the template's or processor's error: per sample
+                counts.errors[i] = str(exc) if isinstance(exc, FmtkitError) else f"{type(exc).__name__}: {exc}"
+                n = sup = lost = 0
         counts.total.append(n)
         counts.supervised.append(sup)
         counts.lost.append(lost)
