@@ -111,7 +111,7 @@ def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
         console.print(Text(line, style="yellow" if t["over_cutoff"] else "green"))
     if t["render_errors"]:
         index, message = t["first_render_error"]
-        console.print(Text(f"the template failed on {t['render_errors']:,} samples (first: record {index}: {message})", style="red"))
+        console.print(Text(f"{t['render_errors']:,} samples could not be rendered (first: record {index}: {message})", style="red"))
     for problem in s["mask_problems"]:
         console.print(Text(f"warning: {problem}", style="bold yellow"), soft_wrap=True)
 
