@@ -60,11 +60,14 @@ class ConvertReport:
 
     def loss_lines(self) -> list[str]:
         """One sentence per loss: "12 records have tool calls, which alpaca cannot express: skipped"."""
-        from fmtkit.forms import describe_loss, is_droppable
+        from fmtkit.forms import LOSS_CODES, describe_loss, is_droppable
 
         out = []
         for code, n in sorted((self.lost or {}).items(), key=lambda kv: -kv[1]):
             what = describe_loss(code)
+            if LOSS_CODES.get(code, ("", ""))[1] == "warn" and not self.strict:
+                out.append(f"{n} record{'s' if n != 1 else ''} {'has' if n == 1 else 'have'} {what}")
+                continue
             if self.strict:
                 action = "error (--strict)"
             else:

@@ -1,0 +1,81 @@
+"""Cases found by trying fmtkit on public datasets: its verdicts agree with what the loaders really do.
+
+Each test writes the smallest data that showed the problem, asks fmtkit, and
+(where the loader is at hand) asks the loader too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_runner import run_cli, run_cli_joined
+from test_llamafactory_real import PROBE, _clean_env, require_lf_python
+
+
+def _write(folder: Path, info: dict | None, files: dict[str, list[dict]]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    if info is not None:
+        (folder / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    for name, rows in files.items():
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return folder
+
+
+def _lf_load(python: Path, folder: Path, entry: str):
+    """What LLaMA-Factory's loader makes of an entry (tests/lf_probe.py); its log lines share stdout, the document is last."""
+    run = subprocess.run([str(python), str(PROBE), str(folder), entry], check=False, capture_output=True, text=True, env=_clean_env(), timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])[entry]
+
+
+def _codes(text: str) -> set[str]:
+    return set(re.findall(r"\bFMT\d{3}\b", text))
+
+
+# ---- 1. image URLs: LLaMA-Factory opens images as local files ---------------------------
+
+URL = "https://example.com/0.png"
+URL_ENTRY = {"m": {"file_name": "m.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "images": "images"}}}
+URL_ROW = {"conversations": [{"from": "human", "value": "<image>What is this?"}, {"from": "gpt", "value": "A chart."}], "images": [URL]}
+
+
+def test_an_image_url_is_an_error_for_llamafactory(tmp_path, capsys):
+    folder = _write(tmp_path / "url", URL_ENTRY, {"m.jsonl": [URL_ROW, {**URL_ROW, "images": ["data:image/png;base64,iVBORw0KGgo="]}]})
+    code, out = run_cli_joined(capsys, "validate", folder)
+    assert code == 1 and "FMT607" in out
+    assert out.count("FMT607 error") == 2 and "is a data: URI" in out
+
+
+def test_llamafactory_keeps_the_url_and_its_image_reader_opens_it_as_a_file(tmp_path):
+    """The facts FMT607 stands on: the converter keeps the URL, and ``Image.open(str)`` reads a local file."""
+    python = require_lf_python()
+    folder = _write(tmp_path / "url", URL_ENTRY, {"m.jsonl": [URL_ROW]})
+    assert _lf_load(python, folder, "m")[0]["_images"] == [{"unresolved": URL}]
+    src = subprocess.run(
+        [str(python), "-c", "import inspect, llamafactory.data.mm_plugin as m; print(inspect.getsource(m.MMPluginMixin._regularize_images))"],
+        check=True, capture_output=True, text=True, env=_clean_env(), timeout=120,
+    ).stdout  # fmt: skip
+    assert "if isinstance(image, (str, BinaryIO)):\n                image = Image.open(image)" in src
+    from PIL import Image
+
+    with pytest.raises(FileNotFoundError):
+        Image.open(URL)
+
+
+def test_convert_warns_when_it_writes_image_urls_for_llamafactory(tmp_path, capsys):
+    src = _write(tmp_path, None, {"oa.jsonl": [{"messages": [
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": URL}}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "A chart."}]},
+    ]}]}) / "oa.jsonl"  # fmt: skip
+    out_path = tmp_path / "out.sharegpt.jsonl"
+    code, out = run_cli_joined(capsys, "convert", src, "--to", "sharegpt", "-o", out_path)
+    assert code == 0, out
+    assert "1 record has image URLs" in " ".join(out.split()) and "FMT607" in out
+    assert json.loads(out_path.read_text())["images"] == [URL]
+    code, out = run_cli_joined(capsys, "convert", src, "--to", "trl-messages", "-o", tmp_path / "out.trl.jsonl")
+    assert code == 0 and "FMT607" not in out  # TRL hands images to the processor, which downloads URLs
