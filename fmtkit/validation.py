@@ -429,12 +429,12 @@ class _Checker:
         result.records = tally.records
         if tally.records == 0 and not findings:
             self.add("FMT205", "the file holds no record", file=rel, entry=name)
-        self._file_rules(tally, rel, name, view)
+        self._file_rules(tally, rel, name, view, form)
         return tally
 
-    def _file_rules(self, tally: FileTally, rel: str, name: str | None, view: EntryView | None) -> None:
+    def _file_rules(self, tally: FileTally, rel: str, name: str | None, view: EntryView | None, form: str) -> None:
         """The whole-file rules (FMT8xx, :func:`fmtkit.rules.whole_file.file_findings`) on one file's tally."""
-        found, quiet, notes = file_findings(tally, view, rel)
+        found, quiet, notes = file_findings(tally, view, rel, form)
         if quiet:  # one absent column explains every record's finding about it: keep the one finding
             self.report.findings = [f for f in self.report.findings if not (f.file == rel and f.entry == name and f.code in quiet)]
         self._add_all(found, rel, name)

@@ -79,3 +79,58 @@ def test_convert_warns_when_it_writes_image_urls_for_llamafactory(tmp_path, caps
     assert json.loads(out_path.read_text())["images"] == [URL]
     code, out = run_cli_joined(capsys, "convert", src, "--to", "trl-messages", "-o", tmp_path / "out.trl.jsonl")
     assert code == 0 and "FMT607" not in out  # TRL hands images to the processor, which downloads URLs
+
+
+# ---- 2. Arrow types: TRL reads with datasets 4.7+ (the Json type), LLaMA-Factory with 4.0 ----------
+
+from test_arrow_types import CASES, LOAD_CODES, written  # noqa: E402,F401  (written: the cases' files, a fixture)
+
+import fmtkit  # noqa: E402
+
+TRL_CASES = [c for c in CASES if not c.folder]  # a folder is read through a dataset_info.json entry: LLaMA-Factory's
+
+
+@pytest.mark.parametrize("case", TRL_CASES, ids=[c.name for c in TRL_CASES])
+def test_a_trl_file_is_judged_as_datasets_with_the_json_type_loads_it(case, written):
+    """The verdicts measured with datasets 5.2 (test_arrow_types' ``loads_json`` and ``alters_json``), for a TRL form."""
+    found = {f.code for f in fmtkit.validate(written[case.name][0], form="trl-messages").findings}
+    assert (not found & LOAD_CODES) == case.loads_json, found
+    assert ("FMT810" in found) == case.alters_json, found
+
+
+def _function_call(name: str, arguments: dict) -> dict:
+    return {"from": "function_call", "value": json.dumps({"name": name, "arguments": arguments})}
+
+
+TOOL_ROWS = [
+    {"conversations": [{"from": "human", "value": q}, _function_call(n, a), {"from": "observation", "value": "r"}, {"from": "gpt", "value": "ok"}], "tools": "[]"}
+    for q, n, a in (("a", "f", {"x": 1}), ("b", "g", {"y": "s"}))
+]  # fmt: skip
+TOOL_ENTRY = {"tc": {"file_name": "tc.jsonl", "formatting": "sharegpt", "columns": {"messages": "conversations", "tools": "tools"}}}
+
+
+def test_tool_calls_converted_to_trl_messages_validate_clean_and_load_with_datasets_5(tmp_path, capsys):
+    folder = _write(tmp_path / "tc", TOOL_ENTRY, {"tc.jsonl": TOOL_ROWS})
+    out = tmp_path / "tc.trl.jsonl"
+    code, text = run_cli_joined(capsys, "convert", folder, "--entry", "tc", "--to", "trl-messages", "-o", out)
+    assert code == 0, text
+    code, text = run_cli_joined(capsys, "validate", out, "--form", "trl-messages")
+    assert code == 0 and not _codes(text) & {"FMT802", "FMT807", "FMT810"}, text
+    # detected as a bare messages file (LLaMA-Factory's openai form or TRL's): what only datasets 4.0 minds is a warning
+    code, text = run_cli_joined(capsys, "validate", out)
+    assert code == 0 and "FMT813" in text and "FMT810 error" not in text, text
+    datasets = pytest.importorskip("datasets")
+    assert hasattr(datasets, "Json"), datasets.__version__  # TRL 1.16 needs datasets>=4.7
+    rows = list(datasets.load_dataset("json", data_files=str(out), split="train", cache_dir=str(tmp_path / "cache")))
+    args = [m["tool_calls"][0]["function"]["arguments"] for r in rows for m in r["messages"] if m.get("tool_calls")]
+    assert args == [{"x": 1}, {"y": "s"}]  # as written: no keys filled with null
+
+
+def test_the_same_file_through_a_llamafactory_entry_is_still_an_error(tmp_path, capsys):
+    call = lambda a: {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": a}}]}  # noqa: E731
+    rows = [{"messages": [{"role": "user", "content": q}, call(a), {"role": "tool", "content": "r"}, {"role": "assistant", "content": "ok"}]}
+            for q, a in (("a", {"x": 1}), ("b", {"y": "s"}))]  # fmt: skip
+    tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant", "observation_tag": "tool", "system_tag": "system"}
+    folder = _write(tmp_path / "oa", {"oa": {"file_name": "oa.jsonl", "formatting": "openai", "columns": {"messages": "messages"}, "tags": tags}}, {"oa.jsonl": rows})
+    code, text = run_cli_joined(capsys, "validate", folder)
+    assert code == 1 and "FMT810 error" in text and "FMT813" not in text, text

@@ -17,7 +17,7 @@ import orjson
 
 from fmtkit.dataset_info import ALPACA_ONLY, DatasetEntry
 from fmtkit.rules import ERROR, INFO, WARNING, declare
-from fmtkit.rules.arrow_types import ArrowTally
+from fmtkit.rules.arrow_types import ArrowTally, split_by_loader
 from fmtkit.rules.view import EntryView
 
 declare(
@@ -311,11 +311,12 @@ class FileFinding:
 OPTIONAL_COLUMNS = ("query", "history", "system", "tools", "images", "videos", "audios")
 
 
-def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[list[FileFinding], set[str], list[str]]:
+def file_findings(tally: FileTally, view: EntryView | None, rel: str, form: str | None = None) -> tuple[list[FileFinding], set[str], list[str]]:
     """The whole-file rules on one file: (findings, record rule codes an absent column explains, report notes).
 
     FMT801 and FMT806 (columns, for files read through an entry), the Arrow
-    types (FMT802, FMT807-FMT810), FMT805 (key sets) and FMT803 (duplicates).
+    types (FMT802, FMT807-FMT810, FMT813: judged as the loader of ``form``
+    reads them), FMT805 (key sets) and FMT803 (duplicates).
     """
     out: list[FileFinding] = []
     quiet: set[str] = set()
@@ -335,7 +336,13 @@ def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[l
         for key, role, hint in _unmapped_columns(e, tally.types):
             fix = f'add "{role}": "{key}" to the entry\'s `columns`' if role not in ("chosen", "rejected") else 'set "ranking": true and map chosen and rejected in `columns`'
             out.append(FileFinding("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", fix=fix))
-    for p in tally.arrow.problems():
+    if form is not None and form.startswith("trl-"):  # TRL's forms, read with TRL's datasets (4.7 and later)
+        arrow = tally.arrow.problems(json_type=True)
+    elif view is not None and view.entry.is_bare and view.entry.form == "openai":  # a bare messages file: LLaMA-Factory's or TRL's
+        arrow = split_by_loader(tally.arrow)
+    else:
+        arrow = tally.arrow.problems()
+    for p in arrow:
         out.append(FileFinding(p.code, p.message, p.line, p.record, p.fix))
     if len(tally.keysets) > 1:
         (k1, _), (k2, (i2, l2)) = list(tally.keysets.items())[:2]
