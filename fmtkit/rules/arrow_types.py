@@ -175,14 +175,14 @@ declare(
     Passes::
 
         # demo.jsonl (alone)
-        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
-        {"messages": [{"role": "user", "content": "And in Rome?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Rome"}}}]}, {"role": "tool", "content": "rain"}, {"role": "assistant", "content": "Rain."}]}
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], "meta": {"source": "web"}}
+        {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye"}], "meta": {"source": "book"}}
 
     Fails::
 
         # demo.jsonl (alone)
-        {"messages": [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "weather", "arguments": {"city": "Paris"}}}]}, {"role": "tool", "content": "sunny"}, {"role": "assistant", "content": "Sunny."}]}
-        {"messages": [{"role": "user", "content": "Add"}, {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "add", "arguments": {"a": 1, "b": 2}}}]}, {"role": "tool", "content": "3"}, {"role": "assistant", "content": "3."}]}
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], "meta": {"source": "web"}}
+        {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye"}], "meta": {"source": 7}}
     """,
 )  # fmt: skip
 
