@@ -134,3 +134,19 @@ def test_the_same_file_through_a_llamafactory_entry_is_still_an_error(tmp_path, 
     folder = _write(tmp_path / "oa", {"oa": {"file_name": "oa.jsonl", "formatting": "openai", "columns": {"messages": "messages"}, "tags": tags}}, {"oa.jsonl": rows})
     code, text = run_cli_joined(capsys, "validate", folder)
     assert code == 1 and "FMT810 error" in text and "FMT813" not in text, text
+
+
+# ---- 3. a conversion that writes nothing fails ------------------------------------------------------
+
+
+@pytest.mark.parametrize("register", [False, True], ids=["output", "register"])
+def test_convert_that_writes_nothing_exits_1_and_leaves_no_file(tmp_path, capsys, register):
+    folder = _write(tmp_path / "pt", {"p": {"file_name": "p.jsonl", "columns": {"prompt": "text"}}}, {"p.jsonl": [{"text": "Some pretraining text."}]})
+    info = (folder / "dataset_info.json").read_text()
+    out = tmp_path / "out.jsonl"
+    args = ["--register"] if register else ["-o", out]
+    code, text = run_cli_joined(capsys, "convert", folder, "--entry", "p", "--to", "sharegpt", *args)
+    assert code == 1, text
+    assert "nothing written: sharegpt can hold none of the 1 records read" in " ".join(text.split())
+    assert not out.exists() and not (folder / "p_sharegpt.jsonl").exists()
+    assert (folder / "dataset_info.json").read_text() == info

@@ -45,9 +45,10 @@ class ConvertReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when the input check found errors (records skipped for them, or errors of no record), or (``strict``) anything was lost; else 0."""
+        """1 when the input check found errors (records skipped for them, or errors of no record), no record
+        was (or, in a dry run, would be) written, or (``strict``) anything was lost; else 0."""
         invalid = any(not k.startswith("not-expressible:") for k in self.skipped_by or {})
-        if invalid or self.findings or self.refused or (self.strict and (self.lost or self.skipped)):
+        if invalid or self.findings or self.refused or not self.written or (self.strict and (self.lost or self.skipped)):
             return EXIT_FINDINGS
         return 0
 
