@@ -25,12 +25,13 @@ import orjson
 from fmtkit import rules as rule_registry
 from fmtkit.dataset_info import INFO_FILE, DatasetEntry
 from fmtkit.forms import BARE_ENTRIES
-from fmtkit.detect import FORMS, detect_form
+from fmtkit.detect import FORMS, detect_form, detect_v1
 from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, check_data_file, data_files, head_records
 from fmtkit.rules import json_type
 from fmtkit.rules.arrow_types import folder_problems
+from fmtkit.rules.files import v1_message
 from fmtkit.rules.whole_file import FileFinding, FileTally, entry_findings, file_findings, kto_balance
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
@@ -395,7 +396,10 @@ class _Checker:
         found, view = plan or self.bare_plan(path, root, form)
         if found is None:
             tally = self.check_file(path, root, None, "unknown")
-            if tally.records:
+            v1 = detect_v1(head_records(path)) if tally.records else None
+            if v1:
+                self.add("FMT208", v1_message(v1) + "; its records are not checked", file=rel)
+            elif tally.records:
                 self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
             return
         if form is None:

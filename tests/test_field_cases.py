@@ -150,3 +150,36 @@ def test_convert_that_writes_nothing_exits_1_and_leaves_no_file(tmp_path, capsys
     assert "nothing written: sharegpt can hold none of the 1 records read" in " ".join(text.split())
     assert not out.exists() and not (folder / "p_sharegpt.jsonl").exists()
     assert (folder / "dataset_info.json").read_text() == info
+
+
+# ---- 4. LLaMA-Factory's experimental v1 data format: one finding per file ------------------------
+
+V1_SFT = {"messages": [{"role": "user", "content": [{"type": "text", "value": "hi"}], "loss_weight": 0.0},
+                       {"role": "assistant", "content": [{"type": "text", "value": "Hello"}], "loss_weight": 1.0}]}  # fmt: skip
+V1_DPO = {"chosen_messages": V1_SFT["messages"], "rejected_messages": [V1_SFT["messages"][0], {"role": "assistant", "content": [{"type": "text", "value": "Go away"}]}]}
+
+
+@pytest.mark.parametrize(("row", "kind"), [(V1_SFT, "sft"), (V1_DPO, "dpo")], ids=["sft", "dpo"])
+def test_a_v1_file_gets_one_finding_not_one_per_record(tmp_path, capsys, row, kind):
+    path = _write(tmp_path, None, {"v1.jsonl": [{**row, "id": i} for i in range(50)]}) / "v1.jsonl"
+    code, text = run_cli_joined(capsys, "validate", path, "--output-format", "json")
+    found = json.loads(text)["findings"]
+    assert code == 1 and [f["code"] for f in found] == ["FMT208"], found
+    assert f"v1 data format ({kind} samples, USE_V1=1)" in found[0]["message"]
+    code, text = run_cli_joined(capsys, "convert", path, "--to", "sharegpt", "-o", tmp_path / "o.jsonl")
+    assert code == 2 and "FMT208" in text and not (tmp_path / "o.jsonl").exists()
+
+
+def test_the_v1_shape_is_llamafactory_v1s_own(tmp_path):
+    """The shape fmtkit detects is the one LLaMA-Factory's v1 types declare."""
+    python = require_lf_python()
+    code = ("import json, typing; from llamafactory.v1.utils import types as t; "
+            "print(json.dumps({n: sorted(typing.get_type_hints(getattr(t, n))) for n in ('Content', 'Message', 'SFTSample', 'DPOSample')}))")  # fmt: skip
+    run = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True, env=_clean_env(), timeout=120)
+    hints = json.loads(run.stdout.strip().splitlines()[-1])
+    assert hints["Content"] == ["type", "value"] and hints["Message"] == ["content", "loss_weight", "role"]
+    assert {"messages"} <= set(hints["SFTSample"]) and {"chosen_messages", "rejected_messages"} <= set(hints["DPOSample"])
+    from fmtkit.detect import v1_record
+
+    assert set(V1_SFT["messages"][0]) == set(hints["Message"]) and set(V1_SFT["messages"][0]["content"][0]) == set(hints["Content"])
+    assert (v1_record(V1_SFT), v1_record(V1_DPO)) == ("sft", "dpo")
