@@ -346,7 +346,7 @@ class _Checker:
             self.report.not_checked.append(entry.name)
             if self.fetched is not None and entry.source_key == "hf_hub_url":
                 self.report.notes.append(f"entry {entry.name!r}: --remote does not read a repository's README configurations (subset) yet")
-        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
+        blocking = {"FMT104", "FMT105", "FMT106", "FMT111", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
         return any(f.code in blocking for f in self.report.findings[before:])
 
     def _from_hub(self, entry: DatasetEntry) -> bool:
@@ -370,7 +370,8 @@ class _Checker:
             self._add_all(kto_balance(tally, entry), _rel(path, root), entry.name)
         for rel, p in folder_problems(parts):
             self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=entry.name, fix=p.fix)
-        self._add_all(entry_findings(entry, total, errored), INFO_FILE, entry.name)
+        codes = sorted({f.code for f in self.report.findings if f.entry == entry.name and f.record is not None and f.severity == ERROR})
+        self._add_all(entry_findings(entry, total, errored, codes), INFO_FILE, entry.name)
 
     def _add_all(self, found: list[FileFinding], file: str, entry: str | None) -> None:
         for f in found:

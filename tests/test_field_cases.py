@@ -183,3 +183,31 @@ def test_the_v1_shape_is_llamafactory_v1s_own(tmp_path):
 
     assert set(V1_SFT["messages"][0]) == set(hints["Message"]) and set(V1_SFT["messages"][0]["content"][0]) == set(hints["Content"])
     assert (v1_record(V1_SFT), v1_record(V1_DPO)) == ("sft", "dpo")
+
+
+# ---- 5. ranking: true without chosen/rejected mapped: one finding, worded as LLaMA-Factory fails -----
+
+RANK_ENTRY = {"r": {"file_name": "r.jsonl", "ranking": True}}
+RANK_ROW = {"instruction": "Hi", "input": "", "chosen": "Hello", "rejected": "Go away"}
+
+
+def test_unmapped_ranking_columns_are_one_finding_that_says_what_llamafactory_does(tmp_path, capsys):
+    folder = _write(tmp_path / "r", RANK_ENTRY, {"r.jsonl": [RANK_ROW]})
+    code, text = run_cli_joined(capsys, "validate", folder, "--output-format", "json")
+    found = json.loads(text)["findings"]
+    assert code == 1 and [f["code"] for f in found] == ["FMT111"], found  # no FMT300 "'chosen' is a required property", no FMT804
+    assert found[0]["message"].endswith("LLaMA-Factory stops loading the entry with KeyError: None")
+
+
+def test_llamafactory_stops_with_key_error_on_unmapped_ranking_columns(tmp_path):
+    python = require_lf_python()
+    folder = _write(tmp_path / "r", RANK_ENTRY, {"r.jsonl": [RANK_ROW]})
+    assert _lf_load(python, folder, "r") == {"error": "KeyError: None"}
+
+
+def test_fmt804_names_the_rules_and_does_not_claim_every_record_is_dropped(tmp_path, capsys):
+    folder = _write(tmp_path / "url", URL_ENTRY, {"m.jsonl": [URL_ROW]})
+    code, text = run_cli_joined(capsys, "validate", folder, "--output-format", "json")
+    f804 = [f for f in json.loads(text)["findings"] if f["code"] == "FMT804"]
+    assert code == 1 and len(f804) == 1
+    assert "(FMT607)" in f804[0]["message"] and "drop" not in f804[0]["fix"]

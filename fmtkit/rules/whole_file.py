@@ -89,9 +89,16 @@ declare(
 )  # fmt: skip
 
 declare(
-    "FMT804", "no-valid-sample", ERROR, "fix the errors above: LLaMA-Factory would drop every record", "dataset",
-    """Every record of an entry has an error: LLaMA-Factory would stop with
-    "Cannot find valid samples" (this finding says why, record by record, above it).
+    "FMT804", "no-valid-sample", ERROR, "fix the errors above (each says what LLaMA-Factory does with such a record)", "dataset",
+    """Every record of an entry has an error: LLaMA-Factory cannot train on any of them.
+
+    The findings above it say why, record by record, and what LLaMA-Factory
+    does: a record whose turns it cannot align is dropped with a warning
+    ("Invalid message count", "Invalid role tag"), and when none is left it
+    stops with "Cannot find valid samples"; others stop loading or training
+    at the first such record (content that is not a string: RuntimeError
+    "Expected a string" from its formatter; an image it cannot open:
+    FileNotFoundError). The finding names the rules that found the errors.
 
     Passes::
 
@@ -369,10 +376,11 @@ def kto_balance(tally: FileTally, entry: DatasetEntry) -> list[FileFinding]:
     return []
 
 
-def entry_findings(entry: DatasetEntry, total: int, errored: int) -> list[FileFinding]:
-    """FMT804: every record of an entry has an error (LLaMA-Factory: "Cannot find valid samples")."""
+def entry_findings(entry: DatasetEntry, total: int, errored: int, codes: list[str] = ()) -> list[FileFinding]:
+    """FMT804: every record of an entry has an error (``codes``: the rules that found them)."""
     if total and errored == total:
-        return [FileFinding("FMT804", f"all {total} records of entry {entry.name!r} have errors")]
+        found = f" ({', '.join(codes)})" if codes else ""
+        return [FileFinding("FMT804", f"all {total} records of entry {entry.name!r} have errors{found}: LLaMA-Factory cannot train on any of them")]
     return []
 
 
