@@ -211,3 +211,24 @@ def test_fmt804_names_the_rules_and_does_not_claim_every_record_is_dropped(tmp_p
     f804 = [f for f in json.loads(text)["findings"] if f["code"] == "FMT804"]
     assert code == 1 and len(f804) == 1
     assert "(FMT607)" in f804[0]["message"] and "drop" not in f804[0]["fix"]
+
+
+# ---- 6. hub entries are said once; 7. the one-line summary of -q names the bare file ---------------------
+
+HUB_INFO = {"a": {"hf_hub_url": "org/a"}, "b": {"hf_hub_url": "org/b"}, "c": {"file_name": "c.jsonl"}}
+
+
+def test_hub_entries_are_reported_once(tmp_path, capsys):
+    folder = _write(tmp_path / "hub", HUB_INFO, {"c.jsonl": [{"instruction": "Hi", "input": "", "output": "Hello"}]})
+    code, text = run_cli_joined(capsys, "validate", folder, "--max-per-rule", "1")
+    assert code == 0 and text.count("'org/") == 1 and "1 more FMT114" in text, text
+    assert "not checked locally (" not in text
+    code, text = run_cli_joined(capsys, "validate", folder, "--ignore", "FMT114")  # no FMT114 shown: one line names them
+    assert code == 0 and text.count("not checked locally") == 1 and "'a', 'b'" in text, text
+
+
+def test_quiet_summary_names_the_bare_file(tmp_path, capsys):
+    path = _write(tmp_path, None, {"d.jsonl": [{"instruction": "Hi", "input": "", "output": ""}, {"instruction": 1}]}) / "d.jsonl"
+    code, out, _ = run_cli(capsys, "validate", "-q", path)
+    assert code == 1 and out.strip().splitlines()[-1].endswith(f"in {path}"), out
+
