@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE, DatasetEntry
 from fmtkit.forms import BARE_ENTRIES
 from fmtkit.detect import FORMS, detect_form, detect_v1
 from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
@@ -360,6 +360,7 @@ class _Checker:
         total = errored = 0
         parts = []  # (file, its Arrow parts): datasets loads a folder's files as one table
         files = fetched if fetched is not None else [p for p in data_files(entry.data_path()) if only_file is None or p.resolve() == only_file.resolve()]
+        files = [p for p in files if not self._v1_file(p, root, entry)]
         self.run_ahead([(p, view, entry.form) for p in files], root)
         for path in files:
             tally = self.check_file(path, root, view, entry.form)
@@ -372,6 +373,15 @@ class _Checker:
             self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=entry.name, fix=p.fix)
         codes = sorted({f.code for f in self.report.findings if f.entry == entry.name and f.record is not None and f.severity == ERROR})
         self._add_all(entry_findings(entry, total, errored, codes), INFO_FILE, entry.name)
+
+    def _v1_file(self, path: Path, root: Path, entry: DatasetEntry) -> bool:
+        """FMT208 (once) when a conversation entry's JSON file is in LLaMA-Factory's v1 format: its records are not checked."""
+        if not entry.is_conversation or DATA_EXTENSIONS.get(path.suffix.lower()) != "json":
+            return False
+        v1 = detect_v1(head_records(path))
+        if v1:
+            self.add("FMT208", v1_message(v1) + "; its records are not checked", file=_rel(path, root), entry=entry.name)
+        return v1 is not None
 
     def _add_all(self, found: list[FileFinding], file: str, entry: str | None) -> None:
         for f in found:
@@ -399,7 +409,7 @@ class _Checker:
             tally = self.check_file(path, root, None, "unknown")
             v1 = detect_v1(head_records(path)) if tally.records else None
             if v1:
-                self.add("FMT208", v1_message(v1) + "; its records are not checked", file=rel)
+                self.add("FMT208", v1_message(v1) + "; its records are not checked", file=rel)  # bare: the form is unknown
             elif tally.records:
                 self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
             return

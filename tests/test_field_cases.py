@@ -232,3 +232,26 @@ def test_quiet_summary_names_the_bare_file(tmp_path, capsys):
     code, out, _ = run_cli(capsys, "validate", "-q", path)
     assert code == 1 and out.strip().splitlines()[-1].endswith(f"in {path}"), out
 
+
+
+V1_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
+
+
+def test_a_v1_file_of_an_entry_gets_one_finding(tmp_path, capsys):
+    info = {"v": {"file_name": "v1.jsonl", "formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": V1_TAGS}}
+    folder = _write(tmp_path / "v1", info, {"v1.jsonl": [{**V1_SFT, "id": i} for i in range(30)]})
+    code, text = run_cli_joined(capsys, "validate", folder, "--output-format", "json")
+    found = json.loads(text)["findings"]
+    assert code == 1 and [(f["code"], f["file"]) for f in found] == [("FMT208", "v1.jsonl")], found
+
+
+def test_llamafactory_0_9_keeps_v1_content_parts_and_its_formatter_refuses_them(tmp_path):
+    python = require_lf_python()
+    info = {"v": {"file_name": "v1.jsonl", "formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": V1_TAGS}}
+    folder = _write(tmp_path / "v1", info, {"v1.jsonl": [V1_SFT]})
+    assert _lf_load(python, folder, "v")[0]["_prompt"] == [{"role": "user", "content": [{"type": "text", "value": "hi"}]}]
+    code = ("from llamafactory.data.formatter import StringFormatter\n"
+            "try:\n    StringFormatter(slots=['{{content}}']).apply(content=[{'type': 'text', 'value': 'hi'}])\n"
+            "except RuntimeError as e:\n    print(e)")  # fmt: skip
+    run = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True, env=_clean_env(), timeout=120)
+    assert run.stdout.strip().splitlines()[-1].startswith("Expected a string")
