@@ -77,8 +77,10 @@ def test_convert_warns_when_it_writes_image_urls_for_llamafactory(tmp_path, caps
     assert code == 0, out
     assert "1 record has image URLs" in " ".join(out.split()) and "FMT607" in out
     assert json.loads(out_path.read_text())["images"] == [URL]
-    code, out = run_cli_joined(capsys, "convert", src, "--to", "trl-messages", "-o", tmp_path / "out.trl.jsonl")
-    assert code == 0 and "FMT607" not in out  # TRL hands images to the processor, which downloads URLs
+    code, out = run_cli_joined(capsys, "convert", src, "--to", "alpaca", "-o", tmp_path / "out.alpaca.jsonl", "--output-format", "json")
+    assert code == 0 and json.loads(out)["lost"] == {"media-url": 1}, out
+    code, out = run_cli_joined(capsys, "convert", src, "--to", "sharegpt", "-o", tmp_path / "strict.jsonl", "--strict")
+    assert code == 1 and not (tmp_path / "strict.jsonl").exists()
 
 
 # ---- 2. Arrow types: TRL reads with datasets 4.7+ (the Json type), LLaMA-Factory with 4.0 ----------
