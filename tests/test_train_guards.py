@@ -286,3 +286,36 @@ def test_orpo_loss_is_llamafactorys_formula_by_default_and_trls_on_request(tiny_
     assert losses["sequence"] == pytest.approx(expected["sequence"], rel=1e-5)
     # the two terms differ on these pairs far beyond the tolerance (a random tiny model: log-probs close to -log V)
     assert expected["answer"] != pytest.approx(expected["sequence"], rel=1e-3)
+
+
+def test_a_failed_final_save_leaves_the_previous_output_whole(config, tmp_path):
+    """The final save (weights, tokenizer, config, summary) is atomic: a write that fails half way (here a real
+    file size limit, ``ulimit -f``: the tokenizer's files are larger) leaves the previous run's files as they were
+    and no temporary folder; the run exits 1 with a clear message."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    path, out = config(stage="sft", dataset="alpaca_sft", max_steps=1, save_strategy="no")  # no checkpoint: the final save only
+    out.mkdir()
+    (out / "adapter_model.safetensors").write_bytes(b"the previous run's weights")
+    (out / "train_summary.json").write_text('{"status": "previous"}', encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    limit = 64 << 10
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "fmtkit", "train", str(path)], env=env, capture_output=True, text=True, timeout=600,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)), check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "file size limit" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir() if ".fmtkit-" in p.name] == []
+
+    # without the limit, the same run replaces them
+    run = subprocess.run([sys.executable, "-m", "fmtkit", "train", str(path)], env=env, capture_output=True, text=True,
+                         timeout=600, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads((out / "train_summary.json").read_text())["status"] == "completed"
+    assert _finite_adapter(out) and (out / "tokenizer.json").is_file()
