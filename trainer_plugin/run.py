@@ -147,7 +147,6 @@ def load_tokenized_set(config: TrainConfig, echo: Echo = default_echo) -> Tokeni
 def save_tokenized_set(config: TrainConfig, tokenized: TokenizedSet, echo: Echo = default_echo) -> None:
     """Save the run's tokenized set in ``config.tokenized_path`` (written beside it, then renamed into place)."""
     import json
-    import os
     import shutil
 
     from datasets import DatasetDict
@@ -528,7 +527,6 @@ def _final_folder(trainer: Any, output_dir: Path) -> Iterator[Path]:
 @contextmanager
 def _tensorboard_dir(logging_dir: str | None):
     """transformers' TensorBoard callback takes its folder from TENSORBOARD_LOGGING_DIR when it is built."""
-    import os
 
     saved = os.environ.get("TENSORBOARD_LOGGING_DIR")
     if logging_dir:
