@@ -105,6 +105,14 @@ class TrainConfig:
         "sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES
     )
     pref_ftx: float = _key(0.0, "Weight of an added SFT (NLL) loss in DPO and SimPO.", "method")
+    orpo_sft_loss: str = _key(
+        "answer",
+        "ORPO's SFT term. answer: as LLaMA-Factory, minus each chosen answer's mean token log-probability, averaged "
+        "over the pairs (the prompt is not trained). sequence: as TRL, the cross-entropy over every token of the "
+        "chosen sequences, prompt included.",
+        "method",
+        ("answer", "sequence"),
+    )
     simpo_gamma: float = _key(0.5, "Target reward margin of SimPO.", "method")
     dpo_label_smoothing: float = _key(
         0.0, "Label smoothing of the DPO sigmoid loss (robust DPO), in [0, 0.5].", "method"

@@ -104,7 +104,7 @@ def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
     if t["cutoff_len"] is not None:
         line = (
             f"cutoff_len {t['cutoff_len']:,}: {t['over_cutoff']:,} of {n:,} samples ({_pct(t['over_cutoff'], n)}) over, "
-            f"{t['supervised_lost']:,} supervised tokens lost"
+            f"{t['supervised_lost']:,} supervised tokens cut (LLaMA-Factory's truncation)"
         )
         if t["all_supervised_lost"]:
             line += f"; {t['all_supervised_lost']:,} of them lose every supervised token"
