@@ -131,12 +131,15 @@ class _CleanConversation:
     exactly the role and content tags, non-blank string contents without media
     placeholders, an optional leading system message (when no system column also
     has a value), then user/observation and assistant turns alternating, an even
-    number of them, no function call, and no tools value. With ``ranking`` the
-    turns end with a user turn instead, and ``chosen`` and ``rejected`` are each
-    one assistant message of the same kind.
+    number of them, function calls (in answer turns) only where FMT702 finds
+    none of them malformed, and a tools value only when it is a string FMT701
+    accepts (its verdict is remembered per distinct string: most files repeat
+    one). With ``ranking`` the turns end with a user turn instead, and ``chosen``
+    and ``rejected`` are each one assistant message of the same kind.
     """
 
-    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides")
+    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides",
+                 "call", "view", "tools_seen")  # fmt: skip
     covers = FAST_COVERED
 
     @classmethod
@@ -158,6 +161,11 @@ class _CleanConversation:
         self.even, self.odd = even, odd
         self.sides = (e.chosen, e.rejected) if e.ranking is True else None
         self.tags = tuple(PLACEHOLDERS.values())
+        self.view = view
+        # a function call answers as the assistant does, when FMT702 checks its JSON; FMT701 judges a tools string
+        call = e.function_tag
+        self.call = call if "FMT702" in codes and type(call) is str and call in view.odd_roles and call not in even and call != e.system_tag else None
+        self.tools_seen: dict[str, bool] | None = {} if "FMT701" in codes and e.tools is not None else None
         # which schema a clean record passes without running it: 0 none, 1 sharegpt SFT, 2 OpenAI messages
         self.schema = 0
         if schema_name == FAST_SCHEMAS[0] and not e.is_kto:
@@ -201,9 +209,10 @@ class _CleanConversation:
         elif (len(msgs) - start) & 1 or len(msgs) == start:
             return NOT_CLEAN  # FMT404
         tools = rec.get(self.tools_col) if self.tools_col is not None else None
-        if tools is not None and tools != "":
-            return NOT_CLEAN  # FMT701 has to parse it
-        even, odd = self.even, self.odd
+        if tools is not None and tools != "" and not self._tools_ok(tools):
+            return NOT_CLEAN
+        even, odd, call = self.even, self.odd, self.call
+        calls = False
         it = iter(msgs)
         if start:
             next(it)
@@ -212,14 +221,20 @@ class _CleanConversation:
                 a = next(it)  # an even number of turns is left
                 if type(u) is not dict or type(a) is not dict or len(u) != 2 or len(a) != 2:
                     return NOT_CLEAN
-                if u[rt] not in even or a[rt] not in odd:  # KeyError / TypeError (a list as role): not clean
+                if u[rt] not in even:  # KeyError / TypeError (a list as role): not clean
                     return NOT_CLEAN
+                if a[rt] not in odd:
+                    if a[rt] != call or call is None:
+                        return NOT_CLEAN
+                    calls = True
                 cu, ca = u[ct], a[ct]
                 if type(cu) is not str or type(ca) is not str or not cu or not ca or cu.isspace() or ca.isspace():
                     return NOT_CLEAN
                 if ("<" in cu or "<" in ca) and any(t in cu or t in ca for t in tags):
                     return NOT_CLEAN
         except (KeyError, TypeError):
+            return NOT_CLEAN
+        if calls and rule_registry.RULES["FMT702"].check(rec, self.view):
             return NOT_CLEAN
         if self.schema == 1:  # sharegpt-sft: system and tools are strings when present
             if self.sys_col is None or type(rec.get(self.sys_col)) in (str, type(None)):
@@ -228,6 +243,18 @@ class _CleanConversation:
             if tools is None:
                 return CLEAN_AND_VALID
         return CLEAN
+
+    def _tools_ok(self, tools) -> bool:
+        """Whether FMT701 accepts a tools string (remembered per distinct string); any other value: let the rules judge."""
+        seen = self.tools_seen
+        if seen is None or type(tools) is not str:
+            return False
+        ok = seen.get(tools)
+        if ok is None:
+            ok = not rule_registry.RULES["FMT701"].check({self.tools_col: tools}, self.view)
+            if len(seen) < 1024:
+                seen[tools] = ok
+        return ok
 
     def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
         """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record is a
