@@ -113,7 +113,9 @@ FAST_COVERED = frozenset(
 )  # fmt: skip
 # Schemas a clean record is known to pass (with the per-record conditions in _CleanConversation.clean).
 _OPENAI_ROLES = frozenset(("system", "user", "assistant", "tool"))
-FAST_SCHEMAS = ("sharegpt-sft.schema.json", "openai-messages.schema.json")
+FAST_SCHEMAS = ("sharegpt-sft.schema.json", "openai-messages.schema.json", "sharegpt-preference.schema.json")
+# Preference rules the fast path also rules out for a pair it calls clean (see _CleanConversation.clean).
+PAIR_COVERED = frozenset(("FMT501", "FMT502"))
 NOT_CLEAN, CLEAN, CLEAN_AND_VALID = 0, 1, 2
 
 
@@ -135,12 +137,12 @@ class _CleanConversation:
     none of them malformed, and a tools value only when it is a string FMT701
     accepts (its verdict is remembered per distinct string: most files repeat
     one). With ``ranking`` the turns end with a user turn instead, and ``chosen``
-    and ``rejected`` are each one assistant message of the same kind.
+    and ``rejected`` are each one assistant message of the same kind, with
+    different texts (so :data:`PAIR_COVERED` is covered too).
     """
 
     __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides",
-                 "call", "view", "tools_seen")  # fmt: skip
-    covers = FAST_COVERED
+                 "call", "view", "tools_seen", "covers")  # fmt: skip
 
     @classmethod
     def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanConversation | None:
@@ -160,6 +162,7 @@ class _CleanConversation:
         self.system_tag, self.sys_col, self.tools_col = e.system_tag, e.system, e.tools
         self.even, self.odd = even, odd
         self.sides = (e.chosen, e.rejected) if e.ranking is True else None
+        self.covers = FAST_COVERED | PAIR_COVERED if self.sides is not None else FAST_COVERED
         self.tags = tuple(PLACEHOLDERS.values())
         self.view = view
         # a function call answers as the assistant does, when FMT702 checks its JSON; FMT701 judges a tools string
@@ -168,8 +171,8 @@ class _CleanConversation:
         self.tools_seen: dict[str, bool] | None = {} if "FMT701" in codes and e.tools is not None else None
         # which schema a clean record passes without running it: 0 none, 1 sharegpt SFT, 2 OpenAI messages
         self.schema = 0
-        if schema_name == FAST_SCHEMAS[0] and not e.is_kto:
-            self.schema = 1
+        if schema_name == FAST_SCHEMAS[2 if self.sides is not None else 0] and not e.is_kto:
+            self.schema = 1  # the preference schema describes its pairs with the SFT schema's messages
         elif schema_name == FAST_SCHEMAS[1] and not e.is_kto and (even | odd | {e.system_tag}) - {None} <= _OPENAI_ROLES:
             self.schema = 2
         return self
@@ -205,6 +208,8 @@ class _CleanConversation:
                     return NOT_CLEAN
             except TypeError:  # a list as role
                 return NOT_CLEAN
+            if rec[sides[0]][ct] == rec[sides[1]][ct]:
+                return NOT_CLEAN  # FMT502
             msgs = msgs[:-1]
         elif (len(msgs) - start) & 1 or len(msgs) == start:
             return NOT_CLEAN  # FMT404
@@ -257,34 +262,46 @@ class _CleanConversation:
         return ok
 
     def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
-        """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record is a
-        preference pair or opens with a system message (the records that hold a ``<`` then one by one); record by
+        """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record opens
+        with a system message or holds a function call (the records that hold a ``<`` then one by one); record by
         record otherwise."""
-        state = self._clean_messages(recs, raws) if self.sides is None else NOT_CLEAN
-        return state if state else min(map(self.clean, recs))
+        return self._clean_messages(recs, raws) or min(map(self.clean, recs))
 
     def _clean_messages(self, recs: list[dict], raws: list[bytes] | None) -> int:
-        """:meth:`clean`'s checks over the flattened messages of ``recs``, or NOT_CLEAN (then look at each record)."""
+        """:meth:`clean`'s checks over the flattened messages of ``recs``, or NOT_CLEAN (then look at each record).
+
+        A preference pair's prompt (an odd number of messages) is followed by its ``chosen`` message, so that
+        each conversation again starts at an even position; ``rejected`` is checked beside.
+        """
         get = dict.get
         convs = list(map(get, recs, repeat(self.mcol)))
         if set(map(type, convs)) != {list}:
             return NOT_CLEAN
         lens = list(map(len, convs))
-        if 0 in lens or any(map(int.__and__, lens, repeat(1))):  # every conversation has pairs of turns
+        sides, rejected = self.sides, []
+        if sides is not None:
+            if not all(map(int.__and__, lens, repeat(1))):  # every prompt ends with the user
+                return NOT_CLEAN
+            chosen, rejected = list(map(get, recs, repeat(sides[0]))), list(map(get, recs, repeat(sides[1])))
+            convs = list(map(list.__add__, convs, [[m] for m in chosen]))
+        elif 0 in lens or any(map(int.__and__, lens, repeat(1))):  # every conversation has pairs of turns
             return NOT_CLEAN
         msgs = list(chain.from_iterable(convs))
-        if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2}:
+        if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2} or not set(map(type, rejected)) <= {dict} or not set(map(len, rejected)) <= {2}:
             return NOT_CLEAN
         try:
             roles = list(map(itemgetter(self.rt), msgs))
             contents = list(map(itemgetter(self.ct), msgs))
+            contents += map(itemgetter(self.ct), rejected)
             # each conversation starts at an even position: user turns there, answers between (no system message)
-            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd):
+            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd and set(map(itemgetter(self.rt), rejected)) <= self.odd):
                 return NOT_CLEAN
+            if sides is not None and any(map(operator.eq, map(itemgetter(self.ct), chosen), map(itemgetter(self.ct), rejected))):
+                return NOT_CLEAN  # FMT502
             tools = set(map(get, recs, repeat(self.tools_col))) if self.tools_col is not None else {None}
         except (KeyError, TypeError):  # a missing tag, an unhashable role or tools value
             return NOT_CLEAN
-        if not tools <= {None, ""} or not _texts(contents):
+        if not all(map(self._tools_ok, tools - {None, ""})) or not _texts(contents):
             return NOT_CLEAN
         state = CLEAN
         if self.schema == 1 and (self.sys_col is None or set(map(type, map(get, recs, repeat(self.sys_col)))) <= _STR_OR_NONE):

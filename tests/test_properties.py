@@ -380,6 +380,12 @@ def test_fast_path_applies_to_the_common_entries():
     assert clean.clean({"conversations": call, "tools": NEAR_TOOLS[0]})
     assert not clean.clean({"conversations": call, "tools": NEAR_TOOLS[2]})
     assert not clean.clean({"conversations": [*call[:1], {"from": "function_call", "value": NEAR_CALLS[3]}, *call[2:]], "tools": NEAR_TOOLS[0]})
+    # preference pairs: a block of clean pairs passes the rules and the schema at once; an identical pair does not
+    pairs = EntryView.of(DatasetEntry.for_file("sharegpt-preference"))
+    fast = _CleanConversation.make(pairs, {c[0] for c in _record_rules(pairs)}, _SchemaView(pairs, "sharegpt-preference").name)
+    pair = {"conversations": [{"from": "human", "value": "Hi"}], "chosen": {"from": "gpt", "value": "Hello"}, "rejected": {"from": "gpt", "value": "Go"}}
+    assert fast.clean_block([pair, pair], None) == CLEAN_AND_VALID
+    assert fast.clean_block([pair, pair | {"rejected": pair["chosen"]}], None) == 0
 
 
 # -- the Alpaca fast path (record_loop._CleanAlpaca) never hides a finding either ------------------
