@@ -453,6 +453,7 @@ class _CleanStrings:
     """
 
     __slots__ = ("columns", "keys", "label", "pair")
+    mcol = None
     COLUMNS = {"trl-text": ("text",), "trl-prompt-only": ("prompt",), "trl-prompt-completion": ("prompt", "completion"),
                "trl-preference": ("prompt", "chosen", "rejected"), "trl-unpaired": ("prompt", "completion")}  # fmt: skip
 
@@ -491,6 +492,55 @@ class _CleanStrings:
         if not all(map(_texts, cols.values())):
             return False
         return not self.pair or not any(map(operator.eq, cols["chosen"], cols["rejected"]))
+
+
+class _CleanMessages:
+    """:class:`_CleanStrings` for ``trl-messages``: a record that reads into a Sample with no finding of the sample checks.
+
+    It accepts a record holding only ``messages``: a list of objects holding
+    exactly ``role`` and ``content``, each content a non-blank string, each role
+    ``user`` or ``assistant`` but for an optional leading ``system`` message,
+    and at least one turn besides it.
+
+    >>> fast = _CleanMessages.make("trl-messages")
+    >>> fast.clean({"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]})
+    True
+    >>> fast.clean({"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": ""}]})
+    False
+    """
+
+    __slots__ = ()
+    TURNS = frozenset(("user", "assistant"))
+    mcol = "messages"  # a column of objects holding two strings in a block it accepts (see RecordChecker)
+
+    @classmethod
+    def make(cls, form: str) -> _CleanMessages | None:
+        return cls() if form == "trl-messages" else None
+
+    def clean(self, rec: dict) -> bool:
+        return self.clean_block([rec])
+
+    def clean_block(self, recs: list[dict]) -> bool:
+        """Whether every record of ``recs`` is accepted (C-level loops over all their messages at once)."""
+        if set(map(len, recs)) != {1}:
+            return False
+        try:
+            convs = list(map(itemgetter("messages"), recs))
+            if set(map(type, convs)) != {list} or 0 in map(len, convs):
+                return False
+            msgs = list(chain.from_iterable(convs))
+            if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2}:
+                return False
+            roles = list(map(itemgetter("role"), msgs))
+            if not _texts(list(map(itemgetter("content"), msgs))):
+                return False
+            firsts = list(map(itemgetter("role"), map(itemgetter(0), convs)))
+            if not set(roles) - {"system"} <= self.TURNS or roles.count("system") != firsts.count("system"):
+                return False  # an unhashable role (TypeError), another role, or a system message past the first
+        except (KeyError, TypeError):
+            return False
+        # a system message opens a conversation only when a turn follows it
+        return "system" not in firsts or not any(len(c) == 1 and f == "system" for c, f in zip(convs, firsts))
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
@@ -601,14 +651,15 @@ class RecordChecker:
         """The per-record check, as a closure over everything chosen once per file (the hot loop)."""
         checks = _record_rules(view)
         read, sample_checks = _sample_rules(view, form)
-        fast_strings = _CleanStrings.make(form) if read is not None else None
+        fast_strings = (_CleanStrings.make(form) or _CleanMessages.make(form)) if read is not None else None
         strings = fast_strings.clean if fast_strings is not None else None  # a record it accepts is neither read nor sample-checked
         schema = _SchemaView(view, form)
         validator, project, identity = schema.validator, schema.project, schema.identity
         codes, schema_name = {c[0] for c in checks}, schema.name if validator is not None else None
         fast = _CleanConversation.make(view, codes, schema_name) or _CleanAlpaca.make(view, codes, schema_name)
         clean = fast.clean if fast is not None else None
-        clean_col = fast.mcol if fast is not None else None  # a clean record's messages cannot change the column's Arrow type
+        # a clean record's (or block's) messages cannot change the column's Arrow type
+        clean_col = fast.mcol if fast is not None else fast_strings.mcol if fast_strings is not None else None
         rest = [c for c in checks if fast is None or c[0] not in fast.covers]  # the rules to run on a record `clean` accepts
         tally = self.tally
         add = tally.add

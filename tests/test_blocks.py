@@ -28,10 +28,17 @@ VIEWS = list({v.entry.name: v for v in FAST_VIEWS if v.stage is None}.values())
 
 
 def _trl_record(rnd: random.Random) -> dict:
-    """Clean TRL records of the string forms, now and then with a defect."""
+    """Clean TRL records of the string forms and of trl-messages, now and then with a defect."""
     pick = rnd.choice
     rec = {"prompt": pick(["2+2?", "好的", "a <b>"]), "completion": pick(["4", "four"])}
     if rnd.random() < 0.3:
+        system = [{"role": "system", "content": pick(["Be brief.", " "])}] if rnd.random() < 0.2 else []
+        turns = [{"role": pick(["user", "user", "user", "assistant", "tool", "system"]) if i % 2 == 0 else pick(["assistant"] * 5 + ["user"]),
+                  "content": pick(["Hi", "好的", "4", " ", "<image>"] if rnd.random() < 0.2 else ["Hi", "4"])} for i in range(pick([0, 1, 2, 2, 4]))]  # fmt: skip
+        rec = {"messages": system + turns}
+        if rec["messages"] and rnd.random() < 0.1:
+            rec["messages"][0][pick(["weight", "name", "content"])] = pick([1, "x", None])
+    elif rnd.random() < 0.3:
         rec = {"prompt": rec["prompt"], "chosen": "4", "rejected": pick(["5", "4"])}
     elif rnd.random() < 0.3:
         rec["label"] = pick([True, False, True, 1, "yes"])

@@ -434,7 +434,7 @@ def test_alpaca_fast_path_applies_to_the_common_entries():
 
 # -- the TRL string-form fast path (record_loop._CleanStrings) never hides a finding either ------------------
 
-from fmtkit.record_loop import _CleanStrings, _check_sample, _sample_rules  # noqa: E402
+from fmtkit.record_loop import _CleanMessages, _CleanStrings, _check_sample, _sample_rules  # noqa: E402
 
 
 @st.composite
@@ -462,6 +462,20 @@ def test_trl_strings_fast_path_never_hides_a_finding(recs):
             if fast.clean(rec):
                 found: list = []
                 assert not _check_sample(read, checks, rec, "d.jsonl", 1, 0, found.append) and found == [], (form, rec, found)
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(near_conversations(), min_size=1, max_size=6))
+def test_trl_messages_fast_path_never_hides_a_finding(recs):
+    fast = _CleanMessages.make("trl-messages")
+    read, checks = _sample_rules(None, "trl-messages")
+    recs = recs + [{"messages": next(iter(r.values()))} for r in recs]  # the messages alone, as the form holds them
+    for rec in recs:
+        if fast.clean(rec):
+            found: list = []
+            assert not _check_sample(read, checks, rec, "d.jsonl", 1, 0, found.append) and found == [], (rec, found)
+    assert fast.clean_block(recs) == all(map(fast.clean, recs))
+    assert fast.clean({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]})
 
 
 # -- convert's fast lanes (fmtkit/forms/lanes.py) take only records validate finds no error in ----------
