@@ -229,3 +229,40 @@ def test_array_ranges_are_read_in_parallel_or_refused():
         assert (None not in shards) == whole
         if whole:
             assert sum(s[2] for s in shards) == 300 and sum(s[1].lines for s in shards) == body.count("\n")
+
+
+# -- convert reads a JSON array in blocks (fast lane on each element's bytes): the output and report of record by record ----
+
+# the common conversions, each from the form the records are detected as
+CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages")]
+
+
+def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch) -> tuple:
+    from fmtkit.conversion import convert, engine
+
+    monkeypatch.setattr(engine, "array_blocks", engine.array_blocks if blocks else (lambda p: False))
+    out = path.with_name(f"{path.stem}_{blocks}_{to}.jsonl")
+    try:
+        report = convert(path, to, out, form=form).to_dict()
+    except SystemExit as exc:  # a usage error (e.g. no record of the form): the same either way
+        return ("exit", str(exc))
+    data = out.read_bytes() if out.exists() else None
+    out.unlink(missing_ok=True)
+    report.pop("output", None), report.pop("seconds", None)
+    return data, json.dumps(report, sort_keys=True, default=str).replace(out.name, "")
+
+
+@SETTINGS
+@given(st.lists(lane_records() | near_conversations(), min_size=1, max_size=30), st.integers(0, 1 << 20))
+def test_convert_of_an_array_in_blocks_is_convert_record_by_record(recs, seed):
+    import pytest
+
+    rnd = random.Random(seed)
+    path = ROOT / f"c{rnd.randrange(1 << 30)}.json"
+    path.write_bytes(json.dumps(recs, ensure_ascii=rnd.random() < 0.2, indent=rnd.choice([2, 2, None])).encode("utf-8", "surrogatepass"))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for form, to in CONVERSIONS:
+                assert _converted(path, form, to, True, mp) == _converted(path, form, to, False, mp), (form, to, recs)
+    finally:
+        path.unlink()
