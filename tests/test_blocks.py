@@ -231,16 +231,23 @@ def test_array_ranges_are_read_in_parallel_or_refused():
             assert sum(s[2] for s in shards) == 300 and sum(s[1].lines for s in shards) == body.count("\n")
 
 
-# -- convert reads a JSON array in blocks (fast lane on each element's bytes): the output and report of record by record ----
+# -- convert reads a JSON array in blocks, its fast lanes take the plain records by their bytes (JSON Lines or array
+# elements): the output and report of every record read and written one at a time ----
 
 # the common conversions, each from the form the records are detected as
 CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages")]
 
 
 def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_rows: bool = False) -> tuple:
+    """Convert ``path``; ``blocks`` False: the reference, every record read one at a time through the general path."""
     from fmtkit.conversion import convert, engine
+    from fmtkit.forms import FORMS
 
-    monkeypatch.setattr(engine, "array_blocks", engine.array_blocks if blocks else (lambda p: False))
+    if not blocks:
+        monkeypatch.setattr(engine, "array_blocks", lambda p: False)
+        for f in FORMS.values():
+            for target in list(f.direct):
+                monkeypatch.delitem(f.direct, target)
     out = path.with_name(f"{path.stem}_{blocks}_{to}.jsonl")
     try:
         report = convert(path, to, out, form=form).to_dict()
@@ -256,16 +263,22 @@ def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_row
 
 @SETTINGS
 @given(st.lists(lane_records() | near_conversations(), min_size=1, max_size=30), st.integers(0, 1 << 20))
-def test_convert_of_an_array_in_blocks_is_convert_record_by_record(recs, seed):
+def test_convert_in_blocks_and_lanes_is_convert_record_by_record(recs, seed):
     import pytest
 
     rnd = random.Random(seed)
-    path = ROOT / f"c{rnd.randrange(1 << 30)}.json"
     escaped = rnd.random() < 0.2  # strings spelled with ASCII escapes, not as orjson spells them: the same rows, not bytes
-    path.write_bytes(json.dumps(recs, ensure_ascii=escaped, indent=rnd.choice([2, 2, None])).encode("utf-8", "surrogatepass"))
+    if rnd.random() < 0.7:
+        path = ROOT / f"c{rnd.randrange(1 << 30)}.json"
+        path.write_bytes(json.dumps(recs, ensure_ascii=escaped, indent=rnd.choice([2, 2, None])).encode("utf-8", "surrogatepass"))
+    else:
+        path = ROOT / f"c{rnd.randrange(1 << 30)}.jsonl"
+        path.write_bytes(b"".join(json.dumps(r, ensure_ascii=escaped).encode("utf-8", "surrogatepass") + b"\n" for r in recs))
     try:
-        with pytest.MonkeyPatch.context() as mp:
-            for form, to in CONVERSIONS:
-                assert _converted(path, form, to, True, mp, escaped) == _converted(path, form, to, False, mp, escaped), (form, to, recs)
+        for form, to in CONVERSIONS:
+            with pytest.MonkeyPatch.context() as mp:
+                fast = _converted(path, form, to, True, mp, escaped)
+            with pytest.MonkeyPatch.context() as mp:
+                assert fast == _converted(path, form, to, False, mp, escaped), (form, to, recs)
     finally:
         path.unlink()
