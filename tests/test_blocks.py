@@ -235,7 +235,7 @@ def test_array_ranges_are_read_in_parallel_or_refused():
 # elements): the output and report of every record read and written one at a time ----
 
 # the common conversions, each from the form the records are detected as
-CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages")]
+CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages"), ("alpaca", "trl-prompt-completion")]
 
 
 def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_rows: bool = False) -> tuple:
@@ -244,7 +244,7 @@ def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_row
     from fmtkit.forms import FORMS
 
     if not blocks:
-        monkeypatch.setattr(engine, "array_blocks", lambda p: False)
+        monkeypatch.setattr(engine, "READ_IN_BLOCKS", False)
         for f in FORMS.values():
             for target in list(f.direct):
                 monkeypatch.delitem(f.direct, target)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fmtkit.forms import FORMS, PARTS_HINT, ReadError
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.dataset_info import DATA_EXTENSIONS
-from fmtkit.loading.json_file import encode_line, is_json_lines, iter_json_blocks, iter_line_range, line_ranges
+from fmtkit.loading.json_file import encode_line, is_json_lines, iter_json_blocks, iter_line_blocks, iter_line_range, line_ranges
 from fmtkit.rules import RULES
 from fmtkit.sample import Sample
 
@@ -35,6 +35,9 @@ SHOW_LIMIT = 50
 EXAMPLES_PER_CODE = 3
 HEAD_RECORDS = 1000  # records converted up front to fix the output's columns
 MIN_SHARD_BYTES = 4 << 20
+# JSON Lines (without a fast lane) and JSON arrays are decoded and checked a block of records at a time;
+# False: one record at a time, the reference tests/test_blocks.py compares with
+READ_IN_BLOCKS = True
 
 
 @dataclass(slots=True)
@@ -154,11 +157,16 @@ class Converter:
         """
         t = self.tally
         counts = [0, 0]
+        take = self._taker(fno, out, checker)
+        if take is None and READ_IN_BLOCKS:  # no lane: lines decoded and checked a block at a time
+            self.run_blocks(fno, iter_line_blocks(path, _problem_sink(fno, t, checker), start, end, counts), out, checker, raw_hash=True)
+            t.indices, t.lines = counts
+            return t
         write = out.write if out is not None else None
         one = self._one
         check = checker.check if checker is not None else None
         read = 0
-        for index, line, value, raw in iter_line_range(path, _problem_sink(fno, t, checker), start, end, counts, self._taker(fno, out, checker)):
+        for index, line, value, raw in iter_line_range(path, _problem_sink(fno, t, checker), start, end, counts, take):
             read += 1
             if check is not None:
                 check(index, line, value, raw)
@@ -167,8 +175,10 @@ class Converter:
         t.indices, t.lines = counts
         return t
 
-    def run_blocks(self, fno: int, blocks: Iterator[tuple[int, list[int], list, list[bytes] | None]], out, checker: RecordChecker | None = None) -> Tally:
-        """:meth:`run` for the blocks ``(index, lines, records, raws)`` of a JSON array (:func:`iter_json_blocks`).
+    def run_blocks(self, fno: int, blocks: Iterator[tuple[int, Any, list, list[bytes] | None]], out, checker: RecordChecker | None = None,
+                   raw_hash: bool = False) -> Tally:  # fmt: skip
+        """:meth:`run` for the blocks ``(index, lines, records, raws)`` of a JSON array (:func:`iter_json_blocks`),
+        or with ``raw_hash`` of JSON Lines (:func:`iter_line_blocks`).
 
         The fast lane takes an element by its bytes, as a JSON line in :meth:`run_range`; without a lane a
         block is checked at once (:meth:`RecordChecker.check_block`: the findings and tally of record by record).
@@ -182,7 +192,7 @@ class Converter:
             if take is None or raws is None:
                 t.read += len(recs)
                 if checker is not None:
-                    checker.check_block(index, lines, recs, raws, raw_hash=False)
+                    checker.check_block(index, lines, recs, raws, raw_hash)
                 for i, rec in enumerate(recs):
                     one(fno, index + i, lines[i], rec, write)
                 continue
@@ -349,11 +359,6 @@ def plan_shards(src: Source, jobs: int) -> list[Shard]:
     return shards
 
 
-def array_blocks(path: Path) -> bool:
-    """Whether a whole file is read in blocks (:func:`iter_json_blocks`: a JSON array, or JSON objects one after another)."""
-    return DATA_EXTENSIONS.get(path.suffix.lower()) == "json"
-
-
 # What the input check of one file needs in a worker: (file name in findings, the validator's EntryView, form).
 CheckArgs = tuple[str, Any, str]
 
@@ -372,7 +377,7 @@ def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shar
         checker = RecordChecker(*check, problems, hash_limit=0)  # duplicates are warnings: convert skips only errors
     path = src.files[shard.fno]
     with part.open("wb", buffering=1 << 20) if part is not None else contextlib.nullcontext() as out:  # one write per row into a 1 MiB buffer
-        if shard.end < 0 and array_blocks(path):
+        if shard.end < 0 and READ_IN_BLOCKS and DATA_EXTENSIONS.get(path.suffix.lower()) == "json":  # an array, or objects one after another
             conv.run_blocks(shard.fno, iter_json_blocks(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
         elif shard.end < 0:
             conv.run(shard.fno, iter_records(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
