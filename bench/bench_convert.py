@@ -15,6 +15,7 @@ time, output) and prints records/s for:
     python bench/bench_convert.py                      # 200k records
     python bench/bench_convert.py --records 1000000    # the full run
     python bench/bench_convert.py --repeat 3           # medians of 3 runs (shared machines are noisy)
+    python bench/bench_convert.py --shapes --shape-records 20000   # every form, JSON Lines and arrays, short and long
 
 Needs ``datasets`` (the train extra). Data is written under bench/data/ and
 reused when present with the same size and seed.
@@ -133,14 +134,103 @@ def bench_datasets(src: Path, kind: str, cache: Path) -> tuple[float, float]:
     return t1 - t0, t2 - t1
 
 
+# -- shapes: every bundled form converted to a neighbour, both containers, short and long records -----------
+#
+# The files are bench_validate's (same generator, same seed); each row times, in fresh child processes and in
+# CPU seconds, the parse floor, ``fmtkit validate`` and ``fmtkit convert`` (with its input check, as users run it)
+# on the same file.
+
+# shape -> target form (the common conversions first)
+CONVERT_TARGETS = {
+    "alpaca": "sharegpt", "sharegpt": "openai", "openai": "sharegpt", "sharegpt-tools": "openai",
+    "alpaca-preference": "sharegpt-preference", "alpaca-kto": "sharegpt-kto", "alpaca-pretrain": "trl-text",
+    "sharegpt-preference": "trl-preference", "sharegpt-kto": "trl-unpaired", "trl-text": "alpaca-pretrain",
+    "trl-messages": "sharegpt", "trl-prompt-completion": "alpaca", "trl-preference": "alpaca-preference", "trl-unpaired": "alpaca-kto",
+}  # fmt: skip
+COMMON = ("alpaca", "sharegpt", "openai")
+
+CONVERT_CHILD = r"""
+import json, sys, time
+mode, path, form, to, warm, out = sys.argv[1:7]
+import fmtkit
+from fmtkit.conversion import convert
+convert(warm, to, out + ".warm" + out[out.rfind("."):], form=form)  # imports and their compiling are not per-record costs
+clock = time.process_time
+t = clock()
+if mode == "convert":
+    r = convert(path, to, out, form=form)
+    n, extra = r.records_read, {"written": r.written, "skipped": r.skipped}
+else:
+    s = fmtkit.validate(path, form=form).summary
+    n, extra = s["records"], {}
+dt = clock() - t
+rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
+print(json.dumps({"seconds": dt, "records": n, "rss_kb": rss, **extra}))
+"""
+
+
+def convert_child(mode: str, path: Path, form: str, to: str, out_dir: Path) -> dict:
+    import subprocess
+
+    warm = path.with_name(path.stem.split("_")[0] + "_warm.jsonl")
+    out = out_dir / ("out" + path.suffix)
+    r = subprocess.run([sys.executable, "-c", CONVERT_CHILD, mode, str(path), form, to, str(warm), str(out)],
+                       capture_output=True, text=True, cwd=HERE.parent, check=False)  # fmt: skip
+    if r.returncode != 0:
+        raise SystemExit(f"{mode} child failed on {path}:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def run_shapes(args) -> None:
+    """One table: each shape converted to its neighbour (CONVERT_TARGETS), against the floor and validate on the same file."""
+    sys.path.insert(0, str(HERE))
+    import bench_validate as bv
+
+    shapes = args.forms.split(",") if args.forms else list(CONVERT_TARGETS)
+    sizes = {"short": args.shape_records, "long": max(1, args.shape_records // args.long_divisor)}
+    print(f"fmtkit convert over shapes: {sizes['short']:,} short / {sizes['long']:,} long records per file, seed {args.seed}, "
+          f"best of {args.repeat} (CPU seconds, fresh process each)", flush=True)  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory(dir=HERE) as tmp:
+        for shape in shapes:
+            form, to = bv.SHAPES[shape][0], CONVERT_TARGETS[shape]
+            for profile in ("short", "long"):
+                for cont in args.containers.split(","):
+                    path = bv.ensure_shape(shape, profile, cont, sizes[profile], args.seed)
+                    floor = min((bv.shape_child("floor", path, form) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+                    val = min((convert_child("validate", path, form, to, Path(tmp)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+                    conv = min((convert_child("convert", path, form, to, Path(tmp)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
+                    n = floor["records"]
+                    row = {"shape": shape, "to": to, "profile": profile, "container": cont, "records": n, "size_mb": path.stat().st_size / (1 << 20),
+                           "floor": n / floor["seconds"], "validate": n / val["seconds"], "convert": n / conv["seconds"],
+                           "written": conv["written"], "rss_mb": conv["rss_kb"] / 1024}  # fmt: skip
+                    rows.append(row)
+                    print(f"  {shape} -> {to} {profile} {cont}: {row['convert']:,.0f} rec/s, {row['convert'] / row['floor']:.2f}x floor, "
+                          f"{row['convert'] / row['validate']:.2f}x validate", flush=True)  # fmt: skip
+    print("\n| data | -> | records | container | MB | floor rec/s | validate rec/s | convert rec/s | convert / floor | convert / validate | written | RSS MB |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['shape']} | {r['to']} | {r['profile']} {r['records']:,} | {r['container']} | {r['size_mb']:.0f} | {r['floor']:,.0f} | {r['validate']:,.0f} "
+              f"| {r['convert']:,.0f} | {r['convert'] / r['floor']:.2f}x | {r['convert'] / r['validate']:.2f}x | {r['written']:,} | {r['rss_mb']:.0f} |")  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--records", type=int, default=200_000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=1, help="runs per measurement (the median is printed)")
+    ap.add_argument("--repeat", type=int, default=None, help="runs per measurement (the median is printed; with --shapes the fastest, default 1)")
     ap.add_argument("--no-datasets", action="store_true", help="skip the datasets baseline")
+    ap.add_argument("--shapes", action="store_true", help="instead: every bundled form converted to a neighbour, JSON Lines and JSON array, short and long records")
+    ap.add_argument("--shape-records", type=int, default=10_000, help="with --shapes: records per file of short records")
+    ap.add_argument("--long-divisor", type=int, default=5, help="with --shapes: files of long records hold --shape-records / this many")
+    ap.add_argument("--forms", default=None, help=f"with --shapes: only these, comma-separated ({', '.join(CONVERT_TARGETS)})")
+    ap.add_argument("--containers", default="jsonl,array", help="with --shapes: jsonl and/or array")
     args = ap.parse_args()
+    args.repeat = args.repeat or 1
     sys.path.insert(0, str(HERE.parent))
+    if args.shapes:
+        run_shapes(args)
+        return
     n = args.records
     print(f"records: {n}, seed: {args.seed}, cores: {os.cpu_count()}")
     results = {}

@@ -119,7 +119,9 @@ FAST_COVERED = frozenset(
 )  # fmt: skip
 # Schemas a clean record is known to pass (with the per-record conditions in _CleanConversation.clean).
 _OPENAI_ROLES = frozenset(("system", "user", "assistant", "tool"))
-FAST_SCHEMAS = ("sharegpt-sft.schema.json", "openai-messages.schema.json")
+FAST_SCHEMAS = ("sharegpt-sft.schema.json", "openai-messages.schema.json", "sharegpt-preference.schema.json")
+# Preference rules the fast path also rules out for a pair it calls clean (see _CleanConversation.clean).
+PAIR_COVERED = frozenset(("FMT501", "FMT502"))
 NOT_CLEAN, CLEAN, CLEAN_AND_VALID = 0, 1, 2
 
 
@@ -137,13 +139,16 @@ class _CleanConversation:
     exactly the role and content tags, non-blank string contents without media
     placeholders, an optional leading system message (when no system column also
     has a value), then user/observation and assistant turns alternating, an even
-    number of them, no function call, and no tools value. With ``ranking`` the
-    turns end with a user turn instead, and ``chosen`` and ``rejected`` are each
-    one assistant message of the same kind.
+    number of them, function calls (in answer turns) only where FMT702 finds
+    none of them malformed, and a tools value only when it is a string FMT701
+    accepts (its verdict is remembered per distinct string: most files repeat
+    one). With ``ranking`` the turns end with a user turn instead, and ``chosen``
+    and ``rejected`` are each one assistant message of the same kind, with
+    different texts (so :data:`PAIR_COVERED` is covered too).
     """
 
-    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides")
-    covers = FAST_COVERED
+    __slots__ = ("mcol", "rt", "ct", "system_tag", "sys_col", "tools_col", "even", "odd", "tags", "schema", "sides",
+                 "call", "view", "tools_seen", "covers")  # fmt: skip
 
     @classmethod
     def make(cls, view: EntryView | None, codes: set[str], schema_name: str | None = None) -> _CleanConversation | None:
@@ -163,11 +168,17 @@ class _CleanConversation:
         self.system_tag, self.sys_col, self.tools_col = e.system_tag, e.system, e.tools
         self.even, self.odd = even, odd
         self.sides = (e.chosen, e.rejected) if e.ranking is True else None
+        self.covers = FAST_COVERED | PAIR_COVERED if self.sides is not None else FAST_COVERED
         self.tags = tuple(PLACEHOLDERS.values())
+        self.view = view
+        # a function call answers as the assistant does, when FMT702 checks its JSON; FMT701 judges a tools string
+        call = e.function_tag
+        self.call = call if "FMT702" in codes and type(call) is str and call in view.odd_roles and call not in even and call != e.system_tag else None
+        self.tools_seen: dict[str, bool] | None = {} if "FMT701" in codes and e.tools is not None else None
         # which schema a clean record passes without running it: 0 none, 1 sharegpt SFT, 2 OpenAI messages
         self.schema = 0
-        if schema_name == FAST_SCHEMAS[0] and not e.is_kto:
-            self.schema = 1
+        if schema_name == FAST_SCHEMAS[2 if self.sides is not None else 0] and not e.is_kto:
+            self.schema = 1  # the preference schema describes its pairs with the SFT schema's messages
         elif schema_name == FAST_SCHEMAS[1] and not e.is_kto and (even | odd | {e.system_tag}) - {None} <= _OPENAI_ROLES:
             self.schema = 2
         return self
@@ -203,13 +214,16 @@ class _CleanConversation:
                     return NOT_CLEAN
             except TypeError:  # a list as role
                 return NOT_CLEAN
+            if rec[sides[0]][ct] == rec[sides[1]][ct]:
+                return NOT_CLEAN  # FMT502
             msgs = msgs[:-1]
         elif (len(msgs) - start) & 1 or len(msgs) == start:
             return NOT_CLEAN  # FMT404
         tools = rec.get(self.tools_col) if self.tools_col is not None else None
-        if tools is not None and tools != "":
-            return NOT_CLEAN  # FMT701 has to parse it
-        even, odd = self.even, self.odd
+        if tools is not None and tools != "" and not self._tools_ok(tools):
+            return NOT_CLEAN
+        even, odd, call = self.even, self.odd, self.call
+        calls = False
         it = iter(msgs)
         if start:
             next(it)
@@ -218,14 +232,20 @@ class _CleanConversation:
                 a = next(it)  # an even number of turns is left
                 if type(u) is not dict or type(a) is not dict or len(u) != 2 or len(a) != 2:
                     return NOT_CLEAN
-                if u[rt] not in even or a[rt] not in odd:  # KeyError / TypeError (a list as role): not clean
+                if u[rt] not in even:  # KeyError / TypeError (a list as role): not clean
                     return NOT_CLEAN
+                if a[rt] not in odd:
+                    if a[rt] != call or call is None:
+                        return NOT_CLEAN
+                    calls = True
                 cu, ca = u[ct], a[ct]
                 if type(cu) is not str or type(ca) is not str or not cu or not ca or cu.isspace() or ca.isspace():
                     return NOT_CLEAN
                 if ("<" in cu or "<" in ca) and any(t in cu or t in ca for t in tags):
                     return NOT_CLEAN
         except (KeyError, TypeError):
+            return NOT_CLEAN
+        if calls and rule_registry.RULES["FMT702"].check(rec, self.view):
             return NOT_CLEAN
         if self.schema == 1:  # sharegpt-sft: system and tools are strings when present
             if self.sys_col is None or type(rec.get(self.sys_col)) in (str, type(None)):
@@ -235,35 +255,59 @@ class _CleanConversation:
                 return CLEAN_AND_VALID
         return CLEAN
 
+    def _tools_ok(self, tools) -> bool:
+        """Whether FMT701 accepts a tools string (remembered per distinct string); any other value: let the rules judge."""
+        seen = self.tools_seen
+        if seen is None or type(tools) is not str:
+            return False
+        ok = seen.get(tools)
+        if ok is None:
+            ok = not rule_registry.RULES["FMT701"].check({self.tools_col: tools}, self.view)
+            if len(seen) < 1024:
+                seen[tools] = ok
+        return ok
+
     def clean_block(self, recs: list[dict], raws: list[bytes] | None) -> int:
-        """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record is a
-        preference pair or opens with a system message (the records that hold a ``<`` then one by one); record by
+        """The least :meth:`clean` state of ``recs``: all messages at once in C-level loops, where no record opens
+        with a system message or holds a function call (the records that hold a ``<`` then one by one); record by
         record otherwise."""
-        state = self._clean_messages(recs, raws) if self.sides is None else NOT_CLEAN
-        return state if state else min(map(self.clean, recs))
+        return self._clean_messages(recs, raws) or min(map(self.clean, recs))
 
     def _clean_messages(self, recs: list[dict], raws: list[bytes] | None) -> int:
-        """:meth:`clean`'s checks over the flattened messages of ``recs``, or NOT_CLEAN (then look at each record)."""
+        """:meth:`clean`'s checks over the flattened messages of ``recs``, or NOT_CLEAN (then look at each record).
+
+        A preference pair's prompt (an odd number of messages) is followed by its ``chosen`` message, so that
+        each conversation again starts at an even position; ``rejected`` is checked beside.
+        """
         get = dict.get
         convs = list(map(get, recs, repeat(self.mcol)))
         if set(map(type, convs)) != {list}:
             return NOT_CLEAN
         lens = list(map(len, convs))
-        if 0 in lens or any(map(int.__and__, lens, repeat(1))):  # every conversation has pairs of turns
+        sides, rejected = self.sides, []
+        if sides is not None:
+            if not all(map(int.__and__, lens, repeat(1))):  # every prompt ends with the user
+                return NOT_CLEAN
+            chosen, rejected = list(map(get, recs, repeat(sides[0]))), list(map(get, recs, repeat(sides[1])))
+            convs = list(map(list.__add__, convs, [[m] for m in chosen]))
+        elif 0 in lens or any(map(int.__and__, lens, repeat(1))):  # every conversation has pairs of turns
             return NOT_CLEAN
         msgs = list(chain.from_iterable(convs))
-        if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2}:
+        if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2} or not set(map(type, rejected)) <= {dict} or not set(map(len, rejected)) <= {2}:
             return NOT_CLEAN
         try:
             roles = list(map(itemgetter(self.rt), msgs))
             contents = list(map(itemgetter(self.ct), msgs))
+            contents += map(itemgetter(self.ct), rejected)
             # each conversation starts at an even position: user turns there, answers between (no system message)
-            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd):
+            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd and set(map(itemgetter(self.rt), rejected)) <= self.odd):
                 return NOT_CLEAN
+            if sides is not None and any(map(operator.eq, map(itemgetter(self.ct), chosen), map(itemgetter(self.ct), rejected))):
+                return NOT_CLEAN  # FMT502
             tools = set(map(get, recs, repeat(self.tools_col))) if self.tools_col is not None else {None}
         except (KeyError, TypeError):  # a missing tag, an unhashable role or tools value
             return NOT_CLEAN
-        if not tools <= {None, ""} or not _texts(contents):
+        if not all(map(self._tools_ok, tools - {None, ""})) or not _texts(contents):
             return NOT_CLEAN
         state = CLEAN
         if self.schema == 1 and (self.sys_col is None or set(map(type, map(get, recs, repeat(self.sys_col)))) <= _STR_OR_NONE):
@@ -415,6 +459,7 @@ class _CleanStrings:
     """
 
     __slots__ = ("columns", "keys", "label", "pair")
+    mcol = None
     COLUMNS = {"trl-text": ("text",), "trl-prompt-only": ("prompt",), "trl-prompt-completion": ("prompt", "completion"),
                "trl-preference": ("prompt", "chosen", "rejected"), "trl-unpaired": ("prompt", "completion")}  # fmt: skip
 
@@ -453,6 +498,55 @@ class _CleanStrings:
         if not all(map(_texts, cols.values())):
             return False
         return not self.pair or not any(map(operator.eq, cols["chosen"], cols["rejected"]))
+
+
+class _CleanMessages:
+    """:class:`_CleanStrings` for ``trl-messages``: a record that reads into a Sample with no finding of the sample checks.
+
+    It accepts a record holding only ``messages``: a list of objects holding
+    exactly ``role`` and ``content``, each content a non-blank string, each role
+    ``user`` or ``assistant`` but for an optional leading ``system`` message,
+    and at least one turn besides it.
+
+    >>> fast = _CleanMessages.make("trl-messages")
+    >>> fast.clean({"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]})
+    True
+    >>> fast.clean({"messages": [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": ""}]})
+    False
+    """
+
+    __slots__ = ()
+    TURNS = frozenset(("user", "assistant"))
+    mcol = "messages"  # a column of objects holding two strings in a block it accepts (see RecordChecker)
+
+    @classmethod
+    def make(cls, form: str) -> _CleanMessages | None:
+        return cls() if form == "trl-messages" else None
+
+    def clean(self, rec: dict) -> bool:
+        return self.clean_block([rec])
+
+    def clean_block(self, recs: list[dict]) -> bool:
+        """Whether every record of ``recs`` is accepted (C-level loops over all their messages at once)."""
+        if set(map(len, recs)) != {1}:
+            return False
+        try:
+            convs = list(map(itemgetter("messages"), recs))
+            if set(map(type, convs)) != {list} or 0 in map(len, convs):
+                return False
+            msgs = list(chain.from_iterable(convs))
+            if set(map(type, msgs)) != {dict} or set(map(len, msgs)) != {2}:
+                return False
+            roles = list(map(itemgetter("role"), msgs))
+            if not _texts(list(map(itemgetter("content"), msgs))):
+                return False
+            firsts = list(map(itemgetter("role"), map(itemgetter(0), convs)))
+            if not set(roles) - {"system"} <= self.TURNS or roles.count("system") != firsts.count("system"):
+                return False  # an unhashable role (TypeError), another role, or a system message past the first
+        except (KeyError, TypeError):
+            return False
+        # a system message opens a conversation only when a turn follows it
+        return "system" not in firsts or not any(len(c) == 1 and f == "system" for c, f in zip(convs, firsts))
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:
@@ -564,14 +658,15 @@ class RecordChecker:
         """The per-record check, as a closure over everything chosen once per file (the hot loop)."""
         checks = _record_rules(view)
         read, sample_checks = _sample_rules(view, form)
-        fast_strings = _CleanStrings.make(form) if read is not None else None
+        fast_strings = (_CleanStrings.make(form) or _CleanMessages.make(form)) if read is not None else None
         strings = fast_strings.clean if fast_strings is not None else None  # a record it accepts is neither read nor sample-checked
         schema = _SchemaView(view, form)
         validator, project, identity = schema.validator, schema.project, schema.identity
         codes, schema_name = {c[0] for c in checks}, schema.name if validator is not None else None
         fast = _CleanConversation.make(view, codes, schema_name) or _CleanAlpaca.make(view, codes, schema_name)
         clean = fast.clean if fast is not None else None
-        clean_col = fast.mcol if fast is not None else None  # a clean record's messages cannot change the column's Arrow type
+        # a clean record's (or block's) messages cannot change the column's Arrow type
+        clean_col = fast.mcol if fast is not None else fast_strings.mcol if fast_strings is not None else None
         rest = [c for c in checks if fast is None or c[0] not in fast.covers]  # the rules to run on a record `clean` accepts
         tally = self.tally
         add = tally.add

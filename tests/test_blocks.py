@@ -28,10 +28,17 @@ VIEWS = list({v.entry.name: v for v in FAST_VIEWS if v.stage is None}.values())
 
 
 def _trl_record(rnd: random.Random) -> dict:
-    """Clean TRL records of the string forms, now and then with a defect."""
+    """Clean TRL records of the string forms and of trl-messages, now and then with a defect."""
     pick = rnd.choice
     rec = {"prompt": pick(["2+2?", "好的", "a <b>"]), "completion": pick(["4", "four"])}
     if rnd.random() < 0.3:
+        system = [{"role": "system", "content": pick(["Be brief.", " "])}] if rnd.random() < 0.2 else []
+        turns = [{"role": pick(["user", "user", "user", "assistant", "tool", "system"]) if i % 2 == 0 else pick(["assistant"] * 5 + ["user"]),
+                  "content": pick(["Hi", "好的", "4", " ", "<image>"] if rnd.random() < 0.2 else ["Hi", "4"])} for i in range(pick([0, 1, 2, 2, 4]))]  # fmt: skip
+        rec = {"messages": system + turns}
+        if rec["messages"] and rnd.random() < 0.1:
+            rec["messages"][0][pick(["weight", "name", "content"])] = pick([1, "x", None])
+    elif rnd.random() < 0.3:
         rec = {"prompt": rec["prompt"], "chosen": "4", "rejected": pick(["5", "4"])}
     elif rnd.random() < 0.3:
         rec["label"] = pick([True, False, True, 1, "yes"])
@@ -222,3 +229,56 @@ def test_array_ranges_are_read_in_parallel_or_refused():
         assert (None not in shards) == whole
         if whole:
             assert sum(s[2] for s in shards) == 300 and sum(s[1].lines for s in shards) == body.count("\n")
+
+
+# -- convert reads a JSON array in blocks, its fast lanes take the plain records by their bytes (JSON Lines or array
+# elements): the output and report of every record read and written one at a time ----
+
+# the common conversions, each from the form the records are detected as
+CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages"), ("alpaca", "trl-prompt-completion")]
+
+
+def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_rows: bool = False) -> tuple:
+    """Convert ``path``; ``blocks`` False: the reference, every record read one at a time through the general path."""
+    from fmtkit.conversion import convert, engine
+    from fmtkit.forms import FORMS
+
+    if not blocks:
+        monkeypatch.setattr(engine, "READ_IN_BLOCKS", False)
+        for f in FORMS.values():
+            for target in list(f.direct):
+                monkeypatch.delitem(f.direct, target)
+    out = path.with_name(f"{path.stem}_{blocks}_{to}.jsonl")
+    try:
+        report = convert(path, to, out, form=form).to_dict()
+    except SystemExit as exc:  # a usage error (e.g. no record of the form): the same either way
+        return ("exit", str(exc))
+    data = out.read_bytes() if out.exists() else None
+    if as_rows and data is not None:  # the fast lane keeps each string as the input spells it (as for JSON Lines)
+        data = [json.loads(line) for line in data.decode("utf-8", "surrogatepass").splitlines()]
+    out.unlink(missing_ok=True)
+    report.pop("output", None), report.pop("seconds", None)
+    return data, json.dumps(report, sort_keys=True, default=str).replace(out.name, "")
+
+
+@SETTINGS
+@given(st.lists(lane_records() | near_conversations(), min_size=1, max_size=30), st.integers(0, 1 << 20))
+def test_convert_in_blocks_and_lanes_is_convert_record_by_record(recs, seed):
+    import pytest
+
+    rnd = random.Random(seed)
+    escaped = rnd.random() < 0.2  # strings spelled with ASCII escapes, not as orjson spells them: the same rows, not bytes
+    if rnd.random() < 0.7:
+        path = ROOT / f"c{rnd.randrange(1 << 30)}.json"
+        path.write_bytes(json.dumps(recs, ensure_ascii=escaped, indent=rnd.choice([2, 2, None])).encode("utf-8", "surrogatepass"))
+    else:
+        path = ROOT / f"c{rnd.randrange(1 << 30)}.jsonl"
+        path.write_bytes(b"".join(json.dumps(r, ensure_ascii=escaped).encode("utf-8", "surrogatepass") + b"\n" for r in recs))
+    try:
+        for form, to in CONVERSIONS:
+            with pytest.MonkeyPatch.context() as mp:
+                fast = _converted(path, form, to, True, mp, escaped)
+            with pytest.MonkeyPatch.context() as mp:
+                assert fast == _converted(path, form, to, False, mp, escaped), (form, to, recs)
+    finally:
+        path.unlink()

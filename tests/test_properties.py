@@ -307,6 +307,8 @@ def near_conversations(draw):
     for i in range(rnd.choice([1, 2, 2, 2, 3, 4, 4, 6])):
         role = rnd.choice(assistants[:1] if i % 2 else users[:1]) if rnd.random() < 0.85 else rnd.choice(ROLES + users + assistants)
         m = {rt: role, ct: rnd.choice(["fine", "好的"]) if rnd.random() < 0.85 else draw(near_text)}
+        if i % 2 and rnd.random() < 0.2:  # a function call answers, its JSON now and then malformed
+            m = {rt: assistants[-1], ct: rnd.choice(NEAR_CALLS[:2]) if rnd.random() < 0.6 else rnd.choice(NEAR_CALLS)}
         if rnd.random() < 0.05:
             m[rnd.choice(["weight", "tool_calls", "name", "valeu", rt])] = draw(scalars)
         if rnd.random() < 0.03:
@@ -325,7 +327,16 @@ def near_conversations(draw):
     for key in ("system", "tools", "kto_tag", "images"):
         if rnd.random() < 0.15:
             rec[key] = rnd.choice(["", "Be brief.", None, True, "[]", [], 0])
+    if rnd.random() < 0.3:
+        rec["tools"] = rnd.choice(NEAR_TOOLS[:2]) if rnd.random() < 0.6 else rnd.choice(NEAR_TOOLS)
     return rec
+
+
+# function call texts and tools strings: the first two of each are good, the rest have one defect each
+NEAR_CALLS = ['{"name": "f", "arguments": {"a": 1}}', '[{"name": "f", "arguments": "{\\"a\\": 1}"}]', "[]", '{"name": "f"}',
+              '{"name": 1, "arguments": {}}', "f(1)", '{"name": "f", "arguments": "x"}', '"f"', "[1]", " ", "<image>", '{"name": "<video>", "arguments": {}}']  # fmt: skip
+NEAR_TOOLS = ['[{"name": "f", "parameters": {"type": "object"}}]', '[{"type": "function", "function": {"name": "f"}}]',
+              '{"name": "f"}', '[{"name": 1}]', "[{name: f}]", "null", '"f"', "[1]", '[{"function": "f"}]', " "]  # fmt: skip
 
 
 @settings(max_examples=int(300 * SCALE), deadline=None)
@@ -364,6 +375,17 @@ def test_fast_path_applies_to_the_common_entries():
     clean = _CleanConversation.make(VIEWS[[v.entry.name for v in VIEWS].index("<sharegpt>")], FAST_COVERED)
     assert clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello"}]})
     assert not clean.clean({"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": " "}]})
+    # tool conversations too: a well-formed call and tools string, and not once either is malformed
+    call = [{"from": "human", "value": "Weather?"}, {"from": "function_call", "value": NEAR_CALLS[0]}, {"from": "observation", "value": "sunny"}, {"from": "gpt", "value": "Sunny."}]
+    assert clean.clean({"conversations": call, "tools": NEAR_TOOLS[0]})
+    assert not clean.clean({"conversations": call, "tools": NEAR_TOOLS[2]})
+    assert not clean.clean({"conversations": [*call[:1], {"from": "function_call", "value": NEAR_CALLS[3]}, *call[2:]], "tools": NEAR_TOOLS[0]})
+    # preference pairs: a block of clean pairs passes the rules and the schema at once; an identical pair does not
+    pairs = EntryView.of(DatasetEntry.for_file("sharegpt-preference"))
+    fast = _CleanConversation.make(pairs, {c[0] for c in _record_rules(pairs)}, _SchemaView(pairs, "sharegpt-preference").name)
+    pair = {"conversations": [{"from": "human", "value": "Hi"}], "chosen": {"from": "gpt", "value": "Hello"}, "rejected": {"from": "gpt", "value": "Go"}}
+    assert fast.clean_block([pair, pair], None) == CLEAN_AND_VALID
+    assert fast.clean_block([pair, pair | {"rejected": pair["chosen"]}], None) == 0
 
 
 # -- the Alpaca fast path (record_loop._CleanAlpaca) never hides a finding either ------------------
@@ -412,7 +434,7 @@ def test_alpaca_fast_path_applies_to_the_common_entries():
 
 # -- the TRL string-form fast path (record_loop._CleanStrings) never hides a finding either ------------------
 
-from fmtkit.record_loop import _CleanStrings, _check_sample, _sample_rules  # noqa: E402
+from fmtkit.record_loop import _CleanMessages, _CleanStrings, _check_sample, _sample_rules  # noqa: E402
 
 
 @st.composite
@@ -440,6 +462,20 @@ def test_trl_strings_fast_path_never_hides_a_finding(recs):
             if fast.clean(rec):
                 found: list = []
                 assert not _check_sample(read, checks, rec, "d.jsonl", 1, 0, found.append) and found == [], (form, rec, found)
+
+
+@settings(max_examples=int(300 * SCALE), deadline=None)
+@given(st.lists(near_conversations(), min_size=1, max_size=6))
+def test_trl_messages_fast_path_never_hides_a_finding(recs):
+    fast = _CleanMessages.make("trl-messages")
+    read, checks = _sample_rules(None, "trl-messages")
+    recs = recs + [{"messages": next(iter(r.values()))} for r in recs]  # the messages alone, as the form holds them
+    for rec in recs:
+        if fast.clean(rec):
+            found: list = []
+            assert not _check_sample(read, checks, rec, "d.jsonl", 1, 0, found.append) and found == [], (rec, found)
+    assert fast.clean_block(recs) == all(map(fast.clean, recs))
+    assert fast.clean({"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]})
 
 
 # -- convert's fast lanes (fmtkit/forms/lanes.py) take only records validate finds no error in ----------

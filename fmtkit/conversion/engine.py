@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from fmtkit.forms import FORMS, PARTS_HINT, Loss, ReadError
 from fmtkit.loading import LoadProblem, Record, iter_records
-from fmtkit.loading.json_file import encode_line, is_json_lines, iter_line_range, line_ranges
+from fmtkit.dataset_info import DATA_EXTENSIONS
+from fmtkit.loading.json_file import encode_line, is_json_lines, iter_json_blocks, iter_line_blocks, iter_line_range, line_ranges
 from fmtkit.rules import RULES
 from fmtkit.rules.media import is_web_media
 from fmtkit.sample import Sample
@@ -35,6 +36,9 @@ SHOW_LIMIT = 50
 EXAMPLES_PER_CODE = 3
 HEAD_RECORDS = 1000  # records converted up front to fix the output's columns
 MIN_SHARD_BYTES = 4 << 20
+# JSON Lines (without a fast lane) and JSON arrays are decoded and checked a block of records at a time;
+# False: one record at a time, the reference tests/test_blocks.py compares with
+READ_IN_BLOCKS = True
 
 
 @dataclass(slots=True)
@@ -155,17 +159,68 @@ class Converter:
         """
         t = self.tally
         counts = [0, 0]
+        take = self._taker(fno, out, checker)
+        if take is None and READ_IN_BLOCKS:  # no lane: lines decoded and checked a block at a time
+            self.run_blocks(fno, iter_line_blocks(path, _problem_sink(fno, t, checker), start, end, counts), out, checker, raw_hash=True)
+            t.indices, t.lines = counts
+            return t
+        write = out.write if out is not None else None
+        one = self._one
+        check = checker.check if checker is not None else None
+        read = 0
+        for index, line, value, raw in iter_line_range(path, _problem_sink(fno, t, checker), start, end, counts, take):
+            read += 1
+            if check is not None:
+                check(index, line, value, raw)
+            one(fno, index, line, value, write)
+        t.read += read
+        t.indices, t.lines = counts
+        return t
+
+    def run_blocks(self, fno: int, blocks: Iterator[tuple[int, Any, list, list[bytes] | None]], out, checker: RecordChecker | None = None,
+                   raw_hash: bool = False) -> Tally:  # fmt: skip
+        """:meth:`run` for the blocks ``(index, lines, records, raws)`` of a JSON array (:func:`iter_json_blocks`),
+        or with ``raw_hash`` of JSON Lines (:func:`iter_line_blocks`).
+
+        The fast lane takes an element by its bytes, as a JSON line in :meth:`run_range`; without a lane a
+        block is checked at once (:meth:`RecordChecker.check_block`: the findings and tally of record by record).
+        """
+        t = self.tally
+        take = self._taker(fno, out, checker)
+        write = out.write if out is not None else None
+        one = self._one
+        check = checker.check if checker is not None else None
+        for index, lines, recs, raws in blocks:
+            if take is None or raws is None:
+                t.read += len(recs)
+                if checker is not None:
+                    checker.check_block(index, lines, recs, raws, raw_hash)
+                for i, rec in enumerate(recs):
+                    one(fno, index + i, lines[i], rec, write)
+                continue
+            for i, rec in enumerate(recs):
+                if not take(raws[i], index + i, lines[i]):
+                    t.read += 1
+                    if check is not None:
+                        check(index + i, lines[i], rec, None)
+                    one(fno, index + i, lines[i], rec, write)
+        return t
+
+    def _taker(self, fno: int, out, checker: RecordChecker | None):
+        """The fast lane as a screen ``take(raw, index, line)``: it writes the record's output row and returns True,
+        or False to leave the record to the general path; None without a lane. A record it takes counts as read,
+        written and (with ``checker``) checked clean."""
         lane = self.lane
+        if lane is None:
+            return None
+        t = self.tally
         shown, show, strict = t.shown, self.opts.show, self.opts.strict
         write = out.write if out is not None else None
         rows_append = t.rows.append
         key0 = fno << 40
         vouched = checker.vouched if checker is not None else None
-        taken = 0
 
         def take(raw: bytes, index: int, line: int) -> bool:
-            """The fast lane: write the line's output row; False when it leaves the line to the general path."""
-            nonlocal taken
             if show and len(shown) < show:  # records to show take the general path, which keeps their rows
                 return False
             got = lane(raw)  # (output line, shape, droppable loss)
@@ -180,23 +235,13 @@ class Converter:
             if write is not None:
                 write(got[0])
             rows_append(key0 | index)
-            taken += 1
+            t.read += 1
+            t.written += 1
             if vouched is not None:
                 vouched(index, line, got[1])
             return True
 
-        one = self._one
-        check = checker.check if checker is not None else None
-        read = 0
-        for index, line, value, raw in iter_line_range(path, _problem_sink(fno, t, checker), start, end, counts, take if lane else None):
-            read += 1
-            if check is not None:
-                check(index, line, value, raw)
-            one(fno, index, line, value, write)
-        t.read += read + taken
-        t.written += taken
-        t.indices, t.lines = counts
-        return t
+        return take
 
     def _one(self, fno: int, index: int, line: int | None, value: Any, write) -> None:
         """Write the output rows of one record through the general path; ``write`` None: a dry run."""
@@ -336,7 +381,9 @@ def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shar
         checker = RecordChecker(*check, problems, hash_limit=0)  # duplicates are warnings: convert skips only errors
     path = src.files[shard.fno]
     with part.open("wb", buffering=1 << 20) if part is not None else contextlib.nullcontext() as out:  # one write per row into a 1 MiB buffer
-        if shard.end < 0:
+        if shard.end < 0 and READ_IN_BLOCKS and DATA_EXTENSIONS.get(path.suffix.lower()) == "json":  # an array, or objects one after another
+            conv.run_blocks(shard.fno, iter_json_blocks(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
+        elif shard.end < 0:
             conv.run(shard.fno, iter_records(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
         else:
             conv.run_range(path, shard.fno, shard.start, shard.end, out, checker)

@@ -71,6 +71,21 @@ def _struct(name: str, fields: list[tuple], rename: dict[str, str]):
     return msgspec.defstruct(name, fields, rename=rename, forbid_unknown_fields=True, gc=False)
 
 
+def _turns(parts: list, msgs: list, user: Any, assistant: Any, pu: bytes, pa: bytes) -> bool:
+    """Append ``pu`` + content + ``},`` then ``pa`` + content + ``},`` for each user/assistant pair of ``msgs``
+    (decoded messages with raw contents); False when they are not such pairs of strings (none, or an odd number)."""
+    if not msgs or len(msgs) & 1:
+        return False
+    view, sep = memoryview, b"},"
+    it = iter(msgs)
+    for u, a in zip(it, it):
+        cu, ca = u.content, a.content
+        if u.role != user or a.role != assistant or view(cu)[0] != _QUOTE or view(ca)[0] != _QUOTE:
+            return False
+        parts += (pu, cu, sep, pa, ca, sep)
+    return True
+
+
 def sharegpt_to_openai(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | None:
     """ShareGPT -> OpenAI for plain text conversations: an optional system prompt, then user/assistant turns."""
     if next(iter(columns), None) != "messages" or not entry.is_conversation or entry.ranking or entry.kto_tag or entry.messages is None:
@@ -94,7 +109,8 @@ def sharegpt_to_openai(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
     failed = msgspec.DecodeError  # ValidationError is one
     view = memoryview
     col = entry.messages
-    shapes = {0: {col: []}, 1: {col: [], sys_col: ""}, 2: {col: [], sys_col: None}}
+    msgs_shape = [{entry.role_tag: "", entry.content_tag: ""}]  # the messages it takes: objects of two strings
+    shapes = {0: {col: msgs_shape}, 1: {col: msgs_shape, sys_col: ""}, 2: {col: msgs_shape, sys_col: None}}
     head, system, sep, tail = b'{"messages":[', b'{"role":"system","content":', b"},", b"}]" + _tail(columns, 1)
     pu, pa = b'{"role":"user","content":', b'{"role":"assistant","content":'
 
@@ -134,16 +150,66 @@ def sharegpt_to_openai(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | N
             if len(value) > 2:
                 parts += (system, value, sep)
             msgs = msgs[1:]
-        if not msgs or len(msgs) & 1:
+        if not _turns(parts, msgs, user, assistant, pu, pa):
             return None
-        it = iter(msgs)
-        for u, a in zip(it, it):
-            cu, ca = u.content, a.content
-            if u.role != user or a.role != assistant or view(cu)[0] != _QUOTE or view(ca)[0] != _QUOTE:
-                return None
-            parts += (pu, cu, sep, pa, ca, sep)
         parts[-1] = tail
         return b"".join(parts), shapes[shape], None
+
+    return lane
+
+
+def openai_to_sharegpt(entry: DatasetEntry, columns: dict[str, Any]) -> Lane | None:
+    """OpenAI -> ShareGPT for plain text conversations: an optional system message, then user/assistant turns.
+
+    >>> lane = openai_to_sharegpt(DatasetEntry.for_file("openai"), {"conversations": None, "system": ""})
+    >>> lane(b'{"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yo"}]}')[0]
+    b'{"conversations":[{"from":"human","value":"Hi"},{"from":"gpt","value":"Yo"}],"system":""}\\n'
+    """
+    order = list(columns)
+    with_system = order[1:2] == ["system"]  # the output has a system column (the first records had one)
+    if order[:1] != ["conversations"] or ("system" in order and not with_system):
+        return None
+    if not entry.is_conversation or entry.ranking or entry.kto_tag or entry.messages is None or entry.system is not None:
+        return None
+    user, assistant, system_tag = entry.user_tag, entry.assistant_tag, entry.system_tag
+    if user is None or assistant is None or len({user, assistant, system_tag}) < 3 or entry.role_tag == entry.content_tag:
+        return None
+    import msgspec
+    import orjson
+
+    message = _struct("Message", [("role", str), ("content", msgspec.Raw)], {"role": entry.role_tag, "content": entry.content_tag})
+    decode = msgspec.json.Decoder(_struct("Record", [("messages", list[message])], {"messages": entry.messages})).decode
+    failed = msgspec.DecodeError
+    view = memoryview
+    shape = {entry.messages: [{entry.role_tag: "", entry.content_tag: ""}]}  # the messages it takes: objects of two strings
+    fill_system = b',"system":' + orjson.dumps(columns["system"]) if with_system else b""
+    end = _tail(columns, 2 if with_system else 1)
+    head, close = b'{"conversations":[', b"}]"
+    pu, pa = b'{"from":"human","value":', b'{"from":"gpt","value":'
+
+    def lane(line: bytes) -> tuple[bytes, dict[str, Any], None] | None:
+        try:
+            msgs = decode(line).messages
+        except failed:
+            return None
+        if not _text_ok(line):
+            return None
+        system = fill_system
+        if msgs and msgs[0].role == system_tag:
+            value = msgs[0].content
+            if view(value)[0] != _QUOTE:
+                return None
+            if len(value) > 2:  # not "": the general path writes no empty system prompt
+                if not with_system:
+                    return None  # a column the output's first records did not have: the general path adds it
+                system = b',"system":' + value
+            msgs = msgs[1:]
+        parts = [head]
+        if not _turns(parts, msgs, user, assistant, pu, pa):
+            return None
+        parts[-1] = close
+        parts += (system, end)
+        return b"".join(parts), shape, None
 
     return lane
 

@@ -38,7 +38,7 @@ from typing import Any
 
 from fmtkit.alignment import ANY_ORDER
 from fmtkit.dataset_info import DatasetEntry
-from fmtkit.forms import REQUIRED, Form, Loss
+from fmtkit.forms import REQUIRED, Form, Loss, lanes
 from fmtkit.forms.columns import (
     OPENAI_MESSAGE_KEYS,
     carry_message_keys,
@@ -124,7 +124,7 @@ FORM = Form(
     "openai", read, write, COLUMNS,
     roles={"messages": "messages", "tools": "tools", "images": "images", "videos": "videos", "audios": "audios"},
     entry={"formatting": "openai", "tags": _TAGS},
-    schema="openai-messages.schema.json",
+    schema="openai-messages.schema.json", direct={"sharegpt": lanes.openai_to_sharegpt},
     bare={"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}, "tags": _TAGS},
     order=ANY_ORDER,  # as OpenAI's API and chat templates take it
 )  # fmt: skip

@@ -44,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 from fmtkit.dataset_info import DATA_EXTENSIONS
@@ -377,6 +378,25 @@ class _Absorber:
             self._conflict(b.path, b.py, a, b.record, b.line)
 
 
+def _settled_objects(node: Shape, objs: list[dict]) -> bool:
+    """Whether joining ``objs`` into the object shape ``node`` changes nothing: they share one key order, each
+    key a field of ``node`` whose values are null or its type, a string or boolean, and no key is missing
+    unless a missing key is noted already."""
+    keys = set(map(tuple, objs))
+    if len(keys) != 1:
+        return False
+    (order,) = keys
+    if len(order) != len(node.fields) and node.altered is None:
+        return False
+    for k in order:
+        field = node.fields.get(k)
+        types = set(map(type, map(itemgetter(k), objs)))
+        types.discard(_NULL)
+        if field is None or types and (types != {field.py} or field.py not in (str, bool)):
+            return False
+    return True
+
+
 def _cast_problem(src: Shape, dst: Shape, first: str) -> tuple[Shape, str] | None:
     """Why ``datasets`` cannot cast a later part's ``src`` to the ``first`` part's ``dst`` (the shape to blame and why), or None."""
     s, d = src.py, dst.py
@@ -482,9 +502,13 @@ class ArrowTally:
                 break
             if k == clean_col and k == self._clean_col:
                 continue
-            types = set(map(type, map(dict.get, recs, repeat(k))))
-            types.discard(type(None))
-            if types and (len(types) > 1 or node.py not in types or node.py not in (str, bool)):
+            values = list(map(dict.get, recs, repeat(k)))
+            types = set(map(type, values))
+            types.discard(_NULL)
+            if types == {dict} and node.py is dict:  # e.g. a preference pair's messages: objects of strings
+                if not _settled_objects(node, [v for v in values if v is not None]):
+                    break
+            elif types and (len(types) > 1 or node.py not in types or node.py not in (str, bool)):
                 break
         else:
             return
