@@ -616,7 +616,7 @@ class RecordChecker:
     of their JSON types, for the whole-file rules). ``fmtkit validate`` runs
     :func:`check_records`; ``fmtkit convert`` calls these for the records it parses.
 
-    >>> from fmtkit import rules; rules.load_all()
+    >>> from fmtkit import rules; _ = rules.load_all()
     >>> problems = []
     >>> checker = RecordChecker("d.jsonl", None, "unknown", problems)
     >>> checker.check(0, 1, ["not", "an", "object"], None), [f.code for f in problems], checker.tally.records
