@@ -192,6 +192,21 @@ def test_chat_through_piped_stdin(tiny_model: Path) -> None:
     assert "Chatting with" not in result.stderr  # the banner is for terminals only
 
 
+def test_chat_prints_control_characters_of_an_answer_escaped(tiny_model: Path, tmp_path: Path) -> None:
+    """A model that answers with an escape sequence cannot drive the terminal: the answer is shown with ``\\x1b``."""
+    import shutil
+
+    from transformers import AutoTokenizer, GenerationConfig
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    (esc,) = AutoTokenizer.from_pretrained(model).encode("\x1b", add_special_tokens=False)
+    GenerationConfig(sequence_bias=[[[esc], 100.0]]).save_pretrained(model)  # greedy decoding then writes ESC
+    result = _invoke(["chat", str(model), "--max-new-tokens", "3", "--device", "cpu"], "Hello\n")
+    assert result.exit_code == 0, result.stderr
+    assert "\\x1b" in result.stdout and "\x1b" not in result.stdout
+
+
 def test_chat_with_an_adapter_alone(tiny_adapter: Path, tiny_model: Path) -> None:
     from peft import PeftModel
 
