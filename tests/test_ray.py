@@ -193,3 +193,32 @@ def test_stats_on_ray_same_report_as_jobs_1(cluster, capsys, tmp_path, units):
     chat = json.loads(out1)["entries"]["chat"]
     assert chat["counts"]["records"] > 5 * 512 and chat["duplicates"]["exact"] and chat["skipped"]["records"], chat["counts"]
     assert units.count("_measure_in_worker") > 2 * 5  # the chat entry alone is 6 batches, past the window of 2 per CPU
+
+
+def test_a_stream_on_ray_keeps_order_and_takes_tasks_as_results_are_used(cluster, units):
+    """stream_in_workers under --engine ray: results in task order, and at most two tasks per CPU taken ahead (bounded memory)."""
+    from fmtkit.engines import start, using
+    from fmtkit.workers import stream_in_workers
+
+    pulled: list[int] = []
+
+    def tasks():
+        for i in range(20):
+            pulled.append(i)
+            yield -i
+
+    with using(start("ray", 2)):
+        results = stream_in_workers(abs, tasks(), jobs=2)
+        assert next(results) == 0 and len(pulled) == 4
+        assert [0, *results] == list(range(20))
+    assert units == ["abs"] * 20  # every task ran on Ray
+
+
+def test_stats_with_a_tokenizer_on_ray(cluster, capsys, tiny_model, units):
+    """The tokenizer goes to each Ray worker once; token counts and cut-off losses are --jobs 1's."""
+    args = ("stats", DATASET, "--entry", "alpaca_demo", "--tokenizer", str(tiny_model), "--cutoff-len", "32", "--output-format", "json")
+    code1, out1, err1 = run_cli(capsys, *args, "--jobs", "1")
+    code2, out2, err2 = run_cli(capsys, *args, "--engine", "ray")
+    assert code1 == 0 and json.loads(out1)["entries"]["alpaca_demo"]["tokens"], err1
+    assert (code2, out2) == (code1, out1), err2
+    assert "_measure_in_worker" in units

@@ -1,7 +1,8 @@
 """``--engine ray``: fmtkit's units of work as Ray tasks, on a local Ray instance or an existing cluster.
 
 The tasks are the ones the local worker processes run (a file, or a byte range
-of a JSON Lines file, with the same record checker); their results come back
+of a JSON Lines file, with the same record checker; for ``stats``, a batch of
+samples, streamed a few per CPU at a time); their results come back
 in order and are joined by the same code, so the report is the one a local
 run gives. Every task's worker runs with ``PYTHONHASHSEED=0``: duplicate
 records (FMT803) are found by comparing ``hash()`` values made in different
