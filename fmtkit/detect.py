@@ -19,9 +19,48 @@ from fmtkit.forms import FORMS as _FORMS
 FORMS = tuple(_FORMS)
 
 
-def detect_record(record: Any) -> str | None:
-    """The form one record looks like, or None."""
+def v1_record(record: Any) -> str | None:
+    """Which sample of LLaMA-Factory's experimental v1 data format (``USE_V1=1``) a record is ("sft", "dpo"), or None.
+
+    v1 messages hold their content as a list of ``{"type", "value"}`` parts
+    and may carry a ``loss_weight``; its pairs are ``chosen_messages`` and
+    ``rejected_messages``. LLaMA-Factory 0.9.x's ``dataset_info.json`` loader
+    reads none of it.
+
+    >>> v1_record({"messages": [{"role": "user", "content": [{"type": "text", "value": "hi"}], "loss_weight": 0.0}]})
+    'sft'
+    >>> v1_record({"chosen_messages": [], "rejected_messages": []}), v1_record({"messages": [{"role": "user", "content": "hi"}]})
+    ('dpo', None)
+    """
     if not isinstance(record, dict):
+        return None
+    if "chosen_messages" in record and "rejected_messages" in record:
+        return "dpo"
+    msgs = record.get("messages")
+    if not isinstance(msgs, list):
+        return None
+    for m in msgs[:4]:
+        if not isinstance(m, dict):
+            return None
+        content = m.get("content")
+        parts = content if isinstance(content, list) else []
+        if "loss_weight" in m or any(isinstance(p, dict) and "value" in p and "type" in p and "text" not in p for p in parts):
+            return "sft"
+    return None
+
+
+def detect_v1(records: Iterable[Any], sample: int = 20) -> str | None:
+    """The v1 sample kind (:func:`v1_record`) of most of the first ``sample`` records, or None."""
+    found = [v1_record(r) for i, r in zip(range(sample), records, strict=False)]
+    kinds = [k for k in found if k]
+    return max(set(kinds), key=kinds.count) if len(kinds) * 2 > len(found) else None
+
+
+def detect_record(record: Any) -> str | None:
+    """The form one record looks like, or None (LLaMA-Factory's v1 format included: :func:`v1_record`)."""
+    if not isinstance(record, dict):
+        return None
+    if v1_record(record):
         return None
     keys = record.keys()
     if "preferred_output" in keys or "non_preferred_output" in keys:

@@ -18,7 +18,7 @@ from typing import Any
 
 from fmtkit.dataset_info import INFO_FILE, DatasetEntry
 from fmtkit.detect import FORMS as FORM_NAMES
-from fmtkit.detect import detect_form
+from fmtkit.detect import detect_form, detect_v1
 from fmtkit.entries import load_entry, load_info, local_entries
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.forms import BARE_ENTRIES, FORMS, Reader, ReadError, reader_for
@@ -94,6 +94,10 @@ def resolve(source: str | Path, entry: str | None = None, form: str | None = Non
     head: list[Any] = head_records(path) if form is None or form in BARE_ENTRIES else []
     if form is None:
         form = detect_form(head)
+        if form is None and detect_v1(head):
+            from fmtkit.rules.files import v1_message
+
+            raise FmtkitError(f"{path}: {v1_message(detect_v1(head))}, and fmtkit convert does not read it either (FMT208)")
         if form is None:
             raise FmtkitError(f"{path}: cannot tell the form of this file; pass --from FORM ({', '.join(FORM_NAMES)})")
     dentry = DatasetEntry.for_file(form, head, path.parent, path.name) if form in BARE_ENTRIES else None

@@ -62,6 +62,16 @@ _LLAMA3_TOOLS_HEADER = (
     "Do not use variables.\n\n"
 )
 
+# LLaMA-Factory's default tool prompt (its chatml, default and empty templates), appended to the system
+# prompt without a separator. {tools}: per tool "> Tool Name: ...\nTool Description: ...\nTool Args:\n"
+# then one "  - NAME (TYPE[, required]): DESCRIPTION[, should be one of [...]][, where each item should be
+# TYPE]\n" line per argument, then "\n"; {names}: the tool names, comma-separated.
+_DEFAULT_TOOLS_PROMPT = (
+    "You have access to the following tools:\n{tools}Use the following format if using a tool:\n```\n"
+    "Action: tool name (one of [{names}])\nAction Input: the input to the tool, in a JSON format representing "
+    'the kwargs (e.g. ```{"input": "hello world", "num_beams": 5}```)\n```\n'
+)
+
 
 @dataclass(frozen=True)
 class ChatFormat:
@@ -71,8 +81,9 @@ class ChatFormat:
     ``qwen`` (``<tool_call>`` JSON, results in ``<tool_response>`` inside a user
     turn), ``llama3`` (Llama 3.1's tool prompt in the system turn, calls as
     ``{"name": ..., "parameters": ...}`` JSON, results as a ``tool`` turn) or
-    ``json`` (tools as JSON in the system turn, calls as JSON, results as a
-    ``tool`` turn).
+    ``default`` (LLaMA-Factory's default: "You have access to the following tools:"
+    after the system prompt, calls as ``Action:`` / ``Action Input:`` lines, results
+    as a ``tool`` turn).
     """
 
     system: str
@@ -107,7 +118,7 @@ class ChatFormat:
             )
 
         j: list[str] = [
-            "{%- set ns = namespace(system=" + lit(self.default_system) + ", messages=messages) %}",
+            "{%- set ns = namespace(system=" + lit(self.default_system) + ", messages=messages, tools='', names='', args='') %}",
             "{%- if messages and messages[0]['role'] == 'system' %}"
             "{%- set ns.system = messages[0]['content'] %}{%- set ns.messages = messages[1:] %}{%- endif %}",
         ]
@@ -133,11 +144,22 @@ class ChatFormat:
                 "{%- if tool['type'] != 'function' %}{%- set tool = {'type': 'function', 'function': tool} %}{%- endif %}"
                 "{%- set ns.system = ns.system + (tool | tojson(indent=4)) + '\\n\\n' %}{%- endfor %}{%- endif %}"
             )
-        else:
+        else:  # LLaMA-Factory's default tool prompt; a bare function schema or OpenAI's wrapper around one
+            prompt = lit(_DEFAULT_TOOLS_PROMPT).replace("{tools}", '" ~ ns.tools ~ "').replace("{names}", '" ~ ns.names ~ "')
             j.append(
-                "{%- if tools %}{%- set ns.system = (ns.system + '\\n\\n' if ns.system else '') + "
-                '\'You can call these functions; answer with a JSON object {"name": ..., "arguments": ...}:\\n\' '
-                "+ (tools | tojson) %}{%- endif %}"
+                "{%- if tools %}{%- for tool in tools %}"
+                "{%- if tool.get('type') == 'function' %}{%- set tool = tool['function'] %}{%- endif %}"
+                "{%- set params = tool.get('parameters') or {} %}{%- set ns.args = '' %}"
+                "{%- for name, param in (params.get('properties') or {}).items() %}"
+                "{%- set ns.args = ns.args ~ '  - ' ~ name ~ ' (' ~ param.get('type', '')"
+                " ~ (', required' if name in (params.get('required') or []) else '') ~ '): ' ~ param.get('description', '')"
+                " ~ (', should be one of [' ~ param['enum'] | join(', ') ~ ']' if param.get('enum') else '')"
+                " ~ (', where each item should be ' ~ param['items'].get('type', '') if param.get('items') else '') ~ '\\n' %}"
+                "{%- endfor %}"
+                "{%- set ns.tools = ns.tools ~ '> Tool Name: ' ~ tool['name'] ~ '\\nTool Description: '"
+                " ~ tool.get('description', '') ~ '\\nTool Args:\\n' ~ ns.args ~ '\\n' %}"
+                "{%- set ns.names = ns.names ~ (', ' if not loop.first else '') ~ tool['name'] %}"
+                "{%- endfor %}{%- set ns.system = ns.system ~ " + prompt + " %}{%- endif %}"
             )
         if self.prefix:
             j.append("{{- " + lit(self.prefix) + " }}")
@@ -175,7 +197,7 @@ class ChatFormat:
         call = (
             "'<tool_call>\\n{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + args + '}\\n</tool_call>'"
             if self.tool_style == "qwen"
-            else "'{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + args + '}'"
+            else "'Action: ' + call['function']['name'] + '\\nAction Input: ' + args"
         )
         args = (
             "{%- if call['function']['arguments'] is string %}{%- set args = call['function']['arguments'] %}"
@@ -228,7 +250,8 @@ _CHATML = dict(
 )
 
 TEMPLATES: dict[str, ChatFormat] = {
-    "chatml": ChatFormat(**_CHATML),
+    # LLaMA-Factory's chatml: its default tool format, results as a "tool" turn.
+    "chatml": ChatFormat(**_CHATML, tool="<|im_start|>tool\n{content}<|im_end|>\n", tool_style="default"),
     "qwen": ChatFormat(
         **_CHATML, default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
     ),
@@ -252,7 +275,7 @@ TEMPLATES: dict[str, ChatFormat] = {
         assistant_suffix="",
         separator="\n",
         tool="Observation: {content}\n",
-        tool_style="json",
+        tool_style="default",
     ),
     # No markup at all: the turns' texts, each answer followed by the EOS token.
     "empty": ChatFormat(
@@ -261,7 +284,7 @@ TEMPLATES: dict[str, ChatFormat] = {
         assistant_prefix="",
         assistant_suffix="",
         tool="{content}",
-        tool_style="json",
+        tool_style="default",
     ),
 }
 

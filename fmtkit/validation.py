@@ -23,14 +23,15 @@ from typing import Any
 import orjson
 
 from fmtkit import rules as rule_registry
-from fmtkit.dataset_info import INFO_FILE, DatasetEntry
+from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE, DatasetEntry
 from fmtkit.forms import BARE_ENTRIES
-from fmtkit.detect import FORMS, detect_form
+from fmtkit.detect import FORMS, detect_form, detect_v1
 from fmtkit.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, FmtkitError
 from fmtkit.findings import ERROR, SEVERITIES, SEVERITY_RANK, Finding
 from fmtkit.loading import LoadProblem, check_data_file, data_files, head_records
 from fmtkit.rules import json_type
 from fmtkit.rules.arrow_types import folder_problems
+from fmtkit.rules.files import v1_message
 from fmtkit.rules.whole_file import FileFinding, FileTally, entry_findings, file_findings, kto_balance
 from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
@@ -352,7 +353,7 @@ class _Checker:
             self.report.not_checked.append(entry.name)
             if self.fetched is not None and entry.source_key == "hf_hub_url":
                 self.report.notes.append(f"entry {entry.name!r}: --remote does not read a repository's README configurations (subset) yet")
-        blocking = {"FMT104", "FMT105", "FMT106", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
+        blocking = {"FMT104", "FMT105", "FMT106", "FMT111", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
         return any(f.code in blocking for f in self.report.findings[before:])
 
     def _from_hub(self, entry: DatasetEntry) -> bool:
@@ -366,6 +367,7 @@ class _Checker:
         total = errored = 0
         parts = []  # (file, its Arrow parts): datasets loads a folder's files as one table
         files = fetched if fetched is not None else [p for p in data_files(entry.data_path()) if only_file is None or p.resolve() == only_file.resolve()]
+        files = [p for p in files if not self._v1_file(p, root, entry)]
         self.run_ahead([(p, view, entry.form) for p in files], root)
         for path in files:
             tally = self.check_file(path, root, view, entry.form)
@@ -376,7 +378,17 @@ class _Checker:
             self._add_all(kto_balance(tally, entry), _rel(path, root), entry.name)
         for rel, p in folder_problems(parts):
             self.add(p.code, p.message, file=rel, line=p.line, record=p.record, entry=entry.name, fix=p.fix)
-        self._add_all(entry_findings(entry, total, errored), INFO_FILE, entry.name)
+        codes = sorted({f.code for f in self.report.findings if f.entry == entry.name and f.record is not None and f.severity == ERROR})
+        self._add_all(entry_findings(entry, total, errored, codes), INFO_FILE, entry.name)
+
+    def _v1_file(self, path: Path, root: Path, entry: DatasetEntry) -> bool:
+        """FMT208 (once) when a conversation entry's JSON file is in LLaMA-Factory's v1 format: its records are not checked."""
+        if not entry.is_conversation or DATA_EXTENSIONS.get(path.suffix.lower()) != "json":
+            return False
+        v1 = detect_v1(head_records(path))
+        if v1:
+            self.add("FMT208", v1_message(v1) + "; its records are not checked", file=_rel(path, root), entry=entry.name)
+        return v1 is not None
 
     def _add_all(self, found: list[FileFinding], file: str, entry: str | None) -> None:
         for f in found:
@@ -402,7 +414,10 @@ class _Checker:
         found, view = plan or self.bare_plan(path, root, form)
         if found is None:
             tally = self.check_file(path, root, None, "unknown")
-            if tally.records:
+            v1 = detect_v1(head_records(path)) if tally.records else None
+            if v1:
+                self.add("FMT208", v1_message(v1) + "; its records are not checked", file=rel)  # bare: the form is unknown
+            elif tally.records:
                 self.add("FMT207", "no known form detected (looked for instruction, conversations, messages, prompt, chosen, text ...)", file=rel)
             return
         if form is None:
@@ -436,12 +451,12 @@ class _Checker:
         result.records = tally.records
         if tally.records == 0 and not findings:
             self.add("FMT205", "the file holds no record", file=rel, entry=name)
-        self._file_rules(tally, rel, name, view)
+        self._file_rules(tally, rel, name, view, form)
         return tally
 
-    def _file_rules(self, tally: FileTally, rel: str, name: str | None, view: EntryView | None) -> None:
+    def _file_rules(self, tally: FileTally, rel: str, name: str | None, view: EntryView | None, form: str) -> None:
         """The whole-file rules (FMT8xx, :func:`fmtkit.rules.whole_file.file_findings`) on one file's tally."""
-        found, quiet, notes = file_findings(tally, view, rel)
+        found, quiet, notes = file_findings(tally, view, rel, form)
         if quiet:  # one absent column explains every record's finding about it: keep the one finding
             self.report.findings = [f for f in self.report.findings if not (f.file == rel and f.entry == name and f.code in quiet)]
         self._add_all(found, rel, name)

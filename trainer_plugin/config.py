@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from fmtkit.errors import FmtkitError
+from fmtkit.models.vision import is_vision_model
 from fmtkit.templates import TEMPLATES
 from trainer_plugin.fit import TRUNCATIONS
 
@@ -104,6 +105,14 @@ class TrainConfig:
         "sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES
     )
     pref_ftx: float = _key(0.0, "Weight of an added SFT (NLL) loss in DPO and SimPO.", "method")
+    orpo_sft_loss: str = _key(
+        "answer",
+        "ORPO's SFT term. answer: as LLaMA-Factory, minus each chosen answer's mean token log-probability, averaged "
+        "over the pairs (the prompt is not trained). sequence: as TRL, the cross-entropy over every token of the "
+        "chosen sequences, prompt included.",
+        "method",
+        ("answer", "sequence"),
+    )
     simpo_gamma: float = _key(0.5, "Target reward margin of SimPO.", "method")
     dpo_label_smoothing: float = _key(
         0.0, "Label smoothing of the DPO sigmoid loss (robust DPO), in [0, 0.5].", "method"
@@ -278,6 +287,9 @@ IGNORED_KEYS = frozenset(
     """.split()
 )
 
+# LLaMA-Factory's video and audio keys (ignored): on a vision-language model, named in a warning (images only here).
+VIDEO_KEYS = ("video_max_pixels", "video_min_pixels", "video_fps", "video_maxlen", "audio_sampling_rate", "use_audio_in_video")
+
 # LLaMA-Factory features fmtkit does not implement: an error when switched on.
 UNSUPPORTED_KEYS: dict[str, str] = {
     **dict.fromkeys(("use_galore", "galore_target", "galore_rank", "galore_layerwise"), "GaLore"),
@@ -440,6 +452,11 @@ def load_config(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = (
             raise FmtkitError(f"unknown config key {key!r}{hint}")
     config = TrainConfig(**values)
     notes = _check(config)
+    video = [key for key in ignored if key in VIDEO_KEYS]
+    if video and is_vision_model(config.model_name_or_path):
+        ignored = [key for key in ignored if key not in video]
+        notes.insert(0, f"warning: videos are not supported here: fmtkit train trains images only (samples with "
+                     f"videos or audios are refused), so {', '.join(video)} change nothing")  # fmt: skip
     if ignored:
         notes.insert(0, f"ignoring LLaMA-Factory keys that fmtkit train has no use for: {', '.join(ignored)}")
     return config, notes

@@ -6,7 +6,7 @@ dataset processors do, and hands the trainer the token ids (the trainer only
 batches them):
 
 - sft: turn by turn. Each (prompt, answer) pair of the conversation gets a
-  share of the budget left (:func:`split_budget`); once the budget is spent the
+  share of the budget left (:func:`~fmtkit.truncation.split_budget`); once the budget is spent the
   later turns are left out. Every turn's answer stays in the loss.
 - dpo, orpo, simpo, rm (pairs): the prompt and the *longer* of the two answers
   share ``cutoff_len``; both answers are cut to the same length.
@@ -21,20 +21,15 @@ tokens to a long prompt, so rows are kept. A row left with nothing to train all
 the same (an answer with no token in the loss) is dropped and counted, as
 :mod:`trainer_plugin.fit` does for TRL's truncation.
 
->>> split_budget(10, 5, 64)  # it fits: nothing is cut
-(10, 5)
->>> split_budget(100, 100, 64)  # both long: split by their ratio
-(32, 32)
->>> split_budget(10, 100, 64)  # a short prompt is kept whole, the answer takes the rest
-(10, 54)
->>> split_budget(100, 20, 64)  # a short answer is kept whole, the prompt takes the rest
-(44, 20)
+The budget rule is :mod:`fmtkit.truncation` (shared with ``fmtkit stats --cutoff-len``).
 """
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+
+from fmtkit.truncation import split_budget, turn_budgets, turns
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
@@ -58,43 +53,6 @@ def is_tokenized(dataset: Any) -> bool:
     """Whether a training set's rows carry token ids (made here) rather than chat messages or texts."""
     columns = getattr(dataset, "column_names", None) or ()
     return any(column in columns for column in ("input_ids", "prompt_ids", "chosen_ids", "chosen_input_ids"))
-
-
-def split_budget(prompt_len: int, answer_len: int, budget: int) -> tuple[int, int]:
-    """How many prompt and answer tokens LLaMA-Factory keeps of a pair in ``budget`` tokens (its ``infer_seqlen``).
-
-    An answer shorter than half the budget is kept whole; else a prompt shorter than half is kept
-    whole and the answer gets the rest; else the budget is shared in proportion to the two lengths.
-    """
-    if 2 * answer_len < budget:
-        answer_room = budget
-    elif 2 * prompt_len < budget:
-        answer_room = budget - prompt_len
-    else:
-        answer_room = int(budget * answer_len / (prompt_len + answer_len))
-    answer = min(answer_room, answer_len)
-    return min(max(budget - answer, 0), prompt_len), answer
-
-
-def turns(ids: list[int], mask: list[int]) -> list[tuple[list[int], list[int]]]:
-    """A rendered conversation as (prompt, answer) pairs: each run of unmasked tokens, then the masked run after it.
-
-    >>> turns([1, 2, 3, 4, 5, 6], [0, 0, 1, 0, 1, 1])
-    [([1, 2], [3]), ([4], [5, 6])]
-    >>> turns([1, 2], [0, 0])  # no answer marked: one prompt
-    [([1, 2], [])]
-    """
-    pairs: list[tuple[list[int], list[int]]] = []
-    source: list[int] = []
-    target: list[int] = []
-    for token, trained in zip(ids, mask, strict=True):
-        if not trained and target:
-            pairs.append((source, target))
-            source, target = [], []
-        (target if trained else source).append(token)
-    if source or target:
-        pairs.append((source, target))
-    return pairs
 
 
 def _kwargs(row: dict[str, Any]) -> dict[str, Any]:
@@ -123,11 +81,7 @@ def encode_sft(row: dict[str, Any], tokenizer: Any, cutoff: int, train_on_prompt
     pairs = turns(ids, done["assistant_masks"])
     input_ids: list[int] = []
     labels: list[int] = []
-    for source, target in pairs:
-        room = cutoff - len(input_ids)
-        if room <= 0:
-            break
-        keep_source, keep_target = split_budget(len(source), len(target), room)
+    for (source, target), (keep_source, keep_target) in zip(pairs, turn_budgets([(len(s), len(t)) for s, t in pairs], cutoff)):
         prompt, answer = source[:keep_source], target[:keep_target]
         input_ids += prompt + answer
         labels += (prompt if train_on_prompt else [IGNORE] * len(prompt)) + answer

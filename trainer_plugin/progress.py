@@ -126,8 +126,11 @@ def _smoothed(values: list[float]) -> list[float]:
     return out
 
 
-def plot_losses(output_dir: str | Path, losses: dict[str, list[dict[str, float]]]) -> list[Path]:
-    """Save ``training_<key>.png`` in ``output_dir`` for each key with points (the logged and the smoothed curve)."""
+def plot_losses(output_dir: str | Path, losses: dict[str, list[dict[str, float]]], folder: str | Path | None = None) -> list[Path]:
+    """Save ``training_<key>.png`` in ``output_dir`` for each key with points (the logged and the smoothed curve).
+
+    ``folder``: where the files go when not ``output_dir`` itself (the temporary folder of an atomic save).
+    """
     import matplotlib
 
     matplotlib.use("agg")
@@ -143,7 +146,7 @@ def plot_losses(output_dir: str | Path, losses: dict[str, list[dict[str, float]]
         axes.plot(steps, _smoothed(values), color="#1f77b4", label="smoothed")
         axes.set(title=f"training {key} of {output_dir}", xlabel="step", ylabel=key)
         axes.legend()
-        path = Path(output_dir) / f"training_{key}.png"
+        path = Path(folder or output_dir) / f"training_{key}.png"
         figure.savefig(path, format="png", dpi=100)
         plt.close(figure)
         written.append(path)

@@ -11,9 +11,11 @@ loadable again) and ``train_summary.json`` (:class:`~trainer_plugin.progress.Tra
 
 from __future__ import annotations
 
+import os
+import re
 import warnings
-from collections.abc import Callable
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.models.vision import is_processor, is_vision_model
 from fmtkit.sample import Sample
+from fmtkit.writing import atomic_folder
 from trainer_plugin.checks import assistant_only, check_data, fit_dataset
 from trainer_plugin.config import TrainConfig
 from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset, train_entry
@@ -144,7 +147,6 @@ def load_tokenized_set(config: TrainConfig, echo: Echo = default_echo) -> Tokeni
 def save_tokenized_set(config: TrainConfig, tokenized: TokenizedSet, echo: Echo = default_echo) -> None:
     """Save the run's tokenized set in ``config.tokenized_path`` (written beside it, then renamed into place)."""
     import json
-    import os
     import shutil
 
     from datasets import DatasetDict
@@ -327,7 +329,7 @@ def train(
     check_model_path(config.model_name_or_path)
     refuse_model_folder(config.output_dir, "output_dir", {"model_name_or_path": config.model_name_or_path, "dataset_dir": config.dataset_dir})
     for note in notes:
-        echo(f"note: {note}")
+        echo(note if note.startswith("warning:") else f"note: {note}")
     stage = get_stage(config.trainer_stage)
     if config.tokenized_path and has_tokenized_set(config.tokenized_path):
         tokenized = load_tokenized_set(config, echo)
@@ -445,8 +447,6 @@ def train_on_datasets(
     if eval_dataset is not None and config.eval_strategy == "no":
         trainer.evaluate()  # the end-of-run evaluation; ProgressPrinter records eval_loss
 
-    output_dir = Path(config.output_dir)
-    trainer.save_model(str(output_dir))
     state = trainer.state
     summary = TrainSummary(
         stage=stage.name,
@@ -474,18 +474,23 @@ def train_on_datasets(
         session_tokens = summary.train_tokens - (progress.tokens_at_start if summary.tokens_counted == "trainer" else 0)
         summary.tokens_per_second = round(session_tokens / summary.train_runtime_s, 1)
     failures = summary.loss_failures()
-    if trainer.is_world_process_zero():
-        bad = nonfinite_tensors(output_dir)
-        if bad:
-            failures.append(f"{len(bad)} saved weight tensor(s) hold NaN or inf (e.g. {bad[0]})")
-        if failures:
-            summary.status, summary.failure = "failed", "; ".join(failures)
-        tokenizer.save_pretrained(output_dir)
-        (output_dir / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
-        (output_dir / SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
-        if plot:
-            for path in plot_losses(output_dir, {"loss": summary.losses, "eval_loss": summary.eval_losses}):
-                echo(f"loss curve saved to {path}")
+    output_dir = Path(config.output_dir)
+    plots: list[Path] = []
+    with _final_folder(trainer, output_dir) as folder:  # the weights, tokenizer, config and summary land together
+        trainer.save_model(str(folder))
+        if trainer.is_world_process_zero():
+            bad = nonfinite_tensors(folder)
+            if bad:
+                failures.append(f"{len(bad)} saved weight tensor(s) hold NaN or inf (e.g. {bad[0]})")
+            if failures:
+                summary.status, summary.failure = "failed", "; ".join(failures)
+            tokenizer.save_pretrained(folder)
+            (folder / CONFIG_FILE).write_text(config.to_yaml(), encoding="utf-8")
+            (folder / SUMMARY_FILE).write_text(summary.to_json(), encoding="utf-8")
+            if plot:
+                plots = plot_losses(output_dir, {"loss": summary.losses, "eval_loss": summary.eval_losses}, folder)
+    for path in plots:
+        echo(f"loss curve saved to {output_dir / path.name}")
     if failures:
         raise FmtkitError(
             f"training failed: {'; '.join(failures)}; the weights in {output_dir} are not usable"
@@ -500,9 +505,28 @@ def train_on_datasets(
 
 
 @contextmanager
+def _final_folder(trainer: Any, output_dir: Path) -> Iterator[Path]:
+    """Where the final save goes: on the main process, a temporary folder whose files land in ``output_dir``
+    only once all are written (:func:`fmtkit.writing.atomic_folder`; removed if the save fails). Its name is
+    shared with the other processes, which join the save (sharded models) but write nothing else."""
+    from accelerate.utils import broadcast_object_list
+    from safetensors import SafetensorError
+
+    main = trainer.is_world_process_zero()
+    with atomic_folder(output_dir) if main else nullcontext() as tmp:
+        [name] = broadcast_object_list([str(tmp) if main else None])
+        try:
+            yield Path(name)
+        except SafetensorError as exc:  # its I/O errors say "(os error 28)": an OSError, for atomic_folder's message
+            code = re.search(r"os error (\d+)", str(exc))
+            if code is None:
+                raise
+            raise OSError(int(code[1]), os.strerror(int(code[1]))) from exc
+
+
+@contextmanager
 def _tensorboard_dir(logging_dir: str | None):
     """transformers' TensorBoard callback takes its folder from TENSORBOARD_LOGGING_DIR when it is built."""
-    import os
 
     saved = os.environ.get("TENSORBOARD_LOGGING_DIR")
     if logging_dir:

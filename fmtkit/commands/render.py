@@ -55,12 +55,9 @@ def render(source, tokenizer_path, entry, index, template, rejected, cutoff_len)
 
     processor = None
     if is_vision_model(tokenizer_path):
-        from fmtkit.models.vision import load_processor, render_vision_sample, set_image_pixels
+        from fmtkit.models.vision import counting_processor, render_vision_sample
 
-        if template:
-            raise FmtkitError("--template: a vision-language model renders with its processor's chat template")
-        processor = load_processor(tokenizer_path)
-        set_image_pixels(processor, None, None)  # fmtkit train's defaults (LLaMA-Factory's image_max/min_pixels)
+        processor = counting_processor(tokenizer_path, template)
         view = render_vision_sample(processor, sample, found.base_dir, answer)
         tokenizer = processor.tokenizer
     else:

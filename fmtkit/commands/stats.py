@@ -12,7 +12,7 @@ from fmtkit.templates import TEMPLATES
 @click.command("stats")
 @click.argument("source", type=click.Path(path_type=str))
 @click.option("--entry", "entries", multiple=True, help="Only these dataset names (repeat, or comma-separated).")
-@click.option("--tokenizer", "tokenizer_path", help="Count tokens with this tokenizer (a model folder): imports transformers.")
+@click.option("--tokenizer", "tokenizer_path", help="Count tokens with this tokenizer (a model folder; a vision-language model's processor counts each image as its image tokens): imports transformers.")
 @click.option("--template", help=f"Chat template, as `fmtkit train`'s `template:` takes it: {', '.join(TEMPLATES)} or a .jinja file (default: the tokenizer's).")
 @click.option("--cutoff-len", type=click.IntRange(1), help="Report samples longer than this many tokens and what they lose.")
 @output_options(["human", "json"], "human")
@@ -29,13 +29,16 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     the exit code is 2 only when no entry could be read. Memory stays bounded
     at any size: past 200,000 samples the percentiles come from a sketch
     (docs/stats.md says how close). In a terminal a progress bar shows the
-    rate and time left.
+    rate and time left. With a vision-language model folder as --tokenizer
+    (Qwen2-VL...), its processor counts: each <image> is the image tokens it
+    expands to, in the lengths and the --cutoff-len figures.
 
     \b
     Examples:
       fmtkit stats dataset/
       fmtkit stats dataset/ --entry alpaca_demo --tokenizer models/qwen --cutoff-len 1024
       fmtkit stats data.jsonl --output-format json --plot lengths.png
+      fmtkit stats dataset/ --entry sharegpt_mm_demo --tokenizer models/qwen2-vl --cutoff-len 1024
       fmtkit stats shards/ --engine ray --address auto
     """
     import sys
@@ -53,10 +56,15 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
         from fmtkit.stats.report import plot_type
 
         plot_type(plot)  # a bad --plot fails before the work
+    processor = None  # a vision-language model's: its images count as their image tokens
     if tokenizer_path:
+        from fmtkit.models.vision import counting_processor, is_vision_model
         from fmtkit.stats.tokenizer import load_tokenizer
 
-        tokenizer = load_tokenizer(tokenizer_path, template)
+        if is_vision_model(tokenizer_path):
+            processor = counting_processor(tokenizer_path, template)
+        else:
+            tokenizer = load_tokenizer(tokenizer_path, template)
     wanted = [n.strip() for e in entries for n in e.split(",") if n.strip()] or None
     results = {}
     unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
@@ -71,6 +79,11 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
             except FmtkitError as exc:
                 unreadable[label] = named(str(exc))
                 continue
+            if processor is not None:
+                from fmtkit.sources import resolve
+                from fmtkit.stats.tokens import MediaCounter
+
+                tokenizer = MediaCounter(processor, resolve(str(here), name).base_dir)  # media paths are relative to it
             skipped = Skipped()
             with ProgressBar(label, files, enabled=sys.stderr.isatty()) as bar:
                 summary = summarize(stream_entry(here, name, skipped), tokenizer, cutoff_len, jobs=slots or jobs, progress=bar)

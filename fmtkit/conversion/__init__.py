@@ -170,6 +170,10 @@ def convert(
         if strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
+        elif not report.written:
+            why = f"{to} can hold none of the {report.records_read:,} records read (see why above)" if report.records_read else "no record was read"
+            report.notes.append(f"nothing written: {why}" + (", so nothing registered" if register else ""))
+            report.output = None
         elif not dry_run and sharded:
             written_files = write_shards(parts, shards, names, shard_tmps, fill, drop)
             report.refused = unloadable(written_files[0], kind) if register and written_files else None
@@ -178,9 +182,7 @@ def convert(
                 report.output = None
             else:
                 report.notes.append(publish_shards(src, to, out_path, names, shard_tmps, written_files))
-            if register and report.written == 0:
-                report.notes.append("nothing written, so nothing registered")
-            elif register and not report.refused:
+            if register and not report.refused:
                 raw = registration(to, out_path, info_dir, list(fill or template), any(t.tool_turns for t in tallies))
                 add_entry(info_dir, reg_name, raw)
                 report.registered = {"name": reg_name, "dataset_info": str(info_dir / INFO_FILE), "entry": raw}
@@ -197,9 +199,7 @@ def convert(
                 report.output = None
             else:
                 publish(written, out_path)
-            if register and report.written == 0:
-                report.notes.append("nothing written, so nothing registered")
-            elif register and not report.refused:
+            if register and not report.refused:
                 columns = list(fill or template)
                 raw = registration(to, out_path, info_dir, columns, any(t.tool_turns for t in tallies))
                 add_entry(info_dir, reg_name, raw)

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fmtkit.forms import FORMS, PARTS_HINT, ReadError
+from fmtkit.forms import FORMS, PARTS_HINT, Loss, ReadError
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.loading.json_file import encode_line, is_json_lines, iter_line_range, line_ranges
 from fmtkit.rules import RULES
+from fmtkit.rules.media import is_web_media
 from fmtkit.sample import Sample
 
 from fmtkit.report.convert import ConvertReport
@@ -120,6 +121,7 @@ class Converter:
         self.seen_keys: dict[str, None] = {}
         self.transform = opts.extract_prompt or opts.pairs_to_kto
         self.rebase = opts.rebase  # applied to samples with media; fast lanes never write media
+        self.web_images = bool(FORMS[opts.to].roles)  # a LLaMA-Factory form: image URLs are a loss (FMT607)
         # the form's fast lane to the target, when it applies (same rows as the general path, see fmtkit.forms.lanes);
         # it needs the output's columns, so the first records (read to fix them) take the general path
         self.lane = None
@@ -237,6 +239,8 @@ class Converter:
         lost = t.lost
         for sample in samples:
             row, losses = self.write(sample)
+            if self.web_images and sample.images and any(is_web_media(p) for p in sample.images):
+                losses = [*(losses or ()), Loss("media-url", "an image is a URL or data: URI, which LLaMA-Factory cannot open (FMT607)")]
             if losses:
                 blocking = None
                 codes = set()

@@ -69,12 +69,14 @@ LOSS_CODES: dict[str, tuple[str, str]] = {
     "extra-fields": ("fields that no part of the model holds", "drop"),
     "message-fields": ("message keys that no part of the model holds (name, reasoning_content, ...)", "drop"),
     "part-fields": ("fields of content parts that no part of the model holds (an image's detail, ...)", "drop"),
+    # "warn": written whole, but the output's loader cannot use it
+    "media-url": ("image URLs (http(s):// or data:), which LLaMA-Factory cannot open (FMT607): written as they are; download the images and write local paths", "warn"),
 }
 
 
 def is_droppable(code: str) -> bool:
-    """Whether a loss only drops metadata (the record is still written)."""
-    return LOSS_CODES.get(code, ("", "skip"))[1] == "drop"
+    """Whether the record is still written despite the loss (it only drops metadata, or is a warning)."""
+    return LOSS_CODES.get(code, ("", "skip"))[1] in ("drop", "warn")
 
 
 # Keys of ``Sample.hints`` start with this prefix: hints about how the source

@@ -17,7 +17,8 @@ Messages with images use the structured content of chat templates: the
 ``<image>`` placeholders of LLaMA-Factory's data become ``{"type": "image"}``
 blocks in place (:func:`content_blocks`, :func:`chat_with_images`).
 :func:`render_vision_sample` is ``fmtkit render``'s view of a sample with its
-image tokens, masked with :func:`loss_template` as training masks it.
+image tokens, masked with :func:`loss_template` as training masks it;
+``fmtkit stats`` counts the same tokens (:func:`vision_ids_and_mask`).
 
 >>> content_blocks("<image>What is this?")
 [{'type': 'image'}, {'type': 'text', 'text': 'What is this?'}]
@@ -133,6 +134,16 @@ def load_processor(path: str | Path, tokenizer_path: str | Path | None = None) -
     return processor
 
 
+def counting_processor(path: str | Path, template: str | None = None) -> Any:
+    """The processor ``fmtkit render`` and ``fmtkit stats`` count with: images sized as ``fmtkit train`` sizes them
+    by default (LLaMA-Factory's ``image_max_pixels`` / ``image_min_pixels``); a VLM renders with its own chat template."""
+    if template:
+        raise FmtkitError("--template: a vision-language model renders with its processor's chat template")
+    processor = load_processor(path)
+    set_image_pixels(processor, None, None)
+    return processor
+
+
 def _pixel_bounded(image_processor: Any) -> bool:
     """Whether the image processor sizes images by pixel count (``min_pixels`` / ``max_pixels``: Qwen2-VL's family)."""
     kwargs = getattr(image_processor, "valid_kwargs", None)
@@ -240,7 +251,7 @@ def render_vision_sample(processor: Any, sample: Any, base_dir: str | Path, answ
     """:func:`fmtkit.stats.render.render_sample` for a VLM: the tokens the processor makes, each image expanded to its
     image tokens (never trained); the loss mask from :func:`loss_template`."""
     from fmtkit.stats.conversation import sequences
-    from fmtkit.stats.render import RenderedSample, Token, template_errors
+    from fmtkit.stats.render import RenderedSample, Token
 
     seqs = sequences(sample)
     template = loss_template(processor)
@@ -250,6 +261,21 @@ def render_vision_sample(processor: Any, sample: Any, base_dir: str | Path, answ
     if seq.text is not None:
         raise FmtkitError("a pretraining sample has no chat to render with a processor")
     images = [open_image(Path(base_dir) / path) for path in sample.images]
+    ids, mask = vision_ids_and_mask(processor, seq, images, template)
+    tokenizer = processor.tokenizer
+    tokens = [Token(i, tokenizer.decode([i]), bool(m)) for i, m in zip(ids, mask, strict=True)]
+    which = ("chosen" if seq is seqs[0] else "rejected") if sample.kind == "preference" else None
+    return RenderedSample("".join(t.text for t in tokens), tokens, kind=sample.kind, answer=which, markers=template is not None)
+
+
+def vision_ids_and_mask(processor: Any, seq: Any, images: list[Any], template: str | None) -> tuple[list[int], list[int]]:
+    """The token ids of one chat sequence (:class:`~fmtkit.stats.conversation.ChatSequence`) with its images, each
+    expanded to its image tokens, and its loss mask (all 0 when ``template`` is None or for a prompt).
+
+    What ``fmtkit render`` shows and ``fmtkit stats`` counts for a VLM; ``template`` is :func:`loss_template`'s.
+    """
+    from fmtkit.stats.render import template_errors
+
     messages = chat_with_images(seq.messages, images)
     use_mask = template is not None and not seq.generation_prompt
     with template_errors():
@@ -261,12 +287,9 @@ def render_vision_sample(processor: Any, sample: Any, base_dir: str | Path, answ
             add_generation_prompt=seq.generation_prompt,
             return_assistant_tokens_mask=use_mask,
         )
-    ids = flat_ids(out["input_ids"])
-    mask = flat_ids(out["assistant_masks"]) if use_mask else [0] * len(ids)
-    tokenizer = processor.tokenizer
-    tokens = [Token(int(i), tokenizer.decode([int(i)]), bool(m)) for i, m in zip(ids, mask, strict=True)]
-    which = ("chosen" if seq is seqs[0] else "rejected") if sample.kind == "preference" else None
-    return RenderedSample("".join(t.text for t in tokens), tokens, kind=sample.kind, answer=which, markers=template is not None)
+    ids = [int(i) for i in flat_ids(out["input_ids"])]
+    mask = [int(m) for m in flat_ids(out["assistant_masks"])] if use_mask else [0] * len(ids)
+    return ids, mask
 
 
 def flat_ids(value: Any) -> list[int]:

@@ -45,9 +45,10 @@ class ConvertReport:
 
     @property
     def exit_code(self) -> int:
-        """1 when the input check found errors (records skipped for them, or errors of no record), or (``strict``) anything was lost; else 0."""
+        """1 when the input check found errors (records skipped for them, or errors of no record), no record
+        was (or, in a dry run, would be) written, or (``strict``) anything was lost; else 0."""
         invalid = any(not k.startswith("not-expressible:") for k in self.skipped_by or {})
-        if invalid or self.findings or self.refused or (self.strict and (self.lost or self.skipped)):
+        if invalid or self.findings or self.refused or not self.written or (self.strict and (self.lost or self.skipped)):
             return EXIT_FINDINGS
         return 0
 
@@ -60,11 +61,14 @@ class ConvertReport:
 
     def loss_lines(self) -> list[str]:
         """One sentence per loss: "12 records have tool calls, which alpaca cannot express: skipped"."""
-        from fmtkit.forms import describe_loss, is_droppable
+        from fmtkit.forms import LOSS_CODES, describe_loss, is_droppable
 
         out = []
         for code, n in sorted((self.lost or {}).items(), key=lambda kv: -kv[1]):
             what = describe_loss(code)
+            if LOSS_CODES.get(code, ("", ""))[1] == "warn" and not self.strict:
+                out.append(f"{n} record{'s' if n != 1 else ''} {'has' if n == 1 else 'have'} {what}")
+                continue
             if self.strict:
                 action = "error (--strict)"
             else:

@@ -24,6 +24,13 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _checked(report) -> str:
+    """What was validated, for the one-line summary: the file itself when a single bare file, else the folder."""
+    if not report.entries and len(report.files) == 1:
+        return display_path(report, report.files[0].file)
+    return report.root
+
+
 def render(report, out=None, quiet: bool = False, console: Console | None = None, max_per_rule: int = DEFAULT_MAX_PER_RULE, fail_on: str = "error", **_) -> None:
     console = console or safe_console(file=out, highlight=False, soft_wrap=True)
     findings = shown(report, quiet, fail_on)
@@ -48,7 +55,7 @@ def render(report, out=None, quiet: bool = False, console: Console | None = None
     if quiet:
         if findings:
             what = _count(len(findings), "error") if fail_on == "error" else f"{_count(len(findings), 'finding')} at or above {fail_on}"
-            console.print(Text(f"{what} in {report.root}"))
+            console.print(Text(f"{what} in {_checked(report)}"))
         return
     if findings:
         console.print()
@@ -56,8 +63,11 @@ def render(report, out=None, quiet: bool = False, console: Console | None = None
         console.print(Text.assemble((f"{rel}: detected form ", "dim"), (form, "bold")))
     for note in report.notes:
         console.print(Text(note, style="dim"))
-    for name in report.not_checked:
-        console.print(Text(f"entry {name!r}: reads from a hub, a script or cloud storage; not checked locally", style="dim"))
+    said = {f.entry for f in findings if f.code == "FMT114"}  # shown, or counted in "... and N more FMT114"
+    unsaid = [name for name in report.not_checked if name not in said]
+    if unsaid:
+        names = ", ".join(map(repr, unsaid[:5])) + (f" and {len(unsaid) - 5:,} more" if len(unsaid) > 5 else "")
+        console.print(Text(f"not checked locally (they read from a hub, a script or cloud storage: FMT114): {names}", style="dim"))
     table = Table(title="fmtkit validate", title_justify="left", show_edge=False)
     table.add_column("checked")
     table.add_column("count", justify="right")

@@ -27,8 +27,14 @@ record breaks it:
   ``datasets`` 4.0 goes through pandas, which cannot hold an integer beyond
   64 bits (FMT809).
 
-``datasets`` releases with the ``Json`` feature type load a path whose type
-varies within a part as JSON; LLaMA-Factory 0.9.5 pins ``datasets<=4.0.0``.
+``datasets`` releases with the ``Json`` feature type (4.7 and later, which
+TRL needs; 5.2 measured) load a path whose type varies within a part, or
+whose objects differ in keys, as JSON values, unaltered but for strings that
+are JSON text, which they decode; LLaMA-Factory 0.9.5 pins
+``datasets<=4.0.0``. So TRL's forms are judged with those semantics
+(``problems(json_type=True)``), entries of ``dataset_info.json`` with 4.0's,
+and a bare file of ``messages``, which both read, gets FMT813 (a warning)
+for what only 4.0 rejects or alters.
 The state is a few nodes per path, not per record (:class:`ArrowTally`), and
 joins across the shards of ``--jobs``.
 """
@@ -41,7 +47,7 @@ from itertools import repeat
 from pathlib import Path
 
 from fmtkit.dataset_info import DATA_EXTENSIONS
-from fmtkit.rules import _JSON_TYPES, ERROR, declare  # _JSON_TYPES: the package's JSON names of Python types (FMT802's words)
+from fmtkit.rules import _JSON_TYPES, ERROR, WARNING, declare  # _JSON_TYPES: the package's JSON names of Python types (FMT802's words)
 
 declare(
     "FMT807", "nested-type-drift", ERROR, "give the field one type in every record", "dataset",
@@ -156,6 +162,47 @@ declare(
     """,
 )  # fmt: skip
 
+declare(
+    "FMT813", "arrow-llamafactory-only", WARNING, "for LLaMA-Factory, fix it as the finding says; TRL loads the file as it is", "dataset",
+    """A bare OpenAI-style file loads with TRL's `datasets` but not as LLaMA-Factory's `datasets` 4.0 reads it.
+
+    A file of ``messages`` is both LLaMA-Factory's openai form and TRL's
+    conversational form. `datasets` 4.7 and later (TRL needs them) load a path
+    whose values vary in type, or objects that differ in keys, as its ``Json``
+    type, unaltered; `datasets` 4.0, the newest LLaMA-Factory 0.9.5 allows,
+    fails on the first (FMT802, FMT807) and fills the missing keys of the
+    second with null (FMT810). Read through a ``dataset_info.json`` entry, the
+    same file gets those errors.
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], "meta": {"source": "web"}}
+        {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye"}], "meta": {"source": "book"}}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}], "meta": {"source": "web"}}
+        {"messages": [{"role": "user", "content": "Bye"}, {"role": "assistant", "content": "Goodbye"}], "meta": {"source": 7}}
+    """,
+)  # fmt: skip
+
+
+def split_by_loader(tally: ArrowTally) -> list[ArrowProblem]:
+    """The Arrow problems of a file both loaders read (a bare OpenAI-style file): what TRL's ``datasets``
+    (4.7 and later) also rejects or alters keeps its code; what only LLaMA-Factory's (4.0) does becomes FMT813."""
+    both = {(p.code, p.record, p.pointer) for p in tally.problems(json_type=True)}
+    out = []
+    for p in tally.problems():
+        if (p.code, p.record, p.pointer) in both:
+            out.append(p)
+        else:
+            message = f"[{p.code} for LLaMA-Factory's datasets 4.0; TRL's datasets 4.7+ loads it as written] {p.message}"
+            out.append(ArrowProblem("FMT813", p.record, p.line, p.pointer, message, p.fix))
+    return out
+
+
 CHUNK_BYTES = 10 << 20  # datasets' JsonConfig.chunksize: it reads JSON Lines in parts of this size
 _NULL = type(None)
 _INT64 = 1 << 63
@@ -266,7 +313,7 @@ class _Absorber:
                 self.fields(node.fields, v, record, line, path)
                 if node.altered is None and not n == len(node.fields) == len(v):
                     keys = ", ".join(map(repr, sorted(set(node.fields) - set(v)) or sorted(v)))
-                    node.altered = (record, line, path, f"objects here differ in their keys ({keys}): each gets them all, the missing ones null")
+                    node.altered = (record, line, path, f"{_KEYS_DIFFER} ({keys}): each gets them all, the missing ones null")
             elif t is list:
                 if v:
                     self.items(node.item, v, record, line, path)
@@ -312,7 +359,9 @@ class _Absorber:
             a.record, a.line, a.path = b.record, b.line, b.path
         elif a.py is b.py or {a.py, b.py} == {int, float}:
             if a.altered is None and (b.altered is not None or a.py is not b.py or b.py is dict and a.fields.keys() != b.fields.keys()):
-                a.altered = b.altered or (b.record, b.line, b.path, "objects or numbers here differ between the parts of the file --jobs read")
+                keys = b.py is dict and a.py is dict and a.fields.keys() != b.fields.keys()
+                how = f"{_KEYS_DIFFER} between the parts of the file --jobs read" if keys else "integers and numbers with a fraction mix here"
+                a.altered = b.altered or (b.record, b.line, b.path, how)
             if b.py is float and (b.fraction and not a.fraction or a.py is int):
                 a.py, a.fraction, a.record, a.line, a.path = float, a.fraction or b.fraction, b.record, b.line, b.path
             if b.py is dict:
@@ -533,11 +582,22 @@ class ArrowTally:
             parts = parts[1:]
         self.parts.extend(parts)
 
-    def problems(self) -> list[ArrowProblem]:
-        """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record."""
+    def problems(self, json_type: bool = False) -> list[ArrowProblem]:
+        """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record.
+
+        ``json_type``: judge as ``datasets`` 4.7 and later do (TRL's), with the
+        ``Json`` feature type: a path whose values vary in type, or objects
+        that differ in keys, load as JSON values, unaltered; integers beyond
+        64 bits below the top level of a JSON array file load too. Mixed
+        integers and fractions still become floats, and the chunks and the
+        nesting depth limit are the same.
+        """
         self.close()
-        out = [_conflict_problem(key, *v) for key, v in self.conflicts.items()]
-        out += [_altered_problem(node) for node in _rendered(self.parts[0][1]) if _schema_path(node.path) not in self.conflicts]
+        conflicts = {k: v for k, v in self.conflicts.items() if not json_type or _fails_with_json_type(k, v[3])}
+        out = [_conflict_problem(key, *v) for key, v in conflicts.items()]
+        if json_type:  # the other conflicts load as JSON values, and a string there that is JSON text is decoded
+            out += [_decoded_problem(*v) for key, v in self.conflicts.items() if key not in conflicts and _decodes_rendered_text(key, v[3], v[4])]
+        out += [_altered_problem(node, json_type) for node in _rendered(self.parts[0][1], json_type) if _schema_path(node.path) not in self.conflicts]
         first = "the first 10 MB of the file"
         for shape, why in _part_problems(first, self.parts[0][1], [root for _, root in self.parts[1:]], set(self.conflicts)):
             out.append(_late_problem(shape, why, "a JSON Lines file in chunks of 10 MB", f"move a record that has it, with its final type, into {first} (e.g. to the top)"))
@@ -548,6 +608,29 @@ def _root() -> Shape:
     root = Shape(0, None, ())
     root.py, root.fields = dict, {}
     return root
+
+
+def _decodes_rendered_text(key: tuple, now: type | str, was: Shape | None) -> bool:
+    """Whether a conflict the ``Json`` type absorbs involves strings in a value written into the prompt as JSON.
+
+    A string where other records hold objects or arrays (tool call arguments, tools) is JSON text, which the
+    ``Json`` type decodes: ``"{}"`` becomes ``{}``. (Other strings, such as ``"a"`` beside numbers, stay strings.)
+    """
+    rendered = key[0] == "tools" or any(k == "tool_calls" and "function" in key[i + 1:i + 3] for i, k in enumerate(key))
+    kinds = {now, was.py if was is not None else None}
+    return rendered and str in kinds and bool(kinds & {dict, list})
+
+
+def _decoded_problem(record: int, line, path: tuple, now: type | str, was: Shape) -> ArrowProblem:
+    where = pointer(path)
+    message = (f"{where} is {_name(now)} here but {was.describe()} in record {was.record} (at {pointer(was.path)}): datasets (4.7 and later) "
+               "stores these values as JSON and decodes the strings that are JSON text, so a chat template writes them as objects")  # fmt: skip
+    return ArrowProblem("FMT810", record, line, where, message, "give the value one type in every record: all objects, or all JSON strings")
+
+
+def _fails_with_json_type(key: tuple, now: type | str) -> bool:
+    """Whether a conflict still stops ``datasets`` with the ``Json`` type: too deep, or a top-level integer pandas cannot hold."""
+    return now is _TOO_DEEP or now is _TOO_BIG and len(key) == 1
 
 
 def _conflict_problem(key: tuple, record: int, line, path: tuple, now: type | str, was: Shape | None) -> ArrowProblem:
@@ -587,12 +670,20 @@ def _fix(key: tuple, was: type, now: type) -> str:
     return f"give {where} one type in every record (encode it as a JSON string if it must vary)"
 
 
-def _rendered(root: Shape):
+_KEYS_DIFFER = "objects here differ in their keys"  # how an object path is altered when its objects differ in keys
+
+
+def _rendered(root: Shape, json_type: bool = False):
     """The shapes whose values LLaMA-Factory writes into the prompt as JSON and Arrow altered:
-    everything under a tool call's ``function`` (name and arguments) and under ``tools``."""
+    everything under a tool call's ``function`` (name and arguments) and under ``tools``.
+
+    ``json_type``: objects that differ in keys load as JSON values, whole and unaltered (nothing below them is reported).
+    """
     stack = [(k, node, k == "tools") for k, node in root.fields.items()]
     while stack:
         key, node, rendered = stack.pop()
+        if json_type and node.altered is not None and node.altered[3].startswith(_KEYS_DIFFER):
+            continue
         if rendered and node.altered is not None:
             yield node
         for k, child in (node.fields or {}).items():
@@ -601,9 +692,13 @@ def _rendered(root: Shape):
             stack.append((key, node.item, rendered))
 
 
-def _altered_problem(node: Shape) -> ArrowProblem:
+def _altered_problem(node: Shape, json_type: bool = False) -> ArrowProblem:
     record, line, path, how = node.altered
     where = pointer(path)
+    if json_type:
+        fix = "write every such number with a fraction (1.0) or none, or store the value as a JSON string"
+        message = f"{where}: {how}: datasets changes these values, and a chat template writes them into the prompt as JSON"
+        return ArrowProblem("FMT810", record, line, where, message, fix)
     if "tool_calls" in _schema_path(path):
         fix = ("give every tool call's arguments the same keys, or write the entry as ShareGPT with function_call turns "
                "(fmtkit convert --to sharegpt): in OpenAI form, arguments written as JSON text are encoded twice (FMT705)")  # fmt: skip

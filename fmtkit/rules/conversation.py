@@ -145,7 +145,7 @@ def turn_count(rec: dict, view: EntryView):
     return aligned.problem("FMT404") if aligned is not None and rec.get(view.entry.messages) else None
 
 
-@rule("FMT405", "content-not-string", ERROR, "make each message's content a string", applies=_conv)
+@rule("FMT405", "content-not-string", ERROR, "make each message's content a string (fmtkit convert --to sharegpt flattens OpenAI typed content parts into text and <image> placeholders)", applies=_conv)
 def content_not_string(rec: dict, view: EntryView):
     """A message's content is not a string (a list of typed parts, a number, null).
 

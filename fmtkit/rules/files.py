@@ -117,3 +117,33 @@ declare(
         {"question": "Hi", "answer": "Hello"}
     """,
 )  # fmt: skip
+
+declare(
+    "FMT208", "llamafactory-v1-format", ERROR,
+    "train it with LLaMA-Factory's v1 (USE_V1=1), or rewrite it in a 0.9.x form (OpenAI messages with string content, ShareGPT, Alpaca)", "file",
+    """A data file is in LLaMA-Factory's experimental v1 data format, which the ``dataset_info.json`` loader of 0.9.x does not read.
+
+    LLaMA-Factory's v1 trainers (``USE_V1=1``) read samples whose
+    ``messages`` hold content as lists of ``{"type": "text", "value": ...}``
+    parts and a ``loss_weight`` per message (and ``chosen_messages`` /
+    ``rejected_messages`` for pairs). Read as the 0.9.x openai or sharegpt
+    form, every record would be malformed; fmtkit says so once per file and
+    checks no record (``fmtkit convert`` does not read the v1 format either).
+
+    Passes::
+
+        # demo.jsonl (alone)
+        {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello"}]}
+
+    Fails::
+
+        # demo.jsonl (alone)
+        {"messages": [{"role": "user", "content": [{"type": "text", "value": "hi"}], "loss_weight": 0.0}, {"role": "assistant", "content": [{"type": "text", "value": "Hello"}], "loss_weight": 1.0}]}
+    """,
+)  # fmt: skip
+
+
+def v1_message(kind: str) -> str:
+    """FMT208's message for a file of v1 ``kind`` samples ("sft", "dpo")."""
+    return f"LLaMA-Factory's v1 data format ({kind} samples, USE_V1=1): the dataset_info.json loader of LLaMA-Factory 0.9.x does not read it"
+

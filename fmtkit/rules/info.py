@@ -331,7 +331,9 @@ def kto_and_ranking(entry: DatasetEntry) -> Iterator[str]:
 def ranking_columns(entry: DatasetEntry) -> Iterator[str]:
     """A preference entry (`ranking: true`) does not map `chosen` and `rejected` columns.
 
-    They have no default, so LLaMA-Factory finds no pair in any record.
+    They have no default, so LLaMA-Factory stops loading the entry with
+    ``KeyError: None``, whatever the records hold. fmtkit reads no record of
+    the entry until they are mapped (their findings would all be this one).
 
     Passes::
 
@@ -348,7 +350,7 @@ def ranking_columns(entry: DatasetEntry) -> Iterator[str]:
     if entry.ranking is True:
         missing = [c for c in ("chosen", "rejected") if getattr(entry, c) is None]
         if missing:
-            yield f"ranking is true but `columns` does not map {' and '.join(missing)}"
+            yield f"ranking is true but `columns` does not map {' and '.join(missing)}: LLaMA-Factory stops loading the entry with KeyError: None"
 
 
 @rule("FMT112", "file-missing", ERROR, "fix file_name (relative to the dataset folder) or add the file", scope="entry")

@@ -184,6 +184,15 @@ def _is_url(p: str) -> bool:
     return "://" in p[:12] or p.startswith("data:")
 
 
+def is_web_media(p: str) -> bool:
+    """Whether a media string is an http(s) URL or a data: URI, which LLaMA-Factory's image reader cannot open.
+
+    >>> is_web_media("https://example.com/a.png"), is_web_media("data:image/png;base64,AA=="), is_web_media("a.png")
+    (True, True, False)
+    """
+    return p[:8].lower().startswith(("http://", "https://")) or p[:5].lower() == "data:"
+
+
 @rule("FMT603", "media-missing", ERROR, "add the file, or fix the path (relative to the dataset folder)", applies=lambda v: any(getattr(v.entry, k) for k in PLACEHOLDERS))
 def media_missing(rec: dict, view: EntryView):
     """A media file does not exist.
@@ -244,6 +253,46 @@ def media_outside(rec: dict, view: EntryView):
             continue
         if os.path.isabs(p) or os.path.normpath(p).startswith(".."):
             out = (out or []) + [f"media path {p!r} points outside the dataset folder"]
+    return out
+
+
+def _maps_images(view: EntryView) -> bool:
+    return bool(view.entry.images)
+
+
+@rule("FMT607", "image-url", ERROR, "download the image into the dataset folder and write its relative path", applies=_maps_images)
+def image_url(rec: dict, view: EntryView):
+    """An image is an ``http(s)://`` URL or a ``data:`` URI: LLaMA-Factory cannot open it.
+
+    LLaMA-Factory keeps a path it does not find under ``media_dir`` as
+    written, and its image reader opens it as a local file
+    (``Image.open(path)``), so training stops with "No such file or
+    directory" at the first batch that holds it. (TRL's vision collator hands
+    images to the model's processor, which downloads URLs: a TRL form may
+    keep them.)
+
+    Passes::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "images": "images"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "<image>What is this?"}, {"from": "gpt", "value": "A cat."}], "images": ["cat.png"]}
+        # cat.png
+        PNG
+
+    Fails::
+
+        # entry: {"formatting": "sharegpt", "columns": {"messages": "conversations", "images": "images"}}
+        # demo.jsonl
+        {"conversations": [{"from": "human", "value": "<image>What is this?"}, {"from": "gpt", "value": "A cat."}], "images": ["https://example.com/cat.png"]}
+    """
+    media = _media_list(rec, view, "images")
+    if type(media) is not list:
+        return None
+    out = None
+    for p in media:
+        if type(p) is str and is_web_media(p):
+            shown = p if len(p) <= 60 else p[:57] + "..."
+            out = (out or []) + [f"image {shown!r} is a {'data: URI' if p.startswith('data:') else 'URL'}: LLaMA-Factory opens images as local files"]
     return out
 
 

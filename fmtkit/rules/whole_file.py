@@ -19,7 +19,7 @@ import orjson
 
 from fmtkit.dataset_info import ALPACA_ONLY, DatasetEntry
 from fmtkit.rules import ERROR, INFO, WARNING, declare
-from fmtkit.rules.arrow_types import ArrowTally
+from fmtkit.rules.arrow_types import ArrowTally, split_by_loader
 from fmtkit.rules.trl_columns import TrlColumns
 from fmtkit.rules.view import EntryView
 
@@ -92,9 +92,16 @@ declare(
 )  # fmt: skip
 
 declare(
-    "FMT804", "no-valid-sample", ERROR, "fix the errors above: LLaMA-Factory would drop every record", "dataset",
-    """Every record of an entry has an error: LLaMA-Factory would stop with
-    "Cannot find valid samples" (this finding says why, record by record, above it).
+    "FMT804", "no-valid-sample", ERROR, "fix the errors above (each says what LLaMA-Factory does with such a record)", "dataset",
+    """Every record of an entry has an error: LLaMA-Factory cannot train on any of them.
+
+    The findings above it say why, record by record, and what LLaMA-Factory
+    does: a record whose turns it cannot align is dropped with a warning
+    ("Invalid message count", "Invalid role tag"), and when none is left it
+    stops with "Cannot find valid samples"; others stop loading or training
+    at the first such record (content that is not a string: RuntimeError
+    "Expected a string" from its formatter; an image it cannot open:
+    FileNotFoundError). The finding names the rules that found the errors.
 
     Passes::
 
@@ -363,11 +370,12 @@ class FileFinding:
 OPTIONAL_COLUMNS = ("query", "history", "system", "tools", "images", "videos", "audios")
 
 
-def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[list[FileFinding], set[str], list[str]]:
+def file_findings(tally: FileTally, view: EntryView | None, rel: str, form: str | None = None) -> tuple[list[FileFinding], set[str], list[str]]:
     """The whole-file rules on one file: (findings, record rule codes an absent column explains, report notes).
 
     FMT801 and FMT806 (columns, for files read through an entry), the Arrow
-    types (FMT802, FMT807-FMT810), FMT805 (key sets) and FMT803 (duplicates).
+    types (FMT802, FMT807-FMT810, FMT813: judged as the loader of ``form``
+    reads them), FMT805 (key sets) and FMT803 (duplicates).
     """
     out: list[FileFinding] = []
     quiet: set[str] = set()
@@ -387,7 +395,13 @@ def file_findings(tally: FileTally, view: EntryView | None, rel: str) -> tuple[l
         for key, role, hint in _unmapped_columns(e, tally.types):
             fix = f'add "{role}": "{key}" to the entry\'s `columns`' if role not in ("chosen", "rejected") else 'set "ranking": true and map chosen and rejected in `columns`'
             out.append(FileFinding("FMT806", f"column {key!r} is in the data but {hint}: LLaMA-Factory ignores it", fix=fix))
-    for p in tally.arrow.problems():
+    if form is not None and form.startswith("trl-"):  # TRL's forms, read with TRL's datasets (4.7 and later)
+        arrow = tally.arrow.problems(json_type=True)
+    elif view is not None and view.entry.is_bare and view.entry.form == "openai":  # a bare messages file: LLaMA-Factory's or TRL's
+        arrow = split_by_loader(tally.arrow)
+    else:
+        arrow = tally.arrow.problems()
+    for p in arrow:
         out.append(FileFinding(p.code, p.message, p.line, p.record, p.fix))
     for code, record, line, message in tally.trl.problems() if tally.trl is not None else ():
         out.append(FileFinding(code, message, line, record))
@@ -416,10 +430,11 @@ def kto_balance(tally: FileTally, entry: DatasetEntry) -> list[FileFinding]:
     return []
 
 
-def entry_findings(entry: DatasetEntry, total: int, errored: int) -> list[FileFinding]:
-    """FMT804: every record of an entry has an error (LLaMA-Factory: "Cannot find valid samples")."""
+def entry_findings(entry: DatasetEntry, total: int, errored: int, codes: list[str] = ()) -> list[FileFinding]:
+    """FMT804: every record of an entry has an error (``codes``: the rules that found them)."""
     if total and errored == total:
-        return [FileFinding("FMT804", f"all {total} records of entry {entry.name!r} have errors")]
+        found = f" ({', '.join(codes)})" if codes else ""
+        return [FileFinding("FMT804", f"all {total} records of entry {entry.name!r} have errors{found}: LLaMA-Factory cannot train on any of them")]
     return []
 
 

@@ -26,14 +26,17 @@ from fmtkit.sample import Sample
 @dataclass(slots=True)
 class ChatSequence:
     """One sequence to render: ``messages`` (None for pretraining ``text``), ``tools``,
-    ``generation_prompt`` (a prompt-only sample) and ``prompt_len`` (how many leading
-    messages are the prompt, for templates without generation markers)."""
+    ``generation_prompt`` (a prompt-only sample), ``prompt_len`` (how many leading
+    messages are the prompt, for templates without generation markers) and
+    ``think_in_history`` (SFT: every answer is trained, so Qwen3's template gives each
+    an empty think block, as ``fmtkit train`` and LLaMA-Factory render it)."""
 
     messages: list[dict[str, Any]] | None
     tools: list[Any] | None = None
     generation_prompt: bool = False
     prompt_len: int = 0
     text: str | None = None
+    think_in_history: bool = False
 
     @property
     def tools_key(self) -> str:
@@ -58,4 +61,4 @@ def sequences(sample: Sample) -> list[ChatSequence]:
         ]
     if kind == "prompt":
         return [ChatSequence(msgs, sample.tools, generation_prompt=True, prompt_len=len(msgs))]
-    return [ChatSequence(msgs, sample.tools, prompt_len=len(msgs) - 1)]
+    return [ChatSequence(msgs, sample.tools, prompt_len=len(msgs) - 1, think_in_history=kind == "sft")]

@@ -100,7 +100,8 @@ def length_report(samples: Iterable[Sample], tokenizer: Any = None, cutoff_len: 
     With a tokenizer (a fast ``transformers`` tokenizer with a chat template),
     lengths are tokens of each sample rendered by the chat template, and the
     report adds supervised vs prompt tokens, the samples over ``cutoff_len``
-    and the supervised tokens truncation would drop. The part of
+    and the supervised tokens ``fmtkit train``'s default truncation would cut
+    (LLaMA-Factory's, :mod:`fmtkit.truncation`). The part of
     :func:`~fmtkit.stats.summary.summarize` that measures lengths::
 
         r = length_report(samples, tokenizer, cutoff_len=2048)

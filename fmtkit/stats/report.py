@@ -104,14 +104,14 @@ def print_entry(console: Console, name: str, s: dict[str, Any]) -> None:
     if t["cutoff_len"] is not None:
         line = (
             f"cutoff_len {t['cutoff_len']:,}: {t['over_cutoff']:,} of {n:,} samples ({_pct(t['over_cutoff'], n)}) over, "
-            f"{t['supervised_lost']:,} supervised tokens lost"
+            f"{t['supervised_lost']:,} supervised tokens cut (LLaMA-Factory's truncation)"
         )
         if t["all_supervised_lost"]:
             line += f"; {t['all_supervised_lost']:,} of them lose every supervised token"
         console.print(Text(line, style="yellow" if t["over_cutoff"] else "green"))
     if t["render_errors"]:
         index, message = t["first_render_error"]
-        console.print(Text(f"the template failed on {t['render_errors']:,} samples (first: record {index}: {message})", style="red"))
+        console.print(Text(f"{t['render_errors']:,} samples could not be rendered (first: record {index}: {message})", style="red"))
     for problem in s["mask_problems"]:
         console.print(Text(f"warning: {problem}", style="bold yellow"), soft_wrap=True)
 

@@ -77,9 +77,12 @@ def measure(samples: list[Sample], tokenizer: Any = None, cutoff_len: int | None
 
 
 def count_tokens_in_batch(tokenizer: Any, samples: list[Sample], cutoff_len: int | None) -> Any:
-    """Per-sample token counts (:class:`~fmtkit.stats.tokens.TokenCounts`) of one batch: the text as the chat template renders it."""
-    from fmtkit.stats.tokens import count_tokens_serial
+    """Per-sample token counts (:class:`~fmtkit.stats.tokens.TokenCounts`) of one batch: the text as the chat template
+    renders it; with a :class:`~fmtkit.stats.tokens.MediaCounter` (a VLM's processor), images count as their image tokens."""
+    from fmtkit.stats.tokens import MediaCounter, count_media_batch, count_tokens_serial
 
+    if isinstance(tokenizer, MediaCounter):
+        return count_media_batch(tokenizer, samples, cutoff_len)
     return count_tokens_serial(tokenizer, samples, cutoff_len)
 
 
@@ -148,7 +151,7 @@ def summarize(
     head = list(itertools.islice(tasks, 2))
     tasks = itertools.chain(head, tasks)
     jobs = (jobs or available_cores()) if len(head) > 1 else 1  # one batch: starting workers costs more than it saves
-    from fmtkit.stats.tokens import quiet_tokenizer_threads, set_worker_tokenizer
+    from fmtkit.stats.tokens import MediaCounter, quiet_tokenizer_threads, set_worker_tokenizer
 
     with quiet_tokenizer_threads() if tokenizer is not None and jobs > 1 else contextlib.nullcontext():
         for m in stream_in_workers(_measure_in_worker, tasks, jobs, set_worker_tokenizer, (tokenizer, cutoff_len)):
@@ -157,7 +160,7 @@ def summarize(
                 progress(stats.records)
     report = stats.report(tokenizer is not None, cutoff_len)
     problems: list[str] = []
-    if tokenizer is not None and first:
+    if tokenizer is not None and first and not isinstance(tokenizer, MediaCounter):  # as render, no check with a VLM
         from fmtkit.stats.render import mask_problems
 
         # The mask depends on the template more than on the data: the first trained sample tells.

@@ -1,9 +1,12 @@
 """Token counts of whole samples as training renders them: batched, on every core.
 
 For each sample: its length in tokens (the longer sequence of a preference
-pair), its supervised tokens (those in the loss) and the supervised tokens a
-``cutoff_len`` would cut off (truncation keeps the first ``cutoff_len`` tokens,
-as TRL's ``max_length`` does).
+pair), its supervised tokens (those in the loss) and the answer tokens a
+``cutoff_len`` would cut off as ``fmtkit train`` cuts by default
+(``truncation: llamafactory``, :mod:`fmtkit.truncation`): a conversation turn by
+turn, prompt and answer sharing the budget; a preference pair by its longer
+answer; a KTO sample its prompt and answer; pretraining text is packed into
+blocks, nothing cut.
 
 Supervised tokens come from the template's ``{% generation %}`` markers
 (``return_assistant_tokens_mask``: every assistant turn). A template without
@@ -25,17 +28,21 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from fmtkit.errors import FmtkitError
 from fmtkit.sample import Sample
 from fmtkit.stats.conversation import ChatSequence, sequences
 from fmtkit.templates import has_generation_markers
+from fmtkit.truncation import pair_answers_kept, turn_budgets, turns
 
 BATCH_SIZE = 256
 MIN_PER_PROCESS = 2048  # below this many samples per process, forking costs more than it saves
 
 METHOD_MARKERS = "generation markers (every assistant turn)"
 METHOD_PROMPT = "tokens after the prompt (the template has no generation markers)"
+METHOD_NO_MASK = "none (the processor's template has no generation markers)"
 
 
 @dataclass(slots=True)
@@ -56,7 +63,7 @@ class TokenCounts:
 
 
 def _render(tokenizer: Any, batch: list[ChatSequence], mask: bool, prompt_only: bool = False) -> list[tuple[list[int], list[int] | None]]:
-    """Token ids (and assistant masks) of sequences sharing tools and generation-prompt flag."""
+    """Token ids (and assistant masks) of sequences sharing tools, generation-prompt and think-in-history flags."""
     if prompt_only:
         convs = [s.messages[: s.prompt_len] for s in batch]
         gen = True
@@ -70,24 +77,51 @@ def _render(tokenizer: Any, batch: list[ChatSequence], mask: bool, prompt_only: 
         tokenize=True,
         return_dict=True,
         return_assistant_tokens_mask=mask,
+        **({"think_in_history": True} if batch[0].think_in_history and not prompt_only else {}),
     )
     masks = out["assistant_masks"] if mask else [None] * len(convs)
     return list(zip(out["input_ids"], masks, strict=True))
 
 
-def _count_sequences(tokenizer: Any, seqs: list[ChatSequence], cutoff: int | None, markers: bool) -> list[tuple[int, int, int]]:
-    """(total, supervised, lost) of chat sequences that share tools and generation-prompt flag."""
+Turns = list[tuple[int, int]]  # (prompt, answer) lengths of a rendered sequence's turns
+
+
+def _count_sequences(tokenizer: Any, seqs: list[ChatSequence], markers: bool) -> list[tuple[int, int, Turns]]:
+    """(total, supervised, turns) of chat sequences that share tools and generation-prompt flag."""
     if seqs[0].generation_prompt:
-        return [(len(ids), 0, 0) for ids, _ in _render(tokenizer, seqs, mask=False)]
+        return [(len(ids), 0, []) for ids, _ in _render(tokenizer, seqs, mask=False)]
     full = _render(tokenizer, seqs, mask=markers)
     if markers:
-        return [(len(ids), sum(m), sum(m[cutoff:]) if cutoff is not None else 0) for ids, m in full]
+        return [
+            (len(ids), sum(m), [(len(p), len(a)) for p, a in turns(ids, m)]) for ids, m in full
+        ]
     prompts = _render(tokenizer, seqs, mask=False, prompt_only=True)
     out = []
     for (ids, _), (prompt_ids, _) in zip(full, prompts, strict=True):
         n, p = len(ids), min(len(prompt_ids), len(ids))
-        out.append((n, n - p, max(0, n - max(cutoff, p)) if cutoff is not None else 0))
+        out.append((n, n - p, [(p, n - p)]))
     return out
+
+
+def answer_tokens_lost(kind: str, sequence_turns: list[Turns], cutoff: int | None) -> int:
+    """Answer tokens ``fmtkit train``'s default truncation cuts off a sample (LLaMA-Factory's rule).
+
+    An sft conversation is cut turn by turn; a preference pair (or KTO sample) keeps its prompt and
+    last answer(s) in the budget, both answers cut to the longer one's share.
+
+    >>> answer_tokens_lost("sft", [[(10, 30), (10, 30)]], 64)  # the second answer keeps 14 of 30
+    16
+    >>> answer_tokens_lost("preference", [[(100, 40)], [(100, 10)]], 64)  # both answers keep up to 18
+    22
+    """
+    if cutoff is None or not sequence_turns or not any(sequence_turns):
+        return 0
+    if kind == "sft":
+        (conversation,) = sequence_turns
+        return sum(a for _, a in conversation) - sum(a for _, a in turn_budgets(conversation, cutoff))
+    answers = [t[-1][1] if t else 0 for t in sequence_turns]
+    prompt = sum(p + a for p, a in sequence_turns[0]) - answers[0]
+    return sum(answers) - sum(pair_answers_kept(prompt, answers, cutoff))
 
 
 def count_batch(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | None = None) -> TokenCounts:
@@ -95,38 +129,89 @@ def count_batch(tokenizer: Any, samples: Sequence[Sample], cutoff_len: int | Non
     markers = has_generation_markers(tokenizer.chat_template)
     counts = TokenCounts(method=METHOD_MARKERS if markers else METHOD_PROMPT)
     per_sample = [[0, 0, 0] for _ in samples]
+    sample_turns: list[list[Turns]] = [[] for _ in samples]
     texts: list[tuple[int, str]] = []
-    groups: dict[tuple[str, bool], list[tuple[int, ChatSequence]]] = defaultdict(list)
+    groups: dict[tuple[str, bool, bool], list[tuple[int, ChatSequence]]] = defaultdict(list)
     for i, sample in enumerate(samples):
         for seq in sequences(sample):
             if seq.text is not None:
                 texts.append((i, seq.text))
             else:
-                groups[(seq.tools_key, seq.generation_prompt)].append((i, seq))
+                groups[(seq.tools_key, seq.generation_prompt, seq.think_in_history)].append((i, seq))
     if texts:
         eos = 1 if tokenizer.eos_token_id is not None else 0  # trainers append EOS to pretraining text
         ids = tokenizer([t for _, t in texts], add_special_tokens=False)["input_ids"]
         for (i, _), row in zip(texts, ids, strict=True):
             n = len(row) + eos
-            per_sample[i] = [n, n, max(0, n - cutoff_len) if cutoff_len is not None else 0]
+            per_sample[i] = [n, n, 0]  # packed into cutoff_len blocks: nothing is cut
     for members in groups.values():
         seqs = [s for _, s in members]
         try:
-            results = _count_sequences(tokenizer, seqs, cutoff_len, markers)
+            results = _count_sequences(tokenizer, seqs, markers)
         except Exception:  # one sample the template rejects: count the others one by one
             results = []
             for i, seq in members:
                 try:
-                    results.extend(_count_sequences(tokenizer, [seq], cutoff_len, markers))
+                    results.extend(_count_sequences(tokenizer, [seq], markers))
                 except Exception as exc:  # noqa: BLE001 - the template's own error, reported per sample
                     counts.errors[i] = f"{type(exc).__name__}: {exc}"
-                    results.append((0, 0, 0))
-        for (i, _), (n, sup, lost) in zip(members, results, strict=True):
+                    results.append((0, 0, []))
+        for (i, _), (n, sup, seq_turns) in zip(members, results, strict=True):
             row = per_sample[i]
             row[0] = max(row[0], n)  # a preference pair is as long as its longer sequence
             row[1] += sup
-            row[2] += lost
-    for n, sup, lost in per_sample:
+            sample_turns[i].append(seq_turns)
+    for sample, (n, sup, lost), seq_turns in zip(samples, per_sample, sample_turns, strict=True):
+        counts.total.append(n)
+        counts.supervised.append(sup)
+        counts.lost.append(lost + answer_tokens_lost(sample.kind, seq_turns, cutoff_len))
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class MediaCounter:
+    """What token counts use for a vision-language model: its ``processor`` (image sizes already set, see
+    :func:`fmtkit.models.vision.set_image_pixels`) and the folder ``base_dir`` the entry's media paths are relative to.
+
+    Passed where a tokenizer goes (``summarize(samples, MediaCounter(processor, base_dir))``); the seam
+    :func:`fmtkit.stats.summary.count_tokens_in_batch` counts with :func:`count_media_batch` then.
+    """
+
+    processor: Any
+    base_dir: Path
+
+
+def count_media_batch(counter: MediaCounter, samples: Sequence[Sample], cutoff_len: int | None = None) -> TokenCounts:
+    """Token counts of a batch with a VLM's processor: each image counts as the image tokens it expands to.
+
+    Chat samples render one by one as ``fmtkit render`` renders them
+    (:func:`fmtkit.models.vision.vision_ids_and_mask`: same tokens, same loss
+    mask); pretraining text is counted as :func:`count_batch` counts it.
+    """
+    from fmtkit.models.vision import loss_template, open_image, vision_ids_and_mask
+
+    processor = counter.processor
+    template = loss_template(processor)
+    counts = TokenCounts(method=METHOD_MARKERS if template is not None else METHOD_NO_MASK)
+    texts = [i for i, s in enumerate(samples) if all(seq.text is not None for seq in sequences(s))]
+    text_counts = count_batch(processor.tokenizer, [samples[i] for i in texts], cutoff_len) if texts else None
+    by_text = dict(zip(texts, range(len(texts)), strict=True))
+    for i, sample in enumerate(samples):
+        if i in by_text:
+            j = by_text[i]
+            n, sup, lost = text_counts.total[j], text_counts.supervised[j], text_counts.lost[j]
+        else:
+            n = sup = lost = 0
+            try:
+                images = [open_image(counter.base_dir / path) for path in sample.images]
+                for seq in sequences(sample):
+                    ids, mask = vision_ids_and_mask(processor, seq, images, template)
+                    n = max(n, len(ids))  # a preference pair is as long as its longer sequence
+                    sup += sum(mask)
+                    lost += sum(mask[cutoff_len:]) if cutoff_len is not None else 0
+            except Exception as exc:  # noqa: BLE001 - an unreadable image, the template's or processor's error: per sample
+                counts.errors[i] = str(exc) if isinstance(exc, FmtkitError) else f"{type(exc).__name__}: {exc}"
+                n = sup = lost = 0
         counts.total.append(n)
         counts.supervised.append(sup)
         counts.lost.append(lost)

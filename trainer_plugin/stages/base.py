@@ -272,19 +272,22 @@ def trained_positions_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
     return trainer
 
 
-def on_trained_positions(trainer_class: type[Trainer], nll_on_prompt: bool) -> type[Trainer]:
+def on_trained_positions(trainer_class: type[Trainer], orpo_sft: str | None) -> type[Trainer]:
     """``trainer_class`` (TRL's experimental ORPO or CPO trainer) scoring, on the CPU, only the positions its loss reads.
 
     TRL's ``concatenated_forward`` takes the full logits of chosen and rejected, copies them and
     runs a log-softmax over the whole vocabulary twice (the SFT term, then the answers' log-probs).
     With :func:`trained_positions_on_cpu` applied, one pass of the LM head scores only the positions
-    a term reads: the answers, and the chosen sequence's SFT positions (``nll_on_prompt``: ORPO's
-    covers the prompt too; CPO's the chosen answer, when ``cpo_alpha`` weighs it). The same
+    a term reads: the answers, and the chosen sequence's SFT positions (ORPO with ``orpo_sft="sequence"``:
+    the prompt too; ``"answer"``: none more, :func:`answer_only_sft` computes that term from the answers'
+    log-probabilities; CPO, ``None``: the chosen answer, when ``cpo_alpha`` weighs it). The same
     log-probabilities, hence the same losses; the logged mean logits come from each position's
     mean over the vocabulary (the hidden state times the LM head's mean row), as TRL averages them.
     A model in 16-bit precision keeps TRL's path (its log-softmax would run in 16 bits there).
     """
     import torch
+
+    orpo, on_prompt = orpo_sft is not None, orpo_sft == "sequence"
 
     class Trainer(trainer_class):  # type: ignore[misc, valid-type]
         def concatenated_forward(self, model, batch):
@@ -296,29 +299,50 @@ def on_trained_positions(trainer_class: type[Trainer], nll_on_prompt: bool) -> t
             cat = self.concatenated_inputs(batch, padding_value=pad, device=self.accelerator.device)
             chosen = batch["chosen_labels"].shape[0]
             ids, attention, answers = cat["concatenated_input_ids"], cat["concatenated_attention_mask"], cat["concatenated_labels"]
-            with_sft = nll_on_prompt or self.cpo_alpha != 0  # CPO: no SFT term at cpo_alpha 0 (pure SimPO)
+            with_sft = on_prompt or (not orpo and self.cpo_alpha != 0)  # CPO: no SFT term at cpo_alpha 0 (pure SimPO)
             sft = torch.zeros_like(ids, dtype=torch.bool)
             if with_sft:
-                sft[:chosen] = (attention[:chosen] == 1) if nll_on_prompt else (answers[:chosen] != -100)
+                sft[:chosen] = (attention[:chosen] == 1) if on_prompt else (answers[:chosen] != -100)
             labels = ids.masked_fill((answers == -100) & ~sft, -100)
             out = model(ids, attention_mask=attention, use_cache=False, labels=labels, fused_lm_head=True, every_mean_logit=True)
             log_probs, answer = out.log_probs, answers[:, 1:] != -100
             logps = (log_probs * answer).sum(-1)
-            if nll_on_prompt or self.loss_type in ("ipo", "simpo"):  # TRL's average_log_prob
+            if orpo or self.loss_type in ("ipo", "simpo"):  # TRL's average_log_prob
                 logps = logps / answer.sum(-1)
             sft = sft[:chosen, 1:]
             nll = -(log_probs[:chosen] * sft).sum() / sft.sum() if with_sft else torch.tensor(0.0)
-            mean_logits = out.mean_logits[:, :-1] if nll_on_prompt else out.mean_logits  # ORPO's are the shifted logits
+            mean_logits = out.mean_logits[:, :-1] if orpo else out.mean_logits  # ORPO's are the shifted logits
             return logps[:chosen], logps[chosen:], mean_logits[:chosen], mean_logits[chosen:], nll.to(logps.device)
 
     Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
     return Trainer
 
 
-def experimental_pair_trainer(ctx: StageContext, trainer_class: type[Trainer], args: Any, nll_on_prompt: bool) -> Trainer:
-    """TRL's experimental ORPO or CPO trainer for the run: the template's stop token kept
-    (:func:`keeping_the_template_stop`), trained positions only on the CPU (:func:`on_trained_positions`)."""
-    trainer_class = keeping_the_template_stop(on_trained_positions(trainer_class, nll_on_prompt))
+def answer_only_sft(trainer_class: type[Trainer]) -> type[Trainer]:
+    """``trainer_class`` (TRL's ``ORPOTrainer``) with LLaMA-Factory's SFT term: ``-mean(chosen_logps)``.
+
+    ``chosen_logps`` (the first value ``concatenated_forward`` returns) are the chosen answers' mean
+    token log-probabilities, so the term trains the answers only, each pair weighing the same; TRL's
+    term is the cross-entropy over every token of the chosen sequences, prompt included.
+    """
+
+    class Trainer(trainer_class):  # type: ignore[misc, valid-type]
+        def concatenated_forward(self, model, batch):
+            out = super().concatenated_forward(model, batch)
+            return (*out[:4], -out[0].mean(), *out[5:])
+
+    Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
+    return Trainer
+
+
+def experimental_pair_trainer(ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None) -> Trainer:
+    """TRL's experimental ORPO (``orpo_sft``: ``"answer"`` or ``"sequence"``, see ``orpo_sft_loss``) or CPO
+    trainer for the run: the template's stop token kept (:func:`keeping_the_template_stop`), trained positions
+    only on the CPU (:func:`on_trained_positions`), ORPO's SFT term on the answers (:func:`answer_only_sft`)."""
+    trainer_class = on_trained_positions(trainer_class, orpo_sft)
+    if orpo_sft == "answer":
+        trainer_class = answer_only_sft(trainer_class)
+    trainer_class = keeping_the_template_stop(trainer_class)
     return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)
 
 

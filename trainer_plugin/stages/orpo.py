@@ -1,7 +1,11 @@
 """ORPO (``stage: dpo`` + ``pref_loss: orpo``): TRL's experimental ``ORPOTrainer``.
 
 No reference model; ``pref_beta`` is ORPO's lambda (weight of the odds-ratio
-term beside the SFT loss).
+term beside the SFT loss). The SFT term (``orpo_sft_loss``) is LLaMA-Factory's by
+default: minus the mean log-probability of each chosen *answer*, averaged over the
+pairs, so a pair's loss is ``-logp(chosen) - lambda * logsigmoid(log_odds)`` with
+``logp`` the answer's mean token log-probability. ``orpo_sft_loss: sequence`` keeps
+TRL's: the cross-entropy over every token of the chosen sequences, prompt included.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from trainer_plugin.stages.base import Stage, StageContext, experimental_pair_tr
 def build(ctx: StageContext):
     orpo = experimental_trl("orpo")
     args = orpo.ORPOConfig(**ctx.preference_args(collator_columns=True))
-    return experimental_pair_trainer(ctx, orpo.ORPOTrainer, args, nll_on_prompt=True)  # ORPO's SFT term: prompt too
+    return experimental_pair_trainer(ctx, orpo.ORPOTrainer, args, orpo_sft=ctx.config.orpo_sft_loss)
 
 
 STAGE = Stage(

@@ -17,7 +17,7 @@ def build(ctx: StageContext):
     args = cpo.CPOConfig(
         **ctx.preference_args(collator_columns=True), loss_type="simpo", simpo_gamma=c.simpo_gamma, cpo_alpha=c.pref_ftx
     )
-    return experimental_pair_trainer(ctx, cpo.CPOTrainer, args, nll_on_prompt=False)
+    return experimental_pair_trainer(ctx, cpo.CPOTrainer, args)
 
 
 STAGE = Stage(
