@@ -66,6 +66,11 @@ def stream_in_workers(fn: Callable[[T], R], tasks: Iterable[T], jobs: int, initi
     """
     from collections import deque
 
+    from fmtkit.engines import current
+
+    if (engine := current()) is not None:
+        yield from engine.stream(fn, tasks, initializer, initargs)
+        return
     workers = max(1, min(jobs, available_cores()))
     if workers == 1:
         if initializer is not None:

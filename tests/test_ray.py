@@ -38,13 +38,17 @@ def units(monkeypatch) -> list[str]:
     """The function of every task sent to Ray during the test."""
     from fmtkit.engines.ray_engine import RayEngine
 
-    sent, submit = [], RayEngine.submit
+    sent, submit, stream = [], RayEngine.submit, RayEngine.stream
 
     def spy(self, fn, tasks, *args):
         sent.extend(fn.__name__ for _ in tasks)
         return submit(self, fn, tasks, *args)
 
+    def spy_stream(self, fn, tasks, *args):
+        return stream(self, fn, (sent.append(fn.__name__) or t for t in tasks), *args)
+
     monkeypatch.setattr(RayEngine, "submit", spy)
+    monkeypatch.setattr(RayEngine, "stream", spy_stream)
     return sent
 
 
@@ -174,3 +178,47 @@ def test_remote_files_are_read_by_the_ray_tasks_themselves(cluster, tmp_path, mo
     a, b = there.to_dict(), here.to_dict()
     assert a["summary"].pop("root") == (root / "shards").as_uri() and b["summary"].pop("root")
     assert a == b and here.has_errors and "table.parquet" in {f["file"] for f in a["findings"]}
+
+
+def test_stats_on_ray_same_report_as_jobs_1(cluster, capsys, tmp_path, units):
+    """stats --engine ray: the batches of samples measured as Ray tasks, streamed back in order; the report is --jobs 1's."""
+    root = shards_folder(tmp_path / "ds")
+    for k in range(4, 10):  # the folder entry grows to ten shards, ~3,000 records: more batches than Ray runs at once
+        defect_file(root / "shards" / f"part-{k:05d}.jsonl", 450_000, seed=k)
+    for source in (DATASET, root):
+        code1, out1, err1 = run_cli(capsys, "stats", source, "--output-format", "json", "--jobs", "1")
+        code2, out2, err2 = run_cli(capsys, "stats", source, "--output-format", "json", "--engine", "ray")
+        assert code1 == 0 and json.loads(out1)["entries"], err1
+        assert (code2, out2) == (code1, out1), err2
+    chat = json.loads(out1)["entries"]["chat"]
+    assert chat["counts"]["records"] > 5 * 512 and chat["duplicates"]["exact"] and chat["skipped"]["records"], chat["counts"]
+    assert units.count("_measure_in_worker") > 2 * 5  # the chat entry alone is 6 batches, past the window of 2 per CPU
+
+
+def test_a_stream_on_ray_keeps_order_and_takes_tasks_as_results_are_used(cluster, units):
+    """stream_in_workers under --engine ray: results in task order, and at most two tasks per CPU taken ahead (bounded memory)."""
+    from fmtkit.engines import start, using
+    from fmtkit.workers import stream_in_workers
+
+    pulled: list[int] = []
+
+    def tasks():
+        for i in range(20):
+            pulled.append(i)
+            yield -i
+
+    with using(start("ray", 2)):
+        results = stream_in_workers(abs, tasks(), jobs=2)
+        assert next(results) == 0 and len(pulled) == 4
+        assert [0, *results] == list(range(20))
+    assert units == ["abs"] * 20  # every task ran on Ray
+
+
+def test_stats_with_a_tokenizer_on_ray(cluster, capsys, tiny_model, units):
+    """The tokenizer goes to each Ray worker once; token counts and cut-off losses are --jobs 1's."""
+    args = ("stats", DATASET, "--entry", "alpaca_demo", "--tokenizer", str(tiny_model), "--cutoff-len", "32", "--output-format", "json")
+    code1, out1, err1 = run_cli(capsys, *args, "--jobs", "1")
+    code2, out2, err2 = run_cli(capsys, *args, "--engine", "ray")
+    assert code1 == 0 and json.loads(out1)["entries"]["alpaca_demo"]["tokens"], err1
+    assert (code2, out2) == (code1, out1), err2
+    assert "_measure_in_worker" in units

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from fmtkit.commands.engine import engine_options, engine_running
 from fmtkit.commands.output import output_options, resolve_output, write_report
 from fmtkit.templates import TEMPLATES
 
@@ -17,8 +18,9 @@ from fmtkit.templates import TEMPLATES
 @output_options(["human", "json"], "human")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this image: .png, .svg or .pdf (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes measuring samples and counting tokens (default: every core).")
+@engine_options
 @click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")
-def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs, remote):
+def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs, engine, address, remote):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
 
     SOURCE is a dataset folder (with dataset_info.json) or a data file. Without
@@ -37,6 +39,7 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
       fmtkit stats dataset/ --entry alpaca_demo --tokenizer models/qwen --cutoff-len 1024
       fmtkit stats data.jsonl --output-format json --plot lengths.png
       fmtkit stats dataset/ --entry sharegpt_mm_demo --tokenizer models/qwen2-vl --cutoff-len 1024
+      fmtkit stats shards/ --engine ray --address auto
     """
     import sys
 
@@ -67,7 +70,7 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
     from fmtkit.remote import read_here
 
-    with read_here(source, remote) as (here, fetched):
+    with read_here(source, remote) as (here, fetched), engine_running(engine, jobs, address) as slots:
         named = fetched.named if fetched is not None else lambda text: text  # a URL, not its temporary copy
         for name in entry_names(here, wanted):
             label = name or source
@@ -83,7 +86,7 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
                 tokenizer = MediaCounter(processor, resolve(str(here), name).base_dir)  # media paths are relative to it
             skipped = Skipped()
             with ProgressBar(label, files, enabled=sys.stderr.isatty()) as bar:
-                summary = summarize(stream_entry(here, name, skipped), tokenizer, cutoff_len, jobs=jobs, progress=bar)
+                summary = summarize(stream_entry(here, name, skipped), tokenizer, cutoff_len, jobs=slots or jobs, progress=bar)
             summary["skipped"] = {"records": skipped.records, "first": named(skipped.first)}
             results[label] = summary
     if unreadable and not results:

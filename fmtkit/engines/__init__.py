@@ -11,7 +11,7 @@ engine.
   (:class:`fmtkit.engines.ray_engine.RayEngine`; needs ``pip install 'fmtkit[ray]'``).
 
 :func:`using` makes an engine the one that every parallel step of a run goes
-through (``run_in_workers`` hands its map to it):
+through (``run_in_workers`` hands its map to it, ``stream_in_workers`` its stream):
 
 >>> current() is None  # the local worker processes
 True
@@ -20,7 +20,7 @@ True
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +45,10 @@ class Engine(Protocol):
     def submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any], initializer: Callable[..., Any] | None = None,
                initargs: tuple = ()) -> Callable[[], list[Any]]:  # fmt: skip
         """Start ``fn`` over ``tasks`` now; the returned call waits for their results, in order."""
+
+    def stream(self, fn: Callable[[Any], Any], tasks: Iterable[Any], initializer: Callable[..., Any] | None = None,
+               initargs: tuple = ()) -> Iterator[Any]:  # fmt: skip
+        """``fn(t) for t in tasks``, lazily and in order, with a bounded number of tasks in flight."""
 
     def close(self) -> None:
         """Let go of what :func:`start` started."""

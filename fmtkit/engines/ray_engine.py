@@ -1,7 +1,8 @@
 """``--engine ray``: fmtkit's units of work as Ray tasks, on a local Ray instance or an existing cluster.
 
 The tasks are the ones the local worker processes run (a file, or a byte range
-of a JSON Lines file, with the same record checker); their results come back
+of a JSON Lines file, with the same record checker; for ``stats``, a batch of
+samples, streamed a few per CPU at a time); their results come back
 in order and are joined by the same code, so the report is the one a local
 run gives. Every task's worker runs with ``PYTHONHASHSEED=0``: duplicate
 records (FMT803) are found by comparing ``hash()`` values made in different
@@ -19,7 +20,8 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,29 @@ def _reachable(address: str | None, timeout: float = 5.0) -> None:
                           EXIT_USAGE) from None  # fmt: skip
 
 
+def _results(refs: list[Any]) -> list[Any]:
+    """The results of started tasks, in order; a task's error is raised as it was raised there, a lost worker is exit 2."""
+    import ray
+
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayTaskError as exc:
+        cause = getattr(exc, "cause", None)
+        raise (cause if isinstance(cause, BaseException) else FmtkitError(str(exc).splitlines()[0], EXIT_USAGE)) from None
+    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError):
+        raise FmtkitError(WORKER_DIED.replace("worker process", "Ray worker"), EXIT_USAGE) from None
+    except BaseException:
+        _cancel(refs)
+        raise
+
+
+def _cancel(refs: Iterable[Any]) -> None:
+    import ray
+
+    for ref in refs:
+        ray.cancel(ref, force=True)
+
+
 class RayEngine:
     """Runs units of work as Ray tasks; ``address`` None starts a local Ray instance with ``jobs`` CPUs."""
 
@@ -79,26 +104,31 @@ class RayEngine:
     def submit(self, fn: Callable[[Any], Any], tasks: Sequence[Any], initializer: Callable[..., Any] | None = None,
                initargs: tuple = ()) -> Callable[[], list[Any]]:  # fmt: skip
         """Start every task now; the call returned waits for their results, in order."""
+        start = self._starter(fn, initializer, initargs)
+        refs = [start(t) for t in tasks]
+        return lambda: _results(refs)
+
+    def stream(self, fn: Callable[[Any], Any], tasks: Iterable[Any], initializer: Callable[..., Any] | None = None,
+               initargs: tuple = ()) -> Iterator[Any]:  # fmt: skip
+        """``fn(t) for t in tasks``, lazily and in order: at most two tasks per slot in flight, so any stream runs in bounded memory."""
+        start, pending = self._starter(fn, initializer, initargs), deque()
+        try:
+            for task in tasks:
+                pending.append(start(task))
+                if len(pending) >= 2 * self.slots:
+                    yield _results([pending.popleft()])[0]
+            while pending:
+                yield _results([pending.popleft()])[0]
+        finally:  # stopped early (an error, Ctrl-C, the consumer gone): what is still running is cancelled
+            _cancel(pending)
+
+    def _starter(self, fn: Callable[[Any], Any], initializer: Callable[..., Any] | None, initargs: tuple) -> Callable[[Any], Any]:
+        """Starts one task of ``fn``: ``initializer(*initargs)`` runs once per worker for all the tasks it starts."""
         import ray
 
         key = uuid.uuid4().hex
         init = ray.put((initializer, initargs)) if initializer is not None else None
-        refs = [self.task.remote(key, init, fn, t) for t in tasks]
-
-        def results() -> list[Any]:
-            try:
-                return ray.get(refs)
-            except ray.exceptions.RayTaskError as exc:
-                cause = getattr(exc, "cause", None)
-                raise (cause if isinstance(cause, BaseException) else FmtkitError(str(exc).splitlines()[0], EXIT_USAGE)) from None
-            except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError):
-                raise FmtkitError(WORKER_DIED.replace("worker process", "Ray worker"), EXIT_USAGE) from None
-            except BaseException:
-                for ref in refs:
-                    ray.cancel(ref, force=True)
-                raise
-
-        return results
+        return lambda task: self.task.remote(key, init, fn, task)
 
     def map(self, fn: Callable[[Any], Any], tasks: Sequence[Any], jobs: int, initializer: Callable[..., Any] | None = None,
             initargs: tuple = ()) -> list[Any]:  # fmt: skip
