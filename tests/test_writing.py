@@ -210,19 +210,23 @@ def test_a_temporary_folder_of_a_killed_run_is_swept(tmp_path: Path):
 # ---- the worker pool ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", ["convert", "validate"])
+ARGS = {"convert": ["--to", "openai", "-o", "o.jsonl"], "validate": ["--form", "sharegpt"], "stats": ["--output-format", "json"]}
+
+
+@pytest.mark.parametrize("command", ["convert", "validate", "stats"])
 def test_a_killed_worker_stops_the_run_with_a_clear_message(tmp_path: Path, command: str):
-    src = big_jsonl(tmp_path / "s.jsonl", 40)
-    args = ["--to", "openai", "-o", tmp_path / "o.jsonl"] if command == "convert" else ["--form", "sharegpt"]
+    src = big_jsonl(tmp_path / "s.jsonl", 10 if command == "stats" else 40)
+    args = [tmp_path / a if a == "o.jsonl" else a for a in ARGS[command]]
     run = fmtkit_process(command, src, *args, "--jobs", "2")
     wait_for(lambda: len(children(run.pid)) >= 2 or run.poll() is not None)
     assert run.poll() is None, "the run ended before a worker could be killed; use a bigger input"
     time.sleep(0.3)
     os.kill(children(run.pid)[0], signal.SIGKILL)
-    _, err = run.communicate(timeout=120)
+    out, err = run.communicate(timeout=120)
     assert run.returncode == 2, err
     assert "worker process ended unexpectedly" in err and "Traceback" not in err
     assert temp_files(tmp_path) == [] and not (tmp_path / "o.jsonl").exists()
+    assert command != "stats" or out == ""  # no half report
 
 
 def test_jobs_are_capped_at_the_cores_available(tmp_path: Path):
