@@ -5,7 +5,8 @@
 - ``hf://datasets/ORG/NAME/...`` through ``huggingface_hub``'s ``HfFileSystem``
   (it honours ``HF_ENDPOINT`` and ``HF_TOKEN``).
 - A ``dataset_info.json`` entry with ``hf_hub_url``: its repository's data files,
-  under ``folder``, of ``split``, as ``datasets.load_dataset`` picks them for LLaMA-Factory.
+  of ``subset`` (a configuration in its README.md), under ``folder``, of ``split``,
+  as ``datasets.load_dataset`` picks them for LLaMA-Factory (:func:`hub_data_files`).
 
 A :class:`Stage` lays the remote dataset out in a local folder (a temporary
 one, deleted after the run): ``dataset_info.json`` whole, each JSON, JSON
@@ -43,12 +44,13 @@ from typing import Any
 from fmtkit.dataset_info import DATA_EXTENSIONS, INFO_FILE
 from fmtkit.errors import EXIT_USAGE, FmtkitError
 
-__all__ = ["RemoteFile", "Stage", "filesystem", "hub_split_files", "is_url", "needs_remote", "read_here", "remote_error"]
+__all__ = ["HubMismatch", "NotCheckable", "RemoteFile", "Stage", "filesystem", "hub_configs", "hub_data_files", "hub_split_files", "is_url", "needs_remote", "read_here", "remote_error"]
 
 BLOCK = 8 << 20  # bytes read per request, and held, while a file streams
 HEAD = 1 << 20  # bytes of a streamed file kept in the stage: its first records tell its form
 SEEK_BLOCK = 64 << 10  # bytes read per request where a reader looks around (chunk bounds, the head)
 FETCHES = 8  # heads (or copies) of a folder's files read at once
+CARD_FILES = ("README.md", ".huggingface.yaml")  # where a dataset repository declares its configurations (subsets)
 STREAMED = ("json", "csv", "text")  # kinds of data file whose readers take an open file: streamed, not copied
 
 # datasets' default split names and how a file or folder name says its split (a keyword between non-word characters)
@@ -102,6 +104,134 @@ def hub_split_files(files: list[str], split: str) -> list[str]:
     if not any(named.values()):
         return sorted(files) if split == "train" else []
     return sorted(named.get(split, []))
+
+
+class HubMismatch(Exception):
+    """An ``hf_hub_url`` entry asks for a subset, split or folder its repository does not have (FMT112); ``fix`` says what it has."""
+
+    def __init__(self, message: str, fix: str):
+        super().__init__(message)
+        self.fix = fix
+
+
+class NotCheckable(Exception):
+    """An ``hf_hub_url`` entry whose files fmtkit cannot tell (a loading script): listed as not checked, with this reason."""
+
+
+def hub_configs(card: dict[str, str], repo: str) -> list[dict[str, Any]]:
+    """The ``configs`` of a dataset repository: README.md's YAML front matter, with ``.huggingface.yaml`` over it.
+
+    ``card``: the text of each of those files the repository has. A front matter
+    that cannot be read is a :class:`HubMismatch` (``datasets`` stops on it too).
+
+    >>> hub_configs({"README.md": "---\\nconfigs:\\n- config_name: small\\n  data_files: small/*.jsonl\\n---\\n# Small\\n"}, "org/x")
+    [{'config_name': 'small', 'data_files': 'small/*.jsonl'}]
+    >>> hub_configs({"README.md": "# no front matter"}, "org/x")
+    []
+    """
+    import yaml
+
+    meta: dict[str, Any] = {}
+    try:
+        if m := re.match(r"\s*---\r?\n(.*?)\r?\n---[ \t]*(\r?\n|$)", card.get("README.md", ""), re.S):
+            meta = yaml.safe_load(m[1]) or {}
+        if ".huggingface.yaml" in card:
+            meta = {**meta, **(yaml.safe_load(card[".huggingface.yaml"]) or {})}
+    except yaml.YAMLError as exc:
+        raise HubMismatch(f"the YAML header of {repo}'s README.md cannot be read: {' '.join(str(exc).split())}", "fix the repository's README.md front matter") from None
+    configs = meta.get("configs", []) if isinstance(meta, dict) else []
+    if not isinstance(configs, list) or not all(isinstance(c, dict) and isinstance(c.get("config_name"), str) for c in configs):
+        raise HubMismatch(f"{repo}'s README.md has a `configs` that is not a list of entries with a config_name", "fix the repository's README.md `configs`")
+    return configs
+
+
+def hub_data_files(files: list[str], configs: list[dict[str, Any]], repo: str, subset: str | None, folder: str | None, split: str) -> list[str]:
+    """The data files (of ``files``, relative to the repository) that ``load_dataset(repo, name=subset, data_dir=folder, split=split)`` reads.
+
+    As ``datasets`` resolves them: ``subset`` must be one of the README's
+    configurations (``default`` when it has none); ``folder`` replaces the
+    configuration's files by the folder's; a configuration's ``data_files`` (a
+    pattern, a list, or one per split) are patterns under its ``data_dir``;
+    without them, files and folders named after a split give it
+    (:func:`hub_split_files`). No subset: the configuration marked ``default:
+    true`` (or named ``default``, or the only one). What the repository lacks is
+    a :class:`HubMismatch`.
+
+    >>> configs = [{"config_name": "small", "data_files": "small/*.jsonl"},
+    ...            {"config_name": "big", "data_files": [{"split": "train", "path": "big/train-*"}, {"split": "test", "path": "big/test-*"}]}]
+    >>> files = ["small/a.jsonl", "big/train-0.jsonl", "big/test-0.jsonl"]
+    >>> hub_data_files(files, configs, "org/x", "big", None, "test")
+    ['big/test-0.jsonl']
+    >>> hub_data_files(files, configs, "org/x", "tiny", None, "train")
+    Traceback (most recent call last):
+    fmtkit.remote.HubMismatch: subset 'tiny' is not a configuration of org/x (its README.md configs: 'small', 'big')
+    """
+    names = [c["config_name"] for c in configs] or ["default"]
+    listed = ", ".join(map(repr, names))
+    if subset is not None and subset not in names:
+        where = f"its README.md configs: {listed}" if configs else "its README.md has no configs, so its one configuration is 'default'"
+        raise HubMismatch(f"subset {subset!r} is not a configuration of {repo} ({where})", f'set "subset" to one of {listed}, or remove it')
+    base = f"{str(folder).strip('/')}/" if folder else ""
+    for c in configs:  # each configuration's files are looked for, whichever is loaded
+        under = "/".join(p for p in (base.strip("/"), str(c.get("data_dir") or "").strip("/")) if p)
+        if c.get("data_files") is None and not any(f.startswith(f"{under}/" if under else "") for f in files):
+            raise HubMismatch(f"subset {c['config_name']!r} of {repo} has no data file under {under or 'its root'}, so no subset loads",
+                              "fix that configuration's data_dir in the repository's README.md" + (', or remove "folder"' if folder else ""))  # fmt: skip
+    if folder:
+        return _split_of(files, base, split, repo, f"folder {folder!r}")
+    if not configs:
+        return _split_of(files, "", split, repo, "the repository")
+    config = next((c for c in configs if c["config_name"] == subset), None) if subset else _default_config(configs, repo, listed)
+    name, data_dir = config["config_name"], str(config.get("data_dir") or "").strip("/")
+    prefix = f"{data_dir}/" if data_dir else ""
+    if config.get("data_files") is None:
+        return _split_of(files, prefix, split, repo, f"subset {name!r}")
+    patterns = _split_patterns(config["data_files"])
+    if split not in patterns:
+        raise HubMismatch(f"split {split!r} is not in subset {name!r} of {repo} (its splits: {', '.join(map(repr, patterns))})",
+                          f'set "split" to one of {", ".join(map(repr, patterns))}')  # fmt: skip
+    from fsspec.utils import glob_translate
+
+    found = {f for p in patterns[split] for f in files if re.match(glob_translate(prefix + str(p).lstrip("/")), f) and not _hidden(f, str(p))}
+    if not found:
+        raise HubMismatch(f"no data file of {repo} matches subset {name!r}'s data_files for split {split!r} ({', '.join(map(str, patterns[split]))})",
+                          "fix the data_files of that configuration in the repository's README.md, or pick another subset")  # fmt: skip
+    return sorted(found)
+
+
+def _default_config(configs: list[dict[str, Any]], repo: str, listed: str) -> dict[str, Any]:
+    """The configuration ``datasets`` loads when no subset is named; several or none to choose from is a :class:`HubMismatch`."""
+    default = [c for c in configs if len(configs) == 1 or c["config_name"] == "default" or c.get("default")]
+    if len(default) != 1:
+        why = "marks several as default" if default else "has several configurations and none is the default"
+        raise HubMismatch(f"{repo} {why}, so loading it without a subset fails", f'add "subset": one of {listed}')
+    return default[0]
+
+
+def _split_patterns(data_files: Any) -> dict[str, list[Any]]:
+    """A configuration's ``data_files`` as split -> patterns: a pattern or a list of them is ``train``; ``[{split, path}]`` names each split."""
+    if isinstance(data_files, dict):
+        return {str(k): v if isinstance(v, list) else [v] for k, v in data_files.items()}
+    if isinstance(data_files, list) and any(isinstance(d, dict) for d in data_files):
+        return {str(d.get("split")): d.get("path") if isinstance(d.get("path"), list) else [d.get("path")] for d in data_files if isinstance(d, dict)}
+    return {"train": data_files if isinstance(data_files, list) else [data_files]}
+
+
+def _split_of(files: list[str], prefix: str, split: str, repo: str, what: str) -> list[str]:
+    """The files of ``split`` under ``prefix``, by their names (:func:`hub_split_files`); none is a :class:`HubMismatch`."""
+    under = [f[len(prefix) :] for f in files if f.startswith(prefix)]
+    if not under:
+        raise HubMismatch(f"{what} of {repo} holds no data file", "fix the entry's folder or subset, or add the files to the repository")
+    chosen = hub_split_files(under, split)
+    if not chosen:
+        splits = [s for s in SPLIT_KEYWORDS if hub_split_files(under, s)]
+        raise HubMismatch(f"{what} of {repo} has no split {split!r} (its splits: {', '.join(map(repr, splits))})", f'set "split" to one of {", ".join(map(repr, splits))}')
+    return [prefix + f for f in chosen]
+
+
+def _hidden(path: str, pattern: str) -> bool:
+    """A file in a hidden (``.x``) or special (``__x``) folder, or hidden itself, that the pattern does not name: ``datasets`` leaves it out."""
+    return any(part.startswith((".", "__")) and part not in pattern for part in PurePosixPath(path).parts)
 
 
 class RemoteFile:
@@ -277,18 +407,27 @@ class Stage:
         return folder
 
     def hub_entry(self, name: str, raw: dict[str, Any]) -> list[Path]:
-        """The data files of an ``hf_hub_url`` entry (``folder`` and ``split`` honoured; not ``subset``), copied here."""
-        repo, folder, split = raw["hf_hub_url"], raw.get("folder"), raw.get("split", "train")
-        base = f"hf://datasets/{repo}" + (f"/{folder.strip('/')}" if folder else "")
+        """The data files of an ``hf_hub_url`` entry, as :func:`hub_data_files` picks them, copied here.
+
+        Raises :class:`HubMismatch` (the entry asks for what the repository lacks) or
+        :class:`NotCheckable` (a loading script decides what it holds).
+        """
+        repo = raw["hf_hub_url"]
+        base = f"hf://datasets/{repo}"
         fs, path = filesystem(base)
+        under = f"{path}/{str(raw['folder']).strip('/')}" if raw.get("folder") else path  # with a folder, only its files count
         try:
-            fs.info(path)  # a missing repository or folder raises here, with its cause
-            every = [p[len(path) + 1 :] for p in fs.find(path) if _wanted(p) and PurePosixPath(p).name != INFO_FILE]
+            top = [p[len(path) + 1 :] for p in fs.ls(path, detail=False)]  # a missing repository raises here, with its cause
+            card = {name: fs.cat_file(f"{path}/{name}").decode("utf-8", "replace") for name in CARD_FILES if name in top}
+            listing = [p[len(path) + 1 :] for p in fs.find(under)] if fs.exists(under) else []
         except Exception as exc:  # noqa: BLE001
             raise remote_error(base, exc) from None
-        chosen = hub_split_files(every, split)
-        if not chosen:
-            raise FmtkitError(f"entry {name!r}: {base} holds no data file of split {split!r}", EXIT_USAGE)
+        script = f"{repo.rstrip('/').rpartition('/')[2]}.py"
+        if script in top:
+            raise NotCheckable(f"{base} has a loading script ({script}), which decides what it holds: fmtkit does not run it "
+                               "(and the datasets 4 that LLaMA-Factory installs refuses it: \"Dataset scripts are no longer supported\")")  # fmt: skip
+        data = [p for p in listing if _wanted(p) and PurePosixPath(p).name != INFO_FILE]
+        chosen = hub_data_files(data, hub_configs(card, repo), repo, raw.get("subset"), raw.get("folder"), raw.get("split", "train"))
         out = []
         for rel in chosen:
             local = self.root / "hub" / name / rel
@@ -337,6 +476,8 @@ class Stage:
         """Copies outside the report's root (a hub entry's files) named by their URLs; the root by ``root_url``."""
         for f in report.findings:
             f.file = self.urls.get(f.file, f.file)
+            if str(self.root) in f.message:  # a message naming another copied file (the first file of a folder entry, FMT808)
+                f.message = re.sub(re.escape(str(self.root)) + r"[^\s:,)]*", lambda m: self.urls.get(m[0], m[0]), f.message)
         for fr in report.files:
             fr.file = self.urls.get(fr.file, fr.file)
         report.detected = {self.urls.get(k, k): v for k, v in report.detected.items()}

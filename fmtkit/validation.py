@@ -332,7 +332,7 @@ class _Checker:
             if entry.is_local:
                 self.check_entry_files(entry, root, only_file)
             elif self._from_hub(entry):
-                self.check_entry_files(entry, root, None, self.fetched.hub_entry(name, raw))
+                self.check_hub_entry(entry, root, line)
 
     def check_entry(self, entry: DatasetEntry, line: int | None) -> bool:
         """Entry and stage rules; True when an error stops the entry's files from being read."""
@@ -351,14 +351,27 @@ class _Checker:
                 self.add("FMT100", f"{where}: {text}", file=INFO_FILE, line=line, entry=entry.name)
         if entry.source_key is not None and not entry.is_local and not self._from_hub(entry):
             self.report.not_checked.append(entry.name)
-            if self.fetched is not None and entry.source_key == "hf_hub_url":
-                self.report.notes.append(f"entry {entry.name!r}: --remote does not read a repository's README configurations (subset) yet")
         blocking = {"FMT104", "FMT105", "FMT106", "FMT111", "FMT112", "FMT113", "FMT116", "FMT117", "FMT120"}
         return any(f.code in blocking for f in self.report.findings[before:])
 
     def _from_hub(self, entry: DatasetEntry) -> bool:
-        """With --remote: an ``hf_hub_url`` entry whose files are read from the hub (not one with a ``subset``)."""
-        return self.fetched is not None and entry.source_key == "hf_hub_url" and not entry.raw.get("subset")
+        """With --remote: an ``hf_hub_url`` entry, whose files are read from the hub."""
+        return self.fetched is not None and entry.source_key == "hf_hub_url"
+
+    def check_hub_entry(self, entry: DatasetEntry, root: Path, line: int | None) -> None:
+        """An ``hf_hub_url`` entry's files as ``datasets`` picks them (:meth:`fmtkit.remote.Stage.hub_entry`); a subset, split or folder the repository lacks is FMT112."""
+        from fmtkit.remote import HubMismatch, NotCheckable
+
+        try:
+            files = self.fetched.hub_entry(entry.name, entry.raw)
+        except HubMismatch as exc:
+            self.add("FMT112", str(exc), file=INFO_FILE, line=line, entry=entry.name, fix=exc.fix)
+            return
+        except NotCheckable as exc:
+            self.report.not_checked.append(entry.name)
+            self.report.notes.append(f"entry {entry.name!r}: not checked: {exc}")
+            return
+        self.check_entry_files(entry, root, None, files)
 
     # -- data files --------------------------------------------------------
     def check_entry_files(self, entry: DatasetEntry, root: Path, only_file: Path | None, fetched: list[Path] | None = None) -> None:

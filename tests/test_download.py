@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -741,8 +742,9 @@ def test_hub_entry_is_read_with_remote_honouring_folder_and_split(shards_hub, ca
     assert code == 0 and offline["summary"]["not_checked"] == ["chat", "chat_test", "configured"] and not hub.requests  # no network without --remote
     code, report, _ = _validate_json(capsys, str(ds), "--remote")
     base = f"hf://datasets/{SHARDS_REPO}/data/"
-    assert code == 1 and report["summary"]["not_checked"] == ["configured"]
-    assert "entry 'configured': --remote does not read a repository's README configurations (subset) yet" in report["summary"]["notes"]
+    assert code == 1 and report["summary"]["not_checked"] == []
+    [missing] = [f for f in report["findings"] if f["entry"] == "configured" and f["severity"] == "error"]  # a README without configs has one: 'default'
+    assert (missing["code"], missing["fix"]) == ("FMT112", "set \"subset\" to one of 'default', or remove it"), missing
     assert [(f["file"], f["entry"]) for f in report["files"]] == [(base + f"train-{k:05d}-of-00003.jsonl", "chat") for k in range(3)] + [
         (base + "test-00000-of-00001.jsonl", "chat_test")]  # fmt: skip
     assert {f["file"] for f in report["findings"] if f["code"] == "FMT803"} >= {base + "train-00000-of-00003.jsonl"}
@@ -841,3 +843,134 @@ def test_columns_of_a_remote_file_are_found_in_the_blocks_that_hold_them(hub: St
     assert code == 1 and finding["line"] == len(rows) - 4 and finding["column"] == rows[-5].index('"robot"') + 1
     streamed = -(-(len(data) - remote.HEAD) // block)  # the blocks past the head, each read once by the check
     assert streamed + 1 <= len(hub.gets("late.jsonl")) <= streamed + 1 + 2  # the head, the blocks, and at most two to find the column
+
+
+TWO_CONFIGS = """configs:
+- config_name: small
+  data_files: small/*.jsonl
+- config_name: big
+  default: true
+  data_files:
+  - split: train
+    path: big/train-*.jsonl
+  - split: test
+    path: big/test-*.jsonl
+"""  # a README's two subsets: one data_files pattern (train), and one pattern per split
+CONFIGURED_README = f"---\nlicense: mit\n{TWO_CONFIGS}---\n# Two subsets\n".encode()
+
+
+def test_hub_entries_with_a_subset_read_the_readme_configs(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``subset``, ``split`` and no subset resolved through README.md's ``configs`` as ``datasets.load_dataset`` does; a subset or split
+    the repository lacks is FMT112 naming what it has; a repository with a loading script is not checked, and says why."""
+    from test_validate_cli import defect_file
+
+    local = tmp_path / "repo"
+    for rel, seed in (("small/part-0.jsonl", 1), ("small/part-1.jsonl", 2), ("big/train-00000.jsonl", 3), ("big/test-00000.jsonl", 4), ("other/train.jsonl", 5)):
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        defect_file(local / rel, 20_000, seed=seed)
+    (local / "README.md").write_bytes(CONFIGURED_README)
+    hub.add_dataset("tiny-org/configured", {p.relative_to(local).as_posix(): p.read_bytes() for p in local.rglob("*") if p.is_file()})
+    hub.add_dataset("tiny-org/scripted", {"scripted.py": b"import datasets\n", "data/train.jsonl": (local / "small/part-0.jsonl").read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    sharegpt = {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
+    entries = {
+        "small": {"subset": "small"},  # data_files: one pattern, the train split
+        "big_test": {"subset": "big", "split": "test"},  # data_files: one pattern per split
+        "default": {},  # no subset: the config marked default
+        "folder": {"subset": "small", "folder": "other"},  # a folder replaces the subset's files by its own
+        "missing": {"subset": "tiny"},
+        "no_split": {"subset": "small", "split": "test"},
+    }
+    info = {name: {"hf_hub_url": "tiny-org/configured", **e, **sharegpt} for name, e in entries.items()}
+    info["scripted"] = {"hf_hub_url": "tiny-org/scripted", **sharegpt}
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    (ds / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    code, report, _ = _validate_json(capsys, str(ds), "--remote")
+    base = "hf://datasets/tiny-org/configured/"
+    assert code == 1 and [(f["entry"], f["file"]) for f in report["files"]] == [
+        ("small", base + "small/part-0.jsonl"), ("small", base + "small/part-1.jsonl"), ("big_test", base + "big/test-00000.jsonl"),
+        ("default", base + "big/train-00000.jsonl"), ("folder", base + "other/train.jsonl")]  # fmt: skip
+    same_files = {"small": "repo/small", "big_test": "repo/big/test-00000.jsonl", "default": "repo/big/train-00000.jsonl", "folder": "repo/other"}
+    shutil.copytree(local, ds / "repo")
+    (ds / "dataset_info.json").write_text(json.dumps({name: {"file_name": f, **sharegpt} for name, f in same_files.items()}), encoding="utf-8")
+    code_here, here, _ = _validate_json(capsys, str(ds))  # the same files as local entries: the same findings
+    def found(r: dict) -> list[tuple]:
+        return [(f["entry"], f["file"].replace(base, "repo/"), f["line"], f["code"], f["message"].replace(base, "repo/")) for f in r["findings"] if f["entry"] in same_files and f["code"] != "FMT114"]
+
+    assert found(report) == found(here) and code_here == 1 and len({f[1] for f in found(here) if f[3] == "FMT201"}) == 5
+    by_entry = {f["entry"]: f for f in report["findings"] if f["code"] == "FMT112"}
+    assert sorted(by_entry) == ["missing", "no_split"]
+    assert by_entry["missing"]["message"] == "subset 'tiny' is not a configuration of tiny-org/configured (its README.md configs: 'small', 'big')"
+    assert by_entry["missing"]["fix"] == "set \"subset\" to one of 'small', 'big', or remove it"
+    assert by_entry["no_split"]["message"] == "split 'test' is not in subset 'small' of tiny-org/configured (its splits: 'train')"
+    assert report["summary"]["not_checked"] == ["scripted"]
+    [note] = [n for n in report["summary"]["notes"] if n.startswith("entry 'scripted'")]
+    assert "has a loading script (scripted.py)" in note and "Dataset scripts are no longer supported" in note
+    assert not [r for r in hub.requests if "tiny-org/scripted/resolve" in r.path and "scripted.py" not in r.path]  # none of its data read
+    (ds / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    code, out, _ = run_cli(capsys, "validate", str(ds), "--remote", "--entry", "missing")
+    assert code == 1 and "subset 'tiny' is not a configuration" in out and "set \"subset\" to one of 'small', 'big'" in out
+
+
+_CONFIG_PROBE = """
+import json, logging, sys
+logging.disable(logging.WARNING)
+import datasets
+from datasets import load_dataset
+datasets.disable_progress_bars()
+out = []
+for path, subset, folder, split in json.loads(sys.argv[1]):
+    try:
+        rows = load_dataset(path, name=subset, data_dir=folder, split=split, cache_dir=sys.argv[2])
+        out.append(sorted(rows["instruction"]))
+    except Exception as exc:  # what LLaMA-Factory's loader would stop on
+        out.append(type(exc).__name__)
+print(json.dumps(out))
+"""
+
+
+def test_subset_resolution_is_what_datasets_load_dataset_reads(tmp_path: Path) -> None:
+    """hub_data_files against the real ``datasets`` of the LLaMA-Factory environment, on local folders laid out as repositories
+    (``load_dataset`` reads a local folder's README.md configs as a hub repository's): the same files, or a refusal where it fails."""
+    from test_llamafactory_real import _clean_env, require_lf_python
+
+    from fmtkit.remote import HubMismatch, hub_configs, hub_data_files
+
+    python = require_lf_python()
+    layouts = {
+        "configured": (f"""---
+{TWO_CONFIGS}- config_name: listed
+  data_files:
+  - small/a.jsonl
+  - big/train-0.jsonl
+- config_name: dirred
+  data_dir: data
+---
+""", ["small/a.jsonl", "small/b.jsonl", "big/train-0.jsonl", "big/test-0.jsonl", "data/train-0.jsonl", "data/test-0.jsonl", "other/train.jsonl",
+      "other/test.jsonl", "other/data/x.jsonl"]),
+        "undecided": ("---\nconfigs:\n- config_name: a\n  data_files: a/*.jsonl\n- config_name: b\n  data_files: b/*.jsonl\n---\n",
+                      ["a/x.jsonl", "b/train.jsonl", "b/test.jsonl", "other/test.jsonl"]),
+        "plain": ("# no configs\n", ["train-0.jsonl", "test-0.jsonl", "other/train.jsonl", "other/test.jsonl"]),
+    }  # fmt: skip
+    cases = [(s, f, sp) for s in (None, "small", "big", "listed", "dirred", "nope") for f in (None, "other", "big") for sp in ("train", "test")]  # big/data: none
+    grid = {"configured": cases, "undecided": [(s, f, sp) for s in (None, "a", "b") for f in (None, "other") for sp in ("train", "test")],
+            "plain": [(s, f, sp) for s in (None, "default", "small") for f in (None, "other") for sp in ("train", "test")]}  # fmt: skip
+    asked, ours = [], []
+    for name, (readme, files) in layouts.items():
+        for rel in files:
+            (tmp_path / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / rel).write_text(json.dumps({"instruction": rel, "output": "x"}) + "\n", encoding="utf-8")
+        (tmp_path / name / "README.md").write_text(readme, encoding="utf-8")
+        for subset, folder, split in grid[name]:
+            asked.append((str(tmp_path / name), subset, folder, split))
+            try:
+                ours.append(hub_data_files(files, hub_configs({"README.md": readme}, name), name, subset, folder, split))
+            except HubMismatch:
+                ours.append("refused")
+    done = subprocess.run([str(python), "-c", _CONFIG_PROBE, json.dumps(asked), str(tmp_path / "cache")], capture_output=True, text=True, env=_clean_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = ["refused" if isinstance(r, str) else r for r in json.loads(done.stdout.splitlines()[-1])]
+    differ = [(a[1:], o, t) for a, o, t in zip(asked, ours, theirs, strict=True) if o != t]
+    assert not differ, differ
+    assert theirs.count("refused") >= 10 and len(theirs) - theirs.count("refused") >= 15  # both kinds of answer are compared

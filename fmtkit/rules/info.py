@@ -358,7 +358,10 @@ def file_missing(entry: DatasetEntry) -> Iterator[str]:
     """`file_name` points to no file or folder.
 
     Paths are relative to the dataset folder (LLaMA-Factory's ``dataset_dir``),
-    not to where the command runs. Globs are not expanded.
+    not to where the command runs. Globs are not expanded. With ``--remote``,
+    an ``hf_hub_url`` entry whose ``subset`` (a configuration in the
+    repository's README.md), ``split`` or ``folder`` the repository does not
+    have is reported here too, naming what it has: ``load_dataset`` stops on it.
 
     Passes::
 
