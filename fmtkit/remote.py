@@ -16,9 +16,8 @@ rules check). The records are then read from the store itself: a
 :class:`RemoteFile` streams the file in range requests of :data:`BLOCK` bytes
 into the same record loop a local file goes through, so checking starts with
 the first block, memory stays at one block, and nothing is copied
-(``validate``). Parquet and Arrow files, which their readers open by path, and
-every file that ``convert`` and ``stats`` read, are copied whole
-(``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is the
+(``validate``, ``stats``). Parquet and Arrow files, which their readers open by path, and
+every file that ``convert`` reads, are copied whole (``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is the
 opt-in to the network: without it fmtkit stays offline.
 
 >>> is_url("hf://datasets/org/name/train.jsonl"), is_url("data/train.jsonl")
@@ -69,8 +68,11 @@ def needs_remote(source: str) -> FmtkitError:
 
 
 @contextlib.contextmanager
-def read_here(source: str, remote: bool) -> Iterator[tuple[str, Stage | None]]:
-    """What ``convert`` and ``stats`` read: a URL (``remote``) copied whole into a temporary :class:`Stage`, a local path as is.
+def read_here(source: str, remote: bool, stream: bool = False) -> Iterator[tuple[str, Stage | None]]:
+    """What ``convert`` and ``stats`` read: a URL (``remote``) laid out in a temporary :class:`Stage`, a local path as is.
+
+    ``stream``: its JSON, JSON Lines, CSV and text files are kept as heads and read
+    from the store through :meth:`Stage.readable` (``stats``); else copied whole (``convert``).
 
     >>> with read_here("data/chat.jsonl", remote=False) as (here, stage):
     ...     here, stage
@@ -82,7 +84,7 @@ def read_here(source: str, remote: bool) -> Iterator[tuple[str, Stage | None]]:
     if not remote:
         raise needs_remote(source)
     with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
-        stage = Stage(Path(tmp), stream=False)
+        stage = Stage(Path(tmp), stream=stream)
         yield str(stage.source(source)), stage
 
 
@@ -259,6 +261,7 @@ class RemoteFile:
         self.suffix = PurePosixPath(path).suffix
         self._size: int | None = head.stat().st_size if head is not None and whole else None
         self.marks = {0: 0}  # byte -> the lines before it, at the end of each block a stream read in order (a few per file)
+        self.position: int | None = None  # where the last read of it ended (a progress bar's position)
 
     def __str__(self) -> str:
         return self.url
@@ -335,6 +338,7 @@ class _Stream(io.RawIOBase):
         if self.pos in marks and n:  # read on from a byte whose line is known: so is the line of the byte after
             marks[self.pos + n] = marks[self.pos] + memoryview(buffer)[:n].tobytes().count(b"\n")
         self.pos += n
+        self.remote.position = self.pos
         return n
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -364,6 +368,10 @@ class Stage:
         self.urls: dict[str, str] = {}  # local path (as the report names it) -> URL
         self.streamed: dict[str, RemoteFile] = {}  # local head -> the file it stands for
         self.origin: tuple[str, str] | None = None  # what :meth:`source` made: its local path and its URL
+
+    def readable(self, path: Path) -> Path | RemoteFile:
+        """The file to read the records of ``path`` from: a streamed file's :class:`RemoteFile` (``path`` holds its head), else ``path``."""
+        return self.streamed.get(str(path), path)
 
     def named(self, value: Any) -> Any:
         """``value`` (text, or lists and dicts of it) with the local path of :meth:`source` written as its URL."""

@@ -121,7 +121,7 @@ def iter_samples(
 
 
 def read(
-    source: str | Path,
+    source: str | Path | Source,
     entry: str | None = None,
     form: str | None = None,
     *,
@@ -134,6 +134,8 @@ def read(
     with a :class:`~fmtkit.errors.FmtkitError` naming file, line and reason;
     ``errors="skip"`` skips it and calls ``on_skip(file, index, line, code, message)``.
     Media paths are as written: relative ones resolve against the dataset folder.
+    ``source`` may also be a :class:`Source` that :func:`resolve` gave (``stats
+    --remote`` puts the store's streams in place of its files).
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "d.jsonl"
@@ -143,7 +145,7 @@ def read(
     """
     if errors not in ("raise", "skip"):
         raise ValueError("errors must be 'raise' or 'skip'")
-    src = resolve(source, entry, form)
+    src = source if isinstance(source, Source) else resolve(source, entry, form)
 
     def skip(fno: int, index: int, line: int | None, code: str, message: str) -> None:
         where = f"{src.files[fno]}:{line}" if line else str(src.files[fno])

@@ -295,7 +295,7 @@ class _Checker:
 
     def readable(self, path: Path):
         """The file whose records to read for ``path``: with --remote, a streamed file's :class:`fmtkit.remote.RemoteFile` (``path`` holds its head)."""
-        return self.fetched.streamed.get(str(path), path) if self.fetched is not None else path
+        return self.fetched.readable(path) if self.fetched is not None else path
 
     def add(self, code: str, message: str, *, file=None, line=None, record=None, entry=None, fix=None) -> None:
         rule = rule_registry.RULES[code]

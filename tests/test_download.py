@@ -810,6 +810,34 @@ def test_convert_and_stats_read_a_hub_file(shards_hub, capsys: pytest.CaptureFix
     _assert_clean(err)
 
 
+def test_stats_streams_a_hub_file_as_it_measures(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """stats --remote reads a hub file in range requests of one block while it measures (no copy first); the report is the local file's."""
+    from fmtkit import remote
+    from fmtkit.stats.progress import ProgressBar
+    from test_validate_cli import defect_file
+
+    short = [json.dumps({"conversations": [{"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"a{i % 5000}"}]}) + "\n" for i in range(30_000)]
+    big = tmp_path / "big.jsonl"  # 30,000 short records (59 batches of 512, 2.7 MB), then defects
+    big.write_bytes("".join(short).encode() + defect_file(tmp_path / "defects.jsonl", 200_000).read_bytes())
+    hub.add_dataset("tiny-org/big", {"big.jsonl": big.read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    monkeypatch.setattr(remote, "BLOCK", 64 << 10)
+    calls: list[tuple[int, int | None]] = []  # after each batch: the requests for the file so far, and the bar's position in it
+    monkeypatch.setattr(ProgressBar, "__call__", lambda self, records: calls.append((len(hub.gets("big.jsonl")), self._position())))
+    url = "hf://datasets/tiny-org/big/big.jsonl"
+    code, out, err = run_cli(capsys, "stats", url, "--remote", "--jobs", "1", "--output-format", "json")
+    requests, seen = len(hub.gets("big.jsonl")), calls[:]  # before the local run adds its own
+    _, here, _ = run_cli(capsys, "stats", str(big), "--jobs", "1", "--output-format", "json")
+    assert code == 0 and json.loads(out)["entries"] == json.loads(here.replace(str(big), url))["entries"], err
+    assert json.loads(out)["entries"][url]["skipped"]["first"][0].startswith(url + ":")  # the broken line, named by its URL
+    ranges = [re.fullmatch(r"bytes=(\d+)-(\d+)", r.headers["range"]) for r in hub.gets("big.jsonl")]  # every GET asks for a range
+    assert (int(ranges[0][1]), int(ranges[0][2])) == (0, remote.HEAD - 1)  # the head, kept to tell the form
+    assert all(int(m[2]) - int(m[1]) + 1 <= 64 << 10 for m in ranges[1:]) and requests > (big.stat().st_size - remote.HEAD) // (64 << 10)
+    assert seen[0][0] == 1 and seen[len(seen) // 2][0] < requests * 3 // 4  # measuring started from the head, the blocks came as it went
+    positions = [p for _, p in seen]
+    assert positions == sorted(positions) and 0 < positions[0] < big.stat().st_size  # the progress bar follows the stream
+
+
 def test_a_store_failing_mid_file_ends_the_run_clearly(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from fmtkit import record_loop, remote
     from test_validate_cli import defect_file

@@ -190,3 +190,35 @@ def test_jobs_split_a_remote_file_in_byte_ranges_each_worker_streams(tmp_path, m
     there = fmtkit.validate("memory://b/big.jsonl", remote=True, jobs=2)
     assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[1][0] == ranges[0][1] > 0  # two workers, each reading its half from the store
     assert same(there.to_dict(), here.to_dict()) and here.has_errors
+
+
+def test_stats_streams_json_arrays_lines_and_csv_from_the_store(tmp_path, capsys, memory, monkeypatch):
+    """stats --remote reads JSON arrays, JSON Lines and CSV from the store as it measures (Parquet is copied): the report is the local folder's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fmtkit import remote
+
+    ds = tmp_path / "ds"
+    ds.mkdir()
+    lines = defect_file(ds / "chat.jsonl", 60_000).read_text(encoding="utf-8").splitlines()
+    records = [json.loads(x) for x in lines if x.strip() and x != "{broken"]
+    (ds / "pretty.json").write_text(json.dumps(records, indent=2, ensure_ascii=False), encoding="utf-8")
+    (ds / "table.csv").write_text("instruction,output\n" + "".join(f"q{i},{'' if i % 50 == 3 else 'a'}\n" for i in range(3000)), encoding="utf-8")
+    pq.write_table(pa.table({"instruction": [f"q{i}" for i in range(100)], "output": ["a"] * 100}), ds / "table.parquet")
+    sharegpt = {"formatting": "sharegpt", "columns": {"messages": "conversations", "system": "system", "tools": "tools"}}
+    (ds / "dataset_info.json").write_text(json.dumps({"chat": {"file_name": "chat.jsonl", **sharegpt}, "pretty": {"file_name": "pretty.json", **sharegpt},
+                                                      "table": {"file_name": "table.csv"}, "columnar": {"file_name": "table.parquet"}}), encoding="utf-8")  # fmt: skip
+    for p in ds.iterdir():
+        memory.pipe(f"/ds/{p.name}", p.read_bytes())
+    monkeypatch.setattr(remote, "HEAD", 4096)  # most of each file is read from the store
+    monkeypatch.setattr(remote, "BLOCK", 8192)
+    opened, open_ = [], remote.RemoteFile.open
+    monkeypatch.setattr(remote.RemoteFile, "open", lambda self, *a, **k: opened.append(self.name) or open_(self, *a, **k))
+    code, out, err = run_cli(capsys, "stats", "memory://ds", "--remote", "--jobs", "1", "--output-format", "json")
+    _, here, _ = run_cli(capsys, "stats", ds, "--jobs", "1", "--output-format", "json")
+    there = json.loads(out)
+    assert code == 0 and list(there["entries"]) == ["chat", "pretty", "table", "columnar"], err
+    assert there["entries"] == json.loads(here.replace(str(ds), "memory://ds"))["entries"]
+    assert there["entries"]["chat"]["skipped"]["first"][0].startswith("memory://ds/chat.jsonl:")
+    assert {"chat.jsonl", "pretty.json", "table.csv"} <= set(opened) and "table.parquet" not in opened  # streamed; Parquet copied

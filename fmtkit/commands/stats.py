@@ -19,7 +19,7 @@ from fmtkit.templates import TEMPLATES
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=str), help="Write the length histograms to this image: .png, .svg or .pdf (needs matplotlib).")
 @click.option("--jobs", "-j", type=click.IntRange(1), help="Processes measuring samples and counting tokens (default: every core).")
 @engine_options
-@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")
+@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there, streamed (Parquet and Arrow files are copied first). Uses the network.")
 def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, output, plot, jobs, engine, address, remote):
     """Counts, lengths, duplicates and script mix of each entry of SOURCE.
 
@@ -70,12 +70,12 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
     from fmtkit.remote import read_here
 
-    with read_here(source, remote) as (here, fetched), engine_running(engine, jobs, address) as slots:
+    with read_here(source, remote, stream=True) as (here, fetched), engine_running(engine, jobs, address) as slots:
         named = fetched.named if fetched is not None else lambda text: text  # a URL, not its temporary copy
         for name in entry_names(here, wanted):
             label = name or source
             try:
-                files = entry_files(here, name)  # an entry that cannot be read at all fails here, before any work
+                files = entry_files(here, name, fetched)  # an entry that cannot be read at all fails here, before any work
             except FmtkitError as exc:
                 unreadable[label] = named(str(exc))
                 continue
@@ -86,7 +86,7 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
                 tokenizer = MediaCounter(processor, resolve(str(here), name).base_dir)  # media paths are relative to it
             skipped = Skipped()
             with ProgressBar(label, files, enabled=sys.stderr.isatty()) as bar:
-                summary = summarize(stream_entry(here, name, skipped), tokenizer, cutoff_len, jobs=slots or jobs, progress=bar)
+                summary = summarize(stream_entry(here, name, skipped, fetched), tokenizer, cutoff_len, jobs=slots or jobs, progress=bar)
             summary["skipped"] = {"records": skipped.records, "first": named(skipped.first)}
             results[label] = summary
     if unreadable and not results:

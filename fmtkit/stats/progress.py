@@ -17,7 +17,9 @@ REFRESH_S = 0.25
 
 
 def file_position(path: Path) -> int | None:
-    """Where this process reads ``path`` (the offset of an open descriptor on it), or None."""
+    """Where this process reads ``path`` (the offset of an open descriptor on it; a remote file's own position), or None."""
+    if hasattr(path, "position"):  # a fmtkit.remote.RemoteFile, read from its store
+        return path.position
     fd_dir = "/proc/self/fd"
     try:
         fds = os.listdir(fd_dir)

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fmtkit.errors import FmtkitError
 from fmtkit.sample import Sample
+
+if TYPE_CHECKING:
+    from fmtkit.remote import Stage
 
 
 def entry_names(source: str | Path, wanted: list[str] | None = None) -> list[str | None]:
@@ -52,19 +56,25 @@ class Skipped:
             self.first.append(f"{file}{f':{line}' if line else ''}: record {index}: {message} [{code}]")
 
 
-def stream_entry(source: str | Path, entry: str | None, skipped: Skipped) -> Iterator[Sample]:
+def stream_entry(source: str | Path, entry: str | None, skipped: Skipped, fetched: Stage | None = None) -> Iterator[Sample]:
     """The readable samples of one entry, streamed; records that cannot be read go to ``skipped``
-    (``fmtkit validate`` explains them)."""
-    from fmtkit.sources import read
+    (``fmtkit validate`` explains them). ``fetched``: the :class:`~fmtkit.remote.Stage` a URL source is laid out in (its files read from the store)."""
+    from fmtkit.sources import read, resolve
 
-    return read(str(source), entry=entry, errors="skip", on_skip=skipped)
+    src = resolve(str(source), entry)
+    src.files = _readable(src.files, fetched)
+    return read(src, errors="skip", on_skip=skipped)
 
 
-def entry_files(source: str | Path, entry: str | None) -> list[Path]:
-    """The data files of one entry (what a progress bar measures its position in)."""
+def entry_files(source: str | Path, entry: str | None, fetched: Stage | None = None) -> list[Path]:
+    """The data files of one entry (what a progress bar measures its position in); with ``fetched``, those read from the store as such."""
     from fmtkit.sources import resolve
 
-    return resolve(str(source), entry).files
+    return _readable(resolve(str(source), entry).files, fetched)
+
+
+def _readable(files: list[Path], fetched: Stage | None) -> list[Path]:
+    return [fetched.readable(p) for p in files] if fetched is not None else files
 
 
 def read_entry(source: str | Path, entry: str | None) -> tuple[list[Sample], list[str]]:
