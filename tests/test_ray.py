@@ -222,3 +222,74 @@ def test_stats_with_a_tokenizer_on_ray(cluster, capsys, tiny_model, units):
     assert code1 == 0 and json.loads(out1)["entries"]["alpaca_demo"]["tokens"], err1
     assert (code2, out2) == (code1, out1), err2
     assert "_measure_in_worker" in units
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct loopback ports that nothing listens on now."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_address_ray_client_connects_from_outside_the_cluster(tmp_path, capsys):
+    """``--address ray://HOST:PORT`` (Ray Client) gives --jobs 1's report.
+
+    A head started with ``ray start`` on its own ports, temp dir and process group (``ray stop`` would stop every Ray
+    instance on the machine), and a Ray Client server in ``legacy`` mode in front of it: the head's own client server
+    (``proxy`` mode) starts a server process per client, which here dies at start more often than not ("Initialization
+    failure from server"). Ray >= 2.5x turns token authentication on where a token exists (``~/.ray/auth_token``); the
+    client then needs ``RAY_AUTH_MODE=token`` and the token too, as set here for all of them."""
+    import secrets
+    import shutil
+    import signal
+    import socket
+    import tempfile
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    head_port, client_port, *others = _free_ports(9)
+    temp = tempfile.mkdtemp(prefix="fmtkit-rc-", dir="/tmp")  # short: Ray's socket paths live under it
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), PYTHONPATH=str(REPO))
+    ports = dict(zip(("--ray-client-server-port", "--node-manager-port", "--object-manager-port", "--dashboard-agent-listen-port",
+                      "--dashboard-agent-grpc-port", "--runtime-env-agent-port", "--metrics-export-port"), map(str, others), strict=True))  # fmt: skip
+    started = []
+
+    def start(*cmd: str) -> None:
+        started.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True))
+
+    def wait_for(port: int) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                assert all(p.poll() is None for p in started) and time.monotonic() < deadline, f"nothing answers on {port}"
+                time.sleep(0.2)
+
+    start(str(Path(sys.executable).with_name("ray")), "start", "--head", "--block", "--num-cpus", "2", "--port", str(head_port), "--temp-dir", temp,
+          "--include-dashboard", "false", "--disable-usage-stats", *(x for kv in ports.items() for x in kv))  # fmt: skip
+    try:
+        code1, out1, _ = run_cli(capsys, "validate", DATASET, "--output-format", "json", "--jobs", "1")  # while the head starts
+        wait_for(int(ports["--ray-client-server-port"]))  # the head is up
+        start(sys.executable, "-m", "ray.util.client.server", "--address", f"127.0.0.1:{head_port}", "--host", "127.0.0.1", "--port", str(client_port), "--mode", "legacy")
+        wait_for(client_port)
+        cmd = [sys.executable, "-m", "fmtkit", "validate", str(DATASET), "--output-format", "json", "--engine", "ray", "--address", f"ray://127.0.0.1:{client_port}"]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == code1 == 0, done.stderr[-3000:]
+        assert json.loads(done.stdout) == json.loads(out1)
+    finally:  # stop what this test started only: each process group, then any process of it that is left
+        procs = [psutil.Process(p.pid) for p in started if p.poll() is None]
+        procs += [c for p in procs for c in p.children(recursive=True)]
+        for p in started:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in psutil.wait_procs(procs, timeout=10)[1]:
+            p.kill()
+        for p in started:
+            p.wait(10)
+        shutil.rmtree(temp, ignore_errors=True)
