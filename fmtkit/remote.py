@@ -14,11 +14,12 @@ Lines, CSV or text data file as its first bytes only (:data:`HEAD`, to detect
 its form and columns), media as empty stand-ins (their existence is all the
 rules check). The records are then read from the store itself: a
 :class:`RemoteFile` streams the file in range requests of :data:`BLOCK` bytes
-into the same record loop a local file goes through, so checking starts with
-the first block, memory stays at one block, and nothing is copied
-(``validate``, ``stats``). Parquet and Arrow files, which their readers open by path, and
-every file that ``convert`` reads, are copied whole (``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is the
-opt-in to the network: without it fmtkit stays offline.
+into the same record loop a local file goes through (``validate``, and the
+sample reader of ``stats``), so reading starts with the first block, memory
+stays at one block, and nothing is copied. Parquet and Arrow files, which
+their readers open by path, and every file that ``convert`` reads, are copied
+whole (``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is
+the opt-in to the network: without it fmtkit stays offline.
 
 >>> is_url("hf://datasets/org/name/train.jsonl"), is_url("data/train.jsonl")
 (True, False)
