@@ -165,10 +165,15 @@ def hub_data_files(files: list[str], configs: list[dict[str, Any]], repo: str, s
     >>> files = ["small/a.jsonl", "big/train-0.jsonl", "big/test-0.jsonl"]
     >>> hub_data_files(files, configs, "org/x", "big", None, "test")
     ['big/test-0.jsonl']
+    >>> hub_data_files(files, configs, "org/x", "big", None, "train[:100]+test")  # datasets' split syntax: the files of each split named
+    ['big/test-0.jsonl', 'big/train-0.jsonl']
     >>> hub_data_files(files, configs, "org/x", "tiny", None, "train")
     Traceback (most recent call last):
     fmtkit.remote.HubMismatch: subset 'tiny' is not a configuration of org/x (its README.md configs: 'small', 'big')
     """
+    splits = [re.sub(r"\[.*?\]", "", s).strip() for s in split.split("+")]
+    if splits != [split]:
+        return sorted({f for s in splits for f in hub_data_files(files, configs, repo, subset, folder, s)})
     names = [c["config_name"] for c in configs] or ["default"]
     listed = ", ".join(map(repr, names))
     if subset is not None and subset not in names:

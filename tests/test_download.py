@@ -981,7 +981,7 @@ def test_subset_resolution_is_what_datasets_load_dataset_reads(tmp_path: Path) -
                       ["a/x.jsonl", "b/train.jsonl", "b/test.jsonl", "other/test.jsonl"]),
         "plain": ("# no configs\n", ["train-0.jsonl", "test-0.jsonl", "other/train.jsonl", "other/test.jsonl"]),
     }  # fmt: skip
-    cases = [(s, f, sp) for s in (None, "small", "big", "listed", "dirred", "nope") for f in (None, "other", "big") for sp in ("train", "test")]  # big/data: none
+    cases = [(s, f, sp) for s in (None, "small", "big", "listed", "dirred", "nope") for f in (None, "other", "big") for sp in ("train", "test", "train+test")]  # big/data: none
     grid = {"configured": cases, "undecided": [(s, f, sp) for s in (None, "a", "b") for f in (None, "other") for sp in ("train", "test")],
             "plain": [(s, f, sp) for s in (None, "default", "small") for f in (None, "other") for sp in ("train", "test")]}  # fmt: skip
     asked, ours = [], []
