@@ -339,6 +339,8 @@ class _Checker:
         before = len(self.report.findings)
         for rule in rule_registry.RULES.values():
             if rule.scope == "entry" or (rule.scope == "stage" and self.stage):
+                if rule.code == "FMT114" and self._from_hub(entry):
+                    continue  # "not checked locally": with --remote it is
                 args = (entry,) if rule.scope == "entry" else (entry, self.stage)
                 for message in rule.check(*args) or ():
                     self.add(rule.code, message, file=INFO_FILE, line=line, entry=entry.name)

@@ -743,6 +743,8 @@ def test_hub_entry_is_read_with_remote_honouring_folder_and_split(shards_hub, ca
     code, report, _ = _validate_json(capsys, str(ds), "--remote")
     base = f"hf://datasets/{SHARDS_REPO}/data/"
     assert code == 1 and report["summary"]["not_checked"] == []
+    assert [f["entry"] for f in offline["findings"] if f["code"] == "FMT114"] == ["chat", "chat_test", "configured"]
+    assert not [f for f in report["findings"] if f["code"] == "FMT114"]  # "not checked locally" no more: --remote checked them
     [missing] = [f for f in report["findings"] if f["entry"] == "configured" and f["severity"] == "error"]  # a README without configs has one: 'default'
     assert (missing["code"], missing["fix"]) == ("FMT112", "set \"subset\" to one of 'default', or remove it"), missing
     assert [(f["file"], f["entry"]) for f in report["files"]] == [(base + f"train-{k:05d}-of-00003.jsonl", "chat") for k in range(3)] + [

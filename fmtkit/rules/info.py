@@ -423,7 +423,7 @@ def bad_extension(entry: DatasetEntry) -> Iterator[str]:
         yield f"folder {entry.source!r} mixes extensions {', '.join(exts)} (e.g. {', '.join(odd)}); LLaMA-Factory needs one"
 
 
-@rule("FMT114", "hub-entry", INFO, "nothing to fix: hub entries are checked when downloaded", scope="entry")
+@rule("FMT114", "hub-entry", INFO, "nothing to fix: `fmtkit validate --remote` reads hf_hub_url entries from the hub and checks them", scope="entry")
 def hub_entry(entry: DatasetEntry) -> Iterator[str]:
     """An entry reads from a hub, a script or cloud storage: not checked locally.
 
