@@ -231,7 +231,7 @@ PRETRAIN_COLUMNS = {"text": REQUIRED, "images": [], "videos": [], "audios": []}
 FORM = Form(
     "alpaca", read, write, COLUMNS,
     roles=_PROMPT_ROLES | {"response": "output"} | _MEDIA_ROLES,
-    entry={"formatting": "alpaca"}, direct={"sharegpt": lanes.alpaca_to_sharegpt, **{t: lanes.alpaca_to(t) for t in ("trl-messages", "trl-prompt-completion")}},
+    entry={"formatting": "alpaca"}, direct={t: lanes.alpaca_to(t) for t in ("sharegpt", "trl-messages", "trl-prompt-completion")},
     schema="alpaca-sft.schema.json", bare={"formatting": "alpaca"},
 )  # fmt: skip
 PREFERENCE_FORM = Form(

@@ -398,7 +398,7 @@ KTO_COLUMNS = {"conversations": REQUIRED, "kto_tag": REQUIRED} | _OPTIONAL
 
 _BARE_COLUMNS = {"messages": "conversations", "system": "system"}
 FORM = Form(
-    "sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": lanes.sharegpt_to_openai, **{t: lanes.conversation_to(t) for t in ("trl-messages", "trl-prompt-completion")}},
+    "sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={t: lanes.conversation_to(t) for t in ("openai", "trl-messages", "trl-prompt-completion")},
     schema="sharegpt-sft.schema.json", bare={"formatting": "sharegpt", "columns": _BARE_COLUMNS | {"tools": "tools"}},
 )  # fmt: skip
 PREFERENCE_FORM = Form(
