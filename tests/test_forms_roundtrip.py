@@ -454,6 +454,18 @@ def test_fast_lanes_pass_on_lines_they_must_not_take():
     assert alpaca(b'{"instruction": "I", "input": "", "output": "O", "system": "S"}') is None  # no system column in the output
     assert alpaca(b'{"input": "x", "output": "O"}') is None  # no instruction: validate reports FMT301
     assert alpaca(b'{"instruction": "I", "output": null}') is None
+    pair = FORMS["sharegpt-preference"].direct["trl-preference"](DatasetEntry.for_file("sharegpt-preference"), {"prompt": None, "chosen": None, "rejected": None})
+    good = b'{"conversations": [{"from": "human", "value": "Q"}], "chosen": {"from": "gpt", "value": "A"}, "rejected": %s}'
+    assert pair(good % b'{"from": "gpt", "value": "B"}') is not None
+    assert pair(good % b'{"from": "function_call", "value": "{\\"name\\": \\"f\\", \\"arguments\\": {}}"}') is None  # a tool call
+    assert pair(good % b'{"from": "gpt", "value": ["B"]}') is None
+    assert pair(good % b'"B"') is None  # not a message: FMT501
+    assert pair(good.replace(b'}], "chosen"', b'}, {"from": "gpt", "value": "x"}], "chosen"') % b'{"from": "gpt", "value": "B"}') is None  # even
+    kto = FORMS["alpaca-kto"].direct["trl-unpaired"](DatasetEntry.for_file("alpaca-kto"), {"prompt": None, "completion": None, "label": None})
+    assert kto(b'{"instruction": "I", "input": "", "output": "O", "kto_tag": true}') is not None
+    for label in (b"1", b'"true"', b"null"):  # not a boolean: FMT503
+        assert kto(b'{"instruction": "I", "input": "", "output": "O", "kto_tag": %s}' % label) is None
+    assert kto(b'{"instruction": "I", "input": "", "output": "O"}') is None
 
 
 PLAIN = {  # one plain record of each source form that has lanes
