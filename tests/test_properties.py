@@ -506,7 +506,7 @@ def lane_records(draw):
     if rnd.random() < 0.5:
         rt, ct, user, assistant = pick([("from", "value", "human", "gpt"), ("role", "content", "user", "assistant")])
         n = pick([2, 2, 4, 6]) - (kind == "preference")
-        msgs = [{rt: user if i % 2 == 0 else assistant, ct: pick(["Hi", "好的", "a\nb"])} for i in range(n)]
+        msgs = [{rt: user if i % 2 == 0 else assistant, ct: pick(["Hi", "好的", "a\nb", ""])} for i in range(n)]
         rec: dict = {pick(["conversations", "messages"]): msgs}
         if kind == "preference":
             rec["chosen"], rec["rejected"] = {rt: assistant, ct: pick(["Yes", "好"])}, {rt: assistant, ct: "No"}
@@ -549,7 +549,7 @@ def lane_records(draw):
     if kind == "preference":
         rec["chosen"], rec["rejected"] = pick(["Fine.", "a\nb"]), pick(["No.", ""])
     else:
-        rec["output"] = pick(["Fine.", "a\nb"])
+        rec["output"] = pick(["Fine.", "a\nb", ""])
     if kind == "kto":
         rec["kto_tag"] = pick([True, False])
     if rnd.random() < 0.7:

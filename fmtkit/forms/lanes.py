@@ -188,6 +188,8 @@ def _read_conversation(entry: DatasetEntry) -> Callable[[bytes], Parsed | None] 
                 return None
         elif kto:
             label = rec.label
+            if label and len(texts[-1]) == 2:
+                return None  # an empty desirable answer, which LLaMA-Factory reads as undesirable (FMT505)
         if system is not None and len(system) == 2:
             system = None  # "": the general path writes no empty system prompt
         return system, texts, chosen, rejected, label, shapes[shape], False
@@ -261,6 +263,8 @@ def _read_alpaca(entry: DatasetEntry) -> Callable[[bytes], Parsed | None] | None
         shape = shapes[(query is not unset) + 2 * (system is not unset) + 4 * (history is not unset)]
         if kto:
             label = rec.kto_tag
+            if label and len(out) == 2:
+                return None  # an empty desirable answer, which LLaMA-Factory reads as undesirable (FMT505)
         system = system if system is not unset and len(system) > 2 else None
         return system, ([value, out] if sft or kto else [value]), chosen, rejected, label, shape, split
 
