@@ -299,10 +299,11 @@ def _turns(parts: list, texts: list, frames: _Frames) -> list:
     f = frames[n]
     if n == 2:  # one exchange: the common case, in one step
         parts += (f[0], texts[0], f[1], texts[1], f[2])
-    else:
-        for i in range(n):
-            parts += (f[i], texts[i])
-        parts.append(f[n])
+    else:  # the frames and the texts interleaved by slice assignment (a Python loop is twice as slow)
+        run = [None] * (2 * n + 1)
+        run[::2] = f
+        run[1::2] = texts
+        parts += run
     return parts
 
 
