@@ -16,6 +16,7 @@ time, output) and prints records/s for:
     python bench/bench_convert.py --records 1000000    # the full run
     python bench/bench_convert.py --repeat 3           # medians of 3 runs (shared machines are noisy)
     python bench/bench_convert.py --shapes --shape-records 20000   # every form, JSON Lines and arrays, short and long
+    python bench/bench_convert.py --shapes --before /path/to/other/checkout   # and that checkout's convert, same run
 
 Needs ``datasets`` (the train extra). Data is written under bench/data/ and
 reused when present with the same size and seed.
@@ -140,12 +141,14 @@ def bench_datasets(src: Path, kind: str, cache: Path) -> tuple[float, float]:
 # CPU seconds, the parse floor, ``fmtkit validate`` and ``fmtkit convert`` (with its input check, as users run it)
 # on the same file.
 
-# shape -> target form (the common conversions first)
+# shape -> target forms (the common conversions first)
 CONVERT_TARGETS = {
-    "alpaca": "sharegpt", "sharegpt": "openai", "openai": "sharegpt", "sharegpt-tools": "openai",
-    "alpaca-preference": "sharegpt-preference", "alpaca-kto": "sharegpt-kto", "alpaca-pretrain": "trl-text",
-    "sharegpt-preference": "trl-preference", "sharegpt-kto": "trl-unpaired", "trl-text": "alpaca-pretrain",
-    "trl-messages": "sharegpt", "trl-prompt-completion": "alpaca", "trl-preference": "alpaca-preference", "trl-unpaired": "alpaca-kto",
+    "alpaca": ("sharegpt", "trl-prompt-completion", "trl-messages"), "sharegpt": ("openai", "trl-messages", "trl-prompt-completion"),
+    "openai": ("sharegpt", "trl-messages"), "sharegpt-tools": ("openai",),
+    "alpaca-preference": ("sharegpt-preference", "trl-preference"), "alpaca-kto": ("sharegpt-kto", "trl-unpaired"),
+    "alpaca-pretrain": ("trl-text",), "sharegpt-preference": ("trl-preference",), "sharegpt-kto": ("trl-unpaired",),
+    "trl-text": ("alpaca-pretrain",), "trl-messages": ("sharegpt",), "trl-prompt-completion": ("alpaca",),
+    "trl-preference": ("alpaca-preference",), "trl-unpaired": ("alpaca-kto",),
 }  # fmt: skip
 COMMON = ("alpaca", "sharegpt", "openai")
 
@@ -169,20 +172,22 @@ print(json.dumps({"seconds": dt, "records": n, "rss_kb": rss, **extra}))
 """
 
 
-def convert_child(mode: str, path: Path, form: str, to: str, out_dir: Path) -> dict:
+def convert_child(mode: str, path: Path, form: str, to: str, out_dir: Path, repo: Path = HERE.parent) -> dict:
+    """Run ``mode`` (convert or validate) in a fresh process, with the fmtkit of the checkout ``repo``."""
     import subprocess
 
     warm = path.with_name(path.stem.split("_")[0] + "_warm.jsonl")
     out = out_dir / ("out" + path.suffix)
     r = subprocess.run([sys.executable, "-c", CONVERT_CHILD, mode, str(path), form, to, str(warm), str(out)],
-                       capture_output=True, text=True, cwd=HERE.parent, check=False)  # fmt: skip
+                       capture_output=True, text=True, cwd=repo, check=False)  # fmt: skip
     if r.returncode != 0:
         raise SystemExit(f"{mode} child failed on {path}:\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def run_shapes(args) -> None:
-    """One table: each shape converted to its neighbour (CONVERT_TARGETS), against the floor and validate on the same file."""
+    """One table: each shape converted to its neighbours (CONVERT_TARGETS), against the floor and validate on the same file
+    (and, with ``--before``, against another checkout's convert)."""
     sys.path.insert(0, str(HERE))
     import bench_validate as bv
 
@@ -190,28 +195,52 @@ def run_shapes(args) -> None:
     sizes = {"short": args.shape_records, "long": max(1, args.shape_records // args.long_divisor)}
     print(f"fmtkit convert over shapes: {sizes['short']:,} short / {sizes['long']:,} long records per file, seed {args.seed}, "
           f"best of {args.repeat} (CPU seconds, fresh process each)", flush=True)  # fmt: skip
+    before = Path(args.before).resolve() if args.before else None
+    targets = set(args.to.split(",")) if args.to else None
     rows = []
     with tempfile.TemporaryDirectory(dir=HERE) as tmp:
         for shape in shapes:
-            form, to = bv.SHAPES[shape][0], CONVERT_TARGETS[shape]
-            for profile in ("short", "long"):
-                for cont in args.containers.split(","):
-                    path = bv.ensure_shape(shape, profile, cont, sizes[profile], args.seed)
-                    floor = min((bv.shape_child("floor", path, form) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-                    val = min((convert_child("validate", path, form, to, Path(tmp)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-                    conv = min((convert_child("convert", path, form, to, Path(tmp)) for _ in range(args.repeat)), key=lambda r: r["seconds"])
-                    n = floor["records"]
-                    row = {"shape": shape, "to": to, "profile": profile, "container": cont, "records": n, "size_mb": path.stat().st_size / (1 << 20),
-                           "floor": n / floor["seconds"], "validate": n / val["seconds"], "convert": n / conv["seconds"],
-                           "written": conv["written"], "rss_mb": conv["rss_kb"] / 1024}  # fmt: skip
-                    rows.append(row)
-                    print(f"  {shape} -> {to} {profile} {cont}: {row['convert']:,.0f} rec/s, {row['convert'] / row['floor']:.2f}x floor, "
-                          f"{row['convert'] / row['validate']:.2f}x validate", flush=True)  # fmt: skip
-    print("\n| data | -> | records | container | MB | floor rec/s | validate rec/s | convert rec/s | convert / floor | convert / validate | written | RSS MB |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+            form = bv.SHAPES[shape][0]
+            for to in CONVERT_TARGETS[shape]:
+                if targets is not None and to not in targets:
+                    continue
+                for profile in ("short", "long"):
+                    for cont in args.containers.split(","):
+                        rows.append(_shape_row(args, bv, shape, form, to, profile, cont, sizes[profile], Path(tmp), before))
+    head = "| data | -> | records | container | MB | floor rec/s | validate rec/s | convert rec/s |"
+    line = "|---|---|---:|---|---:|---:|---:|---:|"
+    if before is not None:
+        head, line = head + " before rec/s | after / before |", line + "---:|---:|"
+    print(f"\n{head} convert / floor | convert / validate | written | RSS MB |\n{line}---:|---:|---:|---:|")
     for r in rows:
+        was = f" {r['before']:,.0f} | {r['convert'] / r['before']:.2f}x |" if before is not None else ""
         print(f"| {r['shape']} | {r['to']} | {r['profile']} {r['records']:,} | {r['container']} | {r['size_mb']:.0f} | {r['floor']:,.0f} | {r['validate']:,.0f} "
-              f"| {r['convert']:,.0f} | {r['convert'] / r['floor']:.2f}x | {r['convert'] / r['validate']:.2f}x | {r['written']:,} | {r['rss_mb']:.0f} |")  # fmt: skip
+              f"| {r['convert']:,.0f} |{was} {r['convert'] / r['floor']:.2f}x | {r['convert'] / r['validate']:.2f}x | {r['written']:,} | {r['rss_mb']:.0f} |")  # fmt: skip
+
+
+def _shape_row(args, bv, shape: str, form: str, to: str, profile: str, cont: str, n: int, tmp: Path, before: Path | None) -> dict:
+    """One row of the shapes table: the floor, validate and convert (and the ``before`` checkout's convert) on one file."""
+    path = bv.ensure_shape(shape, profile, cont, n, args.seed)
+
+    def best(run) -> dict:
+        return min((run() for _ in range(args.repeat)), key=lambda r: r["seconds"])
+
+    floor = best(lambda: bv.shape_child("floor", path, form))
+    val = best(lambda: convert_child("validate", path, form, to, tmp))
+    conv = best(lambda: convert_child("convert", path, form, to, tmp))
+    n = floor["records"]
+    row = {"shape": shape, "to": to, "profile": profile, "container": cont, "records": n, "size_mb": path.stat().st_size / (1 << 20),
+           "floor": n / floor["seconds"], "validate": n / val["seconds"], "convert": n / conv["seconds"],
+           "written": conv["written"], "rss_mb": conv["rss_kb"] / 1024}  # fmt: skip
+    was = ""
+    if before is not None:
+        old = best(lambda: convert_child("convert", path, form, to, tmp, before))
+        assert old["written"] == conv["written"], (shape, to, old, conv)
+        row["before"] = n / old["seconds"]
+        was = f", before {row['before']:,.0f} rec/s ({row['convert'] / row['before']:.2f}x)"
+    print(f"  {shape} -> {to} {profile} {cont}: {row['convert']:,.0f} rec/s{was}, {row['convert'] / row['floor']:.2f}x floor, "
+          f"{row['convert'] / row['validate']:.2f}x validate", flush=True)  # fmt: skip
+    return row
 
 
 def main() -> None:
@@ -225,6 +254,8 @@ def main() -> None:
     ap.add_argument("--long-divisor", type=int, default=5, help="with --shapes: files of long records hold --shape-records / this many")
     ap.add_argument("--forms", default=None, help=f"with --shapes: only these, comma-separated ({', '.join(CONVERT_TARGETS)})")
     ap.add_argument("--containers", default="jsonl,array", help="with --shapes: jsonl and/or array")
+    ap.add_argument("--to", default=None, help="with --shapes: only conversions to these forms, comma-separated")
+    ap.add_argument("--before", default=None, help="with --shapes: also time convert with the fmtkit of this checkout (e.g. the main branch)")
     args = ap.parse_args()
     args.repeat = args.repeat or 1
     sys.path.insert(0, str(HERE.parent))

@@ -235,7 +235,10 @@ def test_array_ranges_are_read_in_parallel_or_refused():
 # elements): the output and report of every record read and written one at a time ----
 
 # the common conversions, each from the form the records are detected as
-CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages"), ("alpaca", "trl-prompt-completion")]
+CONVERSIONS = [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("openai", "sharegpt"), ("sharegpt", "trl-messages"), ("alpaca", "trl-prompt-completion"),
+               ("openai", "trl-messages"), ("sharegpt", "trl-prompt-completion"), ("alpaca", "trl-messages"),
+               ("alpaca-preference", "trl-preference"), ("alpaca-preference", "sharegpt-preference"), ("sharegpt-preference", "trl-preference"),
+               ("alpaca-kto", "trl-unpaired"), ("alpaca-kto", "sharegpt-kto"), ("sharegpt-kto", "trl-unpaired")]  # fmt: skip
 
 
 def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_rows: bool = False) -> tuple:

@@ -253,7 +253,8 @@ def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Pa
 
 
 
-@pytest.mark.parametrize(("source", "target"), [("sharegpt", "openai"), ("alpaca", "sharegpt")])
+@pytest.mark.parametrize(("source", "target"), [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("alpaca-kto", "trl-unpaired"),
+                                                 ("sharegpt-preference", "trl-preference")])  # fmt: skip
 def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, target: str):
     monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
     if source == "sharegpt":
@@ -262,6 +263,17 @@ def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path,
                {"conversations": [{"from": "human", "value": [{"type": "text", "text": "parts"}]}, {"from": "gpt", "value": "A"}]},
                {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}], "system": "S", "id": 3}]  # fmt: skip
         rows = [odd[i % 4] if i % 5 == 0 else r for i, r in enumerate(tool_records(300))]
+    elif source == "alpaca-kto":
+        odd = [{"instruction": "I", "input": "", "output": "", "kto_tag": True}, {"instruction": "I", "input": "", "output": "O", "kto_tag": 1},
+               {"instruction": "I", "input": "x", "output": "O", "kto_tag": False, "system": "S"}, {"instruction": "I", "input": "", "output": "O", "kto_tag": True, "id": 1}]  # fmt: skip
+        rows = [odd[i % 4] if i % 5 == 0 else {"instruction": f"I{i}", "input": "x" if i % 3 else "", "output": "O", "kto_tag": i % 2 == 0} for i in range(300)]
+    elif source == "sharegpt-preference":
+        pair = {"chosen": {"from": "gpt", "value": "A"}, "rejected": {"from": "gpt", "value": "B"}}
+        odd = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}], **pair},
+               {"conversations": [{"from": "human", "value": "Q"}], "chosen": {"from": "function_call", "value": '{"name": "f", "arguments": {}}'}, "rejected": pair["rejected"]},
+               {"conversations": [{"from": "human", "value": "Q"}], "chosen": "A", "rejected": "B"},
+               {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}, {"from": "human", "value": "R"}], **pair, "id": 3}]  # fmt: skip
+        rows = [odd[i % 4] if i % 5 == 0 else {"conversations": [{"from": "human", "value": f"Q{i}"}], **pair} for i in range(300)]
     else:
         odd = [{"instruction": "I", "input": "x", "output": "O", "history": [["a", "b"]]}, {"instruction": "I", "output": 3},
                {"instruction": "I", "output": "O", "system": "S"}, {"instruction": "I", "output": "O", "id": 1}]  # fmt: skip

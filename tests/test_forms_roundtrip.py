@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from fmtkit.dataset_info import DatasetEntry
 from fmtkit.forms import FORMS, is_droppable
+from fmtkit.forms.lanes import TARGETS
 from fmtkit.sample import Sample, ToolCall, Turn
 
 ALL = ("sft", "preference", "kto", "pretrain", "prompt")
@@ -339,7 +340,8 @@ def test_openai_parts_read_as_strings_with_placeholders_and_media(pair):
 
 # ---- the fast lanes give exactly the rows of the general path ----------------------------
 
-perturb = st.sampled_from(["none", "none", "system-message", "empty-system", "extra", "tools", "bad-content", "odd", "history", "null-input"])
+perturb = st.sampled_from(["none", "none", "system-message", "empty-system", "extra", "tools", "bad-content", "odd", "history", "null-input",
+                           "input", "answer-role", "answer-content", "label"])  # fmt: skip
 
 
 def _perturbed(record: dict, how: str) -> dict:
@@ -364,10 +366,19 @@ def _perturbed(record: dict, how: str) -> dict:
         record["history"] = [["a", "b"]]
     elif how == "null-input" and msgs is None:
         record["input"] = None
+    elif how == "input" and msgs is None and "input" in record:  # the instruction/input split, a droppable loss
+        record["input"] = "more"
+    elif how.startswith("answer-") and isinstance(record.get("chosen"), dict):
+        record["chosen"]["from" if how == "answer-role" else "value"] = "human" if how == "answer-role" else 3
+    elif how.startswith("answer-") and "chosen" in record:
+        record["chosen"] = 3
+    elif how == "label" and "kto_tag" in record:
+        record["kto_tag"] = 1
     return record
 
 
 def _general(source: str, target: str, record: dict, entry: DatasetEntry):
+    """The general path's row and the codes of its (droppable) losses, or None where it skips the record."""
     from fmtkit.forms import ReadError
 
     try:
@@ -375,7 +386,8 @@ def _general(source: str, target: str, record: dict, entry: DatasetEntry):
     except ReadError:
         return None
     row, losses = FORMS[target].write(sample)
-    return None if losses else row
+    codes = {loss.code for loss in losses}
+    return None if any(not is_droppable(c) for c in codes) else (row, codes)
 
 
 def _filled(columns: dict, row: dict) -> dict:
@@ -390,13 +402,15 @@ SPELLINGS = {
 }
 LANE_COLUMNS = {"openai": [{"messages": None}, {"messages": None, "tools": "", "id": None}],
                 "sharegpt": [{"conversations": None}, {"conversations": None, "system": ""}, {"conversations": None, "system": "", "images": [], "id": None}]}
+for _target, (_, _own, _, _system) in TARGETS.items():  # each target's own columns, then those the first records may add
+    LANE_COLUMNS[_target] = [dict.fromkeys(_own), {**dict.fromkeys(_own), **({"system": ""} if _system else {}), "tools": None, "id": None}]
 
 
 @settings(max_examples=300, deadline=None)
 @given(samples(), perturb, st.sampled_from(["registered", "bare", "custom"]), st.sampled_from(sorted(SPELLINGS)))
 def test_fast_lanes_match_the_general_path(s: Sample, how: str, variant: str, spelling: str):
     lanes = [(src, dst) for src, f in FORMS.items() for dst in f.direct]
-    assert ("sharegpt", "openai") in lanes and ("alpaca", "sharegpt") in lanes
+    assert {("sharegpt", "openai"), ("alpaca", "sharegpt"), ("sharegpt-kto", "trl-unpaired"), ("alpaca-preference", "trl-preference")} <= set(lanes)
     for source, target in lanes:
         record, losses = FORMS[source].write(s)
         if any(loss.code == "kind" for loss in losses):
@@ -417,6 +431,8 @@ def test_fast_lanes_match_the_general_path(s: Sample, how: str, variant: str, sp
             slow = _general(source, target, record, entry)
             if fast is not None:
                 assert slow is not None, (source, target, record)
+                slow, codes = slow
+                assert codes == ({fast[2].code} if fast[2] else set()), (source, target, record)
                 filled = _filled(columns, slow)
                 assert orjson.loads(fast[0]) == filled and list(orjson.loads(fast[0])) == list(filled), (source, target, record)
                 assert fast[0].endswith(b"\n") and fast[0].count(b"\n") == 1
@@ -438,3 +454,39 @@ def test_fast_lanes_pass_on_lines_they_must_not_take():
     assert alpaca(b'{"instruction": "I", "input": "", "output": "O", "system": "S"}') is None  # no system column in the output
     assert alpaca(b'{"input": "x", "output": "O"}') is None  # no instruction: validate reports FMT301
     assert alpaca(b'{"instruction": "I", "output": null}') is None
+    pair = FORMS["sharegpt-preference"].direct["trl-preference"](DatasetEntry.for_file("sharegpt-preference"), {"prompt": None, "chosen": None, "rejected": None})
+    good = b'{"conversations": [{"from": "human", "value": "Q"}], "chosen": {"from": "gpt", "value": "A"}, "rejected": %s}'
+    assert pair(good % b'{"from": "gpt", "value": "B"}') is not None
+    assert pair(good % b'{"from": "function_call", "value": "{\\"name\\": \\"f\\", \\"arguments\\": {}}"}') is None  # a tool call
+    assert pair(good % b'{"from": "gpt", "value": ["B"]}') is None
+    assert pair(good % b'"B"') is None  # not a message: FMT501
+    assert pair(good.replace(b'}], "chosen"', b'}, {"from": "gpt", "value": "x"}], "chosen"') % b'{"from": "gpt", "value": "B"}') is None  # even
+    kto = FORMS["alpaca-kto"].direct["trl-unpaired"](DatasetEntry.for_file("alpaca-kto"), {"prompt": None, "completion": None, "label": None})
+    assert kto(b'{"instruction": "I", "input": "", "output": "O", "kto_tag": true}') is not None
+    for label in (b"1", b'"true"', b"null"):  # not a boolean: FMT503
+        assert kto(b'{"instruction": "I", "input": "", "output": "O", "kto_tag": %s}' % label) is None
+    assert kto(b'{"instruction": "I", "input": "", "output": "O"}') is None
+
+
+PLAIN = {  # one plain record of each source form that has lanes
+    "alpaca": {"instruction": "Q", "input": "x", "output": "A"},
+    "alpaca-preference": {"instruction": "Q", "input": "", "chosen": "A", "rejected": "B"},
+    "alpaca-kto": {"instruction": "Q", "input": "", "output": "A", "kto_tag": False},
+    "sharegpt": {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}], "system": "S"},
+    "sharegpt-preference": {"conversations": [{"from": "human", "value": "Q"}], "chosen": {"from": "gpt", "value": "A"}, "rejected": {"from": "gpt", "value": "B"}},
+    "sharegpt-kto": {"conversations": [{"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}], "kto_tag": True},
+    "openai": {"messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "Q"}, {"role": "assistant", "content": "A"}]},
+}  # fmt: skip
+
+
+def test_every_fast_lane_takes_a_plain_record_of_its_source():
+    for source, form in FORMS.items():
+        for target, factory in form.direct.items():
+            record, entry = PLAIN[source], DatasetEntry.for_file(source)
+            columns = {k: None for k in FORMS[target].columns}  # every column the target may write, in its order
+            lane = factory(entry, columns)
+            assert lane is not None, (source, target)
+            got = lane(orjson.dumps(record))
+            assert got is not None, (source, target)
+            row, codes = _general(source, target, record, entry)
+            assert orjson.loads(got[0]) == {**columns, **row} and codes == ({got[2].code} if got[2] else set()), (source, target)

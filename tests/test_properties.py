@@ -484,7 +484,12 @@ from fmtkit.forms import FORMS  # noqa: E402
 from fmtkit.record_loop import RecordChecker  # noqa: E402
 from fmtkit.rules import json_type  # noqa: E402
 
+from fmtkit.forms.lanes import TARGETS  # noqa: E402
+
+# the output columns a lane is built for: each target's own columns, alone, then a system column or TRL's tools
 LANE_TEMPLATES = [{"messages": None}, {"conversations": None}, {"conversations": None, "system": ""}]
+LANE_TEMPLATES += [{**dict.fromkeys(own), **({"system": ""} if system else {"tools": None})} for _, own, _, system in TARGETS.values()]
+LANE_TEMPLATES += [dict.fromkeys(own) for _, own, _, _ in TARGETS.values()]
 # UTF-8 (a lone surrogate becomes bytes that are not UTF-8, which validate reports), or ASCII with escapes
 SPELL = [lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass"), lambda r: json.dumps(r).encode()]
 
@@ -494,18 +499,24 @@ ODD_VALUES = ["", " ", "\u3000", "<image>", "a<video>", "\ud800", None, 3, [], [
 
 @st.composite
 def lane_records(draw):
-    """Clean conversation and Alpaca records (both tag conventions), half of them with one defect."""
+    """Clean conversation and Alpaca records (both tag conventions; SFT, preference and KTO), half of them with one defect."""
     rnd = draw(st.randoms(use_true_random=False))
     pick = rnd.choice
+    kind = pick(["sft", "sft", "preference", "kto"])
     if rnd.random() < 0.5:
         rt, ct, user, assistant = pick([("from", "value", "human", "gpt"), ("role", "content", "user", "assistant")])
-        msgs = [{rt: user if i % 2 == 0 else assistant, ct: pick(["Hi", "好的", "a\nb"])} for i in range(pick([2, 2, 4, 6]))]
+        n = pick([2, 2, 4, 6]) - (kind == "preference")
+        msgs = [{rt: user if i % 2 == 0 else assistant, ct: pick(["Hi", "好的", "a\nb", ""])} for i in range(n)]
         rec: dict = {pick(["conversations", "messages"]): msgs}
+        if kind == "preference":
+            rec["chosen"], rec["rejected"] = {rt: assistant, ct: pick(["Yes", "好"])}, {rt: assistant, ct: "No"}
+        elif kind == "kto":
+            rec["kto_tag"] = pick([True, False])
         if rnd.random() < 0.3:
             rec["system"] = pick(["Be brief.", ""])
         if rnd.random() < 0.5:
-            how = pick(["content", "role", "drop", "system-message", "system-value", "message-key", "record-key", "empty", "not-list"])
-            m = pick(msgs)
+            how = pick(["content", "role", "drop", "system-message", "system-value", "message-key", "record-key", "empty", "not-list", "answer", "label"])
+            m = pick(msgs) if msgs else {}
             if how == "content":
                 m[ct] = pick(ODD_VALUES)
             elif how == "role":
@@ -519,13 +530,28 @@ def lane_records(draw):
             elif how == "message-key":
                 m[pick(["weight", "name", "tool_calls", "valeu"])] = pick([0, 1, "x", None])
             elif how == "record-key":
-                rec[pick(["id", "tools", "images", "kto_tag"])] = pick(["", "x", None, [], ["a.png"], True])
+                rec[pick(["id", "tools", "images", "kto_tag", "chosen"])] = pick(["", "x", None, [], ["a.png"], True])
             elif how == "empty":
                 msgs.clear()
+            elif how == "answer":
+                side = pick(["chosen", "rejected"])
+                answer = rec.setdefault(side, {rt: assistant, ct: "A"})
+                if rnd.random() < 0.3:
+                    rec[side] = pick(ODD_VALUES)
+                else:
+                    answer[pick([rt, ct, "name"])] = pick([user, "function_call", "<image>", *ODD_VALUES])
+            elif how == "label":
+                rec["kto_tag"] = pick([1, 0, "true", None, [], True])
             else:
                 rec[next(iter(rec))] = pick(ODD_VALUES)
         return rec
-    rec = {"instruction": pick(["Hi", "好的", "<b>x</b>"]), "output": pick(["Fine.", "a\nb"])}
+    rec = {"instruction": pick(["Hi", "好的", "<b>x</b>"])}
+    if kind == "preference":
+        rec["chosen"], rec["rejected"] = pick(["Fine.", "a\nb"]), pick(["No.", ""])
+    else:
+        rec["output"] = pick(["Fine.", "a\nb", ""])
+    if kind == "kto":
+        rec["kto_tag"] = pick([True, False])
     if rnd.random() < 0.7:
         rec["input"] = pick(["", "x"])
     if rnd.random() < 0.3:
@@ -533,11 +559,11 @@ def lane_records(draw):
     if rnd.random() < 0.1:
         rec["history"] = []
     if rnd.random() < 0.5:
-        key = pick(["instruction", "input", "output", "system", "history", "id"])
+        key = pick(["instruction", "input", "output", "system", "history", "id", "chosen", "rejected", "kto_tag"])
         if rnd.random() < 0.2:
             rec.pop(key, None)
         else:
-            rec[key] = pick([*ODD_VALUES, [["a", "b"]], [["a"]]])
+            rec[key] = pick([*ODD_VALUES, [["a", "b"]], [["a"]], False])
     return rec
 
 
@@ -574,6 +600,6 @@ def test_fast_lanes_take_the_common_records_of_the_bundled_entries():
     views = {v.entry.name: v for v in FAST_VIEWS if v.stage is None}
     for name, line in lines.items():
         entry = views[name].entry
-        (factory,) = FORMS[entry.form].direct.values()
+        target = "openai" if entry.is_conversation else "sharegpt"
         template = {"messages": None} if entry.is_conversation else {"conversations": None, "system": ""}
-        assert factory(entry, template)(line) is not None, name
+        assert FORMS[entry.form].direct[target](entry, template)(line) is not None, name

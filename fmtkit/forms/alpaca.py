@@ -231,20 +231,20 @@ PRETRAIN_COLUMNS = {"text": REQUIRED, "images": [], "videos": [], "audios": []}
 FORM = Form(
     "alpaca", read, write, COLUMNS,
     roles=_PROMPT_ROLES | {"response": "output"} | _MEDIA_ROLES,
-    entry={"formatting": "alpaca"}, direct={"sharegpt": lanes.alpaca_to_sharegpt},
+    entry={"formatting": "alpaca"}, direct={t: lanes.alpaca_to(t) for t in ("sharegpt", "trl-messages", "trl-prompt-completion")},
     schema="alpaca-sft.schema.json", bare={"formatting": "alpaca"},
 )  # fmt: skip
 PREFERENCE_FORM = Form(
     "alpaca-preference", read, write_preference, PREFERENCE_COLUMNS,
     roles=_PROMPT_ROLES | {"chosen": "chosen", "rejected": "rejected"} | _MEDIA_ROLES,
-    entry={"formatting": "alpaca", "ranking": True},
+    entry={"formatting": "alpaca", "ranking": True}, direct={t: lanes.alpaca_to(t) for t in ("sharegpt-preference", "trl-preference")},
     schema="alpaca-preference.schema.json",
     bare={"ranking": True, "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}},
 )  # fmt: skip
 KTO_FORM = Form(
     "alpaca-kto", read, write_kto, KTO_COLUMNS,
     roles=_PROMPT_ROLES | {"response": "output", "kto_tag": "kto_tag"} | _MEDIA_ROLES,
-    entry={"formatting": "alpaca"},
+    entry={"formatting": "alpaca"}, direct={t: lanes.alpaca_to(t) for t in ("sharegpt-kto", "trl-unpaired")},
     schema="alpaca-kto.schema.json",
     bare={"columns": {"prompt": "instruction", "query": "input", "response": "output", "kto_tag": "kto_tag"}},
 )  # fmt: skip

@@ -124,7 +124,7 @@ FORM = Form(
     "openai", read, write, COLUMNS,
     roles={"messages": "messages", "tools": "tools", "images": "images", "videos": "videos", "audios": "audios"},
     entry={"formatting": "openai", "tags": _TAGS},
-    schema="openai-messages.schema.json", direct={"sharegpt": lanes.openai_to_sharegpt},
+    schema="openai-messages.schema.json", direct={t: lanes.conversation_to(t) for t in ("sharegpt", "trl-messages", "trl-prompt-completion")},
     bare={"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}, "tags": _TAGS},
     order=ANY_ORDER,  # as OpenAI's API and chat templates take it
 )  # fmt: skip

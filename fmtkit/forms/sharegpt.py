@@ -398,17 +398,17 @@ KTO_COLUMNS = {"conversations": REQUIRED, "kto_tag": REQUIRED} | _OPTIONAL
 
 _BARE_COLUMNS = {"messages": "conversations", "system": "system"}
 FORM = Form(
-    "sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={"openai": lanes.sharegpt_to_openai},
+    "sharegpt", read, write, COLUMNS, roles=_ROLES, entry={"formatting": "sharegpt"}, direct={t: lanes.conversation_to(t) for t in ("openai", "trl-messages", "trl-prompt-completion")},
     schema="sharegpt-sft.schema.json", bare={"formatting": "sharegpt", "columns": _BARE_COLUMNS | {"tools": "tools"}},
 )  # fmt: skip
 PREFERENCE_FORM = Form(
     "sharegpt-preference", read, write_preference, PREFERENCE_COLUMNS,
     roles=_ROLES | {"chosen": "chosen", "rejected": "rejected"}, entry={"formatting": "sharegpt", "ranking": True},
-    schema="sharegpt-preference.schema.json",
+    direct={"trl-preference": lanes.conversation_to("trl-preference")}, schema="sharegpt-preference.schema.json",
     bare={"formatting": "sharegpt", "ranking": True, "columns": _BARE_COLUMNS | {"chosen": "chosen", "rejected": "rejected"}},
 )  # fmt: skip
 KTO_FORM = Form(
     "sharegpt-kto", read, write_kto, KTO_COLUMNS,
-    roles=_ROLES | {"kto_tag": "kto_tag"}, entry={"formatting": "sharegpt"},
+    roles=_ROLES | {"kto_tag": "kto_tag"}, entry={"formatting": "sharegpt"}, direct={"trl-unpaired": lanes.conversation_to("trl-unpaired")},
     schema="sharegpt-kto.schema.json", bare={"formatting": "sharegpt", "columns": _BARE_COLUMNS | {"kto_tag": "kto_tag"}},
 )  # fmt: skip
