@@ -155,6 +155,24 @@ def kto_row(sample: Sample, default_system: str | None = None) -> Row:
     return _with_tools(row, sample)
 
 
+def with_kl_completions(dataset: Dataset, group: int) -> Dataset:
+    """KTO rows with ``kl_completion``: the answer of the row before (LLaMA-Factory's pairs for the KL term).
+
+    Rows go in groups of ``group`` (LLaMA-Factory's ``preprocessing_batch_size``); the first row of a
+    group gets the group's last answer. Made before rows are dropped or split, as LLaMA-Factory pairs them.
+
+    >>> rows = with_kl_completions(to_dataset([{"prompt": [], "completion": [{"role": "assistant", "content": c}], "label": True} for c in "abc"]), 2)
+    >>> [r["kl_completion"][0]["content"] for r in rows]
+    ['b', 'a', 'c']
+    """
+
+    def rotate(batch: dict[str, list]) -> dict[str, list]:
+        answers = batch["completion"]
+        return {"kl_completion": answers[-1:] + answers[:-1]}
+
+    return dataset.map(rotate, batched=True, batch_size=group)
+
+
 RowFunction = Callable[[Sample, "str | None"], Row]
 
 

@@ -319,11 +319,12 @@ def on_trained_positions(trainer_class: type[Trainer], orpo_sft: str | None) -> 
 
 
 def answer_only_sft(trainer_class: type[Trainer]) -> type[Trainer]:
-    """``trainer_class`` (TRL's ``ORPOTrainer``) with LLaMA-Factory's SFT term: ``-mean(chosen_logps)``.
+    """``trainer_class`` (TRL's ``ORPOTrainer``, or ``CPOTrainer`` for SimPO) with LLaMA-Factory's SFT term: ``-mean(chosen_logps)``.
 
     ``chosen_logps`` (the first value ``concatenated_forward`` returns) are the chosen answers' mean
     token log-probabilities, so the term trains the answers only, each pair weighing the same; TRL's
-    term is the cross-entropy over every token of the chosen sequences, prompt included.
+    ORPO term is the cross-entropy over every token of the chosen sequences, prompt included, and its
+    CPO term (SimPO's ``pref_ftx``) the cross-entropy over every chosen answer token of the batch.
     """
 
     class Trainer(trainer_class):  # type: ignore[misc, valid-type]
@@ -335,12 +336,15 @@ def answer_only_sft(trainer_class: type[Trainer]) -> type[Trainer]:
     return Trainer
 
 
-def experimental_pair_trainer(ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None) -> Trainer:
+def experimental_pair_trainer(
+    ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None, sft_per_pair: bool = False
+) -> Trainer:
     """TRL's experimental ORPO (``orpo_sft``: ``"answer"`` or ``"sequence"``, see ``orpo_sft_loss``) or CPO
     trainer for the run: the template's stop token kept (:func:`keeping_the_template_stop`), trained positions
-    only on the CPU (:func:`on_trained_positions`), ORPO's SFT term on the answers (:func:`answer_only_sft`)."""
+    only on the CPU (:func:`on_trained_positions`), the SFT term of ORPO (``orpo_sft="answer"``) or of CPO
+    (``sft_per_pair``: SimPO's ``simpo_sft_loss: sample``) averaged per pair (:func:`answer_only_sft`)."""
     trainer_class = on_trained_positions(trainer_class, orpo_sft)
-    if orpo_sft == "answer":
+    if orpo_sft == "answer" or sft_per_pair:
         trainer_class = answer_only_sft(trainer_class)
     trainer_class = keeping_the_template_stop(trainer_class)
     return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)

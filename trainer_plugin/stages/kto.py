@@ -3,12 +3,52 @@
 ``pref_beta`` is KTO's beta; ``kto_chosen_weight`` / ``kto_rejected_weight``
 weigh desirable / undesirable examples. KTO's KL term needs at least two
 examples per batch (the config raises a batch size of 1 to 2).
+
+The KL term's mismatched pairs (``kto_kl_pairs``): LLaMA-Factory's by default,
+made when the rows are encoded (each prompt with the answer of the row before
+it, :func:`trainer_plugin.data.with_kl_completions`; the pair cut as a sample
+is), so the rows can be shuffled as LLaMA-Factory shuffles them
+(:func:`with_own_kl_pairs`); ``trl``: TRL's, within each batch of rows taken in order.
 """
 
 from __future__ import annotations
 
 from trainer_plugin.data import kto_row
 from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
+
+KL_PROMPT = "KL_prompt_ids"  # the KL pair's own prompt ids (cut with its answer), beside TRL's KL_completion_ids
+
+
+def with_own_kl_pairs(trainer_class: type) -> type:
+    """``trainer_class`` (TRL's ``KTOTrainer``) taking each row's KL pair from its ``KL_prompt_ids`` and
+    ``KL_completion_ids`` (TRL's collator pairs ``prompt_ids`` with ``KL_completion_ids``), the rows shuffled.
+
+    TRL reads the rows in order because it pairs them within each batch; a pair made per row allows
+    transformers' random sampler, which LLaMA-Factory's KTO trainer uses.
+    """
+
+    class KTOTrainer(trainer_class):  # type: ignore[misc, valid-type]
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            collate = self.data_collator
+
+            def with_kl_prompts(examples):
+                if KL_PROMPT not in examples[0]:
+                    return collate(examples)
+                batch = collate([{k: v for k, v in e.items() if k != KL_PROMPT} for e in examples])
+                kl = collate([{"prompt_ids": e[KL_PROMPT], "completion_ids": e["KL_completion_ids"], "label": e["label"]} for e in examples])
+                batch.update({f"KL_{key}": kl[key] for key in ("input_ids", "attention_mask", "completion_mask")})
+                return batch
+
+            self.data_collator = with_kl_prompts
+            self.args.train_sampling_strategy = "random"
+
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            if KL_PROMPT not in self._signature_columns:
+                self._signature_columns.append(KL_PROMPT)
+
+    return KTOTrainer
 
 
 def build(ctx: StageContext):
@@ -18,7 +58,8 @@ def build(ctx: StageContext):
     args = KTOConfig(
         **ctx.preference_args(), desirable_weight=c.kto_chosen_weight, undesirable_weight=c.kto_rejected_weight
     )
-    return trained_positions_on_cpu(ctx.trainer(KTOTrainer, args), ctx.use_cpu)
+    own_pairs = ctx.tokenized and KL_PROMPT in ctx.train_dataset.column_names  # kto_kl_pairs: llamafactory
+    return trained_positions_on_cpu(ctx.trainer(with_own_kl_pairs(KTOTrainer) if own_pairs else KTOTrainer, args), ctx.use_cpu)
 
 
 STAGE = Stage(name="kto", data_stage="kto", to_row=kto_row, build=build, description="KTO")
