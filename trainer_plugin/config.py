@@ -161,8 +161,9 @@ class TrainConfig:
     )
     preprocessing_batch_size: int = _key(
         1000,
-        "truncation: llamafactory, packed pt: texts concatenated together before cutting blocks; the remainder of "
-        "each group, shorter than a block, is dropped (LLaMA-Factory's key and default).",
+        "truncation: llamafactory: rows processed together, as LLaMA-Factory's key and default: packed pt texts are "
+        "concatenated per group before cutting blocks (the remainder of each group, shorter than a block, is dropped); "
+        "sft_packing and kto_kl_pairs (llamafactory) pack and pair the rows within each group.",
         "data",
     )
     max_samples: int | None = _key(None, "Keep at most this many records of each dataset (the first ones).", "data")
