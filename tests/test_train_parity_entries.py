@@ -55,8 +55,8 @@ NOT_TRAINABLE = {
 LF_KIND = {"sft": "sft", "sft-packed": "sft_packed", "dpo": "pairwise", "orpo": "pairwise", "rm": "pairwise", "kto": "feedback", "pt": "pt"}
 TEMPLATES = ("qwen3", "qwen", "chatml", "llama3")
 # pt: packed blocks, a cutoff_len the (short) entries fill several times; sft-packed (sft with packing: true):
-# blocks of cutoff_len tokens, which several samples fill
-CUTOFFS = {"pt": (8, 16), "sft-packed": (64, 512)}
+# blocks of cutoff_len tokens: every sample cut (32), several samples per block (512)
+CUTOFFS = {"pt": (8, 16), "sft-packed": (32, 512)}
 LLAMA3_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"]
 
 

@@ -31,11 +31,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.truncation import split_budget, turn_budgets, turns
+from trainer_plugin.data import with_kl_answers
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
 IGNORE = -100
+KL_PROMPT = "KL_prompt_ids"  # a KTO row's KL pair's own prompt ids (cut with its answer), beside TRL's KL_completion_ids
 PACKING_GROUP = 1000  # LLaMA-Factory's preprocessing_batch_size: texts packed together before the remainder is dropped
 # The columns each stage's trainer takes, pre-tokenized (TRL 1.16; ORPO and CPO: their tokenize_row's output).
 COLUMNS = {
@@ -147,7 +149,7 @@ def _prompt_and_answer_cut(row: dict[str, Any], tokenizer: Any, cutoff: int, sid
 def encode_kto(row: dict[str, Any], tokenizer: Any, cutoff: int) -> dict[str, Any]:
     """A labelled answer: the prompt and the answer share ``cutoff_len``.
 
-    With a ``kl_completion`` (:func:`trainer_plugin.data.with_kl_completions`), also the KL term's
+    With a ``kl_completion`` (:func:`trainer_plugin.data.with_kl_answers`), also the KL term's
     sequence, the prompt with that answer, cut the same way on its own (``KL_prompt_ids``,
     ``KL_completion_ids``), as LLaMA-Factory's feedback processor encodes it.
     """
@@ -155,7 +157,7 @@ def encode_kto(row: dict[str, Any], tokenizer: Any, cutoff: int) -> dict[str, An
     drop = "no_trained_token" if not answer_len else ("answer_past_cutoff_len" if not answer else "")
     out = {"prompt_ids": prompt, "completion_ids": answer, "label": row["label"]}
     if row.get("kl_completion"):
-        out["KL_prompt_ids"], out["KL_completion_ids"], *_ = _prompt_and_answer_cut(row, tokenizer, cutoff, "kl_completion")
+        out[KL_PROMPT], out["KL_completion_ids"], *_ = _prompt_and_answer_cut(row, tokenizer, cutoff, "kl_completion")
     length = prompt_len + answer_len
     return {**out, **_fit(length, len(answer), answer_len, len(prompt) + len(answer) < length, drop)}
 
@@ -231,7 +233,7 @@ def encode_row(row: dict[str, Any], tokenizer: Any, stage: str, cutoff: int, tra
         if stage == "kto":
             empty["label"] = bool(row.get("label"))
             if row.get("kl_completion"):
-                empty["KL_prompt_ids"] = empty["KL_completion_ids"] = []
+                empty[KL_PROMPT] = empty["KL_completion_ids"] = []
         return {**empty, **_fit(0, 0, 0, False, f"template_error:{exc}")}
 
 
@@ -288,19 +290,6 @@ def pack_sft(rows: list[dict[str, Any]], groups: list[int], cutoff: int, pad_id:
     return blocks
 
 
-def with_kl_completions(dataset: Dataset, batch_size: int) -> Dataset:
-    """KTO's mismatched answers for its KL term: in each batch of ``batch_size`` rows, each prompt gets the previous row's answer.
-
-    What TRL's KTOTrainer adds to the rows it tokenizes (the first row of a batch gets the batch's last answer).
-    """
-
-    def rotate(batch: dict[str, list]) -> dict[str, list]:
-        answers = batch["completion_ids"]
-        return {"KL_completion_ids": answers[-1:] + answers[:-1]}
-
-    return dataset.map(rotate, batched=True, batch_size=batch_size)
-
-
 def accepting_tokenized(trainer_class: type) -> type:
     """``trainer_class`` taking the rows :mod:`trainer_plugin.encode` made as they are, without tokenizing them again.
 
@@ -316,7 +305,7 @@ def accepting_tokenized(trainer_class: type) -> type:
             if "prompt_ids" not in (dataset.column_names or []):
                 return super()._prepare_dataset(dataset, processing_class, args, *rest, **kwargs)
             if getattr(self, "calculate_KL", False) and "KL_completion_ids" not in dataset.column_names:  # TRL's KL pairs
-                dataset = with_kl_completions(dataset, args.per_device_train_batch_size)
+                dataset = with_kl_answers(dataset, args.per_device_train_batch_size, "completion_ids", "KL_completion_ids")
             return dataset
 
         def tokenize_row(self, feature, model=None):

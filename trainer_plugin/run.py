@@ -35,7 +35,7 @@ from trainer_plugin.data import (
     take,
     to_dataset,
     train_entry,
-    with_kl_completions,
+    with_kl_answers,
 )
 from trainer_plugin.gate import check_datasets, is_main_process
 from trainer_plugin.stages import Stage, StageContext, get_stage
@@ -102,8 +102,8 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
     train = to_dataset(train_rows)
     evaluation = to_dataset(eval_rows) if eval_rows else None
     if stage.name == "kto" and config.resolved_kto_kl_pairs == "llamafactory":  # paired before the split, as LLaMA-Factory
-        train = with_kl_completions(train, config.preprocessing_batch_size)
-        evaluation = with_kl_completions(evaluation, config.preprocessing_batch_size) if evaluation is not None else None
+        train = with_kl_answers(train, config.preprocessing_batch_size)
+        evaluation = with_kl_answers(evaluation, config.preprocessing_batch_size) if evaluation is not None else None
     if config.val_size:
         train, split = split_eval(train, config.val_size, config.seed)
         evaluation = split if evaluation is None else _concat(evaluation, split)

@@ -6,7 +6,7 @@ examples per batch (the config raises a batch size of 1 to 2).
 
 The KL term's mismatched pairs (``kto_kl_pairs``): LLaMA-Factory's by default,
 made when the rows are encoded (each prompt with the answer of the row before
-it, :func:`trainer_plugin.data.with_kl_completions`; the pair cut as a sample
+it, :func:`trainer_plugin.data.with_kl_answers`; the pair cut as a sample
 is), so the rows can be shuffled as LLaMA-Factory shuffles them
 (:func:`with_own_kl_pairs`); ``trl``: TRL's, within each batch of rows taken in order.
 """
@@ -14,9 +14,8 @@ is), so the rows can be shuffled as LLaMA-Factory shuffles them
 from __future__ import annotations
 
 from trainer_plugin.data import kto_row
+from trainer_plugin.encode import KL_PROMPT
 from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
-
-KL_PROMPT = "KL_prompt_ids"  # the KL pair's own prompt ids (cut with its answer), beside TRL's KL_completion_ids
 
 
 def with_own_kl_pairs(trainer_class: type) -> type:
