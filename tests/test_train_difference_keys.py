@@ -9,7 +9,7 @@ LLaMA-Factory's behaviour is the default, TRL's is one key away:
 - ``sft_packing``: LLaMA-Factory's greedy knapsack (blocks compared with its own in
   ``test_train_parity_entries.py``) or TRL's best fit; here, what a packed block's sample attends to, with and
   without ``neat_packing``, from the model's own outputs.
-- ``simpo_sft_loss``: its test computes both formulas, beside ORPO's, in ``test_train_guards.py``.
+- ``pref_ftx_average`` (dpo, simpo): its tests compute both formulas, beside ORPO's, in ``test_train_guards.py``.
 
 Real (tiny) models, a few steps at most, on the CPU.
 """
@@ -38,7 +38,7 @@ IGNORE = -100
     [
         ({"stage": "kto", "kto_kl_pairs": "batch"}, "kto_kl_pairs: 'batch' is not one of llamafactory, trl"),
         ({"stage": "sft", "packing": True, "sft_packing": "bfd"}, "sft_packing: 'bfd' is not one of llamafactory, trl"),
-        ({"stage": "dpo", "pref_loss": "simpo", "simpo_sft_loss": "mean"}, "simpo_sft_loss: 'mean' is not one of sample, token"),
+        ({"stage": "dpo", "pref_loss": "simpo", "pref_ftx_average": "mean"}, "pref_ftx_average: 'mean' is not one of sample, token"),
         ({"stage": "kto", "truncation": "trl", "kto_kl_pairs": "llamafactory"}, "kto_kl_pairs: llamafactory needs `truncation: llamafactory`"),
         ({"stage": "sft", "packing": True, "truncation": "trl", "sft_packing": "llamafactory"}, "sft_packing: llamafactory needs `truncation: llamafactory`"),
         ({"stage": "dpo", "neat_packing": True}, "neat_packing packs sft samples only (as in LLaMA-Factory), not stage dpo"),

@@ -299,13 +299,13 @@ def test_orpo_loss_is_llamafactorys_formula_by_default_and_trls_on_request(tiny_
 def test_simpo_sft_term_is_llamafactorys_per_pair_mean_by_default_and_trls_token_mean_on_request(tiny_model, tmp_path, use_cpu_path):
     """SimPO with ``pref_ftx``. LLaMA-Factory (train/dpo/trainer.py): per pair ``-logsigmoid(beta * (logp_c - logp_r
     - gamma / beta)) + ftx * -logp_c``, with ``logp`` an answer's mean token log-probability, averaged over pairs.
-    TRL's CPO (``simpo_sft_loss: token``): the same SimPO term averaged, plus ``ftx`` times the cross-entropy over
+    TRL's CPO (``pref_ftx_average: token``): the same SimPO term averaged, plus ``ftx`` times the cross-entropy over
     every chosen answer token of the batch. Both computed from the model's own logits, on both paths."""
     beta, gamma, ftx = 2.0, 0.5, 0.7
     losses, expected = {}, {}
     for mode in ("sample", "token"):
         trainer = _orpo_trainer(tiny_model, tmp_path, "answer", use_cpu_path, pref_loss="simpo", pref_beta=beta,
-                                simpo_gamma=gamma, pref_ftx=ftx, simpo_sft_loss=mode)  # fmt: skip
+                                simpo_gamma=gamma, pref_ftx=ftx, pref_ftx_average=mode)  # fmt: skip
         losses[mode], (chosen, chosen_mask, *_, torch), (rejected, rejected_mask, *_) = _loss_and_sides(trainer)
         logp_c = chosen.sum(-1) / chosen_mask.sum(-1)
         logp_r = rejected.sum(-1) / rejected_mask.sum(-1)
@@ -318,6 +318,51 @@ def test_simpo_sft_term_is_llamafactorys_per_pair_mean_by_default_and_trls_token
     assert losses["token"] == pytest.approx(expected["token"], rel=1e-5, abs=1e-5)
     # answers of 1, 4 and 7 words: the per-pair and per-token means differ by over 100 times the tolerance
     # (a random tiny model gives every token a log-probability close to -log V, so they differ little)
+    assert abs(expected["sample"] - expected["token"]) > 1e-3
+
+
+@pytest.mark.parametrize("use_cpu_path", [False, True])
+def test_dpo_sft_term_is_llamafactorys_per_pair_mean_by_default_and_trls_token_mean_on_request(tiny_model, tmp_path, use_cpu_path):
+    """DPO with ``pref_ftx``. LLaMA-Factory (train/dpo/trainer.py): per pair ``-logsigmoid(beta * ((c - c_ref) -
+    (r - r_ref))) + ftx * -c / len(c)``, with ``c``, ``r`` the answers' summed token log-probabilities, averaged over
+    pairs. TRL (``pref_ftx_average: token``, its ``sft`` loss): the same DPO term averaged, plus ``ftx`` times the NLL
+    averaged over every chosen answer token of the batch. Both from the model's own logits (the reference: the
+    adapter switched off; the adapter is perturbed so that the two differ)."""
+    import torch
+
+    beta, ftx = 0.5, 0.7
+    losses, expected = {}, {}
+    for mode in ("sample", "token"):
+        trainer = _orpo_trainer(tiny_model, tmp_path, "answer", use_cpu_path, pref_loss="sigmoid", pref_beta=beta,
+                                pref_ftx=ftx, pref_ftx_average=mode)  # fmt: skip
+        model = trainer.model
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for name, weight in model.named_parameters():
+                if "lora_B" in name:
+                    weight.normal_(0, 0.05)
+        model.eval()
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+        ids, attention, answer = batch["input_ids"], batch["attention_mask"], batch["completion_mask"][:, 1:] == 1
+
+        def token_logps():
+            logits = model(input_ids=ids, attention_mask=attention).logits.float()[:, :-1]
+            return logits.log_softmax(-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * answer
+
+        with torch.no_grad():
+            losses[mode] = float(trainer.compute_loss(model, dict(batch)))
+            policy = token_logps()
+            with model.disable_adapter():
+                reference = token_logps()
+        (c, r), (c_ref, r_ref) = policy.sum(-1).chunk(2), reference.sum(-1).chunk(2)
+        dpo = -torch.nn.functional.logsigmoid(beta * ((c - c_ref) - (r - r_ref)))
+        chosen, chosen_mask = policy.chunk(2)[0], answer.chunk(2)[0]
+        if mode == "sample":  # LLaMA-Factory: losses += ftx_gamma * -chosen_logps_avg, then .mean()
+            expected[mode] = float((dpo + ftx * -c / chosen_mask.sum(-1)).mean())
+        else:  # TRL: loss_type ["sigmoid", "sft"], weights [1, ftx]; sft = -chosen_per_token_logps[mask].mean()
+            expected[mode] = float(dpo.mean() + ftx * -chosen.sum() / chosen_mask.sum())
+    assert losses["sample"] == pytest.approx(expected["sample"], rel=1e-5, abs=1e-5)
+    assert losses["token"] == pytest.approx(expected["token"], rel=1e-5, abs=1e-5)
     assert abs(expected["sample"] - expected["token"]) > 1e-3
 
 

@@ -105,6 +105,14 @@ class TrainConfig:
         "sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES
     )
     pref_ftx: float = _key(0.0, "Weight of an added SFT (NLL) loss in DPO and SimPO.", "method")
+    pref_ftx_average: str = _key(
+        "sample",
+        "How pref_ftx's SFT term (dpo, simpo) averages the chosen answers' token NLL. sample: as LLaMA-Factory, each "
+        "chosen answer's mean, averaged over the pairs (each pair weighs the same). token: as TRL (DPO's sft loss, "
+        "CPO's), the mean over every chosen answer token of the batch (a long answer weighs more).",
+        "method",
+        ("sample", "token"),
+    )
     orpo_sft_loss: str = _key(
         "answer",
         "ORPO's SFT term. answer: as LLaMA-Factory, minus each chosen answer's mean token log-probability, averaged "
@@ -112,14 +120,6 @@ class TrainConfig:
         "chosen sequences, prompt included.",
         "method",
         ("answer", "sequence"),
-    )
-    simpo_sft_loss: str = _key(
-        "sample",
-        "SimPO's SFT term (weighed by pref_ftx). sample: as LLaMA-Factory, minus each chosen answer's mean token "
-        "log-probability, averaged over the pairs (each pair weighs the same). token: as TRL's CPO trainer, the "
-        "cross-entropy averaged over every chosen answer token of the batch (a long answer weighs more).",
-        "method",
-        ("sample", "token"),
     )
     simpo_gamma: float = _key(0.5, "Target reward margin of SimPO.", "method")
     dpo_label_smoothing: float = _key(

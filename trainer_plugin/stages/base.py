@@ -342,7 +342,7 @@ def experimental_pair_trainer(
     """TRL's experimental ORPO (``orpo_sft``: ``"answer"`` or ``"sequence"``, see ``orpo_sft_loss``) or CPO
     trainer for the run: the template's stop token kept (:func:`keeping_the_template_stop`), trained positions
     only on the CPU (:func:`on_trained_positions`), the SFT term of ORPO (``orpo_sft="answer"``) or of CPO
-    (``sft_per_pair``: SimPO's ``simpo_sft_loss: sample``) averaged per pair (:func:`answer_only_sft`)."""
+    (``sft_per_pair``: SimPO's ``pref_ftx_average: sample``) averaged per pair (:func:`answer_only_sft`)."""
     trainer_class = on_trained_positions(trainer_class, orpo_sft)
     if orpo_sft == "answer" or sft_per_pair:
         trainer_class = answer_only_sft(trainer_class)

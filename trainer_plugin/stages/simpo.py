@@ -2,7 +2,7 @@
 
 No reference model; ``pref_beta`` is SimPO's beta, ``simpo_gamma`` its target
 margin, and ``pref_ftx`` the weight of an added SFT loss (CPO's ``cpo_alpha``;
-0 is pure SimPO). The SFT term (``simpo_sft_loss``) is LLaMA-Factory's by default:
+0 is pure SimPO). The SFT term (``pref_ftx_average``) is LLaMA-Factory's by default:
 minus each chosen answer's mean token log-probability, averaged over the pairs;
 ``token`` keeps TRL's: the cross-entropy over every chosen answer token of the batch.
 """
@@ -19,7 +19,7 @@ def build(ctx: StageContext):
     args = cpo.CPOConfig(
         **ctx.preference_args(collator_columns=True), loss_type="simpo", simpo_gamma=c.simpo_gamma, cpo_alpha=c.pref_ftx
     )
-    per_pair = c.pref_ftx > 0 and c.simpo_sft_loss == "sample"
+    per_pair = c.pref_ftx > 0 and c.pref_ftx_average == "sample"
     return experimental_pair_trainer(ctx, cpo.CPOTrainer, args, sft_per_pair=per_pair)
 
 
