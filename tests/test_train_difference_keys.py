@@ -196,3 +196,15 @@ def test_sft_runs_with_neat_packing(capsys, config):
     warnings = summary["data_warnings"]
     assert summary["status"] == "completed" and summary["global_step"] == 2
     assert 1 <= warnings["packed_sequences"] < warnings["samples_trained"] == 16
+
+
+def test_pref_ftx_that_a_stage_does_not_use_is_named():
+    from trainer_plugin.config import load_config
+
+    base = {"model_name_or_path": "m", "dataset": "d", "output_dir": "o", "pref_ftx": 0.1}
+    _, notes = load_config({**base, "stage": "kto"})
+    assert "pref_ftx is not used by kto (LLaMA-Factory adds an SFT term there; fmtkit trains without it)" in notes
+    _, notes = load_config({**base, "stage": "dpo", "pref_loss": "orpo", "orpo_sft_loss": "sequence"})
+    assert any("pref_ftx is not used by orpo with orpo_sft_loss: sequence" in n for n in notes)
+    for keys in ({"stage": "dpo"}, {"stage": "dpo", "pref_loss": "orpo"}, {"stage": "dpo", "pref_loss": "simpo"}):
+        assert not any("pref_ftx" in n for n in load_config({**base, **keys})[1])

@@ -271,21 +271,23 @@ def _loss_and_sides(trainer):
 
 @pytest.mark.parametrize("use_cpu_path", [False, True])
 def test_orpo_loss_is_llamafactorys_formula_by_default_and_trls_on_request(tiny_model, tmp_path, use_cpu_path):
-    """LLaMA-Factory's ORPO (train/dpo/trainer.py): per pair ``-logp_c + beta * -logsigmoid(log_odds)``, with
-    ``logp`` an answer's mean token log-probability, averaged over pairs: the prompt is never trained. TRL's
-    (``orpo_sft_loss: sequence``): the cross-entropy over every chosen token, prompt included, plus the same
-    odds-ratio term. Both computed here from the model's own logits, on TRL's path and fmtkit's CPU path."""
+    """LLaMA-Factory's ORPO (train/dpo/trainer.py): per pair ``-logp_c + beta * -logsigmoid(log_odds)``, plus
+    ``pref_ftx * -logp_c``, with ``logp`` an answer's mean token log-probability, averaged over pairs: the prompt
+    is never trained. TRL's (``orpo_sft_loss: sequence``): the cross-entropy over every chosen token, prompt
+    included, plus the same odds-ratio term (no ``pref_ftx``). Both computed here from the model's own logits,
+    on TRL's path and fmtkit's CPU path."""
     losses, expected = {}, {}
+    ftx = 0.3
     for mode in ("answer", "sequence"):
-        trainer = _orpo_trainer(tiny_model, tmp_path, mode, use_cpu_path)
+        trainer = _orpo_trainer(tiny_model, tmp_path, mode, use_cpu_path, pref_ftx=ftx)
         losses[mode], chosen_side, rejected_side = _loss_and_sides(trainer)
         (chosen, chosen_mask, chosen_every, chosen_attention, torch), (rejected, rejected_mask, *_) = chosen_side, rejected_side
         logp_c = chosen.sum(-1) / chosen_mask.sum(-1)
         logp_r = rejected.sum(-1) / rejected_mask.sum(-1)
         log_odds = (logp_c - logp_r) - (torch.log1p(-torch.exp(logp_c)) - torch.log1p(-torch.exp(logp_r)))
         odds_ratio = -torch.nn.functional.logsigmoid(log_odds)
-        if mode == "answer":  # LLaMA-Factory's odds_ratio_loss, then .mean()
-            expected[mode] = float((-logp_c + 0.5 * odds_ratio).mean())
+        if mode == "answer":  # LLaMA-Factory's odds_ratio_loss + ftx_gamma * sft_loss, then .mean()
+            expected[mode] = float((-logp_c + 0.5 * odds_ratio + ftx * -logp_c).mean())
         else:  # TRL's: nn.CrossEntropyLoss over every attended chosen token, then the mean odds-ratio term
             nll = -(chosen_every * chosen_attention).sum() / chosen_attention.sum()
             expected[mode] = float(nll + 0.5 * odds_ratio.mean())

@@ -318,8 +318,10 @@ def on_trained_positions(trainer_class: type[Trainer], orpo_sft: str | None) -> 
     return Trainer
 
 
-def answer_only_sft(trainer_class: type[Trainer]) -> type[Trainer]:
-    """``trainer_class`` (TRL's ``ORPOTrainer``, or ``CPOTrainer`` for SimPO) with LLaMA-Factory's SFT term: ``-mean(chosen_logps)``.
+def answer_only_sft(trainer_class: type[Trainer], weight: float = 1.0) -> type[Trainer]:
+    """``trainer_class`` (TRL's ``ORPOTrainer``, or ``CPOTrainer`` for SimPO) with LLaMA-Factory's SFT term:
+    ``-weight * mean(chosen_logps)`` (ORPO: ``weight`` 1 + ``pref_ftx``, LLaMA-Factory adding ``pref_ftx``
+    times the same term to ORPO's own).
 
     ``chosen_logps`` (the first value ``concatenated_forward`` returns) are the chosen answers' mean
     token log-probabilities, so the term trains the answers only, each pair weighing the same; TRL's
@@ -330,22 +332,24 @@ def answer_only_sft(trainer_class: type[Trainer]) -> type[Trainer]:
     class Trainer(trainer_class):  # type: ignore[misc, valid-type]
         def concatenated_forward(self, model, batch):
             out = super().concatenated_forward(model, batch)
-            return (*out[:4], -out[0].mean(), *out[5:])
+            return (*out[:4], -weight * out[0].mean(), *out[5:])
 
     Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
     return Trainer
 
 
 def experimental_pair_trainer(
-    ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None, sft_per_pair: bool = False
+    ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None, sft_per_pair: bool = False,
+    sft_weight: float = 1.0,
 ) -> Trainer:
     """TRL's experimental ORPO (``orpo_sft``: ``"answer"`` or ``"sequence"``, see ``orpo_sft_loss``) or CPO
     trainer for the run: the template's stop token kept (:func:`keeping_the_template_stop`), trained positions
     only on the CPU (:func:`on_trained_positions`), the SFT term of ORPO (``orpo_sft="answer"``) or of CPO
-    (``sft_per_pair``: SimPO's ``pref_ftx_average: sample``) averaged per pair (:func:`answer_only_sft`)."""
+    (``sft_per_pair``: SimPO's ``pref_ftx_average: sample``) averaged per pair and weighed ``sft_weight``
+    (:func:`answer_only_sft`)."""
     trainer_class = on_trained_positions(trainer_class, orpo_sft)
     if orpo_sft == "answer" or sft_per_pair:
-        trainer_class = answer_only_sft(trainer_class)
+        trainer_class = answer_only_sft(trainer_class, sft_weight)
     trainer_class = keeping_the_template_stop(trainer_class)
     return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)
 
