@@ -202,9 +202,30 @@ def test_pref_ftx_that_a_stage_does_not_use_is_named():
     from trainer_plugin.config import load_config
 
     base = {"model_name_or_path": "m", "dataset": "d", "output_dir": "o", "pref_ftx": 0.1}
-    _, notes = load_config({**base, "stage": "kto"})
-    assert "pref_ftx is not used by kto (LLaMA-Factory adds an SFT term there; fmtkit trains without it)" in notes
     _, notes = load_config({**base, "stage": "dpo", "pref_loss": "orpo", "orpo_sft_loss": "sequence"})
     assert any("pref_ftx is not used by orpo with orpo_sft_loss: sequence" in n for n in notes)
-    for keys in ({"stage": "dpo"}, {"stage": "dpo", "pref_loss": "orpo"}, {"stage": "dpo", "pref_loss": "simpo"}):
+    for keys in ({"stage": "dpo"}, {"stage": "kto"}, {"stage": "dpo", "pref_loss": "orpo"}, {"stage": "dpo", "pref_loss": "simpo"}):
         assert not any("pref_ftx" in n for n in load_config({**base, **keys})[1])
+
+
+def test_kto_pref_ftx_adds_llamafactorys_sft_term(tiny_model, tmp_path):
+    """LLaMA-Factory's KTO (train/kto/trainer.py) adds ``ftx * mean(-avg_logp(desirable)) / n_desirable * batch``,
+    ``avg_logp`` a desirable answer's mean token log-probability. The same trainer with and without ``pref_ftx``,
+    on the same batch and weights: the losses differ by that term, computed from the model's own logits."""
+    import torch
+
+    losses = {}
+    for ftx in (0.0, 0.7):
+        torch.manual_seed(0)  # the same LoRA initialisation
+        trainer, _ = _kto_trainer(tiny_model, tmp_path, pref_ftx=ftx)
+        trainer.model.eval()
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(5)])
+        with torch.no_grad():
+            losses[ftx] = float(trainer.compute_loss(trainer.model, dict(batch)))
+            logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()[:, :-1]
+    answer = batch["completion_mask"][:, 1:]
+    per_token = logits.log_softmax(-1).gather(-1, batch["input_ids"][:, 1:].unsqueeze(-1)).squeeze(-1) * answer
+    desirable = (per_token.sum(-1) / answer.sum(-1))[batch["label"].bool()]  # rows 0, 2, 4
+    term = 0.7 * float(-desirable.mean()) / len(desirable) * len(answer)
+    assert len(desirable) == 3 and term > 1
+    assert losses[0.7] - losses[0.0] == pytest.approx(term, rel=1e-5, abs=1e-5)

@@ -105,7 +105,8 @@ class TrainConfig:
         "sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES
     )
     pref_ftx: float = _key(
-        0.0, "Weight of an added SFT (NLL) loss in DPO, SimPO and ORPO (orpo_sft_loss: answer); not used by KTO.", "method"
+        0.0, "Weight of an added SFT (NLL) loss on the chosen (KTO: desirable) answers in DPO, SimPO, KTO and ORPO "
+        "(orpo_sft_loss: answer), as LLaMA-Factory adds it.", "method"
     )
     pref_ftx_average: str = _key(
         "sample",
@@ -610,9 +611,8 @@ def _check(config: TrainConfig) -> list[str]:
     _check_known_names(config)
     if config.pref_loss != "sigmoid" and config.stage != "dpo":
         notes.append(f"pref_loss {config.pref_loss} applies to stage dpo only; stage {config.stage} ignores it")
-    if config.pref_ftx and (config.stage == "kto" or (config.trainer_stage == "orpo" and config.orpo_sft_loss == "sequence")):
-        what = "kto" if config.stage == "kto" else "orpo with orpo_sft_loss: sequence"
-        notes.append(f"pref_ftx is not used by {what} (LLaMA-Factory adds an SFT term there; fmtkit trains without it)")
+    if config.pref_ftx and config.trainer_stage == "orpo" and config.orpo_sft_loss == "sequence":
+        notes.append("pref_ftx is not used by orpo with orpo_sft_loss: sequence (TRL's ORPO; LLaMA-Factory adds the SFT term again)")
     if config.stage == "kto" and config.per_device_train_batch_size < 2:
         # TRL's KTO needs two examples per batch for its KL term; keep the effective batch size.
         effective = config.per_device_train_batch_size * config.gradient_accumulation_steps

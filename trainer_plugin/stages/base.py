@@ -354,6 +354,39 @@ def experimental_pair_trainer(
     return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)
 
 
+def answer_mean_logps(model: Any, inputs: dict[str, Any], compute: Callable[[], Any]) -> tuple[Any, Any]:
+    """``compute()`` (a TRL trainer's loss on ``inputs``: ``{input_ids, completion_mask, ...}``), and the mean token
+    log-probability of each sequence's answer in the policy's forward pass on ``inputs["input_ids"]``.
+
+    The pass is the first call of ``model`` on those ids that tracks gradients (the reference pass, and
+    KTO's KL pass on ids that may be the same, run without), or the first at all when none does
+    (evaluation); its per-token log-probabilities are read from its output (TRL's ``log_probs``).
+    """
+    import torch
+
+    outputs: list = []
+
+    def keep(module, args, kwargs, output):
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape == inputs["input_ids"].shape and torch.equal(ids, inputs["input_ids"]):
+            outputs.append(output)
+
+    hook = model.register_forward_hook(keep, with_kwargs=True)
+    try:
+        result = compute()
+    finally:
+        hook.remove()
+    policy = next((out for out in outputs if out.log_probs.requires_grad), outputs[0])
+    answer = inputs["completion_mask"][:, 1:]
+    per_token = policy.log_probs[:, -answer.size(1) :]
+    return result, (per_token * answer).sum(-1) / answer.sum(-1).clamp(min=1)
+
+
+def with_added_loss(result: Any, term: Any, return_outputs: bool) -> Any:
+    """A trainer's ``_compute_loss`` result (the loss, or (loss, outputs)) with ``term`` added to the loss."""
+    return (result[0] + term, result[1]) if return_outputs else result + term
+
+
 def experimental_trl(name: str) -> Any:
     """The module ``trl.experimental.<name>``, imported without TRL's warning that its API may change."""
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")

@@ -12,32 +12,22 @@ with full fine-tuning TRL loads a frozen copy.
 from __future__ import annotations
 
 from trainer_plugin.data import preference_row
-from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
+from trainer_plugin.stages.base import Stage, StageContext, answer_mean_logps, trained_positions_on_cpu, with_added_loss
 
 
 def per_pair_sft(trainer_class: type, weight: float) -> type:
     """``trainer_class`` (TRL's ``DPOTrainer``) adding ``weight`` times LLaMA-Factory's SFT term to its loss:
     minus each chosen answer's mean token log-probability, averaged over the pairs.
 
-    The per-token log-probabilities are those of the policy's forward pass, the first the loss
-    makes (the reference pass follows it), read from its output.
+    The answers' log-probabilities are those of the policy's forward pass (:func:`answer_mean_logps`).
     """
 
     class DPOTrainer(trainer_class):  # type: ignore[misc, valid-type]
         def _compute_loss(self, model, inputs, return_outputs):
-            outputs: list = []
-            hook = model.register_forward_hook(lambda module, args, output: outputs.append(output))
-            try:
-                result = super()._compute_loss(model, inputs, return_outputs)
-            finally:
-                hook.remove()
-            answer = inputs["completion_mask"][:, 1:]
-            chosen_mask, _ = answer.chunk(2, dim=0)
-            chosen, _ = outputs[0].log_probs[:, -answer.size(1) :].chunk(2, dim=0)
-            sft = -((chosen * chosen_mask).sum(-1) / chosen_mask.sum(-1).clamp(min=1)).mean()
-            if return_outputs:
-                return result[0] + weight * sft, result[1]
-            return result + weight * sft
+            compute = lambda: super(DPOTrainer, self)._compute_loss(model, inputs, return_outputs)  # noqa: E731
+            result, means = answer_mean_logps(model, inputs, compute)
+            chosen, _ = means.chunk(2, dim=0)  # the batch is [chosen, rejected]
+            return with_added_loss(result, weight * -chosen.mean(), return_outputs)
 
     DPOTrainer.__name__ = DPOTrainer.__qualname__ = trainer_class.__name__
     return DPOTrainer

@@ -1,7 +1,8 @@
 """KTO: TRL's ``KTOTrainer`` on unpaired rows (prompt, completion, boolean label).
 
 ``pref_beta`` is KTO's beta; ``kto_chosen_weight`` / ``kto_rejected_weight``
-weigh desirable / undesirable examples. KTO's KL term needs at least two
+weigh desirable / undesirable examples; ``pref_ftx`` adds LLaMA-Factory's SFT term
+on the desirable answers (:func:`with_sft_term`). KTO's KL term needs at least two
 examples per batch (the config raises a batch size of 1 to 2).
 
 The KL term's mismatched pairs (``kto_kl_pairs``): LLaMA-Factory's by default,
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from trainer_plugin.data import kto_row
 from trainer_plugin.encode import KL_PROMPT
-from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
+from trainer_plugin.stages.base import Stage, StageContext, answer_mean_logps, trained_positions_on_cpu, with_added_loss
 
 
 def with_own_kl_pairs(trainer_class: type) -> type:
@@ -50,6 +51,23 @@ def with_own_kl_pairs(trainer_class: type) -> type:
     return KTOTrainer
 
 
+def with_sft_term(trainer_class: type, weight: float) -> type:
+    """``trainer_class`` (TRL's ``KTOTrainer``) adding LLaMA-Factory's ``pref_ftx`` term to its loss: ``weight``
+    times minus the desirable answers' mean token log-probability, averaged over them, times the batch
+    size over their count (LLaMA-Factory's scaling); nothing for a batch without a desirable answer."""
+
+    class KTOTrainer(trainer_class):  # type: ignore[misc, valid-type]
+        def _compute_loss(self, model, inputs, return_outputs):
+            compute = lambda: super(KTOTrainer, self)._compute_loss(model, inputs, return_outputs)  # noqa: E731
+            result, means = answer_mean_logps(model, inputs, compute)
+            desirable = means[inputs["label"].bool()]
+            if not len(desirable):
+                return result
+            return with_added_loss(result, weight * -desirable.mean() / len(desirable) * len(means), return_outputs)
+
+    return KTOTrainer
+
+
 def build(ctx: StageContext):
     from trl import KTOConfig, KTOTrainer
 
@@ -57,8 +75,12 @@ def build(ctx: StageContext):
     args = KTOConfig(
         **ctx.preference_args(), desirable_weight=c.kto_chosen_weight, undesirable_weight=c.kto_rejected_weight
     )
-    own_pairs = ctx.tokenized and KL_PROMPT in ctx.train_dataset.column_names  # kto_kl_pairs: llamafactory
-    return trained_positions_on_cpu(ctx.trainer(with_own_kl_pairs(KTOTrainer) if own_pairs else KTOTrainer, args), ctx.use_cpu)
+    trainer_class = KTOTrainer
+    if ctx.tokenized and KL_PROMPT in ctx.train_dataset.column_names:  # kto_kl_pairs: llamafactory
+        trainer_class = with_own_kl_pairs(trainer_class)
+    if c.pref_ftx > 0:
+        trainer_class = with_sft_term(trainer_class, c.pref_ftx)
+    return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)
 
 
 STAGE = Stage(name="kto", data_stage="kto", to_row=kto_row, build=build, description="KTO")
