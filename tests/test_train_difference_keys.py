@@ -229,3 +229,20 @@ def test_kto_pref_ftx_adds_llamafactorys_sft_term(tiny_model, tmp_path):
     term = 0.7 * float(-desirable.mean()) / len(desirable) * len(answer)
     assert len(desirable) == 3 and term > 1
     assert losses[0.7] - losses[0.0] == pytest.approx(term, rel=1e-5, abs=1e-5)
+
+
+@pytest.mark.parametrize("keys", [{"stage": "kto", "dataset": "kto"}, {"stage": "sft", "dataset": "alpaca_sft", "packing": True}])
+def test_pairs_and_blocks_with_evaluation_and_a_saved_tokenized_set(capsys, config, tmp_path, keys):
+    """KTO's KL pairs and packed sft blocks go through evaluation (val_size) and tokenized_path: saved, then reloaded."""
+    path, out = config(val_size=2, tokenized_path=str(tmp_path / "tok"), **keys)
+    for said in ("tokenized set saved to", "loaded the tokenized set from"):
+        code, log = fmtkit(capsys, "train", path)
+        assert code == 0, log
+        assert said in log, log
+        summary = json.loads((out / "train_summary.json").read_text())
+        assert summary["status"] == "completed" and math.isfinite(summary["eval_loss"])
+    from datasets import load_from_disk
+
+    saved = load_from_disk(str(tmp_path / "tok"))
+    columns = {"KL_prompt_ids", "KL_completion_ids"} if keys["stage"] == "kto" else {"seq_lengths"}
+    assert columns <= set(saved["train"].column_names) and columns <= set(saved["validation"].column_names)
