@@ -7,13 +7,14 @@ Run inside the LLaMA-Factory environment (``tests/test_train_parity_entries.py``
 ``JOB.json``::
 
     {"dataset_dir": "...", "tokenizers": {"NAME": "folder", ...},
-     "jobs": [{"entry": "...", "kind": "sft" | "pairwise" | "feedback" | "pt",
+     "jobs": [{"entry": "...", "kind": "sft" | "sft_packed" | "pairwise" | "feedback" | "pt",
                "template": "qwen3", "tokenizer": "NAME", "cutoff_len": 64, "openai": false}, ...]}
 
 Each entry is read as a training run reads it (``lf_probe.load``: ``get_dataset_list``, then
 ``_load_single_dataset``), then all its rows go, as one batch as ``dataset.map`` hands them, through the
-processor of its kind (``SupervisedDatasetProcessor``, ``PairwiseDatasetProcessor``,
-``FeedbackDatasetProcessor``, ``PretrainDatasetProcessor`` with packing, as stage pt sets it) with
+processor of its kind (``SupervisedDatasetProcessor``, ``PackedSupervisedDatasetProcessor`` with
+``packing: true`` (its ``cutoff_len - 1`` rule included), ``PairwiseDatasetProcessor``,
+``FeedbackDatasetProcessor`` (its KL pairs too), ``PretrainDatasetProcessor`` with packing, as stage pt sets it) with
 ``DataArguments(template=..., cutoff_len=...)`` and the template that fixes the tokenizer
 (``get_template_and_fix_tokenizer``); ``"openai": true`` first undoes its openai reader's
 system-prompt quirk (:func:`without_openai_quirk`). Prints one JSON line: a list, in the jobs' order, of the
@@ -60,6 +61,7 @@ def main(job_path: str) -> int:
         offline(cache)
         from llamafactory.data.processor import (
             FeedbackDatasetProcessor,
+            PackedSupervisedDatasetProcessor,
             PairwiseDatasetProcessor,
             PretrainDatasetProcessor,
             SupervisedDatasetProcessor,
@@ -70,6 +72,7 @@ def main(job_path: str) -> int:
 
         kinds = {
             "sft": SupervisedDatasetProcessor,
+            "sft_packed": PackedSupervisedDatasetProcessor,
             "pairwise": PairwiseDatasetProcessor,
             "feedback": FeedbackDatasetProcessor,
             "pt": PretrainDatasetProcessor,
@@ -82,8 +85,11 @@ def main(job_path: str) -> int:
                 tokenizer = AutoTokenizer.from_pretrained(job["tokenizers"][j["tokenizer"]])
                 templates[key] = tokenizer, get_template_and_fix_tokenizer(tokenizer, DataArguments(template=j["template"]))
             tokenizer, template = templates[key]
-            data_args = DataArguments(template=j["template"], cutoff_len=j["cutoff_len"])
-            data_args.packing = j["kind"] == "pt"  # as LLaMA-Factory's parser sets it for stage pt (after the -1 rule)
+            if j["kind"] == "sft_packed":  # packing: true in the config: DataArguments cuts at cutoff_len - 1
+                data_args = DataArguments(template=j["template"], cutoff_len=j["cutoff_len"], packing=True)
+            else:
+                data_args = DataArguments(template=j["template"], cutoff_len=j["cutoff_len"])
+                data_args.packing = j["kind"] == "pt"  # as LLaMA-Factory's parser sets it for stage pt (after the -1 rule)
             processor = kinds[j["kind"]](template=template, tokenizer=tokenizer, processor=None, data_args=data_args)
             entry = rows[j["entry"]]
             try:

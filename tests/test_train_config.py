@@ -371,7 +371,8 @@ PINNED_STAGES = {
         "DPOConfig",
         "DPOTrainer",
         "CAUSAL_LM",
-        {**COUNTED, "beta": 0.2, "loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, 0.5], "label_smoothing": 0.1},
+        # pref_ftx's SFT term is added per pair (pref_ftx_average: sample), not as TRL's "sft" loss type
+        {**COUNTED, "beta": 0.2, "loss_type": ["sigmoid"], "loss_weights": None, "label_smoothing": 0.1},
     ),
     "orpo": ("ORPOConfig", "ORPOTrainer", "CAUSAL_LM", {**UNCOUNTED, "beta": 0.2, "remove_unused_columns": False}),
     "simpo": (

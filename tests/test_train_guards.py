@@ -218,8 +218,8 @@ def test_the_data_check_counts_what_the_trainer_consumes(tiny_model, tmp_path, s
         assert warnings["samples_dropped"] == {"prompt_fills_cutoff_len": dropped}
 
 
-def _orpo_trainer(tiny_model, tmp_path, sft_loss: str, use_cpu_path: bool):
-    """An ORPO trainer on three pairs of different prompt and answer lengths."""
+def _orpo_trainer(tiny_model, tmp_path, sft_loss: str, use_cpu_path: bool, **keys):
+    """An ORPO trainer (``keys``: another preference loss, e.g. SimPO's) on three pairs of different prompt and answer lengths."""
     import torch
 
     from fmtkit.sample import Sample, Turn
@@ -230,9 +230,9 @@ def _orpo_trainer(tiny_model, tmp_path, sft_loss: str, use_cpu_path: bool):
 
     cfg, _ = load_config(
         {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3",
-         "stage": "dpo", "pref_loss": "orpo", "pref_beta": 0.5, "orpo_sft_loss": sft_loss}
+         "stage": "dpo", "pref_loss": "orpo", "pref_beta": 0.5, "orpo_sft_loss": sft_loss, **keys}
     )  # fmt: skip
-    tokenizer = load_tokenizer(cfg, get_stage("orpo"), echo=lambda _: None)
+    tokenizer = load_tokenizer(cfg, get_stage(cfg.trainer_stage), echo=lambda _: None)
     prompts = ["Hi", "Name a colour, then explain at some length why it is your favourite one?", "Cats or dogs?"]
     rows = [
         preference_row(Sample(turns=[Turn("user", p)], chosen=Turn("assistant", "Blue " * (3 * i + 1)),
@@ -242,7 +242,7 @@ def _orpo_trainer(tiny_model, tmp_path, sft_loss: str, use_cpu_path: bool):
     torch.manual_seed(0)  # the same LoRA initialisation
     ctx = StageContext(cfg, tokenizer, to_dataset(rows), None, use_cpu=use_cpu_path, bf16=False, fp16=False,
                        activation_checkpointing=False)  # fmt: skip
-    return get_stage("orpo").build(ctx)
+    return get_stage(cfg.trainer_stage).build(ctx)
 
 
 def _side_logps(trainer, batch, side: str):
@@ -258,27 +258,36 @@ def _side_logps(trainer, batch, side: str):
     return per_token, answer, every, attention[:, 1:] == 1, torch
 
 
+def _loss_and_sides(trainer):
+    """The trainer's loss on its three pairs, and :func:`_side_logps` of the chosen and the rejected sides."""
+    import torch
+
+    trainer.model.eval()
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+    with torch.no_grad():
+        loss = float(trainer.compute_loss(trainer.model, dict(batch)))
+        return loss, _side_logps(trainer, batch, "chosen"), _side_logps(trainer, batch, "rejected")
+
+
 @pytest.mark.parametrize("use_cpu_path", [False, True])
 def test_orpo_loss_is_llamafactorys_formula_by_default_and_trls_on_request(tiny_model, tmp_path, use_cpu_path):
-    """LLaMA-Factory's ORPO (train/dpo/trainer.py): per pair ``-logp_c + beta * -logsigmoid(log_odds)``, with
-    ``logp`` an answer's mean token log-probability, averaged over pairs: the prompt is never trained. TRL's
-    (``orpo_sft_loss: sequence``): the cross-entropy over every chosen token, prompt included, plus the same
-    odds-ratio term. Both computed here from the model's own logits, on TRL's path and fmtkit's CPU path."""
+    """LLaMA-Factory's ORPO (train/dpo/trainer.py): per pair ``-logp_c + beta * -logsigmoid(log_odds)``, plus
+    ``pref_ftx * -logp_c``, with ``logp`` an answer's mean token log-probability, averaged over pairs: the prompt
+    is never trained. TRL's (``orpo_sft_loss: sequence``): the cross-entropy over every chosen token, prompt
+    included, plus the same odds-ratio term (no ``pref_ftx``). Both computed here from the model's own logits,
+    on TRL's path and fmtkit's CPU path."""
     losses, expected = {}, {}
+    ftx = 0.3
     for mode in ("answer", "sequence"):
-        trainer = _orpo_trainer(tiny_model, tmp_path, mode, use_cpu_path)
-        trainer.model.eval()
-        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
-        with __import__("torch").no_grad():
-            losses[mode] = float(trainer.compute_loss(trainer.model, dict(batch)))
-            chosen, chosen_mask, chosen_every, chosen_attention, torch = _side_logps(trainer, batch, "chosen")
-            rejected, rejected_mask, *_ = _side_logps(trainer, batch, "rejected")
+        trainer = _orpo_trainer(tiny_model, tmp_path, mode, use_cpu_path, pref_ftx=ftx)
+        losses[mode], chosen_side, rejected_side = _loss_and_sides(trainer)
+        (chosen, chosen_mask, chosen_every, chosen_attention, torch), (rejected, rejected_mask, *_) = chosen_side, rejected_side
         logp_c = chosen.sum(-1) / chosen_mask.sum(-1)
         logp_r = rejected.sum(-1) / rejected_mask.sum(-1)
         log_odds = (logp_c - logp_r) - (torch.log1p(-torch.exp(logp_c)) - torch.log1p(-torch.exp(logp_r)))
         odds_ratio = -torch.nn.functional.logsigmoid(log_odds)
-        if mode == "answer":  # LLaMA-Factory's odds_ratio_loss, then .mean()
-            expected[mode] = float((-logp_c + 0.5 * odds_ratio).mean())
+        if mode == "answer":  # LLaMA-Factory's odds_ratio_loss + ftx_gamma * sft_loss, then .mean()
+            expected[mode] = float((-logp_c + 0.5 * odds_ratio + ftx * -logp_c).mean())
         else:  # TRL's: nn.CrossEntropyLoss over every attended chosen token, then the mean odds-ratio term
             nll = -(chosen_every * chosen_attention).sum() / chosen_attention.sum()
             expected[mode] = float(nll + 0.5 * odds_ratio.mean())
@@ -286,6 +295,77 @@ def test_orpo_loss_is_llamafactorys_formula_by_default_and_trls_on_request(tiny_
     assert losses["sequence"] == pytest.approx(expected["sequence"], rel=1e-5)
     # the two terms differ on these pairs far beyond the tolerance (a random tiny model: log-probs close to -log V)
     assert expected["answer"] != pytest.approx(expected["sequence"], rel=1e-3)
+
+
+@pytest.mark.parametrize("use_cpu_path", [False, True])
+def test_simpo_sft_term_is_llamafactorys_per_pair_mean_by_default_and_trls_token_mean_on_request(tiny_model, tmp_path, use_cpu_path):
+    """SimPO with ``pref_ftx``. LLaMA-Factory (train/dpo/trainer.py): per pair ``-logsigmoid(beta * (logp_c - logp_r
+    - gamma / beta)) + ftx * -logp_c``, with ``logp`` an answer's mean token log-probability, averaged over pairs.
+    TRL's CPO (``pref_ftx_average: token``): the same SimPO term averaged, plus ``ftx`` times the cross-entropy over
+    every chosen answer token of the batch. Both computed from the model's own logits, on both paths."""
+    beta, gamma, ftx = 2.0, 0.5, 0.7
+    losses, expected = {}, {}
+    for mode in ("sample", "token"):
+        trainer = _orpo_trainer(tiny_model, tmp_path, "answer", use_cpu_path, pref_loss="simpo", pref_beta=beta,
+                                simpo_gamma=gamma, pref_ftx=ftx, pref_ftx_average=mode)  # fmt: skip
+        losses[mode], (chosen, chosen_mask, *_, torch), (rejected, rejected_mask, *_) = _loss_and_sides(trainer)
+        logp_c = chosen.sum(-1) / chosen_mask.sum(-1)
+        logp_r = rejected.sum(-1) / rejected_mask.sum(-1)
+        simpo = -torch.nn.functional.logsigmoid(beta * (logp_c - logp_r - gamma / beta))
+        if mode == "sample":  # LLaMA-Factory's simpo_loss + ftx_gamma * sft_loss, then .mean()
+            expected[mode] = float((simpo + ftx * -logp_c).mean())
+        else:  # TRL's CPO: losses.mean() + cpo_alpha * nn.CrossEntropyLoss over the chosen answers' tokens
+            expected[mode] = float(simpo.mean() + ftx * -chosen.sum() / chosen_mask.sum())
+    assert losses["sample"] == pytest.approx(expected["sample"], rel=1e-5, abs=1e-5)
+    assert losses["token"] == pytest.approx(expected["token"], rel=1e-5, abs=1e-5)
+    # answers of 1, 4 and 7 words: the per-pair and per-token means differ by over 100 times the tolerance
+    # (a random tiny model gives every token a log-probability close to -log V, so they differ little)
+    assert abs(expected["sample"] - expected["token"]) > 1e-3
+
+
+@pytest.mark.parametrize("use_cpu_path", [False, True])
+def test_dpo_sft_term_is_llamafactorys_per_pair_mean_by_default_and_trls_token_mean_on_request(tiny_model, tmp_path, use_cpu_path):
+    """DPO with ``pref_ftx``. LLaMA-Factory (train/dpo/trainer.py): per pair ``-logsigmoid(beta * ((c - c_ref) -
+    (r - r_ref))) + ftx * -c / len(c)``, with ``c``, ``r`` the answers' summed token log-probabilities, averaged over
+    pairs. TRL (``pref_ftx_average: token``, its ``sft`` loss): the same DPO term averaged, plus ``ftx`` times the NLL
+    averaged over every chosen answer token of the batch. Both from the model's own logits (the reference: the
+    adapter switched off; the adapter is perturbed so that the two differ)."""
+    import torch
+
+    beta, ftx = 0.5, 0.7
+    losses, expected = {}, {}
+    for mode in ("sample", "token"):
+        trainer = _orpo_trainer(tiny_model, tmp_path, "answer", use_cpu_path, pref_loss="sigmoid", pref_beta=beta,
+                                pref_ftx=ftx, pref_ftx_average=mode)  # fmt: skip
+        model = trainer.model
+        torch.manual_seed(1)
+        with torch.no_grad():
+            for name, weight in model.named_parameters():
+                if "lora_B" in name:
+                    weight.normal_(0, 0.05)
+        model.eval()
+        batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+        ids, attention, answer = batch["input_ids"], batch["attention_mask"], batch["completion_mask"][:, 1:] == 1
+
+        def token_logps():
+            logits = model(input_ids=ids, attention_mask=attention).logits.float()[:, :-1]
+            return logits.log_softmax(-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1) * answer
+
+        with torch.no_grad():
+            losses[mode] = float(trainer.compute_loss(model, dict(batch)))
+            policy = token_logps()
+            with model.disable_adapter():
+                reference = token_logps()
+        (c, r), (c_ref, r_ref) = policy.sum(-1).chunk(2), reference.sum(-1).chunk(2)
+        dpo = -torch.nn.functional.logsigmoid(beta * ((c - c_ref) - (r - r_ref)))
+        chosen, chosen_mask = policy.chunk(2)[0], answer.chunk(2)[0]
+        if mode == "sample":  # LLaMA-Factory: losses += ftx_gamma * -chosen_logps_avg, then .mean()
+            expected[mode] = float((dpo + ftx * -c / chosen_mask.sum(-1)).mean())
+        else:  # TRL: loss_type ["sigmoid", "sft"], weights [1, ftx]; sft = -chosen_per_token_logps[mask].mean()
+            expected[mode] = float(dpo.mean() + ftx * -chosen.sum() / chosen_mask.sum())
+    assert losses["sample"] == pytest.approx(expected["sample"], rel=1e-5, abs=1e-5)
+    assert losses["token"] == pytest.approx(expected["token"], rel=1e-5, abs=1e-5)
+    assert abs(expected["sample"] - expected["token"]) > 1e-3
 
 
 def test_a_failed_final_save_leaves_the_previous_output_whole(config, tmp_path):

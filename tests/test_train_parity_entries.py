@@ -34,8 +34,8 @@ IGNORE = -100
 NO_CUTOFF = 1_000_000
 # Each trainable bundled entry and the stages it fits; the LLaMA-Factory processor of each stage.
 ENTRY_STAGES = {
-    "alpaca_demo": ("sft",),
-    "sharegpt_demo": ("sft",),
+    "alpaca_demo": ("sft", "sft-packed"),
+    "sharegpt_demo": ("sft", "sft-packed"),
     "openai_demo": ("sft",),
     "alpaca_preference_demo": ("dpo", "orpo", "rm"),
     "sharegpt_preference_demo": ("dpo", "orpo", "rm"),
@@ -52,9 +52,11 @@ NOT_TRAINABLE = {
     "sharegpt_mm_preference_demo": "images",
     "remote_example": "on the hub",
 }
-LF_KIND = {"sft": "sft", "dpo": "pairwise", "orpo": "pairwise", "rm": "pairwise", "kto": "feedback", "pt": "pt"}
+LF_KIND = {"sft": "sft", "sft-packed": "sft_packed", "dpo": "pairwise", "orpo": "pairwise", "rm": "pairwise", "kto": "feedback", "pt": "pt"}
 TEMPLATES = ("qwen3", "qwen", "chatml", "llama3")
-CUTOFFS = {"pt": (8, 16)}  # packed blocks: a cutoff_len the (short) entries fill several times
+# pt: packed blocks, a cutoff_len the (short) entries fill several times; sft-packed (sft with packing: true):
+# blocks of cutoff_len tokens: every sample cut (32), several samples per block (512)
+CUTOFFS = {"pt": (8, 16), "sft-packed": (32, 512)}
 LLAMA3_TOKENS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>"]
 
 
@@ -118,7 +120,7 @@ class Fmtkit:
     def config(self, entry: str, stage: str, template: str | None, cutoff: int):
         from trainer_plugin.config import load_config
 
-        keys = {"stage": "dpo", "pref_loss": "orpo"} if stage == "orpo" else {"stage": stage}
+        keys = {"orpo": {"stage": "dpo", "pref_loss": "orpo"}, "sft-packed": {"stage": "sft", "packing": True}}.get(stage, {"stage": stage})
         cfg, _ = load_config(
             {
                 "model_name_or_path": self.tokenizers[_tokenizer_name(template or "")],
@@ -167,7 +169,7 @@ def compare(stage: str, ours, lf: dict) -> tuple[bool, bool | None, str]:
         return False, False, f"LLaMA-Factory: {lf['error']}"
     ids_ours, labels_ours, ids_lf, labels_lf = [], [], [], []
     for i, row in enumerate(ours):
-        if stage == "sft":
+        if stage in ("sft", "sft-packed"):
             pairs = [((row["input_ids"], row["labels"]), ("input_ids", "labels"))]
         elif stage == "dpo":
             pairs = [(side(row["prompt_ids"], row[f"{s}_ids"]), (f"{s}_input_ids", f"{s}_labels")) for s in ("chosen", "rejected")]
@@ -175,8 +177,9 @@ def compare(stage: str, ours, lf: dict) -> tuple[bool, bool | None, str]:
             pairs = [((row[f"{s}_input_ids"], row[f"{s}_labels"]), (f"{s}_input_ids", f"{s}_labels")) for s in ("chosen", "rejected")]
         elif stage == "rm":
             pairs = [((row[f"{s}_ids"], None), (f"{s}_input_ids", None)) for s in ("chosen", "rejected")]
-        elif stage == "kto":
-            pairs = [(side(row["prompt_ids"], row["completion_ids"]), ("input_ids", "labels"))]
+        elif stage == "kto":  # the sample, and its KL term's pair (kto_kl_pairs: llamafactory, the default)
+            pairs = [(side(row["prompt_ids"], row["completion_ids"]), ("input_ids", "labels")),
+                     (side(row["KL_prompt_ids"], row["KL_completion_ids"]), ("kl_input_ids", "kl_labels"))]  # fmt: skip
         else:  # pt: blocks, every token trained
             pairs = [((row["input_ids"], None), ("input_ids", None))]
         for (ids, labels), (ids_key, labels_key) in pairs:
@@ -190,6 +193,11 @@ def compare(stage: str, ours, lf: dict) -> tuple[bool, bool | None, str]:
         return False, False, f"{len(ours)} rows from fmtkit, {rows_lf} from LLaMA-Factory"
     if stage == "kto" and list(ours["label"]) != lf["kto_tags"]:
         return True, False, "KTO labels differ"
+    if stage == "sft-packed":  # each block's samples: positions restart at each, as LLaMA-Factory's position_ids
+        for i, row in enumerate(ours):
+            positions = [p for n in row["seq_lengths"][:-1] for p in range(n)]
+            if positions + [0] * row["seq_lengths"][-1] != lf["position_ids"][i]:
+                return False, False, f"block {i}: samples of {row['seq_lengths'][:-1]} tokens, not LLaMA-Factory's"
     first = next((i for i, (a, b) in enumerate(zip(ids_ours, ids_lf, strict=True)) if a != b), None)
     labels_equal = labels_ours == labels_lf if stage not in ("rm", "pt") else None
     why = "" if first is None else f"sequence {first}: {ids_ours[first][:40]}... vs {ids_lf[first][:40]}..."

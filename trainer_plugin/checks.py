@@ -26,6 +26,7 @@ from fmtkit.errors import EXIT_FINDINGS, FmtkitError
 from fmtkit.sample import Sample
 from fmtkit.templates import TEMPLATES
 from trainer_plugin.config import TrainConfig
+from trainer_plugin.data import with_kl_answers
 from trainer_plugin.fit import DROP_REASONS, FitReport, encode_rows, fit_rows
 from trainer_plugin.stages import Stage
 
@@ -77,6 +78,9 @@ def fit_dataset(config: TrainConfig, stage: Stage, tokenizer: Any, dataset: Data
     :func:`~trainer_plugin.fit.encode_rows` (token ids) or :func:`~trainer_plugin.fit.fit_rows` (chat rows)."""
     packed = stage.name == "pt" and config.use_packing
     if config.truncation == "llamafactory":
+        if stage.name == "kto" and config.resolved_kto_kl_pairs == "llamafactory" and "kl_completion" not in dataset.column_names:
+            dataset = with_kl_answers(dataset, config.preprocessing_batch_size)  # rows made in memory
+        packed = packed or (stage.name == "sft" and config.use_packing and config.resolved_sft_packing == "llamafactory")
         return encode_rows(
             dataset, tokenizer, stage.name, lf_cutoff(config, stage), config.train_on_prompt, packed,
             template=config.template, group=config.preprocessing_batch_size, jobs=_jobs(),

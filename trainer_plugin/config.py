@@ -104,7 +104,18 @@ class TrainConfig:
     pref_loss: str = _key(
         "sigmoid", "Preference loss of `stage: dpo`; orpo and simpo switch to those trainers.", "method", PREF_LOSSES
     )
-    pref_ftx: float = _key(0.0, "Weight of an added SFT (NLL) loss in DPO and SimPO.", "method")
+    pref_ftx: float = _key(
+        0.0, "Weight of an added SFT (NLL) loss on the chosen (KTO: desirable) answers in DPO, SimPO, KTO and ORPO "
+        "(orpo_sft_loss: answer), as LLaMA-Factory adds it.", "method"
+    )
+    pref_ftx_average: str = _key(
+        "sample",
+        "How pref_ftx's SFT term (dpo, simpo) averages the chosen answers' token NLL. sample: as LLaMA-Factory, each "
+        "chosen answer's mean, averaged over the pairs (each pair weighs the same). token: as TRL (DPO's sft loss, "
+        "CPO's), the mean over every chosen answer token of the batch (a long answer weighs more).",
+        "method",
+        ("sample", "token"),
+    )
     orpo_sft_loss: str = _key(
         "answer",
         "ORPO's SFT term. answer: as LLaMA-Factory, minus each chosen answer's mean token log-probability, averaged "
@@ -119,6 +130,16 @@ class TrainConfig:
     )
     kto_chosen_weight: float = _key(1.0, "KTO weight of desirable examples.", "method")
     kto_rejected_weight: float = _key(1.0, "KTO weight of undesirable examples.", "method")
+    kto_kl_pairs: str | None = _key(
+        None,
+        "The mismatched (prompt, answer) pairs of KTO's KL term. llamafactory: each prompt gets the answer of the row "
+        "before it in the data (in groups of preprocessing_batch_size rows, the first gets the group's last), the pair "
+        "cut to cutoff_len as a sample is, and the rows shuffled, as LLaMA-Factory. trl: the answer of the row before "
+        "it in its batch of per_device_train_batch_size, the pair's first cutoff_len tokens kept, the rows in data "
+        "order (TRL's sequential sampler). Unset: as truncation (llamafactory needs truncation: llamafactory).",
+        "method",
+        ("llamafactory", "trl"),
+    )
     # data
     dataset: str = _key("", "Comma list of entry names in dataset_info.json; mixed datasets are concatenated.", "data")
     eval_dataset: str | None = _key(None, "Comma list of entries used only for evaluation.", "data")
@@ -143,8 +164,9 @@ class TrainConfig:
     )
     preprocessing_batch_size: int = _key(
         1000,
-        "truncation: llamafactory, packed pt: texts concatenated together before cutting blocks; the remainder of "
-        "each group, shorter than a block, is dropped (LLaMA-Factory's key and default).",
+        "truncation: llamafactory: rows processed together, as LLaMA-Factory's key and default: packed pt texts are "
+        "concatenated per group before cutting blocks (the remainder of each group, shorter than a block, is dropped); "
+        "sft_packing and kto_kl_pairs (llamafactory) pack and pair the rows within each group.",
         "data",
     )
     max_samples: int | None = _key(None, "Keep at most this many records of each dataset (the first ones).", "data")
@@ -153,6 +175,22 @@ class TrainConfig:
     )
     packing: bool | None = _key(
         None, "Pack several examples into each sequence; unset means on for pt, off otherwise.", "data"
+    )
+    sft_packing: str | None = _key(
+        None,
+        "How sft with packing packs the samples. llamafactory: LLaMA-Factory's greedy knapsack (per group of "
+        "preprocessing_batch_size samples, the longest sample that fits first), each block padded to cutoff_len, "
+        "positions restarting at each sample, which attends to the samples before it in its block unless neat_packing. "
+        "trl: TRL's best-fit decreasing, each sample attending to itself only. Unset: as truncation (llamafactory "
+        "needs truncation: llamafactory).",
+        "data",
+        ("llamafactory", "trl"),
+    )
+    neat_packing: bool = _key(
+        False,
+        "LLaMA-Factory's key: pack sft samples (it sets packing) so that each attends to itself only, not to the "
+        "samples before it in its block. Stage sft only.",
+        "data",
     )
     train_on_prompt: bool = _key(
         False, "Also train on prompt tokens. Off: SFT trains only on assistant turns (assistant-only loss).", "data"
@@ -258,6 +296,16 @@ class TrainConfig:
     def use_packing(self) -> bool:
         return self.packing if self.packing is not None else self.stage == "pt"
 
+    @property
+    def resolved_kto_kl_pairs(self) -> str:
+        """``kto_kl_pairs``, or the config's ``truncation`` when unset."""
+        return self.kto_kl_pairs or self.truncation
+
+    @property
+    def resolved_sft_packing(self) -> str:
+        """``sft_packing``, or the config's ``truncation`` when unset."""
+        return self.sft_packing or self.truncation
+
     def to_yaml(self) -> str:
         """The resolved config, loadable again with :func:`load_config`."""
         return yaml.safe_dump(asdict(self), sort_keys=False, allow_unicode=True)
@@ -279,7 +327,7 @@ IGNORED_KEYS = frozenset(
     compute_accuracy disable_tqdm log_level print_param_status hf_hub_token ms_hub_token om_hub_token media_dir
     eval_on_each_dataset predict_with_generate generation_max_length generation_num_beams do_sample temperature
     top_p top_k num_beams max_new_tokens max_length repetition_penalty length_penalty skip_special_tokens
-    upcast_layernorm upcast_lmhead_output neat_packing use_reentrant_gc
+    upcast_layernorm upcast_lmhead_output use_reentrant_gc
     video_max_pixels video_min_pixels video_fps video_maxlen audio_sampling_rate use_audio_in_video
     freeze_language_model moe_aux_loss_coef tf32
     save_safetensors ignore_pad_token_for_loss model_revision split_special_tokens infer_backend infer_dtype
@@ -563,6 +611,8 @@ def _check(config: TrainConfig) -> list[str]:
     _check_known_names(config)
     if config.pref_loss != "sigmoid" and config.stage != "dpo":
         notes.append(f"pref_loss {config.pref_loss} applies to stage dpo only; stage {config.stage} ignores it")
+    if config.pref_ftx and config.trainer_stage == "orpo" and config.orpo_sft_loss == "sequence":
+        notes.append("pref_ftx is not used by orpo with orpo_sft_loss: sequence (TRL's ORPO; LLaMA-Factory adds the SFT term again)")
     if config.stage == "kto" and config.per_device_train_batch_size < 2:
         # TRL's KTO needs two examples per batch for its KL term; keep the effective batch size.
         effective = config.per_device_train_batch_size * config.gradient_accumulation_steps
@@ -584,6 +634,18 @@ def _check(config: TrainConfig) -> list[str]:
             "tokenized_path needs `truncation: llamafactory` (with truncation: trl the trainer tokenizes the set itself,"
             " so there is no tokenized set to save): remove tokenized_path or the truncation key"
         )
+    if config.neat_packing:
+        if config.stage != "sft":
+            raise FmtkitError(f"neat_packing packs sft samples only (as in LLaMA-Factory), not stage {config.stage}: remove it")
+        if config.packing is False:
+            notes.append("neat_packing sets packing (as LLaMA-Factory does): packing: false is overridden")
+        config.packing = True
+    for key, applies in (("kto_kl_pairs", config.stage == "kto"), ("sft_packing", config.stage == "sft" and config.use_packing)):
+        if applies and getattr(config, key) == "llamafactory" and config.truncation != "llamafactory":
+            raise FmtkitError(
+                f"{key}: llamafactory needs `truncation: llamafactory` (with truncation: trl the trainer tokenizes the "
+                f"rows itself): remove {key}, or set it to trl"
+            )
     if config.stage == "pt" and config.train_on_prompt:
         notes.append("train_on_prompt has no effect on stage pt (every token is trained)")
     return notes

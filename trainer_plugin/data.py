@@ -155,6 +155,25 @@ def kto_row(sample: Sample, default_system: str | None = None) -> Row:
     return _with_tools(row, sample)
 
 
+def with_kl_answers(dataset: Dataset, group: int, answers: str = "completion", into: str = "kl_completion") -> Dataset:
+    """KTO rows with the mismatched answers of its KL term: each row gets the ``answers`` of the row before it.
+
+    Rows go in groups of ``group``; the first row of a group gets the group's last answer. LLaMA-Factory
+    pairs the rows so (groups of ``preprocessing_batch_size``) when it encodes them, before rows are
+    dropped or split off; TRL pairs its tokenized rows so in each batch (``"completion_ids"`` into
+    ``"KL_completion_ids"``, groups of ``per_device_train_batch_size``), then reads them in order.
+
+    >>> rows = with_kl_answers(to_dataset([{"prompt": [], "completion": [{"role": "assistant", "content": c}], "label": True} for c in "abc"]), 2)
+    >>> [r["kl_completion"][0]["content"] for r in rows]
+    ['b', 'a', 'c']
+    """
+
+    def rotate(batch: dict[str, list]) -> dict[str, list]:
+        return {into: batch[answers][-1:] + batch[answers][:-1]}
+
+    return dataset.map(rotate, batched=True, batch_size=group)
+
+
 RowFunction = Callable[[Sample, "str | None"], Row]
 
 

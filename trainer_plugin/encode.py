@@ -26,15 +26,18 @@ The budget rule is :mod:`fmtkit.truncation` (shared with ``fmtkit stats --cutoff
 
 from __future__ import annotations
 
+import bisect
 import json
 from typing import TYPE_CHECKING, Any
 
 from fmtkit.truncation import split_budget, turn_budgets, turns
+from trainer_plugin.data import with_kl_answers
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
 
 IGNORE = -100
+KL_PROMPT = "KL_prompt_ids"  # a KTO row's KL pair's own prompt ids (cut with its answer), beside TRL's KL_completion_ids
 PACKING_GROUP = 1000  # LLaMA-Factory's preprocessing_batch_size: texts packed together before the remainder is dropped
 # The columns each stage's trainer takes, pre-tokenized (TRL 1.16; ORPO and CPO: their tokenize_row's output).
 COLUMNS = {
@@ -136,14 +139,27 @@ def encode_pair(row: dict[str, Any], tokenizer: Any, cutoff: int, stage: str) ->
     return {**out, **_fit(len(prompt) + longer, kept, full, keep_prompt + keep_answer < len(prompt) + longer, drop)}
 
 
-def encode_kto(row: dict[str, Any], tokenizer: Any, cutoff: int) -> dict[str, Any]:
-    """A labelled answer: the prompt and the answer share ``cutoff_len``."""
-    prompt, (answer,) = _prompt_and_answers(row, tokenizer, ("completion",))
+def _prompt_and_answer_cut(row: dict[str, Any], tokenizer: Any, cutoff: int, side: str) -> tuple[list[int], list[int], int, int]:
+    """The prompt's and the ``side`` answer's ids, each cut to its share of ``cutoff``; and their full lengths."""
+    prompt, (answer,) = _prompt_and_answers(row, tokenizer, (side,))
     keep_prompt, keep_answer = split_budget(len(prompt), len(answer), cutoff)
-    drop = "no_trained_token" if not answer else ("answer_past_cutoff_len" if not keep_answer else "")
-    out = {"prompt_ids": prompt[:keep_prompt], "completion_ids": answer[:keep_answer], "label": row["label"]}
-    length = len(prompt) + len(answer)
-    return {**out, **_fit(length, keep_answer, len(answer), keep_prompt + keep_answer < length, drop)}
+    return prompt[:keep_prompt], answer[:keep_answer], len(prompt), len(answer)
+
+
+def encode_kto(row: dict[str, Any], tokenizer: Any, cutoff: int) -> dict[str, Any]:
+    """A labelled answer: the prompt and the answer share ``cutoff_len``.
+
+    With a ``kl_completion`` (:func:`trainer_plugin.data.with_kl_answers`), also the KL term's
+    sequence, the prompt with that answer, cut the same way on its own (``KL_prompt_ids``,
+    ``KL_completion_ids``), as LLaMA-Factory's feedback processor encodes it.
+    """
+    prompt, answer, prompt_len, answer_len = _prompt_and_answer_cut(row, tokenizer, cutoff, "completion")
+    drop = "no_trained_token" if not answer_len else ("answer_past_cutoff_len" if not answer else "")
+    out = {"prompt_ids": prompt, "completion_ids": answer, "label": row["label"]}
+    if row.get("kl_completion"):
+        out[KL_PROMPT], out["KL_completion_ids"], *_ = _prompt_and_answer_cut(row, tokenizer, cutoff, "kl_completion")
+    length = prompt_len + answer_len
+    return {**out, **_fit(length, len(answer), answer_len, len(prompt) + len(answer) < length, drop)}
 
 
 def pt_texts_ids(texts: list[str], tokenizer: Any, eos_text: str) -> list[list[int]]:
@@ -216,20 +232,62 @@ def encode_row(row: dict[str, Any], tokenizer: Any, stage: str, cutoff: int, tra
         empty: dict[str, Any] = {column: [] for column in COLUMNS[stage]}
         if stage == "kto":
             empty["label"] = bool(row.get("label"))
+            if row.get("kl_completion"):
+                empty[KL_PROMPT] = empty["KL_completion_ids"] = []
         return {**empty, **_fit(0, 0, 0, False, f"template_error:{exc}")}
 
 
-def with_kl_completions(dataset: Dataset, batch_size: int) -> Dataset:
-    """KTO's mismatched answers for its KL term: in each batch of ``batch_size`` rows, each prompt gets the previous row's answer.
+def knapsack_blocks(lengths: list[int], capacity: int) -> list[list[int]]:
+    """Which samples go in each block, in order: LLaMA-Factory's greedy knapsack over the samples' lengths.
 
-    What TRL's KTOTrainer adds to the rows it tokenizes (the first row of a batch gets the batch's last answer).
+    Each block takes, again and again, the longest sample that still fits (of samples of the same
+    length, the last one first) until none fits; then the next block starts. Lengths must be 1 to ``capacity``.
+
+    >>> knapsack_blocks([3, 5, 2, 4, 1], 6)  # lengths 5+1, 4+2, 3
+    [[1, 4], [3, 2], [0]]
     """
+    waiting = sorted(lengths)
+    by_length: dict[int, list[int]] = {}
+    for index, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(index)
+    blocks: list[list[int]] = []
+    while waiting:
+        block, room = [], capacity
+        while (fits := bisect.bisect_right(waiting, room)) > 0:
+            length = waiting.pop(fits - 1)
+            room -= length
+            block.append(by_length[length].pop())
+        if not block:
+            raise ValueError(f"a sample of {waiting[-1]} tokens does not fit a block of {capacity}")
+        blocks.append(block)
+    return blocks
 
-    def rotate(batch: dict[str, list]) -> dict[str, list]:
-        answers = batch["completion_ids"]
-        return {"KL_completion_ids": answers[-1:] + answers[:-1]}
 
-    return dataset.map(rotate, batched=True, batch_size=batch_size)
+def pack_sft(rows: list[dict[str, Any]], groups: list[int], cutoff: int, pad_id: int) -> list[dict[str, Any]]:
+    """SFT rows (``input_ids``, ``labels``, at most ``cutoff`` tokens) packed as LLaMA-Factory packs them (``packing: true``).
+
+    The rows of each group (``groups[i]``: row i's group, LLaMA-Factory's batches of
+    ``preprocessing_batch_size``) are packed with :func:`knapsack_blocks`; each block is padded
+    with ``pad_id`` (not trained) to ``cutoff + 1`` tokens. ``seq_lengths``: each sample's length,
+    then the padding's, from which the trainer restarts the positions at each sample.
+
+    >>> pack_sft([{"input_ids": [1, 2], "labels": [-100, 2]}, {"input_ids": [3], "labels": [3]}], [0, 0], 4, 0)
+    [{'input_ids': [1, 2, 3, 0, 0], 'labels': [-100, 2, 3, -100, -100], 'seq_lengths': [2, 1, 2]}]
+    """
+    members: dict[int, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    blocks = []
+    for indices in members.values():
+        for block in knapsack_blocks([len(rows[i]["input_ids"]) for i in indices], cutoff):
+            parts = [rows[indices[i]] for i in block]
+            ids = [token for part in parts for token in part["input_ids"]]
+            labels = [label for part in parts for label in part["labels"]]
+            pad = cutoff + 1 - len(ids)
+            blocks.append(
+                {"input_ids": ids + [pad_id] * pad, "labels": labels + [IGNORE] * pad, "seq_lengths": [len(p["input_ids"]) for p in parts] + [pad]}
+            )
+    return blocks
 
 
 def accepting_tokenized(trainer_class: type) -> type:
@@ -238,15 +296,16 @@ def accepting_tokenized(trainer_class: type) -> type:
     TRL 1.16's ``SFTTrainer`` and ``RewardTrainer`` already skip rows that carry token ids; its
     ``DPOTrainer`` and ``KTOTrainer`` always tokenize (``_prepare_dataset``), and the experimental
     ``ORPOTrainer`` / ``CPOTrainer`` map every row through ``tokenize_row``: those two steps pass
-    rows with token ids through (KTO still gets its KL answers, as TRL adds them).
+    rows with token ids through (KTO still gets its KL answers, as TRL adds them, unless the rows
+    carry their own: ``kto_kl_pairs: llamafactory``).
     """
 
     class Trainer(trainer_class):  # type: ignore[misc, valid-type]
         def _prepare_dataset(self, dataset, processing_class, args, *rest, **kwargs):
             if "prompt_ids" not in (dataset.column_names or []):
                 return super()._prepare_dataset(dataset, processing_class, args, *rest, **kwargs)
-            if getattr(self, "calculate_KL", False):
-                dataset = with_kl_completions(dataset, args.per_device_train_batch_size)
+            if getattr(self, "calculate_KL", False) and "KL_completion_ids" not in dataset.column_names:  # TRL's KL pairs
+                dataset = with_kl_answers(dataset, args.per_device_train_batch_size, "completion_ids", "KL_completion_ids")
             return dataset
 
         def tokenize_row(self, feature, model=None):

@@ -36,7 +36,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from trainer_plugin.encode import PACKING_GROUP, common_prefix, encode_pt, encode_row, render_ids
+from trainer_plugin.encode import PACKING_GROUP, common_prefix, encode_pt, encode_row, pack_sft, render_ids
 
 if TYPE_CHECKING:  # pragma: no cover
     from datasets import Dataset
@@ -214,7 +214,8 @@ def encode_rows(
     """Tokenize and cut every row as LLaMA-Factory does (:mod:`trainer_plugin.encode`); the trainer's token-id rows and the counts.
 
     Rows that would train on nothing are dropped and counted. Packed pretraining texts become
-    blocks of ``cutoff`` tokens (``report.sequences``); the counts stay per text.
+    blocks of ``cutoff`` tokens, packed sft rows blocks of ``cutoff + 1`` (:func:`~trainer_plugin.encode.pack_sft`)
+    (``report.sequences``); the counts stay per text or row.
     """
     from datasets import Dataset
 
@@ -241,4 +242,9 @@ def encode_rows(
     )
     keep = _count(measured, report, measured["_fit_truncated"])
     kept = measured if len(keep) == len(measured) else measured.select(keep)
-    return kept.remove_columns(list(_COLUMNS)), report
+    kept = kept.remove_columns(list(_COLUMNS))
+    if stage == "sft" and packed:  # LLaMA-Factory's packing; its groups are of the rows given, dropped ones included
+        blocks = pack_sft(kept.to_list(), [i // group for i in keep], cutoff, tokenizer.pad_token_id)
+        report.sequences = len(blocks)
+        return Dataset.from_list(blocks), report
+    return kept, report

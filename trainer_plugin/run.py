@@ -26,7 +26,17 @@ from fmtkit.sample import Sample
 from fmtkit.writing import atomic_folder
 from trainer_plugin.checks import assistant_only, check_data, fit_dataset
 from trainer_plugin.config import TrainConfig
-from trainer_plugin.data import entry_num_samples, load_samples, rows_for, split_eval, subsample, take, to_dataset, train_entry
+from trainer_plugin.data import (
+    entry_num_samples,
+    load_samples,
+    rows_for,
+    split_eval,
+    subsample,
+    take,
+    to_dataset,
+    train_entry,
+    with_kl_answers,
+)
 from trainer_plugin.gate import check_datasets, is_main_process
 from trainer_plugin.stages import Stage, StageContext, get_stage
 from trainer_plugin.vision import check_vision_data, freeze_vision_parts, load_vision_processor, row_function
@@ -91,6 +101,9 @@ def prepare_data(config: TrainConfig, stage: Stage, echo: Echo = default_echo) -
                 train_samples[name] = samples[:1]
     train = to_dataset(train_rows)
     evaluation = to_dataset(eval_rows) if eval_rows else None
+    if stage.name == "kto" and config.resolved_kto_kl_pairs == "llamafactory":  # paired before the split, as LLaMA-Factory
+        train = with_kl_answers(train, config.preprocessing_batch_size)
+        evaluation = with_kl_answers(evaluation, config.preprocessing_batch_size) if evaluation is not None else None
     if config.val_size:
         train, split = split_eval(train, config.val_size, config.seed)
         evaluation = split if evaluation is None else _concat(evaluation, split)

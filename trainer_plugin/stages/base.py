@@ -318,32 +318,73 @@ def on_trained_positions(trainer_class: type[Trainer], orpo_sft: str | None) -> 
     return Trainer
 
 
-def answer_only_sft(trainer_class: type[Trainer]) -> type[Trainer]:
-    """``trainer_class`` (TRL's ``ORPOTrainer``) with LLaMA-Factory's SFT term: ``-mean(chosen_logps)``.
+def answer_only_sft(trainer_class: type[Trainer], weight: float = 1.0) -> type[Trainer]:
+    """``trainer_class`` (TRL's ``ORPOTrainer``, or ``CPOTrainer`` for SimPO) with LLaMA-Factory's SFT term:
+    ``-weight * mean(chosen_logps)`` (ORPO: ``weight`` 1 + ``pref_ftx``, LLaMA-Factory adding ``pref_ftx``
+    times the same term to ORPO's own).
 
     ``chosen_logps`` (the first value ``concatenated_forward`` returns) are the chosen answers' mean
     token log-probabilities, so the term trains the answers only, each pair weighing the same; TRL's
-    term is the cross-entropy over every token of the chosen sequences, prompt included.
+    ORPO term is the cross-entropy over every token of the chosen sequences, prompt included, and its
+    CPO term (SimPO's ``pref_ftx``) the cross-entropy over every chosen answer token of the batch.
     """
 
     class Trainer(trainer_class):  # type: ignore[misc, valid-type]
         def concatenated_forward(self, model, batch):
             out = super().concatenated_forward(model, batch)
-            return (*out[:4], -out[0].mean(), *out[5:])
+            return (*out[:4], -weight * out[0].mean(), *out[5:])
 
     Trainer.__name__ = Trainer.__qualname__ = trainer_class.__name__
     return Trainer
 
 
-def experimental_pair_trainer(ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None) -> Trainer:
+def experimental_pair_trainer(
+    ctx: StageContext, trainer_class: type[Trainer], args: Any, orpo_sft: str | None = None, sft_per_pair: bool = False,
+    sft_weight: float = 1.0,
+) -> Trainer:
     """TRL's experimental ORPO (``orpo_sft``: ``"answer"`` or ``"sequence"``, see ``orpo_sft_loss``) or CPO
     trainer for the run: the template's stop token kept (:func:`keeping_the_template_stop`), trained positions
-    only on the CPU (:func:`on_trained_positions`), ORPO's SFT term on the answers (:func:`answer_only_sft`)."""
+    only on the CPU (:func:`on_trained_positions`), the SFT term of ORPO (``orpo_sft="answer"``) or of CPO
+    (``sft_per_pair``: SimPO's ``pref_ftx_average: sample``) averaged per pair and weighed ``sft_weight``
+    (:func:`answer_only_sft`)."""
     trainer_class = on_trained_positions(trainer_class, orpo_sft)
-    if orpo_sft == "answer":
-        trainer_class = answer_only_sft(trainer_class)
+    if orpo_sft == "answer" or sft_per_pair:
+        trainer_class = answer_only_sft(trainer_class, sft_weight)
     trainer_class = keeping_the_template_stop(trainer_class)
     return trained_positions_on_cpu(ctx.trainer(trainer_class, args), ctx.use_cpu)
+
+
+def answer_mean_logps(model: Any, inputs: dict[str, Any], compute: Callable[[], Any]) -> tuple[Any, Any]:
+    """``compute()`` (a TRL trainer's loss on ``inputs``: ``{input_ids, completion_mask, ...}``), and the mean token
+    log-probability of each sequence's answer in the policy's forward pass on ``inputs["input_ids"]``.
+
+    The pass is the first call of ``model`` on those ids that tracks gradients (the reference pass, and
+    KTO's KL pass on ids that may be the same, run without), or the first at all when none does
+    (evaluation); its per-token log-probabilities are read from its output (TRL's ``log_probs``).
+    """
+    import torch
+
+    outputs: list = []
+
+    def keep(module, args, kwargs, output):
+        ids = kwargs.get("input_ids")
+        if ids is not None and ids.shape == inputs["input_ids"].shape and torch.equal(ids, inputs["input_ids"]):
+            outputs.append(output)
+
+    hook = model.register_forward_hook(keep, with_kwargs=True)
+    try:
+        result = compute()
+    finally:
+        hook.remove()
+    policy = next((out for out in outputs if out.log_probs.requires_grad), outputs[0])
+    answer = inputs["completion_mask"][:, 1:]
+    per_token = policy.log_probs[:, -answer.size(1) :]
+    return result, (per_token * answer).sum(-1) / answer.sum(-1).clamp(min=1)
+
+
+def with_added_loss(result: Any, term: Any, return_outputs: bool) -> Any:
+    """A trainer's ``_compute_loss`` result (the loss, or (loss, outputs)) with ``term`` added to the loss."""
+    return (result[0] + term, result[1]) if return_outputs else result + term
 
 
 def experimental_trl(name: str) -> Any:

@@ -2,8 +2,9 @@
 
 The loss covers the assistant turns only (TRL's ``assistant_only_loss``), which
 needs a chat template with ``{% generation %}`` markers; ``train_on_prompt:
-true`` trains on every token instead. ``packing: true`` packs examples with
-TRL's best-fit-decreasing strategy.
+true`` trains on every token instead. ``packing: true`` packs examples as
+LLaMA-Factory does (``sft_packing: llamafactory``: fmtkit packs the token ids,
+:func:`packed_blocks`) or with TRL's best-fit-decreasing strategy (``trl``).
 
 The loss is the model's own (``model(labels=...)``, as transformers' Trainer
 and LLaMA-Factory compute it): TRL's SFT loss path also computes, at every
@@ -57,9 +58,32 @@ def build_sft_trainer(ctx: StageContext, assistant_only: bool, packing: bool, pa
     return ctx.trainer(plain_loss_trainer(SFTTrainer) if PLAIN_LOSS else SFTTrainer, args)
 
 
+def packed_blocks(trainer, neat: bool):
+    """``trainer`` fed blocks packed by fmtkit (``sft_packing: llamafactory``, :func:`~trainer_plugin.encode.pack_sft`).
+
+    Positions restart at each sample of a block (from its ``seq_lengths``), as LLaMA-Factory's
+    ``position_ids``. Without ``neat`` the attention mask covers the whole block, so a sample attends
+    to those before it (LLaMA-Factory's ``packing``); with it there is no mask, and transformers
+    then confines each sample's attention to itself from the restarting positions (``neat_packing``).
+    """
+    collate = trainer.data_collator
+    collate.return_position_ids = True
+    if neat:
+        def without_mask(examples):
+            batch = collate(examples)
+            batch.pop("attention_mask", None)
+            return batch
+
+        trainer.data_collator = without_mask
+    return trainer
+
+
 def build(ctx: StageContext):
     # Token-id rows carry their labels already: the loss mask is in them.
     assistant_only = not ctx.config.train_on_prompt and not ctx.tokenized
+    if ctx.tokenized and "seq_lengths" in ctx.train_dataset.column_names:  # blocks packed by fmtkit
+        trainer = build_sft_trainer(ctx, assistant_only=False, packing=False, packing_strategy="bfd")
+        return packed_blocks(trainer, ctx.config.neat_packing)
     return build_sft_trainer(ctx, assistant_only=assistant_only, packing=ctx.config.use_packing, packing_strategy="bfd")
 
 

@@ -2,7 +2,9 @@
 
 No reference model; ``pref_beta`` is SimPO's beta, ``simpo_gamma`` its target
 margin, and ``pref_ftx`` the weight of an added SFT loss (CPO's ``cpo_alpha``;
-0 is pure SimPO).
+0 is pure SimPO). The SFT term (``pref_ftx_average``) is LLaMA-Factory's by default:
+minus each chosen answer's mean token log-probability, averaged over the pairs;
+``token`` keeps TRL's: the cross-entropy over every chosen answer token of the batch.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ def build(ctx: StageContext):
     args = cpo.CPOConfig(
         **ctx.preference_args(collator_columns=True), loss_type="simpo", simpo_gamma=c.simpo_gamma, cpo_alpha=c.pref_ftx
     )
-    return experimental_pair_trainer(ctx, cpo.CPOTrainer, args)
+    per_pair = c.pref_ftx > 0 and c.pref_ftx_average == "sample"
+    return experimental_pair_trainer(ctx, cpo.CPOTrainer, args, sft_per_pair=per_pair)
 
 
 STAGE = Stage(
