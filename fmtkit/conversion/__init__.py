@@ -22,17 +22,7 @@ from fmtkit.detect import FORMS as FORM_NAMES
 from fmtkit.entries import load_info
 from fmtkit.errors import FmtkitError
 from fmtkit.forms import FORMS
-from fmtkit.conversion.engine import (
-    OUTPUT_TYPES,
-    SHOW_LIMIT,
-    Options,
-    apply_check,
-    convert_checked,
-    merge_tallies,
-    output_template,
-    plan_shards,
-    run_shards,
-)
+from fmtkit.conversion.engine import OUTPUT_TYPES, SHOW_LIMIT, ConvertPass, Converted, Options, apply_check, errors_of, merge_tallies, output_template
 from fmtkit.conversion.output import add_entry, assemble, check_entry_name, concatenate, registration, unloadable
 from fmtkit.report.convert import ConvertReport
 from fmtkit.sources import Source, resolve
@@ -138,7 +128,6 @@ def convert(
     opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, for_llamafactory=register, show=min(show, SHOW_LIMIT))
 
     template = output_template(src, opts)
-    shards = plan_shards(src, jobs)
     out_dir = out_path if sharded else out_path.parent
     if not dry_run:
         try:
@@ -148,17 +137,26 @@ def convert(
     target = real_target(out_path)  # an output that is a symbolic link is written at its destination
     if not dry_run:
         sweep_stale(target.parent)
-    parts = [] if dry_run else [temp_path(target, k) for k in range(len(shards))]
+    converting = ConvertPass(src, opts, template, None if dry_run else target)
     tmp = temp_path(target, "all")
     shard_tmps = [temp_path(target, f"s{k}") for k in range(len(names))]
     try:
         checked = None
-        if check:
-            tallies, checked = convert_checked(src, opts, template, shards, parts, jobs, report.notes)
-        else:
-            items = [(shard, parts[k] if parts else None) for k, shard in enumerate(shards)]
-            tallies = [tally for tally, _ in run_shards(src, opts, template, items, jobs)]
-        merge_tallies(report, src, shards, tallies)
+        if check:  # the check of `fmtkit validate`, in the conversion's own read of each file
+            from fmtkit.validation import validate
+
+            if src.info_dir is not None and src.entry is not None:
+                found = validate(src.info_dir, entries=[src.entry.name], jobs=jobs, file_pass=converting)
+            else:  # a bare file: validate reads it through the same DatasetEntry.for_file
+                found = validate(src.files[0], form=src.form, jobs=jobs, file_pass=converting)
+            checked = errors_of(found, src)
+        for fno in converting.finish(jobs, show=not check):  # an entry error stops the check from reading the files
+            if check:
+                report.notes.append(f"{src.files[fno]}: not checked: fmtkit validate did not read it (see its findings)")
+        units = converting.units()
+        tallies = [u.tally for u in units]
+        parts = [u.part for u in units] if not dry_run else []
+        merge_tallies(report, src, units)
         report.shown = report.shown[:opts.show]
         fill = None
         new_keys = [k for t in tallies for k in (t.new_keys or [])]
@@ -166,7 +164,7 @@ def convert(
             fill = dict(template)
             for k in new_keys:
                 fill.setdefault(k, None)
-        drop = apply_check(report, checked, tallies, shards)
+        drop = apply_check(report, checked, units)
         if strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
@@ -175,7 +173,7 @@ def convert(
             report.notes.append(f"nothing written: {why}" + (", so nothing registered" if register else ""))
             report.output = None
         elif not dry_run and sharded:
-            written_files = write_shards(parts, shards, names, shard_tmps, fill, drop)
+            written_files = write_shards(units, names, shard_tmps, fill, drop)
             report.refused = unloadable(written_files[0], kind) if register and written_files else None
             if report.refused:
                 report.notes.append(f"nothing written: {report.refused}")
@@ -212,7 +210,7 @@ def convert(
             raise FmtkitError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
         raise write_failure(exc, out_path) from None
     finally:
-        discard(*parts, tmp, *shard_tmps)
+        discard(*converting.parts, tmp, *shard_tmps)
     report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -240,12 +238,11 @@ def shard_names(src: Source, folder: Path) -> list[str]:
     return names
 
 
-def write_shards(parts: list[Path], shards: list, names: list[str], tmps: list[Path], fill: dict[str, Any] | None,
-                 drop: set[int]) -> list[Path]:  # fmt: skip
+def write_shards(units: list[Converted], names: list[str], tmps: list[Path], fill: dict[str, Any] | None, drop: set[int]) -> list[Path]:
     """Each input file's converted parts joined into its shard's temporary file (rows ``drop`` left out); the non-empty ones."""
     written, row = [], 0
     for fno, tmp in enumerate(tmps):
-        mine = [parts[k] for k, shard in enumerate(shards) if shard.fno == fno]
+        mine = [u.part for u in units if u.fno == fno]
         rows = sum(p.read_bytes().count(b"\n") for p in mine)
         assemble(mine, tmp, "jsonl", fill, {r - row for r in drop if row <= r < row + rows})
         row += rows
