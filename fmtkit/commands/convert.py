@@ -31,7 +31,7 @@ FORM_CHOICE = click.Choice(FORMS)
               deprecated="use --output-format human|json; --report goes in the next release")  # fmt: skip
 @click.option("--strict", is_flag=True, help="Any loss is an error: exit 1 and write nothing.")
 @click.option("--dry-run", is_flag=True, help="Convert and report, but write nothing.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (JSON Lines input is split by byte ranges).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (big JSON Lines and indented JSON array input is split by byte ranges).")
 @engine_options
 @click.option("--no-check", is_flag=True, help="Do not check the input with the rules of `fmtkit validate` first.")
 @click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")

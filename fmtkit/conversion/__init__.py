@@ -10,6 +10,15 @@ writes the output atomically::
 The parts: :mod:`fmtkit.sources` finds and reads the input,
 :mod:`fmtkit.conversion.engine` converts and counts, :mod:`fmtkit.conversion.output`
 writes and registers, and :mod:`fmtkit.report.convert` is the report.
+
+Who calls whom: :func:`convert` drives. It resolves the source, then hands
+:func:`fmtkit.validation.validate` a :class:`~fmtkit.conversion.engine.ConvertPass`:
+validate walks the entry's files and reads each through the one engine of
+units of work (:mod:`fmtkit.record_loop`), whose units convert their records
+and write their parts while the rules check them. Files the check does not
+read (``--no-check``, or an entry error) go through the same engine
+unchecked (:meth:`ConvertPass.finish`). :func:`convert` then merges the units'
+tallies, leaves out the records with errors and writes the output.
 """
 
 from __future__ import annotations
@@ -81,7 +90,8 @@ def convert(
     renamed into place, so an interrupted run leaves nothing behind.
     ``register`` adds an entry for the output to the dataset folder's
     ``dataset_info.json`` (named ``name``, default ``<entry>_<form>``).
-    ``jobs`` splits JSON Lines input by byte ranges over that many processes.
+    ``jobs`` splits big JSON Lines and indented JSON array input by byte ranges over that many processes
+    (the units of work of :mod:`fmtkit.record_loop`, as ``fmtkit validate --jobs`` reads them).
     ``conversational=False`` writes TRL's standard (string) style.
     An ``output`` that is a folder (it exists, or ends with ``/``) gets one JSON
     Lines shard per input file, named after it, and ``<folder>.manifest.json``

@@ -399,7 +399,7 @@ class ConvertPass:
 
     def __init__(self, src: Source, opts: Options, template: dict[str, Any], target: Path | None):
         self.src, self.opts, self.template, self.target = src, opts, template, target
-        self.fnos = {str(p.resolve()): k for k, p in enumerate(src.files)}
+        self.fnos = file_numbers(src)
         self.parts: list[Path] = []  # every temporary part made (a failed array range's too): the caller discards them
         self.planned: dict[int, list[Path | None]] = {}  # file number -> the parts of its units, as last planned
         self.done: dict[int, list[Converted]] = {}  # file number -> its converted units, in order
@@ -410,10 +410,9 @@ class ConvertPass:
         fno = self.fnos[str(path.resolve())]
         parts = [self._part() for _ in units]
         self.planned[fno] = parts
-        opts = self.opts
-        return [ConvertUnit(self.src, replace(opts, show=max(0, opts.show - self.shown) if self.showing and unit.start == 0 else 0),
-                            self.template, fno, None if part is None else str(part))  # only the first unit of a file shows records
-                for unit, part in zip(units, parts, strict=True)]  # fmt: skip
+        show = max(0, self.opts.show - self.shown) if self.showing else 0
+        return [ConvertUnit(self.src, replace(self.opts, show=0 if k else show), self.template, fno, None if part is None else str(part))
+                for k, part in enumerate(parts)]  # only the first unit of a file shows records  # fmt: skip
 
     def joined(self, path: Path, units: list[Unit], kept: list[Tally]) -> None:
         fno = self.fnos[str(path.resolve())]
@@ -441,6 +440,11 @@ class ConvertPass:
         return [c for fno in range(len(self.src.files)) for c in self.done[fno]]
 
 
+def file_numbers(src: Source) -> dict[str, int]:
+    """The number of each input file (its place in ``src.files``), by its resolved path."""
+    return {str(p.resolve()): k for k, p in enumerate(src.files)}
+
+
 def _severity(finding: Any) -> str:
     sev = getattr(finding, "severity", "")
     return str(getattr(sev, "value", sev)).lower()
@@ -448,9 +452,7 @@ def _severity(finding: Any) -> str:
 
 def errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
     """The error-level findings of a validate report: every one of each record (by record key), and those of no record."""
-    by_file = {}
-    for fno, path in enumerate(src.files):
-        by_file[str(path.resolve())] = fno
+    by_file = file_numbers(src)
     by_record: dict[int, list[dict[str, Any]]] = {}
     general: list[dict[str, Any]] = []
     for f in report.findings:
