@@ -48,6 +48,7 @@ from fmtkit.schemas import INFO_SCHEMA, explain_error, reference_validator
 
 if TYPE_CHECKING:
     from fmtkit.record_loop import FilePass
+    from fmtkit.remote import Stage
 
 ProgressHook = Callable[[str, int], None]
 @dataclass
@@ -149,6 +150,7 @@ def validate(
     progress: ProgressHook | None = None,
     remote: bool = False,
     file_pass: FilePass | None = None,
+    fetched: Stage | None = None,
 ) -> Report:
     """Validate a dataset folder, a ``dataset_info.json``, or a single data file.
 
@@ -160,6 +162,8 @@ def validate(
       ...), and ``hf_hub_url`` entries are read from the hub and checked (:mod:`fmtkit.remote`).
     - ``file_pass``: what else to do with each data file's records in the read that checks them
       (:class:`fmtkit.record_loop.FilePass`); ``fmtkit convert`` converts them.
+    - ``fetched``: the :class:`fmtkit.remote.Stage` a URL was laid out in, ``path`` being its local
+      folder or file (``fmtkit convert --remote``): its streamed files are read from their store.
 
     Raises :class:`FmtkitError` (exit code 2) only when the path cannot be read at all.
 
@@ -175,7 +179,7 @@ def validate(
         return _validate_remote(str(path), entries, form, stage, jobs, progress, file_pass)
     if is_url(path):
         raise needs_remote(str(path))
-    return _validate(Path(path), entries, form, stage, jobs, progress, file_pass)
+    return _validate(Path(path), entries, form, stage, jobs, progress, file_pass, fetched)
 
 
 def _validate_remote(path: str, entries, form, stage, jobs, progress, file_pass) -> Report:

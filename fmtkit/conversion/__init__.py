@@ -78,6 +78,7 @@ def convert(
     show: int = 0,
     conversational: bool = True,
     check: bool = True,
+    remote: bool = False,
 ) -> ConvertReport:
     """Convert a data file (or one entry of a dataset folder) to the form ``to``.
 
@@ -96,23 +97,53 @@ def convert(
     An ``output`` that is a folder (it exists, or ends with ``/``) gets one JSON
     Lines shard per input file, named after it, and ``<folder>.manifest.json``
     beside it lists them (:func:`publish_shards`).
+    ``remote``: ``source`` may be a URL (``hf://datasets/ORG/NAME/...``, ``s3://``,
+    ``memory://`` ...); its data files are streamed from the store as they are
+    converted, as ``validate(remote=True)`` reads them (:mod:`fmtkit.remote`).
     """
+    from fmtkit.remote import is_url, needs_remote
+
+    args = dict(source=source, to=to, entry=entry, form=form, register=register, name=name, pairs_to_kto=pairs_to_kto, extract_prompt=extract_prompt,
+                strict=strict, dry_run=dry_run, jobs=jobs, show=show, conversational=conversational, check=check)  # fmt: skip
+    if output is not None and is_url(str(output)):
+        return _convert_to_url(str(output), register, {**args, "remote": remote})
+    if is_url(str(source)):
+        if not remote:
+            raise needs_remote(str(source))
+        return _convert_from_url(str(source), output, args)
+    return _convert(output=output, fetched=None, **args)
+
+
+def _convert_from_url(url: str, output: str | Path | None, args: dict[str, Any]) -> ConvertReport:
+    """``convert(URL, remote=True)``: the source laid out in a temporary folder (:class:`fmtkit.remote.Stage`: the heads
+    of its data files), the files streamed from the store as the units of work read them; the report names the URL."""
+    import tempfile
+
+    from fmtkit.remote import Stage
+
+    with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
+        fetched = Stage(Path(tmp))
+        report = _convert(output=output, fetched=fetched, **{**args, "source": str(fetched.source(url))})
+    for key, value in vars(report).items():
+        setattr(report, key, fetched.named(value))
+    return report
+
+
+def _convert(source: str | Path, to: str, output: str | Path | None, entry: str | None, *, form: str | None, register: bool, name: str | None,
+             pairs_to_kto: bool, extract_prompt: bool, strict: bool, dry_run: bool, jobs: int, show: int, conversational: bool, check: bool,
+             fetched: Any) -> ConvertReport:  # fmt: skip
+    """:func:`convert` of a local source; ``fetched``: the :class:`fmtkit.remote.Stage` it was laid out in, whose streamed files to read."""
     import time
 
     from fmtkit.writing import discard, publish, real_target, sweep_stale, temp_path, write_failure
 
-    from fmtkit.remote import is_url
-
-    if output is not None and is_url(str(output)):
-        return _convert_to_url(str(output), register, dict(source=source, to=to, entry=entry, form=form, pairs_to_kto=pairs_to_kto,
-                               extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
-                               conversational=conversational, check=check))  # fmt: skip
     started = time.perf_counter()
     if to not in FORMS:
         raise FmtkitError(f"unknown form {to!r}; forms: {', '.join(FORM_NAMES)}")
     if jobs < 1:
         raise FmtkitError("--jobs must be at least 1")
     src = resolve(source, entry, form)
+    readable = [fetched.streamed.get(str(p), p) for p in src.files] if fetched is not None else list(src.files)  # what to read for each file
     out_path = Path(output) if output is not None else _default_output(src, to)
     sharded = output is not None and (str(output).endswith(("/", "\\")) or out_path.is_dir())
     kind = "jsonl" if sharded else _check_output(src, out_path)
@@ -137,7 +168,7 @@ def convert(
         rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
     opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, for_llamafactory=register, show=min(show, SHOW_LIMIT))
 
-    template = output_template(src, opts)
+    template = output_template(src, opts, readable[0])
     out_dir = out_path if sharded else out_path.parent
     if not dry_run:
         try:
@@ -147,7 +178,7 @@ def convert(
     target = real_target(out_path)  # an output that is a symbolic link is written at its destination
     if not dry_run:
         sweep_stale(target.parent)
-    converting = ConvertPass(src, opts, template, None if dry_run else target)
+    converting = ConvertPass(src, readable, opts, template, None if dry_run else target)
     tmp = temp_path(target, "all")
     shard_tmps = [temp_path(target, f"s{k}") for k in range(len(names))]
     try:
@@ -156,9 +187,9 @@ def convert(
             from fmtkit.validation import validate
 
             if src.info_dir is not None and src.entry is not None:
-                found = validate(src.info_dir, entries=[src.entry.name], jobs=jobs, file_pass=converting)
+                found = validate(src.info_dir, entries=[src.entry.name], jobs=jobs, file_pass=converting, fetched=fetched)
             else:  # a bare file: validate reads it through the same DatasetEntry.for_file
-                found = validate(src.files[0], form=src.form, jobs=jobs, file_pass=converting)
+                found = validate(src.files[0], form=src.form, jobs=jobs, file_pass=converting, fetched=fetched)
             checked = errors_of(found, src)
         for fno in converting.finish(jobs, show=not check):  # an entry error stops the check from reading the files
             if check:

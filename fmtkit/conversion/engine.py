@@ -397,9 +397,10 @@ class ConvertPass:
     hash_limit = 0  # duplicates are warnings: convert leaves out only records with errors
     whole_arrow = True  # the fast lane vouches for records without their bytes, so the Arrow model cannot follow datasets' chunks
 
-    def __init__(self, src: Source, opts: Options, template: dict[str, Any], target: Path | None):
+    def __init__(self, src: Source, readable: list, opts: Options, template: dict[str, Any], target: Path | None):
         self.src, self.opts, self.template, self.target = src, opts, template, target
-        self.fnos = file_numbers(src)
+        self.readable = readable  # what to read for each of src.files: the file, or with --remote the store's file it stands for
+        self.fnos = file_numbers(readable)
         self.parts: list[Path] = []  # every temporary part made (a failed array range's too): the caller discards them
         self.planned: dict[int, list[Path | None]] = {}  # file number -> the parts of its units, as last planned
         self.done: dict[int, list[Converted]] = {}  # file number -> its converted units, in order
@@ -433,16 +434,16 @@ class ConvertPass:
 
         self.showing = show
         rest = [fno for fno in range(len(self.src.files)) if fno not in self.done]
-        pass_paths([self.src.files[fno] for fno in rest], jobs, self)
+        pass_paths([self.readable[fno] for fno in rest], jobs, self)
         return rest
 
     def units(self) -> list[Converted]:
         return [c for fno in range(len(self.src.files)) for c in self.done[fno]]
 
 
-def file_numbers(src: Source) -> dict[str, int]:
-    """The number of each input file (its place in ``src.files``), by its resolved path."""
-    return {str(p.resolve()): k for k, p in enumerate(src.files)}
+def file_numbers(files: list) -> dict[str, int]:
+    """The number of each input file (its place in ``files``), by its resolved path (a URL for a :class:`fmtkit.remote.RemoteFile`)."""
+    return {str(p.resolve()): k for k, p in enumerate(files)}
 
 
 def _severity(finding: Any) -> str:
@@ -452,7 +453,7 @@ def _severity(finding: Any) -> str:
 
 def errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
     """The error-level findings of a validate report: every one of each record (by record key), and those of no record."""
-    by_file = file_numbers(src)
+    by_file = file_numbers(src.files)
     by_record: dict[int, list[dict[str, Any]]] = {}
     general: list[dict[str, Any]] = []
     for f in report.findings:
@@ -560,14 +561,14 @@ def apply_check(report: ConvertReport, result: Any, units: list[Converted]) -> s
     return drop
 
 
-def output_template(src: Source, opts: Options) -> dict[str, Any]:
-    """The output's columns, in the form's order, with their "absent" values: those the first records use."""
+def output_template(src: Source, opts: Options, first: Any) -> dict[str, Any]:
+    """The output's columns, in the form's order, with their "absent" values: those the first records (of ``first``, the first file) use."""
     import itertools
 
     from fmtkit.forms import REQUIRED
 
     conv = Converter(src, replace(opts, show=0, strict=False), None)
-    conv.run(0, itertools.islice(iter_records(src.files[0], _problem_sink(0, conv.tally)), HEAD_RECORDS), None)
+    conv.run(0, itertools.islice(iter_records(first, _problem_sink(0, conv.tally)), HEAD_RECORDS), None)
     keys = conv.seen_keys
     columns = FORMS[opts.to].columns
     template = {k: (None if d is REQUIRED else d) for k, d in columns.items() if k in keys or d is REQUIRED}
