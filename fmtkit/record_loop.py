@@ -6,7 +6,7 @@ the rules that apply to an entry are chosen once, each returns None quickly
 for a good record, and the JSON Schema runs compiled (``jsonschema_rs``).
 
 Who calls whom: :mod:`fmtkit.validation` walks the entries and files and calls
-:func:`check_path` for each file. :func:`run_path` plans the file's units
+:func:`check_path` for each file. :func:`run_paths` plans the file's units
 (:func:`plan_units`: the whole file, or byte ranges of JSON Lines or of an
 indented JSON array), runs each through :func:`run_unit` (here, over
 :func:`fmtkit.workers.run_in_workers`, or as the tasks of ``--engine ray``,
@@ -15,7 +15,7 @@ indented JSON array), runs each through :func:`run_unit` (here, over
 its work in the same read: it hands :func:`fmtkit.validation.validate` a
 :class:`FilePass` whose per-unit work converts the unit's records (each
 checked by the unit's :class:`RecordChecker`) and writes the unit's part; the
-files the check does not read go through :func:`run_path` unchecked.
+files the check does not read go through :func:`run_paths` unchecked.
 """
 
 from __future__ import annotations
@@ -850,40 +850,28 @@ def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
                file_pass: FilePass | None = None) -> tuple[list[Finding], FileTally]:  # fmt: skip
     """Check one file: its findings and tally. Big JSON Lines files and indented JSON arrays are split in
     units (:func:`plan_units`) over ``jobs`` processes; ``file_pass`` does its work in the same read."""
-    return run_path(path, (rel, view, form, None), jobs, file_pass, progress)
+    return run_paths([path], [(rel, view, form, None)], jobs, file_pass, progress)[0]
 
 
-def run_path(path: Path, check: CheckArgs | None, jobs: int = 1, file_pass: FilePass | None = None, progress=None):
-    """The engine: plan ``path``'s units, run them (one here; several over :func:`run_in_workers`, or the
-    engine of ``--engine``), join them in file order. Returns the findings and tally of ``check`` (None when
-    not checked) and hands ``file_pass`` what its works kept."""
-    units = plan_units(path, jobs)
-    if len(units) > 1:
-        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
-        results = run_in_workers(run_unit, unit_tasks(units, check, file_pass), jobs)
-        if None not in results:  # None: an array range that only the whole-file reader may judge: one process, below
-            return join_units(path, units, results, file_pass)
-    return run_whole(path, check, file_pass, progress)
-
-
-def run_whole(path: Path, check: CheckArgs | None, file_pass: FilePass | None = None, progress=None):
-    """:func:`run_path` for the whole file as one unit, in this process."""
-    units = [Unit(path)]
-    return join_units(path, units, [run_unit(unit_tasks(units, check, file_pass)[0], progress)], file_pass)
-
-
-def pass_paths(paths: list[Path], jobs: int, file_pass: FilePass) -> None:
-    """``file_pass``'s work on every unit of ``paths``, unchecked (``fmtkit convert --no-check``): the units of
-    all the files at once over ``jobs`` workers (as :func:`run_path` runs one file's), joined file by file."""
+def run_paths(paths: list[Path], checks: list[CheckArgs | None], jobs: int = 1, file_pass: FilePass | None = None, progress=None) -> list:
+    """The engine: plan the units of ``paths``, run them (here, or all at once over :func:`run_in_workers` and
+    so the engine of ``--engine``), join each file's in file order. Returns each file's findings and tally of
+    its ``checks`` item (None: not checked) and hands ``file_pass`` what its works kept, file by file."""
     planned = [(path, plan_units(path, jobs)) for path in paths]
-    tasks = [task for path, units in planned for task in unit_tasks(units, None, file_pass)]
-    results = run_in_workers(run_unit, tasks, jobs) if jobs > 1 and len(tasks) > 1 else [run_unit(task) for task in tasks]
-    for path, units in planned:
+    tasks = [task for (_, units), check in zip(planned, checks, strict=True) for task in unit_tasks(units, check, file_pass)]
+    if jobs > 1 and len(tasks) > 1:
+        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
+        results = run_in_workers(run_unit, tasks, jobs)
+    else:
+        results = [run_unit(task, progress) for task in tasks]
+    out = []
+    for (path, units), check in zip(planned, checks, strict=True):
         mine, results = results[: len(units)], results[len(units) :]
-        if None in mine:
-            run_whole(path, None, file_pass)
-        else:
-            join_units(path, units, mine, file_pass)
+        if None in mine:  # an array range that only the whole-file reader may judge: the file is read whole, here
+            units = [Unit(path)]
+            mine = [run_unit(unit_tasks(units, check, file_pass)[0], progress)]
+        out.append(join_units(path, units, mine, file_pass))
+    return out
 
 
 def unit_tasks(units: list[Unit], check: CheckArgs | None, file_pass: FilePass | None) -> list[tuple]:

@@ -430,11 +430,11 @@ class ConvertPass:
 
     def finish(self, jobs: int, show: bool = True) -> list[int]:
         """Convert, unchecked, every file not converted yet (``show``: records of them may be shown); their numbers."""
-        from fmtkit.record_loop import pass_paths
+        from fmtkit.record_loop import run_paths
 
         self.showing = show
         rest = [fno for fno in range(len(self.src.files)) if fno not in self.done]
-        pass_paths([self.readable[fno] for fno in rest], jobs, self)
+        run_paths([self.readable[fno] for fno in rest], [None] * len(rest), jobs, self)
         return rest
 
     def units(self) -> list[Converted]:
