@@ -157,7 +157,7 @@ def validate(
     - ``entries``: only these dataset names (an unknown name is an FMT115 finding).
     - ``form``: force the form of a bare data file (see :data:`fmtkit.detect.FORMS`).
     - ``stage``: also check fitness for a LLaMA-Factory stage (pt, sft, rm, dpo, kto, ppo).
-    - ``jobs``: worker processes for large JSON Lines files.
+    - ``jobs``: worker processes for large JSON Lines files and indented JSON arrays.
     - ``remote``: ``path`` may be a URL (``hf://datasets/ORG/NAME/...``, ``s3://``, ``memory://``
       ...), and ``hf_hub_url`` entries are read from the hub and checked (:mod:`fmtkit.remote`).
     - ``file_pass``: what else to do with each data file's records in the read that checks them
