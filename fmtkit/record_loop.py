@@ -1,21 +1,32 @@
-"""The record loop: every record of one file through the record rules and the schema.
+"""The record loop: every record of one file through the record rules and the schema; and the one engine
+that splits a data file into units of work for ``--jobs`` and ``--engine``.
 
 This is the hot path of ``fmtkit validate``. Work per record is kept small:
 the rules that apply to an entry are chosen once, each returns None quickly
-for a good record, and the JSON Schema runs compiled (``jsonschema_rs``). Big
-JSON Lines files are split by byte ranges over worker processes (``--jobs``);
-each worker returns its findings and a :class:`FileTally` that joins in order.
+for a good record, and the JSON Schema runs compiled (``jsonschema_rs``).
+
+Who calls whom: :mod:`fmtkit.validation` walks the entries and files and calls
+:func:`check_path` for each file. :func:`run_paths` plans the file's units
+(:func:`plan_units`: the whole file, or byte ranges of JSON Lines or of an
+indented JSON array), runs each through :func:`run_unit` (here, over
+:func:`fmtkit.workers.run_in_workers`, or as the tasks of ``--engine ray``,
+:func:`fmtkit.engines.check_ahead`) and joins their findings and
+:class:`FileTally` in file order (:func:`join_shards`). ``fmtkit convert`` does
+its work in the same read: it hands :func:`fmtkit.validation.validate` a
+:class:`FilePass` whose per-unit work converts the unit's records (each
+checked by the unit's :class:`RecordChecker`) and writes the unit's part; the
+files the check does not read go through :func:`run_paths` unchecked.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from bisect import bisect_right
 from itertools import accumulate, chain, repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 
 from fmtkit import rules as rule_registry
@@ -780,43 +791,155 @@ def _sink(problems: list[Finding], rel: str, tally: FileTally | None = None):
     return on_problem
 
 
-def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None):
-    """Check one file; JSON Lines files and pretty-printed JSON arrays bigger than a few MB are sharded over ``jobs`` processes."""
-    problems: list[Finding] = []
-    if args := shard_args(path, rel, view, form, jobs):
-        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
-        results = run_in_workers(_check_shard, args, jobs)
-        if None not in results:  # an array range that only the whole-file reader may judge: one process, below
-            return join_shards(results)
-    checker = RecordChecker(rel, view, form, problems)
-    try:
-        checker.tally.arrow = arrow_tally_for(path)
-        kind = DATA_EXTENSIONS.get(path.suffix.lower()) if path.is_file() else None
-        if kind == "json" and is_json_lines(path):
-            check_blocks(iter_line_blocks(path, range_problems(path, 0, checker)), checker, progress, rel)
-        elif kind == "json":  # an array, or objects one after another
-            check_blocks(iter_json_blocks(path, checker.problem), checker, progress, rel, raw_hash=False)
-        elif kind in ("parquet", "arrow"):
-            from fmtkit.loading.columnar import iter_columnar_blocks
-
-            check_blocks(iter_columnar_blocks(path, kind, checker.problem), checker, progress, rel, raw_hash=False)
-        else:
-            check_records(iter_records(path, checker.problem), rel, view, form, problems, progress, checker=checker)
-    except OSError as exc:
-        problems.append(Finding("FMT206", ERROR, f"cannot read {rel}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, rel))
-        return problems, FileTally()
-    return problems, checker.tally
+# -- the units of work of a data file: one engine for validate and convert ----------------------------------
 
 
-def shard_args(path: Path, rel: str, view: EntryView | None, form: str, jobs: int) -> list[tuple] | None:
-    """The byte ranges of a JSON Lines file or an indented JSON array worth splitting over ``jobs`` workers, as
-    :func:`_check_shard` tasks; None: check it whole."""
+class Unit(NamedTuple):
+    """One unit of work of a data file: the whole file (``end`` None, read by its loader), or the records in bytes
+    ``[start, end)``: JSON Lines (:func:`line_ranges`) or, with ``array``, elements of an indented JSON array (:func:`element_ranges`)."""
+
+    path: Path
+    start: int = 0
+    end: int | None = None
+    array: bool = False
+
+
+def plan_units(path: Path, jobs: int) -> list[Unit]:
+    """The units ``--jobs`` splits a file into: byte ranges of a JSON Lines file or an indented JSON array of
+    :data:`SHARD_MIN_BYTES` or more (one per job), else the whole file.
+
+    >>> plan_units(Path("dataset/alpaca_demo.json"), 4) == [Unit(Path("dataset/alpaca_demo.json"))]
+    True
+    """
     if jobs > 1 and path.is_file() and DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and path.stat().st_size >= SHARD_MIN_BYTES:
         lines = is_json_lines(path)
         bounds = line_ranges(path, jobs) if lines else element_ranges(path, jobs)
         if bounds:
-            return [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds), not lines) for a, b in bounds]
-    return None
+            return [Unit(path, a, b, not lines) for a, b in bounds]
+    return [Unit(path)]
+
+
+# What the RecordChecker of a unit needs: (file name in findings, entry view, form, records indexed for
+# duplicates (None: the default)); None: the unit is not checked (``fmtkit convert --no-check``).
+CheckArgs = tuple[str, EntryView | None, str, int | None]
+# What a pass does with one unit, where the unit runs: ``work(unit, checker, counts)`` reads the unit's records
+# (each through ``checker`` when it is not None), sets ``counts`` to ``[record indices, lines]`` used and returns
+# what the pass keeps of the unit. Picklable: it travels to the worker process or Ray task.
+UnitWork = Callable[[Unit, "RecordChecker | None", list[int]], Any]
+
+
+class FilePass(Protocol):
+    """What a caller does with a file's records in the same read that checks them, unit by unit.
+
+    ``fmtkit validate`` reads a file for its checks alone (no pass); ``fmtkit convert``
+    hands :func:`fmtkit.validation.validate` its :class:`fmtkit.conversion.engine.ConvertPass`,
+    which converts each unit's records and writes the unit's part of the output.
+    """
+
+    hash_limit: int | None  # records each unit's checker indexes for duplicates (FMT803); None: the default
+    whole_arrow: bool  # True: the Arrow model sees the file as one part (the pass's records come without their bytes)
+
+    def works(self, path: Path, units: list[Unit]) -> list[UnitWork]:
+        """One work per unit of ``path`` (asked again, for the whole file, when an array's ranges fail)."""
+
+    def joined(self, path: Path, units: list[Unit], kept: list[Any]) -> None:
+        """What the works of ``units`` returned, in file order."""
+
+
+def check_path(path: Path, rel: str, view: EntryView | None, form: str, jobs: int = 1, progress=None,
+               file_pass: FilePass | None = None) -> tuple[list[Finding], FileTally]:  # fmt: skip
+    """Check one file: its findings and tally. Big JSON Lines files and indented JSON arrays are split in
+    units (:func:`plan_units`) over ``jobs`` processes; ``file_pass`` does its work in the same read."""
+    return run_paths([path], [(rel, view, form, None)], jobs, file_pass, progress)[0]
+
+
+def run_paths(paths: list[Path], checks: list[CheckArgs | None], jobs: int = 1, file_pass: FilePass | None = None, progress=None) -> list:
+    """The engine: plan the units of ``paths``, run them (here, or all at once over :func:`run_in_workers` and
+    so the engine of ``--engine``), join each file's in file order. Returns each file's findings and tally of
+    its ``checks`` item (None: not checked) and hands ``file_pass`` what its works kept, file by file."""
+    planned = [(path, plan_units(path, jobs)) for path in paths]
+    tasks = [task for (_, units), check in zip(planned, checks, strict=True) for task in unit_tasks(units, check, file_pass)]
+    if jobs > 1 and len(tasks) > 1:
+        # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
+        results = run_in_workers(run_unit, tasks, jobs)
+    else:
+        results = [run_unit(task, progress) for task in tasks]
+    out = []
+    for (path, units), check in zip(planned, checks, strict=True):
+        mine, results = results[: len(units)], results[len(units) :]
+        if None in mine:  # an array range that only the whole-file reader may judge: the file is read whole, here
+            units = [Unit(path)]
+            mine = [run_unit(unit_tasks(units, check, file_pass)[0], progress)]
+        out.append(join_units(path, units, mine, file_pass))
+    return out
+
+
+def unit_tasks(units: list[Unit], check: CheckArgs | None, file_pass: FilePass | None) -> list[tuple]:
+    """The :func:`run_unit` task of each unit: a file's duplicate index is shared out between its units."""
+    works = file_pass.works(units[0].path, units) if file_pass is not None else [None] * len(units)
+    if check is not None:
+        limit = file_pass.hash_limit if file_pass is not None else None if len(units) == 1 else whole_file.DUPLICATE_LIMIT // len(units)
+        check = (*check[:3], limit)
+    whole_arrow = file_pass is not None and file_pass.whole_arrow
+    return [(unit, check, work, whole_arrow) for unit, work in zip(units, works, strict=True)]
+
+
+def join_units(path: Path, units: list[Unit], results: list, file_pass: FilePass | None):
+    """The :func:`run_unit` results of a file's units joined in file order: (findings, tally) of the check, or None."""
+    if file_pass is not None:
+        file_pass.joined(path, units, [kept for _, kept in results])
+    if results[0][0] is None:
+        return None
+    if len(results) == 1:
+        problems, tally, _ = results[0][0]
+        return problems, tally
+    return join_shards(shard for shard, _ in results)
+
+
+def run_unit(task: tuple, progress=None) -> tuple[tuple[list[Finding], FileTally, int] | None, Any] | None:
+    """One unit, where it runs (a worker process, a Ray task, or here): its :func:`shard_result` (None when not
+    checked) and what its work kept; None when an array range holds what only the whole-file reader may judge."""
+    unit, check, work, whole_arrow = task
+    rule_registry.load_all()
+    problems: list[Finding] = []
+    counts = [0, 0]
+    checker = None
+    if check is not None:
+        checker = RecordChecker(check[0], check[1], check[2], problems, check[3])
+    try:
+        if checker is not None and not whole_arrow:
+            checker.tally.arrow = arrow_tally_for(unit.path, unit.start, unit.end)
+        kept = work(unit, checker, counts) if work is not None else read_unit(unit, checker, check[0], counts, progress)
+    except ShardFailed:
+        return None
+    except OSError as exc:  # the whole file, checked alone: a finding (a pass's read error is its caller's to report)
+        if work is not None or unit.end is not None:
+            raise
+        problems.append(Finding("FMT206", ERROR, f"cannot read {check[0]}: {exc.strerror or exc}", rule_registry.RULES["FMT206"].fix, check[0]))
+        return (problems, FileTally(), 0), None
+    return (None if checker is None else shard_result(problems, checker.tally, counts)), kept
+
+
+def read_unit(unit: Unit, checker: RecordChecker, rel: str, counts: list[int], progress=None) -> None:
+    """``fmtkit validate``'s read of a unit: its records through ``checker``, a block at a time where the loader has blocks."""
+    path = unit.path
+    if unit.end is not None:
+        if unit.array:
+            check_blocks(iter_json_blocks(path, checker.problem, span=(unit.start, unit.end), counts=counts), checker, raw_hash=False)
+        else:
+            check_blocks(iter_line_blocks(path, range_problems(path, unit.start, checker), unit.start, unit.end, counts), checker)
+        return
+    kind = DATA_EXTENSIONS.get(path.suffix.lower()) if path.is_file() else None
+    if kind == "json" and is_json_lines(path):
+        check_blocks(iter_line_blocks(path, range_problems(path, 0, checker)), checker, progress, rel)
+    elif kind == "json":  # an array, or objects one after another
+        check_blocks(iter_json_blocks(path, checker.problem), checker, progress, rel, raw_hash=False)
+    elif kind in ("parquet", "arrow"):
+        from fmtkit.loading.columnar import iter_columnar_blocks
+
+        check_blocks(iter_columnar_blocks(path, kind, checker.problem), checker, progress, rel, raw_hash=False)
+    else:  # with a checker given, check_records uses no other argument but the records, rel and progress
+        check_records(iter_records(path, checker.problem), rel, None, "", [], progress, checker=checker)
 
 
 def range_problems(path: Path, start: int, checker: RecordChecker):
@@ -829,25 +952,6 @@ def range_problems(path: Path, start: int, checker: RecordChecker):
 def _starts_with_bom(path: Path) -> bool:
     with path.open("rb") as fh:
         return fh.read(3) == BOM
-
-
-def _check_shard(args):
-    """One byte range of a file (``--jobs``): JSON Lines from :func:`line_ranges`, or with ``array`` set (an 8th
-    argument) a range of :func:`element_ranges`, which gives None where it holds something only the whole-file reader may judge."""
-    path, start, end, rel, view, form, hash_limit = args[:7]
-    rule_registry.load_all()
-    problems: list[Finding] = []
-    counts = [0, 0]
-    checker = RecordChecker(rel, view, form, problems, hash_limit)
-    checker.tally.arrow = arrow_tally_for(path, start, end)
-    if len(args) > 7 and args[7]:
-        try:
-            check_blocks(iter_json_blocks(path, checker.problem, span=(start, end), counts=counts), checker, raw_hash=False)
-        except ShardFailed:
-            return None
-    else:
-        check_blocks(iter_line_blocks(path, range_problems(path, start, checker), start, end, counts), checker)
-    return shard_result(problems, checker.tally, counts)
 
 
 def shard_result(problems: list[Finding], tally: FileTally, counts: list[int]) -> tuple[list[Finding], FileTally, int]:

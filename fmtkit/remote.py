@@ -70,10 +70,10 @@ def needs_remote(source: str) -> FmtkitError:
 
 @contextlib.contextmanager
 def read_here(source: str, remote: bool, stream: bool = False) -> Iterator[tuple[str, Stage | None]]:
-    """What ``convert`` and ``stats`` read: a URL (``remote``) laid out in a temporary :class:`Stage`, a local path as is.
+    """What ``stats`` reads: a URL (``remote``) laid out in a temporary :class:`Stage`, a local path as is.
 
     ``stream``: its JSON, JSON Lines, CSV and text files are kept as heads and read
-    from the store through :meth:`Stage.readable` (``stats``); else copied whole (``convert``).
+    from the store through :meth:`Stage.readable`; else copied whole.
 
     >>> with read_here("data/chat.jsonl", remote=False) as (here, stage):
     ...     here, stage

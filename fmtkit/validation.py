@@ -10,6 +10,14 @@ entry rules (FMT1xx); each local entry's files are read record by record
 (FMT2xx), every record goes through the record rules that apply to its entry
 and then the form's JSON Schema as a catch-all (FMT300), and whole-file rules
 (FMT8xx) and stage rules (FMT9xx) close the file.
+
+Who calls whom: :class:`_Checker` walks the entries and their files and
+calls :func:`fmtkit.record_loop.check_path` for each file, which reads it in
+units of work (``--jobs``, ``--engine``) and hands back its findings and
+tally; the whole-file, entry and folder rules run here on those tallies.
+``fmtkit convert`` calls :func:`validate` with a ``file_pass``
+(:class:`fmtkit.record_loop.FilePass`) that converts each unit's records in
+the same read; validation knows nothing else of it.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -37,6 +45,10 @@ from fmtkit.rules.info import undefined_message
 from fmtkit.rules.stage import STAGES
 from fmtkit.rules.view import EntryView
 from fmtkit.schemas import INFO_SCHEMA, explain_error, reference_validator
+
+if TYPE_CHECKING:
+    from fmtkit.record_loop import FilePass
+    from fmtkit.remote import Stage
 
 ProgressHook = Callable[[str, int], None]
 @dataclass
@@ -136,20 +148,22 @@ def validate(
     stage: str | None = None,
     jobs: int = 1,
     progress: ProgressHook | None = None,
-    record_pass: Callable[..., tuple[list[Finding], FileTally]] | None = None,
     remote: bool = False,
+    file_pass: FilePass | None = None,
+    fetched: Stage | None = None,
 ) -> Report:
     """Validate a dataset folder, a ``dataset_info.json``, or a single data file.
 
     - ``entries``: only these dataset names (an unknown name is an FMT115 finding).
     - ``form``: force the form of a bare data file (see :data:`fmtkit.detect.FORMS`).
     - ``stage``: also check fitness for a LLaMA-Factory stage (pt, sft, rm, dpo, kto, ppo).
-    - ``jobs``: worker processes for large JSON Lines files.
-    - ``record_pass``: what reads each data file through the record rules, in place of
-      :func:`fmtkit.record_loop.check_path` (same arguments and result); ``fmtkit convert``
-      passes one that converts the file in the same read.
+    - ``jobs``: worker processes for large JSON Lines files and indented JSON arrays.
     - ``remote``: ``path`` may be a URL (``hf://datasets/ORG/NAME/...``, ``s3://``, ``memory://``
       ...), and ``hf_hub_url`` entries are read from the hub and checked (:mod:`fmtkit.remote`).
+    - ``file_pass``: what else to do with each data file's records in the read that checks them
+      (:class:`fmtkit.record_loop.FilePass`); ``fmtkit convert`` converts them.
+    - ``fetched``: the :class:`fmtkit.remote.Stage` a URL was laid out in, ``path`` being its local
+      folder or file (``fmtkit convert --remote``): its streamed files are read from their store.
 
     Raises :class:`FmtkitError` (exit code 2) only when the path cannot be read at all.
 
@@ -162,13 +176,13 @@ def validate(
     from fmtkit.remote import is_url, needs_remote
 
     if remote:
-        return _validate_remote(str(path), entries, form, stage, jobs, progress, record_pass)
+        return _validate_remote(str(path), entries, form, stage, jobs, progress, file_pass)
     if is_url(path):
         raise needs_remote(str(path))
-    return _validate(Path(path), entries, form, stage, jobs, progress, record_pass)
+    return _validate(Path(path), entries, form, stage, jobs, progress, file_pass, fetched)
 
 
-def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pass) -> Report:
+def _validate_remote(path: str, entries, form, stage, jobs, progress, file_pass) -> Report:
     """``validate(remote=True)``: a URL's dataset (or a local folder's hub entries) laid out in a temporary folder, its data files streamed."""
     import tempfile
 
@@ -178,13 +192,13 @@ def _validate_remote(path: str, entries, form, stage, jobs, progress, record_pas
         fetched = Stage(Path(tmp))
         url = path if is_url(path) else None
         local = fetched.source(url) if url else Path(path)
-        report = _validate(local, entries, form, stage, jobs, progress, record_pass, fetched)
+        report = _validate(local, entries, form, stage, jobs, progress, file_pass, fetched)
         fetched.locate(report)
         fetched.relabel(report, None if url is None else url.rstrip("/") if local.is_dir() else url.rpartition("/")[0])
     return report
 
 
-def _validate(path: Path, entries, form, stage, jobs, progress, record_pass, fetched=None) -> Report:
+def _validate(path: Path, entries, form, stage, jobs, progress, file_pass, fetched=None) -> Report:
     if stage is not None and stage not in STAGES:
         raise FmtkitError(f"unknown stage {stage!r}; use one of {', '.join(STAGES)}")
     if form is not None and form not in FORMS:
@@ -192,7 +206,7 @@ def _validate(path: Path, entries, form, stage, jobs, progress, record_pass, fet
     if not path.exists():
         raise FmtkitError(f"no such file or folder: {path}")
     rule_registry.load_all()
-    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress, record_pass=record_pass, fetched=fetched)
+    checker = _Checker(stage=stage, jobs=max(1, jobs), progress=progress, file_pass=file_pass, fetched=fetched)
     if path.is_dir() or path.name == INFO_FILE:
         root = path if path.is_dir() else path.parent
         report = Report(root=str(root), stage=stage)
@@ -267,11 +281,11 @@ def owning_entries(info: Path, file: Path, doc: Any = None) -> list[str]:
 class _Checker:
     """Runs the checks and fills one :class:`Report`."""
 
-    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None, record_pass=None, fetched=None):
+    def __init__(self, stage: str | None, jobs: int, progress: ProgressHook | None, file_pass=None, fetched=None):
         self.stage = stage
         self.jobs = jobs
         self.progress = progress
-        self.record_pass = record_pass
+        self.file_pass = file_pass
         self.fetched = fetched  # with --remote: the fmtkit.remote.Stage that lays out the remote files (hub entries' too)
         self.report: Report
         self.ahead: dict[Path, Callable[[], tuple[list[Finding], FileTally]]] = {}
@@ -285,7 +299,7 @@ class _Checker:
         from fmtkit.engines import check_ahead, current
 
         engine = current()
-        if engine is None or self.record_pass is not None:
+        if engine is None or self.file_pass is not None:
             return
         for path, view, form in files:
             if self.fetched is not None and self.readable(path) is path and str(path) in self.fetched.urls:
@@ -459,7 +473,7 @@ class _Checker:
         from fmtkit.record_loop import check_path
 
         started = self.ahead.pop(path.resolve(), None)
-        findings, tally = started() if started else (self.record_pass or check_path)(self.readable(path), rel, view, form, self.jobs, self.progress)
+        findings, tally = started() if started else check_path(self.readable(path), rel, view, form, self.jobs, self.progress, self.file_pass)
         for f in findings:
             f.entry = name
         self.report.findings.extend(findings)

@@ -225,10 +225,10 @@ def test_array_ranges_are_read_in_parallel_or_refused():
         path = ROOT / "ranges.json"
         path.write_text(body, encoding="utf-8")
         ranges = json_file.element_ranges(path, 2)
-        shards = [record_loop._check_shard((path, a, b, "d.json", None, "sharegpt", 1000, True)) for a, b in ranges]
+        shards = [record_loop.run_unit((record_loop.Unit(path, a, b, True), ("d.json", None, "sharegpt", 1000), None, False)) for a, b in ranges]
         assert (None not in shards) == whole
         if whole:
-            assert sum(s[2] for s in shards) == 300 and sum(s[1].lines for s in shards) == body.count("\n")
+            assert sum(s[0][2] for s in shards) == 300 and sum(s[0][1].lines for s in shards) == body.count("\n")
 
 
 # -- convert reads a JSON array in blocks, its fast lanes take the plain records by their bytes (JSON Lines or array

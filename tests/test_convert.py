@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import fmtkit
-from fmtkit import sources
+from fmtkit import record_loop, sources
 from fmtkit.conversion import engine
 from fmtkit.cli import cli
 from fmtkit.errors import FmtkitError
@@ -239,7 +239,7 @@ def test_every_row_has_the_same_keys_even_when_a_field_appears_late(tmp_path: Pa
 
 
 def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 2000)
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 4000)
     rows = tool_records(400)
     src = tmp_path / "s.jsonl"
     src.write_bytes(b"".join(orjson.dumps(r) + (b"\n\n" if i % 50 == 0 else b"\n") for i, r in enumerate(rows)) + b"{broken\n")
@@ -252,11 +252,41 @@ def test_jobs_split_by_byte_ranges_gives_the_same_output_and_report(tmp_path: Pa
     assert one.examples["unreadable:FMT201"][0]["line"] == 409  # after 8 blank lines
 
 
+def test_jobs_split_an_indented_array_by_elements_and_give_what_one_process_gives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """An indented JSON array is converted (and checked) in element ranges, as validate reads it; one only the
+    whole-file reader may judge (a cut inside an element) is converted whole: the same output and report."""
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 3000)
+    rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}], "images": []} for i in range(300)]
+    rows[7]["conversations"][0]["value"] = "<image>Q"  # one placeholder, two images: an error for validate only, left out
+    rows[7]["images"] = ["a.png", "a.png"]
+    (tmp_path / "a.png").write_bytes(b"x")
+    rows[260]["conversations"].append({"from": "human", "value": "late"})  # in the second range: left out, at its place in the file
+    text = json.dumps(rows, indent=2)
+    cut = text.replace('"conversations": [\n      {\n        "from": "human",\n        "value": "Q150"',
+                       '"conversations": [\n  {\n        "from": "human",\n        "value": "Q150"\n  },\n  {"from": "human", "value": "Q150"')
+    units = []
+    run = record_loop.run_in_workers
+    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs, *a: units.extend(t[0] for t in tasks) or run(fn, tasks, jobs, *a))
+    for name, body in (("plain", text), ("cut inside", cut)):
+        src = tmp_path / f"{name}.json"
+        src.write_text(body, encoding="utf-8")
+        units.clear()
+        one, two = (fmtkit.convert(src, "openai", tmp_path / f"{name}{j}.jsonl", jobs=j, show=2).to_dict() for j in (1, 2))
+        assert len(units) == 2 and all(u.array for u in units), name  # read in two element ranges
+        assert (tmp_path / f"{name}1.jsonl").read_bytes() == (tmp_path / f"{name}2.jsonl").read_bytes(), name
+        for report in (one, two):
+            report.pop("output"), report.pop("seconds"), report.pop("jobs")
+        assert one == two, name
+        cut_off = {"unreadable:FMT403": 1} if name != "plain" else {}  # the half element the cut leaves
+        assert two["skipped_by"] == {"invalid:FMT602": 1, "unreadable:FMT404": 1, **cut_off} and len(two["shown"]) == 2, name
+        assert two["examples"]["unreadable:FMT404"][0]["record"] == 260, name
+
+
 
 @pytest.mark.parametrize(("source", "target"), [("sharegpt", "openai"), ("alpaca", "sharegpt"), ("alpaca-kto", "trl-unpaired"),
                                                  ("sharegpt-preference", "trl-preference")])  # fmt: skip
 def test_the_fused_fast_loop_writes_what_the_general_path_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str, target: str):
-    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 3000)
     if source == "sharegpt":
         odd = [{"conversations": [{"from": "system", "value": "S"}, {"from": "human", "value": "Q"}, {"from": "gpt", "value": "A"}]},
                {"conversations": [{"from": "human", "value": "Q", "name": "ann"}, {"from": "gpt", "value": "A"}]},
@@ -444,7 +474,7 @@ def test_cli_name_needs_register(ds: Path):
 
 
 def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 3000)
     rows = [{"instruction": f"<image>Q{i}", "output": "A", "images": ["a.png"]} for i in range(300)]
     rows[250]["images"] = ["a.png", "a.png"]  # two images, one placeholder: an error for validate
     (tmp_path / "a.png").write_bytes(b"x")
@@ -462,8 +492,7 @@ def test_checked_records_are_found_in_later_shards(tmp_path: Path, monkeypatch: 
 def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from fmtkit import record_loop
 
-    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
-    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 1500)  # the check (validate, jobs=3) is sharded too
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 3000)  # the input is read (converted and checked) in byte ranges
     rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}], "images": []} for i in range(300)]
     rows[260]["conversations"][0]["value"] = "<image>Q"  # one placeholder, two images: an error for validate only
     rows[260]["images"] = ["a.png", "a.png"]
@@ -479,7 +508,7 @@ def test_the_check_runs_over_jobs_and_finds_records_in_its_later_shards(tmp_path
 
 
 def test_a_folder_entry_is_converted_and_checked_file_by_file_over_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 1500)
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 3000)
     folder = tmp_path / "parts"
     folder.mkdir()
     for k in range(3):

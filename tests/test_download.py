@@ -795,6 +795,46 @@ def test_checking_starts_before_a_shard_is_downloaded(hub: StandInHub, monkeypat
     assert report.has_errors and [(f.line, f.column, f.code, f.message) for f in report.findings] == [(f.line, f.column, f.code, f.message) for f in local.findings]
 
 
+def test_convert_streams_a_hub_file_as_it_converts(hub: StandInHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """convert --remote reads a hub file as validate --remote does: the head, then range requests of one block
+    as the conversion goes (no copy first); the output and report are those of the local file."""
+    import fmtkit
+    from fmtkit import remote
+    from fmtkit.conversion.engine import Converter
+    from test_validate_cli import defect_file
+
+    big = defect_file(tmp_path / "big.jsonl", 2 * remote.HEAD + 200_000)
+    hub.add_dataset("tiny-org/big", {"big.jsonl": big.read_bytes()})
+    _point_at(monkeypatch, hub.url)
+    block = 64 << 10
+    monkeypatch.setattr(remote, "BLOCK", block)
+    requested_when_converting: list[int] = []
+    one = Converter._one
+
+    def counting(self, fno, index, *args):  # the records the general path converts (those with defects, every few dozen)
+        if self.template is not None:  # not the first records read to fix the output's columns
+            requested_when_converting.append(len(hub.gets("big.jsonl")))
+        return one(self, fno, index, *args)
+
+    monkeypatch.setattr(Converter, "_one", counting)
+    url = "hf://datasets/tiny-org/big/big.jsonl"
+    there = fmtkit.convert(url, "openai", tmp_path / "there.jsonl", remote=True).to_dict()
+    ranges = [re.fullmatch(r"bytes=(\d+)-(\d+)", r.headers["range"]) for r in hub.gets("big.jsonl")]  # every GET asks for a range
+    assert (int(ranges[0][1]), int(ranges[0][2])) == (0, remote.HEAD - 1)  # the head, which the form is detected from
+    assert all(int(m[2]) - int(m[1]) + 1 <= block for m in ranges[1:])  # then never more than one block at once
+    assert len(ranges) > (big.stat().st_size - remote.HEAD) // block
+    # the first records were converted when only the head had been asked for (and the block that the first 1,000
+    # records, read first to fix the output's columns, may reach into); the blocks then come as the conversion goes
+    assert requested_when_converting[0] <= 2
+    assert requested_when_converting[len(requested_when_converting) // 2] < len(ranges) // 2
+    monkeypatch.setattr(Converter, "_one", one)
+    here = fmtkit.convert(big, "openai", tmp_path / "here.jsonl").to_dict()
+    assert (tmp_path / "there.jsonl").read_bytes() == (tmp_path / "here.jsonl").read_bytes()
+    assert there["skipped"] > 0 and there["source"] == url
+    drop = ("source", "output", "seconds")
+    assert {k: v for k, v in there.items() if k not in drop} == json.loads(json.dumps({k: v for k, v in here.items() if k not in drop}).replace(str(big), url))
+
+
 def test_convert_and_stats_read_a_hub_file(shards_hub, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     hub, local = shards_hub
     url = f"hf://datasets/{SHARDS_REPO}/data/train-00001-of-00003.jsonl"

@@ -90,7 +90,7 @@ def test_shards_with_defects_same_report_on_ray(cluster, tmp_path, monkeypatch, 
     local = [fmtkit.validate(root, stage="kto").to_dict(), fmtkit.validate(root / "shards").to_dict()]
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # part-00002 is split into byte ranges
     ray_runs = [on_ray(fmtkit.validate, root, stage="kto").to_dict(), on_ray(fmtkit.validate, root / "shards").to_dict()]
-    assert sorted(units) == ["_check_shard"] * 4 + ["_check_whole"] * 7  # part-00002 in 2 ranges, twice; the other files whole
+    assert units.count("run_unit") == 11 == len(units)  # part-00002 in 2 ranges, twice; the other 7 files whole
     found = local[0]["summary"]["by_rule"]
     assert {"FMT201", "FMT402", "FMT404", "FMT504", "FMT802", "FMT803", "FMT808"} <= set(found), found
     assert len({f["file"] for f in local[0]["findings"] if f["code"] in ("FMT201", "FMT803")}) == 4  # every shard has defects
@@ -129,9 +129,9 @@ def test_address_without_ray_engine_is_a_usage_error(capsys):
 
 def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, monkeypatch, units):
     """convert --engine ray: the byte ranges of a big file converted and checked as Ray tasks, joined in order."""
-    from fmtkit.conversion import engine
+    from fmtkit import record_loop
 
-    monkeypatch.setattr(engine, "MIN_SHARD_BYTES", 50_000)  # the 300 kB file splits in two ranges
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # the 300 kB file splits in two ranges
     src = defect_file(tmp_path / "chat.jsonl", 300_000)
     runs = []
     for extra in ([], ["--engine", "ray", "--jobs", "2"]):
@@ -141,7 +141,7 @@ def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, mon
         runs.append((code, out.read_bytes(), {k: v for k, v in report.items() if k not in ("output", "jobs", "seconds", "elapsed")}))
     assert runs[0][0] == 1 and runs[0][1].count(b"\n") > 200  # records with errors skipped, the rest written
     assert runs[1] == runs[0]
-    assert units == ["_worker_run"] * 2  # the two byte ranges
+    assert units == ["run_unit"] * 2  # the two byte ranges
 
 
 def test_a_worker_that_dies_ends_the_run_with_a_clear_message(cluster):
@@ -171,9 +171,9 @@ def test_remote_files_are_read_by_the_ray_tasks_themselves(cluster, tmp_path, mo
     from fmtkit.engines.ray_engine import RayEngine
 
     read, submit = [], RayEngine.submit
-    monkeypatch.setattr(RayEngine, "submit", lambda self, fn, tasks, *args: read.extend(str(t[0]) for t in tasks) or submit(self, fn, tasks, *args))
+    monkeypatch.setattr(RayEngine, "submit", lambda self, fn, tasks, *args: read.extend(str(t[0].path) for t in tasks) or submit(self, fn, tasks, *args))
     there = on_ray(fmtkit.validate, (root / "shards").as_uri(), remote=True)
-    assert sorted(units) == ["_check_shard"] * 2 + ["_check_whole"] * 3
+    assert units.count("run_unit") == 5 == len(units)  # part-00002 in 2 ranges; the other 3 files whole
     assert sorted(set(read)) == [f"{(root / 'shards').as_uri()}/part-{k:05d}.jsonl" for k in range(4)]  # the URLs, not local paths
     a, b = there.to_dict(), here.to_dict()
     assert a["summary"].pop("root") == (root / "shards").as_uri() and b["summary"].pop("root")

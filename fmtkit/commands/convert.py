@@ -31,10 +31,10 @@ FORM_CHOICE = click.Choice(FORMS)
               deprecated="use --output-format human|json; --report goes in the next release")  # fmt: skip
 @click.option("--strict", is_flag=True, help="Any loss is an error: exit 1 and write nothing.")
 @click.option("--dry-run", is_flag=True, help="Convert and report, but write nothing.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (JSON Lines input is split by byte ranges).")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=1, help="Worker processes (big JSON Lines and indented JSON array input is split by byte ranges).")
 @engine_options
 @click.option("--no-check", is_flag=True, help="Do not check the input with the rules of `fmtkit validate` first.")
-@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there (copied to a temporary folder). Uses the network.")
+@click.option("--remote", is_flag=True, help="SOURCE is an fsspec URL (hf://datasets/ORG/NAME/..., s3://, memory://): read it from there, streamed as it is converted. Uses the network.")
 @click.pass_context
 def convert(ctx: click.Context, source: str, to: str, output: str | None, entry: str | None, from_form: str | None,
             register: bool, name: str | None, pairs_to_kto: bool, extract_prompt: bool, standard: bool, show: int,
@@ -65,12 +65,11 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
         raise click.UsageError("--register needs a dataset folder and an output file, not '-'")
     if source == "-" and output is None:
         raise click.UsageError("reading standard input ('-'), give -o FILE (or -o - for standard output)")
-    from fmtkit.remote import is_url, read_here
+    from fmtkit.remote import is_url
 
     if is_url(source) and remote and (register or (output is None and not dry_run)):
         raise click.UsageError("a URL SOURCE is read, not written beside: give -o FILE or -o FOLDER/ (and no --register)")
-    with tempfile.TemporaryDirectory(prefix="fmtkit-stdio-") if "-" in (source, output) else contextlib.nullcontext() as tmp, \
-            read_here(source, remote) as (source, fetched):  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="fmtkit-stdio-") if "-" in (source, output) else contextlib.nullcontext() as tmp:
         if source == "-":
             from fmtkit.commands.output import stdin_copy
 
@@ -81,7 +80,7 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
             report = run(
                 source, to, target, entry, form=from_form, register=register, name=name, pairs_to_kto=pairs_to_kto,
                 extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=slots or jobs, show=show,
-                conversational=not standard, check=not no_check,
+                conversational=not standard, check=not no_check, remote=remote,
             )  # fmt: skip
         if to_stdout:
             if report.output is not None:
@@ -89,9 +88,6 @@ def convert(ctx: click.Context, source: str, to: str, output: str | None, entry:
                     shutil.copyfileobj(fh, sys.stdout.buffer)
                 sys.stdout.flush()
             report.output = "-" if report.output is not None else None
-        if fetched is not None:  # the report names the URL, not the temporary copy
-            for key, value in vars(report).items():
-                setattr(report, key, fetched.named(value))
     where = sys.stderr if to_stdout else None
     if report_format == "json":
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2, default=str), file=where)

@@ -10,6 +10,15 @@ writes the output atomically::
 The parts: :mod:`fmtkit.sources` finds and reads the input,
 :mod:`fmtkit.conversion.engine` converts and counts, :mod:`fmtkit.conversion.output`
 writes and registers, and :mod:`fmtkit.report.convert` is the report.
+
+Who calls whom: :func:`convert` drives. It resolves the source, then hands
+:func:`fmtkit.validation.validate` a :class:`~fmtkit.conversion.engine.ConvertPass`:
+validate walks the entry's files and reads each through the one engine of
+units of work (:mod:`fmtkit.record_loop`), whose units convert their records
+and write their parts while the rules check them. Files the check does not
+read (``--no-check``, or an entry error) go through the same engine
+unchecked (:meth:`ConvertPass.finish`). :func:`convert` then merges the units'
+tallies, leaves out the records with errors and writes the output.
 """
 
 from __future__ import annotations
@@ -22,17 +31,7 @@ from fmtkit.detect import FORMS as FORM_NAMES
 from fmtkit.entries import load_info
 from fmtkit.errors import FmtkitError
 from fmtkit.forms import FORMS
-from fmtkit.conversion.engine import (
-    OUTPUT_TYPES,
-    SHOW_LIMIT,
-    Options,
-    apply_check,
-    convert_checked,
-    merge_tallies,
-    output_template,
-    plan_shards,
-    run_shards,
-)
+from fmtkit.conversion.engine import OUTPUT_TYPES, SHOW_LIMIT, ConvertPass, Converted, Options, apply_check, errors_of, merge_tallies, output_template
 from fmtkit.conversion.output import add_entry, assemble, check_entry_name, concatenate, registration, unloadable
 from fmtkit.report.convert import ConvertReport
 from fmtkit.sources import Source, resolve
@@ -79,6 +78,7 @@ def convert(
     show: int = 0,
     conversational: bool = True,
     check: bool = True,
+    remote: bool = False,
 ) -> ConvertReport:
     """Convert a data file (or one entry of a dataset folder) to the form ``to``.
 
@@ -91,28 +91,59 @@ def convert(
     renamed into place, so an interrupted run leaves nothing behind.
     ``register`` adds an entry for the output to the dataset folder's
     ``dataset_info.json`` (named ``name``, default ``<entry>_<form>``).
-    ``jobs`` splits JSON Lines input by byte ranges over that many processes.
+    ``jobs`` splits big JSON Lines and indented JSON array input by byte ranges over that many processes
+    (the units of work of :mod:`fmtkit.record_loop`, as ``fmtkit validate --jobs`` reads them).
     ``conversational=False`` writes TRL's standard (string) style.
     An ``output`` that is a folder (it exists, or ends with ``/``) gets one JSON
     Lines shard per input file, named after it, and ``<folder>.manifest.json``
     beside it lists them (:func:`publish_shards`).
+    ``remote``: ``source`` may be a URL (``hf://datasets/ORG/NAME/...``, ``s3://``,
+    ``memory://`` ...); its data files are streamed from the store as they are
+    converted, as ``validate(remote=True)`` reads them (:mod:`fmtkit.remote`).
     """
+    from fmtkit.remote import is_url, needs_remote
+
+    args = dict(source=source, to=to, entry=entry, form=form, register=register, name=name, pairs_to_kto=pairs_to_kto, extract_prompt=extract_prompt,
+                strict=strict, dry_run=dry_run, jobs=jobs, show=show, conversational=conversational, check=check)  # fmt: skip
+    if output is not None and is_url(str(output)):
+        return _convert_to_url(str(output), register, {**args, "remote": remote})
+    if is_url(str(source)):
+        if not remote:
+            raise needs_remote(str(source))
+        return _convert_from_url(str(source), output, args)
+    return _convert(output=output, fetched=None, **args)
+
+
+def _convert_from_url(url: str, output: str | Path | None, args: dict[str, Any]) -> ConvertReport:
+    """``convert(URL, remote=True)``: the source laid out in a temporary folder (:class:`fmtkit.remote.Stage`: the heads
+    of its data files), the files streamed from the store as the units of work read them; the report names the URL."""
+    import tempfile
+
+    from fmtkit.remote import Stage
+
+    with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
+        fetched = Stage(Path(tmp))
+        report = _convert(output=output, fetched=fetched, **{**args, "source": str(fetched.source(url))})
+    for key, value in vars(report).items():
+        setattr(report, key, fetched.named(value))
+    return report
+
+
+def _convert(source: str | Path, to: str, output: str | Path | None, entry: str | None, *, form: str | None, register: bool, name: str | None,
+             pairs_to_kto: bool, extract_prompt: bool, strict: bool, dry_run: bool, jobs: int, show: int, conversational: bool, check: bool,
+             fetched: Any) -> ConvertReport:  # fmt: skip
+    """:func:`convert` of a local source; ``fetched``: the :class:`fmtkit.remote.Stage` it was laid out in, whose streamed files to read."""
     import time
 
     from fmtkit.writing import discard, publish, real_target, sweep_stale, temp_path, write_failure
 
-    from fmtkit.remote import is_url
-
-    if output is not None and is_url(str(output)):
-        return _convert_to_url(str(output), register, dict(source=source, to=to, entry=entry, form=form, pairs_to_kto=pairs_to_kto,
-                               extract_prompt=extract_prompt, strict=strict, dry_run=dry_run, jobs=jobs, show=show,
-                               conversational=conversational, check=check))  # fmt: skip
     started = time.perf_counter()
     if to not in FORMS:
         raise FmtkitError(f"unknown form {to!r}; forms: {', '.join(FORM_NAMES)}")
     if jobs < 1:
         raise FmtkitError("--jobs must be at least 1")
     src = resolve(source, entry, form)
+    readable = [fetched.streamed.get(str(p), p) for p in src.files] if fetched is not None else list(src.files)  # what to read for each file
     out_path = Path(output) if output is not None else _default_output(src, to)
     sharded = output is not None and (str(output).endswith(("/", "\\")) or out_path.is_dir())
     kind = "jsonl" if sharded else _check_output(src, out_path)
@@ -137,8 +168,7 @@ def convert(
         rebase = (str(src.base_dir.resolve()), str(media_to.resolve()))
     opts = Options(to, strict, pairs_to_kto, extract_prompt, conversational, rebase, for_llamafactory=register, show=min(show, SHOW_LIMIT))
 
-    template = output_template(src, opts)
-    shards = plan_shards(src, jobs)
+    template = output_template(src, opts, readable[0])
     out_dir = out_path if sharded else out_path.parent
     if not dry_run:
         try:
@@ -148,17 +178,26 @@ def convert(
     target = real_target(out_path)  # an output that is a symbolic link is written at its destination
     if not dry_run:
         sweep_stale(target.parent)
-    parts = [] if dry_run else [temp_path(target, k) for k in range(len(shards))]
+    converting = ConvertPass(src, readable, opts, template, None if dry_run else target)
     tmp = temp_path(target, "all")
     shard_tmps = [temp_path(target, f"s{k}") for k in range(len(names))]
     try:
         checked = None
-        if check:
-            tallies, checked = convert_checked(src, opts, template, shards, parts, jobs, report.notes)
-        else:
-            items = [(shard, parts[k] if parts else None) for k, shard in enumerate(shards)]
-            tallies = [tally for tally, _ in run_shards(src, opts, template, items, jobs)]
-        merge_tallies(report, src, shards, tallies)
+        if check:  # the check of `fmtkit validate`, in the conversion's own read of each file
+            from fmtkit.validation import validate
+
+            if src.info_dir is not None and src.entry is not None:
+                found = validate(src.info_dir, entries=[src.entry.name], jobs=jobs, file_pass=converting, fetched=fetched)
+            else:  # a bare file: validate reads it through the same DatasetEntry.for_file
+                found = validate(src.files[0], form=src.form, jobs=jobs, file_pass=converting, fetched=fetched)
+            checked = errors_of(found, src)
+        for fno in converting.finish(jobs, show=not check):  # an entry error stops the check from reading the files
+            if check:
+                report.notes.append(f"{src.files[fno]}: not checked: fmtkit validate did not read it (see its findings)")
+        units = converting.units()
+        tallies = [u.tally for u in units]
+        parts = [u.part for u in units] if not dry_run else []
+        merge_tallies(report, src, units)
         report.shown = report.shown[:opts.show]
         fill = None
         new_keys = [k for t in tallies for k in (t.new_keys or [])]
@@ -166,7 +205,7 @@ def convert(
             fill = dict(template)
             for k in new_keys:
                 fill.setdefault(k, None)
-        drop = apply_check(report, checked, tallies, shards)
+        drop = apply_check(report, checked, units)
         if strict and (report.lost or report.skipped):
             report.notes.append("nothing written: --strict and something would be lost or skipped")
             report.output = None
@@ -175,7 +214,7 @@ def convert(
             report.notes.append(f"nothing written: {why}" + (", so nothing registered" if register else ""))
             report.output = None
         elif not dry_run and sharded:
-            written_files = write_shards(parts, shards, names, shard_tmps, fill, drop)
+            written_files = write_shards(units, names, shard_tmps, fill, drop)
             report.refused = unloadable(written_files[0], kind) if register and written_files else None
             if report.refused:
                 report.notes.append(f"nothing written: {report.refused}")
@@ -212,7 +251,7 @@ def convert(
             raise FmtkitError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
         raise write_failure(exc, out_path) from None
     finally:
-        discard(*parts, tmp, *shard_tmps)
+        discard(*converting.parts, tmp, *shard_tmps)
     report.notes.extend(_openai_notes(src, to, report.registered))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
@@ -240,12 +279,11 @@ def shard_names(src: Source, folder: Path) -> list[str]:
     return names
 
 
-def write_shards(parts: list[Path], shards: list, names: list[str], tmps: list[Path], fill: dict[str, Any] | None,
-                 drop: set[int]) -> list[Path]:  # fmt: skip
+def write_shards(units: list[Converted], names: list[str], tmps: list[Path], fill: dict[str, Any] | None, drop: set[int]) -> list[Path]:
     """Each input file's converted parts joined into its shard's temporary file (rows ``drop`` left out); the non-empty ones."""
     written, row = [], 0
     for fno, tmp in enumerate(tmps):
-        mine = [parts[k] for k, shard in enumerate(shards) if shard.fno == fno]
+        mine = [u.part for u in units if u.fno == fno]
         rows = sum(p.read_bytes().count(b"\n") for p in mine)
         assemble(mine, tmp, "jsonl", fill, {r - row for r in drop if row <= r < row + rows})
         row += rows

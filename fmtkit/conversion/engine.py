@@ -1,6 +1,14 @@
-"""The conversion engine: each record read, transformed and written in the target form, counted in a
-:class:`Tally`; JSON Lines split in byte ranges over worker processes, the input check run in the same read,
-and the shards' tallies merged in order.
+"""The conversion engine: each record read, transformed and written in the target form, counted in a :class:`Tally`.
+
+Who calls whom: :func:`fmtkit.conversion.convert` makes a :class:`ConvertPass`
+and hands it to :func:`fmtkit.validation.validate`, whose file walk reads each
+input file through :func:`fmtkit.record_loop.check_path`: the one engine that
+splits a file into units of work (``--jobs``, ``--engine ray``) runs
+:class:`ConvertUnit` on each unit, which converts the unit's records (each
+checked by the unit's record checker) and writes the unit's part of the
+output. The converted units' tallies are then merged in file order
+(:func:`merge_tallies`) and the records the check found errors in left out
+(:func:`apply_check`).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from fmtkit.forms import FORMS, PARTS_HINT, Loss, ReadError
 from fmtkit.loading import LoadProblem, Record, iter_records
 from fmtkit.dataset_info import DATA_EXTENSIONS
-from fmtkit.loading.json_file import encode_line, is_json_lines, iter_json_blocks, iter_line_blocks, iter_line_range, line_ranges
+from fmtkit.loading.json_file import encode_line, is_json_lines, iter_json_blocks, iter_line_blocks, iter_line_range
 from fmtkit.rules import RULES
 from fmtkit.rules.media import is_web_media
 from fmtkit.sample import Sample
@@ -24,7 +32,7 @@ from fmtkit.report.convert import ConvertReport
 from fmtkit.sources import WARNING_PROBLEMS, Source
 
 if TYPE_CHECKING:
-    from fmtkit.record_loop import RecordChecker
+    from fmtkit.record_loop import RecordChecker, Unit
 
 # Rules of `fmtkit validate` whose errors the readers repair: FMT405 (content not a
 # string) for records whose content the reader read from OpenAI's lists of typed parts.
@@ -35,7 +43,6 @@ OUTPUT_TYPES = {".jsonl": "jsonl", ".json": "json", ".parquet": "parquet"}
 SHOW_LIMIT = 50
 EXAMPLES_PER_CODE = 3
 HEAD_RECORDS = 1000  # records converted up front to fix the output's columns
-MIN_SHARD_BYTES = 4 << 20
 # JSON Lines (without a fast lane) and JSON arrays are decoded and checked a block of records at a time;
 # False: one record at a time, the reference tests/test_blocks.py compares with
 READ_IN_BLOCKS = True
@@ -57,12 +64,12 @@ class Options:
 
 @dataclass(slots=True)
 class Tally:
-    """Counts from converting some records (one shard, or all); shards add up in order."""
+    """Counts from converting some records (one unit of work of a file); units add up in order."""
 
     read: int = 0
     written: int = 0
-    lines: int = 0  # lines consumed (JSONL byte ranges), to place later shards' line numbers
-    indices: int = 0  # record indices consumed (JSONL byte ranges), to place later shards' records
+    lines: int = 0  # lines consumed (byte ranges), to place later units' line numbers
+    indices: int = 0  # record indices consumed (byte ranges), to place later units' records
     skipped: int = 0
     skipped_by: dict[str, int] = field(default_factory=dict)  # "unreadable:CODE", "not-expressible:CODE"
     lost: dict[str, int] = field(default_factory=dict)  # loss code -> records that have it
@@ -70,7 +77,7 @@ class Tally:
     shown: list[dict[str, Any]] = field(default_factory=list)
     new_keys: list[str] = field(default_factory=list)  # keys outside the fixed columns (the output needs filling)
     rows: array = field(default_factory=lambda: array("q"))  # the record key of each row written
-    first_index: int = 0  # set when shards are merged: the file's record index of this shard's first record
+    first_index: int = 0  # set when units are merged: the file's record index of this unit's first record
     parts: set[int] = field(default_factory=set)  # record keys whose content was read from lists of typed parts
     tool_turns: bool = False  # a row with a tool call or a tool result was written (registration needs to know)
 
@@ -342,145 +349,101 @@ def _problem_sink(fno: int, tally: Tally, checker: RecordChecker | None = None):
 
 
 @dataclass(slots=True)
-class Shard:
+class ConvertUnit:
+    """:class:`ConvertPass`'s work on one unit of a file, where the unit runs: convert its records (each checked by
+    the unit's ``checker``, when there is one) and write their rows to ``part`` (None: a dry run)."""
+
+    src: Source
+    opts: Options
+    template: dict[str, Any] | None
     fno: int
-    start: int
-    end: int  # -1: the whole file, through the loader
+    part: str | None
+
+    def __call__(self, unit: Unit, checker: RecordChecker | None, counts: list[int]) -> Tally:
+        conv = Converter(self.src, self.opts, self.template)
+        t, fno, path = conv.tally, self.fno, unit.path
+        with open(self.part, "wb", buffering=1 << 20) if self.part is not None else contextlib.nullcontext() as out:  # one write per row into a 1 MiB buffer
+            if unit.array:  # a range of an indented array's elements
+                conv.run_blocks(fno, iter_json_blocks(path, _problem_sink(fno, t, checker), span=(unit.start, unit.end), counts=counts), out, checker)
+                t.indices, t.lines = counts
+            elif unit.end is not None or is_json_lines(path):  # JSON Lines: the fast lane takes lines by their bytes
+                conv.run_range(path, fno, unit.start, unit.end, out, checker)
+                counts[:] = [t.indices, t.lines]
+            elif READ_IN_BLOCKS and DATA_EXTENSIONS.get(path.suffix.lower()) == "json":  # an array, or objects one after another
+                conv.run_blocks(fno, iter_json_blocks(path, _problem_sink(fno, t, checker)), out, checker)
+            else:
+                conv.run(fno, iter_records(path, _problem_sink(fno, t, checker)), out, checker)
+        return t
 
 
-def plan_shards(src: Source, jobs: int) -> list[Shard]:
-    shards = []
-    for fno, path in enumerate(src.files):
-        size = path.stat().st_size
-        lines = is_json_lines(path)
-        if jobs > 1 and lines and size >= 2 * MIN_SHARD_BYTES:
-            n = max(1, min(jobs, size // MIN_SHARD_BYTES))
-            shards.extend(Shard(fno, a, b) for a, b in line_ranges(path, n))
-        elif lines:
-            shards.append(Shard(fno, 0, size))
-        else:
-            shards.append(Shard(fno, 0, -1))
-    return shards
+@dataclass(slots=True)
+class Converted:
+    """One converted unit: its file, its part of the output (None: a dry run) and its counts."""
+
+    fno: int
+    part: Path | None
+    tally: Tally
 
 
-# What the input check of one file needs in a worker: (file name in findings, the validator's EntryView, form).
-CheckArgs = tuple[str, Any, str]
+class ConvertPass:
+    """``fmtkit convert``'s :class:`fmtkit.record_loop.FilePass`: each unit of each input file converted in the read that checks it.
 
-
-def _run_shard(src: Source, opts: Options, template: dict[str, Any] | None, shard: Shard, part: Path | None,
-               check: CheckArgs | None) -> tuple[Tally, tuple | None]:  # fmt: skip
-    """Convert one shard (and check it with ``fmtkit validate``'s rules): its Tally, and the checker's shard result."""
-    conv = Converter(src, opts, template)
-    problems: list[Any] = []
-    checker = None
-    if check is not None:
-        from fmtkit import rules
-        from fmtkit.record_loop import RecordChecker
-
-        rules.load_all()
-        checker = RecordChecker(*check, problems, hash_limit=0)  # duplicates are warnings: convert skips only errors
-    path = src.files[shard.fno]
-    with part.open("wb", buffering=1 << 20) if part is not None else contextlib.nullcontext() as out:  # one write per row into a 1 MiB buffer
-        if shard.end < 0 and READ_IN_BLOCKS and DATA_EXTENSIONS.get(path.suffix.lower()) == "json":  # an array, or objects one after another
-            conv.run_blocks(shard.fno, iter_json_blocks(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
-        elif shard.end < 0:
-            conv.run(shard.fno, iter_records(path, _problem_sink(shard.fno, conv.tally, checker)), out, checker)
-        else:
-            conv.run_range(path, shard.fno, shard.start, shard.end, out, checker)
-    if checker is None:
-        return conv.tally, None
-    from fmtkit.record_loop import shard_result
-
-    return conv.tally, shard_result(problems, checker.tally, [conv.tally.indices, conv.tally.lines])
-
-
-# Worker processes get the conversion through these globals (set before fork, or by the initializer).
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(src: Source, opts: Options, template: dict[str, Any] | None) -> None:
-    _WORKER.update(src=src, opts=opts, template=template)
-
-
-def _worker_run(args: tuple[Shard, str | None, CheckArgs | None]) -> tuple[Tally, tuple | None]:
-    shard, part, check = args
-    opts = _WORKER["opts"]
-    if shard.start > 0:  # only the first shard of a file shows records
-        opts = replace(opts, show=0)
-    return _run_shard(_WORKER["src"], opts, _WORKER["template"], shard, Path(part) if part else None, check)
-
-
-def run_shards(src: Source, opts: Options, template: dict[str, Any], items: list[tuple[Shard, Path | None]], jobs: int,
-                check: CheckArgs | None = None, shown: int = 0) -> list[tuple[Tally, tuple | None]]:  # fmt: skip
-    """Run shards in order (``shown``: records shown already), or over ``jobs`` worker processes."""
-    if jobs == 1 or len(items) == 1:
-        out = []
-        for shard, part in items:
-            out.append(_run_shard(src, replace(opts, show=max(0, opts.show - shown)), template, shard, part, check))
-            shown += len(out[-1][0].shown)
-        return out
-    from fmtkit.workers import run_in_workers
-
-    tasks = [(shard, str(part) if part else None, check) for shard, part in items]
-    return run_in_workers(_worker_run, tasks, jobs, _worker_init, (src, opts, template))
-
-
-class _CheckedPass:
-    """``fmtkit validate``'s record pass over the input, done by the conversion: each file is read once, converted and checked.
-
-    :func:`fmtkit.validation.validate` calls it for each file of the entry, with
-    the entry's view, and gets the findings and tally it would have got from
-    :func:`fmtkit.record_loop.check_path`; the conversion keeps the shards' Tallies.
+    :func:`fmtkit.conversion.convert` hands it to :func:`fmtkit.validation.validate`, whose
+    file walk calls :func:`fmtkit.record_loop.check_path` with it for each file;
+    :meth:`finish` converts, unchecked, the files the check did not read (or all of
+    them, with ``--no-check``). :meth:`units` then lists what was converted, in file order.
     """
 
-    def __init__(self, src: Source, opts: Options, template: dict[str, Any], shards: list[Shard], parts: list[Path], jobs: int):
-        self.src, self.opts, self.template, self.shards, self.parts, self.jobs = src, opts, template, shards, parts, jobs
-        self.fnos = {str(p.resolve()): k for k, p in enumerate(src.files)}
-        self.tallies: dict[int, Tally] = {}  # shard number -> its Tally
-        self.numbers: dict[int, list[int]] = {}  # file number -> its shard numbers (a folder entry may have many files)
-        for k, shard in enumerate(shards):
-            self.numbers.setdefault(shard.fno, []).append(k)
+    hash_limit = 0  # duplicates are warnings: convert leaves out only records with errors
+    whole_arrow = True  # the fast lane vouches for records without their bytes, so the Arrow model cannot follow datasets' chunks
+
+    def __init__(self, src: Source, readable: list, opts: Options, template: dict[str, Any], target: Path | None):
+        self.src, self.opts, self.template, self.target = src, opts, template, target
+        self.readable = readable  # what to read for each of src.files: the file, or with --remote the store's file it stands for
+        self.fnos = file_numbers(readable)
+        self.parts: list[Path] = []  # every temporary part made (a failed array range's too): the caller discards them
+        self.planned: dict[int, list[Path | None]] = {}  # file number -> the parts of its units, as last planned
+        self.done: dict[int, list[Converted]] = {}  # file number -> its converted units, in order
         self.shown = 0  # records shown so far
+        self.showing = True
 
-    def __call__(self, path: Path, rel: str, view: Any, form: str, jobs: int = 1, progress: Any = None):
+    def works(self, path: Path, units: list[Unit]) -> list[ConvertUnit]:
         fno = self.fnos[str(path.resolve())]
-        numbers = self.numbers.get(fno, [])
-        items = [(self.shards[k], self.parts[k] if self.parts else None) for k in numbers]
-        results = run_shards(self.src, self.opts, self.template, items, self.jobs, (rel, view, form), self.shown)
-        for k, (tally, _) in zip(numbers, results, strict=True):
-            self.tallies[k] = tally
-            self.shown += len(tally.shown)
-        if len(results) == 1:
-            problems, file_tally, _ = results[0][1]
-            return problems, file_tally
-        from fmtkit.record_loop import join_shards
+        parts = [self._part() for _ in units]
+        self.planned[fno] = parts
+        show = max(0, self.opts.show - self.shown) if self.showing else 0
+        return [ConvertUnit(self.src, replace(self.opts, show=0 if k else show), self.template, fno, None if part is None else str(part))
+                for k, part in enumerate(parts)]  # only the first unit of a file shows records  # fmt: skip
 
-        return join_shards(r[1] for r in results)
+    def joined(self, path: Path, units: list[Unit], kept: list[Tally]) -> None:
+        fno = self.fnos[str(path.resolve())]
+        self.done[fno] = [Converted(fno, part, tally) for part, tally in zip(self.planned.pop(fno), kept, strict=True)]
+        self.shown += sum(len(t.shown) for t in kept)
+
+    def _part(self) -> Path | None:
+        if self.target is None:
+            return None
+        from fmtkit.writing import temp_path
+
+        self.parts.append(temp_path(self.target, len(self.parts)))
+        return self.parts[-1]
+
+    def finish(self, jobs: int, show: bool = True) -> list[int]:
+        """Convert, unchecked, every file not converted yet (``show``: records of them may be shown); their numbers."""
+        from fmtkit.record_loop import run_paths
+
+        self.showing = show
+        rest = [fno for fno in range(len(self.src.files)) if fno not in self.done]
+        run_paths([self.readable[fno] for fno in rest], [None] * len(rest), jobs, self)
+        return rest
+
+    def units(self) -> list[Converted]:
+        return [c for fno in range(len(self.src.files)) for c in self.done[fno]]
 
 
-def convert_checked(src: Source, opts: Options, template: dict[str, Any], shards: list[Shard], parts: list[Path], jobs: int,
-                     notes: list[str]) -> tuple[list[Tally], tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]]:  # fmt: skip
-    """Convert every shard while ``fmtkit validate`` checks the input in the same read.
-
-    Returns the Tallies (in shard order) and the error-level findings: those of
-    each record (by record key), and those of no record. A file the validator
-    does not read (an entry error stops it) is converted unchecked, with a note.
-    """
-    from fmtkit.validation import validate
-
-    checked = _CheckedPass(src, opts, template, shards, parts, jobs)
-    if src.info_dir is not None and src.entry is not None:
-        report = validate(src.info_dir, entries=[src.entry.name], jobs=jobs, record_pass=checked)
-    else:  # a bare file: validate reads it through the same DatasetEntry.for_file
-        report = validate(src.files[0], form=src.form, jobs=jobs, record_pass=checked)
-    missing = [k for k in range(len(shards)) if k not in checked.tallies]
-    if missing:
-        items = [(shards[k], parts[k] if parts else None) for k in missing]
-        for k, (tally, _) in zip(missing, run_shards(src, replace(opts, show=0), template, items, jobs), strict=True):
-            checked.tallies[k] = tally
-        for fno in sorted({shards[k].fno for k in missing}):
-            notes.append(f"{src.files[fno]}: not checked: fmtkit validate did not read it (see its findings)")
-    return [checked.tallies[k] for k in range(len(shards))], _errors_of(report, src)
+def file_numbers(files: list) -> dict[str, int]:
+    """The number of each input file (its place in ``files``), by its resolved path (a URL for a :class:`fmtkit.remote.RemoteFile`)."""
+    return {str(p.resolve()): k for k, p in enumerate(files)}
 
 
 def _severity(finding: Any) -> str:
@@ -488,11 +451,9 @@ def _severity(finding: Any) -> str:
     return str(getattr(sev, "value", sev)).lower()
 
 
-def _errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
+def errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]], list[dict[str, Any]]]:
     """The error-level findings of a validate report: every one of each record (by record key), and those of no record."""
-    by_file = {}
-    for fno, path in enumerate(src.files):
-        by_file[str(path.resolve())] = fno
+    by_file = file_numbers(src.files)
     by_record: dict[int, list[dict[str, Any]]] = {}
     general: list[dict[str, Any]] = []
     for f in report.findings:
@@ -517,17 +478,17 @@ def _errors_of(report: Any, src: Source) -> tuple[dict[int, list[dict[str, Any]]
     return by_record, general
 
 
-def merge_tallies(report: ConvertReport, src: Source, shards: list[Shard], tallies: list[Tally]) -> None:
-    """Add the shards' tallies up, placing each shard's records and lines after those of earlier shards."""
+def merge_tallies(report: ConvertReport, src: Source, units: list[Converted]) -> None:
+    """Add the units' tallies up, in file order, placing each unit's records and lines after those of earlier units of its file."""
     from fmtkit.forms import is_droppable
 
     index_off: dict[int, int] = {}
     line_off: dict[int, int] = {}
-    for shard, t in zip(shards, tallies, strict=True):
-        i0, l0 = index_off.get(shard.fno, 0), line_off.get(shard.fno, 0)
-        if shard.end >= 0:
-            index_off[shard.fno] = i0 + t.indices
-            line_off[shard.fno] = l0 + t.lines
+    for unit in units:
+        t = unit.tally
+        i0, l0 = index_off.get(unit.fno, 0), line_off.get(unit.fno, 0)
+        index_off[unit.fno] = i0 + t.indices
+        line_off[unit.fno] = l0 + t.lines
         t.first_index = i0
         report.records_read += t.read
         report.written += t.written
@@ -558,7 +519,7 @@ def _place(item: dict[str, Any], src: Source, i0: int, l0: int) -> dict[str, Any
     return item
 
 
-def apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shards: list[Shard]) -> set[int]:
+def apply_check(report: ConvertReport, result: Any, units: list[Converted]) -> set[int]:
     """Rows to leave out because ``fmtkit validate`` found errors in their records; counts them as skipped.
 
     ``result`` is None when the check was turned off (``--no-check``).
@@ -573,7 +534,8 @@ def apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shards
     drop: set[int] = set()
     records: set[int] = set()
     row = 0
-    for shard, t in zip(shards, tallies, strict=True):
+    for unit in units:
+        t = unit.tally
         off = t.first_index
         for key in t.rows:
             found = by_record.get(key + off)
@@ -599,14 +561,14 @@ def apply_check(report: ConvertReport, result: Any, tallies: list[Tally], shards
     return drop
 
 
-def output_template(src: Source, opts: Options) -> dict[str, Any]:
-    """The output's columns, in the form's order, with their "absent" values: those the first records use."""
+def output_template(src: Source, opts: Options, first: Any) -> dict[str, Any]:
+    """The output's columns, in the form's order, with their "absent" values: those the first records (of ``first``, the first file) use."""
     import itertools
 
     from fmtkit.forms import REQUIRED
 
     conv = Converter(src, replace(opts, show=0, strict=False), None)
-    conv.run(0, itertools.islice(iter_records(src.files[0], _problem_sink(0, conv.tally)), HEAD_RECORDS), None)
+    conv.run(0, itertools.islice(iter_records(first, _problem_sink(0, conv.tally)), HEAD_RECORDS), None)
     keys = conv.seen_keys
     columns = FORMS[opts.to].columns
     template = {k: (None if d is REQUIRED else d) for k, d in columns.items() if k in keys or d is REQUIRED}

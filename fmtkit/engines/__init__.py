@@ -1,7 +1,8 @@
 """Where fmtkit's units of work run: this machine's worker processes, or a Ray cluster (``--engine ray``).
 
-A unit of work is what ``--jobs`` splits a check into: one data file, or a
-byte range of a JSON Lines file (:mod:`fmtkit.record_loop`). An engine runs a
+A unit of work is what ``--jobs`` splits a check (and a conversion) into: one
+data file, or a byte range of a JSON Lines file or of an indented JSON array
+(:func:`fmtkit.record_loop.plan_units`). An engine runs a
 list of units and hands their results back in order; the caller joins them
 with the same code whatever ran them, so the report does not depend on the
 engine.
@@ -108,28 +109,18 @@ def check_ahead(engine: Engine, path: Path, rel: str, view: Any, form: str) -> C
     Started for every file of an entry before the first is joined, the files run
     at once; joined in file order, they give :func:`fmtkit.record_loop.check_path`'s result.
     """
-    from fmtkit.record_loop import _check_shard, join_shards, shard_args
+    from fmtkit.record_loop import Unit, join_units, plan_units, run_unit, unit_tasks
 
     path = path.resolve()  # where the workers run, the working folder may differ
-    task = (path, rel, view, form)
-    if args := shard_args(path, rel, view, form, engine.slots):
-        shards = engine.submit(_check_shard, args)
+    check = (rel, view, form, None)
+    units = plan_units(path, engine.slots)
+    started = engine.submit(run_unit, unit_tasks(units, check, None))
 
-        def joined() -> tuple[list, Any]:
-            results = shards()
-            if None in results:  # an array range that only the whole-file reader may judge: the file is checked whole
-                return engine.submit(_check_whole, [task])()[0]
-            return join_shards(results)
+    def joined() -> tuple[list, Any]:
+        results = started()
+        if None not in results:
+            return join_units(path, units, results, None)
+        whole = [Unit(path)]  # an array range that only the whole-file reader may judge: the file is checked whole
+        return join_units(path, whole, engine.submit(run_unit, unit_tasks(whole, check, None))(), None)
 
-        return joined
-    whole = engine.submit(_check_whole, [task])
-    return lambda: whole()[0]
-
-
-def _check_whole(args: tuple) -> tuple[list, Any]:
-    """One file checked whole in a worker (:func:`fmtkit.record_loop.check_path` with one job)."""
-    from fmtkit import rules
-    from fmtkit.record_loop import check_path
-
-    rules.load_all()
-    return check_path(*args)
+    return joined
