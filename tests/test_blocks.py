@@ -11,7 +11,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from test_properties import FAST_VIEWS, SCALE, lane_records, near_conversations, records
 
@@ -264,8 +264,16 @@ def _converted(path: Path, form: str, to: str, blocks: bool, monkeypatch, as_row
     return data, json.dumps(report, sort_keys=True, default=str).replace(out.name, "")
 
 
+_MIXED = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi"}]}
+_EMPTY_ASK = {"conversations": [{"from": "human", "value": ""}, {"from": "gpt", "value": "Hi"}], "system": "Be brief."}
+_ODD = {"conversations": [{"from": "system", "value": "Be brief."}, None], "chosen": {"from": "gpt", "value": "fine", "weight": None},
+        "rejected": {"from": "gpt", "value": "fine", "weight": None}, "system": "", "tools": "", "kto_tag": "", "images": ""}  # fmt: skip
+
+
 @SETTINGS
 @given(st.lists(lane_records() | near_conversations(), min_size=1, max_size=30), st.integers(0, 1 << 20))
+@example([_MIXED, _EMPTY_ASK, _EMPTY_ASK, _EMPTY_ASK, _MIXED, {"output": "Fine.", "system": "S", "history": []},
+          {"output": "Fine.", "system": "S", "history": []}, _ODD], 0)  # FMT811 once per block, once per record (found by hypothesis)
 def test_convert_in_blocks_and_lanes_is_convert_record_by_record(recs, seed):
     import pytest
 
