@@ -34,6 +34,7 @@ from fmtkit.workers import run_in_workers
 from fmtkit.schemas import explain_error, fast_validator, reference_validator, schema_for_form
 
 SHARD_MIN_BYTES = 8 << 20  # below this, one process is faster than starting workers
+RANGES_PER_JOB = 4  # byte ranges per worker: a worker that finishes early takes the next (equal bytes are not equal work)
 PROGRESS_EVERY = 8192
 UNDECODED = ("FMT201", "FMT203")  # load problems that cost a record
 
@@ -813,7 +814,8 @@ def shard_args(path: Path, rel: str, view: EntryView | None, form: str, jobs: in
     :func:`_check_shard` tasks; None: check it whole."""
     if jobs > 1 and path.is_file() and DATA_EXTENSIONS.get(path.suffix.lower()) == "json" and path.stat().st_size >= SHARD_MIN_BYTES:
         lines = is_json_lines(path)
-        bounds = line_ranges(path, jobs) if lines else element_ranges(path, jobs)
+        parts = jobs * RANGES_PER_JOB
+        bounds = line_ranges(path, parts) if lines else element_ranges(path, parts)
         if bounds:
             return [(path, a, b, rel, view, form, whole_file.DUPLICATE_LIMIT // len(bounds), not lines) for a, b in bounds]
     return None

@@ -282,3 +282,33 @@ def test_convert_in_blocks_and_lanes_is_convert_record_by_record(recs, seed):
                 assert fast == _converted(path, form, to, False, mp, escaped), (form, to, recs)
     finally:
         path.unlink()
+
+
+# -- FMT803 over more hashes than one set is used for: the same answer as counting by hand --------------
+
+
+def test_duplicates_beyond_the_set_check_are_found_in_order_with_their_lines():
+    from array import array
+
+    from fmtkit.rules.whole_file import SET_CHECK_MAX, FileTally
+
+    rnd = random.Random(3)
+    n = SET_CHECK_MAX + 5000
+    hashes = [rnd.getrandbits(63) - (1 << 62) for _ in range(n)]
+    for i, j in ((10, n - 1), (10, 500), (7000, 7001), (n - 3, n - 2), (42, 99999)):
+        hashes[j] = hashes[i]
+    lines = list(range(1, n + 1))
+    lines[500] = 0  # a record without a line (a columnar row)
+    whole = FileTally(hashes=array("q", hashes), hash_lines=array("q", lines))
+    first: dict[int, int] = {}
+    expected = [(i, lines[i] or None, first[h]) for i, h in enumerate(hashes) if first.setdefault(h, i) != i]
+    assert len(expected) == 5
+    assert whole.duplicates() == (expected, 5)
+    assert whole.duplicates(limit=2) == (expected[:2], 5)
+    # two shards joined: the later one's lines move past the earlier one's (0 stays: no line)
+    cut = n // 2
+    left = FileTally(hashes=array("q", hashes[:cut]), hash_lines=array("q", lines[:cut]))
+    right = FileTally(hashes=array("q", hashes[cut:]), hash_lines=array("q", [ln - cut if ln else 0 for ln in lines[cut:]]))
+    left.join(right.shifted(cut, cut))
+    assert left.duplicates() == (expected, 5)
+    assert FileTally(hashes=array("q", range(n)), hash_lines=array("q", lines)).duplicates() == ([], 0)

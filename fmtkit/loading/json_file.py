@@ -482,7 +482,10 @@ def element_ranges(path: Path, parts: int) -> list[tuple[int, int]] | None:
         for k in range(1, parts):
             fh.seek(max(cuts[-1] + 1, size * k // parts))
             where = fh.tell()
-            found = fh.read(16 << 20).find(sep)
+            found = fh.read(CHUNK).find(sep)  # the next element is near: read more only for huge ones
+            if found < 0:
+                fh.seek(where)
+                found = fh.read(16 << 20).find(sep)
             if found < 0:
                 return None
             cuts.append(where + found + len(sep) - len(indent) - 1)  # the start of the element's line
