@@ -9,6 +9,7 @@ each worker returns its findings and a :class:`FileTally` that joins in order.
 
 from __future__ import annotations
 
+import gc
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from bisect import bisect_right
@@ -315,10 +316,9 @@ class _CleanConversation:
             state = CLEAN_AND_VALID
         elif self.schema == 2 and tools == {None}:
             state = CLEAN_AND_VALID
-        if "<" in "".join(contents):  # the records that may hold a media tag: each as clean() sees it
-            marked = _may_hold_tags(raws) if raws is not None else range(len(recs))
-            state = min(state, *map(self.clean, map(recs.__getitem__, marked)))
-        return state
+        # the records that may hold a media tag: each as clean() sees it (bytes are searched faster than texts)
+        marked = _may_hold_tags(raws) if raws is not None else range(len(recs)) if "<" in "".join(contents) else ()
+        return min(state, *map(self.clean, map(recs.__getitem__, marked))) if marked else state
 
 
 # Record rules whose every finding _CleanAlpaca rules out for a record it calls clean.
@@ -758,14 +758,25 @@ def check_records(records: Iterator[Record], rel: str, view: EntryView | None, f
 
 def check_blocks(blocks: Iterator[tuple[int, Sequence[int], list, list[bytes] | None]], checker: RecordChecker, progress=None,
                  rel: str = "", raw_hash: bool = True) -> FileTally:  # fmt: skip
-    """:func:`check_records` for blocks ``(index, lines, records, raws)`` (see :meth:`RecordChecker.check_block`)."""
+    """:func:`check_records` for blocks ``(index, lines, records, raws)`` (see :meth:`RecordChecker.check_block`).
+
+    The cyclic garbage collector is paused meanwhile: decoded JSON holds no
+    cycles, and a block's thousand containers made it run every block (-15% on
+    conversations).
+    """
     check_block = checker.check_block
     done = 0
-    for index, lines, recs, raws in blocks:
-        check_block(index, lines, recs, raws, raw_hash)
-        if progress is not None and (done + len(recs)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
-            progress(rel, done + len(recs))
-        done += len(recs)
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for index, lines, recs, raws in blocks:
+            check_block(index, lines, recs, raws, raw_hash)
+            if progress is not None and (done + len(recs)) // PROGRESS_EVERY > done // PROGRESS_EVERY:
+                progress(rel, done + len(recs))
+            done += len(recs)
+    finally:
+        if collecting:
+            gc.enable()
     return checker.tally
 
 

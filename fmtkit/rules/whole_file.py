@@ -239,7 +239,9 @@ class FileTally:
             for i, rec in enumerate(recs):
                 self.trl.add(index + i, lines[i], rec)
         keysets = self.keysets
-        if len(keysets) < 2:
+        if len(keysets) == 1 and set(map(len, recs)) == {len(known := next(iter(keysets)))} and set().union(*recs) <= known:
+            pass  # every record has exactly the known keys (as many, none other): no new key set
+        elif len(keysets) < 2:
             sets = list(map(frozenset, recs))
             for ks in sorted(set(sets).difference(keysets), key=sets.index)[: 2 - len(keysets)]:
                 i = sets.index(ks)
