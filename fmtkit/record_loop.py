@@ -13,7 +13,7 @@ import gc
 import operator
 from collections.abc import Iterable, Iterator, Sequence
 from bisect import bisect_right
-from itertools import accumulate, chain, repeat
+from itertools import accumulate, chain, compress, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from fmtkit.loading.json_file import BOM, ShardFailed, element_ranges, is_json_l
 from fmtkit.pointers import rule_pointer, schema_pointer
 from fmtkit.rules import whole_file
 from fmtkit.rules.arrow_types import arrow_tally_for
+from fmtkit.rules.tools import function_call_problem
 from fmtkit.rules.trl_columns import TrlColumns
 from fmtkit.rules.whole_file import FileTally
 from fmtkit.rules.view import EntryView
@@ -301,8 +302,11 @@ class _CleanConversation:
             roles = list(map(itemgetter(self.rt), msgs))
             contents = list(map(itemgetter(self.ct), msgs))
             contents += map(itemgetter(self.ct), rejected)
-            # each conversation starts at an even position: user turns there, answers between (no system message)
-            if not (set(roles[0::2]) <= self.even and set(roles[1::2]) <= self.odd and set(map(itemgetter(self.rt), rejected)) <= self.odd):
+            # each conversation starts at an even position: user turns there, answers between (no system message),
+            # some of them function calls (checked below, as FMT702 does)
+            answers = set(roles[1::2])
+            calls = sides is None and self.call is not None and self.call in answers
+            if not (set(roles[0::2]) <= self.even and (answers - {self.call} if calls else answers) <= self.odd and set(map(itemgetter(self.rt), rejected)) <= self.odd):
                 return NOT_CLEAN
             if sides is not None and any(map(operator.eq, map(itemgetter(self.ct), chosen), map(itemgetter(self.ct), rejected))):
                 return NOT_CLEAN  # FMT502
@@ -310,6 +314,8 @@ class _CleanConversation:
         except (KeyError, TypeError):  # a missing tag, an unhashable role or tools value
             return NOT_CLEAN
         if not all(map(self._tools_ok, tools - {None, ""})) or not _texts(contents):
+            return NOT_CLEAN
+        if calls and any(map(function_call_problem, compress(contents, map(operator.eq, roles, repeat(self.call))))):
             return NOT_CLEAN
         state = CLEAN
         if self.schema == 1 and (self.sys_col is None or set(map(type, map(get, recs, repeat(self.sys_col)))) <= _STR_OR_NONE):

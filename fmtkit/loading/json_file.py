@@ -592,7 +592,7 @@ def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool
                         first = done + len(step)
                         pieces = buf[first:].split(sep)
                         pieces.pop()  # the last one may not be whole
-                        elems = list(map(bytes.__add__, map(opener.__add__, pieces), repeat(closing)))
+                        elems = list(map(b"".join, zip(repeat(opener), pieces, repeat(closing))))  # one copy each
                         try:
                             values = list(map(loads, elems))
                         except (msgspec.DecodeError, RecursionError):

@@ -165,7 +165,7 @@ declare(
 # so `fmtkit validate` stays under 200 MB on any file size, and the report says so.
 DUPLICATE_LIMIT = 6_000_000
 DUPLICATE_FINDINGS = 1000  # FMT803 findings listed per file; the report's notes give the full count
-SET_CHECK_MAX = 1 << 17  # up to this many hashes, one set tells whether any two are alike faster than importing numpy
+SET_CHECK_MAX = 1 << 18  # up to this many hashes, one set tells whether any two are alike faster than importing numpy
 
 
 def _digest(rec: dict, _dumps=orjson.dumps) -> int:
