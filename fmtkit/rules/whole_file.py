@@ -8,9 +8,9 @@ These rules need every record of a file, so they keep a little state per file
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from array import array
-from itertools import count, repeat
+from itertools import chain, count, repeat
 from dataclasses import dataclass, field
 
 import orjson
@@ -325,30 +325,32 @@ class FileTally:
         """
         hashes = self.hashes
         n = len(hashes)
-        if n <= SET_CHECK_MAX and len(set(hashes)) == n:  # the common small case, in C: no two alike
-            return [], 0
-        import numpy as np
+        if n <= SET_CHECK_MAX:  # a set, in C: no two alike is the common case
+            if len(set(hashes)) == n:
+                return [], 0
+            pairs: Iterable[tuple[int, int]] = enumerate(hashes)
+        else:
+            import numpy as np
 
-        h = np.frombuffer(hashes, dtype=np.int64) if n else np.zeros(0, dtype=np.int64)
-        s = np.sort(h)
-        same = s[1:] == s[:-1]
-        if not same.any():
-            return [], 0
-        twice = np.unique(s[1:][same])  # the hashes more than one record has
-        del s, same
-        # the records holding one of them, in file order (a slice at a time: bounded memory)
-        held = np.concatenate([np.flatnonzero(np.isin(h[a : a + _SLICE], twice)) + a for a in range(0, n, _SLICE)])
-        total = len(held) - len(twice)  # every record but the first of each hash
+            h = np.frombuffer(hashes, dtype=np.int64)
+            s = np.sort(h)
+            same = s[1:] == s[:-1]
+            if not same.any():
+                return [], 0
+            twice = np.unique(s[1:][same])  # the hashes more than one record has
+            del s, same
+            # the records holding one of them, in file order (a slice at a time: bounded memory)
+            held = np.concatenate([np.flatnonzero(np.isin(h[a : a + _SLICE], twice)) + a for a in range(0, n, _SLICE)])
+            pairs = chain.from_iterable(zip(held[a : a + _SLICE].tolist(), h[held[a : a + _SLICE]].tolist(), strict=True) for a in range(0, len(held), _SLICE))
         found: list[tuple[int, int | None, int]] = []
         first: dict[int, int] = {}
-        for a in range(0, len(held), _SLICE):
-            part = held[a : a + _SLICE]
-            for i, v in zip(part.tolist(), h[part].tolist(), strict=True):
-                j = first.setdefault(v, i)
-                if j != i:
+        total = 0
+        for i, v in pairs:
+            j = first.setdefault(v, i)
+            if j != i:
+                total += 1
+                if len(found) < limit:
                     found.append((i, self.hash_lines[i] or None, j))
-                    if len(found) == limit:
-                        return found, total
         return found, total
 
 
