@@ -676,7 +676,7 @@ class RecordChecker:
         """Count a record proved clean elsewhere (not indexed for duplicates: those are warnings)."""
         tally = self.tally
         tally.records += 1
-        if id(shape) not in tally.shapes:
+        if tally.trl is not None or id(shape) not in tally.shapes:
             tally.add_shape(index, line, shape)
 
     def _make_check(self, rel: str, view: EntryView | None, form: str, problems: list[Finding]):

@@ -284,6 +284,26 @@ def test_convert_in_blocks_and_lanes_is_convert_record_by_record(recs, seed):
         path.unlink()
 
 
+def test_convert_lane_rows_each_count_in_their_trl_group():
+    """Rows a fast lane writes share one shape: each still counts in its TRL group, so FMT811 names every such row."""
+    import pytest
+
+    chat = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hi"}]}
+    msgs = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi"}]}
+    pair = {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human"}], "chosen": {"from": "gpt", "value": "fine"},
+            "rejected": {"from": "gpt", "value": "fine"}}  # fmt: skip
+    path = ROOT / "lane-trl.json"
+    path.write_text(json.dumps([chat, chat, msgs, chat, msgs, pair], indent=2), encoding="utf-8")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            fast = _converted(path, "openai", "sharegpt", True, mp)
+        with pytest.MonkeyPatch.context() as mp:
+            assert fast == _converted(path, "openai", "sharegpt", False, mp)
+        assert [f["record"] for f in json.loads(fast[1])["findings"] if f["code"] == "FMT811"] == [2, 4]
+    finally:
+        path.unlink()
+
+
 # -- FMT803 over more hashes than one set is used for: the same answer as counting by hand --------------
 
 

@@ -271,16 +271,16 @@ class FileTally:
     def add_shape(self, index: int, line: int | None, shape: dict) -> None:
         """Track the column types and key set of a record known only by its ``shape`` (column -> a value of its type).
 
-        A shape object seen before changes nothing (the first types and key sets
-        are kept, and a drift is reported once), so each shape counts once.
+        A shape object seen before changes no types or key sets (the first are
+        kept, and a drift is reported once); the row still counts in its TRL group.
         """
+        if self.trl is not None:  # every row counts in its TRL group (FMT811 names the rows)
+            self.trl.add(index, line, shape)
         key = id(shape)
         if key in self.shapes:
             return
         self.shapes[key] = shape  # kept alive, so its id stays its own
         self.arrow.add(index, line, shape)
-        if self.trl is not None:
-            self.trl.add(index, line, shape)
         if len(self.keysets) < 2:
             ks = frozenset(shape)
             if ks not in self.keysets:
