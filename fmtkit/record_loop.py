@@ -570,7 +570,7 @@ class _CleanMessages:
         except (KeyError, TypeError):
             return False
         # a system message opens a conversation only when a turn follows it
-        return "system" not in firsts or not any(len(c) == 1 and f == "system" for c, f in zip(convs, firsts))
+        return "system" not in firsts or 1 not in map(len, convs) or not any(len(c) == 1 and f == "system" for c, f in zip(convs, firsts))
 
 
 def schema_message(name: str | None, obj, validator) -> tuple[str, str]:

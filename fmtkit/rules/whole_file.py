@@ -236,8 +236,7 @@ class FileTally:
         """:meth:`add` for consecutive records (on ``lines``), with C-level loops; ``raws``: their JSON Lines, or None (hash the records)."""
         self.arrow.add_block(index, lines, recs, raws, clean_col)
         if self.trl is not None:
-            for i, rec in enumerate(recs):
-                self.trl.add(index + i, lines[i], rec)
+            self.trl.add_block(index, lines, recs)
         keysets = self.keysets
         if len(keysets) == 1 and set(map(len, recs)) == {len(known := next(iter(keysets)))} and set().union(*recs) <= known:
             pass  # every record has exactly the known keys (as many, none other): no new key set
