@@ -376,20 +376,41 @@ else:
     if mode in ("jobs2", "wall"):
         clock = time.perf_counter  # wall time: what two processes save
     fmtkit.validate(sys.argv[4], form=form)  # one record first: imports (and their compiling) are not per-record costs
+    log = None
+    if jobs > 1:  # each worker's CPU seconds (since its fork), logged after each of its byte ranges
+        import os, tempfile
+        from fmtkit import record_loop
+        log = tempfile.NamedTemporaryFile("r", prefix="fmtkit-bench-cpu-")
+        inner = record_loop._check_shard
+        def _check_shard(args, inner=inner, name=log.name):
+            out = inner(args)
+            with open(name, "a") as fh:
+                fh.write(f"{os.getpid()} {time.process_time()}\n")
+            return out
+        _check_shard.__module__, _check_shard.__qualname__ = inner.__module__, inner.__qualname__  # pickled by name
+        record_loop._check_shard = _check_shard
     t, cpu = clock(), time.process_time()
     s = fmtkit.validate(path, form=form, jobs=jobs).summary
     dt = clock() - t
     workers = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = [time.process_time() - cpu, workers.ru_utime + workers.ru_stime]  # this process, its workers
+    if log is not None:
+        per = {}
+        for ln in log.read().split("\n"):
+            if ln:
+                pid, sec = ln.split()
+                per[pid] = max(per.get(pid, 0.0), float(sec))
+        cpu.append(max(per.values()))  # the busiest worker
     n, findings = s["records"], s["by_rule"]
 rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
 print(json.dumps({"seconds": dt, "records": n, "rss_kb": rss, "findings": findings, "cpu": cpu if mode != "floor" else None}))
 """
 
 
-def shape_child(mode: str, path: Path, form: str) -> dict:
+def shape_child(mode: str, path: Path, form: str, tree: Path = REPO) -> dict:
+    """One measurement in a fresh process, with the fmtkit of ``tree`` (this checkout, or ``--baseline``)."""
     warm = path.with_name(path.stem.split("_")[0] + "_warm.jsonl")
-    r = subprocess.run([sys.executable, "-c", SHAPE_CHILD, mode, str(path), form, str(warm)], capture_output=True, text=True, cwd=REPO, check=False)
+    r = subprocess.run([sys.executable, "-c", SHAPE_CHILD, mode, str(path), form, str(warm)], capture_output=True, text=True, cwd=tree, check=False)
     if r.returncode != 0:
         raise SystemExit(f"{mode} child failed on {path}:\n{r.stderr}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -414,10 +435,12 @@ def run_shapes(args) -> None:
             for cont in containers:
                 path = ensure_shape(shape, profile, cont, sizes[profile], args.seed)
                 size_mb = path.stat().st_size / MB
-                floors, runs = [], []
+                floors, runs, base = [], [], []
                 for _ in range(args.repeat):  # interleaved; the fastest of each counts (the least disturbed by other work)
                     floors.append(shape_child("floor", path, form))
                     runs.append(shape_child("validate", path, form))
+                    if args.baseline:
+                        base.append(shape_child("validate", path, form, args.baseline))
                 f = min(floors, key=lambda r: r["seconds"])
                 v = min(runs, key=lambda r: r["seconds"])
                 assert v["records"] == f["records"] == sizes[profile], (v, f)
@@ -425,19 +448,23 @@ def run_shapes(args) -> None:
                 row = {"shape": shape, "profile": profile, "container": cont, "records": v["records"], "size_mb": size_mb,
                        "floor_rps": f["records"] / f["seconds"], "rps": rps, "mbps": size_mb / v["seconds"], "ratio": f["seconds"] / v["seconds"],
                        "rss_mb": v["rss_kb"] / 1024, "floor_rss_mb": f["rss_kb"] / 1024, "findings": v["findings"],
-                       "vs_jsonl": rps / jsonl_rps if jsonl_rps else None}  # fmt: skip
+                       "vs_jsonl": rps / jsonl_rps if jsonl_rps else None,
+                       "baseline_ratio": f["seconds"] / min(r["seconds"] for r in base) if base else None}  # fmt: skip
                 if cont == "jsonl":
                     jsonl_rps = rps
                 rows.append(row)
-                print(f"  {shape} {profile} {cont}: {rps:,.0f} rec/s, {row['ratio']:.2f}x floor, {row['rss_mb']:.0f} MB", flush=True)
+                was = f" (baseline {row['baseline_ratio']:.2f}x)" if base else ""
+                print(f"  {shape} {profile} {cont}: {rps:,.0f} rec/s, {row['ratio']:.2f}x floor{was}, {row['rss_mb']:.0f} MB", flush=True)
     print()
-    print("| form | records | container | MB | floor rec/s | fmtkit rec/s | MB/s | vs floor | array vs JSONL | peak RSS (floor) | findings |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    extra = ("| baseline vs floor ", "---:|") if args.baseline else ("", "")
+    print(f"| form | records | container | MB | floor rec/s | fmtkit rec/s | MB/s | vs floor {extra[0]}| array vs JSONL | peak RSS (floor) | findings |")
+    print(f"|---|---|---|---:|---:|---:|---:|---:|{extra[1]}---:|---:|---|")
     for r in rows:
         target = 0.8 if r["shape"] in ("alpaca", "sharegpt", "openai") else 0.5
         vs = f"{r['vs_jsonl']:.2f}x" + ("" if r["vs_jsonl"] >= 0.8 else " MISSED") if r["vs_jsonl"] is not None else "-"
         print(f"| {r['shape']} | {r['profile']} {r['records']:,} | {r['container']} | {r['size_mb']:.0f} | {r['floor_rps']:,.0f} | {r['rps']:,.0f} "
-              f"| {r['mbps']:.0f} | {r['ratio']:.2f}x{'' if r['ratio'] >= target else ' MISSED'} | {vs} | {r['rss_mb']:.0f} MB ({r['floor_rss_mb']:.0f}) "
+              f"| {r['mbps']:.0f} | {r['ratio']:.2f}x{'' if r['ratio'] >= target else ' MISSED'} "
+              f"{'' if r['baseline_ratio'] is None else '| %.2fx ' % r['baseline_ratio']}| {vs} | {r['rss_mb']:.0f} MB ({r['floor_rss_mb']:.0f}) "
               f"| {', '.join(f'{k} {v}' for k, v in r['findings'].items()) or 'none'} |")  # fmt: skip
     print("\ntargets: vs floor >= 0.8x for alpaca, sharegpt, openai; >= 0.5x for the others; an array >= 0.8x of the same records in JSON Lines")
     if args.jobs_mb:
@@ -453,22 +480,27 @@ def run_jobs(args, shapes: list[str], containers: list[str]) -> list[dict]:
     """``--jobs 2`` against one process, wall time in the same run, on files of about ``--jobs-mb`` MB (short records)."""
     rows = []
     print(f"\n--jobs 2 against 1 process, files of ~{args.jobs_mb} MB, wall time, best of {args.repeat} (load {os.getloadavg()[0]:.1f})")
-    print("| form | container | MB | records | 1 process rec/s | --jobs 2 rec/s | speed-up | CPU s: 1 process / --jobs 2 parent + workers |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("| form | container | MB | records | 1 process rec/s | --jobs 2 rec/s | speed-up | CPU s: 1 process / --jobs 2 parent + workers (busiest) | CPU speed-up |")
+    print("|---|---|---:|---:|---:|---:|---:|---|---:|")
     for shape in shapes:
         sample = ensure_shape(shape, "short", "jsonl", 2000, args.seed)
         n = max(2000, int(2000 * args.jobs_mb * MB / sample.stat().st_size))
         for cont in containers:
             path = ensure_shape(shape, "short", cont, n, args.seed)
-            one, two = [], []
-            for _ in range(args.repeat):
-                one.append(shape_child("wall", path, SHAPES[shape][0]))
-                two.append(shape_child("jobs2", path, SHAPES[shape][0]))
-            r1, r2 = min(one, key=lambda r: r["seconds"]), min(two, key=lambda r: r["seconds"])
-            a, b = r1["seconds"], r2["seconds"]
-            rows.append({"shape": shape, "container": cont, "records": n, "size_mb": path.stat().st_size / MB, "one_s": a, "two_s": b, "cpu_one": r1["cpu"], "cpu_two": r2["cpu"]})
-            print(f"| {shape} | {cont} | {path.stat().st_size / MB:.0f} | {n:,} | {n / a:,.0f} | {n / b:,.0f} | {a / b:.2f}x{'' if a / b >= 1.8 else ' MISSED'} "
-                  f"| {r1['cpu'][0]:.2f} / {r2['cpu'][0]:.2f} + {r2['cpu'][1]:.2f} |", flush=True)  # fmt: skip
+            trees = [("", REPO)] + ([(" (baseline)", args.baseline)] if args.baseline else [])
+            runs: dict[str, tuple[list, list]] = {label: ([], []) for label, _ in trees}
+            for _ in range(args.repeat):  # interleaved: load from elsewhere hits every tree alike
+                for label, tree in trees:
+                    runs[label][0].append(shape_child("wall", path, SHAPES[shape][0], tree))
+                    runs[label][1].append(shape_child("jobs2", path, SHAPES[shape][0], tree))
+            for label, (one, two) in runs.items():
+                r1, r2 = min(one, key=lambda r: r["seconds"]), min(two, key=lambda r: r["seconds"])
+                a, b = r1["seconds"], r2["seconds"]
+                rows.append({"shape": shape, "container": cont + label, "records": n, "size_mb": path.stat().st_size / MB, "one_s": a, "two_s": b,
+                             "cpu_one": r1["cpu"], "cpu_two": r2["cpu"]})  # fmt: skip
+                print(f"| {shape} | {cont}{label} | {path.stat().st_size / MB:.0f} | {n:,} | {n / a:,.0f} | {n / b:,.0f} | {a / b:.2f}x{'' if a / b >= 1.8 else ' MISSED'} "
+                      f"| {r1['cpu'][0]:.2f} / {r2['cpu'][0]:.2f} + {r2['cpu'][1]:.2f} ({r2['cpu'][2]:.2f}) "
+                      f"| {r1['cpu'][0] / (r2['cpu'][0] + r2['cpu'][2]):.2f}x |", flush=True)  # fmt: skip
     return rows
 
 
@@ -492,6 +524,7 @@ def main() -> None:
     ap.add_argument("--containers", default=",".join(CONTAINERS), help="with --shapes: jsonl, array and/or parquet")
     ap.add_argument("--jobs-mb", type=int, default=0, help="with --shapes: also time --jobs 2 against 1 process (wall) on files of about this many MB")
     ap.add_argument("--jobs-forms", default="alpaca,sharegpt,openai", help="with --jobs-mb: these forms")
+    ap.add_argument("--baseline", type=Path, default=None, help="with --shapes: also time the fmtkit of this checkout (e.g. of main), interleaved, in the same run")
     args = ap.parse_args()
     if args.shapes:
         args.repeat = args.repeat or 2

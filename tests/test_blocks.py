@@ -293,3 +293,53 @@ def test_convert_in_blocks_and_lanes_is_convert_record_by_record(recs, seed):
                 assert fast == _converted(path, form, to, False, mp, escaped), (form, to, recs)
     finally:
         path.unlink()
+
+
+def test_convert_lane_rows_each_count_in_their_trl_group():
+    """Rows a fast lane writes share one shape: each still counts in its TRL group, so FMT811 names every such row."""
+    import pytest
+
+    chat = {"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hi"}]}
+    msgs = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hi"}]}
+    pair = {"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human"}], "chosen": {"from": "gpt", "value": "fine"},
+            "rejected": {"from": "gpt", "value": "fine"}}  # fmt: skip
+    path = ROOT / "lane-trl.json"
+    path.write_text(json.dumps([chat, chat, msgs, chat, msgs, pair], indent=2), encoding="utf-8")
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            fast = _converted(path, "openai", "sharegpt", True, mp)
+        with pytest.MonkeyPatch.context() as mp:
+            assert fast == _converted(path, "openai", "sharegpt", False, mp)
+        assert [f["record"] for f in json.loads(fast[1])["findings"] if f["code"] == "FMT811"] == [2, 4]
+    finally:
+        path.unlink()
+
+
+# -- FMT803 over more hashes than one set is used for: the same answer as counting by hand --------------
+
+
+def test_duplicates_beyond_the_set_check_are_found_in_order_with_their_lines():
+    from array import array
+
+    from fmtkit.rules.whole_file import SET_CHECK_MAX, FileTally
+
+    rnd = random.Random(3)
+    n = SET_CHECK_MAX + 5000
+    hashes = [rnd.getrandbits(63) - (1 << 62) for _ in range(n)]
+    for i, j in ((10, n - 1), (10, 500), (7000, 7001), (n - 3, n - 2), (42, 99999)):
+        hashes[j] = hashes[i]
+    lines = list(range(1, n + 1))
+    lines[500] = 0  # a record without a line (a columnar row)
+    whole = FileTally(hashes=array("q", hashes), hash_lines=array("q", lines))
+    first: dict[int, int] = {}
+    expected = [(i, lines[i] or None, first[h]) for i, h in enumerate(hashes) if first.setdefault(h, i) != i]
+    assert len(expected) == 5
+    assert whole.duplicates() == (expected, 5)
+    assert whole.duplicates(limit=2) == (expected[:2], 5)
+    # two shards joined: the later one's lines move past the earlier one's (0 stays: no line)
+    cut = n // 2
+    left = FileTally(hashes=array("q", hashes[:cut]), hash_lines=array("q", lines[:cut]))
+    right = FileTally(hashes=array("q", hashes[cut:]), hash_lines=array("q", [ln - cut if ln else 0 for ln in lines[cut:]]))
+    left.join(right.shifted(cut, cut))
+    assert left.duplicates() == (expected, 5)
+    assert FileTally(hashes=array("q", range(n)), hash_lines=array("q", lines)).duplicates() == ([], 0)

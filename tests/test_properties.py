@@ -270,7 +270,7 @@ def test_valid_sharegpt_round_trip_has_no_error(recs, name):
 
 # -- the record loop's fast path (fmtkit/record_loop.py) never hides a finding ------------------------
 
-from fmtkit.record_loop import CLEAN_AND_VALID, FAST_COVERED, _CleanConversation, _record_rules, _SchemaView  # noqa: E402
+from fmtkit.record_loop import CLEAN, CLEAN_AND_VALID, FAST_COVERED, _CleanConversation, _record_rules, _SchemaView  # noqa: E402
 
 _REPO = Path(__file__).resolve().parent.parent
 
@@ -380,6 +380,12 @@ def test_fast_path_applies_to_the_common_entries():
     assert clean.clean({"conversations": call, "tools": NEAR_TOOLS[0]})
     assert not clean.clean({"conversations": call, "tools": NEAR_TOOLS[2]})
     assert not clean.clean({"conversations": [*call[:1], {"from": "function_call", "value": NEAR_CALLS[3]}, *call[2:]], "tools": NEAR_TOOLS[0]})
+    # a block of them at once, without looking at each record, and not once one call is malformed
+    tool_recs = [{"conversations": call, "tools": NEAR_TOOLS[0]}, {"conversations": call[:1] + call[3:]}]
+    assert clean._clean_messages(tool_recs, None) == CLEAN
+    bad_call = {"conversations": [*call[:1], {"from": "function_call", "value": NEAR_CALLS[5]}, *call[2:]]}
+    assert clean._clean_messages([*tool_recs, bad_call], None) == 0
+    assert clean._clean_messages([{"conversations": [call[0], {"from": None, "value": "x"}]}], None) == 0
     # preference pairs: a block of clean pairs passes the rules and the schema at once; an identical pair does not
     pairs = EntryView.of(DatasetEntry.for_file("sharegpt-preference"))
     fast = _CleanConversation.make(pairs, {c[0] for c in _record_rules(pairs)}, _SchemaView(pairs, "sharegpt-preference").name)

@@ -90,7 +90,8 @@ def test_shards_with_defects_same_report_on_ray(cluster, tmp_path, monkeypatch, 
     local = [fmtkit.validate(root, stage="kto").to_dict(), fmtkit.validate(root / "shards").to_dict()]
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # part-00002 is split into byte ranges
     ray_runs = [on_ray(fmtkit.validate, root, stage="kto").to_dict(), on_ray(fmtkit.validate, root / "shards").to_dict()]
-    assert units.count("run_unit") == 11 == len(units)  # part-00002 in 2 ranges, twice; the other 7 files whole
+    ranges = 2 * record_loop.RANGES_PER_JOB  # part-00002 in this many ranges (2 jobs), twice; the other 7 files whole
+    assert units.count("run_unit") == 2 * ranges + 7 == len(units)
     found = local[0]["summary"]["by_rule"]
     assert {"FMT201", "FMT402", "FMT404", "FMT504", "FMT802", "FMT803", "FMT808"} <= set(found), found
     assert len({f["file"] for f in local[0]["findings"] if f["code"] in ("FMT201", "FMT803")}) == 4  # every shard has defects
@@ -173,7 +174,8 @@ def test_remote_files_are_read_by_the_ray_tasks_themselves(cluster, tmp_path, mo
     read, submit = [], RayEngine.submit
     monkeypatch.setattr(RayEngine, "submit", lambda self, fn, tasks, *args: read.extend(str(t[0].path) for t in tasks) or submit(self, fn, tasks, *args))
     there = on_ray(fmtkit.validate, (root / "shards").as_uri(), remote=True)
-    assert units.count("run_unit") == 5 == len(units)  # part-00002 in 2 ranges; the other 3 files whole
+    ranges = 2 * record_loop.RANGES_PER_JOB  # part-00002 in this many ranges (2 jobs); the other 3 files whole
+    assert units.count("run_unit") == ranges + 3 == len(units)
     assert sorted(set(read)) == [f"{(root / 'shards').as_uri()}/part-{k:05d}.jsonl" for k in range(4)]  # the URLs, not local paths
     a, b = there.to_dict(), here.to_dict()
     assert a["summary"].pop("root") == (root / "shards").as_uri() and b["summary"].pop("root")

@@ -482,7 +482,10 @@ def element_ranges(path: Path, parts: int) -> list[tuple[int, int]] | None:
         for k in range(1, parts):
             fh.seek(max(cuts[-1] + 1, size * k // parts))
             where = fh.tell()
-            found = fh.read(16 << 20).find(sep)
+            found = fh.read(CHUNK).find(sep)  # the next element is near: read more only for huge ones
+            if found < 0:
+                fh.seek(where)
+                found = fh.read(16 << 20).find(sep)
             if found < 0:
                 return None
             cuts.append(where + found + len(sep) - len(indent) - 1)  # the start of the element's line
@@ -589,7 +592,7 @@ def _element_blocks(path: Path, problem: ProblemSink, has_bom: bool, array: bool
                         first = done + len(step)
                         pieces = buf[first:].split(sep)
                         pieces.pop()  # the last one may not be whole
-                        elems = list(map(bytes.__add__, map(opener.__add__, pieces), repeat(closing)))
+                        elems = list(map(b"".join, zip(repeat(opener), pieces, repeat(closing))))  # one copy each
                         try:
                             values = list(map(loads, elems))
                         except (msgspec.DecodeError, RecursionError):

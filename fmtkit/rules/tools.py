@@ -98,14 +98,24 @@ def bad_function_call(rec: dict, view: EntryView):
     sides = [rec.get(e.chosen), rec.get(e.rejected)] if e.ranking is True and e.chosen and e.rejected else []
     for i, m in enumerate(msgs + sides):
         if type(m) is dict and m.get(e.role_tag) == e.function_tag and type(m.get(e.content_tag)) is str:
-            value, err = _loads(m[e.content_tag])
-            problem = f"is not valid JSON ({err})" if err else None
-            if problem is None:
-                calls = value if type(value) is list else [value]
-                problem = next((p for p in map(_check_call, calls) if p), None) if calls else "is an empty list"
+            problem = function_call_problem(m[e.content_tag])
             if problem:
                 out = (out or []) + [f"function call in message {i} {problem}"]
     return out
+
+
+def function_call_problem(text: str) -> str | None:
+    """What is wrong with a function_call message's text (FMT702), or None.
+
+    >>> function_call_problem('{"name": "f", "arguments": {"x": 1}}'), function_call_problem("[]")
+    (None, 'is an empty list')
+    """
+    value, err = _loads(text)
+    if err:
+        return f"is not valid JSON ({err})"
+    if type(value) is not list:
+        return _check_call(value)
+    return next((p for p in map(_check_call, value) if p), None) if value else "is an empty list"
 
 
 @rule("FMT703", "bad-tool-calls", ERROR, 'give each tool call {"type": "function", "function": {"name": ..., "arguments": {...}}}', applies=lambda v: v.entry.formatting == "openai" and v.entry.messages is not None)

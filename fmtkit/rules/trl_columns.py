@@ -19,6 +19,9 @@ against the file's columns once the file is read.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import repeat
+
 from fmtkit.rules import ERROR, WARNING, declare
 
 declare(
@@ -82,6 +85,16 @@ _BIT = {k: 1 << i for i, k in enumerate(TRL_KEYS)}
 _LIST_BIT = {k: (1 | 1 << len(TRL_KEYS)) << i for i, k in enumerate(TRL_KEYS)}
 
 
+def _bits(rec: dict) -> int:
+    """A row's group: the TRL columns it has (not null), and which of them are lists."""
+    key = 0
+    for k in rec.keys() & _KEYS:  # usually one or two keys
+        v = rec[k]
+        if v is not None:
+            key |= _LIST_BIT[k] if type(v) is list else _BIT[k]
+    return key
+
+
 def _keys(bits: int) -> frozenset[str]:
     return frozenset(k for i, k in enumerate(TRL_KEYS) if bits >> i & 1)
 
@@ -102,17 +115,26 @@ class TrlColumns:
         self.groups: dict[int, list] = {}  # bits (see _BIT) -> [count, [(record, line), ...]]
 
     def add(self, record: int, line: int | None, rec: dict) -> None:
-        key = 0
-        for k in rec.keys() & _KEYS:  # usually one or two keys
-            v = rec[k]
-            if v is not None:
-                key |= _LIST_BIT[k] if type(v) is list else _BIT[k]
+        self._count(_bits(rec), record, (line,))
+
+    def add_block(self, record: int, lines: Sequence, recs: list[dict]) -> None:
+        """:meth:`add` for consecutive records (on ``lines``): at once when each column holds one kind of value in all of them."""
+        for k in set().union(*recs) & _KEYS:
+            if len(set(map(type, map(dict.get, recs, repeat(k))))) > 1:  # (absent counts as null)
+                for i, rec in enumerate(recs):
+                    self.add(record + i, lines[i], rec)
+                return
+        self._count(_bits(recs[0]), record, lines)
+
+    def _count(self, key: int, record: int, lines: Sequence) -> None:
+        """Records ``record``, ``record + 1``, ... (on ``lines``) in the group ``key``."""
         group = self.groups.get(key)
         if group is None:
             self.groups[key] = group = [0, []]
-        group[0] += 1
-        if len(group[1]) < ROWS_LISTED:
-            group[1].append((record, line))
+        group[0] += len(lines)
+        room = ROWS_LISTED - len(group[1])
+        if room > 0:
+            group[1].extend(zip(range(record, record + room), lines[:room]))
 
     def shift(self, records: int, lines: int) -> None:
         for group in self.groups.values():
