@@ -8,26 +8,31 @@ pytestmark = [pytest.mark.train, pytest.mark.filterwarnings("ignore:.*is_gradien
 pytest.importorskip("trl")
 
 
-def _sft_trainer(tiny_model, tmp_path, plain: bool, monkeypatch):
+def _sft_trainer(tiny_model, tmp_path, plain: bool, monkeypatch, packing: bool = False):
+    """An SFT trainer on three conversations; ``packing``: packed in one block (``sft_packing: llamafactory``)."""
     import trainer_plugin.stages.sft as sft
     from fmtkit.sample import Sample, Turn
+    from trainer_plugin.checks import fit_dataset
     from trainer_plugin.config import load_config
     from trainer_plugin.data import sft_row, to_dataset
     from trainer_plugin.run import load_tokenizer
     from trainer_plugin.stages import StageContext
 
     monkeypatch.setattr(sft, "PLAIN_LOSS", plain)
+    packed = {"packing": True, "sft_packing": "llamafactory", "cutoff_len": 256} if packing else {}
     cfg, _ = load_config(
-        {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3"}
-    )
+        {"model_name_or_path": str(tiny_model), "dataset": "x", "output_dir": str(tmp_path / "o"), "template": "qwen3",
+         **packed}
+    )  # fmt: skip
     tokenizer = load_tokenizer(cfg, sft.STAGE, echo=lambda _: None)
-    rows = [
+    rows = to_dataset([
         sft_row(Sample(system="Be brief.", turns=[Turn("user", f"Question {i}?"), Turn("assistant", "Answer " * (i + 1))]))
         for i in range(3)
-    ]
-    ctx = StageContext(
-        cfg, tokenizer, to_dataset(rows), None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False
-    )
+    ])  # fmt: skip
+    if packing:
+        rows, report = fit_dataset(cfg, sft.STAGE, tokenizer, rows)
+        assert report.sequences == 1
+    ctx = StageContext(cfg, tokenizer, rows, None, use_cpu=True, bf16=False, fp16=False, activation_checkpointing=False)
     return sft.STAGE.build(ctx)
 
 
@@ -52,6 +57,43 @@ def test_the_plain_sft_loss_equals_trls_and_skips_its_metrics(tiny_model, tmp_pa
     assert losses[True] == pytest.approx(losses[False], rel=1e-5)
     assert losses[True][1] == pytest.approx(losses[True][0] / 2, rel=1e-5)
     assert {"entropy", "mean_token_accuracy"} <= set(metrics[False]) and metrics[True] == {}
+
+
+@pytest.mark.parametrize("packing", [False, True])
+def test_sft_on_the_cpu_gives_the_plain_loss_and_gradients_from_the_trained_positions(
+    tiny_model, tmp_path, monkeypatch, packing
+):
+    """The LM head projects only the positions whose next token is trained; loss and LoRA gradients equal
+    the model's plain forward, alone and as one of two accumulated micro-batches (``num_items_in_batch``)."""
+    import torch
+
+    torch.manual_seed(0)
+    trainer = _sft_trainer(tiny_model, tmp_path, True, monkeypatch, packing)
+    assert trainer.trained_positions
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))])
+    trained = int((batch["labels"][:, 1:] != -100).sum())
+    assert 0 < trained < batch["labels"][:, 1:].numel()  # the prompts are not trained
+    rows = []
+    trainer.model.get_output_embeddings().register_forward_hook(lambda m, a, o: rows.append(a[0].shape))
+    trainer.model.train()
+    results = {}
+    for fused in (False, True):
+        trainer.trained_positions = fused
+        for items in (None, torch.tensor(2 * trained)):
+            trainer.model.zero_grad()
+            rows.clear()
+            loss = trainer.compute_loss(trainer.model, dict(batch), num_items_in_batch=items)
+            loss.backward()
+            grads = {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+            results[fused, items is None] = float(loss.detach()), grads, list(rows)
+    for alone in (True, False):
+        (plain_loss, plain_grads, plain_rows), (loss, grads, rows) = results[False, alone], results[True, alone]
+        assert loss == pytest.approx(plain_loss, rel=1e-5, abs=1e-6)
+        assert grads.keys() == plain_grads.keys() and grads
+        for name, grad in grads.items():
+            assert torch.allclose(grad, plain_grads[name], rtol=1e-5, atol=1e-6), name
+        assert [len(shape) for shape in plain_rows] == [3] and rows == [torch.Size([trained, rows[0][-1]])]
+    assert results[True, False][0] == pytest.approx(results[True, True][0] / 2, rel=1e-5)
 
 
 def _preference_trainer(tiny_model, tmp_path, stage: str, use_cpu_path: bool):

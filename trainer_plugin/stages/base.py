@@ -208,6 +208,8 @@ def trained_positions_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
     metrics (entropy, mean logits, top-1) are the same. The reference pass (no gradient while
     training) computes the log-probabilities only: its other fields feed no metric.
     ``every_mean_logit=True`` (ORPO, CPO): the mean logit of every position instead of those metrics.
+    ``loss_only=True`` (SFT, pretraining: :func:`~trainer_plugin.stages.sft.plain_loss_trainer`): the
+    loss alone, with the model's own cross-entropy and reduction (``num_items_in_batch`` included).
     GPUs, MoE models and models whose logits are scaled or soft-capped keep TRL's head.
     """
     if not use_cpu:
@@ -216,11 +218,13 @@ def trained_positions_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
 
     import torch
     from peft import PeftModel
+    from transformers.loss.loss_utils import fixed_cross_entropy
+    from transformers.modeling_outputs import CausalLMOutput
     from trl.trainer.utils import FusedCausalLMOutput
 
     def forward(
         self, *args, fused_lm_head=False, labels=None, shift_labels=None, num_items_in_batch=None, every_mean_logit=False,
-        **kwargs,
+        loss_only=False, **kwargs,
     ):  # fmt: skip
         if not fused_lm_head:
             return trl_forward[id(self)](
@@ -235,6 +239,8 @@ def trained_positions_on_cpu(trainer: Trainer, use_cpu: bool) -> Trainer:
         mask = labels != -100
         targets = labels[mask]
         logits = self.get_output_embeddings()(hidden[mask]).float()  # (trained positions, vocabulary)
+        if loss_only:  # transformers' ForCausalLMLoss on the trained positions
+            return CausalLMOutput(loss=fixed_cross_entropy(logits, targets, num_items_in_batch))
         log_probs_all = logits.log_softmax(-1)
         log_probs = log_probs_all.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 

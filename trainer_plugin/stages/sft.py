@@ -17,7 +17,7 @@ tokens of the batch, or of the accumulated batches).
 from __future__ import annotations
 
 from trainer_plugin.data import sft_row
-from trainer_plugin.stages.base import Stage, StageContext
+from trainer_plugin.stages.base import Stage, StageContext, trained_positions_on_cpu
 
 PLAIN_LOSS = True  # False: TRL's own loss path with its per-step metrics (bench/bench_train.py compares both)
 
@@ -26,7 +26,9 @@ def plain_loss_trainer(trainer_class):
     """``trainer_class`` (TRL's ``SFTTrainer``) computing its loss with the model's own forward, no extra metrics.
 
     TRL's path is kept where it does more than the plain loss: a custom loss function, label
-    smoothing, a loss type other than nll, MoE auxiliary losses.
+    smoothing, a loss type other than nll, MoE auxiliary losses. On the CPU (where
+    :func:`~trainer_plugin.stages.base.trained_positions_on_cpu` applies) the LM head projects only
+    the positions whose next token is trained: the same loss and gradients, without the prompt's logits.
     """
     class SFTTrainer(trainer_class):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -39,6 +41,8 @@ def plain_loss_trainer(trainer_class):
             if not plain:
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             inputs["use_cache"] = False
+            if getattr(self, "trained_positions", False) and not return_outputs:  # evaluation keeps the logits
+                inputs.update(fused_lm_head=True, loss_only=True)
             # transformers' Trainer.compute_loss: the one after TRL's in the method order
             return super(trainer_class, self).compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
@@ -55,7 +59,9 @@ def build_sft_trainer(ctx: StageContext, assistant_only: bool, packing: bool, pa
         packing=packing,
         packing_strategy=packing_strategy,
     )
-    return ctx.trainer(plain_loss_trainer(SFTTrainer) if PLAIN_LOSS else SFTTrainer, args)
+    if not PLAIN_LOSS:
+        return ctx.trainer(SFTTrainer, args)
+    return trained_positions_on_cpu(ctx.trainer(plain_loss_trainer(SFTTrainer), args), ctx.use_cpu)
 
 
 def packed_blocks(trainer, neat: bool):
