@@ -256,6 +256,7 @@ def test_jobs_split_an_indented_array_by_elements_and_give_what_one_process_give
     """An indented JSON array is converted (and checked) in element ranges, as validate reads it; one only the
     whole-file reader may judge (a cut inside an element) is converted whole: the same output and report."""
     monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 3000)
+    monkeypatch.setattr(record_loop, "RANGES_PER_JOB", 1)  # two ranges, cut at the middle element
     rows = [{"conversations": [{"from": "human", "value": f"Q{i}"}, {"from": "gpt", "value": "A"}], "images": []} for i in range(300)]
     rows[7]["conversations"][0]["value"] = "<image>Q"  # one placeholder, two images: an error for validate only, left out
     rows[7]["images"] = ["a.png", "a.png"]

@@ -132,7 +132,7 @@ def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, mon
     """convert --engine ray: the byte ranges of a big file converted and checked as Ray tasks, joined in order."""
     from fmtkit import record_loop
 
-    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # the 300 kB file splits in two ranges
+    monkeypatch.setattr(record_loop, "SHARD_MIN_BYTES", 100_000)  # the 300 kB file splits in byte ranges
     src = defect_file(tmp_path / "chat.jsonl", 300_000)
     runs = []
     for extra in ([], ["--engine", "ray", "--jobs", "2"]):
@@ -142,7 +142,7 @@ def test_convert_on_ray_writes_what_jobs_1_writes(cluster, capsys, tmp_path, mon
         runs.append((code, out.read_bytes(), {k: v for k, v in report.items() if k not in ("output", "jobs", "seconds", "elapsed")}))
     assert runs[0][0] == 1 and runs[0][1].count(b"\n") > 200  # records with errors skipped, the rest written
     assert runs[1] == runs[0]
-    assert units == ["run_unit"] * 2  # the two byte ranges
+    assert units == ["run_unit"] * 2 * record_loop.RANGES_PER_JOB  # the byte ranges of 2 jobs
 
 
 def test_a_worker_that_dies_ends_the_run_with_a_clear_message(cluster):

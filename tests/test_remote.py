@@ -188,7 +188,8 @@ def test_jobs_split_a_remote_file_in_byte_ranges_each_worker_streams(tmp_path, m
     ranges, run = [], record_loop.run_in_workers
     monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs: ranges.extend(t[0][1:3] for t in tasks) or run(fn, tasks, jobs))
     there = fmtkit.validate("memory://b/big.jsonl", remote=True, jobs=2)
-    assert len(ranges) == 2 and ranges[0][0] == 0 and ranges[1][0] == ranges[0][1] > 0  # two workers, each reading its half from the store
+    # 2 workers, each reading its byte ranges from the store, back to back
+    assert len(ranges) == 2 * record_loop.RANGES_PER_JOB and ranges[0][0] == 0 and all(b[0] == a[1] > 0 for a, b in zip(ranges, ranges[1:]))
     assert same(there.to_dict(), here.to_dict()) and here.has_errors
 
 
