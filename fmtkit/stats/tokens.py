@@ -17,7 +17,7 @@ followed by the assistant header). Pretraining text is all supervised.
 Speed: conversations render as ``apply_chat_template`` renders them, then one
 Rust call tokenizes the batch and the supervised tokens come from binary
 searches in the token offsets (:func:`span_turns`), not from its per-token
-Python loop: the same counts, about 2.5x its speed on short conversations.
+Python loop: the same counts, 1.8-2.7x a per-sample loop (``bench/bench_stats.py --only D``).
 Batches are spread over worker processes (:func:`fmtkit.workers.stream_in_workers`;
 forked, so the tokenizer is not pickled). Rendering the Jinja template is
 Python and is what the processes parallelise.
