@@ -69,17 +69,28 @@ def _varied_samples() -> list[Sample]:
     ]
 
 
-@pytest.mark.parametrize("template", ["chatml", "qwen3", "llama3", "default"])
+def _tokenizer(template: str):
+    """Qwen's vocabulary with a built-in template, or ``chatml-no-markers``: ChatML without ``{% generation %}``."""
+    import re
+
+    from fmtkit.stats.tokenizer import qwen_tokenizer
+
+    tokenizer = qwen_tokenizer(template.removesuffix("-no-markers"))
+    if template.endswith("-no-markers"):
+        tokenizer.chat_template = re.sub(r"\{%-?\s*(end)?generation\s*-?%\}", "", tokenizer.chat_template)
+    return tokenizer
+
+
+@pytest.mark.parametrize("template", ["chatml", "qwen3", "llama3", "default", "chatml-no-markers"])
 def test_token_counts_equal_apply_chat_templates_own_mask(template):
     """Stats renders and tokenizes without ``apply_chat_template``'s per-token mask loop: per sample, the
     length, the supervised tokens and the (prompt, answer) turns must be the ones its mask gives."""
     from fmtkit.stats.conversation import sequences
-    from fmtkit.stats.tokenizer import qwen_tokenizer
     from fmtkit.stats.tokens import answer_tokens_lost, count_tokens
     from fmtkit.templates import has_generation_markers
     from fmtkit.truncation import turns
 
-    tokenizer = qwen_tokenizer(template)
+    tokenizer = _tokenizer(template)
     samples = _varied_samples()
     counted = count_tokens(tokenizer, samples, 24, jobs=1)
     assert not counted.errors
@@ -108,3 +119,17 @@ def test_token_counts_equal_apply_chat_templates_own_mask(template):
         assert counted.supervised[i] == supervised, (template, i)
         assert counted.lost[i] == answer_tokens_lost(sample.kind, seq_turns, 24), (template, i)
     assert sum(counted.supervised) > 0
+
+
+def test_an_answer_alone_without_markers_is_a_render_error_as_in_apply_chat_template():
+    """Without generation markers the prompt is rendered alone: an answer with no prompt has none, which
+    ``apply_chat_template`` refuses; stats reports that sample's error and counts the others."""
+    from fmtkit.stats.tokens import count_tokens
+
+    tokenizer = _tokenizer("chatml-no-markers")
+    samples = [Sample(turns=[Turn("assistant", "hi")]), Sample(turns=[Turn("user", "q"), Turn("assistant", "a")])]
+    with pytest.raises(ValueError, match="empty conversation"):
+        tokenizer.apply_chat_template([], add_generation_prompt=True)
+    counted = count_tokens(tokenizer, samples, jobs=1)
+    assert list(counted.errors) == [0] and "empty conversation" in counted.errors[0]
+    assert counted.total[1] > 0 and counted.supervised[1] > 0

@@ -86,6 +86,8 @@ def _render(tokenizer: Any, batch: list[ChatSequence], mask: bool, prompt_only: 
     else:
         convs = [s.messages for s in batch]
         gen = batch[0].generation_prompt
+    if not all(convs):  # a prompt of no message (an answer alone): apply_chat_template's own error
+        raise ValueError("Cannot apply chat template to an empty conversation. Provide at least one message.")
     tools = batch[0].tools or None
     extra = {"think_in_history": True} if batch[0].think_in_history and not prompt_only else {}
     texts, spans = render_jinja_template(
