@@ -17,9 +17,10 @@ largest process of its tree, a worker included):
      ``datasets.map(batched=True)`` (on the first ``--datasets-records``), all
      counting tokens and assistant tokens. The loop's counts are checked
      against fmtkit's on the records they share.
-  D. the loop, fmtkit's batched token counting and a whole ``stats`` batch in
-     one process, one after the other (the same machine load for each: C's
-     rates move with what else runs on a shared machine).
+  D. the loop, fmtkit's batched token counting, whole ``stats`` batches and
+     ``datasets.map(batched=True)`` on the first ``--loop-records``, in one
+     process, one after the other (the same machine load for each: C's rates
+     move with what else runs on a shared machine).
 
     python bench/bench_stats.py                                    # 200k records, 300 MB array, 20k with tokenizer
     python bench/bench_stats.py --records 1000000 --array-mb 1500 --tokenizer-records 200000 --old /work/main
@@ -125,6 +126,21 @@ def messages(rec: dict) -> list[dict]:
     return msgs + [{"role": ROLES[m["from"]], "content": m["value"]} for m in rec["conversations"]]
 
 
+def map_with_datasets(tok, path: str, num_proc: int, cache: str):
+    """The LLaMA-Factory way: ``load_dataset("json")`` then ``map(batched=True)`` counting tokens and assistant tokens."""
+    import datasets
+
+    datasets.disable_progress_bars()
+
+    def count(batch: dict) -> dict:
+        convs = [messages({"system": s, "conversations": c}) for s, c in zip(batch["system"], batch["conversations"])]
+        out = tok.apply_chat_template(convs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
+        return {"n": [len(x) for x in out["input_ids"]], "sup": [sum(m) for m in out["assistant_masks"]]}
+
+    ds = datasets.load_dataset("json", data_files=path, split="train", cache_dir=cache)
+    return ds.map(count, batched=True, batch_size=256, num_proc=num_proc if num_proc > 1 else None, remove_columns=ds.column_names)
+
+
 CHILD_LOOP = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[3])
@@ -145,19 +161,11 @@ print(json.dumps({"seconds": dt, "records": len(recs), "total": total, "supervis
 CHILD_DATASETS = r"""
 import json, os, sys, tempfile, time
 sys.path.insert(0, sys.argv[3])
-from bench_stats import messages
+from bench_stats import map_with_datasets
 from fmtkit.stats.tokenizer import qwen_tokenizer
-import datasets
-datasets.disable_progress_bars()
 tok = qwen_tokenizer()
-cache = tempfile.mkdtemp()
-def count(batch):
-    convs = [messages({"system": s, "conversations": c}) for s, c in zip(batch["system"], batch["conversations"])]
-    out = tok.apply_chat_template(convs, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
-    return {"n": [len(x) for x in out["input_ids"]], "sup": [sum(m) for m in out["assistant_masks"]]}
 t = time.perf_counter()
-ds = datasets.load_dataset("json", data_files=sys.argv[1], split="train", cache_dir=cache)
-ds = ds.map(count, batched=True, batch_size=256, num_proc=int(sys.argv[2]) if sys.argv[2] != "1" else None, remove_columns=ds.column_names)
+ds = map_with_datasets(tok, sys.argv[1], int(sys.argv[2]), tempfile.mkdtemp())
 total, sup = sum(ds["n"]), sum(ds["sup"])
 dt = time.perf_counter() - t
 rss = int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM:")).split()[1])
@@ -200,15 +208,18 @@ def part_c(args, jsonl: Path) -> None:
 
 
 def part_d(args, jsonl: Path) -> None:
-    """The loop, fmtkit's batched token counting and a whole ``stats`` batch, in one process at one moment."""
+    """The loop, fmtkit's batched token counting, whole ``stats`` batches and datasets.map, in one process at one moment."""
     import fmtkit
     from fmtkit.stats.conversation import sequences
     from fmtkit.stats.summary import BATCH, measure
     from fmtkit.stats.tokenizer import qwen_tokenizer
     from fmtkit.stats.tokens import count_tokens_serial
 
+    import tempfile
+
     tok = qwen_tokenizer()
-    samples = list(fmtkit.read(head_file(jsonl, args.loop_records)))
+    head = head_file(jsonl, args.loop_records)
+    samples = list(fmtkit.read(head))
 
     def loop() -> None:
         for s in samples:
@@ -216,7 +227,8 @@ def part_d(args, jsonl: Path) -> None:
             tok.apply_chat_template(seq.messages, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
 
     ways = {"per-sample apply_chat_template loop": loop, "fmtkit batched token counting": lambda: count_tokens_serial(tok, samples),
-            "fmtkit stats batch (tokens, MinHash, scripts, counts)": lambda: [measure(samples[i : i + BATCH], tok) for i in range(0, len(samples), BATCH)]}  # fmt: skip
+            "fmtkit stats batch (tokens, MinHash, scripts, counts)": lambda: [measure(samples[i : i + BATCH], tok) for i in range(0, len(samples), BATCH)],
+            "datasets load_dataset + map(batched=True)": lambda: map_with_datasets(tok, str(head), 1, tempfile.mkdtemp())}  # fmt: skip
     for what, fn in ways.items():
         t = time.perf_counter()
         fn()
