@@ -381,14 +381,15 @@ else:
         import os, tempfile
         from fmtkit import record_loop
         log = tempfile.NamedTemporaryFile("r", prefix="fmtkit-bench-cpu-")
-        inner = record_loop._check_shard
-        def _check_shard(args, inner=inner, name=log.name):
-            out = inner(args)
+        unit_fn = "run_unit" if hasattr(record_loop, "run_unit") else "_check_shard"  # this code's, or an older checkout's
+        inner = getattr(record_loop, unit_fn)
+        def logged(*args, inner=inner, name=log.name):
+            out = inner(*args)
             with open(name, "a") as fh:
                 fh.write(f"{os.getpid()} {time.process_time()}\n")
             return out
-        _check_shard.__module__, _check_shard.__qualname__ = inner.__module__, inner.__qualname__  # pickled by name
-        record_loop._check_shard = _check_shard
+        logged.__module__, logged.__qualname__ = inner.__module__, inner.__qualname__  # pickled by name
+        setattr(record_loop, unit_fn, logged)
     t, cpu = clock(), time.process_time()
     s = fmtkit.validate(path, form=form, jobs=jobs).summary
     dt = clock() - t
