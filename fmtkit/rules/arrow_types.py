@@ -45,7 +45,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -299,7 +299,7 @@ class _Absorber:
                     continue
                 fields[k] = node = Shape(record, line, path + (k,))
             t = type(v)
-            if t is str and k == "content" and v[:1] in _JSON_START and node.text is None:
+            if t is str and k == "content" and (v[:1] in _JSON_START or v[:3] in _LITERAL_START) and node.text is None:
                 _note_text(node, v, record, line, path + (k,))
             if t is node.py and (t is str or t is bool):  # the common case: nothing to do
                 continue
@@ -519,8 +519,7 @@ class ArrowTally:
             if node is None:
                 break
             if k == clean_col and k == self._clean_col:
-                for i in range(1, len(recs)):
-                    self._note_texts(record + i, lines[i], recs[i], clean_col)
+                self._note_texts(record + 1, lines[1:], recs[1:], clean_col)
                 continue
             values = list(map(dict.get, recs, repeat(k)))
             types = set(map(type, values))
@@ -538,7 +537,7 @@ class ArrowTally:
     def _join_record(self, record: int, line: int | None, rec: dict, clean_col: str | None) -> None:
         fields = self._fields
         if clean_col is not None and clean_col == self._clean_col:  # the hot path of a clean conversation file
-            self._note_texts(record, line, rec, clean_col)
+            self._note_texts(record, (line,), (rec,), clean_col)
             if len(rec) > 1:
                 for k, v in rec.items():
                     if k != clean_col:
@@ -552,14 +551,25 @@ class ArrowTally:
             if item is not None and item.py is dict and all(item.fields[k].py is str for k in rec[clean_col][0]):
                 self._clean_col = clean_col
 
-    def _note_texts(self, record: int, line: int | None, rec: dict, clean_col: str) -> None:
-        """Note the first message content that is JSON text in a clean conversation (its path is not walked)."""
+    def _note_texts(self, record: int, lines: Sequence[int | None], recs: Sequence[dict], clean_col: str) -> None:
+        """Note the first message content that is JSON text in clean conversations (whose path is not walked).
+
+        Their contents are strings: one pass in C over their first characters
+        rules most blocks out."""
         node = self._fields[clean_col].item.fields.get("content")
-        if node is not None and node.text is None:
+        if node is None or node.text is not None:
+            return
+        try:
+            texts = list(map(_CONTENT, chain.from_iterable(map(itemgetter(clean_col), recs))))
+            if _JSON_START.isdisjoint(map(_FIRST_CHAR, texts)) and _LITERAL_START.isdisjoint(map(_FIRST_3, texts)):
+                return
+        except (KeyError, TypeError):  # a message without a content string: look at each
+            pass
+        for n, rec in enumerate(recs):
             for i, m in enumerate(rec[clean_col]):
                 v = m.get("content")
-                if v is not None and v[:1] in _JSON_START:
-                    _note_text(node, v, record, line, (clean_col, i, "content"))
+                if type(v) is str and (v[:1] in _JSON_START or v[:3] in _LITERAL_START):
+                    _note_text(node, v, record + n, lines[n], (clean_col, i, "content"))
                     if node.text is not None:
                         return
 
@@ -688,8 +698,10 @@ def _decoded_problem(record: int, line, path: tuple, now: type | str, was: Shape
     return ArrowProblem("FMT810", record, line, where, message, "give the value one type in every record: all objects, or all JSON strings")
 
 
-_JSON_START = frozenset('0123456789-[{"tfnNI \t\n\r')  # how a string that is JSON text can start
+_JSON_START = frozenset('0123456789-[{" \t\n\r')  # how a string that is JSON text can start, or
+_LITERAL_START = frozenset(("tru", "fal", "nul", "NaN", "Inf"))  # its first three characters
 _UJSON_NUMBER = re.compile(r"(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([-+]?[0-9]*))?")  # the numbers datasets' decoder (pandas' ujson) takes: "-", "01", "1." too
+_CONTENT, _FIRST_CHAR, _FIRST_3 = itemgetter("content"), itemgetter(slice(0, 1)), itemgetter(slice(0, 3))
 _LITERALS = {"true": True, "false": False, "null": None, "NaN": None, "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
