@@ -45,7 +45,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -299,7 +299,7 @@ class _Absorber:
                     continue
                 fields[k] = node = Shape(record, line, path + (k,))
             t = type(v)
-            if t is str and k == "content" and (v[:1] in _JSON_START or v[:3] in _LITERAL_START) and node.text is None:
+            if t is str and k == "content" and v[:1] in _TEXT_START and (v[:1] in _JSON_START or v[:3] in _LITERAL_START) and node.text is None:
                 _note_text(node, v, record, line, path + (k,))
             if t is node.py and (t is str or t is bool):  # the common case: nothing to do
                 continue
@@ -471,9 +471,9 @@ class ArrowTally:
     :func:`chunk_bounds`); records are placed by the bytes of their lines.
     """
 
-    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last", "_file")
+    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last", "_file", "_source", "_skipped")
 
-    def __init__(self, array_file: bool = False, chunks: tuple[Path, int, int, list[int]] | None = None):
+    def __init__(self, array_file: bool = False, chunks: tuple[Path, int, int, list[int]] | None = None, source: Path | None = None):
         self.conflicts: dict[tuple, tuple] = {}  # schema path -> (record, line, path, type now or _TOO_DEEP / _TOO_BIG, Shape before)
         self.absorb = _Absorber(self.conflicts, array_file)
         self._path, self._pos, first_chunk, self._bounds = chunks or (None, 0, 0, [])
@@ -482,6 +482,8 @@ class ArrowTally:
         self.parts: list[tuple[int, Shape]] = [(first_chunk, _root())]
         self._fields = self.parts[0][1].fields  # the current part's columns
         self._clean_col: str | None = None  # a column whose shape a clean record cannot change (see add)
+        self._source = source  # the file, read again if a content path varies in type and records were skipped
+        self._skipped = False  # whether some records' clean_col went unwalked (their contents unseen)
 
     def add(self, record: int, line: int | None, rec: dict, clean_col: str | None = None, raw: bytes | None = None) -> None:
         """Join a record (``raw``: its line, in a JSON Lines file). ``clean_col``: a column the caller proved
@@ -519,7 +521,6 @@ class ArrowTally:
             if node is None:
                 break
             if k == clean_col and k == self._clean_col:
-                self._note_texts(record + 1, lines[1:], recs[1:], clean_col)
                 continue
             values = list(map(dict.get, recs, repeat(k)))
             types = set(map(type, values))
@@ -537,7 +538,6 @@ class ArrowTally:
     def _join_record(self, record: int, line: int | None, rec: dict, clean_col: str | None) -> None:
         fields = self._fields
         if clean_col is not None and clean_col == self._clean_col:  # the hot path of a clean conversation file
-            self._note_texts(record, (line,), (rec,), clean_col)
             if len(rec) > 1:
                 for k, v in rec.items():
                     if k != clean_col:
@@ -550,28 +550,7 @@ class ArrowTally:
             item = fields[clean_col].item
             if item is not None and item.py is dict and all(item.fields[k].py is str for k in rec[clean_col][0]):
                 self._clean_col = clean_col
-
-    def _note_texts(self, record: int, lines: Sequence[int | None], recs: Sequence[dict], clean_col: str) -> None:
-        """Note the first message content that is JSON text in clean conversations (whose path is not walked).
-
-        Their contents are strings: one pass in C over their first characters
-        rules most blocks out."""
-        node = self._fields[clean_col].item.fields.get("content")
-        if node is None or node.text is not None:
-            return
-        try:
-            texts = list(map(_CONTENT, chain.from_iterable(map(itemgetter(clean_col), recs))))
-            if _JSON_START.isdisjoint(map(_FIRST_CHAR, texts)) and _LITERAL_START.isdisjoint(map(_FIRST_3, texts)):
-                return
-        except (KeyError, TypeError):  # a message without a content string: look at each
-            pass
-        for n, rec in enumerate(recs):
-            for i, m in enumerate(rec[clean_col]):
-                v = m.get("content")
-                if type(v) is str and (v[:1] in _JSON_START or v[:3] in _LITERAL_START):
-                    _note_text(node, v, record + n, lines[n], (clean_col, i, "content"))
-                    if node.text is not None:
-                        return
+                self._skipped = True
 
     def _place(self, line: int, raw: bytes) -> None:
         """Start a new part when the record's line starts at or past the next chunk's first byte."""
@@ -641,6 +620,7 @@ class ArrowTally:
     def join(self, later: ArrowTally) -> None:
         """Append the tally of the next shard of the file."""
         self.close()
+        self._skipped = self._skipped or later._skipped
         for key, v in later.conflicts.items():
             seen = self.conflicts.get(key)
             if seen is None or v[0] < seen[0]:
@@ -650,6 +630,29 @@ class ArrowTally:
             self.absorb.join(self.parts[-1][1], parts[0][1])
             parts = parts[1:]
         self.parts.extend(parts)
+
+    def _json_content(self, fatal: dict) -> list[tuple]:
+        """The first message content that is JSON text (record, line, path, value, decoded) of each column whose
+        contents vary in type, so the ``Json`` type decodes them; the file is read again where clean records
+        went unwalked (only a file whose contents vary in type pays for it)."""
+        cols = [k[0] for k in self.conflicts if k not in fatal and len(k) == 3 and k[1:] == ("[]", "content")]
+        if not (self._skipped and self._source is not None):  # every record was walked: the shapes noted it
+            noted = ([t for t in map(_content_text, [root for _, root in self.parts], repeat(c)) if t is not None] for c in cols)
+            return [min(texts) for texts in noted if texts]
+        from fmtkit.loading import iter_records
+
+        found: dict[str, tuple] = {}
+        for index, line, rec, _ in iter_records(self._source):
+            for col in cols:
+                msgs = rec.get(col) if type(rec) is dict and col not in found else None
+                for i, m in enumerate(msgs if type(msgs) is list else ()):
+                    v = m.get("content") if type(m) is dict else None
+                    if type(v) is str and v[:1] in _TEXT_START and (decoded := _json_text(v)) is not _NOT_JSON:
+                        found[col] = (index, line, (col, i, "content"), v, decoded)
+                        break
+            if len(found) == len(cols):
+                break
+        return list(found.values())
 
     def problems(self, json_type: bool = False) -> list[ArrowProblem]:
         """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record.
@@ -666,7 +669,7 @@ class ArrowTally:
         out = [_conflict_problem(key, *v) for key, v in conflicts.items()]
         if json_type:  # the other conflicts load as JSON values, and a string there that is JSON text is decoded
             out += [_decoded_problem(*v) for key, v in self.conflicts.items() if key not in conflicts and _decodes_rendered_text(key, v[3], v[4])]
-            out += [_decoded_content(node.text) for node in _typed_json_content(self.parts[0][1], self.conflicts, conflicts)]
+            out += [_decoded_content(text) for text in self._json_content(conflicts)]
         out += [_altered_problem(node, json_type) for node in _rendered(self.parts[0][1], json_type) if _schema_path(node.path) not in self.conflicts]
         first = "the first 10 MB of the file"
         for shape, why in _part_problems(first, self.parts[0][1], [root for _, root in self.parts[1:]], set(self.conflicts)):
@@ -700,8 +703,8 @@ def _decoded_problem(record: int, line, path: tuple, now: type | str, was: Shape
 
 _JSON_START = frozenset('0123456789-[{" \t\n\r')  # how a string that is JSON text can start, or
 _LITERAL_START = frozenset(("tru", "fal", "nul", "NaN", "Inf"))  # its first three characters
+_TEXT_START = _JSON_START | frozenset("tfnNI")  # the first characters of both
 _UJSON_NUMBER = re.compile(r"(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([-+]?[0-9]*))?")  # the numbers datasets' decoder (pandas' ujson) takes: "-", "01", "1." too
-_CONTENT, _FIRST_CHAR, _FIRST_3 = itemgetter("content"), itemgetter(slice(0, 1)), itemgetter(slice(0, 3))
 _LITERALS = {"true": True, "false": False, "null": None, "NaN": None, "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
@@ -748,14 +751,12 @@ def _json_text(s: str):
     return _NOT_JSON
 
 
-def _typed_json_content(root: Shape, conflicts: dict, fatal: dict):
-    """The message content shapes that hold JSON text and get the ``Json`` type (their values vary in type)."""
-    for key in conflicts:
-        if key not in fatal and len(key) == 3 and key[1:] == ("[]", "content"):
-            node = root.fields.get(key[0])
-            node = node and node.item and node.item.fields and node.item.fields.get("content")
-            if node is not None and node.text is not None:
-                yield node
+def _content_text(root: Shape, col: str) -> tuple | None:
+    """The JSON text noted at ``/col/[]/content`` of one part, if any."""
+    node = root.fields.get(col)
+    node = node.item if node is not None else None
+    node = node.fields.get("content") if node is not None and node.fields else None
+    return node.text if node is not None else None
 
 
 def _decoded_content(text: tuple) -> ArrowProblem:
@@ -908,15 +909,15 @@ def arrow_tally_for(path: Path, start: int = 0, end: int | None = None) -> Arrow
     if DATA_EXTENSIONS.get(path.suffix.lower()) != "json":
         return ArrowTally()
     if not is_json_lines(path):
-        return ArrowTally(array_file=True)
+        return ArrowTally(array_file=True, source=path)
     bounds = chunk_bounds(path) if path.stat().st_size > CHUNK_BYTES else []
     if not bounds:
-        return ArrowTally()
+        return ArrowTally(source=path)
     end = path.stat().st_size if end is None else end
     if start == 0:
         with path.open("rb") as fh:
             start = 3 if fh.read(3) == BOM else 0  # the reader skips it: the first line starts after it
-    return ArrowTally(chunks=(path, start, sum(1 for b in bounds if b <= start), [b for b in bounds if start < b < end]))
+    return ArrowTally(chunks=(path, start, sum(1 for b in bounds if b <= start), [b for b in bounds if start < b < end]), source=path)
 
 
 def arrow_conflicts(records, array_file: bool = False) -> list[ArrowProblem]:
