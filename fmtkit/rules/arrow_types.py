@@ -636,22 +636,28 @@ class ArrowTally:
         contents vary in type, so the ``Json`` type decodes them; the file is read again where clean records
         went unwalked (only a file whose contents vary in type pays for it)."""
         cols = [k[0] for k in self.conflicts if k not in fatal and len(k) == 3 and k[1:] == ("[]", "content")]
+        if not cols:
+            return []
         if not (self._skipped and self._source is not None):  # every record was walked: the shapes noted it
             noted = ([t for t in map(_content_text, [root for _, root in self.parts], repeat(c)) if t is not None] for c in cols)
             return [min(texts) for texts in noted if texts]
         from fmtkit.loading import iter_records
 
         found: dict[str, tuple] = {}
-        for index, line, rec, _ in iter_records(self._source):
-            for col in cols:
-                msgs = rec.get(col) if type(rec) is dict and col not in found else None
-                for i, m in enumerate(msgs if type(msgs) is list else ()):
-                    v = m.get("content") if type(m) is dict else None
-                    if type(v) is str and v[:1] in _TEXT_START and (decoded := _json_text(v)) is not _NOT_JSON:
-                        found[col] = (index, line, (col, i, "content"), v, decoded)
-                        break
-            if len(found) == len(cols):
-                break
+        try:
+            for index, line, rec, _ in iter_records(self._source):
+                for col in cols:
+                    msgs = rec.get(col) if type(rec) is dict and col not in found else None
+                    for i, m in enumerate(msgs if type(msgs) is list else ()):
+                        v = m.get("content") if type(m) is dict else None
+                        if type(v) is str and v[:1] in _TEXT_START and (decoded := _json_text(v)) is not _NOT_JSON:
+                            found[col] = (index, line, (col, i, "content"), v, decoded)
+                            break
+                if len(found) == len(cols):
+                    break
+        except OSError:  # the file went away since it was read: what the walked records showed
+            self._skipped = False
+            return self._json_content(fatal)
         return list(found.values())
 
     def problems(self, json_type: bool = False) -> list[ArrowProblem]:
