@@ -233,7 +233,7 @@ class Shape:
     changes a value here (record, line, path, how): an object lacks keys
     others have (they become null), or an integer becomes a float; ``text``:
     the first message content here that is JSON text (record, line, path,
-    value), which the ``Json`` type decodes if the path gets it.
+    value, decoded), which the ``Json`` type decodes if the path gets it.
     """
 
     __slots__ = ("py", "fields", "item", "record", "line", "path", "fraction", "altered", "text")
