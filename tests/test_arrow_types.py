@@ -323,3 +323,80 @@ def test_an_openai_entry_convert_registers_from_sharegpt_tool_calls_is_caught(tm
     # ShareGPT function_call turns hold each call as JSON text: they load in any shape
     fmtkit.convert(tmp_path, "sharegpt", tmp_path / "sg.jsonl", entry="tc", register=True)  # the form that loads
     assert not _arrow_findings(tmp_path)
+
+
+# -- message content that is JSON text: datasets with the Json type decodes it where content varies in type ----------
+
+_PARTS = [{"type": "text", "text": "a"}]
+
+
+def _chat(content) -> dict:
+    return {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": content}]}
+
+
+# (case, content text, what datasets 5.2 reads back), each in a file whose other record's content is a list of parts
+DECODED = [
+    ("integer", "42", 42),
+    ("negative-number", "-1.5", -1.5),
+    ("lenient-number", "1.", 1.0),  # pandas' ujson reads numbers leniently ("-", "01", "1." too)
+    ("true", "true", True),
+    ("false", "false", False),
+    ("null", "null", None),
+    ("nan", "NaN", None),
+    ("array", "[1, 2]", [1, 2]),
+    ("object", '{"a": 1}', {"a": 1}),
+    ("quoted-string", '"x"', "x"),
+    ("spaces-around", "\ttrue\n", True),
+]
+KEPT = ["hello", "True", "nan", "1 2", "42abc", "+1", ".5", "0x10", "[1,", "99999999999999999999999", "", " "]  # strings it keeps
+
+
+def _content_files(root: Path) -> dict[str, Path]:
+    files = {}
+    for name, text, _ in DECODED:
+        files[name] = root / f"{name}.jsonl"
+        files[name].write_text(json.dumps(_chat(_PARTS)) + "\n" + json.dumps(_chat(text)) + "\n", encoding="utf-8")
+    files["string-first"] = root / "string-first.jsonl"  # the strings come before the list of parts
+    files["string-first"].write_text(json.dumps(_chat("42")) + "\n" + json.dumps(_chat(_PARTS)) + "\n", encoding="utf-8")
+    files["kept"] = root / "kept.jsonl"
+    files["kept"].write_text("".join(json.dumps(_chat(c)) + "\n" for c in [_PARTS, *KEPT]), encoding="utf-8")
+    return files
+
+
+@pytest.fixture(scope="module")
+def content_files(tmp_path_factory) -> dict[str, Path]:
+    return _content_files(tmp_path_factory.mktemp("content"))
+
+
+def _fmt810(path: Path, form: str | None) -> list:
+    return [(f.record, f.message) for f in fmtkit.validate(path, form=form).findings if f.code == "FMT810"]
+
+
+@pytest.mark.parametrize(("name", "text", "decoded"), DECODED, ids=[d[0] for d in DECODED])
+@pytest.mark.parametrize("form", ["trl-messages", None])  # None: a bare messages file (TRL's side of it)
+def test_content_that_is_json_text_is_reported(content_files, name, text, decoded, form):
+    ((record, message),) = _fmt810(content_files[name], form)
+    assert record == 1 and message.startswith(f"/messages/1/content is the string {json.dumps(text)}, JSON text"), message
+    assert f"reads it back as {'null' if decoded is None else ''}" in message and f"{json.dumps(decoded)}, and the chat template renders" in message, message
+
+
+def test_content_that_is_json_text_before_the_lists_is_reported(content_files):
+    ((record, message),) = _fmt810(content_files["string-first"], "trl-messages")
+    assert record == 0 and message.startswith("/messages/1/content is the string \"42\""), message
+
+
+def test_mixed_content_without_json_text_is_clean(content_files):
+    assert _fmt810(content_files["kept"], "trl-messages") == []
+    assert _fmt810(content_files["kept"], None) == []
+
+
+def test_content_table_is_what_datasets_with_json_type_does(content_files):
+    datasets = pytest.importorskip("datasets")
+    assert hasattr(datasets, "Json"), f"datasets {datasets.__version__} has no Json feature type"
+    verdicts = _probe(sys.executable, {name: (path, [[path]]) for name, path in content_files.items()})
+    for name, _, decoded in DECODED:
+        (v,) = verdicts[name]
+        assert "Json" in v["features"] and v["rows"][1]["messages"][1]["content"] == decoded, (name, v)
+    assert verdicts["string-first"][0]["rows"][0]["messages"][1]["content"] == 42
+    kept = verdicts["kept"][0]
+    assert "Json" in kept["features"] and [r["messages"][1]["content"] for r in kept["rows"][1:]] == KEPT, kept

@@ -34,7 +34,8 @@ def _trl_record(rnd: random.Random) -> dict:
     if rnd.random() < 0.3:
         system = [{"role": "system", "content": pick(["Be brief.", " "])}] if rnd.random() < 0.2 else []
         turns = [{"role": pick(["user", "user", "user", "assistant", "tool", "system"]) if i % 2 == 0 else pick(["assistant"] * 5 + ["user"]),
-                  "content": pick(["Hi", "好的", "4", " ", "<image>"] if rnd.random() < 0.2 else ["Hi", "4"])} for i in range(pick([0, 1, 2, 2, 4]))]  # fmt: skip
+                  "content": pick(["Hi", "好的", "4", " ", "<image>", "[1]", " true", '"x"', [{"type": "text", "text": "a"}]] if rnd.random() < 0.2 else ["Hi", "4"])}
+                 for i in range(pick([0, 1, 2, 2, 4]))]  # fmt: skip  (content that is JSON text: datasets 5.2 decodes it where content varies in type)
         rec = {"messages": system + turns}
         if rec["messages"] and rnd.random() < 0.1:
             rec["messages"][0][pick(["weight", "name", "content"])] = pick([1, "x", None])
@@ -106,7 +107,7 @@ def _state(found: list, tally, view) -> tuple:
     return (
         [(f.code, f.severity, f.message, f.line, f.record, f.pointer) for f in found],
         (tally.records, tally.errored, dict(tally.keysets), list(tally.kto), list(tally.hashes), list(tally.hash_lines)),
-        (arrow.columns, [repr(p) for p in arrow.problems()], len(arrow.parts)),
+        (arrow.columns, [repr(p) for p in arrow.problems()], [repr(p) for p in arrow.problems(json_type=True)], len(arrow.parts)),
         ([repr(f) for f in file_level], notes),
     )
 
@@ -170,6 +171,21 @@ def test_blocks_of_a_clean_file_with_duplicates_and_kto_labels():
     kto = [v for v in VIEWS if v.entry.kto_tag is not None and v.entry.formatting == "alpaca"]
     assert kto
     _assert_same(recs, rnd.randrange(1 << 20), [(v, v.entry.form) for v in VIEWS])
+
+
+def test_blocks_find_json_text_in_clean_conversations():
+    """Content that is JSON text in clean records (whose messages a clean block does not walk), where the last
+    record's content is a list of parts: both paths name the first such record (FMT810 on TRL's side)."""
+    recs = [{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]} for i in range(3000)]
+    recs[1000]["messages"][1]["content"] = "42"
+    recs.append({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": [{"type": "text", "text": "a"}]}]})
+    for seed in range(3):
+        _assert_same(recs, seed, [(None, "trl-messages"), (None, "openai")])
+    path = ROOT / "json-text.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    for form in ("trl-messages", None):  # None: a bare messages file, read by both loaders
+        found = [(f.code, f.record) for f in validate(path, form=form).findings if f.code == "FMT810"]
+        assert found == [("FMT810", 1000)], form
 
 
 # -- --jobs splits a pretty-printed array at element lines: the same report as one process ----------------

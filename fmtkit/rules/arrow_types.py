@@ -41,6 +41,8 @@ joins across the shards of ``--jobs``.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -133,7 +135,7 @@ declare(
 
 declare(
     "FMT810", "arrow-changes-rendered-value", ERROR, "give the objects the same keys, or use ShareGPT function_call turns", "dataset",
-    """Arrow changes a value that LLaMA-Factory writes into the prompt: tool call arguments or tools.
+    """Arrow changes a value that a chat template writes into the prompt: tool call arguments, tools, message content.
 
     `datasets` (4.0, LLaMA-Factory's pin) gives all objects of one path the
     same keys, filling the missing ones with null, and turns every integer of
@@ -146,6 +148,12 @@ declare(
     encoded a second time by that reader (FMT705), so tool calls whose
     arguments differ in keys belong in ShareGPT form, as ``function_call``
     turns whose values are JSON text (``fmtkit convert --to sharegpt``).
+
+    `datasets` 4.7 and later (TRL's) store a path whose values vary in type
+    (strings in some records, arrays or numbers in others) as JSON and decode
+    every string there that is JSON text: a message content ``"42"`` beside
+    contents that are lists of parts is rendered as the number 42, ``"true"``
+    as a boolean, ``"[1, 2]"`` as an array. Give every content one type.
 
     Passes::
 
@@ -192,16 +200,19 @@ declare(
 
 def split_by_loader(tally: ArrowTally) -> list[ArrowProblem]:
     """The Arrow problems of a file both loaders read (a bare OpenAI-style file): what TRL's ``datasets``
-    (4.7 and later) also rejects or alters keeps its code; what only LLaMA-Factory's (4.0) does becomes FMT813."""
-    both = {(p.code, p.record, p.pointer) for p in tally.problems(json_type=True)}
-    out = []
-    for p in tally.problems():
+    (4.7 and later) rejects or alters keeps its code; what only LLaMA-Factory's (4.0) does becomes FMT813."""
+    trl = tally.problems(json_type=True)
+    both = {(p.code, p.record, p.pointer) for p in trl}
+    lf = tally.problems()
+    seen = {(p.code, p.record, p.pointer) for p in lf}
+    out = [p for p in trl if (p.code, p.record, p.pointer) not in seen]  # what only TRL's datasets alters (content that is JSON text)
+    for p in lf:
         if (p.code, p.record, p.pointer) in both:
             out.append(p)
         else:
             message = f"[{p.code} for LLaMA-Factory's datasets 4.0; TRL's datasets 4.7+ loads it as written] {p.message}"
             out.append(ArrowProblem("FMT813", p.record, p.line, p.pointer, message, p.fix))
-    return out
+    return sorted(out, key=lambda p: p.record)
 
 
 CHUNK_BYTES = 10 << 20  # datasets' JsonConfig.chunksize: it reads JSON Lines in parts of this size
@@ -220,10 +231,12 @@ class Shape:
     (arrays) hold the nested shapes; ``fraction``: a float with a fraction was
     seen (an integer column cannot take it); ``altered``: where Arrow first
     changes a value here (record, line, path, how): an object lacks keys
-    others have (they become null), or an integer becomes a float.
+    others have (they become null), or an integer becomes a float; ``text``:
+    the first message content here that is JSON text (record, line, path,
+    value, decoded), which the ``Json`` type decodes if the path gets it.
     """
 
-    __slots__ = ("py", "fields", "item", "record", "line", "path", "fraction", "altered")
+    __slots__ = ("py", "fields", "item", "record", "line", "path", "fraction", "altered", "text")
 
     def __init__(self, record: int, line: int | None, path: tuple):
         self.py = _NULL
@@ -232,6 +245,7 @@ class Shape:
         self.record, self.line, self.path = record, line, path
         self.fraction = False
         self.altered: tuple | None = None
+        self.text: tuple | None = None
 
     def describe(self) -> str:
         """In words, for messages: 'an object', 'an array that is always empty', ..."""
@@ -285,6 +299,8 @@ class _Absorber:
                     continue
                 fields[k] = node = Shape(record, line, path + (k,))
             t = type(v)
+            if t is str and k == "content" and v[:1] in _TEXT_START and (v[:1] in _JSON_START or v[:3] in _LITERAL_START) and node.text is None:
+                _note_text(node, v, record, line, path + (k,))
             if t is node.py and (t is str or t is bool):  # the common case: nothing to do
                 continue
             if v is not None:
@@ -353,6 +369,8 @@ class _Absorber:
 
     def join(self, a: Shape, b: Shape) -> None:
         """Join shape ``b`` (of later records) into ``a``; a conflict is placed where ``b`` got its type."""
+        if a.text is None or b.text is not None and b.text[0] < a.text[0]:
+            a.text = b.text
         if b.py is _NULL:
             return
         if a.py is _NULL:
@@ -453,9 +471,9 @@ class ArrowTally:
     :func:`chunk_bounds`); records are placed by the bytes of their lines.
     """
 
-    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last", "_file")
+    __slots__ = ("parts", "conflicts", "absorb", "_fields", "_clean_col", "_path", "_bounds", "_pos", "_last", "_file", "_source", "_skipped")
 
-    def __init__(self, array_file: bool = False, chunks: tuple[Path, int, int, list[int]] | None = None):
+    def __init__(self, array_file: bool = False, chunks: tuple[Path, int, int, list[int]] | None = None, source: Path | None = None):
         self.conflicts: dict[tuple, tuple] = {}  # schema path -> (record, line, path, type now or _TOO_DEEP / _TOO_BIG, Shape before)
         self.absorb = _Absorber(self.conflicts, array_file)
         self._path, self._pos, first_chunk, self._bounds = chunks or (None, 0, 0, [])
@@ -464,6 +482,8 @@ class ArrowTally:
         self.parts: list[tuple[int, Shape]] = [(first_chunk, _root())]
         self._fields = self.parts[0][1].fields  # the current part's columns
         self._clean_col: str | None = None  # a column whose shape a clean record cannot change (see add)
+        self._source = source  # the file, read again if a content path varies in type and records were skipped
+        self._skipped = False  # whether some records' clean_col went unwalked (their contents unseen)
 
     def add(self, record: int, line: int | None, rec: dict, clean_col: str | None = None, raw: bytes | None = None) -> None:
         """Join a record (``raw``: its line, in a JSON Lines file). ``clean_col``: a column the caller proved
@@ -530,6 +550,7 @@ class ArrowTally:
             item = fields[clean_col].item
             if item is not None and item.py is dict and all(item.fields[k].py is str for k in rec[clean_col][0]):
                 self._clean_col = clean_col
+                self._skipped = True
 
     def _place(self, line: int, raw: bytes) -> None:
         """Start a new part when the record's line starts at or past the next chunk's first byte."""
@@ -583,6 +604,9 @@ class ArrowTally:
             if node.altered is not None:
                 r, ln, *rest = node.altered
                 node.altered = (r + records, ln + lines if ln else ln, *rest)
+            if node.text is not None:
+                r, ln, *rest = node.text
+                node.text = (r + records, ln + lines if ln else ln, *rest)
             for child in (node.fields or {}).values():
                 move(child)
             if node.item is not None:
@@ -596,6 +620,7 @@ class ArrowTally:
     def join(self, later: ArrowTally) -> None:
         """Append the tally of the next shard of the file."""
         self.close()
+        self._skipped = self._skipped or later._skipped
         for key, v in later.conflicts.items():
             seen = self.conflicts.get(key)
             if seen is None or v[0] < seen[0]:
@@ -605,6 +630,35 @@ class ArrowTally:
             self.absorb.join(self.parts[-1][1], parts[0][1])
             parts = parts[1:]
         self.parts.extend(parts)
+
+    def _json_content(self, fatal: dict) -> list[tuple]:
+        """The first message content that is JSON text (record, line, path, value, decoded) of each column whose
+        contents vary in type, so the ``Json`` type decodes them; the file is read again where clean records
+        went unwalked (only a file whose contents vary in type pays for it)."""
+        cols = [k[0] for k in self.conflicts if k not in fatal and len(k) == 3 and k[1:] == ("[]", "content")]
+        if not cols:
+            return []
+        if not (self._skipped and self._source is not None):  # every record was walked: the shapes noted it
+            noted = ([t for t in map(_content_text, [root for _, root in self.parts], repeat(c)) if t is not None] for c in cols)
+            return [min(texts) for texts in noted if texts]
+        from fmtkit.loading import iter_records
+
+        found: dict[str, tuple] = {}
+        try:
+            for index, line, rec, _ in iter_records(self._source):
+                for col in cols:
+                    msgs = rec.get(col) if type(rec) is dict and col not in found else None
+                    for i, m in enumerate(msgs if type(msgs) is list else ()):
+                        v = m.get("content") if type(m) is dict else None
+                        if type(v) is str and v[:1] in _TEXT_START and (decoded := _json_text(v)) is not _NOT_JSON:
+                            found[col] = (index, line, (col, i, "content"), v, decoded)
+                            break
+                if len(found) == len(cols):
+                    break
+        except OSError:  # the file went away since it was read: what the walked records showed
+            self._skipped = False
+            return self._json_content(fatal)
+        return list(found.values())
 
     def problems(self, json_type: bool = False) -> list[ArrowProblem]:
         """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record.
@@ -621,6 +675,7 @@ class ArrowTally:
         out = [_conflict_problem(key, *v) for key, v in conflicts.items()]
         if json_type:  # the other conflicts load as JSON values, and a string there that is JSON text is decoded
             out += [_decoded_problem(*v) for key, v in self.conflicts.items() if key not in conflicts and _decodes_rendered_text(key, v[3], v[4])]
+            out += [_decoded_content(text) for text in self._json_content(conflicts)]
         out += [_altered_problem(node, json_type) for node in _rendered(self.parts[0][1], json_type) if _schema_path(node.path) not in self.conflicts]
         first = "the first 10 MB of the file"
         for shape, why in _part_problems(first, self.parts[0][1], [root for _, root in self.parts[1:]], set(self.conflicts)):
@@ -650,6 +705,74 @@ def _decoded_problem(record: int, line, path: tuple, now: type | str, was: Shape
     message = (f"{where} is {_name(now)} here but {was.describe()} in record {was.record} (at {pointer(was.path)}): datasets (4.7 and later) "
                "stores these values as JSON and decodes the strings that are JSON text, so a chat template writes them as objects")  # fmt: skip
     return ArrowProblem("FMT810", record, line, where, message, "give the value one type in every record: all objects, or all JSON strings")
+
+
+_JSON_START = frozenset('0123456789-[{" \t\n\r')  # how a string that is JSON text can start, or
+_LITERAL_START = frozenset(("tru", "fal", "nul", "NaN", "Inf"))  # its first three characters
+_TEXT_START = _JSON_START | frozenset("tfnNI")  # the first characters of both
+_UJSON_NUMBER = re.compile(r"(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([-+]?[0-9]*))?")  # the numbers datasets' decoder (pandas' ujson) takes: "-", "01", "1." too
+_LITERALS = {"true": True, "false": False, "null": None, "NaN": None, "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def _note_text(node: Shape, v: str, record: int, line, path: tuple) -> None:
+    """Note ``v`` on ``node`` if it is JSON text the ``Json`` type decodes."""
+    decoded = _json_text(v)
+    if decoded is not _NOT_JSON:
+        node.text = (record, line, path, v, decoded)
+
+
+_NOT_JSON = object()
+
+
+def _json_text(s: str):
+    """What ``datasets``' ``Json`` type reads back for the string ``s`` (pandas' ujson decodes it), or ``_NOT_JSON``.
+
+    As measured on ``datasets`` 5.2: surrounding spaces, tabs and newlines are
+    skipped; numbers are read leniently, integers within 64 bits; ``NaN``
+    becomes null. Arrays and objects are judged by Python's JSON reader,
+    which is stricter than ujson about some malformed text ("[01]").
+
+    >>> _json_text(" 42"), _json_text("true"), _json_text('"x"'), _json_text("[1, 2]"), _json_text("True") is _NOT_JSON
+    (42, True, 'x', [1, 2], True)
+    """
+    t = s.strip(" \t\n\r")
+    if not t:
+        return _NOT_JSON
+    if t in _LITERALS:
+        return _LITERALS[t]
+    if t[0] in "-0123456789":
+        m = _UJSON_NUMBER.fullmatch(t)
+        if m is None:
+            return _NOT_JSON
+        sign, whole, frac, exp = m.groups()
+        if frac is None and exp is None:
+            n = int(sign + (whole or "0"))
+            return n if -_INT64 <= n < 2 * _INT64 else _NOT_JSON
+        return float(f"{sign}{whole or 0}.{frac or 0}e{(exp or '0').rstrip('+-') or 0}")
+    if t[0] in '[{"':
+        try:
+            return json.loads(t)
+        except ValueError:
+            return _NOT_JSON
+    return _NOT_JSON
+
+
+def _content_text(root: Shape, col: str) -> tuple | None:
+    """The JSON text noted at ``/col/[]/content`` of one part, if any."""
+    node = root.fields.get(col)
+    node = node.item if node is not None else None
+    node = node.fields.get("content") if node is not None and node.fields else None
+    return node.text if node is not None else None
+
+
+def _decoded_content(text: tuple) -> ArrowProblem:
+    record, line, path, value, decoded = text
+    where = pointer(path)
+    what = "null" if decoded is None else f"{_name(type(decoded))} {json.dumps(decoded)}"
+    message = (f"{where} is the string {json.dumps(value)}, JSON text: its values vary in type across records, so datasets (4.7 and later) "
+               f"stores them as JSON and reads it back as {what}, and the chat template renders that, not the text")  # fmt: skip
+    fix = 'give every content one type: all strings, or all lists of parts ([{"type": "text", "text": ...}])'
+    return ArrowProblem("FMT810", record, line, where, message, fix)
 
 
 def _fails_with_json_type(key: tuple, now: type | str) -> bool:
@@ -792,15 +915,15 @@ def arrow_tally_for(path: Path, start: int = 0, end: int | None = None) -> Arrow
     if DATA_EXTENSIONS.get(path.suffix.lower()) != "json":
         return ArrowTally()
     if not is_json_lines(path):
-        return ArrowTally(array_file=True)
+        return ArrowTally(array_file=True, source=path)
     bounds = chunk_bounds(path) if path.stat().st_size > CHUNK_BYTES else []
     if not bounds:
-        return ArrowTally()
+        return ArrowTally(source=path)
     end = path.stat().st_size if end is None else end
     if start == 0:
         with path.open("rb") as fh:
             start = 3 if fh.read(3) == BOM else 0  # the reader skips it: the first line starts after it
-    return ArrowTally(chunks=(path, start, sum(1 for b in bounds if b <= start), [b for b in bounds if start < b < end]))
+    return ArrowTally(chunks=(path, start, sum(1 for b in bounds if b <= start), [b for b in bounds if start < b < end]), source=path)
 
 
 def arrow_conflicts(records, array_file: bool = False) -> list[ArrowProblem]:
