@@ -48,7 +48,7 @@ from fmtkit.workers import run_in_workers
 from fmtkit.schemas import explain_error, fast_validator, reference_validator, schema_for_form
 
 SHARD_MIN_BYTES = 8 << 20  # below this, one process is faster than starting workers
-RANGES_PER_JOB = 4  # byte ranges per worker: a worker that finishes early takes the next (equal bytes are not equal work)
+RANGES_PER_JOB = 8  # byte ranges per worker: a worker that finishes early takes the next (equal bytes are not equal work)
 PROGRESS_EVERY = 8192
 UNDECODED = ("FMT201", "FMT203")  # load problems that cost a record
 
@@ -897,7 +897,8 @@ def run_paths(paths: list[Path], checks: list[CheckArgs | None], jobs: int = 1, 
     tasks = [task for (_, units), check in zip(planned, checks, strict=True) for task in unit_tasks(units, check, file_pass)]
     if jobs > 1 and len(tasks) > 1:
         # FMT803 compares hash() values made in different workers: they must share the parent's hash seed (the pool forks)
-        results = run_in_workers(run_unit, tasks, jobs)
+        split = any(len(units) > 1 for _, units in planned)
+        results = run_in_workers(run_unit, tasks, jobs, meanwhile=_ready_to_join if split else None)
     else:
         results = [run_unit(task, progress) for task in tasks]
     out = []
@@ -908,6 +909,11 @@ def run_paths(paths: list[Path], checks: list[CheckArgs | None], jobs: int = 1, 
             mine = [run_unit(unit_tasks(units, check, file_pass)[0], progress)]
         out.append(join_units(path, units, mine, file_pass))
     return out
+
+
+def _ready_to_join() -> None:
+    """Import numpy, which joining a split file's tallies takes (:meth:`FileTally.shifted`), while the workers run."""
+    import numpy  # noqa: F401
 
 
 def unit_tasks(units: list[Unit], check: CheckArgs | None, file_pass: FilePass | None) -> list[tuple]:

@@ -43,14 +43,23 @@ def available_cores() -> int:
 
 
 def run_in_workers(fn: Callable[[T], R], tasks: Sequence[T], jobs: int, initializer: Callable[..., Any] | None = None,
-                   initargs: tuple = ()) -> list[R]:  # fmt: skip
-    """``[fn(t) for t in tasks]``, over at most ``jobs`` worker processes (capped at the tasks and cores)."""
+                   initargs: tuple = (), meanwhile: Callable[[], Any] | None = None) -> list[R]:  # fmt: skip
+    """``[fn(t) for t in tasks]``, over at most ``jobs`` worker processes (capped at the tasks and cores).
+
+    ``meanwhile``: what this process does while the workers run (e.g. import what
+    joining their results needs), once every worker has started.
+    """
     from fmtkit.engines import current
 
     if (engine := current()) is not None:
+        if meanwhile is not None:
+            meanwhile()
         return engine.map(fn, tasks, jobs, initializer, initargs)
     with _worker_pool(max(1, min(jobs, len(tasks), available_cores())), initializer, initargs) as pool:
-        return list(pool.map(fn, tasks))
+        futures = [pool.submit(fn, task) for task in tasks]  # forked workers all start at the first submit
+        if meanwhile is not None:
+            meanwhile()
+        return [future.result() for future in futures]
 
 
 def stream_in_workers(fn: Callable[[T], R], tasks: Iterable[T], jobs: int, initializer: Callable[..., Any] | None = None,

@@ -267,7 +267,7 @@ def test_jobs_split_an_indented_array_by_elements_and_give_what_one_process_give
                        '"conversations": [\n  {\n        "from": "human",\n        "value": "Q150"\n  },\n  {"from": "human", "value": "Q150"')
     units = []
     run = record_loop.run_in_workers
-    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs, *a: units.extend(t[0] for t in tasks) or run(fn, tasks, jobs, *a))
+    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs, *a, **kw: units.extend(t[0] for t in tasks) or run(fn, tasks, jobs, *a, **kw))
     for name, body in (("plain", text), ("cut inside", cut)):
         src = tmp_path / f"{name}.json"
         src.write_text(body, encoding="utf-8")

@@ -186,7 +186,7 @@ def test_jobs_split_a_remote_file_in_byte_ranges_each_worker_streams(tmp_path, m
     here = fmtkit.validate(big)
     locate(here.root, here.findings)
     ranges, run = [], record_loop.run_in_workers
-    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs: ranges.extend(t[0][1:3] for t in tasks) or run(fn, tasks, jobs))
+    monkeypatch.setattr(record_loop, "run_in_workers", lambda fn, tasks, jobs, **kw: ranges.extend(t[0][1:3] for t in tasks) or run(fn, tasks, jobs, **kw))
     there = fmtkit.validate("memory://b/big.jsonl", remote=True, jobs=2)
     # 2 workers, each reading its byte ranges from the store, back to back
     assert len(ranges) == 2 * record_loop.RANGES_PER_JOB and ranges[0][0] == 0 and all(b[0] == a[1] > 0 for a, b in zip(ranges, ranges[1:]))
