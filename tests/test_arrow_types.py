@@ -390,6 +390,16 @@ def test_mixed_content_without_json_text_is_clean(content_files):
     assert _fmt810(content_files["kept"], None) == []
 
 
+def test_a_bare_files_loader_warning_says_what_trl_does_with_the_path(content_files):
+    """FMT813 (only LLaMA-Factory's datasets fails on the mixed path) says TRL's decodes it where FMT810 says so, else that it loads as written."""
+    def fmt813(name):
+        [message] = [f.message for f in fmtkit.validate(content_files[name]).findings if f.code == "FMT813"]
+        return message
+
+    assert "TRL's datasets 4.7+ decodes its JSON-text strings (FMT810)" in fmt813("integer")
+    assert "TRL's datasets 4.7+ loads it as written" in fmt813("kept")
+
+
 def test_content_table_is_what_datasets_with_json_type_does(content_files):
     datasets = pytest.importorskip("datasets")
     assert hasattr(datasets, "Json"), f"datasets {datasets.__version__} has no Json feature type"

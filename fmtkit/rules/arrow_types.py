@@ -172,13 +172,14 @@ declare(
 )  # fmt: skip
 
 declare(
-    "FMT813", "arrow-llamafactory-only", WARNING, "for LLaMA-Factory, fix it as the finding says; TRL loads the file as it is", "dataset",
+    "FMT813", "arrow-llamafactory-only", WARNING, "for LLaMA-Factory, fix it as the finding says; TRL loads the file (decoding JSON-text strings there: FMT810)", "dataset",
     """A bare OpenAI-style file loads with TRL's `datasets` but not as LLaMA-Factory's `datasets` 4.0 reads it.
 
     A file of ``messages`` is both LLaMA-Factory's openai form and TRL's
     conversational form. `datasets` 4.7 and later (TRL needs them) load a path
     whose values vary in type, or objects that differ in keys, as its ``Json``
-    type, unaltered; `datasets` 4.0, the newest LLaMA-Factory 0.9.5 allows,
+    type (unaltered, but for strings there that are JSON text, which it decodes:
+    FMT810 says where); `datasets` 4.0, the newest LLaMA-Factory 0.9.5 allows,
     fails on the first (FMT802, FMT807) and fills the missing keys of the
     second with null (FMT810). Read through a ``dataset_info.json`` entry, the
     same file gets those errors.
@@ -206,13 +207,24 @@ def split_by_loader(tally: ArrowTally) -> list[ArrowProblem]:
     lf = tally.problems()
     seen = {(p.code, p.record, p.pointer) for p in lf}
     out = [p for p in trl if (p.code, p.record, p.pointer) not in seen]  # what only TRL's datasets alters (content that is JSON text)
+    decoded = {_column_path(p.pointer) for p in out}
     for p in lf:
         if (p.code, p.record, p.pointer) in both:
             out.append(p)
         else:
-            message = f"[{p.code} for LLaMA-Factory's datasets 4.0; TRL's datasets 4.7+ loads it as written] {p.message}"
+            trl_reads = "decodes its JSON-text strings (FMT810)" if _column_path(p.pointer) in decoded else "loads it as written"
+            message = f"[{p.code} for LLaMA-Factory's datasets 4.0; TRL's datasets 4.7+ {trl_reads}] {p.message}"
             out.append(ArrowProblem("FMT813", p.record, p.line, p.pointer, message, p.fix))
     return sorted(out, key=lambda p: p.record)
+
+
+def _column_path(pointer: str) -> str:
+    """A JSON pointer with its array indices left out: the path of a column's type.
+
+    >>> _column_path("/messages/1/content")
+    '/messages/content'
+    """
+    return "/" + "/".join(part for part in pointer.split("/") if part and not part.isdigit())
 
 
 CHUNK_BYTES = 10 << 20  # datasets' JsonConfig.chunksize: it reads JSON Lines in parts of this size
