@@ -14,11 +14,10 @@ Lines, CSV or text data file as its first bytes only (:data:`HEAD`, to detect
 its form and columns), media as empty stand-ins (their existence is all the
 rules check). The records are then read from the store itself: a
 :class:`RemoteFile` streams the file in range requests of :data:`BLOCK` bytes
-into the same record loop a local file goes through (``validate``, and the
-sample reader of ``stats``), so reading starts with the first block, memory
-stays at one block, and nothing is copied. Parquet and Arrow files, which
-their readers open by path, and every file that ``convert`` reads, are copied
-whole (``Stage(root, stream=False)``). Findings name the URL. ``--remote`` is
+into the same record loop a local file goes through (``validate``,
+``convert``, and the sample reader of ``stats``), so reading starts with the
+first block, memory stays at one block, and nothing is copied. Parquet and
+Arrow files, which their readers open by path, are copied whole. Findings name the URL. ``--remote`` is
 the opt-in to the network: without it fmtkit stays offline.
 
 >>> is_url("hf://datasets/org/name/train.jsonl"), is_url("data/train.jsonl")
@@ -69,11 +68,11 @@ def needs_remote(source: str) -> FmtkitError:
 
 
 @contextlib.contextmanager
-def read_here(source: str, remote: bool, stream: bool = False) -> Iterator[tuple[str, Stage | None]]:
+def read_here(source: str, remote: bool) -> Iterator[tuple[str, Stage | None]]:
     """What ``stats`` reads: a URL (``remote``) laid out in a temporary :class:`Stage`, a local path as is.
 
-    ``stream``: its JSON, JSON Lines, CSV and text files are kept as heads and read
-    from the store through :meth:`Stage.readable`; else copied whole.
+    Its JSON, JSON Lines, CSV and text files are kept as heads and read from the
+    store through :meth:`Stage.readable`.
 
     >>> with read_here("data/chat.jsonl", remote=False) as (here, stage):
     ...     here, stage
@@ -85,7 +84,7 @@ def read_here(source: str, remote: bool, stream: bool = False) -> Iterator[tuple
     if not remote:
         raise needs_remote(source)
     with tempfile.TemporaryDirectory(prefix="fmtkit-remote-") as tmp:
-        stage = Stage(Path(tmp), stream=stream)
+        stage = Stage(Path(tmp))
         yield str(stage.source(source)), stage
 
 
@@ -364,13 +363,12 @@ class _Stream(io.RawIOBase):
 class Stage:
     """A local folder laid out like the remote dataset (see the module), and the URL each local file stands for.
 
-    ``stream``: data files that can be streamed are kept as their heads, and
-    :attr:`streamed` gives the :class:`RemoteFile` to read for each; False: every data file is copied whole.
+    Data files that can be streamed are kept as their heads, and :attr:`streamed`
+    gives the :class:`RemoteFile` to read for each.
     """
 
-    def __init__(self, root: Path, stream: bool = True):
+    def __init__(self, root: Path):
         self.root = root
-        self.stream = stream
         self.urls: dict[str, str] = {}  # local path (as the report names it) -> URL
         self.streamed: dict[str, RemoteFile] = {}  # local head -> the file it stands for
         self.origin: tuple[str, str] | None = None  # what :meth:`source` made: its local path and its URL
@@ -452,7 +450,7 @@ class Stage:
     def _copy(self, fs: Any, path: str, local: Path, url: str) -> None:
         """``path`` copied to ``local`` in blocks (one range request each); a data file that streams: its head only."""
         local.parent.mkdir(parents=True, exist_ok=True)
-        streamed = self.stream and DATA_EXTENSIONS.get(PurePosixPath(path).suffix.lower()) in STREAMED
+        streamed = DATA_EXTENSIONS.get(PurePosixPath(path).suffix.lower()) in STREAMED
         try:
             with fs.open(path, "rb", block_size=HEAD if streamed else BLOCK, cache_type="none") as src, local.open("wb") as dst:
                 if streamed:

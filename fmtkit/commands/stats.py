@@ -70,7 +70,7 @@ def stats(source, entries, tokenizer_path, template, cutoff_len, output_format, 
     unreadable: dict[str, str] = {}  # entry -> why it could not be read at all; the others are still reported
     from fmtkit.remote import read_here
 
-    with read_here(source, remote, stream=True) as (here, fetched), engine_running(engine, jobs, address) as slots:
+    with read_here(source, remote) as (here, fetched), engine_running(engine, jobs, address) as slots:
         named = fetched.named if fetched is not None else lambda text: text  # a URL, not its temporary copy
         for name in entry_names(here, wanted):
             label = name or source
