@@ -650,27 +650,13 @@ class ArrowTally:
         cols = [k[0] for k in self.conflicts if k not in fatal and len(k) == 3 and k[1:] == ("[]", "content")]
         if not cols:
             return []
-        if not (self._skipped and self._source is not None):  # every record was walked: the shapes noted it
-            noted = ([t for t in map(_content_text, [root for _, root in self.parts], repeat(c)) if t is not None] for c in cols)
-            return [min(texts) for texts in noted if texts]
-        from fmtkit.loading import iter_records
-
-        found: dict[str, tuple] = {}
-        try:
-            for index, line, rec, _ in iter_records(self._source):
-                for col in cols:
-                    msgs = rec.get(col) if type(rec) is dict and col not in found else None
-                    for i, m in enumerate(msgs if type(msgs) is list else ()):
-                        v = m.get("content") if type(m) is dict else None
-                        if type(v) is str and v[:1] in _TEXT_START and (decoded := _json_text(v)) is not _NOT_JSON:
-                            found[col] = (index, line, (col, i, "content"), v, decoded)
-                            break
-                if len(found) == len(cols):
-                    break
-        except OSError:  # the file went away since it was read: what the walked records showed
-            self._skipped = False
-            return self._json_content(fatal)
-        return list(found.values())
+        if self._skipped and self._source is not None:
+            try:
+                return _read_json_content(self._source, cols)
+            except OSError:
+                pass  # the file went away since it was read: what the walked records showed
+        noted = ([t for t in map(_content_text, [root for _, root in self.parts], repeat(c)) if t is not None] for c in cols)
+        return [min(texts) for texts in noted if texts]
 
     def problems(self, json_type: bool = False) -> list[ArrowProblem]:
         """FMT802 / FMT807 for conflicts within a part, FMT808 for later chunks that do not cast to the first, by record.
@@ -767,6 +753,24 @@ def _json_text(s: str):
         except ValueError:
             return _NOT_JSON
     return _NOT_JSON
+
+
+def _read_json_content(source, cols: list[str]) -> list[tuple]:
+    """The first message content that is JSON text (record, line, path, value, decoded) in each of ``cols``, read from ``source``."""
+    from fmtkit.loading import iter_records
+
+    found: dict[str, tuple] = {}
+    for index, line, rec, _ in iter_records(source):
+        for col in cols:
+            msgs = rec.get(col) if type(rec) is dict and col not in found else None
+            for i, m in enumerate(msgs if type(msgs) is list else ()):
+                v = m.get("content") if type(m) is dict else None
+                if type(v) is str and v[:1] in _TEXT_START and (decoded := _json_text(v)) is not _NOT_JSON:
+                    found[col] = (index, line, (col, i, "content"), v, decoded)
+                    break
+        if len(found) == len(cols):
+            break
+    return list(found.values())
 
 
 def _content_text(root: Shape, col: str) -> tuple | None:
