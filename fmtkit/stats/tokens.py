@@ -31,6 +31,7 @@ import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -137,12 +138,7 @@ def span_turns(offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, in
     return pairs
 
 
-def _token_end(offset: tuple[int, int]) -> int:
-    return offset[1]
-
-
-def _token_start(offset: tuple[int, int]) -> int:
-    return offset[0]
+_token_start, _token_end = itemgetter(0), itemgetter(1)  # of a token's (start, end) character offsets
 
 
 def _count_sequences(tokenizer: Any, seqs: list[ChatSequence], markers: bool) -> list[tuple[int, int, Turns]]:
